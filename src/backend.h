@@ -1,0 +1,3 @@
+#ifndef PGW_BACKEND_H
+#define PGW_BACKEND_H
+#endif

@@ -1,0 +1,39 @@
+/*
+ * buf.h — a growable byte buffer for building protocol messages and strings.
+ *
+ * Pure memory: no I/O. Allocation failure aborts (pgwarden treats OOM as
+ * fatal, like PostgreSQL's palloc), so append functions return nothing.
+ */
+#ifndef PGW_BUF_H
+#define PGW_BUF_H
+
+#include "pgw.h"
+
+typedef struct PgwBuf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+} PgwBuf;
+
+void buf_init(PgwBuf *b);
+void buf_free(PgwBuf *b);
+void buf_reset(PgwBuf *b);
+void buf_reserve(PgwBuf *b, size_t extra);
+void buf_append(PgwBuf *b, const void *data, size_t len);
+void buf_append_str(PgwBuf *b, const char *s); /* without the NUL */
+void buf_append_cstr(PgwBuf *b, const char *s); /* with the NUL, as the protocol wants */
+void buf_append_byte(PgwBuf *b, uint8_t c);
+void buf_append_u16(PgwBuf *b, uint16_t v); /* network order */
+void buf_append_u32(PgwBuf *b, uint32_t v); /* network order */
+void buf_printf(PgwBuf *b, const char *fmt, ...) PGW_PRINTF(2, 3);
+/* Steal the bytes as a NUL-terminated malloc'd string; the buffer is reset. */
+char *buf_steal_str(PgwBuf *b);
+
+/* Small helpers used everywhere. */
+void *pgw_malloc(size_t n);
+void *pgw_calloc(size_t n, size_t size);
+void *pgw_realloc(void *p, size_t n);
+char *pgw_strdup(const char *s);
+char *pgw_strndup(const char *s, size_t n);
+
+#endif

@@ -1,0 +1,3 @@
+#ifndef PGW_CLIENT_H
+#define PGW_CLIENT_H
+#endif

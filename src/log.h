@@ -1,0 +1,3 @@
+#ifndef PGW_LOG_H
+#define PGW_LOG_H
+#endif

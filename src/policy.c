@@ -1,0 +1,1 @@
+/* policy.c — placeholder, being written. */

@@ -1,0 +1,1 @@
+/* policy_walk.c — placeholder, being written. */

@@ -1,0 +1,3 @@
+#ifndef PGW_POLICY_WALK_H
+#define PGW_POLICY_WALK_H
+#endif

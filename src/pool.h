@@ -1,0 +1,3 @@
+#ifndef PGW_POOL_H
+#define PGW_POOL_H
+#endif

@@ -1,0 +1,3 @@
+#ifndef PGW_SCHEMA_H
+#define PGW_SCHEMA_H
+#endif

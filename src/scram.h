@@ -1,0 +1,41 @@
+/*
+ * scram.h — the server side of SCRAM-SHA-256 (RFC 5802, RFC 7677) as
+ * PostgreSQL speaks it, as a pure state machine: messages in, messages out.
+ *
+ * No channel binding is offered (mechanism "SCRAM-SHA-256" only); a client
+ * asking for binding with 'p=' is refused, 'y'/'n' accepted. Unknown users
+ * still get a full exchange with a made-up verifier (as PostgreSQL does) so
+ * the failure looks the same as a wrong password.
+ */
+#ifndef PGW_SCRAM_H
+#define PGW_SCRAM_H
+
+#include "pgw.h"
+
+typedef struct PgwScram PgwScram;
+
+/* secret: plaintext password or SCRAM verifier; NULL for an unknown user
+ * (the exchange then always fails at the end). nonce: server nonce to use
+ * (base64-ish printable) for tests, or NULL to generate 18 random bytes. */
+PgwScram *scram_server_new(const char *user, const char *secret, const char *nonce);
+void scram_free(PgwScram *s);
+
+/* client-first-message in (the SASLInitialResponse data); server-first out
+ * (malloc'd, *out_len bytes). -1 with err set on a malformed message. */
+int scram_server_first(PgwScram *s, const uint8_t *in, size_t in_len, char **out,
+                       size_t *out_len, char *err, size_t errlen) PGW_WUR;
+/* client-final-message in; on a valid proof returns 0 and the server-final
+ * message ("v=...") out. On a wrong proof or malformed message returns -1. */
+int scram_server_final(PgwScram *s, const uint8_t *in, size_t in_len, char **out,
+                       size_t *out_len, char *err, size_t errlen) PGW_WUR;
+
+/* Build a verifier "SCRAM-SHA-256$iter:salt$StoredKey:ServerKey" from a
+ * password (salt raw bytes). Malloc'd. */
+char *scram_make_verifier(const char *password, const uint8_t *salt, size_t salt_len,
+                          int iterations);
+
+/* base64 helpers (standard alphabet, padded), malloc'd results. */
+char *scram_b64_encode(const uint8_t *in, size_t len);
+int scram_b64_decode(const char *in, uint8_t **out, size_t *out_len) PGW_WUR;
+
+#endif

@@ -1,0 +1,3 @@
+#ifndef PGW_SERVER_H
+#define PGW_SERVER_H
+#endif

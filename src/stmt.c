@@ -1,0 +1,1 @@
+/* stmt.c — placeholder, being written. */

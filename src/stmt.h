@@ -1,0 +1,3 @@
+#ifndef PGW_STMT_H
+#define PGW_STMT_H
+#endif

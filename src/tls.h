@@ -1,0 +1,3 @@
+#ifndef PGW_TLS_H
+#define PGW_TLS_H
+#endif
