@@ -1,1 +1,412 @@
-/* backend.c — placeholder, being written. */
+/*
+ * backend.c — one session with a tenant's PostgreSQL; see backend.h.
+ *
+ * Two phases. While CONNECTING/SETUP, libpq drives the socket: one event on
+ * PQsocket, re-armed for reading or writing as PQconnectPoll (and later
+ * PQconsumeInput for introspection queries) asks. Once READY, pgwarden reads
+ * and writes the protocol itself through a bufferevent; libpq's PGconn stays
+ * only as the owner of the socket (and TLS state) and the source of cancel
+ * keys.
+ *
+ * The relay reads message headers only. Messages pgwarden must look at are
+ * small and buffered whole: ReadyForQuery (to track the statement boundary
+ * and transaction status) and ErrorResponse (FATALs mean the server is going
+ * away). Everything else is streamed: the header, then the body as it comes
+ * (stream_left), straight from the backend's input buffer into the client's
+ * output buffer without copying, and reading stops while the client's output
+ * is over its high-water mark.
+ */
+#include "backend.h"
+
+#include "client.h"
+#include "codec.h"
+#include "log.h"
+#include "pool.h"
+#include "server.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#define CLIENT_OUT_HIGH (256 * 1024)
+
+static void backend_event_cb(struct bufferevent *bev, short what, void *arg);
+static void backend_read_cb(struct bufferevent *bev, void *arg);
+static void backend_connect_cb(evutil_socket_t fd, short what, void *arg);
+
+static int64_t now_usec(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* ---------- connecting ---------- */
+
+static void arm(PgwBackend *b, short what)
+{
+    if (b->ev)
+        event_free(b->ev);
+    b->ev = event_new(worker_base(b->worker), PQsocket(b->conn), what, backend_connect_cb, b);
+    event_add(b->ev, NULL);
+}
+
+static void connect_failed(PgwBackend *b, const char *why)
+{
+    if (b->ev) {
+        event_free(b->ev);
+        b->ev = NULL;
+    }
+    b->state = PGW_BE_BROKEN;
+    pool_backend_failed(b, why);
+}
+
+static void connect_done(PgwBackend *b)
+{
+    if (b->ev) {
+        event_free(b->ev);
+        b->ev = NULL;
+    }
+    b->pid = PQbackendPID(b->conn);
+    b->cancel = PQgetCancel(b->conn);
+    b->tx_status = 'I';
+    b->state = PGW_BE_READY;
+    backend_attach(b, b->worker);
+    pool_backend_ready(b);
+}
+
+static void backend_connect_cb(evutil_socket_t fd, short what, void *arg)
+{
+    PgwBackend *b = arg;
+    switch (PQconnectPoll(b->conn)) {
+    case PGRES_POLLING_READING:
+        arm(b, EV_READ);
+        return;
+    case PGRES_POLLING_WRITING:
+        arm(b, EV_WRITE);
+        return;
+    case PGRES_POLLING_OK:
+        connect_done(b);
+        return;
+    default: {
+        char why[512];
+        snprintf(why, sizeof why, "%s", PQerrorMessage(b->conn));
+        why[strcspn(why, "\n")] = '\0';
+        connect_failed(b, why);
+        return;
+    }
+    }
+}
+
+PgwBackend *backend_connect(PgwPool *pool, PgwWorker *w, const char *conninfo, const char *options,
+                            uint32_t want_pid, uint64_t want_serial)
+{
+    PgwBackend *b = pgw_calloc(1, sizeof *b);
+    b->want_pid = want_pid;
+    b->want_serial = want_serial;
+    b->pool = pool;
+    b->worker = w;
+    b->state = PGW_BE_CONNECTING;
+    b->created_usec = now_usec();
+
+    /* The tenant's conninfo plus pgwarden's own session options, appended
+     * to any options the conninfo already carries. */
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+    if (!opts) {
+        char why[512];
+        snprintf(why, sizeof why, "invalid backend conninfo: %s", err ? err : "out of memory");
+        PQfreemem(err);
+        b->state = PGW_BE_BROKEN;
+        pool_backend_failed(b, why);
+        return NULL;
+    }
+    size_t n = 0;
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        n++;
+    const char **keys = pgw_calloc(n + 3, sizeof *keys);
+    const char **vals = pgw_calloc(n + 3, sizeof *vals);
+    size_t k = 0;
+    char *merged = NULL;
+    bool have_appname = false;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val)
+            continue;
+        if (strcmp(o->keyword, "options") == 0) {
+            size_t len = strlen(o->val) + strlen(options) + 2;
+            merged = pgw_malloc(len);
+            snprintf(merged, len, "%s %s", o->val, options);
+            continue;
+        }
+        if (strcmp(o->keyword, "fallback_application_name") == 0)
+            have_appname = true;
+        keys[k] = o->keyword;
+        vals[k++] = o->val;
+    }
+    keys[k] = "options";
+    vals[k++] = merged ? merged : options;
+    if (!have_appname) {
+        keys[k] = "fallback_application_name";
+        vals[k++] = "pgwarden";
+    }
+    keys[k] = NULL;
+    vals[k] = NULL;
+    b->conn = PQconnectStartParams(keys, vals, 0);
+    free(keys);
+    free(vals);
+    free(merged);
+    PQconninfoFree(opts);
+    if (!b->conn || PQstatus(b->conn) == CONNECTION_BAD) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", b->conn ? PQerrorMessage(b->conn) : "out of memory");
+        why[strcspn(why, "\n")] = '\0';
+        b->state = PGW_BE_BROKEN;
+        pool_backend_failed(b, why);
+        return NULL;
+    }
+    PQsetnonblocking(b->conn, 1);
+    arm(b, EV_WRITE);
+    return b;
+}
+
+/* ---------- attach / detach / free ---------- */
+
+void backend_attach(PgwBackend *b, PgwWorker *w)
+{
+    b->worker = w;
+    int fd = PQsocket(b->conn);
+    SSL *ssl = PQsslInUse(b->conn) ? PQsslStruct(b->conn, "OpenSSL") : NULL;
+    if (ssl)
+        b->bev = bufferevent_openssl_socket_new(worker_base(w), fd, ssl, BUFFEREVENT_SSL_OPEN, 0);
+    else
+        b->bev = bufferevent_socket_new(worker_base(w), fd, 0);
+    bufferevent_setcb(b->bev, backend_read_cb, NULL, backend_event_cb, b);
+    bufferevent_enable(b->bev, EV_READ | EV_WRITE);
+}
+
+void backend_detach(PgwBackend *b)
+{
+    if (b->bev) {
+        bufferevent_free(b->bev);
+        b->bev = NULL;
+    }
+    b->worker = NULL;
+}
+
+void backend_free(PgwBackend *b)
+{
+    if (!b)
+        return;
+    if (b->ev)
+        event_free(b->ev);
+    backend_detach(b);
+    if (b->cancel)
+        PQfreeCancel(b->cancel);
+    if (b->conn)
+        PQfinish(b->conn);
+    free(b->rfq);
+    free(b->fatal_message);
+    free(b);
+}
+
+/* ---------- the ReadyForQuery queue ---------- */
+
+void backend_expect_rfq(PgwBackend *b, bool relay)
+{
+    if (b->rfq_len == b->rfq_cap) {
+        uint32_t cap = b->rfq_cap ? b->rfq_cap * 2 : 4;
+        uint8_t *q = pgw_malloc(cap);
+        for (uint32_t i = 0; i < b->rfq_len; i++)
+            q[i] = b->rfq[(b->rfq_head + i) % b->rfq_cap];
+        free(b->rfq);
+        b->rfq = q;
+        b->rfq_head = 0;
+        b->rfq_cap = cap;
+    }
+    b->rfq[(b->rfq_head + b->rfq_len) % b->rfq_cap] = relay;
+    b->rfq_len++;
+}
+
+static bool rfq_head_relays(const PgwBackend *b)
+{
+    return b->rfq_len ? b->rfq[b->rfq_head] != 0 : b->client != NULL;
+}
+
+static void rfq_pop(PgwBackend *b)
+{
+    if (!b->rfq_len)
+        return;
+    b->rfq_head = (b->rfq_head + 1) % b->rfq_cap;
+    b->rfq_len--;
+}
+
+bool backend_busy(const PgwBackend *b)
+{
+    return b->rfq_len > 0;
+}
+
+void backend_send_internal(PgwBackend *b, const char *sql)
+{
+    PgwBuf m;
+    buf_init(&m);
+    codec_query(&m, sql);
+    bufferevent_write(b->bev, m.data, m.len);
+    buf_free(&m);
+    backend_expect_rfq(b, false);
+}
+
+/* ---------- cancel ---------- */
+
+static void *cancel_thread(void *arg)
+{
+    PGcancel *pc = arg;
+    char err[256];
+    if (!PQcancel(pc, err, sizeof err))
+        log_warning("cancel request to the server failed: %s", err);
+    PQfreeCancel(pc);
+    return NULL;
+}
+
+void backend_cancel(PgwBackend *b)
+{
+    /* PQcancel blocks while it connects; PostgreSQL 15's libpq has no
+     * asynchronous cancel, so a detached thread sends it. Cancels are rare. */
+    PGcancel *pc = PQgetCancel(b->conn);
+    if (!pc)
+        return;
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, cancel_thread, pc) != 0)
+        PQfreeCancel(pc);
+    pthread_attr_destroy(&attr);
+}
+
+/* ---------- relay ---------- */
+
+static void backend_broken(PgwBackend *b, const char *why)
+{
+    b->state = PGW_BE_BROKEN;
+    if (b->bev)
+        bufferevent_disable(b->bev, EV_READ | EV_WRITE);
+    if (b->client)
+        client_backend_lost(b->client, b->fatal_message ? b->fatal_message : why);
+    else
+        pool_discard(b->pool, b);
+}
+
+static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    PgwBackend *b = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        backend_broken(b, (what & BEV_EVENT_EOF) ? "server closed the connection"
+                                                 : "server connection error");
+}
+
+/* Relay what the backend sent. Returns after the input is used up, the
+ * client is throttled, or the session broke. */
+static void backend_process(PgwBackend *b)
+{
+    struct evbuffer *in = bufferevent_get_input(b->bev);
+    bool idle_now = false;
+    while (b->state == PGW_BE_READY) {
+        PgwClient *c = b->client;
+        struct evbuffer *out = c ? bufferevent_get_output(client_output(c)) : NULL;
+        if (out && evbuffer_get_length(out) > CLIENT_OUT_HIGH) {
+            client_throttle_backend(c);
+            break;
+        }
+        size_t avail = evbuffer_get_length(in);
+        if (b->stream_left) {
+            size_t n = avail < b->stream_left ? avail : b->stream_left;
+            if (!n)
+                break;
+            if (b->stream_swallow || !out)
+                evbuffer_drain(in, n);
+            else
+                evbuffer_remove_buffer(in, out, n);
+            b->stream_left -= (uint32_t)n;
+            continue;
+        }
+        uint8_t hdr[5];
+        char type;
+        uint32_t blen;
+        if (avail < 5)
+            break;
+        evbuffer_copyout(in, hdr, 5);
+        if (codec_header(hdr, PGW_MAX_MESSAGE_LEN, &type, &blen) != 0) {
+            backend_broken(b, "invalid message from server");
+            return;
+        }
+        bool relay = rfq_head_relays(b) && out;
+        if (type == 'Z' || type == 'E') {
+            if (avail < 5 + (size_t)blen)
+                break;
+            uint8_t *msg = pgw_malloc(5 + (size_t)blen + 1);
+            evbuffer_remove(in, msg, 5 + (size_t)blen);
+            msg[5 + blen] = 0;
+            if (type == 'Z') {
+                char st;
+                if (codec_parse_ready(msg + 5, blen, &st) == 0)
+                    b->tx_status = st;
+                rfq_pop(b);
+                if (b->rfq_len == 0)
+                    idle_now = true;
+            } else {
+                PgwErrorFields ef;
+                if (codec_parse_error(msg + 5, blen, &ef) == 0) {
+                    const char *sev = ef.severity_nl ? ef.severity_nl : ef.severity;
+                    if (sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0)) {
+                        /* Reported to the client as the lost session, not
+                         * as the server's own FATAL (which would make the
+                         * client think pgwarden is going away). */
+                        b->fatal_seen = true;
+                        free(b->fatal_message);
+                        b->fatal_message = pgw_strdup(ef.message ? ef.message : "FATAL");
+                        relay = false;
+                    } else if (!relay && b->client == NULL) {
+                        log_warning("server error while resetting a session: %s",
+                                    ef.message ? ef.message : "?");
+                    }
+                }
+            }
+            if (relay)
+                evbuffer_add(out, msg, 5 + (size_t)blen);
+            free(msg);
+            continue;
+        }
+        evbuffer_drain(in, 5);
+        if (relay)
+            evbuffer_add(out, hdr, 5);
+        b->stream_left = blen;
+        b->stream_swallow = !relay;
+    }
+    if (idle_now && b->state == PGW_BE_READY && b->rfq_len == 0) {
+        if (b->client)
+            client_backend_idle(b->client);
+        else
+            pool_backend_clean(b);
+    }
+}
+
+static void backend_read_cb(struct bufferevent *bev, void *arg)
+{
+    backend_process(arg);
+}
+
+void backend_resume(PgwBackend *b)
+{
+    if (!b->bev || b->state != PGW_BE_READY)
+        return;
+    bufferevent_enable(b->bev, EV_READ);
+    backend_process(b);
+}

@@ -1,1 +1,578 @@
-/* server.c — placeholder, being written. */
+/*
+ * server.c — the process around the clients: the runtime snapshot, worker
+ * threads with their mailboxes and client registries, listeners, signals and
+ * shutdown. See server.h for the threading model.
+ *
+ * Listeners: every worker binds its own socket to each listen address with
+ * SO_REUSEPORT, so the kernel spreads new connections over the workers and
+ * no accept ever crosses a thread. The unix socket, if any, is served by
+ * worker 0.
+ *
+ * Shutdown: SIGTERM closes the listeners and asks every client to leave as
+ * soon as its running statement is done; after shutdown_timeout the rest are
+ * closed. SIGINT closes everything at once. SIGHUP reloads: a new snapshot is
+ * built and swapped in, or, when the new config is bad, the old one stays and
+ * the reason is logged.
+ */
+#include "server.h"
+
+#include "auth.h"
+#include "buf.h"
+#include "client.h"
+#include "config.h"
+#include "log.h"
+#include "tls.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define PID_SLOT_BITS 22
+#define PID_SLOT_MASK ((1u << PID_SLOT_BITS) - 1)
+#define MAX_LISTENERS 8
+
+typedef struct Mail {
+    PgwMailFn fn;
+    void *arg;
+    struct Mail *next;
+} Mail;
+
+typedef struct ClientSlot {
+    PgwClient *client; /* NULL when free */
+    uint64_t serial;
+} ClientSlot;
+
+struct PgwWorker {
+    int index;
+    pthread_t thread;
+    struct event_base *base;
+    struct event *mail_ev;
+    pthread_mutex_t mail_mu;
+    Mail *mail_head, *mail_tail;
+    struct evconnlistener *listeners[MAX_LISTENERS];
+    int nlisteners;
+    /* client registry, touched only by this worker's thread */
+    ClientSlot *slots;
+    uint32_t nslots;
+    uint32_t *free_slots;
+    uint32_t nfree;
+    uint64_t next_serial;
+    int nclients; /* atomic reads from main for shutdown */
+};
+
+static struct {
+    PgwWorker *workers;
+    int nworkers;
+    struct event_base *main_base;
+    const char *config_path;
+    pthread_mutex_t snap_mu;
+    PgwSnapshot *snap;
+    int shutting_down; /* 0, 1 graceful, 2 immediate */
+    struct event *shutdown_timer;
+    struct event *check_timer;
+    char *unix_path;
+} server = {.snap_mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* ---------- snapshot ---------- */
+
+int server_snapshot_load(const char *path, PgwSnapshot **out, char *err, size_t errlen)
+{
+    PgwSnapshot *s = pgw_calloc(1, sizeof *s);
+    if (config_load(path, &s->cfg, err, errlen) != 0)
+        goto fail;
+    PgwConfig *cfg = s->cfg;
+    if (cfg->auth_type != PGW_AUTH_TRUST || cfg->auth_file) {
+        if (!cfg->auth_file) {
+            snprintf(err, errlen, "%s: auth_type %s needs auth_file", path,
+                     cfg->auth_type == PGW_AUTH_MD5 ? "md5" : "scram-sha-256");
+            goto fail;
+        }
+        if (auth_userlist_load(cfg->auth_file, &s->users, err, errlen) != 0)
+            goto fail;
+    }
+    if (cfg->tls_cert_file && *cfg->tls_cert_file && cfg->client_tls != PGW_TLS_DISABLE) {
+        char terr[512];
+        s->ssl_ctx = tls_server_ctx_new(cfg->tls_cert_file, cfg->tls_key_file, terr, sizeof terr);
+        if (!s->ssl_ctx) {
+            snprintf(err, errlen, "%s: %s", path, terr);
+            goto fail;
+        }
+    } else if (cfg->client_tls == PGW_TLS_REQUIRE) {
+        snprintf(err, errlen, "%s: client_tls = require needs tls_cert_file and tls_key_file", path);
+        goto fail;
+    }
+    s->refs = 1;
+    *out = s;
+    return 0;
+fail:
+    server_snapshot_free(s);
+    return -1;
+}
+
+void server_snapshot_free(PgwSnapshot *s)
+{
+    if (!s)
+        return;
+    if (s->cfg)
+        config_free(s->cfg);
+    if (s->users)
+        auth_userlist_free(s->users);
+    if (s->ssl_ctx)
+        tls_ctx_free(s->ssl_ctx);
+    free(s);
+}
+
+PgwSnapshot *server_snapshot_acquire(void)
+{
+    pthread_mutex_lock(&server.snap_mu);
+    PgwSnapshot *s = server.snap;
+    s->refs++;
+    pthread_mutex_unlock(&server.snap_mu);
+    return s;
+}
+
+void server_snapshot_release(PgwSnapshot *s)
+{
+    pthread_mutex_lock(&server.snap_mu);
+    bool last = --s->refs == 0;
+    pthread_mutex_unlock(&server.snap_mu);
+    if (last)
+        server_snapshot_free(s);
+}
+
+static void snapshot_install(PgwSnapshot *s)
+{
+    static unsigned version;
+    s->cfg->version = ++version;
+    pthread_mutex_lock(&server.snap_mu);
+    PgwSnapshot *old = server.snap;
+    server.snap = s;
+    pthread_mutex_unlock(&server.snap_mu);
+    if (old)
+        server_snapshot_release(old);
+}
+
+/* ---------- workers, mail and the client registry ---------- */
+
+struct event_base *worker_base(PgwWorker *w)
+{
+    return w->base;
+}
+
+int worker_index(PgwWorker *w)
+{
+    return w->index;
+}
+
+PgwWorker *server_worker(int index)
+{
+    return &server.workers[index];
+}
+
+int server_nworkers(void)
+{
+    return server.nworkers;
+}
+
+void worker_post(PgwWorker *w, PgwMailFn fn, void *arg)
+{
+    Mail *m = pgw_malloc(sizeof *m);
+    m->fn = fn;
+    m->arg = arg;
+    m->next = NULL;
+    pthread_mutex_lock(&w->mail_mu);
+    if (w->mail_tail)
+        w->mail_tail->next = m;
+    else
+        w->mail_head = m;
+    w->mail_tail = m;
+    pthread_mutex_unlock(&w->mail_mu);
+    event_active(w->mail_ev, EV_READ, 0);
+}
+
+static void mail_cb(evutil_socket_t fd, short what, void *arg)
+{
+    PgwWorker *w = arg;
+    pthread_mutex_lock(&w->mail_mu);
+    Mail *m = w->mail_head;
+    w->mail_head = w->mail_tail = NULL;
+    pthread_mutex_unlock(&w->mail_mu);
+    while (m) {
+        Mail *next = m->next;
+        m->fn(w, m->arg);
+        free(m);
+        m = next;
+    }
+}
+
+uint32_t worker_register_client(PgwWorker *w, PgwClient *c, uint64_t *serial)
+{
+    uint32_t slot;
+    if (w->nfree) {
+        slot = w->free_slots[--w->nfree];
+    } else {
+        if (w->nslots > PID_SLOT_MASK) {
+            log_error("too many clients on worker %d", w->index);
+            abort();
+        }
+        slot = w->nslots++;
+        w->slots = pgw_realloc(w->slots, w->nslots * sizeof *w->slots);
+        w->free_slots = pgw_realloc(w->free_slots, w->nslots * sizeof *w->free_slots);
+    }
+    w->slots[slot].client = c;
+    w->slots[slot].serial = *serial = ++w->next_serial;
+    __atomic_add_fetch(&w->nclients, 1, __ATOMIC_SEQ_CST);
+    /* pid: worker in the high bits, slot below; never 0, always positive. */
+    return ((uint32_t)(w->index + 1) << PID_SLOT_BITS) | slot;
+}
+
+void worker_unregister_client(PgwWorker *w, uint32_t pid)
+{
+    uint32_t slot = pid & PID_SLOT_MASK;
+    if (slot >= w->nslots || !w->slots[slot].client)
+        return;
+    w->slots[slot].client = NULL;
+    w->free_slots[w->nfree++] = slot;
+}
+
+PgwClient *worker_find_client(PgwWorker *w, uint32_t pid, uint64_t serial)
+{
+    if (server_worker_for_pid(pid) != w)
+        return NULL;
+    uint32_t slot = pid & PID_SLOT_MASK;
+    if (slot >= w->nslots || !w->slots[slot].client)
+        return NULL;
+    if (serial && w->slots[slot].serial != serial)
+        return NULL;
+    return w->slots[slot].client;
+}
+
+PgwWorker *server_worker_for_pid(uint32_t pid)
+{
+    int index = (int)(pid >> PID_SLOT_BITS) - 1;
+    if (index < 0 || index >= server.nworkers)
+        return NULL;
+    return &server.workers[index];
+}
+
+bool server_shutting_down(void)
+{
+    return __atomic_load_n(&server.shutting_down, __ATOMIC_SEQ_CST) != 0;
+}
+
+void server_client_gone(PgwWorker *w)
+{
+    __atomic_sub_fetch(&w->nclients, 1, __ATOMIC_SEQ_CST);
+}
+
+/* ---------- listeners ---------- */
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
+                      int addrlen, void *arg)
+{
+    PgwWorker *w = arg;
+    if (server_shutting_down()) {
+        evutil_closesocket(fd);
+        return;
+    }
+    evutil_make_socket_nonblocking(fd);
+    evutil_make_socket_closeonexec(fd);
+    client_accept(w, fd, addr, addrlen);
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+    log_warning("accept failed: %s", evutil_socket_error_to_string(err));
+}
+
+static int bind_tcp(const struct addrinfo *ai, char *err, size_t errlen)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0)
+        goto fail;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (ai->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0)
+        goto fail;
+    return fd;
+fail:
+    snprintf(err, errlen, "cannot listen: %s", strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+static int start_listeners(PgwConfig *cfg, char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%d", cfg->listen_port);
+    const char *host = strcmp(cfg->listen_addr, "*") == 0 ? NULL : cfg->listen_addr;
+    if (*cfg->listen_addr) {
+        int rc = getaddrinfo(host, port, &hints, &res);
+        if (rc != 0) {
+            snprintf(err, errlen, "listen_addr %s: %s", cfg->listen_addr, gai_strerror(rc));
+            return -1;
+        }
+    }
+    for (int i = 0; i < server.nworkers; i++) {
+        PgwWorker *w = &server.workers[i];
+        for (struct addrinfo *ai = res; ai && w->nlisteners < MAX_LISTENERS; ai = ai->ai_next) {
+            int fd = bind_tcp(ai, err, errlen);
+            if (fd < 0) {
+                freeaddrinfo(res);
+                return -1;
+            }
+            struct evconnlistener *l =
+                evconnlistener_new(w->base, accept_cb, w, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+            evconnlistener_set_error_cb(l, accept_error_cb);
+            w->listeners[w->nlisteners++] = l;
+        }
+    }
+    if (res)
+        freeaddrinfo(res);
+    if (cfg->unix_socket_dir && *cfg->unix_socket_dir) {
+        struct sockaddr_un sun = {.sun_family = AF_UNIX};
+        snprintf(sun.sun_path, sizeof sun.sun_path, "%s/.s.PGSQL.%d", cfg->unix_socket_dir,
+                 cfg->listen_port);
+        unlink(sun.sun_path);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 || listen(fd, 1024) != 0) {
+            snprintf(err, errlen, "cannot listen on %s: %s", sun.sun_path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        chmod(sun.sun_path, 0777);
+        server.unix_path = pgw_strdup(sun.sun_path);
+        PgwWorker *w = &server.workers[0];
+        struct evconnlistener *l =
+            evconnlistener_new(w->base, accept_cb, w, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+        w->listeners[w->nlisteners++] = l;
+    }
+    return 0;
+}
+
+static void close_listeners_mail(PgwWorker *w, void *arg)
+{
+    for (int i = 0; i < w->nlisteners; i++)
+        evconnlistener_free(w->listeners[i]);
+    w->nlisteners = 0;
+}
+
+static void shutdown_clients_mail(PgwWorker *w, void *arg)
+{
+    bool immediate = arg != NULL;
+    for (uint32_t i = 0; i < w->nslots; i++)
+        if (w->slots[i].client)
+            client_shutdown(w->slots[i].client, immediate);
+}
+
+static void stop_mail(PgwWorker *w, void *arg)
+{
+    event_base_loopexit(w->base, NULL);
+}
+
+/* ---------- signals ---------- */
+
+static int total_clients(void)
+{
+    int n = 0;
+    for (int i = 0; i < server.nworkers; i++)
+        n += __atomic_load_n(&server.workers[i].nclients, __ATOMIC_SEQ_CST);
+    return n;
+}
+
+static void finish(void)
+{
+    for (int i = 0; i < server.nworkers; i++)
+        worker_post(&server.workers[i], stop_mail, NULL);
+    event_base_loopexit(server.main_base, NULL);
+}
+
+static void check_cb(evutil_socket_t fd, short what, void *arg)
+{
+    if (total_clients() == 0)
+        finish();
+}
+
+static void begin_shutdown(bool immediate)
+{
+    int was = server.shutting_down;
+    if (was == 2 || (was == 1 && !immediate))
+        return;
+    __atomic_store_n(&server.shutting_down, immediate ? 2 : 1, __ATOMIC_SEQ_CST);
+    log_info(immediate ? "shutting down now" : "shutting down: waiting for running statements");
+    for (int i = 0; i < server.nworkers; i++) {
+        if (!was)
+            worker_post(&server.workers[i], close_listeners_mail, NULL);
+        worker_post(&server.workers[i], shutdown_clients_mail, immediate ? (void *)1 : NULL);
+    }
+    if (server.unix_path)
+        unlink(server.unix_path);
+    if (immediate) {
+        finish();
+        return;
+    }
+    PgwSnapshot *s = server_snapshot_acquire();
+    int ms = s->cfg->shutdown_timeout_ms;
+    server_snapshot_release(s);
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(server.shutdown_timer, &tv);
+    struct timeval every = {0, 50000};
+    event_add(server.check_timer, &every);
+}
+
+static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    log_warning("shutdown_timeout reached: closing the remaining %d clients", total_clients());
+    begin_shutdown(true);
+}
+
+static void reload(void)
+{
+    char err[1024];
+    PgwSnapshot *s;
+    if (server_snapshot_load(server.config_path, &s, err, sizeof err) != 0) {
+        log_error("reload failed, keeping the running configuration: %s", err);
+        return;
+    }
+    if (log_open(s->cfg->log_file) != 0)
+        log_warning("cannot reopen log_file %s: %s", s->cfg->log_file, strerror(errno));
+    snapshot_install(s);
+    log_info("configuration reloaded from %s", server.config_path);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    switch (sig) {
+    case SIGHUP:
+        reload();
+        break;
+    case SIGTERM:
+        begin_shutdown(false);
+        break;
+    case SIGINT:
+        begin_shutdown(true);
+        break;
+    }
+}
+
+/* ---------- run ---------- */
+
+static void *worker_main(void *arg)
+{
+    PgwWorker *w = arg;
+    event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    return NULL;
+}
+
+static int daemonize_now(void)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid > 0)
+        _exit(0);
+    if (setsid() < 0)
+        return -1;
+    pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid > 0)
+        _exit(0);
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        if (fd > 2)
+            close(fd);
+    }
+    return 0;
+}
+
+int server_run(const char *config_path, PgwSnapshot *snap, bool daemonize)
+{
+    char err[1024];
+    PgwConfig *cfg = snap->cfg;
+    server.config_path = config_path;
+    if (log_open(cfg->log_file) != 0) {
+        fprintf(stderr, "pgwarden: cannot open log_file %s: %s\n", cfg->log_file, strerror(errno));
+        return 1;
+    }
+    if (daemonize) {
+        if (!cfg->log_file || !*cfg->log_file)
+            fprintf(stderr, "pgwarden: -d without log_file: the log goes nowhere\n");
+        if (daemonize_now() != 0) {
+            fprintf(stderr, "pgwarden: cannot daemonize: %s\n", strerror(errno));
+            return 1;
+        }
+        if (!cfg->log_file || !*cfg->log_file) {
+            int fd = open("/dev/null", O_WRONLY);
+            if (fd >= 0) {
+                dup2(fd, 2);
+                close(fd);
+            }
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+    evthread_use_pthreads();
+    snapshot_install(snap);
+
+    int n = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (n > 255)
+        n = 255;
+    server.nworkers = n;
+    server.workers = pgw_calloc((size_t)n, sizeof *server.workers);
+    for (int i = 0; i < n; i++) {
+        PgwWorker *w = &server.workers[i];
+        w->index = i;
+        w->base = event_base_new();
+        pthread_mutex_init(&w->mail_mu, NULL);
+        w->mail_ev = event_new(w->base, -1, EV_PERSIST, mail_cb, w);
+    }
+    if (start_listeners(cfg, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    server.main_base = event_base_new();
+    struct event *sigs[3];
+    int signos[3] = {SIGHUP, SIGTERM, SIGINT};
+    for (int i = 0; i < 3; i++) {
+        sigs[i] = evsignal_new(server.main_base, signos[i], signal_cb, NULL);
+        event_add(sigs[i], NULL);
+    }
+    server.shutdown_timer = evtimer_new(server.main_base, shutdown_timeout_cb, NULL);
+    server.check_timer = event_new(server.main_base, -1, EV_PERSIST, check_cb, NULL);
+    for (int i = 0; i < n; i++)
+        pthread_create(&server.workers[i].thread, NULL, worker_main, &server.workers[i]);
+    log_info("pgwarden %s listening on %s:%d with %d workers", PGW_VERSION_STRING,
+             cfg->listen_addr, cfg->listen_port, n);
+
+    event_base_dispatch(server.main_base);
+
+    for (int i = 0; i < n; i++)
+        pthread_join(server.workers[i].thread, NULL);
+    log_info("pgwarden stopped");
+    return 0;
+}
