@@ -839,8 +839,11 @@ void client_backend_failed(PgwClient *c, const char *sqlstate, const char *messa
     client_process(c);
 }
 
-void client_backend_lost(PgwClient *c, const char *why)
+void client_backend_lost(PgwClient *c, const char *reason)
 {
+    /* reason may live in the backend, which is freed below */
+    char why[256];
+    snprintf(why, sizeof why, "%s", reason);
     PgwBackend *b = c->be;
     bool mid_message = b && b->stream_left > 0 && !b->stream_swallow;
     uint32_t relays = 0;

@@ -34,6 +34,14 @@ int scram_server_final(PgwScram *s, const uint8_t *in, size_t in_len, char **out
 char *scram_make_verifier(const char *password, const uint8_t *salt, size_t salt_len,
                           int iterations);
 
+/* Split a verifier into its parts; -1 if secret is not a well-formed
+ * SCRAM-SHA-256 verifier. *salt is malloc'd. */
+int scram_parse_verifier(const char *secret, int *iterations, uint8_t **salt, size_t *salt_len,
+                         uint8_t stored_key[32], uint8_t server_key[32]) PGW_WUR;
+/* After scram_server_final failed: true when the message was well-formed
+ * but the proof wrong (or the user unknown): 28P01 rather than 08P01. */
+bool scram_auth_failed(const PgwScram *s);
+
 /* base64 helpers (standard alphabet, padded), malloc'd results. */
 char *scram_b64_encode(const uint8_t *in, size_t len);
 int scram_b64_decode(const char *in, uint8_t **out, size_t *out_len) PGW_WUR;
