@@ -22,6 +22,7 @@
 #include "codec.h"
 #include "log.h"
 #include "pool.h"
+#include "schema.h"
 #include "server.h"
 
 #include <errno.h>
@@ -41,6 +42,7 @@
 static void backend_event_cb(struct bufferevent *bev, short what, void *arg);
 static void backend_read_cb(struct bufferevent *bev, void *arg);
 static void backend_connect_cb(evutil_socket_t fd, short what, void *arg);
+static void connect_done(PgwBackend *b);
 
 static int64_t now_usec(void)
 {
@@ -69,6 +71,70 @@ static void connect_failed(PgwBackend *b, const char *why)
     pool_backend_failed(b, why);
 }
 
+static void setup_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Read the tenant's schema for the policy while libpq still drives the
+ * session: the policy must know every table's columns before the first
+ * statement can be rewritten. */
+static void setup_done(PgwBackend *b, PGresult *res)
+{
+    int nrows = PQntuples(res), ncols = PQnfields(res);
+    const char **vals = pgw_calloc((size_t)nrows * (size_t)ncols + 1, sizeof *vals);
+    for (int r = 0; r < nrows; r++)
+        for (int f = 0; f < ncols; f++)
+            vals[(size_t)r * (size_t)ncols + (size_t)f] =
+                PQgetisnull(res, r, f) ? NULL : PQgetvalue(res, r, f);
+    PgwSchema *schema = schema_from_rows((size_t)nrows, (size_t)ncols, vals);
+    free(vals);
+    if (schema)
+        pool_schema_set(b->pool, schema);
+}
+
+static void setup_cb(evutil_socket_t fd, short what, void *arg)
+{
+    PgwBackend *b = arg;
+    if (!PQconsumeInput(b->conn))
+        goto fail;
+    while (!PQisBusy(b->conn)) {
+        PGresult *res = PQgetResult(b->conn);
+        if (!res) {
+            connect_done(b);
+            return;
+        }
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_TUPLES_OK)
+            setup_done(b, res);
+        PQclear(res);
+        if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+            goto fail;
+    }
+    return; /* persistent read event stays armed */
+fail: {
+    char why[512];
+    snprintf(why, sizeof why, "reading the schema failed: %s", PQerrorMessage(b->conn));
+    why[strcspn(why, "\n")] = '\0';
+    connect_failed(b, why);
+}
+}
+
+static void start_setup(PgwBackend *b)
+{
+    if (!pool_schema_needed(b->pool)) {
+        connect_done(b);
+        return;
+    }
+    b->state = PGW_BE_SETUP;
+    if (!PQsendQuery(b->conn, schema_introspection_sql())) {
+        connect_failed(b, PQerrorMessage(b->conn));
+        return;
+    }
+    PQflush(b->conn);
+    if (b->ev)
+        event_free(b->ev);
+    b->ev = event_new(worker_base(b->worker), PQsocket(b->conn), EV_READ | EV_PERSIST, setup_cb, b);
+    event_add(b->ev, NULL);
+}
+
 static void connect_done(PgwBackend *b)
 {
     if (b->ev) {
@@ -94,7 +160,7 @@ static void backend_connect_cb(evutil_socket_t fd, short what, void *arg)
         arm(b, EV_WRITE);
         return;
     case PGRES_POLLING_OK:
-        connect_done(b);
+        start_setup(b);
         return;
     default: {
         char why[512];
@@ -348,7 +414,7 @@ static void backend_process(PgwBackend *b)
             return;
         }
         bool relay = rfq_head_relays(b) && out;
-        if (type == 'Z' || type == 'E') {
+        if (type == 'Z' || type == 'E' || type == 'C') {
             if (avail < 5 + (size_t)blen)
                 break;
             uint8_t *msg = pgw_malloc(5 + (size_t)blen + 1);
@@ -359,8 +425,17 @@ static void backend_process(PgwBackend *b)
                 if (codec_parse_ready(msg + 5, blen, &st) == 0)
                     b->tx_status = st;
                 rfq_pop(b);
+                if (relay)
+                    client_statement_done(c, b->rows);
+                b->rows = 0;
                 if (b->rfq_len == 0)
                     idle_now = true;
+            } else if (type == 'C') {
+                /* CommandComplete's tag ends with the row count, if any. */
+                const char *tag = (const char *)msg + 5;
+                const char *sp = strrchr(tag, ' ');
+                if (sp && sp[1] >= '0' && sp[1] <= '9')
+                    b->rows += strtoll(sp + 1, NULL, 10);
             } else {
                 PgwErrorFields ef;
                 if (codec_parse_error(msg + 5, blen, &ef) == 0) {

@@ -50,6 +50,7 @@ typedef struct PgwBackend {
     uint32_t stream_left; /* body bytes of the current message still to pass through */
     bool stream_swallow; /* ... and whether they are dropped */
     bool unsynced; /* extended-protocol messages sent since the last Sync */
+    int64_t rows; /* rows reported by CommandComplete since the last ReadyForQuery */
     bool fatal_seen; /* the server sent FATAL: it is going away */
     char *fatal_message;
     struct PgwBackend *next; /* pool idle list */

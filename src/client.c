@@ -24,12 +24,14 @@
  */
 #include "client.h"
 
+#include "audit.h"
 #include "auth.h"
 #include "backend.h"
 #include "codec.h"
 #include "config.h"
 #include "log.h"
 #include "pool.h"
+#include "schema.h"
 #include "scram.h"
 #include "server.h"
 #include "stmt.h"
@@ -82,6 +84,11 @@ typedef struct ClientLogin {
     char *param_values[PGW_ARRAY_LEN(session_params)];
 } ClientLogin;
 
+typedef struct AuditItem {
+    PgwAudit *audit;
+    struct AuditItem *next;
+} AuditItem;
+
 struct PgwClient {
     PgwWorker *w;
     struct bufferevent *bev;
@@ -111,6 +118,7 @@ struct PgwClient {
     char *startup_sets; /* SET statements for the backend, applied on link */
     ClientLogin *login;
     struct event *timer;
+    AuditItem *audit_head, *audit_tail; /* forwarded statements awaiting ReadyForQuery */
     char addr[64];
 };
 
@@ -255,6 +263,13 @@ static void client_close(PgwClient *c, const char *why)
     }
     if (c->timer)
         event_free(c->timer);
+    while (c->audit_head) {
+        AuditItem *a = c->audit_head;
+        c->audit_head = a->next;
+        audit_set_str(a->audit, "outcome", "client disconnected");
+        audit_finish(a->audit, -1);
+        free(a);
+    }
     worker_unregister_client(c->w, c->pid);
     bufferevent_free(c->bev);
     if (c->fd >= 0)
@@ -615,7 +630,10 @@ static void handle_auth_message(PgwClient *c, const uint8_t *body, size_t len)
         size_t outlen = 0;
         if (scram_server_final(l->scram, body, len, &out, &outlen, err, sizeof err) != 0) {
             free(out);
-            auth_failed(c);
+            if (scram_auth_failed(l->scram))
+                auth_failed(c);
+            else
+                client_fatal(c, SQLSTATE_PROTOCOL_VIOLATION, err, NULL);
             return;
         }
         send_auth(c, 12, out, outlen);
@@ -786,6 +804,17 @@ static void client_inject(PgwClient *c, const PgwBuf *msgs, bool with_ready)
     }
 }
 
+void client_statement_done(PgwClient *c, int64_t rows)
+{
+    while (c->audit_head) {
+        AuditItem *a = c->audit_head;
+        c->audit_head = a->next;
+        audit_finish(a->audit, rows);
+        free(a);
+    }
+    c->audit_tail = NULL;
+}
+
 void client_backend_idle(PgwClient *c)
 {
     if (c->inject_pending)
@@ -831,9 +860,20 @@ void client_backend_failed(PgwClient *c, const char *sqlstate, const char *messa
         c->cur_type = 0;
         buf_reset(&c->cur);
     } else {
-        /* A streamed message waits in the input: skip it and the rest up to
-         * Sync. A Sync itself never waits for a backend. */
+        /* The message that wanted a backend still waits in the input. A
+         * Query is answered and dropped; anything else is skipped with the
+         * rest up to Sync. A Sync itself never waits for a backend. */
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+        uint8_t hdr[5];
+        char t;
+        uint32_t blen;
         type = 'B';
+        if (evbuffer_copyout(in, hdr, 5) == 5 &&
+            codec_header(hdr, PGW_MAX_MESSAGE_LEN, &t, &blen) == 0 && t == 'Q' &&
+            evbuffer_get_length(in) >= 5 + (size_t)blen) {
+            evbuffer_drain(in, 5 + (size_t)blen);
+            type = 'Q';
+        }
     }
     client_error_for(c, type, sqlstate, message, NULL, NULL);
     client_process(c);
@@ -917,7 +957,9 @@ static void submit_statement(PgwClient *c)
         }
         sql = pm.query;
     }
+    PgwSchemaRef *schema = pool_schema_acquire(c->pool);
     PgwStmtRequest req = {
+        .schema = schema ? schema->schema : NULL,
         .snap = server_snapshot_acquire(),
         .user = c->user,
         .tenant = c->tenant,
@@ -927,6 +969,8 @@ static void submit_statement(PgwClient *c)
     };
     PgwStmtHandle *h = stmt_submit(&req, stmt_done, c);
     server_snapshot_release(req.snap);
+    if (schema)
+        pool_schema_release(c->pool, schema);
     if (!c->result)
         c->stmt = h;
 }
@@ -976,6 +1020,20 @@ static bool apply_result(PgwClient *c)
             backend_expect_rfq(c->be, true);
         else
             c->be->unsynced = true;
+        if (r->audit) {
+            AuditItem *a = pgw_malloc(sizeof *a);
+            a->audit = r->audit;
+            a->next = NULL;
+            if (c->audit_tail)
+                c->audit_tail->next = a;
+            else
+                c->audit_head = a;
+            c->audit_tail = a;
+            r->audit = NULL;
+        }
+    } else {
+        audit_finish(r->audit, 0);
+        r->audit = NULL;
     }
     stmt_result_free(r);
     free(r);
@@ -1028,6 +1086,10 @@ static bool ready_step(PgwClient *c, struct evbuffer *in)
             evbuffer_drain(in, whole);
             return true;
         }
+        /* The policy needs the tenant's schema, which the pool learns from
+         * a backend session; and a session-pooled client needs one anyway. */
+        if (!acquire_backend(c))
+            return !c->waiting_backend && !c->closing;
         buf_reset(&c->cur);
         buf_reserve(&c->cur, whole + 1);
         evbuffer_remove(in, c->cur.data, whole);

@@ -37,6 +37,8 @@ bool client_is_waiting(const PgwClient *c);
 /* From the backend relay, on the client's worker. */
 struct bufferevent *client_output(PgwClient *c); /* where backend bytes go */
 void client_backend_idle(PgwClient *c); /* all expected ReadyForQuery arrived */
+/* A relayed ReadyForQuery: the statements forwarded before it are done. */
+void client_statement_done(PgwClient *c, int64_t rows);
 void client_backend_lost(PgwClient *c, const char *why);
 void client_throttle_backend(PgwClient *c); /* output over the high-water mark */
 

@@ -16,6 +16,7 @@
 #include "codec.h"
 #include "config.h"
 #include "log.h"
+#include "schema.h"
 #include "server.h"
 
 #include <errno.h>
@@ -348,4 +349,62 @@ bool pool_params(PgwPool *p, PgwBuf *out, size_t nover, const char *const *over_
     }
     pthread_mutex_unlock(&p->mu);
     return have;
+}
+
+/* ---------- the tenant's schema ---------- */
+
+static unsigned current_config_version(void)
+{
+    PgwSnapshot *s = server_snapshot_acquire();
+    unsigned v = s->cfg->version;
+    server_snapshot_release(s);
+    return v;
+}
+
+bool pool_schema_needed(PgwPool *p)
+{
+    unsigned v = current_config_version();
+    pthread_mutex_lock(&p->mu);
+    bool needed = !p->schema || p->schema_version != v;
+    pthread_mutex_unlock(&p->mu);
+    return needed;
+}
+
+static void schema_ref_drop(PgwSchemaRef *ref)
+{
+    /* called with p->mu held */
+    if (ref && --ref->refs == 0) {
+        schema_free(ref->schema);
+        free(ref);
+    }
+}
+
+void pool_schema_set(PgwPool *p, PgwSchema *schema)
+{
+    PgwSchemaRef *ref = pgw_malloc(sizeof *ref);
+    ref->schema = schema;
+    ref->refs = 1;
+    unsigned v = current_config_version();
+    pthread_mutex_lock(&p->mu);
+    schema_ref_drop(p->schema);
+    p->schema = ref;
+    p->schema_version = v;
+    pthread_mutex_unlock(&p->mu);
+}
+
+PgwSchemaRef *pool_schema_acquire(PgwPool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    PgwSchemaRef *ref = p->schema;
+    if (ref)
+        ref->refs++;
+    pthread_mutex_unlock(&p->mu);
+    return ref;
+}
+
+void pool_schema_release(PgwPool *p, PgwSchemaRef *ref)
+{
+    pthread_mutex_lock(&p->mu);
+    schema_ref_drop(ref);
+    pthread_mutex_unlock(&p->mu);
 }

@@ -48,7 +48,7 @@ typedef struct PgwPool {
     size_t nparams;
     char *param_names[PGW_MAX_PARAMS];
     char *param_values[PGW_MAX_PARAMS];
-    struct PgwSchema *schema;
+    struct PgwSchemaRef *schema; /* what the policy knows of the backend */
     unsigned schema_version; /* config version it was read under */
     /* counters for SHOW POOLS */
     uint64_t connects, connect_failures;
@@ -80,6 +80,18 @@ void pool_backend_clean(struct PgwBackend *b);
  * the pool has not learnt them yet. */
 bool pool_params(PgwPool *p, PgwBuf *out, size_t nover, const char *const *over_names,
                  const char *const *over_values);
+
+/* The tenant's schema, read by the first session after each (re)load.
+ * pool_schema_acquire returns NULL until one has been read; a reference
+ * keeps it alive across a refresh. */
+typedef struct PgwSchemaRef {
+    struct PgwSchema *schema;
+    int refs;
+} PgwSchemaRef;
+bool pool_schema_needed(PgwPool *p);
+void pool_schema_set(PgwPool *p, struct PgwSchema *schema);
+PgwSchemaRef *pool_schema_acquire(PgwPool *p);
+void pool_schema_release(PgwPool *p, PgwSchemaRef *ref);
 
 /* Stats for the admin console. */
 void pool_foreach(void (*fn)(PgwPool *p, void *arg), void *arg);

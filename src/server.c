@@ -16,6 +16,7 @@
  */
 #include "server.h"
 
+#include "audit.h"
 #include "auth.h"
 #include "buf.h"
 #include "client.h"
@@ -457,6 +458,8 @@ static void reload(void)
     }
     if (log_open(s->cfg->log_file) != 0)
         log_warning("cannot reopen log_file %s: %s", s->cfg->log_file, strerror(errno));
+    if (audit_open(s->cfg->audit_log) != 0)
+        log_warning("cannot reopen audit_log %s: %s", s->cfg->audit_log, strerror(errno));
     snapshot_install(s);
     log_info("configuration reloaded from %s", server.config_path);
 }
@@ -532,6 +535,10 @@ int server_run(const char *config_path, PgwSnapshot *snap, bool daemonize)
                 close(fd);
             }
         }
+    }
+    if (audit_open(cfg->audit_log) != 0) {
+        fprintf(stderr, "pgwarden: cannot open audit_log %s: %s\n", cfg->audit_log, strerror(errno));
+        return 1;
     }
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();

@@ -17,6 +17,8 @@
 
 struct PgwClient;
 struct PgwSnapshot;
+struct PgwSchema;
+struct PgwAudit;
 
 typedef enum { PGW_STMT_SIMPLE, PGW_STMT_PARSE } PgwStmtProtocol;
 typedef enum { PGW_STMT_FORWARD, PGW_STMT_REWRITE, PGW_STMT_REFUSE, PGW_STMT_ANSWER } PgwStmtAction;
@@ -28,6 +30,7 @@ typedef struct PgwStmtResult {
     char *message, *detail, *hint; /* REFUSE */
     PgwBuf answer; /* ANSWER: whole protocol messages up to (not including) ReadyForQuery */
     PgwBuf notices; /* NoticeResponses to send before the statement's results */
+    struct PgwAudit *audit; /* the statement's audit record, or NULL; the caller finishes it */
 } PgwStmtResult;
 
 typedef struct PgwStmtRequest {
@@ -37,6 +40,7 @@ typedef struct PgwStmtRequest {
     const char *client_addr;
     PgwStmtProtocol protocol;
     const char *sql;
+    const struct PgwSchema *schema; /* the tenant's backend schema, or NULL when unknown */
 } PgwStmtRequest;
 
 typedef void (*PgwStmtDone)(void *arg, PgwStmtResult *res);
