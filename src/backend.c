@@ -23,6 +23,7 @@
 #include "log.h"
 #include "pool.h"
 #include "schema.h"
+#include "scrub.h"
 #include "server.h"
 
 #include <errno.h>
@@ -414,7 +415,7 @@ static void backend_process(PgwBackend *b)
             return;
         }
         bool relay = rfq_head_relays(b) && out;
-        if (type == 'Z' || type == 'E' || type == 'C') {
+        if (type == 'Z' || type == 'E' || type == 'C' || type == 'N') {
             if (avail < 5 + (size_t)blen)
                 break;
             uint8_t *msg = pgw_malloc(5 + (size_t)blen + 1);
@@ -454,8 +455,15 @@ static void backend_process(PgwBackend *b)
                     }
                 }
             }
-            if (relay)
+            if (relay && (type == 'E' || type == 'N')) {
+                PgwBuf clean;
+                buf_init(&clean);
+                if (scrub_backend_error(type, msg + 5, blen, &clean) == 0)
+                    evbuffer_add(out, clean.data, clean.len);
+                buf_free(&clean);
+            } else if (relay) {
                 evbuffer_add(out, msg, 5 + (size_t)blen);
+            }
             free(msg);
             continue;
         }

@@ -1,1 +1,208 @@
-/* schema.c — placeholder, being written. */
+/*
+ * schema.c — the tenant's backend catalog snapshot used by the policy.
+ *
+ * A snapshot is a sorted array of relations, each with its columns in attnum
+ * order, built once from the text rows of schema_introspection_sql() and
+ * never modified afterwards, so any number of threads may read it. Lookups
+ * are binary searches on (schema, name). The module performs no I/O: the
+ * runtime owns the backend session and passes rows in.
+ */
+#include "schema.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct PgwSchema {
+    size_t ntables;
+    PgwSchemaTable *tables;
+    unsigned long generation;
+};
+
+static atomic_ulong schema_generations = 1;
+
+/* pg_toast and temporary schemas are never addressable by a client query
+ * that the policy lets through, so they are left out to keep the snapshot
+ * small. Columns: see schema.h. */
+static const char introspection_sql[] =
+    "SELECT n.nspname::text, c.relname::text, c.relkind::text, a.attnum::text, "
+    "a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), t.typcategory::text "
+    "FROM pg_catalog.pg_class c "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
+    "AND NOT a.attisdropped "
+    "LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
+    "WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p') "
+    "AND n.nspname <> 'pg_toast' AND n.nspname NOT LIKE 'pg\\_temp\\_%' "
+    "AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%' "
+    "ORDER BY 1, 2, a.attnum";
+
+const char *schema_introspection_sql(void)
+{
+    return introspection_sql;
+}
+
+static int table_cmp(const char *s1, const char *n1, const char *s2, const char *n2)
+{
+    int c = strcmp(s1, s2);
+    return c != 0 ? c : strcmp(n1, n2);
+}
+
+static int table_sort_cmp(const void *a, const void *b)
+{
+    const PgwSchemaTable *x = a, *y = b;
+    return table_cmp(x->schema, x->name, y->schema, y->name);
+}
+
+static int column_sort_cmp(const void *a, const void *b)
+{
+    const PgwSchemaColumn *x = a, *y = b;
+    return (x->attnum > y->attnum) - (x->attnum < y->attnum);
+}
+
+static void table_clear(PgwSchemaTable *t)
+{
+    free(t->schema);
+    free(t->name);
+    for (size_t i = 0; i < t->ncolumns; i++) {
+        free(t->columns[i].name);
+        free(t->columns[i].type);
+    }
+    free(t->columns);
+}
+
+void schema_free(PgwSchema *schema)
+{
+    if (schema == NULL)
+        return;
+    for (size_t i = 0; i < schema->ntables; i++)
+        table_clear(&schema->tables[i]);
+    free(schema->tables);
+    free(schema);
+}
+
+PgwSchema *schema_from_rows(size_t nrows, size_t ncols, const char *const *values)
+{
+    PgwSchema *s = NULL;
+
+    if (ncols != SCHEMA_INTROSPECTION_NCOLS || (nrows > 0 && values == NULL))
+        return NULL;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        goto fail;
+    /* At most one table per row; shrink-free over-allocation is fine for a
+     * snapshot that lives until the next reload. */
+    s->tables = calloc(nrows > 0 ? nrows : 1, sizeof(*s->tables));
+    if (s->tables == NULL)
+        goto fail;
+
+    for (size_t r = 0; r < nrows; r++) {
+        const char *const *row = values + r * ncols;
+        if (row[0] == NULL || row[1] == NULL)
+            continue;
+        PgwSchemaTable *t = s->ntables > 0 ? &s->tables[s->ntables - 1] : NULL;
+        /* Rows of one relation are usually adjacent; when they are not, a
+         * second entry appears and is merged below after sorting. */
+        if (t == NULL || strcmp(t->schema, row[0]) != 0 || strcmp(t->name, row[1]) != 0) {
+            t = &s->tables[s->ntables++];
+            t->schema = strdup(row[0]);
+            t->name = strdup(row[1]);
+            t->relkind = row[2] != NULL && row[2][0] != '\0' ? row[2][0] : 'r';
+            if (t->schema == NULL || t->name == NULL)
+                goto fail;
+        }
+        if (row[3] == NULL || row[4] == NULL)
+            continue;
+        PgwSchemaColumn *cols = realloc(t->columns, (t->ncolumns + 1) * sizeof(*cols));
+        if (cols == NULL)
+            goto fail;
+        t->columns = cols;
+        PgwSchemaColumn *c = &cols[t->ncolumns];
+        memset(c, 0, sizeof(*c));
+        c->attnum = atoi(row[3]);
+        c->name = strdup(row[4]);
+        c->type = strdup(row[5] != NULL ? row[5] : "text");
+        c->is_text = row[6] != NULL && strcmp(row[6], "S") == 0;
+        t->ncolumns++;
+        if (c->name == NULL || c->type == NULL)
+            goto fail;
+    }
+
+    qsort(s->tables, s->ntables, sizeof(*s->tables), table_sort_cmp);
+    /* Merge duplicates left by non-adjacent rows. */
+    size_t out = 0;
+    for (size_t i = 0; i < s->ntables; i++) {
+        PgwSchemaTable *t = &s->tables[i];
+        if (out > 0 && table_sort_cmp(&s->tables[out - 1], t) == 0) {
+            PgwSchemaTable *d = &s->tables[out - 1];
+            PgwSchemaColumn *cols =
+                realloc(d->columns, (d->ncolumns + t->ncolumns + 1) * sizeof(*cols));
+            if (cols == NULL)
+                goto fail;
+            d->columns = cols;
+            memcpy(cols + d->ncolumns, t->columns, t->ncolumns * sizeof(*cols));
+            d->ncolumns += t->ncolumns;
+            free(t->columns);
+            free(t->schema);
+            free(t->name);
+            memset(t, 0, sizeof(*t));
+            continue;
+        }
+        if (out != i) {
+            s->tables[out] = *t;
+            memset(t, 0, sizeof(*t));
+        }
+        out++;
+    }
+    s->ntables = out;
+    for (size_t i = 0; i < s->ntables; i++)
+        qsort(s->tables[i].columns, s->tables[i].ncolumns, sizeof(PgwSchemaColumn),
+              column_sort_cmp);
+    s->generation = atomic_fetch_add(&schema_generations, 1);
+    return s;
+
+fail:
+    if (s != NULL) {
+        /* Entries past ntables were never filled, so freeing ntables+1 is
+         * safe: calloc zeroed them. */
+        if (s->tables != NULL && s->ntables < (nrows > 0 ? nrows : 1))
+            s->ntables++;
+        schema_free(s);
+    }
+    return NULL;
+}
+
+const PgwSchemaTable *schema_table(const PgwSchema *schema, const char *nspname,
+                                   const char *relname)
+{
+    if (schema == NULL || nspname == NULL || relname == NULL)
+        return NULL;
+    size_t lo = 0, hi = schema->ntables;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const PgwSchemaTable *t = &schema->tables[mid];
+        int c = table_cmp(nspname, relname, t->schema, t->name);
+        if (c == 0)
+            return t;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+unsigned long schema_generation(const PgwSchema *schema)
+{
+    return schema != NULL ? schema->generation : 0;
+}
+
+size_t schema_ntables(const PgwSchema *schema)
+{
+    return schema != NULL ? schema->ntables : 0;
+}
+
+const PgwSchemaTable *schema_table_at(const PgwSchema *schema, size_t i)
+{
+    return schema != NULL && i < schema->ntables ? &schema->tables[i] : NULL;
+}

@@ -1,3 +1,56 @@
+/*
+ * schema.h — what the policy knows about one tenant's backend: its relations
+ * and their columns, as PostgreSQL reports them.
+ *
+ * The runtime runs schema_introspection_sql() once on a backend session (and
+ * again after a reload or a DDL-looking failure), hands the text rows to
+ * schema_from_rows(), and keeps the resulting snapshot immutable and shared
+ * by every policy_rewrite() for that tenant. This module does no I/O and
+ * knows nothing about the policy: hidden tables are in the snapshot like any
+ * other; the policy decides what a client may see.
+ */
 #ifndef PGW_SCHEMA_H
 #define PGW_SCHEMA_H
+
+#include "pgw.h"
+
+typedef struct PgwSchemaColumn {
+    char *name;
+    char *type; /* format_type(atttypid, atttypmod), e.g. "character varying(20)" */
+    bool is_text; /* typcategory 'S' (text, varchar, char, name, citext ...) */
+    int attnum;
+} PgwSchemaColumn;
+
+typedef struct PgwSchemaTable {
+    char *schema;
+    char *name;
+    char relkind; /* 'r' table, 'v' view, 'm' matview, 'f' foreign, 'p' partitioned */
+    size_t ncolumns;
+    PgwSchemaColumn *columns; /* attnum order, dropped columns absent */
+} PgwSchemaTable;
+
+typedef struct PgwSchema PgwSchema;
+
+/* The one SELECT the runtime runs. Result columns, in order, all text:
+ *   0 nspname   1 relname   2 relkind   3 attnum (NULL: relation without columns)
+ *   4 attname   5 format_type()   6 typcategory
+ * Rows come ordered by nspname, relname, attnum. */
+const char *schema_introspection_sql(void);
+#define SCHEMA_INTROSPECTION_NCOLS 7
+
+/* Build a snapshot from that query's result: nrows x ncols text values in
+ * row-major order, NULL for SQL NULL. Returns NULL when the shape is wrong
+ * (ncols differs) or memory runs out. */
+PgwSchema *schema_from_rows(size_t nrows, size_t ncols, const char *const *values);
+void schema_free(PgwSchema *schema);
+
+/* NULL when the backend has no such relation. Names compare exactly (as
+ * PostgreSQL's identifiers do after case folding). */
+const PgwSchemaTable *schema_table(const PgwSchema *schema, const char *nspname,
+                                   const char *relname);
+/* A distinct number per snapshot in this process, for cache keys. */
+unsigned long schema_generation(const PgwSchema *schema);
+size_t schema_ntables(const PgwSchema *schema);
+const PgwSchemaTable *schema_table_at(const PgwSchema *schema, size_t i);
+
 #endif
