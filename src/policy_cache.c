@@ -1,0 +1,1 @@
+/* policy_cache.c — being split out of policy.c. */

@@ -1,0 +1,3 @@
+#ifndef PGW_POLICY_CACHE_H
+#define PGW_POLICY_CACHE_H
+#endif

@@ -1,0 +1,1 @@
+/* policy_catalog.c — being split out of policy.c. */

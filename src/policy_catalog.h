@@ -1,0 +1,3 @@
+#ifndef PGW_POLICY_CATALOG_H
+#define PGW_POLICY_CATALOG_H
+#endif
