@@ -44,6 +44,15 @@ static void backend_event_cb(struct bufferevent *bev, short what, void *arg);
 static void backend_read_cb(struct bufferevent *bev, void *arg);
 static void backend_connect_cb(evutil_socket_t fd, short what, void *arg);
 static void connect_done(PgwBackend *b);
+static void capture_finish(PgwBackend *b);
+
+/* Rows of the introspection query as they arrive, as NUL-terminated
+ * strings, row-major. */
+typedef struct SchemaCapture {
+    size_t nrows, cap;
+    char **values;
+    bool failed;
+} SchemaCapture;
 
 static int64_t now_usec(void)
 {
@@ -279,6 +288,10 @@ void backend_free(PgwBackend *b)
         PQfreeCancel(b->cancel);
     if (b->conn)
         PQfinish(b->conn);
+    if (b->capture) {
+        b->capture->failed = true;
+        capture_finish(b);
+    }
     free(b->rfq);
     free(b->fatal_message);
     free(b);
@@ -328,6 +341,56 @@ void backend_send_internal(PgwBackend *b, const char *sql)
     bufferevent_write(b->bev, m.data, m.len);
     buf_free(&m);
     backend_expect_rfq(b, false);
+}
+
+/* ---------- schema refresh over the relay ---------- */
+
+
+void backend_refresh_schema(PgwBackend *b)
+{
+    b->capture = pgw_calloc(1, sizeof *b->capture);
+    backend_send_internal(b, schema_introspection_sql());
+}
+
+static void capture_row(PgwBackend *b, const uint8_t *body, size_t len)
+{
+    SchemaCapture *cap = b->capture;
+    const uint8_t *vals[SCHEMA_INTROSPECTION_NCOLS];
+    int32_t lens[SCHEMA_INTROSPECTION_NCOLS];
+    size_t n;
+    if (codec_parse_data_row(body, len, SCHEMA_INTROSPECTION_NCOLS, &n, vals, lens) != 0 ||
+        n != SCHEMA_INTROSPECTION_NCOLS) {
+        cap->failed = true;
+        return;
+    }
+    if ((cap->nrows + 1) * n > cap->cap) {
+        cap->cap = cap->cap ? cap->cap * 2 : 1024;
+        while (cap->cap < (cap->nrows + 1) * n)
+            cap->cap *= 2;
+        cap->values = pgw_realloc(cap->values, cap->cap * sizeof *cap->values);
+    }
+    for (size_t i = 0; i < n; i++)
+        cap->values[cap->nrows * n + i] =
+            lens[i] < 0 ? NULL : pgw_strndup((const char *)vals[i], (size_t)lens[i]);
+    cap->nrows++;
+}
+
+static void capture_finish(PgwBackend *b)
+{
+    SchemaCapture *cap = b->capture;
+    b->capture = NULL;
+    if (!cap->failed) {
+        PgwSchema *schema = schema_from_rows(cap->nrows, SCHEMA_INTROSPECTION_NCOLS,
+                                             (const char *const *)cap->values);
+        if (schema)
+            pool_schema_set(b->pool, schema);
+    } else {
+        log_warning("tenant %s: re-reading the schema failed; keeping the old one", b->pool->tenant);
+    }
+    for (size_t i = 0; i < cap->nrows * SCHEMA_INTROSPECTION_NCOLS; i++)
+        free(cap->values[i]);
+    free(cap->values);
+    free(cap);
 }
 
 /* ---------- cancel ---------- */
@@ -415,13 +478,18 @@ static void backend_process(PgwBackend *b)
             return;
         }
         bool relay = rfq_head_relays(b) && out;
-        if (type == 'Z' || type == 'E' || type == 'C' || type == 'N') {
+        bool capturing = b->capture && !relay && b->rfq_len;
+        if (type == 'Z' || type == 'E' || type == 'C' || type == 'N' || (capturing && type == 'D')) {
             if (avail < 5 + (size_t)blen)
                 break;
             uint8_t *msg = pgw_malloc(5 + (size_t)blen + 1);
             evbuffer_remove(in, msg, 5 + (size_t)blen);
             msg[5 + blen] = 0;
-            if (type == 'Z') {
+            if (type == 'D') {
+                capture_row(b, msg + 5, blen);
+            } else if (type == 'Z') {
+                if (capturing)
+                    capture_finish(b);
                 char st;
                 if (codec_parse_ready(msg + 5, blen, &st) == 0)
                     b->tx_status = st;
@@ -449,6 +517,8 @@ static void backend_process(PgwBackend *b)
                         free(b->fatal_message);
                         b->fatal_message = pgw_strdup(ef.message ? ef.message : "FATAL");
                         relay = false;
+                    } else if (capturing) {
+                        b->capture->failed = true;
                     } else if (!relay && b->client == NULL) {
                         log_warning("server error while resetting a session: %s",
                                     ef.message ? ef.message : "?");

@@ -50,6 +50,7 @@ typedef struct PgwBackend {
     uint32_t stream_left; /* body bytes of the current message still to pass through */
     bool stream_swallow; /* ... and whether they are dropped */
     bool unsynced; /* extended-protocol messages sent since the last Sync */
+    struct SchemaCapture *capture; /* an introspection query in flight, or NULL */
     int64_t rows; /* rows reported by CommandComplete since the last ReadyForQuery */
     bool fatal_seen; /* the server sent FATAL: it is going away */
     char *fatal_message;
@@ -76,6 +77,9 @@ void backend_expect_rfq(PgwBackend *b, bool relay);
 bool backend_busy(const PgwBackend *b); /* ReadyForQuery still expected */
 /* Reading was paused for a slow client: resume and relay what is buffered. */
 void backend_resume(PgwBackend *b);
+/* Re-read the tenant's schema on this idle session (after a reload); the
+ * pool gets it and the client is told idle as usual when it is done. */
+void backend_refresh_schema(PgwBackend *b);
 /* Ask PostgreSQL to cancel whatever the session runs (non-blocking for the
  * caller: libpq's blocking PQcancel runs on a short-lived thread). */
 void backend_cancel(PgwBackend *b);

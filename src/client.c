@@ -1090,6 +1090,12 @@ static bool ready_step(PgwClient *c, struct evbuffer *in)
          * a backend session; and a session-pooled client needs one anyway. */
         if (!acquire_backend(c))
             return !c->waiting_backend && !c->closing;
+        if (!backend_busy(c->be) && !c->be->unsynced && pool_schema_needed(c->pool)) {
+            /* A reload happened: re-read the schema first. client_backend_idle
+             * resumes this loop when it is in. */
+            backend_refresh_schema(c->be);
+            return false;
+        }
         buf_reset(&c->cur);
         buf_reserve(&c->cur, whole + 1);
         evbuffer_remove(in, c->cur.data, whole);

@@ -109,6 +109,12 @@ int codec_parse_ready(const uint8_t *body, size_t len, char *status) PGW_WUR;
 int codec_parse_parameter_status(const uint8_t *body, size_t len, const char **name,
                                  const char **value) PGW_WUR;
 
+/* 'D': DataRow. values[i] points into body and is NOT NUL-terminated: use
+ * lens[i] (-1 for SQL NULL). At most max_cols columns; -1 when malformed or
+ * wider. */
+int codec_parse_data_row(const uint8_t *body, size_t len, size_t max_cols, size_t *ncols,
+                         const uint8_t **values, int32_t *lens) PGW_WUR;
+
 /* ---- builders: each appends one whole message (header included) ---- */
 
 /* severity: "ERROR", "FATAL", "NOTICE", ... detail/hint may be NULL. For
