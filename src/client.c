@@ -24,6 +24,7 @@
  */
 #include "client.h"
 
+#include "admin.h"
 #include "audit.h"
 #include "auth.h"
 #include "backend.h"
@@ -34,6 +35,7 @@
 #include "schema.h"
 #include "scram.h"
 #include "server.h"
+#include "stats.h"
 #include "stmt.h"
 
 #include <arpa/inet.h>
@@ -105,6 +107,7 @@ struct PgwClient {
     bool shutting_down;
     bool closing; /* FATAL sent, closing once output is flushed */
     bool throttled; /* backend reading paused for our output */
+    bool admin; /* connected to the admin console, not a tenant */
     char cur_type; /* 'Q' or 'P' held in cur while the hook decides, else 0 */
     char *user;
     char *tenant;
@@ -228,6 +231,7 @@ void client_accept(PgwWorker *w, evutil_socket_t fd, const struct sockaddr *addr
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     c->pid = worker_register_client(w, c, &c->serial);
+    STATS_ADD(clients_active, 1);
     if (RAND_bytes((unsigned char *)&c->key, sizeof c->key) != 1)
         c->key = (uint32_t)random();
     c->bev = bufferevent_socket_new(worker_base(w), fd, 0);
@@ -271,6 +275,7 @@ static void client_close(PgwClient *c, const char *why)
         free(a);
     }
     worker_unregister_client(c->w, c->pid);
+    STATS_SUB(clients_active, 1);
     bufferevent_free(c->bev);
     if (c->fd >= 0)
         evutil_closesocket(c->fd);
@@ -382,6 +387,7 @@ static void finish_login(PgwClient *c)
     login_free(l);
     c->login = NULL;
     c->state = CS_READY;
+    STATS_ADD(logins, 1);
     log_info("%s: login", client_ident(c));
 }
 
@@ -398,7 +404,27 @@ static void login_authenticated(PgwClient *c)
         if (strcmp(um->tenants[i], l->dbname) == 0)
             tenant = um->tenants[i];
     send_auth(c, 0, NULL, 0);
+    if (c->admin) {
+        PgwBuf b;
+        buf_init(&b);
+        admin_login_params(&b);
+        codec_backend_key(&b, c->pid, c->key);
+        codec_ready(&b, 'I');
+        client_write(c, &b);
+        buf_free(&b);
+        free(c->ident);
+        size_t n = strlen(c->user) + strlen(c->addr) + 16;
+        c->ident = pgw_malloc(n);
+        snprintf(c->ident, n, "%s/%s@%s", c->user, PGW_ADMIN_DB, c->addr);
+        login_free(c->login);
+        c->login = NULL;
+        c->state = CS_READY;
+        STATS_ADD(logins, 1);
+        log_info("%s: admin login", client_ident(c));
+        return;
+    }
     if (!tenant || !config_tenant(cfg, tenant)) {
+        STATS_ADD(login_failures, 1);
         char msg[256];
         snprintf(msg, sizeof msg, "database \"%s\" does not exist", l->dbname);
         client_fatal(c, SQLSTATE_INVALID_CATALOG, msg,
@@ -427,6 +453,7 @@ static void login_authenticated(PgwClient *c)
 
 static void auth_failed(PgwClient *c)
 {
+    STATS_ADD(login_failures, 1);
     char msg[256];
     snprintf(msg, sizeof msg, "password authentication failed for user \"%s\"", c->user);
     client_fatal(c, SQLSTATE_INVALID_PASSWORD, msg, NULL);
@@ -558,7 +585,17 @@ static void handle_startup(PgwClient *c, const uint8_t *body, size_t len)
                      "Connect with sslmode=require.");
         return;
     }
-    if (!config_user(cfg, c->user)) {
+    if (strcmp(l->dbname, PGW_ADMIN_DB) == 0) {
+        if (!config_is_admin(cfg, c->user)) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "pgwarden: user \"%s\" may not use the admin console", c->user);
+            STATS_ADD(login_failures, 1);
+            client_fatal(c, SQLSTATE_INVALID_AUTHORIZATION, msg, "Admins are listed in admin_users.");
+            return;
+        }
+        c->admin = true;
+    } else if (!config_user(cfg, c->user)) {
+        STATS_ADD(login_failures, 1);
         char msg[256];
         snprintf(msg, sizeof msg, "pgwarden: no tenant is configured for user \"%s\"", c->user);
         client_fatal(c, SQLSTATE_INVALID_AUTHORIZATION, msg, NULL);
@@ -806,6 +843,9 @@ static void client_inject(PgwClient *c, const PgwBuf *msgs, bool with_ready)
 
 void client_statement_done(PgwClient *c, int64_t rows)
 {
+    STATS_ADD(statements, 1);
+    if (rows > 0)
+        STATS_ADD(rows, (uint64_t)rows);
     while (c->audit_head) {
         AuditItem *a = c->audit_head;
         c->audit_head = a->next;
@@ -900,6 +940,7 @@ void client_backend_lost(PgwClient *c, const char *reason)
         bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     }
     log_warning("%s: backend session lost: %s", client_ident(c), why);
+    STATS_ADD(backend_lost, 1);
     if (mid_message) {
         /* Half a message already reached the client: its stream cannot be
          * repaired. */
@@ -980,6 +1021,8 @@ static bool apply_result(PgwClient *c)
 {
     PgwStmtResult *r = c->result;
     char type = c->cur_type;
+    if (r->action == PGW_STMT_REFUSE)
+        STATS_ADD(statements_refused, 1);
     if (r->action == PGW_STMT_FORWARD || r->action == PGW_STMT_REWRITE) {
         if (!acquire_backend(c))
             return !c->waiting_backend && !c->closing; /* failed at once: go on */
@@ -1053,9 +1096,60 @@ static void forward_stream(PgwClient *c, struct evbuffer *in, size_t n)
     evbuffer_remove_buffer(in, out, n);
 }
 
+/* The admin console: simple Query only, answered here. */
+static bool admin_step(PgwClient *c, struct evbuffer *in)
+{
+    size_t avail = evbuffer_get_length(in);
+    uint8_t hdr[5];
+    char type;
+    uint32_t blen;
+    if (avail < 5)
+        return false;
+    evbuffer_copyout(in, hdr, 5);
+    if (codec_header(hdr, PGW_MAX_STARTUP_LEN * 10, &type, &blen) != 0) {
+        client_fatal(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid message length", NULL);
+        return false;
+    }
+    if (avail < 5 + (size_t)blen)
+        return false;
+    char *body = pgw_malloc(blen + 1);
+    evbuffer_drain(in, 5);
+    evbuffer_remove(in, body, blen);
+    body[blen] = 0;
+    PgwBuf out;
+    buf_init(&out);
+    bool go_on = true;
+    switch (type) {
+    case 'Q':
+        admin_execute(body, &out);
+        codec_ready(&out, 'I');
+        break;
+    case 'S':
+        c->ext_skip = false;
+        codec_ready(&out, 'I');
+        break;
+    case 'X':
+        go_on = false;
+        break;
+    default:
+        if (!c->ext_skip)
+            codec_error(&out, "ERROR", SQLSTATE_FEATURE_NOT_SUPPORTED,
+                        "pgwarden admin: only simple queries are supported", NULL, NULL);
+        c->ext_skip = true;
+    }
+    client_write(c, &out);
+    buf_free(&out);
+    free(body);
+    if (!go_on)
+        client_close(c, NULL);
+    return go_on;
+}
+
 /* Returns false when processing must pause. */
 static bool ready_step(PgwClient *c, struct evbuffer *in)
 {
+    if (c->admin)
+        return admin_step(c, in);
     if (c->stmt || c->inject_pending || c->waiting_backend)
         return false;
     if (c->result)
@@ -1197,6 +1291,7 @@ void client_cancel(PgwClient *c, uint32_t key)
     if (key != c->key)
         return;
     log_info("%s: cancel request", client_ident(c));
+    STATS_ADD(cancels, 1);
     if (c->stmt) {
         stmt_abort(c->stmt);
         c->stmt = NULL;
@@ -1232,4 +1327,20 @@ void client_shutdown(PgwClient *c, bool immediate)
     if (immediate || !busy || c->state != CS_READY)
         client_fatal(c, SQLSTATE_ADMIN_SHUTDOWN,
                      "terminating connection because pgwarden is shutting down", NULL);
+}
+
+void client_describe(const PgwClient *c, PgwClientInfo *out)
+{
+    static const char *const states[] = {"startup", "auth", "auth", "auth", "login", "idle"};
+    out->user = c->user;
+    out->tenant = c->admin ? PGW_ADMIN_DB : c->tenant;
+    out->addr = c->addr;
+    out->state = c->state < PGW_ARRAY_LEN(states) ? states[c->state] : "?";
+    if (c->state == CS_READY && (c->stmt || (c->be && backend_busy(c->be))))
+        out->state = "active";
+    if (c->waiting_backend)
+        out->state = "waiting";
+    out->tls = c->tls;
+    out->pid = c->pid;
+    out->backend_pid = c->be ? c->be->pid : 0;
 }

@@ -47,6 +47,15 @@ void client_cancel(PgwClient *c, uint32_t key);
 /* Shutdown: close now if idle, else when the running statement ends. */
 void client_shutdown(PgwClient *c, bool immediate);
 
+/* What SHOW CLIENTS shows; safe from another thread under the registry lock. */
+typedef struct PgwClientInfo {
+    const char *user, *tenant, *addr, *state;
+    bool tls;
+    uint32_t pid;
+    int backend_pid;
+} PgwClientInfo;
+void client_describe(const PgwClient *c, PgwClientInfo *out);
+
 const char *client_ident(const PgwClient *c); /* "user/tenant@addr" for logs */
 uint64_t client_serial(const PgwClient *c);
 uint32_t client_pid(const PgwClient *c);

@@ -65,7 +65,9 @@ struct PgwWorker {
     Mail *mail_head, *mail_tail;
     struct evconnlistener *listeners[MAX_LISTENERS];
     int nlisteners;
-    /* client registry, touched only by this worker's thread */
+    /* client registry: changed only by this worker's thread, under reg_mu
+     * so the admin console can read it */
+    pthread_mutex_t reg_mu;
     ClientSlot *slots;
     uint32_t nslots;
     uint32_t *free_slots;
@@ -222,6 +224,7 @@ static void mail_cb(evutil_socket_t fd, short what, void *arg)
 uint32_t worker_register_client(PgwWorker *w, PgwClient *c, uint64_t *serial)
 {
     uint32_t slot;
+    pthread_mutex_lock(&w->reg_mu);
     if (w->nfree) {
         slot = w->free_slots[--w->nfree];
     } else {
@@ -236,6 +239,7 @@ uint32_t worker_register_client(PgwWorker *w, PgwClient *c, uint64_t *serial)
     w->slots[slot].client = c;
     w->slots[slot].serial = *serial = ++w->next_serial;
     __atomic_add_fetch(&w->nclients, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&w->reg_mu);
     /* pid: worker in the high bits, slot below; never 0, always positive. */
     return ((uint32_t)(w->index + 1) << PID_SLOT_BITS) | slot;
 }
@@ -243,10 +247,24 @@ uint32_t worker_register_client(PgwWorker *w, PgwClient *c, uint64_t *serial)
 void worker_unregister_client(PgwWorker *w, uint32_t pid)
 {
     uint32_t slot = pid & PID_SLOT_MASK;
-    if (slot >= w->nslots || !w->slots[slot].client)
-        return;
-    w->slots[slot].client = NULL;
-    w->free_slots[w->nfree++] = slot;
+    pthread_mutex_lock(&w->reg_mu);
+    if (slot < w->nslots && w->slots[slot].client) {
+        w->slots[slot].client = NULL;
+        w->free_slots[w->nfree++] = slot;
+    }
+    pthread_mutex_unlock(&w->reg_mu);
+}
+
+void server_foreach_client(void (*fn)(PgwClient *c, void *arg), void *arg)
+{
+    for (int i = 0; i < server.nworkers; i++) {
+        PgwWorker *w = &server.workers[i];
+        pthread_mutex_lock(&w->reg_mu);
+        for (uint32_t k = 0; k < w->nslots; k++)
+            if (w->slots[k].client)
+                fn(w->slots[k].client, arg);
+        pthread_mutex_unlock(&w->reg_mu);
+    }
 }
 
 PgwClient *worker_find_client(PgwWorker *w, uint32_t pid, uint64_t serial)
@@ -448,13 +466,12 @@ static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
     begin_shutdown(true);
 }
 
-static void reload(void)
+int server_reload(char *err, size_t errlen)
 {
-    char err[1024];
     PgwSnapshot *s;
-    if (server_snapshot_load(server.config_path, &s, err, sizeof err) != 0) {
+    if (server_snapshot_load(server.config_path, &s, err, errlen) != 0) {
         log_error("reload failed, keeping the running configuration: %s", err);
-        return;
+        return -1;
     }
     if (log_open(s->cfg->log_file) != 0)
         log_warning("cannot reopen log_file %s: %s", s->cfg->log_file, strerror(errno));
@@ -462,14 +479,18 @@ static void reload(void)
         log_warning("cannot reopen audit_log %s: %s", s->cfg->audit_log, strerror(errno));
     snapshot_install(s);
     log_info("configuration reloaded from %s", server.config_path);
+    return 0;
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     switch (sig) {
-    case SIGHUP:
-        reload();
+    case SIGHUP: {
+        char err[1024];
+        if (server_reload(err, sizeof err) != 0)
+            break; /* logged; the old configuration stays */
         break;
+    }
     case SIGTERM:
         begin_shutdown(false);
         break;
@@ -556,6 +577,7 @@ int server_run(const char *config_path, PgwSnapshot *snap, bool daemonize)
         w->index = i;
         w->base = event_base_new();
         pthread_mutex_init(&w->mail_mu, NULL);
+        pthread_mutex_init(&w->reg_mu, NULL);
         w->mail_ev = event_new(w->base, -1, EV_PERSIST, mail_cb, w);
     }
     if (start_listeners(cfg, err, sizeof err) != 0) {

@@ -64,6 +64,13 @@ PgwWorker *server_worker_for_pid(uint32_t pid);
 void server_client_gone(PgwWorker *w);
 bool server_shutting_down(void);
 
+/* Reload the configuration file now (SIGHUP and the admin RELOAD). On
+ * failure the running configuration stays and err says why. */
+int server_reload(char *err, size_t errlen) PGW_WUR;
+/* Visit every client (any thread; the registry is locked meanwhile, so fn
+ * must only read what client_describe reads). */
+void server_foreach_client(void (*fn)(struct PgwClient *c, void *arg), void *arg);
+
 /* main(): start and run until shutdown; returns the exit status. */
 int server_run(const char *config_path, PgwSnapshot *snap, bool daemonize);
 

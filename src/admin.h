@@ -1,0 +1,29 @@
+/*
+ * admin.h — the admin console: the virtual database "pgwarden", open to the
+ * users in admin_users, answering a few commands with ordinary result sets
+ * so psql shows them as tables:
+ *
+ *     SHOW TENANTS | POOLS | CLIENTS | STATS | CACHE | LLM | VERSION
+ *     RELOAD
+ *     CACHE CLEAR [tenant]
+ *
+ * The console never reaches a backend and never shows a secret: backend
+ * conninfo is shown without its password, the LLM api_key not at all.
+ */
+#ifndef PGW_ADMIN_H
+#define PGW_ADMIN_H
+
+#include "buf.h"
+#include "pgw.h"
+
+#define PGW_ADMIN_DB "pgwarden"
+
+/* Run one admin command (a whole Query text; a trailing ';' is fine).
+ * Appends the answer (RowDescription/DataRows/CommandComplete, or an
+ * ErrorResponse) to out, without ReadyForQuery. */
+void admin_execute(const char *sql, PgwBuf *out);
+
+/* ParameterStatus messages an admin session gets at login. */
+void admin_login_params(PgwBuf *out);
+
+#endif
