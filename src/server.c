@@ -22,6 +22,7 @@
 #include "client.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "tls.h"
 
 #include <arpa/inet.h>
@@ -591,6 +592,10 @@ int server_run(const char *config_path, PgwSnapshot *snap, bool daemonize)
         sigs[i] = evsignal_new(server.main_base, signos[i], signal_cb, NULL);
         event_add(sigs[i], NULL);
     }
+    if (metrics_start(server.main_base, cfg->listen_addr, cfg->metrics_port, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return 1;
+    }
     server.shutdown_timer = evtimer_new(server.main_base, shutdown_timeout_cb, NULL);
     server.check_timer = event_new(server.main_base, -1, EV_PERSIST, check_cb, NULL);
     for (int i = 0; i < n; i++)
@@ -600,6 +605,7 @@ int server_run(const char *config_path, PgwSnapshot *snap, bool daemonize)
 
     event_base_dispatch(server.main_base);
 
+    metrics_stop();
     for (int i = 0; i < n; i++)
         pthread_join(server.workers[i].thread, NULL);
     log_info("pgwarden stopped");
