@@ -44,15 +44,19 @@ static void backend_event_cb(struct bufferevent *bev, short what, void *arg);
 static void backend_read_cb(struct bufferevent *bev, void *arg);
 static void backend_connect_cb(evutil_socket_t fd, short what, void *arg);
 static void connect_done(PgwBackend *b);
-static void capture_finish(PgwBackend *b);
+static void internal_finish(PgwBackend *b, bool failed);
 
-/* Rows of the introspection query as they arrive, as NUL-terminated
- * strings, row-major. */
-typedef struct SchemaCapture {
-    size_t nrows, cap;
+/* pgwarden's own query whose rows it wants (RFQ_CAPTURE in the queue):
+ * rows arrive as NUL-terminated strings, row-major. */
+struct PgwInternal {
+    char *sql;
+    PgwInternalDone done; /* NULL once forgotten */
+    void *arg;
+    size_t nrows, ncols, cap;
     char **values;
-    bool failed;
-} SchemaCapture;
+    char *error;
+    struct PgwInternal *next;
+};
 
 static int64_t now_usec(void)
 {
@@ -288,10 +292,8 @@ void backend_free(PgwBackend *b)
         PQfreeCancel(b->cancel);
     if (b->conn)
         PQfinish(b->conn);
-    if (b->capture) {
-        b->capture->failed = true;
-        capture_finish(b);
-    }
+    while (b->internal)
+        internal_finish(b, true);
     free(b->rfq);
     free(b->fatal_message);
     free(b);
@@ -299,7 +301,7 @@ void backend_free(PgwBackend *b)
 
 /* ---------- the ReadyForQuery queue ---------- */
 
-void backend_expect_rfq(PgwBackend *b, bool relay)
+void backend_expect_rfq(PgwBackend *b, uint8_t kind)
 {
     if (b->rfq_len == b->rfq_cap) {
         uint32_t cap = b->rfq_cap ? b->rfq_cap * 2 : 4;
@@ -311,13 +313,13 @@ void backend_expect_rfq(PgwBackend *b, bool relay)
         b->rfq_head = 0;
         b->rfq_cap = cap;
     }
-    b->rfq[(b->rfq_head + b->rfq_len) % b->rfq_cap] = relay;
+    b->rfq[(b->rfq_head + b->rfq_len) % b->rfq_cap] = kind;
     b->rfq_len++;
 }
 
-static bool rfq_head_relays(const PgwBackend *b)
+static uint8_t rfq_head(const PgwBackend *b)
 {
-    return b->rfq_len ? b->rfq[b->rfq_head] != 0 : b->client != NULL;
+    return b->rfq_len ? b->rfq[b->rfq_head] : (b->client ? RFQ_RELAY : RFQ_SWALLOW);
 }
 
 static void rfq_pop(PgwBackend *b)
@@ -340,57 +342,94 @@ void backend_send_internal(PgwBackend *b, const char *sql)
     codec_query(&m, sql);
     bufferevent_write(b->bev, m.data, m.len);
     buf_free(&m);
-    backend_expect_rfq(b, false);
+    backend_expect_rfq(b, RFQ_SWALLOW);
 }
 
-/* ---------- schema refresh over the relay ---------- */
+/* ---------- internal queries with results ---------- */
 
+PgwInternal *backend_internal_query(PgwBackend *b, const char *sql, PgwInternalDone done, void *arg)
+{
+    PgwInternal *q = pgw_calloc(1, sizeof *q);
+    q->done = done;
+    q->arg = arg;
+    PgwInternal **tail = &b->internal;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = q;
+    PgwBuf m;
+    buf_init(&m);
+    codec_query(&m, sql);
+    bufferevent_write(b->bev, m.data, m.len);
+    buf_free(&m);
+    backend_expect_rfq(b, RFQ_CAPTURE);
+    return q;
+}
+
+void backend_internal_forget(PgwBackend *b, PgwInternal *q)
+{
+    for (PgwInternal *i = b->internal; i; i = i->next)
+        if (i == q)
+            i->done = NULL;
+}
+
+#define INTERNAL_MAX_COLS 64
+
+static void internal_row(PgwBackend *b, const uint8_t *body, size_t len)
+{
+    PgwInternal *q = b->internal;
+    const uint8_t *vals[INTERNAL_MAX_COLS];
+    int32_t lens[INTERNAL_MAX_COLS];
+    size_t n;
+    if (codec_parse_data_row(body, len, INTERNAL_MAX_COLS, &n, vals, lens) != 0 ||
+        (q->nrows && n != q->ncols)) {
+        if (!q->error)
+            q->error = pgw_strdup("malformed row");
+        return;
+    }
+    q->ncols = n;
+    if ((q->nrows + 1) * n > q->cap) {
+        q->cap = q->cap ? q->cap * 2 : 256;
+        while (q->cap < (q->nrows + 1) * n)
+            q->cap *= 2;
+        q->values = pgw_realloc(q->values, q->cap * sizeof *q->values);
+    }
+    for (size_t i = 0; i < n; i++)
+        q->values[q->nrows * n + i] =
+            lens[i] < 0 ? NULL : pgw_strndup((const char *)vals[i], (size_t)lens[i]);
+    q->nrows++;
+}
+
+/* The head internal query is over (its ReadyForQuery arrived, or the
+ * session died): report and free it. */
+static void internal_finish(PgwBackend *b, bool failed)
+{
+    PgwInternal *q = b->internal;
+    b->internal = q->next;
+    if (q->done) {
+        const char *err = q->error ? q->error : failed ? "the server connection was lost" : NULL;
+        q->done(q->arg, err ? 0 : q->nrows, q->ncols, q->values, err);
+    }
+    for (size_t i = 0; i < q->nrows * q->ncols; i++)
+        free(q->values[i]);
+    free(q->values);
+    free(q->error);
+    free(q);
+}
+
+static void schema_refreshed(void *arg, size_t nrows, size_t ncols, char **values, const char *error)
+{
+    PgwBackend *b = arg;
+    PgwSchema *schema = error ? NULL : schema_from_rows(nrows, ncols, (const char *const *)values);
+    if (schema)
+        pool_schema_set(b->pool, schema);
+    else
+        log_warning("tenant %s: re-reading the schema failed (%s); keeping the old one",
+                    b->pool->tenant, error ? error : "unexpected result");
+}
 
 void backend_refresh_schema(PgwBackend *b)
 {
-    b->capture = pgw_calloc(1, sizeof *b->capture);
-    backend_send_internal(b, schema_introspection_sql());
-}
-
-static void capture_row(PgwBackend *b, const uint8_t *body, size_t len)
-{
-    SchemaCapture *cap = b->capture;
-    const uint8_t *vals[SCHEMA_INTROSPECTION_NCOLS];
-    int32_t lens[SCHEMA_INTROSPECTION_NCOLS];
-    size_t n;
-    if (codec_parse_data_row(body, len, SCHEMA_INTROSPECTION_NCOLS, &n, vals, lens) != 0 ||
-        n != SCHEMA_INTROSPECTION_NCOLS) {
-        cap->failed = true;
-        return;
-    }
-    if ((cap->nrows + 1) * n > cap->cap) {
-        cap->cap = cap->cap ? cap->cap * 2 : 1024;
-        while (cap->cap < (cap->nrows + 1) * n)
-            cap->cap *= 2;
-        cap->values = pgw_realloc(cap->values, cap->cap * sizeof *cap->values);
-    }
-    for (size_t i = 0; i < n; i++)
-        cap->values[cap->nrows * n + i] =
-            lens[i] < 0 ? NULL : pgw_strndup((const char *)vals[i], (size_t)lens[i]);
-    cap->nrows++;
-}
-
-static void capture_finish(PgwBackend *b)
-{
-    SchemaCapture *cap = b->capture;
-    b->capture = NULL;
-    if (!cap->failed) {
-        PgwSchema *schema = schema_from_rows(cap->nrows, SCHEMA_INTROSPECTION_NCOLS,
-                                             (const char *const *)cap->values);
-        if (schema)
-            pool_schema_set(b->pool, schema);
-    } else {
-        log_warning("tenant %s: re-reading the schema failed; keeping the old one", b->pool->tenant);
-    }
-    for (size_t i = 0; i < cap->nrows * SCHEMA_INTROSPECTION_NCOLS; i++)
-        free(cap->values[i]);
-    free(cap->values);
-    free(cap);
+    backend_internal_query(b, schema_introspection_sql(), schema_refreshed, b);
 }
 
 /* ---------- cancel ---------- */
@@ -477,8 +516,9 @@ static void backend_process(PgwBackend *b)
             backend_broken(b, "invalid message from server");
             return;
         }
-        bool relay = rfq_head_relays(b) && out;
-        bool capturing = b->capture && !relay && b->rfq_len;
+        uint8_t head = rfq_head(b);
+        bool relay = head == RFQ_RELAY && out;
+        bool capturing = head == RFQ_CAPTURE && b->internal;
         if (type == 'Z' || type == 'E' || type == 'C' || type == 'N' || (capturing && type == 'D')) {
             if (avail < 5 + (size_t)blen)
                 break;
@@ -486,14 +526,16 @@ static void backend_process(PgwBackend *b)
             evbuffer_remove(in, msg, 5 + (size_t)blen);
             msg[5 + blen] = 0;
             if (type == 'D') {
-                capture_row(b, msg + 5, blen);
+                internal_row(b, msg + 5, blen);
             } else if (type == 'Z') {
-                if (capturing)
-                    capture_finish(b);
                 char st;
                 if (codec_parse_ready(msg + 5, blen, &st) == 0)
                     b->tx_status = st;
                 rfq_pop(b);
+                if (capturing)
+                    internal_finish(b, false);
+                if (b->state != PGW_BE_READY)
+                    return; /* the callback broke the session */
                 if (relay)
                     client_statement_done(c, b->rows);
                 b->rows = 0;
@@ -518,7 +560,9 @@ static void backend_process(PgwBackend *b)
                         b->fatal_message = pgw_strdup(ef.message ? ef.message : "FATAL");
                         relay = false;
                     } else if (capturing) {
-                        b->capture->failed = true;
+                        if (!b->internal->error)
+                            b->internal->error =
+                                pgw_strdup(ef.message ? ef.message : "error without message");
                     } else if (!relay && b->client == NULL) {
                         log_warning("server error while resetting a session: %s",
                                     ef.message ? ef.message : "?");

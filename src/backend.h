@@ -50,7 +50,7 @@ typedef struct PgwBackend {
     uint32_t stream_left; /* body bytes of the current message still to pass through */
     bool stream_swallow; /* ... and whether they are dropped */
     bool unsynced; /* extended-protocol messages sent since the last Sync */
-    struct SchemaCapture *capture; /* an introspection query in flight, or NULL */
+    struct PgwInternal *internal; /* pgwarden's own queries awaiting results, oldest first */
     int64_t rows; /* rows reported by CommandComplete since the last ReadyForQuery */
     bool fatal_seen; /* the server sent FATAL: it is going away */
     char *fatal_message;
@@ -70,10 +70,23 @@ void backend_attach(PgwBackend *b, struct PgwWorker *w);
 void backend_detach(PgwBackend *b);
 void backend_free(PgwBackend *b);
 
+/* What to do with the responses up to an expected ReadyForQuery. */
+#define RFQ_SWALLOW 0 /* pgwarden's own query: drop */
+#define RFQ_RELAY 1 /* the client's: relay */
+#define RFQ_CAPTURE 2 /* pgwarden's own query whose rows it wants */
+
 /* Queue pgwarden's own query; its responses are swallowed. */
 void backend_send_internal(PgwBackend *b, const char *sql);
-/* Expect one more ReadyForQuery (relay: to the client; else swallowed). */
-void backend_expect_rfq(PgwBackend *b, bool relay);
+/* Queue pgwarden's own query and get its rows (or its error) back through
+ * done, on the backend's worker; if the session dies first, done is called
+ * with error set. It is never called after backend_internal_forget. values are row-major, NULL for SQL NULL, and
+ * live only during the call. */
+typedef struct PgwInternal PgwInternal;
+typedef void (*PgwInternalDone)(void *arg, size_t nrows, size_t ncols, char **values,
+                                const char *error);
+PgwInternal *backend_internal_query(PgwBackend *b, const char *sql, PgwInternalDone done, void *arg);
+void backend_internal_forget(PgwBackend *b, PgwInternal *q);
+void backend_expect_rfq(PgwBackend *b, uint8_t kind);
 bool backend_busy(const PgwBackend *b); /* ReadyForQuery still expected */
 /* Reading was paused for a slow client: resume and relay what is buffered. */
 void backend_resume(PgwBackend *b);

@@ -836,7 +836,7 @@ static void client_inject(PgwClient *c, const PgwBuf *msgs, bool with_ready)
         codec_sync(&s);
         bufferevent_write(c->be->bev, s.data, s.len);
         buf_free(&s);
-        backend_expect_rfq(c->be, false);
+        backend_expect_rfq(c->be, RFQ_SWALLOW);
         c->be->unsynced = false;
     }
 }
@@ -928,7 +928,7 @@ void client_backend_lost(PgwClient *c, const char *reason)
     bool mid_message = b && b->stream_left > 0 && !b->stream_swallow;
     uint32_t relays = 0;
     for (uint32_t i = 0; b && i < b->rfq_len; i++)
-        relays += b->rfq[(b->rfq_head + i) % b->rfq_cap];
+        relays += b->rfq[(b->rfq_head + i) % b->rfq_cap] == RFQ_RELAY;
     bool unsynced = b && b->unsynced;
     c->be = NULL;
     if (b) {
@@ -1060,7 +1060,7 @@ static bool apply_result(PgwClient *c)
     }
     if (r->action == PGW_STMT_FORWARD || r->action == PGW_STMT_REWRITE) {
         if (type == 'Q')
-            backend_expect_rfq(c->be, true);
+            backend_expect_rfq(c->be, RFQ_RELAY);
         else
             c->be->unsynced = true;
         if (r->audit) {
@@ -1215,7 +1215,7 @@ static bool ready_step(PgwClient *c, struct evbuffer *in)
         }
         forward_stream(c, in, whole);
         c->be->unsynced = false;
-        backend_expect_rfq(c->be, true);
+        backend_expect_rfq(c->be, RFQ_RELAY);
         return true;
     case 'F':
         if (avail < whole)
