@@ -359,6 +359,35 @@ int codec_parse_parameter_status(const uint8_t *body, size_t len, const char **n
     return 0;
 }
 
+int codec_parse_data_row(const uint8_t *body, size_t len, size_t max_cols, size_t *ncols,
+                         const uint8_t **values, int32_t *lens)
+{
+    Reader r;
+    uint16_t n;
+
+    reader_init(&r, body, len);
+    if (read_u16(&r, &n) < 0 || n > max_cols)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t raw;
+        const uint8_t *bytes = NULL;
+
+        if (read_u32(&r, &raw) < 0)
+            return -1;
+        /* -1 is SQL NULL; any other negative length is garbage. */
+        if (raw != UINT32_MAX) {
+            if (raw > INT32_MAX || read_bytes(&r, raw, &bytes) < 0)
+                return -1;
+        }
+        values[i] = bytes;
+        lens[i] = raw == UINT32_MAX ? -1 : (int32_t)raw;
+    }
+    if (!reader_at_end(&r))
+        return -1;
+    *ncols = n;
+    return 0;
+}
+
 /* ---- building ---- */
 
 /* Starts a typed message and returns the offset of its length field, which
@@ -543,33 +572,4 @@ void codec_negotiate_protocol(PgwBuf *b, uint32_t newest_minor, size_t nunknown,
     for (size_t i = 0; i < nunknown; i++)
         buf_append_cstr(b, unknown[i]);
     message_end(b, at);
-}
-
-int codec_parse_data_row(const uint8_t *body, size_t len, size_t max_cols, size_t *ncols,
-                         const uint8_t **values, int32_t *lens)
-{
-    if (len < 2)
-        return -1;
-    size_t n = ((size_t)body[0] << 8) | body[1];
-    if (n > max_cols)
-        return -1;
-    size_t pos = 2;
-    for (size_t i = 0; i < n; i++) {
-        if (len - pos < 4)
-            return -1;
-        uint32_t raw = ((uint32_t)body[pos] << 24) | ((uint32_t)body[pos + 1] << 16) |
-                       ((uint32_t)body[pos + 2] << 8) | body[pos + 3];
-        pos += 4;
-        int32_t l = (int32_t)raw;
-        if (l < -1 || (l >= 0 && (size_t)l > len - pos))
-            return -1;
-        values[i] = l >= 0 ? body + pos : NULL;
-        lens[i] = l;
-        if (l > 0)
-            pos += (size_t)l;
-    }
-    if (pos != len)
-        return -1;
-    *ncols = n;
-    return 0;
 }
