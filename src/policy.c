@@ -31,31 +31,30 @@
  * runs first. Residual: comparisons between columns of different types may
  * cast (date vs timestamptz), which we do not inspect.
  *
- * Catalogs are virtualized the same way: pg_class, pg_attribute, pg_type,
- * information_schema.tables/columns and friends get a filter that keeps only
- * relations the policy lets the tenant read and drops hidden columns;
- * statistics and activity views are refused. Known residual: functions that
- * take a guessed OID (obj_description, pg_get_viewdef ...) or a name
- * (has_table_privilege) can still confirm that a hidden relation exists.
+ * Catalogs are virtualized the same way (the rules live in
+ * policy_catalog.c with the function and settings allowlists); functions
+ * that take a relation by name or OID (has_table_privilege, to_regclass,
+ * pg_get_viewdef ...) answer for a hidden relation as for a missing one.
+ * EXPLAIN, PREPARE and DECLARE rewrite their statement exactly as if it ran
+ * alone, and are refused the same way.
  *
  * Unqualified names resolve against the CTE scope, then pg_catalog, then the
  * pinned search_path (clients cannot SET it), skipping relations the tenant
  * may not read, so a hidden relation is indistinguishable from a missing one:
- * both get PostgreSQL's own 42P01 message. Rewrites are cached by (config
- * version, schema snapshot, tenant, text) in a bounded, mutex-protected map.
+ * both get PostgreSQL's own 42P01 message. policy_rewrite() (the cached
+ * entry point) lives in policy_cache.c.
  */
 #include "policy.h"
 
 #include <ctype.h>
 #include <pg_query.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "buf.h"
+#include "policy_catalog.h"
 #include "policy_walk.h"
 
 #define NODE(n, kind) ((n) != NULL && (n)->node_case == PG_QUERY__NODE__NODE_##kind)
@@ -63,99 +62,6 @@
 /* ------------------------------------------------------------------------ */
 /* Allowlists                                                                 */
 /* ------------------------------------------------------------------------ */
-
-/* Aggregates and window functions: their arguments are evaluated after the
- * scan's quals, so they never matter for leak-proofness. */
-static const char *const aggregate_functions[] = {
-    "array_agg", "avg", "bit_and", "bit_or", "bit_xor", "bool_and", "bool_or", "corr",
-    "count", "covar_pop", "covar_samp", "cume_dist", "dense_rank", "every", "first_value",
-    "json_agg", "json_object_agg", "jsonb_agg", "jsonb_object_agg", "lag", "last_value",
-    "lead", "max", "min", "mode", "nth_value", "ntile", "percent_rank", "percentile_cont",
-    "percentile_disc", "range_agg", "range_intersect_agg", "rank", "regr_avgx", "regr_avgy",
-    "regr_count", "regr_intercept", "regr_r2", "regr_slope", "regr_sxx", "regr_sxy",
-    "regr_syy", "row_number", "stddev", "stddev_pop", "stddev_samp", "string_agg", "sum",
-    "var_pop", "var_samp", "variance",
-};
-
-/* Built-in scalar and set-returning functions a read-only query may call.
- * Absent on purpose: anything that reads files or large objects, runs a
- * query given as text (query_to_xml, ts_stat, ...), sleeps, signals or
- * changes settings, sequences, advisory locks, dblink, statistics readers. */
-static const char *const scalar_functions[] = {
-    "abs", "acos", "acosd", "acosh", "age", "array_append", "array_cat", "array_dims",
-    "array_fill", "array_length", "array_lower", "array_ndims", "array_position",
-    "array_positions", "array_prepend", "array_remove", "array_replace", "array_to_json",
-    "array_to_string", "array_upper", "ascii", "asin", "asind", "asinh", "atan", "atan2",
-    "atan2d", "atand", "atanh", "bit_count", "bit_length", "bool", "btrim", "cardinality",
-    "cbrt", "ceil", "ceiling", "char_length", "character_length", "chr", "clock_timestamp",
-    "col_description", "concat", "concat_ws", "cos", "cosd", "cosh", "cot", "cotd",
-    "current_database", "current_schema", "current_schemas", "current_setting", "date",
-    "date_bin", "date_part", "date_trunc", "daterange", "decode", "degrees", "div", "encode",
-    "exp", "extract", "factorial", "float4", "float8", "floor", "format", "format_type",
-    "gcd", "gen_random_uuid", "generate_series", "generate_subscripts", "get_bit",
-    "get_byte", "has_any_column_privilege", "has_column_privilege",
-    "has_database_privilege", "has_function_privilege", "has_schema_privilege",
-    "has_sequence_privilege", "has_table_privilege", "has_type_privilege", "initcap",
-    "int2", "int4", "int4range", "int8", "int8range", "interval", "isempty", "isfinite",
-    "json_array_elements", "json_array_elements_text", "json_array_length",
-    "json_build_array", "json_build_object", "json_each", "json_each_text",
-    "json_extract_path", "json_extract_path_text", "json_object", "json_object_keys",
-    "json_populate_record", "json_populate_recordset", "json_strip_nulls", "json_to_record",
-    "json_to_recordset", "json_typeof", "jsonb_array_elements", "jsonb_array_elements_text",
-    "jsonb_array_length", "jsonb_build_array", "jsonb_build_object", "jsonb_each",
-    "jsonb_each_text", "jsonb_extract_path", "jsonb_extract_path_text", "jsonb_insert",
-    "jsonb_object", "jsonb_object_keys", "jsonb_path_exists", "jsonb_path_match",
-    "jsonb_path_query", "jsonb_path_query_array", "jsonb_path_query_first",
-    "jsonb_populate_record", "jsonb_populate_recordset", "jsonb_pretty", "jsonb_set",
-    "jsonb_set_lax", "jsonb_strip_nulls", "jsonb_to_record", "jsonb_to_recordset",
-    "jsonb_typeof", "justify_days", "justify_hours", "justify_interval", "lcm", "left",
-    "length", "ln", "log", "log10", "lower", "lower_inc", "lower_inf", "lpad", "ltrim",
-    "make_date", "make_interval", "make_time", "make_timestamp", "make_timestamptz", "md5",
-    "min_scale", "mod", "normalize", "now", "num_nonnulls", "num_nulls", "numeric",
-    "numrange", "obj_description", "octet_length", "overlay", "pg_backend_pid",
-    "pg_char_to_encoding", "pg_collation_is_visible", "pg_column_size",
-    "pg_conversion_is_visible", "pg_encoding_max_length", "pg_encoding_to_char",
-    "pg_function_is_visible", "pg_get_constraintdef", "pg_get_expr",
-    "pg_get_function_arguments", "pg_get_function_identity_arguments",
-    "pg_get_function_result", "pg_get_indexdef", "pg_get_keywords", "pg_get_partkeydef",
-    "pg_get_serial_sequence", "pg_get_statisticsobjdef_columns", "pg_get_triggerdef",
-    "pg_get_userbyid", "pg_get_viewdef", "pg_is_in_recovery", "pg_opclass_is_visible",
-    "pg_operator_is_visible", "pg_options_to_table", "pg_postmaster_start_time",
-    "pg_relation_is_publishable", "pg_size_pretty", "pg_table_is_visible",
-    "pg_tablespace_location", "pg_ts_config_is_visible", "pg_type_is_visible", "pg_typeof",
-    "phraseto_tsquery", "pi", "plainto_tsquery", "position", "pow", "power",
-    "quote_ident", "quote_literal", "quote_nullable", "radians", "random", "regexp_count",
-    "regexp_instr", "regexp_like", "regexp_match", "regexp_matches", "regexp_replace",
-    "regexp_split_to_array", "regexp_split_to_table", "regexp_substr", "repeat", "replace",
-    "reverse", "right", "round", "row_to_json", "rpad", "rtrim", "scale", "setweight",
-    "sha224", "sha256", "sha384", "sha512", "shobj_description", "sign", "sin", "sind",
-    "sinh", "split_part", "sqrt", "starts_with", "statement_timestamp", "string_to_array",
-    "string_to_table", "strpos", "substr", "substring", "tan", "tand", "tanh", "text",
-    "time", "timeofday", "timestamp", "timestamptz", "timezone", "to_ascii", "to_char",
-    "to_date", "to_hex", "to_json", "to_jsonb", "to_number", "to_timestamp", "to_tsquery",
-    "to_tsvector", "transaction_timestamp", "translate", "trim", "trim_scale", "trunc",
-    "ts_headline", "ts_rank", "ts_rank_cd", "tsrange", "tstzrange", "unistr", "unnest",
-    "upper", "upper_inc", "upper_inf", "varchar", "version", "websearch_to_tsquery",
-    "width_bucket",
-};
-
-/* Functions whose result changes between two runs of the same text: a
- * statement calling one is not cacheable. */
-static const char *const volatile_functions[] = {
-    "clock_timestamp", "current_setting", "gen_random_uuid", "now", "pg_backend_pid",
-    "random", "statement_timestamp", "timeofday", "transaction_timestamp",
-};
-
-/* Settings a client may SET/RESET; everything else (search_path, role,
- * session_authorization, ...) is pinned by pgwarden. */
-static const char *const settable[] = {
-    "application_name", "bytea_output", "client_encoding", "client_min_messages",
-    "datestyle", "default_transaction_isolation", "default_transaction_read_only",
-    "extra_float_digits", "idle_in_transaction_session_timeout", "intervalstyle",
-    "jit", "lock_timeout", "session characteristics", "standard_conforming_strings",
-    "statement_timeout", "timezone", "transaction", "transaction_isolation",
-    "transaction_read_only", "work_mem",
-};
 
 static const char *const leakproof_operators[] = {"<", "<=", "<>", "=", ">", ">="};
 
@@ -168,96 +74,6 @@ static bool in_list(const char *const *list, size_t n, const char *s)
 }
 #define IN_LIST(list, s) in_list((list), PGW_ARRAY_LEN(list), (s))
 
-/* Catalog relations. A filter is a boolean SQL expression over alias r, in
- * which %R stands for the set of readable relation OIDs. */
-typedef struct CatalogRule {
-    const char *schema;
-    const char *name;
-    const char *filter; /* NULL: readable as is; "" : refused */
-} CatalogRule;
-
-#define REFUSED ""
-static const CatalogRule catalog_rules[] = {
-    {"pg_catalog", "pg_class", "r.oid IN (%R)"},
-    {"pg_catalog", "pg_attribute", "r.attrelid IN (%R) AND NOT %H(r.attrelid, r.attname)"},
-    {"pg_catalog", "pg_attrdef", "r.adrelid IN (%R)"},
-    {"pg_catalog", "pg_index", "r.indrelid IN (%R)"},
-    {"pg_catalog", "pg_constraint",
-     "(r.conrelid = 0 OR r.conrelid IN (%R)) AND (r.confrelid = 0 OR r.confrelid IN (%R))"},
-    {"pg_catalog", "pg_description",
-     "(r.classoid <> 'pg_catalog.pg_class'::pg_catalog.regclass OR r.objoid IN (%R))"},
-    {"pg_catalog", "pg_inherits", "r.inhrelid IN (%R) AND r.inhparent IN (%R)"},
-    {"pg_catalog", "pg_trigger", "r.tgrelid IN (%R)"},
-    {"pg_catalog", "pg_policy", "r.polrelid IN (%R)"},
-    {"pg_catalog", "pg_rewrite", "r.ev_class IN (%R)"},
-    {"pg_catalog", "pg_statistic_ext", "r.stxrelid IN (%R)"},
-    {"pg_catalog", "pg_partitioned_table", "r.partrelid IN (%R)"},
-    {"pg_catalog", "pg_sequence", "r.seqrelid IN (%R)"},
-    {"pg_catalog", "pg_foreign_table", "r.ftrelid IN (%R)"},
-    {"pg_catalog", "pg_depend",
-     "(r.classid <> 'pg_catalog.pg_class'::pg_catalog.regclass OR r.objid IN (%R)) AND "
-     "(r.refclassid <> 'pg_catalog.pg_class'::pg_catalog.regclass OR r.refobjid IN (%R))"},
-    {"pg_catalog", "pg_type",
-     "(r.typrelid = 0 OR r.typrelid IN (%R)) AND NOT EXISTS (SELECT 1 FROM "
-     "pg_catalog.pg_type e WHERE e.oid = r.typelem AND e.typrelid <> 0 AND "
-     "e.typrelid NOT IN (%R))"},
-    {"pg_catalog", "pg_tables", "%N(r.schemaname, r.tablename)"},
-    {"pg_catalog", "pg_views", "%N(r.schemaname, r.viewname)"},
-    {"pg_catalog", "pg_matviews", "%N(r.schemaname, r.matviewname)"},
-    {"pg_catalog", "pg_indexes", "%N(r.schemaname, r.tablename)"},
-    {"pg_catalog", "pg_sequences", "%N(r.schemaname, r.sequencename)"},
-    {"information_schema", "tables", "%N(r.table_schema, r.table_name)"},
-    {"information_schema", "views", "%N(r.table_schema, r.table_name)"},
-    {"information_schema", "columns",
-     "%N(r.table_schema, r.table_name) AND NOT %C(r.table_schema, r.table_name, "
-     "r.column_name)"},
-    {"information_schema", "table_constraints", "%N(r.table_schema, r.table_name)"},
-    {"information_schema", "key_column_usage", "%N(r.table_schema, r.table_name)"},
-    {"information_schema", "constraint_column_usage", "%N(r.table_schema, r.table_name)"},
-    {"information_schema", "table_privileges", "%N(r.table_schema, r.table_name)"},
-    {"information_schema", "column_privileges",
-     "%N(r.table_schema, r.table_name) AND NOT %C(r.table_schema, r.table_name, "
-     "r.column_name)"},
-    {"information_schema", "schemata", NULL},
-    {"information_schema", "routines", NULL},
-    {"information_schema", "parameters", NULL},
-    {"information_schema", "character_sets", NULL},
-    {"information_schema", "collations", NULL},
-    {"pg_catalog", "pg_namespace", NULL},
-    {"pg_catalog", "pg_am", NULL},
-    {"pg_catalog", "pg_collation", NULL},
-    {"pg_catalog", "pg_proc", NULL},
-    {"pg_catalog", "pg_database", NULL},
-    {"pg_catalog", "pg_roles", NULL},
-    {"pg_catalog", "pg_user", NULL},
-    {"pg_catalog", "pg_auth_members", NULL},
-    {"pg_catalog", "pg_settings", NULL},
-    {"pg_catalog", "pg_tablespace", NULL},
-    {"pg_catalog", "pg_extension", NULL},
-    {"pg_catalog", "pg_available_extensions", NULL},
-    {"pg_catalog", "pg_enum", NULL},
-    {"pg_catalog", "pg_range", NULL},
-    {"pg_catalog", "pg_opclass", NULL},
-    {"pg_catalog", "pg_opfamily", NULL},
-    {"pg_catalog", "pg_operator", NULL},
-    {"pg_catalog", "pg_cast", NULL},
-    {"pg_catalog", "pg_language", NULL},
-    {"pg_catalog", "pg_aggregate", NULL},
-    {"pg_catalog", "pg_conversion", NULL},
-    {"pg_catalog", "pg_ts_config", NULL},
-    {"pg_catalog", "pg_ts_dict", NULL},
-    {"pg_catalog", "pg_ts_parser", NULL},
-    {"pg_catalog", "pg_ts_template", NULL},
-    {"pg_catalog", "pg_timezone_names", NULL},
-    {"pg_catalog", "pg_timezone_abbrevs", NULL},
-    {"pg_catalog", "pg_cursors", NULL},
-    {"pg_catalog", "pg_prepared_statements", NULL},
-    {"pg_catalog", "pg_foreign_data_wrapper", NULL},
-    {"pg_catalog", "pg_foreign_server", NULL},
-    {"pg_catalog", "pg_event_trigger", NULL},
-    {"pg_catalog", "pg_publication", NULL},
-    {"pg_catalog", "pg_shdescription", NULL},
-};
 
 /* ------------------------------------------------------------------------ */
 /* Rewrite state                                                              */
@@ -320,28 +136,6 @@ static int refuse(Rewrite *rw, const char *sqlstate, const char *hint, const cha
     return -1;
 }
 
-static void append_ident(PgwBuf *b, const char *s)
-{
-    buf_append_byte(b, '"');
-    for (; *s != '\0'; s++) {
-        if (*s == '"')
-            buf_append_byte(b, '"');
-        buf_append_byte(b, (uint8_t)*s);
-    }
-    buf_append_byte(b, '"');
-}
-
-static void append_literal(PgwBuf *b, const char *s)
-{
-    buf_append_byte(b, '\'');
-    for (; *s != '\0'; s++) {
-        if (*s == '\'')
-            buf_append_byte(b, '\'');
-        buf_append_byte(b, (uint8_t)*s);
-    }
-    buf_append_byte(b, '\'');
-}
-
 /* Replace a protobuf string field; unset fields point at protobuf-c's static
  * empty string, which must not be freed. */
 static void set_string(char **field, const char *value)
@@ -383,15 +177,6 @@ static bool relation_readable(const PgwConfig *cfg, const char *schema, const ch
     if (tp != NULL)
         return !tp->hidden;
     return cfg->default_access == PGW_ACCESS_ALLOW;
-}
-
-static const CatalogRule *catalog_rule(const char *schema, const char *name)
-{
-    for (size_t i = 0; i < PGW_ARRAY_LEN(catalog_rules); i++)
-        if (strcmp(catalog_rules[i].schema, schema) == 0 &&
-            strcmp(catalog_rules[i].name, name) == 0)
-            return &catalog_rules[i];
-    return NULL;
 }
 
 static int split_search_path(Rewrite *rw)
@@ -456,7 +241,7 @@ static void append_row_filter(PgwBuf *b, const char *filter, const char *tenant_
             continue;
         }
         if (strncmp(p, "$tenant", 7) == 0 && !isalnum((unsigned char)p[7]) && p[7] != '_') {
-            append_literal(b, tenant_id);
+            policy_append_literal(b, tenant_id);
             p += 7;
             continue;
         }
@@ -483,7 +268,7 @@ static void append_masked_column(PgwBuf *b, const PgwSchemaColumn *c, PgwMaskKin
     case PGW_MASK_REDACT:
         if (c->is_text) {
             buf_append_str(b, "CAST(CASE WHEN ");
-            append_ident(b, c->name);
+            policy_append_ident(b, c->name);
             buf_printf(b, " IS NULL THEN NULL ELSE '***' END AS %s)", c->type);
         } else {
             buf_printf(b, "NULL::%s", c->type);
@@ -491,22 +276,22 @@ static void append_masked_column(PgwBuf *b, const PgwSchemaColumn *c, PgwMaskKin
         break;
     case PGW_MASK_HASH:
         buf_append_str(b, "pg_catalog.md5(");
-        append_ident(b, c->name);
+        policy_append_ident(b, c->name);
         buf_append_str(b, "::text)");
         break;
     case PGW_MASK_PARTIAL:
         /* repeat('x', n-4) || last 4 characters; shorter values keep all. */
         buf_append_str(b, "pg_catalog.repeat('x', pg_catalog.length(");
-        append_ident(b, c->name);
+        policy_append_ident(b, c->name);
         buf_append_str(b, "::text) - 4) || pg_catalog.\"right\"(");
-        append_ident(b, c->name);
+        policy_append_ident(b, c->name);
         buf_append_str(b, "::text, 4)");
         break;
     case PGW_MASK_HIDE:
         break;
     }
     buf_append_str(b, " AS ");
-    append_ident(b, c->name);
+    policy_append_ident(b, c->name);
 }
 
 static int add_replacement(Rewrite *rw, PgQuery__Node **slot, PgwBuf *body,
@@ -515,7 +300,7 @@ static int add_replacement(Rewrite *rw, PgQuery__Node **slot, PgwBuf *body,
     PgwBuf tail;
     buf_init(&tail);
     buf_append_str(&tail, ") AS ");
-    append_ident(&tail, rv->alias != NULL ? rv->alias->aliasname : rv->relname);
+    policy_append_ident(&tail, rv->alias != NULL ? rv->alias->aliasname : rv->relname);
     rw->repl = pgw_realloc(rw->repl, (rw->nrepl + 1) * sizeof(*rw->repl));
     rw->repl[rw->nrepl].slot = slot;
     rw->repl[rw->nrepl].body = buf_steal_str(body);
@@ -524,116 +309,6 @@ static int add_replacement(Rewrite *rw, PgQuery__Node **slot, PgwBuf *body,
     return 0;
 }
 
-/* "%R": OIDs of relations the tenant may read, plus their indexes. */
-static void append_readable_pair_cond(Rewrite *rw, PgwBuf *b, const char *ns, const char *rel)
-{
-    const PgwConfig *cfg = rw->ctx->cfg;
-    bool allow = cfg->default_access == PGW_ACCESS_ALLOW;
-    bool any = false;
-    buf_printf(b, "(%s::text IN ('pg_catalog', 'information_schema') OR ", ns);
-    if (allow)
-        buf_append_str(b, "NOT ");
-    buf_printf(b, "(%s::text, %s::text) IN (VALUES ", ns, rel);
-    for (size_t i = 0; i < cfg->ntables; i++) {
-        const PgwTablePolicy *tp = &cfg->tables[i];
-        if (tp->hidden != allow)
-            continue;
-        buf_append_str(b, any ? ", (" : "(");
-        append_literal(b, tp->schema);
-        buf_append_str(b, ", ");
-        append_literal(b, tp->name);
-        buf_append_byte(b, ')');
-        any = true;
-    }
-    if (!any)
-        buf_append_str(b, "(NULL, NULL)");
-    buf_append_str(b, "))");
-}
-
-static void append_readable_oids(Rewrite *rw, PgwBuf *b)
-{
-    buf_append_str(b, "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
-                      "ON n.oid = c.relnamespace WHERE ");
-    append_readable_pair_cond(rw, b, "n.nspname", "c.relname");
-    buf_append_str(b, " UNION ALL SELECT i.indexrelid FROM pg_catalog.pg_index i JOIN "
-                      "pg_catalog.pg_class c ON c.oid = i.indrelid JOIN pg_catalog.pg_namespace "
-                      "n ON n.oid = c.relnamespace WHERE ");
-    append_readable_pair_cond(rw, b, "n.nspname", "c.relname");
-}
-
-/* Hidden columns (mask hide) as a VALUES list of (schema, table, column). */
-static void append_hidden_columns(Rewrite *rw, PgwBuf *b)
-{
-    const PgwConfig *cfg = rw->ctx->cfg;
-    bool any = false;
-    buf_append_str(b, "(VALUES ");
-    for (size_t i = 0; i < cfg->ntables; i++)
-        for (size_t m = 0; m < cfg->tables[i].nmasks; m++) {
-            if (cfg->tables[i].masks[m].kind != PGW_MASK_HIDE)
-                continue;
-            buf_append_str(b, any ? ", (" : "(");
-            append_literal(b, cfg->tables[i].schema);
-            buf_append_str(b, ", ");
-            append_literal(b, cfg->tables[i].name);
-            buf_append_str(b, ", ");
-            append_literal(b, cfg->tables[i].masks[m].column);
-            buf_append_byte(b, ')');
-            any = true;
-        }
-    if (!any)
-        buf_append_str(b, "(NULL, NULL, NULL)");
-    buf_append_byte(b, ')');
-}
-
-/* Split "f(a, b, c)" argument text of a filter placeholder. */
-static const char *placeholder_args(const char *p, char args[3][64], int *nargs)
-{
-    *nargs = 0;
-    if (*p != '(')
-        return p;
-    p++;
-    while (*p != '\0' && *p != ')' && *nargs < 3) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        size_t n = 0;
-        while (*p != '\0' && *p != ',' && *p != ')' && n < 63)
-            args[*nargs][n++] = *p++;
-        args[*nargs][n] = '\0';
-        (*nargs)++;
-    }
-    return *p == ')' ? p + 1 : p;
-}
-
-static void append_catalog_filter(Rewrite *rw, PgwBuf *b, const char *filter)
-{
-    for (const char *p = filter; *p != '\0';) {
-        if (*p != '%') {
-            buf_append_byte(b, (uint8_t)*p++);
-            continue;
-        }
-        char kind = p[1];
-        char args[3][64];
-        int nargs;
-        p = placeholder_args(p + 2, args, &nargs);
-        if (kind == 'R') {
-            append_readable_oids(rw, b);
-        } else if (kind == 'N' && nargs == 2) {
-            append_readable_pair_cond(rw, b, args[0], args[1]);
-        } else if (kind == 'C' && nargs == 3) {
-            buf_printf(b, "(%s::text, %s::text, %s::text) IN (SELECT * FROM ", args[0],
-                       args[1], args[2]);
-            append_hidden_columns(rw, b);
-            buf_append_str(b, " h)");
-        } else if (kind == 'H' && nargs == 2) {
-            buf_append_str(b, "EXISTS (SELECT 1 FROM pg_catalog.pg_class hc JOIN "
-                              "pg_catalog.pg_namespace hn ON hn.oid = hc.relnamespace, ");
-            append_hidden_columns(rw, b);
-            buf_printf(b, " h(s, t, c) WHERE hc.oid = %s AND hn.nspname::text = h.s AND "
-                          "hc.relname::text = h.t AND %s::text = h.c)",
-                       args[0], args[1]);
-        }
-    }
-}
 
 /* ------------------------------------------------------------------------ */
 /* Relations                                                                  */
@@ -665,23 +340,22 @@ static int refuse_missing(Rewrite *rw, const PgQuery__RangeVar *rv)
 static int rewrite_catalog(Rewrite *rw, PgQuery__Node **slot, PgQuery__RangeVar *rv,
                            const char *schema)
 {
-    const CatalogRule *rule = catalog_rule(schema, rv->relname);
-    if (rule == NULL && strcmp(schema, "pg_catalog") == 0 &&
+    PgwCatalogAccess access = policy_catalog_access(schema, rv->relname);
+    if (access == PGW_CATALOG_UNKNOWN && strcmp(schema, "pg_catalog") == 0 &&
         schema_table(rw->ctx->schema, schema, rv->relname) == NULL)
         return refuse_missing(rw, rv);
-    if (rule == NULL || (rule->filter != NULL && rule->filter[0] == '\0'))
+    if (access == PGW_CATALOG_UNKNOWN || access == PGW_CATALOG_REFUSED)
         return refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
                       "pgwarden: catalog relation %s.%s is not available", schema,
                       rv->relname);
-    if (rule->filter == NULL) {
+    if (access == PGW_CATALOG_AS_IS) {
         /* Readable as is; pin the schema so search_path cannot matter. */
         set_string(&rv->schemaname, schema);
         return 0;
     }
     PgwBuf b;
     buf_init(&b);
-    buf_printf(&b, "(SELECT * FROM %s.%s r WHERE ", schema, rule->name);
-    append_catalog_filter(rw, &b, rule->filter);
+    policy_catalog_append_view(&b, rw->ctx->cfg, schema, rv->relname);
     return add_replacement(rw, slot, &b, rv);
 }
 
@@ -711,16 +385,16 @@ static int rewrite_user_relation(Rewrite *rw, PgQuery__Node **slot, PgQuery__Ran
             buf_append_str(&b, ", ");
         first = false;
         if (m == NULL)
-            append_ident(&b, c->name);
+            policy_append_ident(&b, c->name);
         else
             append_masked_column(&b, c, m->kind);
     }
     buf_append_str(&b, " FROM ");
     if (!rv->inh)
         buf_append_str(&b, "ONLY ");
-    append_ident(&b, t->schema);
+    policy_append_ident(&b, t->schema);
     buf_append_byte(&b, '.');
-    append_ident(&b, t->name);
+    policy_append_ident(&b, t->name);
     if (tp->row_filter != NULL && tp->row_filter[0] != '\0') {
         buf_append_str(&b, " WHERE (");
         append_row_filter(&b, tp->row_filter, rw->ctx->tenant->id != NULL
@@ -731,40 +405,71 @@ static int rewrite_user_relation(Rewrite *rw, PgQuery__Node **slot, PgQuery__Ran
     return add_replacement(rw, slot, &b, rv);
 }
 
-/* A RangeVar in FROM: a CTE reference, a catalog, or a user relation. */
-static int visit_range_var(Walk *w, PgQuery__Node **slot)
-{
-    Rewrite *rw = w->rw;
-    PgQuery__RangeVar *rv = (*slot)->range_var;
-    const PgwConfig *cfg = rw->ctx->cfg;
+/* Resolve a relation name as PostgreSQL would for this tenant (CTE names
+ * aside): a readable user relation (*t set), a catalog relation (*catalog
+ * set to its schema), or nothing, which is also the answer for a relation
+ * the tenant may not read. */
+typedef enum { RESOLVED_NONE, RESOLVED_USER, RESOLVED_CATALOG } Resolved;
 
-    if (rv->schemaname[0] == '\0' && cte_visible(w->scope, rv->relname))
-        return 0;
+static Resolved resolve_relation(const Rewrite *rw, const PgQuery__RangeVar *rv,
+                                 const PgwSchemaTable **t, const char **catalog)
+{
+    const PgwConfig *cfg = rw->ctx->cfg;
+    *t = NULL;
+    *catalog = NULL;
     if (rv->schemaname[0] != '\0') {
-        if (is_catalog_schema(rv->schemaname))
-            return rewrite_catalog(rw, slot, rv, rv->schemaname);
-        const PgwSchemaTable *t = schema_table(rw->ctx->schema, rv->schemaname, rv->relname);
-        if (t == NULL || !relation_readable(cfg, t->schema, t->name))
-            return refuse_missing(rw, rv);
-        return rewrite_user_relation(rw, slot, rv, t);
+        if (is_catalog_schema(rv->schemaname)) {
+            *catalog = strcmp(rv->schemaname, "pg_catalog") == 0 ? "pg_catalog"
+                                                                 : "information_schema";
+            return RESOLVED_CATALOG;
+        }
+        *t = schema_table(rw->ctx->schema, rv->schemaname, rv->relname);
+        if (*t == NULL || !relation_readable(cfg, (*t)->schema, (*t)->name))
+            return RESOLVED_NONE;
+        return RESOLVED_USER;
     }
     /* Unqualified: pg_catalog comes first, as PostgreSQL does implicitly. */
     if (schema_table(rw->ctx->schema, "pg_catalog", rv->relname) != NULL ||
-        catalog_rule("pg_catalog", rv->relname) != NULL)
-        return rewrite_catalog(rw, slot, rv, "pg_catalog");
+        policy_catalog_access("pg_catalog", rv->relname) != PGW_CATALOG_UNKNOWN) {
+        *catalog = "pg_catalog";
+        return RESOLVED_CATALOG;
+    }
     for (size_t i = 0; i < rw->nsearch_path; i++) {
         const char *ns = rw->search_path[i];
-        const PgwSchemaTable *t = schema_table(rw->ctx->schema, ns, rv->relname);
-        if (t == NULL)
+        *t = schema_table(rw->ctx->schema, ns, rv->relname);
+        if (*t == NULL)
             continue;
-        if (strcmp(ns, "information_schema") == 0)
-            return rewrite_catalog(rw, slot, rv, ns);
+        if (strcmp(ns, "information_schema") == 0) {
+            *t = NULL;
+            *catalog = "information_schema";
+            return RESOLVED_CATALOG;
+        }
         /* A relation the tenant may not read does not exist for it, so the
          * search goes on exactly as if it were absent. */
-        if (relation_readable(cfg, t->schema, t->name))
-            return rewrite_user_relation(rw, slot, rv, t);
+        if (relation_readable(cfg, (*t)->schema, (*t)->name))
+            return RESOLVED_USER;
     }
-    return refuse_missing(rw, rv);
+    *t = NULL;
+    return RESOLVED_NONE;
+}
+
+/* A RangeVar in FROM: a CTE reference, a catalog, or a user relation. */
+static int visit_range_var(Walk *w, PgQuery__Node **slot)
+{
+    PgQuery__RangeVar *rv = (*slot)->range_var;
+    const PgwSchemaTable *t;
+    const char *catalog;
+
+    if (rv->schemaname[0] == '\0' && cte_visible(w->scope, rv->relname))
+        return 0;
+    switch (resolve_relation(w->rw, rv, &t, &catalog)) {
+    case RESOLVED_CATALOG:
+        return rewrite_catalog(w->rw, slot, rv, catalog);
+    case RESOLVED_USER:
+        return rewrite_user_relation(w->rw, slot, rv, t);
+    default:
+        return refuse_missing(w->rw, rv);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -790,6 +495,9 @@ static bool user_function_allowed(const PgwConfig *cfg, const char *schema, cons
     return false;
 }
 
+static int check_relation_args(Rewrite *rw, PgQuery__FuncCall *fc, const char *name);
+static int check_set_config(Rewrite *rw, const PgQuery__FuncCall *fc);
+
 static int visit_func_call(Walk *w, PgQuery__FuncCall *fc)
 {
     Rewrite *rw = w->rw;
@@ -804,8 +512,12 @@ static int visit_func_call(Walk *w, PgQuery__FuncCall *fc)
         return refuse(rw, SQLSTATE_UNDEFINED_FUNCTION, NULL, "function does not exist");
 
     bool builtin_schema = schema == NULL || strcmp(schema, "pg_catalog") == 0;
-    bool aggregate = builtin_schema && IN_LIST(aggregate_functions, name);
-    bool allowed = (builtin_schema && (aggregate || IN_LIST(scalar_functions, name))) ||
+    if (builtin_schema && strcmp(name, "set_config") == 0) {
+        rw->volatile_seen = true;
+        return check_set_config(rw, fc);
+    }
+    bool aggregate = builtin_schema && policy_builtin_aggregate(name);
+    bool allowed = (builtin_schema && (aggregate || policy_builtin_scalar(name))) ||
                    user_function_allowed(rw->ctx->cfg, schema, name);
     if (!allowed) {
         if (schema != NULL)
@@ -816,7 +528,7 @@ static int visit_func_call(Walk *w, PgQuery__FuncCall *fc)
                       "pgwarden lets through only allowlisted functions.",
                       "function %s does not exist", name);
     }
-    if (builtin_schema && IN_LIST(volatile_functions, name))
+    if (builtin_schema && policy_builtin_volatile(name))
         rw->volatile_seen = true;
 
     Walk inner = *w;
@@ -825,7 +537,9 @@ static int visit_func_call(Walk *w, PgQuery__FuncCall *fc)
     } else if (!w->exempt) {
         rw->leaky = true;
     }
-    return walk(&inner, &fc->base);
+    if (walk(&inner, &fc->base) < 0)
+        return -1;
+    return builtin_schema ? check_relation_args(rw, fc, name) : 0;
 }
 
 static bool is_constant(const PgQuery__Node *n)
@@ -835,7 +549,7 @@ static bool is_constant(const PgQuery__Node *n)
     return NODE(n, TYPE_CAST) && is_constant(n->type_cast->arg);
 }
 
-static int resolve_regclass_literal(Walk *w, const char *text);
+static int resolve_regclass_literal(Walk *w, PgQuery__String *lit);
 
 static int visit_type_cast(Walk *w, PgQuery__TypeCast *tc)
 {
@@ -845,9 +559,9 @@ static int visit_type_cast(Walk *w, PgQuery__TypeCast *tc)
     if (tname != NULL && strcmp(tname, "regclass") == 0) {
         /* A name is checked like a FROM reference; an OID is only accepted
          * when it comes from a (virtualized) catalog column. */
-        const PgQuery__Node *arg = tc->arg;
+        PgQuery__Node *arg = tc->arg;
         if (NODE(arg, A_CONST) && arg->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL) {
-            if (resolve_regclass_literal(w, arg->a_const->sval->sval) < 0)
+            if (resolve_regclass_literal(w, arg->a_const->sval) < 0)
                 return -1;
         } else if (!NODE(arg, COLUMN_REF)) {
             return refuse(w->rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
@@ -980,51 +694,231 @@ static int walk_slots(Walk *w, PgQuery__Node **slots, size_t n)
     return 0;
 }
 
-static int resolve_regclass_literal(Walk *w, const char *text)
+/* Parse "SELECT ... FROM <text>"-like generated SQL into a tree. */
+static PgQuery__ParseResult *parse_tree(const char *sql)
 {
-    /* Parse the name the way PostgreSQL would and check it as a relation. */
+    PgQueryProtobufParseResult pr = pg_query_parse_protobuf(sql);
+    PgQuery__ParseResult *tree = NULL;
+    if (pr.error == NULL)
+        tree = pg_query__parse_result__unpack(NULL, pr.parse_tree.len,
+                                              (const uint8_t *)pr.parse_tree.data);
+    pg_query_free_protobuf_parse_result(pr);
+    return tree;
+}
+
+/* Resolve a relation named in a string ('customers', 'public."Odd"'), as
+ * regclass input would; RESOLVED_NONE also when the text is not a name. */
+static Resolved resolve_relation_text(const Rewrite *rw, const char *text,
+                                      const PgwSchemaTable **t, const char **catalog)
+{
     PgwBuf b;
     buf_init(&b);
     buf_append_str(&b, "SELECT 1 FROM ");
     buf_append_str(&b, text);
     char *sql = buf_steal_str(&b);
-    PgQueryProtobufParseResult pr = pg_query_parse_protobuf(sql);
+    PgQuery__ParseResult *tree = parse_tree(sql);
+    free(sql);
+    Resolved r = RESOLVED_NONE;
+    *t = NULL;
+    *catalog = NULL;
+    if (tree != NULL && tree->n_stmts == 1 && NODE(tree->stmts[0]->stmt, SELECT_STMT) &&
+        tree->stmts[0]->stmt->select_stmt->n_from_clause == 1 &&
+        NODE(tree->stmts[0]->stmt->select_stmt->from_clause[0], RANGE_VAR))
+        r = resolve_relation(rw, tree->stmts[0]->stmt->select_stmt->from_clause[0]->range_var,
+                             t, catalog);
+    if (tree != NULL)
+        pg_query__parse_result__free_unpacked(tree, NULL);
+    return r;
+}
+
+/* A relation name in a string literal: refused like a FROM reference when
+ * the tenant may not see it; otherwise pinned to the relation we resolved
+ * (the backend's search_path would not skip a hidden namesake). */
+static int check_relation_literal(Rewrite *rw, PgQuery__String *lit, const PgwSchemaTable **t)
+{
+    const char *catalog;
+    switch (resolve_relation_text(rw, lit->sval, t, &catalog)) {
+    case RESOLVED_NONE:
+        return refuse(rw, SQLSTATE_UNDEFINED_TABLE, NULL, "relation \"%s\" does not exist",
+                      lit->sval);
+    case RESOLVED_USER: {
+        PgwBuf b;
+        buf_init(&b);
+        policy_append_ident(&b, (*t)->schema);
+        buf_append_byte(&b, '.');
+        policy_append_ident(&b, (*t)->name);
+        char *q = buf_steal_str(&b);
+        set_string(&lit->sval, q);
+        free(q);
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+static int resolve_regclass_literal(Walk *w, PgQuery__String *lit)
+{
+    const PgwSchemaTable *t;
+    return check_relation_literal(w->rw, lit, &t);
+}
+
+static PgQuery__Node *copy_node(const PgQuery__Node *n)
+{
+    size_t len = pg_query__node__get_packed_size(n);
+    uint8_t *packed = pgw_malloc(len > 0 ? len : 1);
+    pg_query__node__pack(n, packed);
+    PgQuery__Node *copy = pg_query__node__unpack(NULL, len, packed);
+    free(packed);
+    return copy;
+}
+
+typedef struct Placeholder {
+    PgQuery__Node *value; /* spliced in for the first pgw_arg, copies after */
+    bool used;
+} Placeholder;
+
+static int fill_placeholder(PgQuery__Node **slot, void *arg)
+{
+    Placeholder *ph = arg;
+    PgQuery__Node *n = *slot;
+    if (NODE(n, COLUMN_REF) && n->column_ref->n_fields == 1 &&
+        string_value(n->column_ref->fields[0]) != NULL &&
+        strcmp(string_value(n->column_ref->fields[0]), "pgw_arg") == 0) {
+        PgQuery__Node *v = ph->used ? copy_node(ph->value) : ph->value;
+        if (v == NULL)
+            return -1;
+        pg_query__node__free_unpacked(n, NULL);
+        *slot = v;
+        ph->used = true;
+        return 0;
+    }
+    return policy_walk_children(policy_walk_inner(n), fill_placeholder, arg);
+}
+
+/* Replace the OID argument X by
+ *     CASE WHEN X::oid IN (<readable relation OIDs>) THEN X::oid END
+ * so a guessed OID of a hidden relation gives the NULL a missing one gives.
+ * X is a column, constant or parameter: it holds no relation reference, so
+ * evaluating a copy of it twice changes nothing. */
+static int wrap_readable_oid(Rewrite *rw, PgQuery__Node **slot)
+{
+    PgwBuf b;
+    buf_init(&b);
+    buf_append_str(&b, "SELECT CASE WHEN (pgw_arg)::pg_catalog.oid IN (");
+    policy_catalog_append_readable_oids(&b, rw->ctx->cfg);
+    buf_append_str(&b, ") THEN (pgw_arg)::pg_catalog.oid END");
+    char *sql = buf_steal_str(&b);
+    PgQuery__ParseResult *tree = parse_tree(sql);
     free(sql);
     int rc = -1;
-    PgQuery__ParseResult *tree = NULL;
-    if (pr.error == NULL)
-        tree = pg_query__parse_result__unpack(NULL, pr.parse_tree.len,
-                                              (const uint8_t *)pr.parse_tree.data);
     if (tree == NULL || tree->n_stmts != 1 || !NODE(tree->stmts[0]->stmt, SELECT_STMT) ||
-        tree->stmts[0]->stmt->select_stmt->n_from_clause != 1 ||
-        !NODE(tree->stmts[0]->stmt->select_stmt->from_clause[0], RANGE_VAR)) {
-        refuse(w->rw, SQLSTATE_UNDEFINED_TABLE, NULL, "relation \"%s\" does not exist", text);
+        tree->stmts[0]->stmt->select_stmt->n_target_list != 1)
         goto done;
-    }
-    /* Resolve against the same rules; the replacement it may produce is
-     * discarded with this little tree. */
-    Rewrite probe = *w->rw;
-    probe.nrepl = 0;
-    probe.repl = NULL;
-    probe.ncolfix = 0;
-    probe.colfix = NULL;
-    Walk pw = {&probe, NULL, true};
-    PgQuery__Node **slot = &tree->stmts[0]->stmt->select_stmt->from_clause[0];
-    rc = visit_range_var(&pw, slot);
-    for (size_t i = 0; i < probe.nrepl; i++) {
-        free(probe.repl[i].body);
-        free(probe.repl[i].tail);
-    }
-    free(probe.repl);
-    if (probe.refused) {
-        w->rw->refused = true;
-        rc = -1;
-    }
+    PgQuery__ResTarget *rt = tree->stmts[0]->stmt->select_stmt->target_list[0]->res_target;
+    Placeholder ph = {*slot, false};
+    if (fill_placeholder(&rt->val, &ph) < 0 || !ph.used)
+        goto done;
+    *slot = rt->val;
+    rt->val = NULL;
+    rc = 0;
 done:
     if (tree != NULL)
         pg_query__parse_result__free_unpacked(tree, NULL);
-    pg_query_free_protobuf_parse_result(pr);
     return rc;
+}
+
+/* The string of a constant ('x' or 'x'::text-like); NULL otherwise. */
+static PgQuery__String *string_constant(PgQuery__Node *n)
+{
+    if (NODE(n, TYPE_CAST)) {
+        const PgQuery__TypeName *tn = n->type_cast->type_name;
+        const char *tname = tn != NULL && tn->n_names > 0
+                                ? string_value(tn->names[tn->n_names - 1])
+                                : NULL;
+        if (tname == NULL || (strcmp(tname, "text") != 0 && strcmp(tname, "regclass") != 0 &&
+                              strcmp(tname, "name") != 0 && strcmp(tname, "varchar") != 0))
+            return NULL;
+        n = n->type_cast->arg;
+    }
+    if (NODE(n, A_CONST) && n->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL)
+        return n->a_const->sval;
+    return NULL;
+}
+
+static bool is_plain_value(const PgQuery__Node *n)
+{
+    if (NODE(n, TYPE_CAST))
+        return is_plain_value(n->type_cast->arg);
+    return NODE(n, A_CONST) || NODE(n, PARAM_REF) || NODE(n, COLUMN_REF);
+}
+
+static bool column_visible(const Rewrite *rw, const PgwSchemaTable *t, const char *column)
+{
+    const PgwColumnMask *m = column_mask(table_policy(rw->ctx->cfg, t->schema, t->name), column);
+    if (m != NULL && m->kind == PGW_MASK_HIDE)
+        return false;
+    for (size_t i = 0; i < t->ncolumns; i++)
+        if (strcmp(t->columns[i].name, column) == 0)
+            return true;
+    return false;
+}
+
+/* has_table_privilege('hidden', ...), to_regclass('hidden'),
+ * pg_get_viewdef(<guessed oid>) ...: a function that takes a relation must
+ * answer for a hidden relation exactly as for a missing one. Called after
+ * the arguments were walked. */
+static int check_relation_args(Rewrite *rw, PgQuery__FuncCall *fc, const char *name)
+{
+    PgwRelationArg ra;
+    if (!policy_catalog_relation_arg(name, fc->n_args, &ra))
+        return 0;
+    PgQuery__Node **rel = &fc->args[ra.relation];
+    PgQuery__String *lit = string_constant(*rel);
+    bool digits = lit != NULL && lit->sval[0] != '\0' &&
+                  strspn(lit->sval, "0123456789") == strlen(lit->sval);
+    if (lit != NULL && !digits) {
+        const PgwSchemaTable *t = NULL;
+        if (ra.null_when_missing) {
+            const char *catalog;
+            if (resolve_relation_text(rw, lit->sval, &t, &catalog) == RESOLVED_NONE) {
+                /* to_regclass('hidden') is NULL, as for a missing name. */
+                set_string(&lit->sval, "pg_catalog.pgwarden_no_such_relation");
+                return 0;
+            }
+        }
+        if (check_relation_literal(rw, lit, &t) < 0)
+            return -1;
+        if (ra.column < 0)
+            return 0;
+        PgQuery__String *col = string_constant(fc->args[ra.column]);
+        if (col == NULL)
+            return refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                          "pgwarden: %s takes a column only by name, as a constant", name);
+        if (t != NULL && !column_visible(rw, t, col->sval))
+            return refuse(rw, SQLSTATE_UNDEFINED_COLUMN, NULL,
+                          "column \"%s\" of relation \"%s\" does not exist", col->sval,
+                          t->name);
+        return 0;
+    }
+    if (ra.null_when_missing || ra.column >= 0 || strcmp(name, "pg_get_serial_sequence") == 0)
+        return refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                      "pgwarden: %s takes a relation only by name, as a constant", name);
+    if (strcmp(name, "obj_description") == 0 && fc->n_args == 2) {
+        /* obj_description(oid, 'pg_namespace') and friends are not about
+         * relations. */
+        PgQuery__String *cat = string_constant(fc->args[1]);
+        if (cat != NULL && strcmp(cat->sval, "pg_class") != 0)
+            return 0;
+    }
+    if (!is_plain_value(*rel))
+        return refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                      "pgwarden: %s takes a relation only as a constant, a parameter or a "
+                      "column",
+                      name);
+    if (wrap_readable_oid(rw, rel) < 0)
+        return refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL, "pgwarden: cannot rewrite %s", name);
+    return 0;
 }
 
 static int walk_select(Rewrite *rw, PgQuery__SelectStmt *s, const Scope *up, bool outermost)
@@ -1144,14 +1038,14 @@ static int copy_relation_to_query(Rewrite *rw, PgQuery__CopyStmt *cs)
         const char *col = string_value(cs->attlist[i]);
         if (i > 0)
             buf_append_str(&b, ", ");
-        append_ident(&b, col != NULL ? col : "");
+        policy_append_ident(&b, col != NULL ? col : "");
     }
     buf_append_str(&b, " FROM ");
     if (cs->relation->schemaname[0] != '\0') {
-        append_ident(&b, cs->relation->schemaname);
+        policy_append_ident(&b, cs->relation->schemaname);
         buf_append_byte(&b, '.');
     }
-    append_ident(&b, cs->relation->relname);
+    policy_append_ident(&b, cs->relation->relname);
     char *sql = buf_steal_str(&b);
     PgQueryProtobufParseResult pr = pg_query_parse_protobuf(sql);
     free(sql);
@@ -1182,20 +1076,147 @@ done:
     return 0;
 }
 
-static int check_set(Rewrite *rw, const PgQuery__VariableSetStmt *vs)
+/* The value of a SET argument or set_config() constant as text. */
+static bool constant_text(const PgQuery__Node *n, char *out, size_t outlen)
 {
-    if (vs->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET_ALL)
+    if (NODE(n, TYPE_CAST))
+        n = n->type_cast->arg;
+    if (!NODE(n, A_CONST) || n->a_const->isnull)
+        return false;
+    const PgQuery__AConst *c = n->a_const;
+    switch (c->val_case) {
+    case PG_QUERY__A__CONST__VAL_SVAL:
+        snprintf(out, outlen, "%s", c->sval->sval);
+        return true;
+    case PG_QUERY__A__CONST__VAL_IVAL:
+        snprintf(out, outlen, "%d", c->ival->ival);
+        return true;
+    case PG_QUERY__A__CONST__VAL_FVAL:
+        snprintf(out, outlen, "%s", c->fval->fval);
+        return true;
+    case PG_QUERY__A__CONST__VAL_BOOLVAL:
+        snprintf(out, outlen, "%s", c->boolval->boolval ? "on" : "off");
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* May the client set name to value (NULL: RESET / DEFAULT)? */
+static int check_setting(Rewrite *rw, const char *name, const char *value)
+{
+    switch (policy_setting_verdict(rw->ctx->cfg, name, value)) {
+    case PGW_SETTING_OK:
+        return 0;
+    case PGW_SETTING_READ_ONLY:
+        return refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, "pgwarden sessions are read-only.",
+                      "pgwarden: SET %s to %s is not allowed", name, value);
+    case PGW_SETTING_TIMEOUT:
         return refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                      "pgwarden: RESET ALL is not allowed");
-    char name[128];
-    snprintf(name, sizeof(name), "%s", vs->name);
-    for (char *c = name; *c != '\0'; c++)
-        *c = (char)tolower((unsigned char)*c);
-    if (!IN_LIST(settable, name))
+                      "pgwarden: statement_timeout must be between 1 ms and the configured "
+                      "%d ms",
+                      rw->ctx->cfg->statement_timeout_ms);
+    case PGW_SETTING_ENCODING:
+        return refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
+                      "Use UTF8 or another ASCII-safe encoding.",
+                      "pgwarden: client_encoding %s is not allowed", value);
+    default:
         return refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
                       "pgwarden pins this setting for every session.",
-                      "pgwarden: SET %s is not allowed", vs->name);
+                      "pgwarden: SET %s is not allowed", name);
+    }
+}
+
+/* Options of SET TRANSACTION, SET SESSION CHARACTERISTICS AS TRANSACTION,
+ * BEGIN and START TRANSACTION: isolation levels and DEFERRABLE are fine,
+ * READ WRITE is not. */
+static int check_transaction_options(Rewrite *rw, PgQuery__Node **opts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!NODE(opts[i], DEF_ELEM))
+            return refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                          "pgwarden: this transaction option is not allowed");
+        const PgQuery__DefElem *d = opts[i]->def_elem;
+        char value[64] = "";
+        if (d->arg != NULL && !constant_text(d->arg, value, sizeof(value)))
+            return refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                          "pgwarden: this transaction option is not allowed");
+        if (strcmp(d->defname, "transaction_read_only") == 0 && !policy_setting_is_on(value))
+            return refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, "pgwarden sessions are read-only.",
+                          "pgwarden: only read-only queries are allowed: READ WRITE is refused");
+        if (strcmp(d->defname, "transaction_isolation") != 0 &&
+            strcmp(d->defname, "transaction_read_only") != 0 &&
+            strcmp(d->defname, "transaction_deferrable") != 0)
+            return refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                          "pgwarden: transaction option %s is not allowed", d->defname);
+    }
     return 0;
+}
+
+static int check_set(Rewrite *rw, PgQuery__VariableSetStmt *vs)
+{
+    char value[256] = "";
+    switch (vs->kind) {
+    case PG_QUERY__VARIABLE_SET_KIND__VAR_RESET_ALL:
+        /* Pinned settings are startup options: RESET ALL returns to them. */
+        return 0;
+    case PG_QUERY__VARIABLE_SET_KIND__VAR_SET_MULTI:
+        if (strcmp(vs->name, "TRANSACTION") == 0 ||
+            strcmp(vs->name, "SESSION CHARACTERISTICS") == 0)
+            return check_transaction_options(rw, vs->args, vs->n_args);
+        return refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL, "pgwarden: SET %s is not allowed",
+                      vs->name);
+    case PG_QUERY__VARIABLE_SET_KIND__VAR_SET_VALUE:
+        /* A list (SET datestyle = iso, mdy) is checked item by item. */
+        if (vs->n_args == 0)
+            return check_setting(rw, vs->name, NULL);
+        for (size_t i = 0; i < vs->n_args; i++) {
+            if (!constant_text(vs->args[i], value, sizeof(value)))
+                return refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                              "pgwarden: SET %s to this value is not allowed", vs->name);
+            if (check_setting(rw, vs->name, value) < 0)
+                return -1;
+        }
+        return 0;
+    case PG_QUERY__VARIABLE_SET_KIND__VAR_SET_CURRENT:
+        return refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                      "pgwarden: SET %s FROM CURRENT is not allowed", vs->name);
+    default: /* SET x TO DEFAULT, RESET x */
+        return check_setting(rw, vs->name, NULL);
+    }
+}
+
+/* set_config('name', 'value', is_local): the same allowlist as SET, and
+ * only with constant arguments, so the decision is made here. */
+static int check_set_config(Rewrite *rw, const PgQuery__FuncCall *fc)
+{
+    char name[128], value[256], local[16];
+    if (fc->n_args != 3 || !constant_text(fc->args[0], name, sizeof(name)) ||
+        !constant_text(fc->args[1], value, sizeof(value)) ||
+        !constant_text(fc->args[2], local, sizeof(local)))
+        return refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
+                      "Call set_config('name', 'value', is_local) with constants.",
+                      "pgwarden: set_config is allowed only with constant arguments");
+    return check_setting(rw, name, value);
+}
+
+static int walk_statement(Rewrite *rw, PgQuery__Node **slot, bool *rows);
+
+/* EXPLAIN [ANALYZE] of an allowed statement: the statement is rewritten
+ * exactly as when it runs alone, and refused the same way. ANALYZE runs it,
+ * which is no more than running it. */
+static int walk_explain(Rewrite *rw, PgQuery__ExplainStmt *es)
+{
+    static const char *const options[] = {"analyze", "verbose", "costs", "settings",
+                                          "buffers", "wal", "timing", "summary", "format"};
+    for (size_t i = 0; i < es->n_options; i++) {
+        if (!NODE(es->options[i], DEF_ELEM) ||
+            !IN_LIST(options, es->options[i]->def_elem->defname))
+            return refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                          "pgwarden: this EXPLAIN option is not allowed");
+    }
+    bool inner;
+    return walk_statement(rw, &es->query, &inner);
 }
 
 /* Decide on one statement; returns -1 when refused. *rows says whether it is
@@ -1231,10 +1252,33 @@ static int walk_statement(Rewrite *rw, PgQuery__Node **slot, bool *rows)
     case PG_QUERY__NODE__NODE_VARIABLE_SET_STMT:
         return check_set(rw, n->variable_set_stmt);
     case PG_QUERY__NODE__NODE_VARIABLE_SHOW_STMT:
-    case PG_QUERY__NODE__NODE_FETCH_STMT:
+    case PG_QUERY__NODE__NODE_FETCH_STMT: /* FETCH and MOVE */
     case PG_QUERY__NODE__NODE_CLOSE_PORTAL_STMT:
+    case PG_QUERY__NODE__NODE_DEALLOCATE_STMT:
+    case PG_QUERY__NODE__NODE_DISCARD_STMT:
+        /* DISCARD ALL is what pools and drivers send between clients; it
+         * returns pinned settings to their startup values. */
         return 0;
+    case PG_QUERY__NODE__NODE_UNLISTEN_STMT:
+        /* Harmless without LISTEN, and part of every pool's reset. */
+        return 0;
+    case PG_QUERY__NODE__NODE_EXPLAIN_STMT:
+        return walk_explain(rw, n->explain_stmt);
+    case PG_QUERY__NODE__NODE_PREPARE_STMT: {
+        /* The statement is rewritten now, as if it ran alone; EXECUTE then
+         * runs the rewrite. */
+        bool inner;
+        return walk_statement(rw, &n->prepare_stmt->query, &inner);
+    }
+    case PG_QUERY__NODE__NODE_EXECUTE_STMT: {
+        Walk params = {rw, NULL, true};
+        rw->volatile_seen = true;
+        return walk_slots(&params, n->execute_stmt->params, n->execute_stmt->n_params);
+    }
     case PG_QUERY__NODE__NODE_TRANSACTION_STMT:
+        if (check_transaction_options(rw, n->transaction_stmt->options,
+                                      n->transaction_stmt->n_options) < 0)
+            return -1;
         switch (n->transaction_stmt->kind) {
         case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_PREPARE:
             return refuse_kind(rw, "PREPARE TRANSACTION");
@@ -1460,186 +1504,3 @@ void policy_result_free(PgwPolicyResult *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* ------------------------------------------------------------------------ */
-/* Rewrite cache                                                              */
-/* ------------------------------------------------------------------------ */
-
-/* A bounded map from key to decision; when full, the oldest entry goes
- * (FIFO: rewrites are cheap to redo, and FIFO needs no bookkeeping on hits). */
-#define CACHE_BUCKETS 4096
-#define CACHE_CAPACITY 4096
-
-typedef struct CacheEntry {
-    struct CacheEntry *next;
-    uint64_t hash;
-    char *key;
-    size_t keylen;
-    PgwPolicyResult result;
-} CacheEntry;
-
-static struct {
-    pthread_mutex_t lock;
-    CacheEntry *buckets[CACHE_BUCKETS];
-    CacheEntry *ring[CACHE_CAPACITY]; /* insertion order */
-    size_t head, count;
-    unsigned long hits, misses;
-} cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static uint64_t fnv1a(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static char *dup_or_null(const char *s)
-{
-    return s != NULL ? pgw_strdup(s) : NULL;
-}
-
-static void result_copy(PgwPolicyResult *dst, const PgwPolicyResult *src)
-{
-    *dst = *src;
-    dst->sql = dup_or_null(src->sql);
-    dst->message = dup_or_null(src->message);
-    dst->hint = dup_or_null(src->hint);
-    dst->reason = dup_or_null(src->reason);
-}
-
-static void cache_entry_free(CacheEntry *e)
-{
-    policy_result_free(&e->result);
-    free(e->key);
-    free(e);
-}
-
-static void cache_unlink(CacheEntry *e)
-{
-    CacheEntry **pp = &cache.buckets[e->hash % CACHE_BUCKETS];
-    while (*pp != NULL && *pp != e)
-        pp = &(*pp)->next;
-    if (*pp == e)
-        *pp = e->next;
-}
-
-static char *cache_key(const PgwPolicyCtx *ctx, const char *sql, size_t *len)
-{
-    PgwBuf b;
-    buf_init(&b);
-    buf_printf(&b, "%u/%lu/", ctx->cfg->version, schema_generation(ctx->schema));
-    buf_append(&b, ctx->tenant->name, strlen(ctx->tenant->name) + 1);
-    buf_append_str(&b, sql);
-    *len = b.len;
-    return buf_steal_str(&b);
-}
-
-int policy_rewrite(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out)
-{
-    if (ctx == NULL || ctx->cfg == NULL || ctx->tenant == NULL || sql == NULL) {
-        memset(out, 0, sizeof(*out));
-        return -1;
-    }
-    size_t keylen;
-    char *key = cache_key(ctx, sql, &keylen);
-    uint64_t h = fnv1a(key, keylen);
-
-    pthread_mutex_lock(&cache.lock);
-    for (CacheEntry *e = cache.buckets[h % CACHE_BUCKETS]; e != NULL; e = e->next) {
-        if (e->hash == h && e->keylen == keylen && memcmp(e->key, key, keylen) == 0) {
-            result_copy(out, &e->result);
-            cache.hits++;
-            pthread_mutex_unlock(&cache.lock);
-            free(key);
-            return 0;
-        }
-    }
-    cache.misses++;
-    pthread_mutex_unlock(&cache.lock);
-
-    int rc = policy_rewrite_uncached(ctx, sql, out);
-    if (rc < 0) {
-        free(key);
-        return rc;
-    }
-    CacheEntry *e = pgw_calloc(1, sizeof(*e));
-    e->hash = h;
-    e->key = key;
-    e->keylen = keylen;
-    result_copy(&e->result, out);
-
-    pthread_mutex_lock(&cache.lock);
-    if (cache.count == CACHE_CAPACITY) {
-        CacheEntry *old = cache.ring[cache.head];
-        cache_unlink(old);
-        cache_entry_free(old);
-        cache.ring[cache.head] = e;
-        cache.head = (cache.head + 1) % CACHE_CAPACITY;
-    } else {
-        cache.ring[(cache.head + cache.count) % CACHE_CAPACITY] = e;
-        cache.count++;
-    }
-    e->next = cache.buckets[h % CACHE_BUCKETS];
-    cache.buckets[h % CACHE_BUCKETS] = e;
-    pthread_mutex_unlock(&cache.lock);
-    return 0;
-}
-
-void policy_cache_stats(PgwPolicyCacheStats *out)
-{
-    pthread_mutex_lock(&cache.lock);
-    out->hits = cache.hits;
-    out->misses = cache.misses;
-    out->entries = cache.count;
-    out->capacity = CACHE_CAPACITY;
-    pthread_mutex_unlock(&cache.lock);
-}
-
-void policy_cache_clear(void)
-{
-    pthread_mutex_lock(&cache.lock);
-    for (size_t i = 0; i < cache.count; i++)
-        cache_entry_free(cache.ring[(cache.head + i) % CACHE_CAPACITY]);
-    memset(cache.buckets, 0, sizeof(cache.buckets));
-    cache.head = cache.count = 0;
-    cache.hits = cache.misses = 0;
-    pthread_mutex_unlock(&cache.lock);
-}
-
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-int policy_measure_us(const PgwPolicyCtx *ctx, const char *sql, int iterations,
-                      double *uncached_us, double *cached_us)
-{
-    PgwPolicyResult r;
-    if (iterations <= 0)
-        return -1;
-    double t0 = now_us();
-    for (int i = 0; i < iterations; i++) {
-        int rc = policy_rewrite_uncached(ctx, sql, &r);
-        policy_result_free(&r);
-        if (rc < 0)
-            return -1;
-    }
-    double t1 = now_us();
-    if (policy_rewrite(ctx, sql, &r) < 0)
-        return -1;
-    policy_result_free(&r);
-    double t2 = now_us();
-    for (int i = 0; i < iterations; i++) {
-        if (policy_rewrite(ctx, sql, &r) < 0)
-            return -1;
-        policy_result_free(&r);
-    }
-    double t3 = now_us();
-    *uncached_us = (t1 - t0) / iterations;
-    *cached_us = (t3 - t2) / iterations;
-    return 0;
-}

@@ -1,1 +1,203 @@
-/* policy_cache.c — being split out of policy.c. */
+/*
+ * policy_cache.c — the rewrite cache: policy decisions kept by (config
+ * version, schema snapshot, tenant, statement text), so a client repeating a
+ * statement (drivers re-Parse the same text constantly) pays the parse,
+ * rewrite, deparse and verification once.
+ *
+ * Owns one process-wide bounded map behind a mutex; policy_rewrite() here is
+ * the entry point the runtime calls, policy_rewrite_uncached() (policy.c) the
+ * one it falls back to on a miss. The key carries the config version and the
+ * schema generation, so a reload or a new schema snapshot can never be
+ * answered from an old rewrite; nothing is invalidated explicitly. Refusals
+ * are cached like approvals. The cache never holds a lock while rewriting.
+ */
+#include "policy_cache.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+
+
+/* A bounded map from key to decision; when full, the oldest entry goes
+ * (FIFO: rewrites are cheap to redo, and FIFO needs no bookkeeping on hits). */
+#define CACHE_BUCKETS 4096
+#define CACHE_CAPACITY 4096
+
+typedef struct CacheEntry {
+    struct CacheEntry *next;
+    uint64_t hash;
+    char *key;
+    size_t keylen;
+    PgwPolicyResult result;
+} CacheEntry;
+
+static struct {
+    pthread_mutex_t lock;
+    CacheEntry *buckets[CACHE_BUCKETS];
+    CacheEntry *ring[CACHE_CAPACITY]; /* insertion order */
+    size_t head, count;
+    unsigned long hits, misses;
+} cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint8_t)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? pgw_strdup(s) : NULL;
+}
+
+void policy_result_copy(PgwPolicyResult *dst, const PgwPolicyResult *src)
+{
+    *dst = *src;
+    dst->sql = dup_or_null(src->sql);
+    dst->message = dup_or_null(src->message);
+    dst->hint = dup_or_null(src->hint);
+    dst->reason = dup_or_null(src->reason);
+}
+
+static void cache_entry_free(CacheEntry *e)
+{
+    policy_result_free(&e->result);
+    free(e->key);
+    free(e);
+}
+
+static void cache_unlink(CacheEntry *e)
+{
+    CacheEntry **pp = &cache.buckets[e->hash % CACHE_BUCKETS];
+    while (*pp != NULL && *pp != e)
+        pp = &(*pp)->next;
+    if (*pp == e)
+        *pp = e->next;
+}
+
+static char *cache_key(const PgwPolicyCtx *ctx, const char *sql, size_t *len)
+{
+    PgwBuf b;
+    buf_init(&b);
+    buf_printf(&b, "%u/%lu/", ctx->cfg->version, schema_generation(ctx->schema));
+    buf_append(&b, ctx->tenant->name, strlen(ctx->tenant->name) + 1);
+    buf_append_str(&b, sql);
+    *len = b.len;
+    return buf_steal_str(&b);
+}
+
+int policy_rewrite(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out)
+{
+    if (ctx == NULL || ctx->cfg == NULL || ctx->tenant == NULL || sql == NULL) {
+        memset(out, 0, sizeof(*out));
+        return -1;
+    }
+    size_t keylen;
+    char *key = cache_key(ctx, sql, &keylen);
+    uint64_t h = fnv1a(key, keylen);
+
+    pthread_mutex_lock(&cache.lock);
+    for (CacheEntry *e = cache.buckets[h % CACHE_BUCKETS]; e != NULL; e = e->next) {
+        if (e->hash == h && e->keylen == keylen && memcmp(e->key, key, keylen) == 0) {
+            policy_result_copy(out, &e->result);
+            cache.hits++;
+            pthread_mutex_unlock(&cache.lock);
+            free(key);
+            return 0;
+        }
+    }
+    cache.misses++;
+    pthread_mutex_unlock(&cache.lock);
+
+    int rc = policy_rewrite_uncached(ctx, sql, out);
+    if (rc < 0) {
+        free(key);
+        return rc;
+    }
+    CacheEntry *e = pgw_calloc(1, sizeof(*e));
+    e->hash = h;
+    e->key = key;
+    e->keylen = keylen;
+    policy_result_copy(&e->result, out);
+
+    pthread_mutex_lock(&cache.lock);
+    if (cache.count == CACHE_CAPACITY) {
+        CacheEntry *old = cache.ring[cache.head];
+        cache_unlink(old);
+        cache_entry_free(old);
+        cache.ring[cache.head] = e;
+        cache.head = (cache.head + 1) % CACHE_CAPACITY;
+    } else {
+        cache.ring[(cache.head + cache.count) % CACHE_CAPACITY] = e;
+        cache.count++;
+    }
+    e->next = cache.buckets[h % CACHE_BUCKETS];
+    cache.buckets[h % CACHE_BUCKETS] = e;
+    pthread_mutex_unlock(&cache.lock);
+    return 0;
+}
+
+void policy_cache_stats(PgwPolicyCacheStats *out)
+{
+    pthread_mutex_lock(&cache.lock);
+    out->hits = cache.hits;
+    out->misses = cache.misses;
+    out->entries = cache.count;
+    out->capacity = CACHE_CAPACITY;
+    pthread_mutex_unlock(&cache.lock);
+}
+
+void policy_cache_clear(void)
+{
+    pthread_mutex_lock(&cache.lock);
+    for (size_t i = 0; i < cache.count; i++)
+        cache_entry_free(cache.ring[(cache.head + i) % CACHE_CAPACITY]);
+    memset(cache.buckets, 0, sizeof(cache.buckets));
+    cache.head = cache.count = 0;
+    cache.hits = cache.misses = 0;
+    pthread_mutex_unlock(&cache.lock);
+}
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+int policy_measure_us(const PgwPolicyCtx *ctx, const char *sql, int iterations,
+                      double *uncached_us, double *cached_us)
+{
+    PgwPolicyResult r;
+    if (iterations <= 0)
+        return -1;
+    double t0 = now_us();
+    for (int i = 0; i < iterations; i++) {
+        int rc = policy_rewrite_uncached(ctx, sql, &r);
+        policy_result_free(&r);
+        if (rc < 0)
+            return -1;
+    }
+    double t1 = now_us();
+    if (policy_rewrite(ctx, sql, &r) < 0)
+        return -1;
+    policy_result_free(&r);
+    double t2 = now_us();
+    for (int i = 0; i < iterations; i++) {
+        if (policy_rewrite(ctx, sql, &r) < 0)
+            return -1;
+        policy_result_free(&r);
+    }
+    double t3 = now_us();
+    *uncached_us = (t1 - t0) / iterations;
+    *cached_us = (t3 - t2) / iterations;
+    return 0;
+}

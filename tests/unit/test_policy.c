@@ -7,6 +7,17 @@
  *
  * The config is built by hand so this test depends only on config.h's
  * structures, not on the INI parser.
+ *
+ * Rewrite cost (policy_measure_us, 200 runs each, -g -O2 from configure's
+ * default CFLAGS, shared 2-core build machine, three runs; test_cache prints
+ * them again on every run):
+ *     statement                                   uncached        cached
+ *     SELECT id, total FROM orders WHERE id = $1  155-296 us      0.2 us
+ *     customers JOIN orders, GROUP BY, ORDER BY   530-850 us      0.3-0.5 us
+ *     pg_class JOIN pg_attribute (catalog sync)   1620-2100 us    0.4-0.5 us
+ * The uncached cost is parse + rewrite + deparse + re-parse to verify; the
+ * catalog query is dearest because each virtualized catalog adds a filter
+ * subquery that is parsed and verified too.
  */
 #include <check.h>
 #include <pg_query.h>
@@ -73,6 +84,7 @@ static void setup(void)
     cfg.allowed_functions = allowed_functions;
     cfg.nallowed_functions = 1;
     cfg.version = 7;
+    cfg.statement_timeout_ms = 30000;
     schema = schema_from_rows(PGW_ARRAY_LEN(schema_rows), SCHEMA_INTROSPECTION_NCOLS,
                               &schema_rows[0][0]);
     ck_assert_ptr_nonnull(schema);
@@ -154,7 +166,99 @@ static const Case cases[] = {
     {"SELECT table_name FROM information_schema.columns", NULL,
      {"FROM information_schema.columns r WHERE"}, {NULL}},
     {"SELECT n.nspname FROM pg_namespace n", NULL, {"FROM pg_catalog.pg_namespace n"}, {NULL}},
-    {"SELECT 'customers'::regclass", NULL, {"'customers'::regclass"}, {NULL}},
+    {"SELECT 'customers'::regclass", NULL, {"'\"public\".\"customers\"'::regclass"}, {NULL}},
+
+
+    /* EXPLAIN: the inner statement rewritten as alone, options kept */
+    {"EXPLAIN SELECT * FROM customers WHERE id = 5", NULL,
+     {"EXPLAIN SELECT * FROM (SELECT", FILTERED_CUSTOMERS ") customers WHERE id = 5"},
+     {"secret"}},
+    {"EXPLAIN ANALYZE SELECT id FROM orders", NULL,
+     {"EXPLAIN (ANALYZE) SELECT id FROM (SELECT", "tenant_id = 'o''acme'"}, {NULL}},
+    {"EXPLAIN (VERBOSE, COSTS OFF, FORMAT JSON) SELECT name FROM customers WHERE 1/(id-1) > 0",
+     NULL, {"VERBOSE", "COSTS", "FORMAT", "OFFSET 0"}, {NULL}},
+    {"EXPLAIN EXECUTE p(1)", NULL, {"EXPLAIN EXECUTE p(1)"}, {NULL}},
+    {"EXPLAIN SELECT * FROM internal_notes", "42P01",
+     {"relation \"internal_notes\" does not exist"}, {NULL}},
+    {"EXPLAIN UPDATE orders SET total = 0", "42501", {"UPDATE is refused"}, {NULL}},
+    {"EXPLAIN SELECT pg_sleep(1)", "42883", {"pg_sleep"}, {NULL}},
+    {"EXPLAIN CREATE TABLE t AS SELECT 1", "42501", {"CREATE TABLE AS is refused"}, {NULL}},
+    /* PREPARE / EXECUTE / DEALLOCATE */
+    {"PREPARE q(int) AS SELECT name FROM customers WHERE id = $1", NULL,
+     {"PREPARE q(int) AS SELECT name FROM (SELECT", FILTERED_CUSTOMERS ") customers WHERE id = $1"},
+     {"secret"}},
+    {"PREPARE q AS DELETE FROM orders", "42501", {"DELETE is refused"}, {NULL}},
+    {"PREPARE q AS SELECT * FROM internal_notes", "42P01", {NULL}, {NULL}},
+    {"EXECUTE q(5)", NULL, {"EXECUTE q(5)"}, {NULL}},
+    {"EXECUTE q(pg_sleep(1))", "42883", {"pg_sleep"}, {NULL}},
+    {"DEALLOCATE q", NULL, {"DEALLOCATE q"}, {NULL}},
+    {"DEALLOCATE ALL", NULL, {"DEALLOCATE ALL"}, {NULL}},
+    /* cursors */
+    {"MOVE 5 IN cur", NULL, {"MOVE"}, {NULL}},
+    {"DECLARE c2 CURSOR WITH HOLD FOR SELECT * FROM internal_notes", "42P01", {NULL}, {NULL}},
+    /* settings: the allowlist, bounded values */
+    {"SET DateStyle = ISO, MDY", NULL, {"SET datestyle TO iso, mdy"}, {NULL}},
+    {"SET extra_float_digits = 3", NULL, {"extra_float_digits"}, {NULL}},
+    {"SET client_encoding = 'UTF8'", NULL, {"client_encoding"}, {NULL}},
+    {"SET client_encoding = 'SJIS'", "42501", {"client_encoding SJIS"}, {NULL}},
+    {"SET IntervalStyle = 'iso_8601'", NULL, {"intervalstyle"}, {NULL}},
+    {"SET LOCAL statement_timeout = '5s'", NULL, {"SET LOCAL statement_timeout"}, {NULL}},
+    {"SET statement_timeout = 30000", NULL, {"30000"}, {NULL}},
+    {"SET statement_timeout = '1h'", "42501", {"statement_timeout", "30000 ms"}, {NULL}},
+    {"SET statement_timeout = 0", "42501", {"statement_timeout"}, {NULL}},
+    {"RESET statement_timeout", NULL, {"RESET statement_timeout"}, {NULL}},
+    {"SET lock_timeout = '2s'", NULL, {"lock_timeout"}, {NULL}},
+    {"SET default_transaction_read_only = on", NULL, {"default_transaction_read_only"}, {NULL}},
+    {"SET default_transaction_read_only = off", "42501", {"read_only to off"}, {NULL}},
+    {"SET transaction_read_only = false", "42501", {NULL}, {NULL}},
+    {"SET work_mem = '64GB'", "42501", {"SET work_mem"}, {NULL}},
+    {"SET standard_conforming_strings = off", "42501", {NULL}, {NULL}},
+    {"SET search_path TO DEFAULT", NULL, {"search_path"}, {NULL}},
+    {"RESET role", NULL, {"RESET role"}, {NULL}},
+    {"SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", NULL, {"SERIALIZABLE"}, {NULL}},
+    {"SET TRANSACTION READ WRITE", "42501", {"READ WRITE is refused"}, {NULL}},
+    {"SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", NULL, {"READ ONLY"}, {NULL}},
+    {"SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE", "42501", {"READ WRITE"}, {NULL}},
+    {"SET TRANSACTION SNAPSHOT '00000003-0000001B-1'", "42501", {"SNAPSHOT"}, {NULL}},
+    {"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", NULL, {"REPEATABLE READ"}, {NULL}},
+    {"START TRANSACTION READ WRITE", "42501", {"READ WRITE is refused"}, {NULL}},
+    {"SET application_name FROM CURRENT", "42501", {"FROM CURRENT"}, {NULL}},
+    {"RESET ALL", NULL, {"RESET ALL"}, {NULL}},
+    {"DISCARD ALL", NULL, {"DISCARD ALL"}, {NULL}},
+    {"UNLISTEN *", NULL, {"UNLISTEN *"}, {NULL}},
+    {"SELECT set_config('application_name', 'bi', false)", NULL, {"set_config("}, {NULL}},
+    {"SELECT set_config('statement_timeout', '0', true)", "42501", {"statement_timeout"},
+     {NULL}},
+    {"SELECT set_config('role', 'postgres', false)", "42501", {"SET role"}, {NULL}},
+    {"SELECT set_config(name, 'x', false) FROM products", "42501", {"constant"}, {NULL}},
+    /* functions that would confirm a hidden relation or column exists */
+    {"SELECT has_table_privilege('internal_notes', 'SELECT')", "42P01",
+     {"relation \"internal_notes\" does not exist"}, {NULL}},
+    {"SELECT has_table_privilege('alice', 'public.internal_notes', 'SELECT')", "42P01", {NULL},
+     {NULL}},
+    {"SELECT has_table_privilege('customers', 'SELECT')", NULL,
+     {"has_table_privilege('\"public\".\"customers\"', 'SELECT')"}, {NULL}},
+    {"SELECT has_any_column_privilege('unlisted'::regclass, 'SELECT')", "42P01", {NULL}, {NULL}},
+    {"SELECT has_column_privilege('customers', 'secret', 'SELECT')", "42703",
+     {"column \"secret\" of relation \"customers\" does not exist"}, {NULL}},
+    {"SELECT has_column_privilege('customers', 'email', 'SELECT')", NULL, {"'email'"}, {NULL}},
+    {"SELECT has_column_privilege(16385, 'secret', 'SELECT')", "42501", {"constant"}, {NULL}},
+    {"SELECT to_regclass('internal_notes')", NULL, {"pgwarden_no_such_relation"},
+     {"internal_notes"}},
+    {"SELECT to_regclass('orders')", NULL, {"to_regclass('\"public\".\"orders\"')"}, {NULL}},
+    {"SELECT has_table_privilege(16385, 'SELECT')", NULL,
+     {"CASE WHEN 16385::pg_catalog.oid IN (SELECT c.oid", "THEN 16385::pg_catalog.oid END"}, {NULL}},
+    {"SELECT pg_get_viewdef('16385'::oid, true)", NULL, {"CASE WHEN", "'16385'::oid"}, {NULL}},
+    {"SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c", NULL,
+     {"CASE WHEN c.oid::pg_catalog.oid IN"}, {NULL}},
+    {"SELECT obj_description(n.oid, 'pg_namespace') FROM pg_namespace n", NULL,
+     {"obj_description(n.oid, 'pg_namespace')"}, {NULL}},
+    {"SELECT pg_get_viewdef(v.x) FROM (VALUES (1 + 16384)) v(x)", NULL, {"CASE WHEN"}, {NULL}},
+    {"SELECT has_table_privilege(16384 + 1, 'SELECT')", "42501", {"constant"}, {NULL}},
+    {"SELECT pg_relation_size('internal_notes')", "42883", {"pg_relation_size"}, {NULL}},
+    {"SELECT pg_total_relation_size('customers')", "42883", {NULL}, {NULL}},
+    {"LISTEN chan2", "42501", {"LISTEN is refused"}, {NULL}},
+    {"SELECT pg_notify('chan', 'x')", "42883", {NULL}, {NULL}},
 
     /* refused: DML, DDL and other statement kinds */
     {"DELETE FROM orders", "42501", {"DELETE is refused"}, {NULL}},
@@ -179,12 +283,11 @@ static const Case cases[] = {
     {"SET ROLE postgres", "42501", {"SET role"}, {NULL}},
     {"SET search_path = evil, public", "42501", {"search_path"}, {NULL}},
     {"SET SESSION AUTHORIZATION postgres", "42501", {"is not allowed"}, {NULL}},
-    {"RESET ALL", "42501", {"RESET ALL"}, {NULL}},
     {"LISTEN chan", "42501", {"LISTEN is refused"}, {NULL}},
     {"NOTIFY chan", "42501", {"NOTIFY is refused"}, {NULL}},
     {"CALL do_things()", "42501", {"CALL is refused"}, {NULL}},
     {"VACUUM orders", "42501", {"VACUUM is refused"}, {NULL}},
-    {"EXPLAIN ANALYZE DELETE FROM orders", "42501", {"EXPLAIN is refused"}, {NULL}},
+    {"EXPLAIN ANALYZE DELETE FROM orders", "42501", {"DELETE is refused"}, {NULL}},
     {"PREPARE TRANSACTION 'x'", "42501", {"PREPARE TRANSACTION"}, {NULL}},
     {"SELECT 1; DELETE FROM orders", "42501", {"DELETE is refused"}, {NULL}},
     /* refused: dangerous and unknown functions */
@@ -193,7 +296,7 @@ static const Case cases[] = {
      {"query_to_xml"}, {NULL}},
     {"SELECT pg_read_file('/etc/passwd')", "42883", {"pg_read_file"}, {NULL}},
     {"SELECT lo_import('/etc/passwd')", "42883", {"lo_import"}, {NULL}},
-    {"SELECT set_config('search_path', 'evil', false)", "42883", {"set_config"}, {NULL}},
+    {"SELECT set_config('search_path', 'evil', false)", "42501", {"SET search_path"}, {NULL}},
     {"SELECT nextval('orders_id_seq')", "42883", {"nextval"}, {NULL}},
     {"SELECT pg_terminate_backend(1)", "42883", {NULL}, {NULL}},
     {"SELECT pg_advisory_lock(1)", "42883", {NULL}, {NULL}},
@@ -369,14 +472,21 @@ START_TEST(test_cache)
     policy_result_free(&r1);
     policy_result_free(&r2);
 
-    double uncached, cached;
-    ck_assert_int_eq(policy_measure_us(&ctx,
-                                       "SELECT c.name, sum(o.total) FROM customers c JOIN orders "
-                                       "o ON o.customer_id = c.id GROUP BY 1 ORDER BY 2 DESC",
-                                       200, &uncached, &cached),
-                     0);
-    printf("policy rewrite: %.1f us uncached, %.2f us cached\n", uncached, cached);
-    ck_assert(cached < uncached);
+    /* The three statements measured in the comment at the top of this file. */
+    static const char *const measured[] = {
+        "SELECT id, total FROM orders WHERE id = $1",
+        "SELECT c.name, sum(o.total) FROM customers c JOIN orders o ON o.customer_id = c.id "
+        "GROUP BY 1 ORDER BY 2 DESC",
+        "SELECT c.relname, a.attname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_attribute a "
+        "ON a.attrelid = c.oid WHERE c.relname = 'customers'",
+    };
+    double uncached = 0, cached = 0;
+    for (size_t i = 0; i < PGW_ARRAY_LEN(measured); i++) {
+        ck_assert_int_eq(policy_measure_us(&ctx, measured[i], 200, &uncached, &cached), 0);
+        printf("policy rewrite: %7.1f us uncached, %5.2f us cached: %.50s...\n", uncached,
+               cached, measured[i]);
+        ck_assert(cached < uncached);
+    }
 }
 END_TEST
 
