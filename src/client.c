@@ -122,11 +122,14 @@ struct PgwClient {
     ClientLogin *login;
     struct event *timer;
     AuditItem *audit_head, *audit_tail; /* forwarded statements awaiting ReadyForQuery */
+    void *hook_state; /* the statement hook's per-session state (stmt_session_free) */
+    PgwSchemaRef *hook_schema; /* held while a statement waits in the hook */
     char addr[64];
 };
 
 static void client_process(PgwClient *c);
 static void client_close(PgwClient *c, const char *why);
+static void release_hook_schema(PgwClient *c);
 static void client_read_cb(struct bufferevent *bev, void *arg);
 static void client_write_cb(struct bufferevent *bev, void *arg);
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
@@ -250,6 +253,7 @@ static void client_close(PgwClient *c, const char *why)
         stmt_abort(c->stmt);
         c->stmt = NULL;
     }
+    release_hook_schema(c);
     if (c->result) {
         stmt_result_free(c->result);
         free(c->result);
@@ -280,6 +284,7 @@ static void client_close(PgwClient *c, const char *why)
     if (c->fd >= 0)
         evutil_closesocket(c->fd);
     login_free(c->login);
+    stmt_session_free(c->hook_state);
     buf_free(&c->cur);
     buf_free(&c->pending_out);
     free(c->startup_sets);
@@ -970,10 +975,19 @@ void client_backend_lost(PgwClient *c, const char *reason)
 
 /* ---------- the statement hook ---------- */
 
+static void release_hook_schema(PgwClient *c)
+{
+    if (c->hook_schema) {
+        pool_schema_release(c->pool, c->hook_schema);
+        c->hook_schema = NULL;
+    }
+}
+
 static void stmt_done(void *arg, PgwStmtResult *res)
 {
     PgwClient *c = arg;
     c->stmt = NULL;
+    release_hook_schema(c);
     c->result = pgw_malloc(sizeof *res);
     *c->result = *res;
     if (!c->in_process)
@@ -1000,6 +1014,8 @@ static void submit_statement(PgwClient *c)
     }
     PgwSchemaRef *schema = pool_schema_acquire(c->pool);
     PgwStmtRequest req = {
+        .client = c,
+        .worker = c->w,
         .schema = schema ? schema->schema : NULL,
         .snap = server_snapshot_acquire(),
         .user = c->user,
@@ -1010,10 +1026,12 @@ static void submit_statement(PgwClient *c)
     };
     PgwStmtHandle *h = stmt_submit(&req, stmt_done, c);
     server_snapshot_release(req.snap);
-    if (schema)
-        pool_schema_release(c->pool, schema);
-    if (!c->result)
+    if (!c->result) {
         c->stmt = h;
+        c->hook_schema = schema; /* the pending statement still reads it */
+    } else if (schema) {
+        pool_schema_release(c->pool, schema);
+    }
 }
 
 /* Apply the hook's decision. Returns false when it must wait for a backend. */
@@ -1295,6 +1313,7 @@ void client_cancel(PgwClient *c, uint32_t key)
     if (c->stmt) {
         stmt_abort(c->stmt);
         c->stmt = NULL;
+        release_hook_schema(c);
         char type = c->cur_type;
         c->cur_type = 0;
         buf_reset(&c->cur);
@@ -1343,4 +1362,22 @@ void client_describe(const PgwClient *c, PgwClientInfo *out)
     out->tls = c->tls;
     out->pid = c->pid;
     out->backend_pid = c->be ? c->be->pid : 0;
+}
+
+PgwInternal *client_internal_query(PgwClient *c, const char *sql, PgwClientInternalDone done, void *arg)
+{
+    if (!c->be || c->be->state != PGW_BE_READY)
+        return NULL;
+    return backend_internal_query(c->be, sql, done, arg);
+}
+
+void client_internal_forget(PgwClient *c, PgwInternal *q)
+{
+    if (c->be && q)
+        backend_internal_forget(c->be, q);
+}
+
+void **client_hook_state(PgwClient *c)
+{
+    return &c->hook_state;
 }

@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "client.h"
 #include "config.h"
+#include "llm.h"
 #include "log.h"
 #include "metrics.h"
 #include "tls.h"
@@ -564,6 +565,10 @@ int server_run(const char *config_path, PgwSnapshot *snap, bool daemonize)
     }
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
+    if (llm_global_init() != 0) {
+        log_error("cannot initialise libcurl");
+        return 1;
+    }
     snapshot_install(snap);
 
     int n = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);

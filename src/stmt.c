@@ -1,80 +1,638 @@
 /*
  * stmt.c — the statement hook; see stmt.h.
  *
- * Today the decision is the policy's: parse, refuse or rewrite. It is
- * immediate, but the handle exists so that decisions that take time (an LLM
- * call, a Redis lookup) fit the same contract: the caller never assumes
- * done() ran before stmt_submit returned.
+ * Plain SQL is decided at once by the policy: parse, refuse or rewrite.
+ *
+ * ASK statements (ASK q, EXPLAIN ASK q, ask('q') as a relation) become an
+ * AskJob that runs on the client's worker, one step at a time, each step
+ * ending in a callback: the tenant's prompt schema (read once through an
+ * internal query on the client's session, masked by the policy), the
+ * translation cache, the model (curl multi on this worker's event loop),
+ * the policy, and an EXPLAIN of the rewritten SQL on the client's session
+ * so a wrong column costs a retry, not a user-visible error. A refusal or a
+ * failed EXPLAIN goes back to the model with the error (cleaned of hidden
+ * names and values) until max_attempts. Nothing in the job blocks; a cancel
+ * or disconnect aborts whatever step is in flight (stmt_abort).
+ *
+ * The model is untrusted: its SQL reaches the backend only as the policy
+ * rewrote it, exactly like SQL a person typed.
  *
  * Fail closed: without the tenant's schema, or when the policy itself
  * fails, the statement is refused, never forwarded as written.
  */
 #include "stmt.h"
 
+#include "ask.h"
+#include "ask_schema.h"
 #include "audit.h"
+#include "client.h"
+#include "codec.h"
 #include "config.h"
+#include "kvcache.h"
+#include "llm.h"
 #include "log.h"
 #include "policy.h"
+#include "policy_catalog.h" /* policy_append_literal: SQL literal quoting */
 #include "server.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
-struct PgwStmtHandle {
-    PgwStmtDone done;
-    void *arg;
-};
+#define ASK_HISTORY 6 /* earlier turns a follow-up question sees */
+#define ASK_TABLES 10 /* tables a prompt shows at most */
+#define SQLSTATE_ASK_LIMIT "53400" /* configuration_limit_exceeded */
+#define SQLSTATE_ASK_LLM "58000" /* system_error: the model is unavailable */
+#define SQLSTATE_ASK_CANNOT "0A000"
 
-static void refuse(PgwStmtResult *res, const char *sqlstate, const char *message, const char *hint)
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void result_init(PgwStmtResult *res)
+{
+    memset(res, 0, sizeof *res);
+    buf_init(&res->answer);
+    buf_init(&res->notices);
+}
+
+static void refuse(PgwStmtResult *res, const char *sqlstate, const char *message, const char *detail,
+                   const char *hint)
 {
     res->action = PGW_STMT_REFUSE;
     snprintf(res->sqlstate, sizeof res->sqlstate, "%s", sqlstate);
     res->message = pgw_strdup(message);
+    res->detail = pgw_strdup(detail);
     res->hint = pgw_strdup(hint);
 }
 
-PgwStmtHandle *stmt_submit(const PgwStmtRequest *req, PgwStmtDone done, void *arg)
+/* ---------- per-session ASK conversation ---------- */
+
+typedef struct AskSession {
+    size_t n;
+    char *questions[ASK_HISTORY];
+    char *sqls[ASK_HISTORY];
+} AskSession;
+
+static void session_add(AskSession *s, const char *question, const char *sql)
+{
+    if (s->n == ASK_HISTORY) {
+        free(s->questions[0]);
+        free(s->sqls[0]);
+        memmove(s->questions, s->questions + 1, (ASK_HISTORY - 1) * sizeof *s->questions);
+        memmove(s->sqls, s->sqls + 1, (ASK_HISTORY - 1) * sizeof *s->sqls);
+        s->n--;
+    }
+    s->questions[s->n] = pgw_strdup(question);
+    s->sqls[s->n++] = pgw_strdup(sql);
+}
+
+void stmt_session_free(void *state)
+{
+    AskSession *s = state;
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->questions[i]);
+        free(s->sqls[i]);
+    }
+    free(s);
+}
+
+/* ---------- process-wide ASK state ---------- */
+
+/* Prompt schemas by tenant, valid for one config version (a reload
+ * re-reads them). Reference-counted: a job keeps its schema alive. */
+typedef struct SchemaEntry {
+    char *tenant;
+    unsigned version;
+    PgwAskSchema *schema;
+    char *fingerprint;
+    int refs;
+    struct SchemaEntry *next;
+} SchemaEntry;
+
+static pthread_mutex_t ask_mu = PTHREAD_MUTEX_INITIALIZER;
+static SchemaEntry *schemas;
+static PgwKvCache *translations;
+static PgwAskLimiter *limiter;
+static __thread PgwLlm *worker_llm; /* one per worker thread, on its event base */
+
+static void ask_globals(void)
+{
+    pthread_mutex_lock(&ask_mu);
+    if (!translations)
+        translations = kvcache_new(4096);
+    if (!limiter)
+        limiter = ask_limiter_new();
+    pthread_mutex_unlock(&ask_mu);
+}
+
+static SchemaEntry *schema_get(const char *tenant, unsigned version)
+{
+    pthread_mutex_lock(&ask_mu);
+    SchemaEntry *e;
+    for (e = schemas; e; e = e->next)
+        if (e->version == version && strcmp(e->tenant, tenant) == 0)
+            break;
+    if (e)
+        e->refs++;
+    pthread_mutex_unlock(&ask_mu);
+    return e;
+}
+
+static void schema_put(SchemaEntry *e)
+{
+    if (!e)
+        return;
+    pthread_mutex_lock(&ask_mu);
+    bool last = --e->refs == 0;
+    pthread_mutex_unlock(&ask_mu);
+    if (last) {
+        ask_schema_free(e->schema);
+        free(e->fingerprint);
+        free(e->tenant);
+        free(e);
+    }
+}
+
+/* Install a freshly read schema (replacing older ones of the tenant) and
+ * return it with a reference for the caller. */
+static SchemaEntry *schema_install(const char *tenant, unsigned version, PgwAskSchema *schema)
+{
+    SchemaEntry *e = pgw_calloc(1, sizeof *e);
+    e->tenant = pgw_strdup(tenant);
+    e->version = version;
+    e->schema = schema;
+    e->fingerprint = ask_schema_fingerprint(schema);
+    e->refs = 2; /* the list's and the caller's */
+    SchemaEntry *old = NULL;
+    pthread_mutex_lock(&ask_mu);
+    for (SchemaEntry **pp = &schemas; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->tenant, tenant) == 0) {
+            old = *pp;
+            *pp = old->next;
+            break;
+        }
+    }
+    e->next = schemas;
+    schemas = e;
+    pthread_mutex_unlock(&ask_mu);
+    schema_put(old);
+    return e;
+}
+
+void stmt_ask_cache_clear(void)
+{
+    ask_globals();
+    kvcache_clear(translations);
+}
+
+/* ---------- the ASK job ---------- */
+
+typedef enum { STEP_SCHEMA, STEP_LLM, STEP_EXPLAIN, STEP_DONE } AskStep;
+
+struct PgwStmtHandle {
+    PgwStmtDone done;
+    void *arg;
+    PgwClient *client;
+    PgwSnapshot *snap;
+    char *user, *tenant, *client_addr;
+    PgwStmtProtocol protocol;
+    PgwAskKind kind;
+    char *sql; /* the client's statement */
+    char *question;
+    const PgwSchema *policy_schema; /* borrowed: the client holds the pool's reference */
+    SchemaEntry *schema;
+    AskStep step;
+    int attempt;
+    char *last_sql; /* the model's SQL of the latest attempt */
+    char *last_error; /* why it failed, cleaned for the model */
+    char *final_sql; /* the statement to forward: rewritten */
+    char *cache_key;
+    bool from_cache;
+    PgwLlmCall *call;
+    struct PgwInternal *internal;
+    PgwAudit *audit;
+    long tokens_in, tokens_out;
+    double model_ms;
+    int64_t started_ms;
+};
+
+static void job_free(PgwStmtHandle *j)
+{
+    if (j->snap)
+        server_snapshot_release(j->snap);
+    schema_put(j->schema);
+    audit_discard(j->audit);
+    free(j->user);
+    free(j->tenant);
+    free(j->client_addr);
+    free(j->sql);
+    free(j->question);
+    free(j->last_sql);
+    free(j->last_error);
+    free(j->final_sql);
+    free(j->cache_key);
+    free(j);
+}
+
+static void job_finish(PgwStmtHandle *j, PgwStmtResult *res)
+{
+    j->step = STEP_DONE;
+    audit_set_int(j->audit, "attempts", j->attempt);
+    audit_set_int(j->audit, "tokens_in", j->tokens_in);
+    audit_set_int(j->audit, "tokens_out", j->tokens_out);
+    audit_set_int(j->audit, "model_ms", (int64_t)j->model_ms);
+    audit_set_str(j->audit, "translation", j->from_cache ? "cache" : "model");
+    res->audit = j->audit;
+    j->audit = NULL;
+    PgwStmtDone done = j->done;
+    void *arg = j->arg;
+    job_free(j);
+    done(arg, res);
+}
+
+static void job_refuse(PgwStmtHandle *j, const char *sqlstate, const char *message, const char *detail,
+                       const char *hint)
 {
     PgwStmtResult res;
-    memset(&res, 0, sizeof res);
-    buf_init(&res.answer);
-    buf_init(&res.notices);
+    result_init(&res);
+    refuse(&res, sqlstate, message, detail, hint);
+    audit_set_decision(j->audit, "refuse", j->last_sql, message, sqlstate);
+    job_finish(j, &res);
+}
+
+static void job_ask_model(PgwStmtHandle *j);
+
+/* The latest SQL failed (policy or EXPLAIN): try again or give up. */
+static void job_failed(PgwStmtHandle *j, const char *raw_error)
+{
+    PgwConfig *cfg = j->snap->cfg;
+    free(j->last_error);
+    j->last_error = ask_clean_error(j->schema->schema, cfg, raw_error);
+    if (j->from_cache) {
+        /* A cached translation no longer works (schema or policy changed
+         * in a way the key missed): ask the model instead. */
+        j->from_cache = false;
+    }
+    if (j->attempt < (cfg->llm_max_attempts > 0 ? cfg->llm_max_attempts : 1)) {
+        job_ask_model(j);
+        return;
+    }
+    char detail[2048];
+    snprintf(detail, sizeof detail, "Last SQL: %s", j->last_sql ? j->last_sql : "(none)");
+    char msg[1024];
+    snprintf(msg, sizeof msg, "pgwarden ask: no usable SQL after %d attempts: %s", j->attempt,
+             j->last_error);
+    job_refuse(j, SQLSTATE_INSUFFICIENT_PRIVILEGE, msg, detail,
+               "Rephrase the question, or write the SQL yourself.");
+}
+
+static void job_succeed(PgwStmtHandle *j)
+{
+    PgwStmtResult res;
+    result_init(&res);
+    if (!j->from_cache && j->cache_key) {
+        PgwConfig *cfg = j->snap->cfg;
+        int ttl = cfg->cache_ttl_ms > 0 ? cfg->cache_ttl_ms : 60000;
+        kvcache_put(translations, j->cache_key, j->last_sql, now_ms() + ttl * 10LL);
+    }
+    AskSession **sess = (AskSession **)client_hook_state(j->client);
+    if (!*sess)
+        *sess = pgw_calloc(1, sizeof **sess);
+    session_add(*sess, j->question, j->last_sql);
+    res.action = PGW_STMT_REWRITE;
+    if (j->kind == PGW_ASK_EXPLAIN) {
+        /* The SQL as one row, one text column "sql": a SELECT, so it works
+         * on both protocols and Describe reports the column. */
+        PgwBuf b;
+        buf_init(&b);
+        buf_append_str(&b, "SELECT ");
+        policy_append_literal(&b, j->last_sql);
+        buf_append_str(&b, "::text AS sql");
+        res.sql = buf_steal_str(&b);
+    } else {
+        res.sql = j->final_sql;
+        j->final_sql = NULL;
+        char msg[8192];
+        snprintf(msg, sizeof msg, "ask: %s", j->last_sql);
+        codec_notice(&res.notices, "NOTICE", "00000", msg, NULL, NULL);
+    }
+    audit_set_decision(j->audit, "allow", res.sql, "ask", NULL);
+    audit_set_str(j->audit, "generated_sql", j->last_sql);
+    job_finish(j, &res);
+}
+
+static void explain_done(void *arg, size_t nrows, size_t ncols, char **values, const char *error)
+{
+    PgwStmtHandle *j = arg;
+    j->internal = NULL;
+    if (error) {
+        job_failed(j, error);
+        return;
+    }
+    job_succeed(j);
+}
+
+/* Policy, then EXPLAIN on the client's session. */
+static void job_check_sql(PgwStmtHandle *j)
+{
+    PgwConfig *cfg = j->snap->cfg;
+    char *statement = NULL;
+    char err[512];
+    if (j->kind == PGW_ASK_RELATION) {
+        if (ask_splice(j->sql, j->last_sql, &statement, err, sizeof err) != 0) {
+            job_failed(j, err);
+            return;
+        }
+    } else {
+        statement = pgw_strdup(j->last_sql);
+    }
+    PgwPolicyCtx ctx = {.cfg = cfg,
+                        .tenant = config_tenant(cfg, j->tenant),
+                        .schema = j->policy_schema};
+    PgwPolicyResult pr;
+    memset(&pr, 0, sizeof pr);
+    int rc = ctx.tenant && ctx.schema ? policy_rewrite(&ctx, statement, &pr) : -1;
+    free(statement);
+    if (rc != 0 || pr.decision != PGW_POLICY_ALLOW || !pr.read_only_query) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s",
+                 rc != 0 ? "the statement could not be checked"
+                 : pr.decision != PGW_POLICY_ALLOW ? (pr.message ? pr.message : "refused")
+                                                   : "only a query that returns rows can answer a question");
+        policy_result_free(&pr);
+        job_failed(j, why);
+        return;
+    }
+    free(j->final_sql);
+    j->final_sql = pgw_strdup(pr.sql);
+    policy_result_free(&pr);
+    PgwBuf b;
+    buf_init(&b);
+    buf_append_str(&b, "EXPLAIN ");
+    buf_append_str(&b, j->final_sql);
+    char *explain = buf_steal_str(&b);
+    j->step = STEP_EXPLAIN;
+    j->internal = client_internal_query(j->client, explain, explain_done, j);
+    free(explain);
+    if (!j->internal)
+        job_refuse(j, SQLSTATE_CONNECTION_FAILURE, "pgwarden ask: no server session", NULL, NULL);
+}
+
+static void llm_done(void *arg, PgwLlmResult *r)
+{
+    PgwStmtHandle *j = arg;
+    j->call = NULL;
+    j->tokens_in += r->prompt_tokens;
+    j->tokens_out += r->completion_tokens;
+    j->model_ms += r->latency_ms;
+    ask_limiter_add_tokens(limiter, j->tenant, r->prompt_tokens + r->completion_tokens, now_ms());
+    if (!r->ok) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "pgwarden ask: the language model is unavailable: %s",
+                 r->error ? r->error : "unknown error");
+        job_refuse(j, SQLSTATE_ASK_LLM, msg, NULL, "Try again later, or write the SQL yourself.");
+        return;
+    }
+    char *sql = NULL, *reason = NULL;
+    char err[512];
+    int rc = ask_extract_sql(r->text, &sql, &reason, err, sizeof err);
+    if (rc == 1) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "pgwarden ask: the question cannot be answered from this schema%s%s",
+                 reason && *reason ? ": " : "", reason ? reason : "");
+        free(reason);
+        job_refuse(j, SQLSTATE_ASK_CANNOT, msg, NULL, NULL);
+        return;
+    }
+    if (rc != 0) {
+        free(j->last_sql);
+        j->last_sql = NULL;
+        job_failed(j, err);
+        return;
+    }
+    free(j->last_sql);
+    j->last_sql = sql;
+    job_check_sql(j);
+}
+
+static void job_ask_model(PgwStmtHandle *j)
+{
+    PgwConfig *cfg = j->snap->cfg;
+    char msg[512];
+    if (ask_limiter_take(limiter, j->tenant, cfg->llm_rate_limit, cfg->llm_rate_period_ms,
+                         cfg->llm_token_budget, now_ms(), msg, sizeof msg) != 0) {
+        job_refuse(j, SQLSTATE_ASK_LIMIT, msg, NULL, NULL);
+        return;
+    }
+    j->attempt++;
+    AskSession *sess = *(AskSession **)client_hook_state(j->client);
+    const char *hq[ASK_HISTORY];
+    PgwAskTurn turns[ASK_HISTORY];
+    size_t nh = sess ? sess->n : 0;
+    for (size_t i = 0; i < nh; i++) {
+        hq[i] = sess->questions[i];
+        turns[i].question = sess->questions[i];
+        turns[i].sql = sess->sqls[i];
+    }
+    size_t tables[ASK_TABLES];
+    size_t nt = ask_select_tables(j->schema->schema, j->question, hq, nh, ASK_TABLES, tables);
+    PgwAskPrompt prompt;
+    memset(&prompt, 0, sizeof prompt);
+    char *examples = NULL;
+    if (cfg->llm_examples_file && *cfg->llm_examples_file) {
+        FILE *f = fopen(cfg->llm_examples_file, "r");
+        if (f) {
+            PgwBuf b;
+            buf_init(&b);
+            char chunk[4096];
+            size_t n;
+            while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len < 65536)
+                buf_append(&b, chunk, n);
+            fclose(f);
+            examples = buf_steal_str(&b);
+        }
+    }
+    int rc = ask_build_prompt(j->schema->schema, tables, nt, examples, turns, nh, j->question,
+                              j->last_error ? j->last_sql : NULL, j->last_error, &prompt);
+    free(examples);
+    if (rc != 0) {
+        job_refuse(j, SQLSTATE_INTERNAL_ERROR, "pgwarden ask: cannot build the prompt", NULL, NULL);
+        return;
+    }
+    PgwLlmMessage msgs[16];
+    size_t nm = prompt.nmsgs < 16 ? prompt.nmsgs : 16;
+    for (size_t i = 0; i < nm; i++) {
+        msgs[i].role = prompt.roles[i];
+        msgs[i].content = prompt.contents[i];
+    }
+    PgwLlmOptions opt = {
+        .provider = cfg->llm_provider,
+        .base_url = cfg->llm_base_url,
+        .model = cfg->llm_model,
+        .api_key = cfg->llm_api_key,
+        .timeout_ms = cfg->llm_timeout_ms,
+        .max_attempts = cfg->llm_max_attempts,
+    };
+    if (!worker_llm)
+        worker_llm = llm_new(worker_base(client_worker(j->client)));
+    j->step = STEP_LLM;
+    j->call = llm_call(worker_llm, &opt, prompt.system, msgs, nm, llm_done, j);
+    ask_prompt_free(&prompt);
+    if (!j->call)
+        job_refuse(j, SQLSTATE_ASK_LLM, "pgwarden ask: cannot start the model call", NULL, NULL);
+}
+
+/* The prompt schema is known: the translation cache, else the model. */
+static void job_have_schema(PgwStmtHandle *j)
+{
+    PgwConfig *cfg = j->snap->cfg;
+    AskSession *sess = *(AskSession **)client_hook_state(j->client);
+    PgwAskTurn turns[ASK_HISTORY];
+    size_t nh = sess ? sess->n : 0;
+    for (size_t i = 0; i < nh; i++) {
+        turns[i].question = sess->questions[i];
+        turns[i].sql = sess->sqls[i];
+    }
+    j->cache_key = ask_cache_key(j->schema->fingerprint, j->question, turns, nh, cfg->llm_model);
+    char *cached = j->cache_key ? kvcache_get(translations, j->cache_key, now_ms()) : NULL;
+    if (cached) {
+        j->from_cache = true;
+        j->last_sql = cached;
+        job_check_sql(j);
+        return;
+    }
+    job_ask_model(j);
+}
+
+static void schema_read(void *arg, size_t nrows, size_t ncols, char **values, const char *error)
+{
+    PgwStmtHandle *j = arg;
+    j->internal = NULL;
+    PgwConfig *cfg = j->snap->cfg;
+    PgwAskSchema *s = error ? NULL
+                            : ask_schema_build(cfg, config_tenant(cfg, j->tenant), nrows, ncols,
+                                               (const char *const *)values);
+    if (!s) {
+        log_warning("tenant %s: reading the schema for ASK failed: %s", j->tenant,
+                    error ? error : "unexpected result");
+        job_refuse(j, SQLSTATE_INTERNAL_ERROR, "pgwarden ask: cannot read the tenant's schema", NULL,
+                   NULL);
+        return;
+    }
+    j->schema = schema_install(j->tenant, cfg->version, s);
+    job_have_schema(j);
+}
+
+static PgwStmtHandle *ask_start(const PgwStmtRequest *req, PgwAskKind kind, char *question,
+                                PgwStmtDone done, void *arg)
+{
+    ask_globals();
+    PgwStmtHandle *j = pgw_calloc(1, sizeof *j);
+    j->done = done;
+    j->arg = arg;
+    j->client = req->client;
+    j->snap = server_snapshot_acquire();
+    j->user = pgw_strdup(req->user);
+    j->tenant = pgw_strdup(req->tenant);
+    j->client_addr = pgw_strdup(req->client_addr);
+    j->protocol = req->protocol;
+    j->kind = kind;
+    j->sql = pgw_strdup(req->sql);
+    j->question = question;
+    j->policy_schema = req->schema;
+    j->started_ms = now_ms();
+    j->audit = audit_begin(req->user, req->tenant, req->client_addr,
+                           kind == PGW_ASK_EXPLAIN ? "explain ask" : "ask",
+                           req->protocol == PGW_STMT_SIMPLE ? "simple" : "extended", req->sql);
+    audit_set_str(j->audit, "question", question);
+    j->schema = schema_get(j->tenant, j->snap->cfg->version);
+    if (j->schema) {
+        job_have_schema(j);
+        return j;
+    }
+    j->step = STEP_SCHEMA;
+    j->internal = client_internal_query(j->client, ask_schema_introspection_sql(), schema_read, j);
+    if (!j->internal)
+        job_refuse(j, SQLSTATE_CONNECTION_FAILURE, "pgwarden ask: no server session", NULL, NULL);
+    return j;
+}
+
+/* ---------- the hook ---------- */
+
+static void decide_sql(const PgwStmtRequest *req, PgwStmtResult *res)
+{
     PgwConfig *cfg = req->snap->cfg;
     PgwAudit *audit = audit_begin(req->user, req->tenant, req->client_addr, "sql",
                                   req->protocol == PGW_STMT_SIMPLE ? "simple" : "extended", req->sql);
     const PgwTenant *tenant = config_tenant(cfg, req->tenant);
     if (!tenant || !req->schema) {
-        refuse(&res, SQLSTATE_CANNOT_CONNECT_NOW,
+        refuse(res, SQLSTATE_CANNOT_CONNECT_NOW,
                "pgwarden: the tenant's schema is not known yet, so no statement can be checked",
-               "Retry in a moment.");
-        audit_set_decision(audit, "refuse", NULL, "schema unknown", res.sqlstate);
+               NULL, "Retry in a moment.");
+        audit_set_decision(audit, "refuse", NULL, "schema unknown", res->sqlstate);
     } else {
         PgwPolicyCtx ctx = {.cfg = cfg, .tenant = tenant, .schema = req->schema};
         PgwPolicyResult pr;
         memset(&pr, 0, sizeof pr);
         if (policy_rewrite(&ctx, req->sql, &pr) != 0) {
-            refuse(&res, SQLSTATE_INSUFFICIENT_PRIVILEGE,
-                   "pgwarden: the statement could not be checked, so it is refused", NULL);
+            refuse(res, SQLSTATE_INSUFFICIENT_PRIVILEGE,
+                   "pgwarden: the statement could not be checked, so it is refused", NULL, NULL);
             audit_set_decision(audit, "refuse", NULL, pr.reason ? pr.reason : "policy failure",
-                               res.sqlstate);
+                               res->sqlstate);
         } else if (pr.decision == PGW_POLICY_REFUSE) {
-            refuse(&res, pr.sqlstate, pr.message, pr.hint);
+            refuse(res, pr.sqlstate, pr.message, NULL, pr.hint);
             audit_set_decision(audit, "refuse", NULL, pr.reason, pr.sqlstate);
         } else {
-            res.action = PGW_STMT_REWRITE;
-            res.sql = pgw_strdup(pr.sql);
+            res->action = PGW_STMT_REWRITE;
+            res->sql = pgw_strdup(pr.sql);
             audit_set_decision(audit, "allow", pr.sql, pr.reason, NULL);
         }
         policy_result_free(&pr);
     }
-    res.audit = audit;
+    res->audit = audit;
+}
+
+PgwStmtHandle *stmt_submit(const PgwStmtRequest *req, PgwStmtDone done, void *arg)
+{
+    PgwStmtResult res;
+    result_init(&res);
+    PgwAskKind kind = PGW_ASK_NONE;
+    char *question = NULL;
+    char err[512];
+    if (ask_recognize(req->sql, &kind, &question, err, sizeof err) != 0) {
+        refuse(&res, SQLSTATE_SYNTAX_ERROR, err, NULL,
+               "Write ASK followed by a question, e.g. ASK how many orders were placed last month");
+        done(arg, &res);
+        return NULL;
+    }
+    if (kind != PGW_ASK_NONE && req->client)
+        return ask_start(req, kind, question, done, arg);
+    free(question);
+    decide_sql(req, &res);
     done(arg, &res);
     return NULL;
 }
 
-void stmt_abort(PgwStmtHandle *h)
+void stmt_abort(PgwStmtHandle *j)
 {
-    free(h);
+    if (!j)
+        return;
+    if (j->call)
+        llm_abort(j->call);
+    if (j->internal)
+        client_internal_forget(j->client, j->internal);
+    audit_set_str(j->audit, "outcome", "canceled");
+    audit_finish(j->audit, 0);
+    j->audit = NULL;
+    job_free(j);
 }
 
 void stmt_result_free(PgwStmtResult *r)

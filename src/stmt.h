@@ -16,6 +16,7 @@
 #include "pgw.h"
 
 struct PgwClient;
+struct PgwWorker;
 struct PgwSnapshot;
 struct PgwSchema;
 struct PgwAudit;
@@ -34,6 +35,8 @@ typedef struct PgwStmtResult {
 } PgwStmtResult;
 
 typedef struct PgwStmtRequest {
+    struct PgwClient *client; /* valid until done() or stmt_abort */
+    struct PgwWorker *worker;
     struct PgwSnapshot *snap;
     const char *user;
     const char *tenant;
@@ -49,5 +52,7 @@ typedef struct PgwStmtHandle PgwStmtHandle;
 PgwStmtHandle *stmt_submit(const PgwStmtRequest *req, PgwStmtDone done, void *arg);
 void stmt_abort(PgwStmtHandle *h);
 void stmt_result_free(PgwStmtResult *r);
+/* Free the per-session state the hook keeps in *client_hook_state(). */
+void stmt_session_free(void *state);
 
 #endif

@@ -1,0 +1,117 @@
+/*
+ * ask.h — the pure logic of ASK: recognizing an ASK statement, building the
+ * model's prompt, taking SQL out of its answer, keying the translation cache,
+ * cleaning error texts before the model sees them, and per-tenant limits.
+ *
+ * Nothing here does I/O: the runtime runs the introspection query, calls the
+ * model (llm), stores translations (cache) and sends the generated SQL
+ * through policy_rewrite() like any client SQL. See ask_schema.h for the
+ * masked schema and the local table choice.
+ */
+#ifndef PGW_ASK_H
+#define PGW_ASK_H
+
+#include "ask_schema.h"
+#include "config.h"
+#include "pgw.h"
+
+/* Bump when the prompt's wording changes: cached translations made with
+ * another prompt are not reused. */
+#define ASK_PROMPT_VERSION "pgwarden-ask-1"
+/* The marker the model is told to answer with when the schema cannot answer. */
+#define ASK_CANNOT_ANSWER "CANNOT_ANSWER"
+
+/* ---- recognition ---- */
+
+typedef enum {
+    PGW_ASK_NONE, /* not an ASK: the statement goes on as SQL */
+    PGW_ASK_RUN, /* ASK question */
+    PGW_ASK_EXPLAIN, /* EXPLAIN ASK question: return the SQL, do not run it */
+    PGW_ASK_RELATION, /* SELECT ... FROM ask('question') [AS] alias ... */
+} PgwAskKind;
+
+/* Is this statement text an ASK? The keyword is case-insensitive, leading
+ * whitespace and comments are skipped; the question runs to the end of the
+ * text, optionally quoted '...' ('' unescaped) or $$...$$ / $tag$...$tag$,
+ * trailing ';' and whitespace dropped. *question is malloc'd (NULL for
+ * NONE). Texts that cannot be an ASK return NONE after a cheap scan, without
+ * parsing. Returns -1 with err for an ASK that cannot be served: no question,
+ * ask() with anything but one string constant, more than one ask(), ask()
+ * in ROWS FROM or WITH ORDINALITY or with a column definition list. */
+int ask_recognize(const char *sql, PgwAskKind *kind, char **question, char *err,
+                  size_t errlen) PGW_WUR;
+
+/* For PGW_ASK_RELATION: sql with its ask('...') range function replaced by
+ * (generated_sql), keeping the alias and column aliases (adding AS ask when
+ * there is none, since a subquery in FROM needs one). Textual splice at the
+ * positions libpg_query reports; *out is malloc'd. */
+int ask_splice(const char *sql, const char *generated_sql, char **out, char *err,
+               size_t errlen) PGW_WUR;
+
+/* ---- prompt and answer ---- */
+
+typedef struct PgwAskTurn {
+    const char *question;
+    const char *sql;
+} PgwAskTurn;
+
+#define ASK_PROMPT_MAX_MSGS 16
+typedef struct PgwAskPrompt {
+    char *system;
+    size_t nmsgs;
+    char *roles[ASK_PROMPT_MAX_MSGS]; /* "user" or "assistant" */
+    char *contents[ASK_PROMPT_MAX_MSGS];
+} PgwAskPrompt;
+
+/* The prompt for one attempt. System: the rules (PostgreSQL, one read-only
+ * SELECT, only this schema, CANNOT_ANSWER: <reason> otherwise), the DDL of
+ * the chosen tables (all when tables is NULL), the few-shot examples (text
+ * of blocks "Q: ...\nSQL: ..." separated by blank lines; NULL: none).
+ * Messages: the latest earlier turns as question / ```sql``` answer pairs,
+ * the question, and for a retry the failed SQL and its (cleaned) error. */
+int ask_build_prompt(const PgwAskSchema *s, const size_t *tables, size_t ntables,
+                     const char *examples, const PgwAskTurn *history, size_t nhist,
+                     const char *question, const char *failed_sql, const char *failed_error,
+                     PgwAskPrompt *out) PGW_WUR;
+void ask_prompt_free(PgwAskPrompt *p);
+
+/* SQL out of a model answer: the first ```sql (or plain ```) fenced block,
+ * else the whole text when it starts with SELECT, WITH, VALUES or TABLE;
+ * trailing ';' and whitespace stripped. Returns 0 with *sql, 1 with *reason
+ * when the model says CANNOT_ANSWER (or "I cannot answer" without SQL), -1
+ * with err when there is no SQL. */
+int ask_extract_sql(const char *answer, char **sql, char **reason, char *err,
+                    size_t errlen) PGW_WUR;
+
+/* Hex SHA-256 over the schema fingerprint, the normalized question
+ * (lower-case, whitespace collapsed, trailing punctuation dropped), the
+ * earlier turns, the model and ASK_PROMPT_VERSION. malloc'd. */
+char *ask_cache_key(const char *schema_fingerprint, const char *question,
+                    const PgwAskTurn *history, size_t nhist, const char *model);
+/* The normalization the key uses, exposed for tests. malloc'd. */
+char *ask_normalize_question(const char *question);
+
+/* An error text fit to show the model: names of hidden things become
+ * <hidden>, single-quoted literals and double-quoted values become '***' /
+ * "***"; double-quoted names of visible things stay, so the model can fix a
+ * wrong column. A data error (SQLSTATE class 22 or 23) keeps no quoted
+ * text at all. sqlstate may be NULL. malloc'd. */
+char *ask_clean_error(const PgwAskSchema *s, const PgwConfig *cfg, const char *error_message);
+char *ask_clean_error_state(const PgwAskSchema *s, const PgwConfig *cfg, const char *sqlstate,
+                            const char *error_message);
+
+/* ---- per-tenant limits (thread-safe) ---- */
+
+typedef struct PgwAskLimiter PgwAskLimiter;
+PgwAskLimiter *ask_limiter_new(void);
+void ask_limiter_free(PgwAskLimiter *l);
+/* May this tenant call the model now? rate: calls per period_ms (0: no
+ * limit), a sliding window; budget: tokens per UTC day (0: no limit).
+ * Returns 0 and counts the call, or -1 with a message for the client
+ * ("ASK rate limit reached for tenant acme: 10 per minute; try again in 12 s"). */
+int ask_limiter_take(PgwAskLimiter *l, const char *tenant, int rate, int period_ms, long budget,
+                     int64_t now_ms, char *msg, size_t msglen) PGW_WUR;
+/* Count the tokens a call used against the tenant's daily budget. */
+void ask_limiter_add_tokens(PgwAskLimiter *l, const char *tenant, long tokens, int64_t now_ms);
+
+#endif

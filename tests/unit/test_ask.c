@@ -1,0 +1,655 @@
+/*
+ * test_ask.c — ASK's pure logic, table-driven: which texts are ASKs and what
+ * their question is, the ask('...') splice, SQL taken out of model answers,
+ * what the prompt shows (and never shows) of a masked schema, error texts
+ * cleaned for the model, the translation-cache key, per-tenant limits, and
+ * the local table choice.
+ *
+ * The config is built by hand, as in test_policy.c, so the test depends on
+ * config.h's structures only.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ask.h"
+#include "ask_schema.h"
+
+/* ---- fixture ---- */
+
+#define R(...) {__VA_ARGS__}
+static const char *const schema_rows[][ASK_SCHEMA_NCOLS] = {
+    /* nsp, rel, kind, rel comment, attnum, att, type, notnull, att comment, pk, fk nsp/rel/att */
+    R("public", "customers", "r", "People who buy from us", "1", "id", "integer", "t", NULL, "t",
+      NULL, NULL, NULL),
+    R("public", "customers", "r", "People who buy from us", "2", "tenant_id", "text", "t", NULL,
+      "f", NULL, NULL, NULL),
+    R("public", "customers", "r", "People who buy from us", "3", "name", "text", "f",
+      "full name", "f", NULL, NULL, NULL),
+    R("public", "customers", "r", "People who buy from us", "4", "ssn", "character varying(11)",
+      "f", "social security number", "f", NULL, NULL, NULL),
+    R("public", "customers", "r", "People who buy from us", "5", "secret_score", "integer", "f",
+      "the classified sauce", "f", NULL, NULL, NULL),
+    R("public", "customers", "r", "People who buy from us", "6", "user", "text", "f", NULL, "f",
+      NULL, NULL, NULL),
+    R("public", "orders", "r", "Orders placed by customers", "1", "id", "integer", "t", NULL, "t",
+      NULL, NULL, NULL),
+    R("public", "orders", "r", "Orders placed by customers", "2", "customer_id", "integer", "t",
+      NULL, "f", "public", "customers", "id"),
+    R("public", "orders", "r", "Orders placed by customers", "3", "total", "numeric(10,2)", "f",
+      "order amount in EUR", "f", NULL, NULL, NULL),
+    R("public", "orders", "r", "Orders placed by customers", "4", "note_id", "integer", "f", NULL,
+      "f", "public", "internal_notes", "id"),
+    R("public", "orders", "r", "Orders placed by customers", "5", "ranking", "integer", "f", NULL,
+      "f", "public", "customers", "secret_score"),
+    R("public", "products", "r", NULL, "1", "id", "integer", "t", NULL, "t", NULL, NULL, NULL),
+    R("public", "products", "r", NULL, "2", "title", "text", "f", "product title", "f", NULL,
+      NULL, NULL),
+    R("public", "internal_notes", "r", "acquisition plans for Zebracorp", "1", "id", "integer",
+      "t", NULL, "t", NULL, NULL, NULL),
+    R("public", "internal_notes", "r", "acquisition plans for Zebracorp", "2", "memo", "text", "f",
+      "board memo", "f", NULL, NULL, NULL),
+    R("public", "unlisted", "r", "not in the config", "1", "whisper", "integer", "f", NULL, "f",
+      NULL, NULL, NULL),
+    R("sales", "regions", "v", NULL, "1", "region", "text", "f", NULL, "f", NULL, NULL, NULL),
+    R("pg_catalog", "pg_class", "r", NULL, "1", "oid", "oid", "t", NULL, "f", NULL, NULL, NULL),
+    R("information_schema", "columns", "v", NULL, "1", "table_name", "name", "f", NULL, "f", NULL,
+      NULL, NULL),
+    R("public", "empty_table", "r", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+};
+
+static PgwColumnMask customer_masks[] = {
+    {"ssn", PGW_MASK_NULL},
+    {"secret_score", PGW_MASK_HIDE},
+};
+static PgwTablePolicy tables[] = {
+    {"public", "customers", "tenant_id = $tenant", false, 2, customer_masks, 1},
+    {"public", "orders", "tenant_id = $tenant", false, 0, NULL, 2},
+    {"public", "products", NULL, false, 0, NULL, 3},
+    {"public", "internal_notes", NULL, true, 0, NULL, 4},
+    {"sales", "regions", NULL, false, 0, NULL, 5},
+    {"public", "empty_table", NULL, false, 0, NULL, 6},
+};
+static PgwTenant tenant = {"acme", "host=x", "acme", 1, 1};
+static PgwConfig cfg;
+static PgwAskSchema *schema;
+
+static void setup(void)
+{
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.default_access = PGW_ACCESS_DENY;
+    cfg.ntables = PGW_ARRAY_LEN(tables);
+    cfg.tables = tables;
+    schema = ask_schema_build(&cfg, &tenant, PGW_ARRAY_LEN(schema_rows), ASK_SCHEMA_NCOLS,
+                              &schema_rows[0][0]);
+    ck_assert_ptr_nonnull(schema);
+}
+
+static void teardown(void)
+{
+    ask_schema_free(schema);
+    schema = NULL;
+}
+
+/* ---- recognition ---- */
+
+static const struct {
+    const char *sql;
+    PgwAskKind kind;
+    const char *question; /* NULL: none; for errors, a substring of err */
+    int rc;
+} recognize_cases[] = {
+    {"ASK how many customers", PGW_ASK_RUN, "how many customers", 0},
+    {"ask how many customers?", PGW_ASK_RUN, "how many customers?", 0},
+    {"Ask top products;", PGW_ASK_RUN, "top products", 0},
+    {"  \n\t ASK   spaced out  ;  ", PGW_ASK_RUN, "spaced out", 0},
+    {"-- a comment\nASK after a comment", PGW_ASK_RUN, "after a comment", 0},
+    {"/* block /* nested */ */ ask after blocks", PGW_ASK_RUN, "after blocks", 0},
+    {"ASK 'quoted question'", PGW_ASK_RUN, "quoted question", 0},
+    {"ASK 'it''s quoted';", PGW_ASK_RUN, "it's quoted", 0},
+    {"ASK $$dollar quoted$$;", PGW_ASK_RUN, "dollar quoted", 0},
+    {"ASK $q$tagged 'dollar'$q$", PGW_ASK_RUN, "tagged 'dollar'", 0},
+    {"ASK which customer's orders are late", PGW_ASK_RUN, "which customer's orders are late", 0},
+    {"ASK 'a' and 'b'", PGW_ASK_RUN, "'a' and 'b'", 0},
+    {"ASK\nmulti\nline", PGW_ASK_RUN, "multi\nline", 0},
+    {"EXPLAIN ASK revenue by month", PGW_ASK_EXPLAIN, "revenue by month", 0},
+    {"explain  /* c */ ask 'revenue';", PGW_ASK_EXPLAIN, "revenue", 0},
+    {"SELECT * FROM ask('top customers') t", PGW_ASK_RELATION, "top customers", 0},
+    {"select * from ASK ( 'it''s here' ) AS t(a, b)", PGW_ASK_RELATION, "it's here", 0},
+    {"SELECT t.* FROM ask('x') t JOIN products p ON p.id = t.id", PGW_ASK_RELATION, "x", 0},
+    {"SELECT * FROM (SELECT * FROM ask('nested') a) b", PGW_ASK_RELATION, "nested", 0},
+    {"SELECT * FROM ask($$dollar$$) t", PGW_ASK_RELATION, "dollar", 0},
+    {"SELECT count(*) FROM products WHERE id IN (SELECT id FROM ask('sub') s)", PGW_ASK_RELATION,
+     "sub", 0},
+    /* not ASKs */
+    {"SELECT 1", PGW_ASK_NONE, NULL, 0},
+    {"SELECT 'ASK me'", PGW_ASK_NONE, NULL, 0},
+    {"SELECT 'ask(1)'", PGW_ASK_NONE, NULL, 0},
+    {"SELECT ask FROM t", PGW_ASK_NONE, NULL, 0},
+    {"SELECT ask FROM t WHERE ask > 1", PGW_ASK_NONE, NULL, 0},
+    {"SELECT task(1)", PGW_ASK_NONE, NULL, 0},
+    {"SELECT ask('in a target list')", PGW_ASK_NONE, NULL, 0},
+    {"SELECT * FROM myschema.ask('qualified') t", PGW_ASK_NONE, NULL, 0},
+    {"ASKING for trouble", PGW_ASK_NONE, NULL, 0},
+    {"EXPLAIN SELECT 1", PGW_ASK_NONE, NULL, 0},
+    {"EXPLAIN ASKING", PGW_ASK_NONE, NULL, 0},
+    {"", PGW_ASK_NONE, NULL, 0},
+    {"-- ASK in a comment\nSELECT 1", PGW_ASK_NONE, NULL, 0},
+    {"SELECT * FROM ask(", PGW_ASK_NONE, NULL, 0},
+    /* ASKs that cannot be served */
+    {"ASK", PGW_ASK_NONE, "ASK needs a question", -1},
+    {"ask ;", PGW_ASK_NONE, "ASK needs a question", -1},
+    {"ASK ''", PGW_ASK_NONE, "ASK needs a question", -1},
+    {"EXPLAIN ASK", PGW_ASK_NONE, "ASK needs a question", -1},
+    {"SELECT * FROM ask('') t", PGW_ASK_NONE, "ASK needs a question", -1},
+    {"SELECT * FROM ask(42) t", PGW_ASK_NONE, "one string constant", -1},
+    {"SELECT * FROM ask('a', 'b') t", PGW_ASK_NONE, "one string constant", -1},
+    {"SELECT * FROM ask('a') x, ask('b') y", PGW_ASK_NONE, "only one", -1},
+    {"SELECT * FROM ask('a') WITH ORDINALITY t", PGW_ASK_NONE, "ORDINALITY", -1},
+    {"SELECT * FROM ask('a') AS t(x int)", PGW_ASK_NONE, "column definition", -1},
+    {"SELECT * FROM ask('a') t; SELECT 1", PGW_ASK_NONE, "only statement", -1},
+};
+
+START_TEST(test_recognize)
+{
+    const char *sql = recognize_cases[_i].sql;
+    PgwAskKind kind = (PgwAskKind)99;
+    char *q = (char *)"unset";
+    char err[256] = "";
+    int rc = ask_recognize(sql, &kind, &q, err, sizeof(err));
+    ck_assert_msg(rc == recognize_cases[_i].rc, "%s: rc %d (%s)", sql, rc, err);
+    if (rc < 0) {
+        ck_assert_msg(strstr(err, recognize_cases[_i].question) != NULL, "%s: err '%s'", sql, err);
+        ck_assert_ptr_null(q);
+        return;
+    }
+    ck_assert_msg(kind == recognize_cases[_i].kind, "%s: kind %d", sql, kind);
+    if (recognize_cases[_i].question == NULL) {
+        ck_assert_ptr_null(q);
+    } else {
+        ck_assert_ptr_nonnull(q);
+        ck_assert_str_eq(q, recognize_cases[_i].question);
+    }
+    free(q);
+}
+END_TEST
+
+static const struct {
+    const char *sql;
+    const char *generated;
+    const char *expected;
+} splice_cases[] = {
+    {"SELECT * FROM ask('top customers') t", "SELECT name FROM customers",
+     "SELECT * FROM (SELECT name FROM customers\n) t"},
+    {"SELECT * FROM ask('x') AS t(a, b) ORDER BY 1", "SELECT 1, 2",
+     "SELECT * FROM (SELECT 1, 2\n) AS t(a, b) ORDER BY 1"},
+    {"SELECT * FROM ask('no alias')", "SELECT 1", "SELECT * FROM (SELECT 1\n) AS ask"},
+    {"select * from ask ( /* c ) */ 'it''s (odd)' ) q join products p on p.id = q.id",
+     "SELECT id FROM orders -- trailing comment",
+     "select * from (SELECT id FROM orders -- trailing comment\n) q join products p on p.id = "
+     "q.id"},
+    {"SELECT * FROM (SELECT * FROM ask('nested') a) b", "VALUES (1)",
+     "SELECT * FROM (SELECT * FROM (VALUES (1)\n) a) b"},
+};
+
+START_TEST(test_splice)
+{
+    char *out = NULL;
+    char err[256] = "";
+    int rc = ask_splice(splice_cases[_i].sql, splice_cases[_i].generated, &out, err, sizeof(err));
+    ck_assert_msg(rc == 0, "%s: %s", splice_cases[_i].sql, err);
+    ck_assert_str_eq(out, splice_cases[_i].expected);
+    free(out);
+}
+END_TEST
+
+START_TEST(test_splice_refuses_plain_sql)
+{
+    char *out = NULL;
+    char err[256] = "";
+    ck_assert_int_eq(ask_splice("SELECT 1", "SELECT 2", &out, err, sizeof(err)), -1);
+    ck_assert_ptr_null(out);
+    ck_assert_ptr_nonnull(strstr(err, "no ask"));
+}
+END_TEST
+
+/* ---- answers ---- */
+
+static const struct {
+    const char *answer;
+    int rc;
+    const char *expected; /* sql, reason, or error substring */
+} extract_cases[] = {
+    {"```sql\nSELECT 1;\n```", 0, "SELECT 1"},
+    {"```\nSELECT 2\n```", 0, "SELECT 2"},
+    {"```SQL\nselect 3 ;  \n```", 0, "select 3"},
+    {"```postgresql\nSELECT 4\n```", 0, "SELECT 4"},
+    {"Here is the query:\n```sql\nSELECT name\nFROM customers;\n```\nIt lists names.", 0,
+     "SELECT name\nFROM customers"},
+    {"```sql\nSELECT 'first'\n```\nor\n```sql\nSELECT 'second'\n```", 0, "SELECT 'first'"},
+    {"```python\nprint(1)\n```\n```sql\nSELECT 5\n```", 0, "SELECT 5"},
+    {"  SELECT * FROM orders;\n", 0, "SELECT * FROM orders"},
+    {"with x as (select 1) select * from x", 0, "with x as (select 1) select * from x"},
+    {"VALUES (1)", 0, "VALUES (1)"},
+    {"TABLE products;", 0, "TABLE products"},
+    {"```sql\nSELECT 6", 0, "SELECT 6"},
+    {"CANNOT_ANSWER: there is no salary column", 1, "there is no salary column"},
+    {"Sorry.\nCANNOT_ANSWER: no such data\n", 1, "no such data"},
+    {"CANNOT_ANSWER", 1, "the schema cannot answer the question"},
+    {"I cannot answer that with this schema.", 1, "I cannot answer that with this schema."},
+    {"The answer is 42.", -1, "no SQL"},
+    {"Selecting is hard", -1, "no SQL"},
+    {"```sql\n\n```", -1, "no SQL"},
+    {"", -1, "no SQL"},
+};
+
+START_TEST(test_extract_sql)
+{
+    char *sql = NULL, *reason = NULL;
+    char err[256] = "";
+    int rc = ask_extract_sql(extract_cases[_i].answer, &sql, &reason, err, sizeof(err));
+    ck_assert_msg(rc == extract_cases[_i].rc, "%s: rc %d", extract_cases[_i].answer, rc);
+    if (rc == 0) {
+        ck_assert_str_eq(sql, extract_cases[_i].expected);
+        ck_assert_ptr_null(reason);
+    } else if (rc == 1) {
+        ck_assert_str_eq(reason, extract_cases[_i].expected);
+        ck_assert_ptr_null(sql);
+    } else {
+        ck_assert_ptr_nonnull(strstr(err, extract_cases[_i].expected));
+        ck_assert_ptr_null(sql);
+        ck_assert_ptr_null(reason);
+    }
+    free(sql);
+    free(reason);
+}
+END_TEST
+
+/* ---- schema masking and prompt ---- */
+
+/* Whatever the tenant may not see, wherever it could leak into a prompt. */
+static const char *const never_in_prompt[] = {
+    "secret_score", "classified", "internal_notes", "Zebracorp", "acquisition", "memo",
+    "unlisted",     "whisper",    "pg_class",       "information_schema", "table_name",
+    "note_id REFERENCES", "ranking integer REFERENCES",
+};
+
+static char *whole_prompt(const PgwAskPrompt *p)
+{
+    size_t len = strlen(p->system) + 1;
+    for (size_t i = 0; i < p->nmsgs; i++)
+        len += strlen(p->roles[i]) + strlen(p->contents[i]) + 2;
+    char *all = malloc(len);
+    strcpy(all, p->system);
+    for (size_t i = 0; i < p->nmsgs; i++) {
+        strcat(all, p->roles[i]);
+        strcat(all, "\n");
+        strcat(all, p->contents[i]);
+        strcat(all, "\n");
+    }
+    return all;
+}
+
+START_TEST(test_prompt_masks_schema)
+{
+    PgwAskTurn history[] = {{"how many customers", "SELECT count(*) FROM customers"}};
+    PgwAskPrompt p;
+    ck_assert_int_eq(ask_build_prompt(schema, NULL, 0, NULL, history, 1,
+                                      "same, but only for 2023", "SELECT secret_score FROM x",
+                                      "column \"<hidden>\" does not exist", &p),
+                     0);
+    char *all = whole_prompt(&p);
+    /* The failed SQL is the model's own text, so only check the schema part. */
+    for (size_t i = 0; i < PGW_ARRAY_LEN(never_in_prompt); i++)
+        ck_assert_msg(strstr(p.system, never_in_prompt[i]) == NULL, "prompt shows %s:\n%s",
+                      never_in_prompt[i], p.system);
+    static const char *const shown[] = {
+        "PostgreSQL",
+        "CANNOT_ANSWER",
+        "-- People who buy from us\nCREATE TABLE customers (",
+        "    id integer NOT NULL PRIMARY KEY,",
+        "    name text, -- full name",
+        "    ssn character varying(11), -- social security number (values masked)",
+        "    \"user\" text\n);",
+        "    customer_id integer NOT NULL REFERENCES customers(id),",
+        "    note_id integer,",
+        "    ranking integer\n",
+        "total numeric(10,2), -- order amount in EUR",
+        "CREATE TABLE products (",
+        "-- (a view)\nCREATE TABLE sales.regions (",
+        "CREATE TABLE empty_table (\n);",
+    };
+    for (size_t i = 0; i < PGW_ARRAY_LEN(shown); i++)
+        ck_assert_msg(strstr(p.system, shown[i]) != NULL, "prompt lacks %s:\n%s", shown[i],
+                      p.system);
+    ck_assert_int_eq(p.nmsgs, 5);
+    ck_assert_str_eq(p.roles[0], "user");
+    ck_assert_str_eq(p.contents[0], "how many customers");
+    ck_assert_str_eq(p.roles[1], "assistant");
+    ck_assert_str_eq(p.contents[1], "```sql\nSELECT count(*) FROM customers\n```");
+    ck_assert_str_eq(p.contents[2], "same, but only for 2023");
+    ck_assert_str_eq(p.roles[3], "assistant");
+    ck_assert_ptr_nonnull(strstr(p.contents[3], "SELECT secret_score FROM x"));
+    ck_assert_str_eq(p.roles[4], "user");
+    ck_assert_ptr_nonnull(strstr(p.contents[4], "That SQL failed: column \"<hidden>\""));
+    free(all);
+    ask_prompt_free(&p);
+}
+END_TEST
+
+START_TEST(test_prompt_subset_and_examples)
+{
+    long orders = ask_schema_find_table(schema, "public", "orders");
+    ck_assert_int_ge(orders, 0);
+    size_t pick[] = {(size_t)orders};
+    const char *examples = "Q: total revenue\nSQL: SELECT sum(total)\n  FROM orders\n\n"
+                           "this block is malformed\n\n"
+                           "Q: product count\nSQL: SELECT count(*) FROM products\n";
+    PgwAskPrompt p;
+    ck_assert_int_eq(ask_build_prompt(schema, pick, 1, examples, NULL, 0, "best orders", NULL,
+                                      NULL, &p),
+                     0);
+    ck_assert_ptr_nonnull(strstr(p.system, "CREATE TABLE orders"));
+    ck_assert_ptr_null(strstr(p.system, "CREATE TABLE customers"));
+    ck_assert_ptr_nonnull(
+        strstr(p.system, "Question: total revenue\n```sql\nSELECT sum(total)\n  FROM orders\n```"));
+    ck_assert_ptr_nonnull(
+        strstr(p.system, "Question: product count\n```sql\nSELECT count(*) FROM products\n```"));
+    ck_assert_ptr_null(strstr(p.system, "malformed"));
+    ck_assert_int_eq(p.nmsgs, 1);
+    ck_assert_str_eq(p.contents[0], "best orders");
+    ask_prompt_free(&p);
+}
+END_TEST
+
+START_TEST(test_prompt_keeps_latest_history)
+{
+    PgwAskTurn history[20];
+    char qs[20][16];
+    for (int i = 0; i < 20; i++) {
+        snprintf(qs[i], sizeof(qs[i]), "question %d", i);
+        history[i].question = qs[i];
+        history[i].sql = "SELECT 1";
+    }
+    PgwAskPrompt p;
+    ck_assert_int_eq(ask_build_prompt(schema, NULL, 0, NULL, history, 20, "now", "SELECT x",
+                                      "boom", &p),
+                     0);
+    ck_assert_int_le(p.nmsgs, ASK_PROMPT_MAX_MSGS);
+    ck_assert_str_eq(p.contents[p.nmsgs - 5], "question 19");
+    ck_assert_str_eq(p.contents[p.nmsgs - 3], "now");
+    ck_assert_str_eq(p.contents[0], "question 14");
+    ask_prompt_free(&p);
+    ck_assert_int_eq(ask_build_prompt(schema, NULL, 0, NULL, NULL, 0, "  ", NULL, NULL, &p), -1);
+}
+END_TEST
+
+START_TEST(test_fingerprint)
+{
+    char *a = ask_schema_fingerprint(schema);
+    ck_assert_int_eq(strlen(a), 64);
+    PgwAskSchema *same = ask_schema_build(&cfg, &tenant, PGW_ARRAY_LEN(schema_rows),
+                                          ASK_SCHEMA_NCOLS, &schema_rows[0][0]);
+    char *b = ask_schema_fingerprint(same);
+    ck_assert_str_eq(a, b);
+    /* Fewer visible rows: another fingerprint. */
+    PgwAskSchema *less = ask_schema_build(&cfg, &tenant, 5, ASK_SCHEMA_NCOLS, &schema_rows[0][0]);
+    char *c = ask_schema_fingerprint(less);
+    ck_assert_str_ne(a, c);
+    free(a);
+    free(b);
+    free(c);
+    ask_schema_free(same);
+    ask_schema_free(less);
+    ck_assert_ptr_null(ask_schema_build(&cfg, &tenant, 0, 7, NULL));
+}
+END_TEST
+
+START_TEST(test_default_allow_still_hides)
+{
+    PgwConfig allow = cfg;
+    allow.default_access = PGW_ACCESS_ALLOW;
+    PgwAskSchema *s = ask_schema_build(&allow, &tenant, PGW_ARRAY_LEN(schema_rows),
+                                       ASK_SCHEMA_NCOLS, &schema_rows[0][0]);
+    char *ddl = ask_schema_ddl(s, NULL, 0);
+    ck_assert_ptr_nonnull(strstr(ddl, "CREATE TABLE unlisted"));
+    ck_assert_ptr_null(strstr(ddl, "internal_notes"));
+    ck_assert_ptr_null(strstr(ddl, "pg_class"));
+    ck_assert_ptr_null(strstr(ddl, "secret_score"));
+    free(ddl);
+    ask_schema_free(s);
+}
+END_TEST
+
+/* ---- error cleaning ---- */
+
+static const struct {
+    const char *sqlstate;
+    const char *message;
+    const char *expected;
+} clean_cases[] = {
+    {"42703", "column \"ssn_number\" does not exist", "column \"ssn_number\" does not exist"},
+    {"42703", "column \"secret_score\" does not exist", "column \"<hidden>\" does not exist"},
+    {"42703", "column c.secret_score does not exist", "column c.<hidden> does not exist"},
+    {"42P01", "relation \"internal_notes\" does not exist",
+     "relation \"<hidden>\" does not exist"},
+    {"42P01", "relation \"public.unlisted\" does not exist",
+     "relation \"public.<hidden>\" does not exist"},
+    {"42703", "column \"name\" does not exist", "column \"name\" does not exist"},
+    {NULL, "Perhaps you meant to reference the column \"customers.secret_score\".",
+     "Perhaps you meant to reference the column \"customers.<hidden>\"."},
+    {"22P02", "invalid input syntax for type integer: \"abc\"",
+     "invalid input syntax for type integer: \"***\""},
+    {"22P02", "column \"name\" bad value \"x\"", "column \"***\" bad value \"***\""},
+    {NULL, "invalid input syntax for type integer: \"abc\"",
+     "invalid input syntax for type integer: \"***\""},
+    {"42883", "operator does not exist: text = integer", "operator does not exist: text = integer"},
+    {"42601", "syntax error at or near \"FROMM\"", "syntax error at or near \"***\""},
+    {"23505", "Key (id)=(42) already exists.", "Key (id)=(***) already exists."},
+    {"XX000", "value 'Zebracorp' is 'secret'", "value '***' is '***'"},
+    {NULL, "unterminated \"quote", "unterminated \"***\""},
+};
+
+START_TEST(test_clean_error)
+{
+    char *out = ask_clean_error_state(schema, &cfg, clean_cases[_i].sqlstate,
+                                      clean_cases[_i].message);
+    ck_assert_str_eq(out, clean_cases[_i].expected);
+    free(out);
+}
+END_TEST
+
+START_TEST(test_clean_error_without_schema)
+{
+    char *out = ask_clean_error(NULL, &cfg, "column \"secret_score\" of relation internal_notes");
+    ck_assert_str_eq(out, "column \"<hidden>\" of relation <hidden>");
+    free(out);
+}
+END_TEST
+
+/* ---- cache key ---- */
+
+START_TEST(test_cache_key)
+{
+    PgwAskTurn h1[] = {{"how many customers", "SELECT count(*) FROM customers"}};
+    PgwAskTurn h2[] = {{"how many orders", "SELECT count(*) FROM orders"}};
+    char *base = ask_cache_key("fp1", "How many  customers?", NULL, 0, "gpt");
+    ck_assert_int_eq(strlen(base), 64);
+    char *same = ask_cache_key("fp1", "  how many customers ", NULL, 0, "gpt");
+    ck_assert_str_eq(base, same);
+    const char *differ[][2] = {{"fp2", "gpt"}, {"fp1", "claude"}};
+    for (size_t i = 0; i < 2; i++) {
+        char *k = ask_cache_key(differ[i][0], "how many customers", NULL, 0, differ[i][1]);
+        ck_assert_str_ne(base, k);
+        free(k);
+    }
+    char *other_q = ask_cache_key("fp1", "how many orders", NULL, 0, "gpt");
+    ck_assert_str_ne(base, other_q);
+    char *with_h1 = ask_cache_key("fp1", "how many customers", h1, 1, "gpt");
+    char *with_h2 = ask_cache_key("fp1", "how many customers", h2, 1, "gpt");
+    ck_assert_str_ne(base, with_h1);
+    ck_assert_str_ne(with_h1, with_h2);
+    char *n = ask_normalize_question("  Top   5\tProducts?!  ");
+    ck_assert_str_eq(n, "top 5 products");
+    free(n);
+    free(base);
+    free(same);
+    free(other_q);
+    free(with_h1);
+    free(with_h2);
+}
+END_TEST
+
+/* ---- limits ---- */
+
+START_TEST(test_limiter_rate)
+{
+    PgwAskLimiter *l = ask_limiter_new();
+    char msg[256];
+    int64_t t0 = 1700000000000LL;
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(ask_limiter_take(l, "acme", 3, 60000, 0, t0 + i * 1000, msg, sizeof(msg)),
+                         0);
+    ck_assert_int_eq(ask_limiter_take(l, "acme", 3, 60000, 0, t0 + 48000, msg, sizeof(msg)), -1);
+    ck_assert_str_eq(msg,
+                     "ASK rate limit reached for tenant acme: 3 per minute; try again in 12 s");
+    /* Another tenant has its own window. */
+    ck_assert_int_eq(ask_limiter_take(l, "globex", 3, 60000, 0, t0 + 48000, msg, sizeof(msg)), 0);
+    /* The first call leaves the window after a minute. */
+    ck_assert_int_eq(ask_limiter_take(l, "acme", 3, 60000, 0, t0 + 60000, msg, sizeof(msg)), 0);
+    ck_assert_int_eq(ask_limiter_take(l, "acme", 3, 60000, 0, t0 + 60001, msg, sizeof(msg)), -1);
+    /* No limit configured: always allowed. */
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(ask_limiter_take(l, "initech", 0, 60000, 0, t0, msg, sizeof(msg)), 0);
+    ck_assert_int_eq(ask_limiter_take(l, "hooli", 1, 10000, 0, t0, msg, sizeof(msg)), 0);
+    ck_assert_int_eq(ask_limiter_take(l, "hooli", 1, 10000, 0, t0 + 1, msg, sizeof(msg)), -1);
+    ck_assert_ptr_nonnull(strstr(msg, "1 per 10 s; try again in 10 s"));
+    ask_limiter_free(l);
+}
+END_TEST
+
+START_TEST(test_limiter_budget)
+{
+    PgwAskLimiter *l = ask_limiter_new();
+    char msg[256];
+    int64_t day = 86400000LL;
+    int64_t t0 = 19700 * day + 22 * 3600000LL; /* 22:00 UTC */
+    ck_assert_int_eq(ask_limiter_take(l, "acme", 0, 0, 1000, t0, msg, sizeof(msg)), 0);
+    ask_limiter_add_tokens(l, "acme", 600, t0);
+    ck_assert_int_eq(ask_limiter_take(l, "acme", 0, 0, 1000, t0 + 1, msg, sizeof(msg)), 0);
+    ask_limiter_add_tokens(l, "acme", 400, t0 + 2);
+    ck_assert_int_eq(ask_limiter_take(l, "acme", 0, 0, 1000, t0 + 3, msg, sizeof(msg)), -1);
+    ck_assert_ptr_nonnull(
+        strstr(msg, "ASK token budget reached for tenant acme: 1000 tokens per day"));
+    ck_assert_ptr_nonnull(strstr(msg, "2 h 0 min"));
+    /* Other tenants are not affected; the next UTC day starts afresh. */
+    ck_assert_int_eq(ask_limiter_take(l, "globex", 0, 0, 1000, t0 + 3, msg, sizeof(msg)), 0);
+    ck_assert_int_eq(ask_limiter_take(l, "acme", 0, 0, 1000, t0 + 2 * 3600000LL, msg, sizeof(msg)),
+                     0);
+    ask_limiter_free(l);
+}
+END_TEST
+
+/* ---- table choice ---- */
+
+static bool picked(const size_t *out, size_t n, const char *schema_name, const char *table)
+{
+    long t = ask_schema_find_table(schema, schema_name, table);
+    for (size_t i = 0; t >= 0 && i < n; i++)
+        if (out[i] == (size_t)t)
+            return true;
+    return false;
+}
+
+START_TEST(test_select_tables)
+{
+    size_t out[8];
+    /* Table name, plural and camel/snake forms all meet. */
+    size_t n = ask_select_tables(schema, "Which products have the longest titles?", NULL, 0, 1,
+                                 out);
+    ck_assert_uint_eq(n, 1);
+    ck_assert(picked(out, n, "public", "products"));
+    /* A foreign-key neighbour comes along. */
+    n = ask_select_tables(schema, "total order amount per month", NULL, 0, 2, out);
+    ck_assert_uint_eq(n, 2);
+    ck_assert(picked(out, n, "public", "orders"));
+    ck_assert(picked(out, n, "public", "customers"));
+    /* Comments count: "people" only appears in the customers comment. */
+    n = ask_select_tables(schema, "list the people", NULL, 0, 1, out);
+    ck_assert(picked(out, n, "public", "customers"));
+    /* A follow-up keeps the earlier question's tables. */
+    const char *hist[] = {"which region sells most"};
+    n = ask_select_tables(schema, "same, but only for 2023", hist, 1, 1, out);
+    ck_assert_uint_eq(n, 1);
+    ck_assert(picked(out, n, "sales", "regions"));
+    /* Hidden things are never chosen, even when named. */
+    n = ask_select_tables(schema, "internal notes memo acquisition Zebracorp", NULL, 0, 8, out);
+    ck_assert(!picked(out, n, "public", "internal_notes"));
+    for (size_t i = 0; i < n; i++)
+        ck_assert_uint_lt(out[i], ask_schema_ntables(schema));
+    /* Deterministic, and max is honoured. */
+    size_t again[8];
+    size_t n2 = ask_select_tables(schema, "internal notes memo acquisition Zebracorp", NULL, 0, 8,
+                                  again);
+    ck_assert_uint_eq(n, n2);
+    ck_assert_mem_eq(out, again, n * sizeof(size_t));
+    ck_assert_uint_eq(ask_select_tables(schema, "customers orders products", NULL, 0, 0, out), 0);
+}
+END_TEST
+
+START_TEST(test_names)
+{
+    ck_assert(ask_schema_name_visible(schema, "SSN", 3));
+    ck_assert(!ask_schema_name_hidden(schema, "ssn", 3));
+    ck_assert(ask_schema_name_hidden(schema, "secret_score", 12));
+    ck_assert(ask_schema_name_hidden(schema, "internal_notes", 14));
+    ck_assert(ask_schema_name_hidden(schema, "whisper", 7));
+    /* "id" is a column of hidden tables too, but visible elsewhere. */
+    ck_assert(!ask_schema_name_hidden(schema, "id", 2));
+    ck_assert_int_eq(ask_schema_find_table(schema, "public", "internal_notes"), -1);
+    ck_assert_int_eq(ask_schema_find_table(schema, "pg_catalog", "pg_class"), -1);
+    ck_assert_int_eq(ask_schema_ntables(schema), 5);
+    ck_assert_ptr_nonnull(strstr(ask_schema_introspection_sql(), "col_description"));
+}
+END_TEST
+
+static Suite *ask_suite(void)
+{
+    Suite *s = suite_create("ask");
+    TCase *tc = tcase_create("recognize");
+    tcase_add_loop_test(tc, test_recognize, 0, PGW_ARRAY_LEN(recognize_cases));
+    tcase_add_loop_test(tc, test_splice, 0, PGW_ARRAY_LEN(splice_cases));
+    tcase_add_test(tc, test_splice_refuses_plain_sql);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("answer");
+    tcase_add_loop_test(tc, test_extract_sql, 0, PGW_ARRAY_LEN(extract_cases));
+    tcase_add_test(tc, test_cache_key);
+    tcase_add_test(tc, test_limiter_rate);
+    tcase_add_test(tc, test_limiter_budget);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("schema");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_prompt_masks_schema);
+    tcase_add_test(tc, test_prompt_subset_and_examples);
+    tcase_add_test(tc, test_prompt_keeps_latest_history);
+    tcase_add_test(tc, test_fingerprint);
+    tcase_add_test(tc, test_default_allow_still_hides);
+    tcase_add_loop_test(tc, test_clean_error, 0, PGW_ARRAY_LEN(clean_cases));
+    tcase_add_test(tc, test_clean_error_without_schema);
+    tcase_add_test(tc, test_select_tables);
+    tcase_add_test(tc, test_names);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(ask_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
