@@ -1,0 +1,444 @@
+"""Shared fixtures for pgwarden's integration tests.
+
+What the harness provides:
+  * one real PostgreSQL cluster per test session (initdb'd in a temp dir, run
+    as the `postgres` OS user when the tests run as root, as CI does), with two
+    tenant databases, acme and globex, whose rows tell them apart;
+  * `pgwarden`, a per-module factory: each call writes a config and userlist
+    into a fresh directory, starts the binary (PGWARDEN_BIN, default
+    <repo>/pgwarden), waits until its port accepts connections and returns a
+    handle; every instance is stopped when the module ends;
+  * a per-test time limit (default 60 s, `@pytest.mark.timeout(N)` to change),
+    enforced with SIGALRM so a hung gateway fails one test instead of the run.
+
+Synchronisation is always "poll a condition until a deadline", never a bare
+sleep. When a test fails, the tail of every running pgwarden's log is attached
+to the report.
+"""
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+import pgwire
+
+REPO = Path(__file__).resolve().parents[2]
+PGWARDEN_BIN = Path(os.environ.get("PGWARDEN_BIN", REPO / "pgwarden"))
+PG_BINDIR = Path(os.environ.get("PG_BINDIR", "/usr/lib/postgresql/15/bin"))
+DEFAULT_TIMEOUT = int(os.environ.get("PGW_TEST_TIMEOUT", "60"))
+HOST = "127.0.0.1"
+
+# Every test user's password is "<user>-secret". dave is in the userlist but
+# not in [users]: a known password for a user no tenant admits.
+PASSWORDS = {u: f"{u}-secret" for u in ("alice", "bob", "carol", "dave", "admin")}
+DEFAULT_USERS = {"alice": "acme", "bob": "globex", "carol": "acme, globex", "admin": "acme"}
+
+
+# --------------------------------------------------------------------------
+# Per-test time limit
+# --------------------------------------------------------------------------
+
+
+class TestTimeout(Exception):
+    pass
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "timeout(seconds): fail the test after this long")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    marker = item.get_closest_marker("timeout")
+    seconds = int(marker.args[0]) if marker else DEFAULT_TIMEOUT
+
+    def on_alarm(signum, frame):
+        raise TestTimeout(f"{item.nodeid} took longer than {seconds}s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+_RUNNING = []  # pgwarden instances alive right now, for failure reports
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for gw in _RUNNING:
+            report.sections.append((f"pgwarden log {gw.dir}", gw.log_tail(40)))
+
+
+# --------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def port_accepts(port, host=HOST):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(condition, timeout, what, interval=0.05):
+    """Poll condition() until it returns a true value; fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def rss_kb(pid):
+    """Resident set size of a process in kB, from /proc/PID/status."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+# --------------------------------------------------------------------------
+# PostgreSQL
+# --------------------------------------------------------------------------
+
+TENANT_SQL = """
+CREATE TABLE tenant_marker (name text NOT NULL);
+CREATE TABLE customers (
+    id integer PRIMARY KEY,
+    tenant_id text NOT NULL,
+    name text NOT NULL,
+    email text,
+    ssn text
+);
+CREATE TABLE orders (
+    id integer PRIMARY KEY,
+    customer_id integer REFERENCES customers,
+    total numeric(10, 2) NOT NULL,
+    placed_at timestamptz NOT NULL
+);
+CREATE TABLE products (id integer PRIMARY KEY, name text NOT NULL, price numeric(10, 2));
+CREATE TABLE internal_notes (id integer PRIMARY KEY, note text);
+-- one row of many types, one row of NULLs: binary round trips
+CREATE TABLE kinds (
+    i integer, b bigint, t text, n numeric, f float8, bo boolean, d date,
+    ts timestamptz, by bytea, arr integer[], j jsonb, u uuid
+);
+INSERT INTO kinds VALUES
+    (42, 9000000000, 'héllo', 12345.678, 2.5, true, '2024-02-29',
+     '2024-02-29 12:34:56+00', '\\x00ff10', '{1,2,3}', '{"k": [1, null]}',
+     'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'),
+    (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+INSERT INTO products VALUES (1, 'widget', 9.99), (2, 'gadget', 24.50);
+"""
+
+TENANT_ROWS = {
+    "acme": [
+        (1, "Ada Acme", "ada@acme.test", "111-11-1111"),
+        (2, "Abe Acme", "abe@acme.test", "111-11-2222"),
+        (3, "Amy Acme", "amy@acme.test", "111-11-3333"),
+    ],
+    "globex": [
+        (1, "Gus Globex", "gus@globex.test", "222-22-1111"),
+        (2, "Gia Globex", "gia@globex.test", "222-22-2222"),
+    ],
+}
+
+
+class PgCluster:
+    def __init__(self, root):
+        self.root = Path(root)
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.log = self.root / "postgres.log"
+
+    def _run_as_owner(self, argv, **kw):
+        if os.geteuid() == 0:
+            argv = ["runuser", "-u", "postgres", "--"] + argv
+        return subprocess.run(argv, check=True, capture_output=True, text=True, **kw)
+
+    def start(self):
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.root, pw.pw_uid, pw.pw_gid)
+        self._run_as_owner(
+            [str(PG_BINDIR / "initdb"), "-D", str(self.data), "-U", "postgres",
+             "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"]
+        )
+        # A port found free can still fail to bind (an outgoing connection may
+        # take it as its ephemeral port meanwhile): retry on another.
+        for attempt in range(3):
+            try:
+                self._pg_ctl_start()
+                return
+            except subprocess.CalledProcessError:
+                if attempt == 2:
+                    raise AssertionError("PostgreSQL did not start:\n" + self.log.read_text())
+                self.port = free_port()
+
+    def _pg_ctl_start(self):
+        options = " ".join([
+            f"-p {self.port}",
+            f"-k {self.root}",
+            "-c listen_addresses=127.0.0.1",
+            "-c max_connections=400",
+            "-c fsync=off",
+            "-c synchronous_commit=off",
+            "-c full_page_writes=off",
+        ])
+        self._run_as_owner(
+            [str(PG_BINDIR / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
+             "-w", "-t", "60", "-o", options, "start"]
+        )
+
+    def stop(self):
+        try:
+            self._run_as_owner(
+                [str(PG_BINDIR / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]
+            )
+        except subprocess.CalledProcessError:
+            pass
+
+    def conninfo(self, dbname, user="reader"):
+        return f"host={HOST} port={self.port} dbname={dbname} user={user}"
+
+    def connect(self, dbname="postgres"):
+        """A direct superuser connection, bypassing pgwarden."""
+        return psycopg.connect(self.conninfo(dbname, "postgres"), autocommit=True)
+
+    def load_tenants(self):
+        with self.connect() as conn:
+            conn.execute("CREATE ROLE reader LOGIN")
+            for tenant in TENANT_ROWS:
+                conn.execute(f"CREATE DATABASE {tenant}")
+        for tenant, rows in TENANT_ROWS.items():
+            with self.connect(tenant) as conn:
+                conn.execute(TENANT_SQL)
+                conn.execute("INSERT INTO tenant_marker VALUES (%s)", (tenant,))
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO customers VALUES (%s, %s, %s, %s, %s)",
+                        [(i, tenant, name, email, ssn) for i, name, email, ssn in rows],
+                    )
+                    cur.executemany(
+                        "INSERT INTO orders VALUES (%s, %s, %s, '2024-01-15 10:00+00')",
+                        [(i, i, 100 * i) for i, *_ in rows],
+                    )
+                conn.execute(f"INSERT INTO internal_notes VALUES (1, 'secret note of {tenant}')")
+                conn.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader")
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    root = tempfile.mkdtemp(prefix="pgw-pg-")
+    cluster = PgCluster(root)
+    try:
+        cluster.start()
+        cluster.load_tenants()
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# pgwarden
+# --------------------------------------------------------------------------
+
+
+def userlist_secret(user, password, secret_format):
+    if secret_format == "plain":
+        return password
+    if secret_format == "md5":
+        return pgwire.md5_secret(user, password)
+    if secret_format == "scram":
+        return pgwire.scram_verifier(password)
+    raise ValueError(secret_format)
+
+
+class Pgwarden:
+    """One pgwarden process with its own directory, config, userlist and log."""
+
+    def __init__(self, directory, postgres, settings=None, users=None, secret_format="plain",
+                 extra="", passwords=None):
+        self.dir = Path(directory)
+        self.postgres = postgres
+        self.port = free_port()
+        self.config_path = self.dir / "pgwarden.ini"
+        self.userlist_path = self.dir / "users.txt"
+        self.log_path = self.dir / "pgwarden.log"
+        self.proc = None
+        self.passwords = dict(passwords or PASSWORDS)
+        self.write_userlist(secret_format)
+        self.write_config(settings, users, extra)
+
+    # -- files -----------------------------------------------------------
+
+    def write_userlist(self, secret_format="plain"):
+        lines = [f'"{u}" "{userlist_secret(u, p, secret_format)}"' for u, p in self.passwords.items()]
+        self.userlist_path.write_text("\n".join(lines) + "\n")
+
+    def config_text(self, settings=None, users=None, extra=""):
+        base = {
+            "listen_addr": HOST,
+            "listen_port": str(self.port),
+            "auth_type": "scram-sha-256",
+            "auth_file": self.userlist_path.name,
+            "client_tls": "disable",
+            "workers": "2",
+            "pool_size": "10",
+            "pool_timeout": "10s",
+            "default_access": "allow",
+            # slow statements for cancel, shutdown and pool tests
+            "allowed_functions": "pg_catalog.pg_sleep",
+        }
+        base.update(settings or {})
+        lines = ["[pgwarden]"]
+        lines += [f"{k} = {v}" for k, v in base.items() if v is not None]
+        lines += ["", "[users]"]
+        lines += [f"{u} = {t}" for u, t in (users or DEFAULT_USERS).items()]
+        for tenant in TENANT_ROWS:
+            lines += ["", f"[tenant.{tenant}]", f"backend = {self.postgres.conninfo(tenant)}"]
+        return "\n".join(lines) + "\n" + extra
+
+    def write_config(self, settings=None, users=None, extra=""):
+        self.config_path.write_text(self.config_text(settings, users, extra))
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, n):
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+    # -- process ---------------------------------------------------------
+
+    def start(self, timeout=15):
+        assert PGWARDEN_BIN.exists(), f"{PGWARDEN_BIN} not built (set PGWARDEN_BIN)"
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(PGWARDEN_BIN), str(self.config_path)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        _RUNNING.append(self)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"pgwarden exited with {self.proc.returncode} during start-up:\n"
+                    + self.log_tail(30)
+                )
+            return port_accepts(self.port)
+
+        wait_until(ready, timeout, f"pgwarden to accept connections on port {self.port}")
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def reload(self, settings=None, users=None, extra=""):
+        """Rewrite the config and send SIGHUP (does not wait for the reload)."""
+        self.write_config(settings, users, extra)
+        self.signal(signal.SIGHUP)
+
+    def wait_exit(self, timeout):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"pgwarden still running {timeout}s later")
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self in _RUNNING:
+            _RUNNING.remove(self)
+
+    # -- clients ---------------------------------------------------------
+
+    def conninfo(self, user="alice", dbname="acme", password=None, **extra):
+        if password is None:
+            password = self.passwords.get(user, "")
+        params = dict(host=HOST, port=self.port, user=user, dbname=dbname,
+                      password=password, connect_timeout=10)
+        params.update(extra)
+        return " ".join(f"{k}='{v}'" for k, v in params.items())
+
+    def connect(self, user="alice", dbname="acme", password=None, autocommit=True, **extra):
+        """A psycopg connection through pgwarden (autocommit unless told)."""
+        return psycopg.connect(self.conninfo(user, dbname, password, **extra),
+                               autocommit=autocommit)
+
+    def login_error(self, user, dbname, password=None, ssl_request=False):
+        """Log in with the raw protocol; the ServerError pgwarden sent, or None."""
+        if password is None:
+            password = self.passwords.get(user, "")
+        return pgwire.login_error(HOST, self.port, user, dbname, password, ssl_request)
+
+
+@pytest.fixture(scope="module")
+def pgwarden(postgres, tmp_path_factory):
+    """Factory: pgwarden(settings={...}, users={...}, secret_format=..., extra=...,
+    start=True) -> a running Pgwarden. All are stopped when the module ends."""
+    instances = []
+
+    def make(settings=None, users=None, secret_format="plain", extra="", start=True,
+             passwords=None):
+        directory = tmp_path_factory.mktemp("pgwarden")
+        gw = Pgwarden(directory, postgres, settings, users, secret_format, extra, passwords)
+        instances.append(gw)
+        return gw.start() if start else gw
+
+    yield make
+    for gw in instances:
+        gw.stop()
+
+
+def query_one(conn, sql, params=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchone()
