@@ -550,6 +550,17 @@ static bool is_constant(const PgQuery__Node *n)
 }
 
 static int resolve_regclass_literal(Walk *w, PgQuery__String *lit);
+static int wrap_readable_oid(Rewrite *rw, PgQuery__Node **slot);
+
+static bool all_digits(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
 
 static int visit_type_cast(Walk *w, PgQuery__TypeCast *tc)
 {
@@ -560,6 +571,13 @@ static int visit_type_cast(Walk *w, PgQuery__TypeCast *tc)
         /* A name is checked like a FROM reference; an OID is only accepted
          * when it comes from a (virtualized) catalog column. */
         PgQuery__Node *arg = tc->arg;
+        if (NODE(arg, A_CONST) && arg->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL &&
+            all_digits(arg->a_const->sval->sval)) {
+            /* '16433'::regclass (psql's \d sends these): an OID, answered
+             * only for relations the tenant may read, NULL otherwise. */
+            int rc = walk(w, &tc->base);
+            return rc < 0 ? rc : wrap_readable_oid(w->rw, &tc->arg);
+        }
         if (NODE(arg, A_CONST) && arg->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL) {
             if (resolve_regclass_literal(w, arg->a_const->sval) < 0)
                 return -1;

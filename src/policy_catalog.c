@@ -354,6 +354,8 @@ static const CatalogRule catalog_rules[] = {
     {"pg_catalog", "pg_foreign_server", NULL},
     {"pg_catalog", "pg_event_trigger", NULL},
     {"pg_catalog", "pg_publication", NULL},
+    {"pg_catalog", "pg_publication_namespace", NULL}, /* schemas only; psql's \\d reads it */
+    {"pg_catalog", "pg_publication_rel", "r.prrelid IN (%R)"},
     {"pg_catalog", "pg_shdescription", NULL},
 };
 
