@@ -123,7 +123,7 @@ if [ -n "$fake_llm" ]; then
     llm_port=$(pick_port 18080)
     llm_args=(--port "$llm_port")
     # canned answers for the questions the demo suggests
-    [ -f "$repo/contrib/demo/llm-rules.json" ] && llm_args+=(--script "$repo/contrib/demo/llm-rules.json")
+    llm_args+=(--script "$repo/contrib/fake-llm/demo-script.json")
     case "$fake_llm" in
         *.py) /usr/bin/python3 "$fake_llm" "${llm_args[@]}" >"$work/fake-llm.log" 2>&1 & ;;
         *) "$fake_llm" "${llm_args[@]}" >"$work/fake-llm.log" 2>&1 & ;;
