@@ -21,6 +21,9 @@
 
 #include "buf.h"
 
+#include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
+
 
 /* A bounded map from key to decision; when full, the oldest entry goes
  * (FIFO: rewrites are cheap to redo, and FIFO needs no bookkeeping on hits). */
@@ -94,7 +97,7 @@ static char *cache_key(const PgwPolicyCtx *ctx, const char *sql, size_t *len)
     return buf_steal_str(&b);
 }
 
-int policy_rewrite(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out)
+static int rewrite_cached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out)
 {
     if (ctx == NULL || ctx->cfg == NULL || ctx->tenant == NULL || sql == NULL) {
         memset(out, 0, sizeof(*out));
@@ -200,4 +203,137 @@ int policy_measure_us(const PgwPolicyCtx *ctx, const char *sql, int iterations,
     *uncached_us = (t1 - t0) / iterations;
     *cached_us = (t3 - t2) / iterations;
     return 0;
+}
+
+/* ---- statement templates ----
+ *
+ * Applications and pgbench send the same query with different numbers
+ * ("... WHERE aid = 4711"); each text would miss the cache and pay a full
+ * rewrite. So numeric constants are lifted out by scanner token into
+ * $1..$n, the template is rewritten (and cached), and the numbers are put
+ * back by token into the rewritten text. This is used only when the
+ * template is allowed as a row-returning query; everything else (and every
+ * refusal) is decided on the original text, so a number the policy must see
+ * (SET values, FETCH counts) is never hidden from it: those statements do
+ * not even parse as templates. A statement that already has parameters is
+ * left alone. */
+
+typedef struct Template {
+    char *text;
+    size_t n;
+    char **literals;
+} Template;
+
+static void template_free(Template *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->literals[i]);
+    free(t->literals);
+    free(t->text);
+    memset(t, 0, sizeof *t);
+}
+
+static PgQuery__ScanResult *scan(const char *sql)
+{
+    PgQueryScanResult r = pg_query_scan(sql);
+    PgQuery__ScanResult *tokens = NULL;
+    if (r.error == NULL)
+        tokens = pg_query__scan_result__unpack(NULL, r.pbuf.len, (const uint8_t *)r.pbuf.data);
+    pg_query_free_scan_result(r);
+    return tokens;
+}
+
+static int template_of(const char *sql, Template *t)
+{
+    memset(t, 0, sizeof *t);
+    PgQuery__ScanResult *tokens = scan(sql);
+    if (tokens == NULL)
+        return -1;
+    PgwBuf b;
+    buf_init(&b);
+    size_t pos = 0, len = strlen(sql);
+    int rc = 0;
+    for (size_t i = 0; i < tokens->n_tokens && rc == 0; i++) {
+        PgQuery__ScanToken *tok = tokens->tokens[i];
+        if (tok->token == PG_QUERY__TOKEN__PARAM) {
+            rc = -1;
+        } else if (tok->token == PG_QUERY__TOKEN__ICONST || tok->token == PG_QUERY__TOKEN__FCONST) {
+            size_t start = (size_t)tok->start, end = (size_t)tok->end;
+            if (start < pos || end > len || end <= start) {
+                rc = -1;
+                break;
+            }
+            buf_append(&b, sql + pos, start - pos);
+            t->literals = pgw_realloc(t->literals, (t->n + 1) * sizeof *t->literals);
+            t->literals[t->n++] = pgw_strndup(sql + start, end - start);
+            buf_printf(&b, "$%zu", t->n);
+            pos = end;
+        }
+    }
+    pg_query__scan_result__free_unpacked(tokens, NULL);
+    buf_append(&b, sql + pos, len - pos);
+    t->text = buf_steal_str(&b);
+    if (rc != 0 || t->n == 0) {
+        template_free(t);
+        return -1;
+    }
+    return 0;
+}
+
+/* The rewritten template with each $k replaced by literal k; NULL when a
+ * parameter is out of range (the template was not ours after all). */
+static char *template_fill(const char *rewritten, const Template *t)
+{
+    PgQuery__ScanResult *tokens = scan(rewritten);
+    if (tokens == NULL)
+        return NULL;
+    PgwBuf b;
+    buf_init(&b);
+    size_t pos = 0, len = strlen(rewritten);
+    bool ok = true;
+    for (size_t i = 0; i < tokens->n_tokens && ok; i++) {
+        PgQuery__ScanToken *tok = tokens->tokens[i];
+        if (tok->token != PG_QUERY__TOKEN__PARAM)
+            continue;
+        size_t start = (size_t)tok->start, end = (size_t)tok->end;
+        char *endp;
+        unsigned long k = strtoul(rewritten + start + 1, &endp, 10);
+        if (start < pos || end > len || (size_t)(endp - rewritten) != end || k == 0 || k > t->n) {
+            ok = false;
+            break;
+        }
+        buf_append(&b, rewritten + pos, start - pos);
+        buf_append_str(&b, t->literals[k - 1]);
+        pos = end;
+    }
+    pg_query__scan_result__free_unpacked(tokens, NULL);
+    if (!ok) {
+        buf_free(&b);
+        return NULL;
+    }
+    buf_append(&b, rewritten + pos, len - pos);
+    return buf_steal_str(&b);
+}
+
+int policy_rewrite(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out)
+{
+    Template t;
+    if (sql != NULL && template_of(sql, &t) == 0) {
+        PgwPolicyResult tr;
+        memset(&tr, 0, sizeof tr);
+        if (rewrite_cached(ctx, t.text, &tr) == 0 && tr.decision == PGW_POLICY_ALLOW &&
+            tr.read_only_query && tr.sql != NULL) {
+            char *filled = template_fill(tr.sql, &t);
+            if (filled != NULL) {
+                free(tr.sql);
+                tr.sql = filled;
+                *out = tr;
+                template_free(&t);
+                return 0;
+            }
+        }
+        policy_result_free(&tr);
+        template_free(&t);
+    }
+    return rewrite_cached(ctx, sql, out);
 }

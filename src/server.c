@@ -581,7 +581,12 @@ int server_run(const char *config_path, PgwSnapshot *snap, bool daemonize)
     for (int i = 0; i < n; i++) {
         PgwWorker *w = &server.workers[i];
         w->index = i;
-        w->base = event_base_new();
+        /* The changelist folds the add/remove of write interest that every
+         * relayed message causes into fewer epoll_ctl calls. */
+        struct event_config *ec = event_config_new();
+        event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        w->base = event_base_new_with_config(ec);
+        event_config_free(ec);
         pthread_mutex_init(&w->mail_mu, NULL);
         pthread_mutex_init(&w->reg_mu, NULL);
         w->mail_ev = event_new(w->base, -1, EV_PERSIST, mail_cb, w);

@@ -442,6 +442,47 @@ START_TEST(test_search_path_resolution)
 }
 END_TEST
 
+/* Statements that differ only in numbers share one rewrite; the numbers
+ * come back where they were, strings that look like parameters stay, and
+ * a statement whose numbers the policy must see is decided on its text. */
+START_TEST(test_cache_templates)
+{
+    PgwPolicyCacheStats before, after;
+    PgwPolicyResult r1, r2;
+    policy_cache_clear();
+    policy_cache_stats(&before);
+    ck_assert_int_eq(policy_rewrite(&ctx, "SELECT id FROM orders WHERE id = 17 AND total > -2.5", &r1), 0);
+    ck_assert_int_eq(policy_rewrite(&ctx, "SELECT id FROM orders WHERE id = 4711 AND total > -1e3", &r2), 0);
+    policy_cache_stats(&after);
+    ck_assert_uint_eq(after.misses - before.misses, 1);
+    ck_assert_uint_eq(after.hits - before.hits, 1);
+    ck_assert_int_eq(r1.decision, PGW_POLICY_ALLOW);
+    ck_assert_ptr_nonnull(strstr(r1.sql, "17"));
+    ck_assert_ptr_nonnull(strstr(r1.sql, "2.5"));
+    ck_assert_ptr_nonnull(strstr(r2.sql, "4711"));
+    ck_assert_ptr_nonnull(strstr(r2.sql, "1e3"));
+    ck_assert_ptr_null(strstr(r2.sql, "$1"));
+    ck_assert_ptr_null(strstr(r2.sql, "17"));
+    /* The row filter is still there. */
+    ck_assert_ptr_nonnull(strstr(r2.sql, "tenant_id"));
+    policy_result_free(&r1);
+    policy_result_free(&r2);
+
+    ck_assert_int_eq(policy_rewrite(&ctx, "SELECT 'cost $1' AS s, 5 AS n FROM orders", &r1), 0);
+    ck_assert_ptr_nonnull(strstr(r1.sql, "'cost $1'"));
+    policy_result_free(&r1);
+
+    /* Refusals keep their own text and reason. */
+    ck_assert_int_eq(policy_rewrite(&ctx, "DELETE FROM orders WHERE id = 5", &r1), 0);
+    ck_assert_int_eq(r1.decision, PGW_POLICY_REFUSE);
+    ck_assert_str_eq(r1.sqlstate, "42501");
+    policy_result_free(&r1);
+    ck_assert_int_eq(policy_rewrite(&ctx, "SET statement_timeout = 99999999", &r1), 0);
+    ck_assert_int_eq(r1.decision, PGW_POLICY_REFUSE);
+    policy_result_free(&r1);
+}
+END_TEST
+
 START_TEST(test_cache)
 {
     PgwPolicyCacheStats before, after;
@@ -749,6 +790,7 @@ static Suite *policy_suite(void)
     tcase_add_test(tc, test_default_access_allow);
     tcase_add_test(tc, test_search_path_resolution);
     tcase_add_test(tc, test_cache);
+    tcase_add_test(tc, test_cache_templates);
     tcase_add_test(tc, test_schema_from_rows);
     tcase_add_test(tc, test_sql_eval_round_trip);
     suite_add_tcase(s, tc);
