@@ -517,7 +517,10 @@ static int visit_func_call(Walk *w, PgQuery__FuncCall *fc)
         return check_set_config(rw, fc);
     }
     bool aggregate = builtin_schema && policy_builtin_aggregate(name);
-    bool allowed = (builtin_schema && (aggregate || policy_builtin_scalar(name))) ||
+    /* information_schema's helpers that drivers call (pgjdbc getPrimaryKeys). */
+    bool infoschema = schema != NULL && strcmp(schema, "information_schema") == 0 &&
+                      (strcmp(name, "_pg_expandarray") == 0 || strcmp(name, "_pg_keysequal") == 0);
+    bool allowed = (builtin_schema && (aggregate || policy_builtin_scalar(name))) || infoschema ||
                    user_function_allowed(rw->ctx->cfg, schema, name);
     if (!allowed) {
         if (schema != NULL)
@@ -562,8 +565,78 @@ static bool all_digits(const char *s)
     return true;
 }
 
+static Resolved resolve_relation_text(const Rewrite *rw, const char *text,
+                                      const PgwSchemaTable **t, const char **catalog);
+
+static bool has_hidden_columns(const PgwConfig *cfg, const char *schema, const char *name)
+{
+    const PgwTablePolicy *tp = table_policy(cfg, schema, name);
+    for (size_t i = 0; tp != NULL && i < tp->nmasks; i++)
+        if (tp->masks[i].kind == PGW_MASK_HIDE)
+            return true;
+    return false;
+}
+
+/* A type named like a user relation is that relation's row type: NULL::t,
+ * ROW(...)::t, json_populate_record(NULL::t, ...) and (x::t).* tell its
+ * column names. So a row type exists for the tenant exactly when the
+ * relation does, and only when none of its columns is hidden. */
+static int check_type_name(Walk *w, const PgQuery__TypeName *tn)
+{
+    if (tn == NULL || tn->n_names == 0)
+        return 0;
+    const char *name = string_value(tn->names[tn->n_names - 1]);
+    const char *schema = tn->n_names >= 2 ? string_value(tn->names[tn->n_names - 2]) : NULL;
+    if (name == NULL || (schema != NULL && is_catalog_schema(schema)))
+        return 0;
+    const PgwSchema *sch = w->rw->ctx->schema;
+    bool relation_named = false;
+    for (size_t i = 0; sch != NULL && i < schema_ntables(sch); i++) {
+        const PgwSchemaTable *t = schema_table_at(sch, i);
+        if (strcmp(t->name, name) == 0 && !is_catalog_schema(t->schema) &&
+            (schema == NULL || strcmp(t->schema, schema) == 0))
+            relation_named = true;
+    }
+    if (!relation_named)
+        return 0;
+    PgwBuf b;
+    buf_init(&b);
+    if (schema != NULL) {
+        policy_append_ident(&b, schema);
+        buf_append_byte(&b, '.');
+    }
+    policy_append_ident(&b, name);
+    char *text = buf_steal_str(&b);
+    const PgwSchemaTable *t;
+    const char *catalog;
+    Resolved r = resolve_relation_text(w->rw, text, &t, &catalog);
+    free(text);
+    if (r == RESOLVED_NONE)
+        return refuse(w->rw, SQLSTATE_UNDEFINED_OBJECT, NULL, "type \"%s\" does not exist", name);
+    if (r == RESOLVED_USER && has_hidden_columns(w->rw->ctx->cfg, t->schema, t->name))
+        return refuse(w->rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                      "pgwarden: the row type of \"%s\" is not available", name);
+    return 0;
+}
+
+/* pg_get_serial_sequence(...) names the sequence of a relation the policy
+ * already checked (its arguments are checked like any relation argument);
+ * SQLAlchemy casts the result to regclass. */
+static bool is_serial_sequence_call(const PgQuery__Node *n)
+{
+    if (!NODE(n, FUNC_CALL))
+        return false;
+    const PgQuery__FuncCall *fc = n->func_call;
+    const char *name = fc->n_funcname > 0 ? string_value(fc->funcname[fc->n_funcname - 1]) : NULL;
+    const char *schema = fc->n_funcname == 2 ? string_value(fc->funcname[0]) : NULL;
+    return fc->n_funcname <= 2 && name != NULL && strcmp(name, "pg_get_serial_sequence") == 0 &&
+           (schema == NULL || strcmp(schema, "pg_catalog") == 0);
+}
+
 static int visit_type_cast(Walk *w, PgQuery__TypeCast *tc)
 {
+    if (check_type_name(w, tc->type_name) < 0)
+        return -1;
     const PgQuery__TypeName *tn = tc->type_name;
     const char *tname = tn != NULL && tn->n_names > 0 ? string_value(tn->names[tn->n_names - 1])
                                                       : NULL;
@@ -581,7 +654,7 @@ static int visit_type_cast(Walk *w, PgQuery__TypeCast *tc)
         if (NODE(arg, A_CONST) && arg->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL) {
             if (resolve_regclass_literal(w, arg->a_const->sval) < 0)
                 return -1;
-        } else if (!NODE(arg, COLUMN_REF)) {
+        } else if (!NODE(arg, COLUMN_REF) && !is_serial_sequence_call(arg)) {
             return refuse(w->rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
                           "pgwarden: casting an expression to regclass is not allowed");
         }
@@ -654,6 +727,14 @@ static int visit(PgQuery__Node **slot, void *arg)
         return visit_func_call(w, n->func_call);
     case PG_QUERY__NODE__NODE_TYPE_CAST:
         return visit_type_cast(w, n->type_cast);
+    case PG_QUERY__NODE__NODE_COLUMN_DEF: /* f() AS t(a some_type) */
+        if (check_type_name(w, n->column_def->type_name) < 0)
+            return -1;
+        return walk(w, policy_walk_inner(n));
+    case PG_QUERY__NODE__NODE_TYPE_NAME:
+        if (check_type_name(w, n->type_name) < 0)
+            return -1;
+        return walk(w, policy_walk_inner(n));
     case PG_QUERY__NODE__NODE_A_EXPR:
         return visit_a_expr(w, n->a_expr);
     case PG_QUERY__NODE__NODE_COLUMN_REF:
@@ -815,7 +896,7 @@ static int fill_placeholder(PgQuery__Node **slot, void *arg)
 }
 
 /* Replace the OID argument X by
- *     CASE WHEN X::oid IN (<readable relation OIDs>) THEN X::oid END
+ *     (SELECT o FROM (VALUES (X::oid)) v(o) WHERE o IN (<readable relation OIDs>))
  * so a guessed OID of a hidden relation gives the NULL a missing one gives.
  * X is a column, constant or parameter: it holds no relation reference, so
  * evaluating a copy of it twice changes nothing. */
@@ -823,9 +904,12 @@ static int wrap_readable_oid(Rewrite *rw, PgQuery__Node **slot)
 {
     PgwBuf b;
     buf_init(&b);
-    buf_append_str(&b, "SELECT CASE WHEN (pgw_arg)::pg_catalog.oid IN (");
+    /* X appears once: a copy would miss the schema.table.column shortening
+     * that the walk recorded for the original node. */
+    buf_append_str(&b, "SELECT (SELECT pgw_o.o FROM (VALUES ((pgw_arg)::pg_catalog.oid)) "
+                       "pgw_o(o) WHERE pgw_o.o IN (");
     policy_catalog_append_readable_oids(&b, rw->ctx->cfg);
-    buf_append_str(&b, ") THEN (pgw_arg)::pg_catalog.oid END");
+    buf_append_str(&b, "))");
     char *sql = buf_steal_str(&b);
     PgQuery__ParseResult *tree = parse_tree(sql);
     free(sql);
@@ -917,6 +1001,16 @@ static int check_relation_args(Rewrite *rw, PgQuery__FuncCall *fc, const char *n
             return refuse(rw, SQLSTATE_UNDEFINED_COLUMN, NULL,
                           "column \"%s\" of relation \"%s\" does not exist", col->sval,
                           t->name);
+        return 0;
+    }
+    if (strcmp(name, "pg_get_serial_sequence") == 0 && NODE(*rel, TYPE_CAST) &&
+        NODE((*rel)->type_cast->arg, TYPE_CAST) &&
+        is_plain_value((*rel)->type_cast->arg->type_cast->arg)) {
+        /* SQLAlchemy: pg_get_serial_sequence(a.attrelid::regclass::text, ...):
+         * the OID inside is answered only for readable relations, so a
+         * hidden one reads as NULL (and the function returns NULL). */
+        if (wrap_readable_oid(rw, &(*rel)->type_cast->arg->type_cast->arg) < 0)
+            return refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL, "pgwarden: cannot rewrite %s", name);
         return 0;
     }
     if (ra.null_when_missing || ra.column >= 0 || strcmp(name, "pg_get_serial_sequence") == 0)
@@ -1222,11 +1316,12 @@ static int walk_statement(Rewrite *rw, PgQuery__Node **slot, bool *rows);
 
 /* EXPLAIN [ANALYZE] of an allowed statement: the statement is rewritten
  * exactly as when it runs alone, and refused the same way. ANALYZE runs it,
- * which is no more than running it. */
+ * which is no more than running it. VERBOSE is refused: its output lists
+ * the columns every scan reads, hidden ones included. */
 static int walk_explain(Rewrite *rw, PgQuery__ExplainStmt *es)
 {
-    static const char *const options[] = {"analyze", "verbose", "costs", "settings",
-                                          "buffers", "wal", "timing", "summary", "format"};
+    static const char *const options[] = {"analyze", "costs", "settings", "buffers",
+                                          "wal", "timing", "summary", "format"};
     for (size_t i = 0; i < es->n_options; i++) {
         if (!NODE(es->options[i], DEF_ELEM) ||
             !IN_LIST(options, es->options[i]->def_elem->defname))

@@ -10,6 +10,7 @@
  * against its real catalog at the moment the query runs:
  *     %R          the OIDs of every readable relation and of their indexes
  *     %N(ns, rel) (ns, rel) names a readable relation
+ *     %F(ns, fn)  (ns, fn) names a built-in or an allowed_functions entry
  *     %C(ns, rel, col) the column is hidden (mask = hide)
  *     %H(oid, col)     the same, by relation OID
  * With default_access = deny the readable set is the configured, non-hidden
@@ -89,7 +90,7 @@ static const char *const scalar_functions[] = {
     "pg_get_function_result", "pg_get_indexdef", "pg_get_keywords", "pg_get_partkeydef",
     "pg_get_serial_sequence", "pg_get_statisticsobjdef_columns", "pg_get_triggerdef",
     "pg_get_userbyid", "pg_get_viewdef", "pg_is_in_recovery", "pg_opclass_is_visible",
-    "pg_operator_is_visible", "pg_options_to_table", "pg_partition_ancestors",
+    "pg_operator_is_visible", "pg_opfamily_is_visible", "pg_options_to_table", "pg_partition_ancestors",
     "pg_partition_root", "pg_postmaster_start_time",
     "pg_relation_is_publishable", "pg_size_pretty", "pg_table_is_visible",
     "pg_tablespace_location", "pg_ts_config_is_visible", "pg_type_is_visible", "pg_typeof",
@@ -317,14 +318,18 @@ static const CatalogRule catalog_rules[] = {
      "%N(r.table_schema, r.table_name) AND NOT %C(r.table_schema, r.table_name, "
      "r.column_name)"},
     {"information_schema", "schemata", NULL},
-    {"information_schema", "routines", NULL},
-    {"information_schema", "parameters", NULL},
+    /* Function bodies name tables: only built-ins and allowed_functions. */
+    {"information_schema", "routines", "%F(r.routine_schema, r.routine_name)"},
+    {"information_schema", "parameters",
+     "r.specific_schema::text IN ('pg_catalog', 'information_schema')"},
     {"information_schema", "character_sets", NULL},
     {"information_schema", "collations", NULL},
     {"pg_catalog", "pg_namespace", NULL},
     {"pg_catalog", "pg_am", NULL},
     {"pg_catalog", "pg_collation", NULL},
-    {"pg_catalog", "pg_proc", NULL},
+    {"pg_catalog", "pg_proc",
+     "EXISTS (SELECT 1 FROM pg_catalog.pg_namespace pn WHERE pn.oid = r.pronamespace AND "
+     "%F(pn.nspname, r.proname))"},
     {"pg_catalog", "pg_database", NULL},
     {"pg_catalog", "pg_roles", NULL},
     {"pg_catalog", "pg_user", NULL},
@@ -427,6 +432,27 @@ static void append_readable_pair_cond(const PgwConfig *cfg, PgwBuf *b, const cha
     buf_append_str(b, "))");
 }
 
+/* "%F": functions the tenant may see: built-ins and allowed_functions
+ * ("schema.name"; a bare name means public). */
+static void append_callable_pair_cond(const PgwConfig *cfg, PgwBuf *b, const char *ns,
+                                      const char *name)
+{
+    buf_printf(b, "(%s::text IN ('pg_catalog', 'information_schema') OR (%s::text, %s::text) IN "
+                  "(VALUES ('', '')", ns, ns, name);
+    for (size_t i = 0; i < cfg->nallowed_functions; i++) {
+        const char *f = cfg->allowed_functions[i];
+        const char *dot = strchr(f, '.');
+        char *schema = dot ? strndup(f, (size_t)(dot - f)) : strdup("public");
+        buf_append_str(b, ", (");
+        policy_append_literal(b, schema);
+        buf_append_str(b, ", ");
+        policy_append_literal(b, dot ? dot + 1 : f);
+        buf_append_byte(b, ')');
+        free(schema);
+    }
+    buf_append_str(b, "))");
+}
+
 static void append_readable_oids(const PgwConfig *cfg, PgwBuf *b)
 {
     buf_append_str(b, "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
@@ -495,6 +521,8 @@ static void append_catalog_filter(const PgwConfig *cfg, PgwBuf *b, const char *f
             append_readable_oids(cfg, b);
         } else if (kind == 'N' && nargs == 2) {
             append_readable_pair_cond(cfg, b, args[0], args[1]);
+        } else if (kind == 'F' && nargs == 2) {
+            append_callable_pair_cond(cfg, b, args[0], args[1]);
         } else if (kind == 'C' && nargs == 3) {
             buf_printf(b, "(%s::text, %s::text, %s::text) IN (SELECT * FROM ", args[0],
                        args[1], args[2]);

@@ -25,21 +25,6 @@ CORPUS = data.load_corpus(Path(__file__).with_name("sql") / "hostile.sql")
 # Statements that currently leak: real pgwarden bugs, kept failing loudly
 # (strict xfail) until the policy is fixed.
 KNOWN_BUGS = {
-    "SELECT NULL::audit_secrets":
-        "pgwarden bug: a hidden table's row type resolves (NULL::hidden works, "
-        "a missing name gives 42704), so the table's existence leaks",
-    "SELECT (NULL::audit_secrets).*":
-        "pgwarden bug: a hidden table's row type exposes its column list",
-    "SELECT (NULL::customers).*":
-        "pgwarden bug: the table's row type still lists the hidden column internal_rating",
-    "SELECT * FROM json_populate_record(NULL::customers, '{}')":
-        "pgwarden bug: the table's row type still lists the hidden column internal_rating",
-    "SELECT prosrc FROM pg_proc WHERE pronamespace = 'public'::regnamespace":
-        "pgwarden bug: pg_proc.prosrc of a function outside the policy shows its body, "
-        "which names the hidden table audit_secrets",
-    "EXPLAIN (VERBOSE, FORMAT JSON) SELECT c FROM customers c WHERE c.ssn = 'x'":
-        "pgwarden bug: EXPLAIN VERBOSE of a whole-row reference shows the base scan's "
-        "Output list, which names the hidden column internal_rating",
 }
 
 
