@@ -42,8 +42,10 @@
 
 static void backend_event_cb(struct bufferevent *bev, short what, void *arg);
 static void backend_read_cb(struct bufferevent *bev, void *arg);
+static void backend_write_cb(struct bufferevent *bev, void *arg);
 static void backend_connect_cb(evutil_socket_t fd, short what, void *arg);
 static void connect_done(PgwBackend *b);
+static void backend_relay(PgwBackend *b);
 static void internal_finish(PgwBackend *b, bool failed);
 
 /* pgwarden's own query whose rows it wants (RFQ_CAPTURE in the queue):
@@ -268,7 +270,7 @@ void backend_attach(PgwBackend *b, PgwWorker *w)
         b->bev = bufferevent_openssl_socket_new(worker_base(w), fd, ssl, BUFFEREVENT_SSL_OPEN, 0);
     else
         b->bev = bufferevent_socket_new(worker_base(w), fd, 0);
-    bufferevent_setcb(b->bev, backend_read_cb, NULL, backend_event_cb, b);
+    bufferevent_setcb(b->bev, backend_read_cb, backend_write_cb, backend_event_cb, b);
     bufferevent_enable(b->bev, EV_READ | EV_WRITE);
 }
 
@@ -285,6 +287,12 @@ void backend_free(PgwBackend *b)
 {
     if (!b)
         return;
+    if (b->in_process) {
+        /* Freed by backend_process when its loop is done. */
+        b->free_pending = true;
+        b->client = NULL;
+        return;
+    }
     if (b->ev)
         event_free(b->ev);
     backend_detach(b);
@@ -485,9 +493,27 @@ static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
  * client is throttled, or the session broke. */
 static void backend_process(PgwBackend *b)
 {
+    /* Callbacks below (client, ASK job, pool) may release or discard this
+     * session; while the loop runs, backend_free only marks it. */
+    b->in_process = true;
+    backend_relay(b);
+    b->in_process = false;
+    if (b->free_pending) {
+        backend_free(b);
+        return;
+    }
+    if (b->clean_pending) {
+        /* Last: the pool may hand the session to another thread. */
+        b->clean_pending = false;
+        pool_backend_clean(b);
+    }
+}
+
+static void backend_relay(PgwBackend *b)
+{
     struct evbuffer *in = bufferevent_get_input(b->bev);
     bool idle_now = false;
-    while (b->state == PGW_BE_READY) {
+    while (b->state == PGW_BE_READY && !b->free_pending) {
         PgwClient *c = b->client;
         struct evbuffer *out = c ? bufferevent_get_output(client_output(c)) : NULL;
         if (out && evbuffer_get_length(out) > CLIENT_OUT_HIGH) {
@@ -517,7 +543,7 @@ static void backend_process(PgwBackend *b)
             return;
         }
         uint8_t head = rfq_head(b);
-        bool relay = head == RFQ_RELAY && out;
+        bool relay = (head == RFQ_RELAY || head == RFQ_RELAY_ERROR || head == RFQ_DROP_READY) && out;
         bool capturing = head == RFQ_CAPTURE && b->internal;
         if (type == 'Z' || type == 'E' || type == 'C' || type == 'N' || (capturing && type == 'D')) {
             if (avail < 5 + (size_t)blen)
@@ -534,8 +560,10 @@ static void backend_process(PgwBackend *b)
                 rfq_pop(b);
                 if (capturing)
                     internal_finish(b, false);
-                if (b->state != PGW_BE_READY)
-                    return; /* the callback broke the session */
+                if (head == RFQ_RELAY_ERROR && relay)
+                    client_write_deferred_error(c); /* before its ReadyForQuery */
+                if (head == RFQ_DROP_READY)
+                    relay = false;
                 if (relay)
                     client_statement_done(c, b->rows);
                 b->rows = 0;
@@ -587,12 +615,22 @@ static void backend_process(PgwBackend *b)
         b->stream_left = blen;
         b->stream_swallow = !relay;
     }
-    if (idle_now && b->state == PGW_BE_READY && b->rfq_len == 0) {
+    if (idle_now && b->state == PGW_BE_READY && !b->free_pending && b->rfq_len == 0) {
         if (b->client)
             client_backend_idle(b->client);
         else
-            pool_backend_clean(b);
+            b->clean_pending = true;
     }
+}
+
+/* Our output to the server drained below its low-water mark: a client
+ * whose input was paused for it may go on. */
+static void backend_write_cb(struct bufferevent *bev, void *arg)
+{
+    PgwBackend *b = arg;
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    if (b->client)
+        client_resume_input(b->client);
 }
 
 static void backend_read_cb(struct bufferevent *bev, void *arg)

@@ -52,6 +52,9 @@ typedef struct PgwBackend {
     bool unsynced; /* extended-protocol messages sent since the last Sync */
     struct PgwInternal *internal; /* pgwarden's own queries awaiting results, oldest first */
     int64_t rows; /* rows reported by CommandComplete since the last ReadyForQuery */
+    bool in_process; /* backend_process is on the stack */
+    bool free_pending; /* backend_free was called meanwhile */
+    bool clean_pending; /* hand back to the pool when the loop ends */
     bool fatal_seen; /* the server sent FATAL: it is going away */
     char *fatal_message;
     struct PgwBackend *next; /* pool idle list */
@@ -74,6 +77,8 @@ void backend_free(PgwBackend *b);
 #define RFQ_SWALLOW 0 /* pgwarden's own query: drop */
 #define RFQ_RELAY 1 /* the client's: relay */
 #define RFQ_CAPTURE 2 /* pgwarden's own query whose rows it wants */
+#define RFQ_RELAY_ERROR 3 /* the client's Sync after a refusal: relay, the refusal first */
+#define RFQ_DROP_READY 4 /* pgwarden's Sync closing a client pipeline: relay all but 'Z' */
 
 /* Queue pgwarden's own query; its responses are swallowed. */
 void backend_send_internal(PgwBackend *b, const char *sql);

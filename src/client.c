@@ -31,6 +31,7 @@
 #include "codec.h"
 #include "config.h"
 #include "log.h"
+#include "policy_catalog.h" /* policy_setting_verdict for startup parameters */
 #include "pool.h"
 #include "schema.h"
 #include "scram.h"
@@ -58,6 +59,12 @@
  * at half of it. Bounded memory per client whatever the result size. */
 #define CLIENT_OUT_HIGH (256 * 1024)
 #define CLIENT_OUT_LOW (64 * 1024)
+/* Stop reading a client while this much waits for its server (or in our
+ * own input buffer): a client that pipelines without reading costs
+ * bounded memory. */
+#define BACKEND_OUT_HIGH (1024 * 1024)
+#define CLIENT_IN_HIGH (1024 * 1024)
+#define LOGIN_TIMEOUT_S 60
 
 typedef enum {
     CS_STARTUP,
@@ -108,6 +115,8 @@ struct PgwClient {
     bool closing; /* FATAL sent, closing once output is flushed */
     bool throttled; /* backend reading paused for our output */
     bool admin; /* connected to the admin console, not a tenant */
+    bool input_paused; /* the server is not taking our writes: stop reading */
+    bool read_mark_raised; /* the read high-water mark fits one big message */
     char cur_type; /* 'Q' or 'P' held in cur while the hook decides, else 0 */
     char *user;
     char *tenant;
@@ -118,6 +127,9 @@ struct PgwClient {
     PgwStmtResult *result; /* hook decided, not yet applied */
     PgwBuf cur;
     PgwBuf pending_out;
+    PgwBuf deferred_err; /* a refusal inside a pipeline, sent before its Sync's ReadyForQuery */
+    struct event *resume_ev; /* runs client_process later (see stmt_done) */
+    int backend_pid; /* copy for SHOW CLIENTS, which runs on another thread */
     char *startup_sets; /* SET statements for the backend, applied on link */
     ClientLogin *login;
     struct event *timer;
@@ -128,6 +140,7 @@ struct PgwClient {
 };
 
 static void client_process(PgwClient *c);
+static void login_timeout_cb(evutil_socket_t fd, short what, void *arg);
 static void client_close(PgwClient *c, const char *why);
 static void release_hook_schema(PgwClient *c);
 static void client_read_cb(struct bufferevent *bev, void *arg);
@@ -216,6 +229,7 @@ void client_accept(PgwWorker *w, evutil_socket_t fd, const struct sockaddr *addr
     c->state = CS_STARTUP;
     buf_init(&c->cur);
     buf_init(&c->pending_out);
+    buf_init(&c->deferred_err);
     if (addr->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const void *)addr;
         char ip[INET_ADDRSTRLEN];
@@ -239,7 +253,12 @@ void client_accept(PgwWorker *w, evutil_socket_t fd, const struct sockaddr *addr
         c->key = (uint32_t)random();
     c->bev = bufferevent_socket_new(worker_base(w), fd, 0);
     bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, CLIENT_IN_HIGH);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    /* Like authentication_timeout: a connection must log in within a minute. */
+    c->timer = evtimer_new(worker_base(w), login_timeout_cb, c);
+    struct timeval tv = {LOGIN_TIMEOUT_S, 0};
+    evtimer_add(c->timer, &tv);
     (void)addrlen;
 }
 
@@ -287,6 +306,9 @@ static void client_close(PgwClient *c, const char *why)
     stmt_session_free(c->hook_state);
     buf_free(&c->cur);
     buf_free(&c->pending_out);
+    buf_free(&c->deferred_err);
+    if (c->resume_ev)
+        event_free(c->resume_ev);
     free(c->startup_sets);
     free(c->user);
     free(c->tenant);
@@ -357,10 +379,12 @@ static char *build_startup_sets(ClientLogin *l)
     PgwBuf b;
     buf_init(&b);
     for (size_t i = 0; i < l->nparams; i++) {
-        buf_printf(&b, "SET %s = '", l->param_names[i]);
+        /* E'' with quotes and backslashes escaped reads the same whatever
+         * standard_conforming_strings the server runs with. */
+        buf_printf(&b, "SET %s = E'", l->param_names[i]);
         for (const char *p = l->param_values[i]; *p; p++) {
-            if (*p == '\'')
-                buf_append_byte(&b, '\'');
+            if (*p == '\'' || *p == '\\')
+                buf_append_byte(&b, (uint8_t)*p);
             buf_append_byte(&b, (uint8_t)*p);
         }
         buf_append_str(&b, "';");
@@ -392,6 +416,10 @@ static void finish_login(PgwClient *c)
     login_free(l);
     c->login = NULL;
     c->state = CS_READY;
+    if (c->timer && !c->waiting_backend) {
+        event_free(c->timer);
+        c->timer = NULL;
+    }
     STATS_ADD(logins, 1);
     log_info("%s: login", client_ident(c));
 }
@@ -424,6 +452,10 @@ static void login_authenticated(PgwClient *c)
         login_free(c->login);
         c->login = NULL;
         c->state = CS_READY;
+        if (c->timer) {
+            event_free(c->timer);
+            c->timer = NULL;
+        }
         STATS_ADD(logins, 1);
         log_info("%s: admin login", client_ident(c));
         return;
@@ -527,6 +559,7 @@ static void handle_startup(PgwClient *c, const uint8_t *body, size_t len)
             c->tls = true;
             bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
             bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
+            bufferevent_setwatermark(c->bev, EV_READ, 0, CLIENT_IN_HIGH);
             bufferevent_enable(c->bev, EV_READ | EV_WRITE);
         }
         server_snapshot_release(snap);
@@ -558,6 +591,15 @@ static void handle_startup(PgwClient *c, const uint8_t *body, size_t len)
             continue;
         }
         for (size_t k = 0; k < PGW_ARRAY_LEN(session_params); k++) {
+            if (strcmp(st.names[i], session_params[k]) == 0 &&
+                policy_setting_verdict(cfg, st.names[i], st.values[i]) != PGW_SETTING_OK) {
+                /* The same rule as SET: a startup packet is no way around it. */
+                char msg[256];
+                snprintf(msg, sizeof msg, "pgwarden: %s = \"%.64s\" is not allowed", st.names[i],
+                         st.values[i]);
+                client_fatal(c, "22023", msg, NULL);
+                return;
+            }
             if (strcmp(st.names[i], session_params[k]) == 0 &&
                 l->nparams < PGW_ARRAY_LEN(session_params)) {
                 l->param_names[l->nparams] = pgw_strdup(st.names[i]);
@@ -739,6 +781,7 @@ static void link_backend(PgwClient *c, PgwBackend *b)
 {
     c->be = b;
     b->client = c;
+    __atomic_store_n(&c->backend_pid, b->pid, __ATOMIC_RELAXED);
     if (c->startup_sets) {
         backend_send_internal(b, c->startup_sets);
         free(c->startup_sets);
@@ -781,8 +824,9 @@ static bool acquire_backend(PgwClient *c)
     PgwSnapshot *s = server_snapshot_acquire();
     int ms = s->cfg->pool_timeout_ms;
     server_snapshot_release(s);
-    if (!c->timer)
-        c->timer = evtimer_new(worker_base(c->w), wait_timeout_cb, c);
+    if (c->timer)
+        event_free(c->timer); /* the login timer, during LOGIN_WAIT */
+    c->timer = evtimer_new(worker_base(c->w), wait_timeout_cb, c);
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evtimer_add(c->timer, &tv);
     return false;
@@ -841,7 +885,7 @@ static void client_inject(PgwClient *c, const PgwBuf *msgs, bool with_ready)
         codec_sync(&s);
         bufferevent_write(c->be->bev, s.data, s.len);
         buf_free(&s);
-        backend_expect_rfq(c->be, RFQ_SWALLOW);
+        backend_expect_rfq(c->be, RFQ_DROP_READY);
         c->be->unsynced = false;
     }
 }
@@ -882,10 +926,25 @@ static void client_error_for(PgwClient *c, char type, const char *sqlstate, cons
     buf_init(&b);
     codec_error(&b, "ERROR", sqlstate, message, detail, hint);
     bool simple = type == 'Q' || type == 'F';
-    if (!simple)
+    if (!simple) {
         c->ext_skip = true;
+        if (c->be && c->be->state == PGW_BE_READY && c->be->unsynced) {
+            /* Earlier messages of this pipeline are at the server: their
+             * replies come first, then this error, then the ReadyForQuery
+             * of the client's own Sync (RFQ_RELAY_ERROR). */
+            buf_append(&c->deferred_err, b.data, b.len);
+            buf_free(&b);
+            return;
+        }
+    }
     client_inject(c, &b, simple);
     buf_free(&b);
+}
+
+void client_write_deferred_error(PgwClient *c)
+{
+    client_write(c, &c->deferred_err);
+    buf_reset(&c->deferred_err);
 }
 
 void client_backend_failed(PgwClient *c, const char *sqlstate, const char *message)
@@ -936,6 +995,7 @@ void client_backend_lost(PgwClient *c, const char *reason)
         relays += b->rfq[(b->rfq_head + i) % b->rfq_cap] == RFQ_RELAY;
     bool unsynced = b && b->unsynced;
     c->be = NULL;
+    __atomic_store_n(&c->backend_pid, 0, __ATOMIC_RELAXED);
     if (b) {
         b->client = NULL;
         pool_discard(c->pool, b);
@@ -983,6 +1043,14 @@ static void release_hook_schema(PgwClient *c)
     }
 }
 
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    client_process(arg);
+}
+
+/* The hook decided. When that happens later (ASK), the caller may be deep
+ * in a backend's read loop: processing resumes from the event loop instead,
+ * never re-entering the client from there. */
 static void stmt_done(void *arg, PgwStmtResult *res)
 {
     PgwClient *c = arg;
@@ -990,8 +1058,11 @@ static void stmt_done(void *arg, PgwStmtResult *res)
     release_hook_schema(c);
     c->result = pgw_malloc(sizeof *res);
     *c->result = *res;
-    if (!c->in_process)
-        client_process(c);
+    if (c->in_process)
+        return;
+    if (!c->resume_ev)
+        c->resume_ev = event_new(worker_base(c->w), -1, 0, resume_cb, c);
+    event_active(c->resume_ev, EV_TIMEOUT, 0);
 }
 
 static void submit_statement(PgwClient *c)
@@ -1172,6 +1243,13 @@ static bool ready_step(PgwClient *c, struct evbuffer *in)
         return false;
     if (c->result)
         return apply_result(c);
+    if (c->be && c->be->bev &&
+        evbuffer_get_length(bufferevent_get_output(c->be->bev)) > BACKEND_OUT_HIGH) {
+        /* backend_write_cb resumes us when the server has taken most of it. */
+        c->input_paused = true;
+        bufferevent_setwatermark(c->be->bev, EV_WRITE, BACKEND_OUT_HIGH / 4, 0);
+        return false;
+    }
     if (c->shutting_down && (!c->be || !backend_busy(c->be))) {
         client_fatal(c, SQLSTATE_ADMIN_SHUTDOWN,
                      "terminating connection because pgwarden is shutting down", NULL);
@@ -1189,12 +1267,19 @@ static bool ready_step(PgwClient *c, struct evbuffer *in)
         return false;
     }
     size_t whole = 5 + (size_t)blen;
+    /* A message bigger than the read high-water mark must still arrive
+     * whole; the mark goes back down when it has been handled. */
+    if (whole > CLIENT_IN_HIGH || c->read_mark_raised) {
+        c->read_mark_raised = whole > CLIENT_IN_HIGH;
+        bufferevent_setwatermark(c->bev, EV_READ, 0, c->read_mark_raised ? whole : CLIENT_IN_HIGH);
+    }
     switch (type) {
     case 'Q':
     case 'P':
         if (avail < whole)
             return false;
-        if (c->ext_skip && type == 'P') {
+        if (c->ext_skip) {
+            /* After an error, PostgreSQL discards everything up to Sync. */
             evbuffer_drain(in, whole);
             return true;
         }
@@ -1221,11 +1306,20 @@ static bool ready_step(PgwClient *c, struct evbuffer *in)
     case 'S':
         if (avail < whole)
             return false;
+        if (c->ext_skip && c->deferred_err.len && c->be && c->be->state == PGW_BE_READY) {
+            forward_stream(c, in, whole);
+            c->ext_skip = false;
+            c->be->unsynced = false;
+            backend_expect_rfq(c->be, RFQ_RELAY_ERROR);
+            return true;
+        }
         if (c->ext_skip || !c->be) {
             evbuffer_drain(in, whole);
             c->ext_skip = false;
             PgwBuf b;
             buf_init(&b);
+            buf_append(&b, c->deferred_err.data, c->deferred_err.len);
+            buf_reset(&c->deferred_err);
             codec_ready(&b, tx_status(c));
             client_write(c, &b);
             buf_free(&b);
@@ -1355,19 +1449,29 @@ void client_describe(const PgwClient *c, PgwClientInfo *out)
     out->tenant = c->admin ? PGW_ADMIN_DB : c->tenant;
     out->addr = c->addr;
     out->state = c->state < PGW_ARRAY_LEN(states) ? states[c->state] : "?";
-    if (c->state == CS_READY && (c->stmt || (c->be && backend_busy(c->be))))
+    if (c->state == CS_READY && c->stmt)
         out->state = "active";
     if (c->waiting_backend)
         out->state = "waiting";
     out->tls = c->tls;
     out->pid = c->pid;
-    out->backend_pid = c->be ? c->be->pid : 0;
+    out->backend_pid = __atomic_load_n(&c->backend_pid, __ATOMIC_RELAXED);
 }
 
 PgwInternal *client_internal_query(PgwClient *c, const char *sql, PgwClientInternalDone done, void *arg)
 {
     if (!c->be || c->be->state != PGW_BE_READY)
         return NULL;
+    if (c->be->unsynced) {
+        /* The client's unsynced messages must not be read as our rows. */
+        PgwBuf m;
+        buf_init(&m);
+        codec_sync(&m);
+        bufferevent_write(c->be->bev, m.data, m.len);
+        buf_free(&m);
+        backend_expect_rfq(c->be, RFQ_DROP_READY);
+        c->be->unsynced = false;
+    }
     return backend_internal_query(c->be, sql, done, arg);
 }
 
@@ -1380,4 +1484,26 @@ void client_internal_forget(PgwClient *c, PgwInternal *q)
 void **client_hook_state(PgwClient *c)
 {
     return &c->hook_state;
+}
+
+void client_resume_input(PgwClient *c)
+{
+    if (!c->input_paused)
+        return;
+    c->input_paused = false;
+    client_process(c);
+}
+
+static void login_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    PgwClient *c = arg;
+    if (c->state == CS_READY)
+        return;
+    PgwWorker *w = c->w;
+    uint32_t pid = c->pid;
+    uint64_t serial = c->serial;
+    client_fatal(c, SQLSTATE_CANNOT_CONNECT_NOW, "pgwarden: login timed out", NULL);
+    /* A peer that does not read its FATAL must not hold the slot. */
+    if (worker_find_client(w, pid, serial) == c)
+        client_close(c, "login timed out");
 }

@@ -41,6 +41,8 @@ void client_backend_idle(PgwClient *c); /* all expected ReadyForQuery arrived */
 void client_statement_done(PgwClient *c, int64_t rows);
 void client_backend_lost(PgwClient *c, const char *why);
 void client_throttle_backend(PgwClient *c); /* output over the high-water mark */
+void client_write_deferred_error(PgwClient *c); /* a held refusal, before its ReadyForQuery */
+void client_resume_input(PgwClient *c); /* the server took our writes */
 
 /* pgwarden's own query on the client's backend session (ASK: schema,
  * EXPLAIN of generated SQL). NULL when the client holds no session. */

@@ -192,7 +192,8 @@ static int split_search_path(Rewrite *rw)
             break;
         const char *start = p;
         size_t len;
-        if (*p == '"') {
+        bool quoted = *p == '"';
+        if (quoted) {
             start = ++p;
             while (*p != '\0' && *p != '"')
                 p++;
@@ -209,7 +210,7 @@ static int split_search_path(Rewrite *rw)
             free(name);
             continue;
         }
-        if (start[-1] != '"')
+        if (!quoted)
             for (char *c = name; *c != '\0'; c++)
                 *c = (char)tolower((unsigned char)*c);
         rw->search_path = pgw_realloc(rw->search_path, (rw->nsearch_path + 1) * sizeof(char *));

@@ -314,10 +314,24 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     client_accept(w, fd, addr, addrlen);
 }
 
+static void listener_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    if (!server_shutting_down()) /* shutdown frees the listeners */
+        evconnlistener_enable(arg);
+}
+
+/* Out of file descriptors: a ready listener would wake the loop at once,
+ * again and again. Pause it for a second (and log once per pause). */
 static void accept_error_cb(struct evconnlistener *l, void *arg)
 {
+    PgwWorker *w = arg;
     int err = EVUTIL_SOCKET_ERROR();
     log_warning("accept failed: %s", evutil_socket_error_to_string(err));
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        evconnlistener_disable(l);
+        struct timeval tv = {1, 0};
+        event_base_once(w->base, -1, EV_TIMEOUT, listener_resume_cb, l, &tv);
+    }
 }
 
 static int bind_tcp(const struct addrinfo *ai, char *err, size_t errlen)
