@@ -464,6 +464,17 @@ static char *fenced(const char *sql)
     return buf_steal_str(&b);
 }
 
+/* Each question on its own "Question:" line: the model (and the offline
+ * stand-in, which matches its scripted rules there) can tell the question
+ * from the error text of a retry. */
+static char *question_message(const char *question)
+{
+    PgwBuf b;
+    buf_init(&b);
+    buf_printf(&b, "Question: %s", question);
+    return buf_steal_str(&b);
+}
+
 int ask_build_prompt(const PgwAskSchema *s, const size_t *tables, size_t ntables,
                      const char *examples, const PgwAskTurn *history, size_t nhist,
                      const char *question, const char *failed_sql, const char *failed_error,
@@ -488,10 +499,10 @@ int ask_build_prompt(const PgwAskSchema *s, const size_t *tables, size_t ntables
     for (size_t i = first; i < nhist; i++) {
         if (history[i].question == NULL || history[i].sql == NULL)
             continue;
-        add_msg(out, "user", pgw_strdup(history[i].question));
+        add_msg(out, "user", question_message(history[i].question));
         add_msg(out, "assistant", fenced(history[i].sql));
     }
-    add_msg(out, "user", pgw_strdup(question));
+    add_msg(out, "user", question_message(question));
     if (failed_sql != NULL) {
         add_msg(out, "assistant", fenced(failed_sql));
         buf_printf(&b, "That SQL failed: %s\nFix it and answer with the corrected query.",

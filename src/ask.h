@@ -17,7 +17,7 @@
 
 /* Bump when the prompt's wording changes: cached translations made with
  * another prompt are not reused. */
-#define ASK_PROMPT_VERSION "pgwarden-ask-1"
+#define ASK_PROMPT_VERSION "pgwarden-ask-2"
 /* The marker the model is told to answer with when the schema cannot answer. */
 #define ASK_CANNOT_ANSWER "CANNOT_ANSWER"
 

@@ -325,10 +325,10 @@ START_TEST(test_prompt_masks_schema)
                       p.system);
     ck_assert_int_eq(p.nmsgs, 5);
     ck_assert_str_eq(p.roles[0], "user");
-    ck_assert_str_eq(p.contents[0], "how many customers");
+    ck_assert_str_eq(p.contents[0], "Question: how many customers");
     ck_assert_str_eq(p.roles[1], "assistant");
     ck_assert_str_eq(p.contents[1], "```sql\nSELECT count(*) FROM customers\n```");
-    ck_assert_str_eq(p.contents[2], "same, but only for 2023");
+    ck_assert_str_eq(p.contents[2], "Question: same, but only for 2023");
     ck_assert_str_eq(p.roles[3], "assistant");
     ck_assert_ptr_nonnull(strstr(p.contents[3], "SELECT secret_score FROM x"));
     ck_assert_str_eq(p.roles[4], "user");
@@ -358,7 +358,7 @@ START_TEST(test_prompt_subset_and_examples)
         strstr(p.system, "Question: product count\n```sql\nSELECT count(*) FROM products\n```"));
     ck_assert_ptr_null(strstr(p.system, "malformed"));
     ck_assert_int_eq(p.nmsgs, 1);
-    ck_assert_str_eq(p.contents[0], "best orders");
+    ck_assert_str_eq(p.contents[0], "Question: best orders");
     ask_prompt_free(&p);
 }
 END_TEST
@@ -377,9 +377,9 @@ START_TEST(test_prompt_keeps_latest_history)
                                       "boom", &p),
                      0);
     ck_assert_int_le(p.nmsgs, ASK_PROMPT_MAX_MSGS);
-    ck_assert_str_eq(p.contents[p.nmsgs - 5], "question 19");
-    ck_assert_str_eq(p.contents[p.nmsgs - 3], "now");
-    ck_assert_str_eq(p.contents[0], "question 14");
+    ck_assert_str_eq(p.contents[p.nmsgs - 5], "Question: question 19");
+    ck_assert_str_eq(p.contents[p.nmsgs - 3], "Question: now");
+    ck_assert_str_eq(p.contents[0], "Question: question 14");
     ask_prompt_free(&p);
     ck_assert_int_eq(ask_build_prompt(schema, NULL, 0, NULL, NULL, 0, "  ", NULL, NULL, &p), -1);
 }
