@@ -154,6 +154,12 @@ if [ "$smoke" = yes ]; then
         -c "SELECT count(*) AS acme_customers FROM customers"
     PGCONNECT_TIMEOUT=10 psql -X -v ON_ERROR_STOP=1 -d "$(conn bob globex)" \
         -c "SELECT name, category, price FROM products ORDER BY id LIMIT 3"
+    if [ -n "$fake_llm" ]; then
+        ask_out=$(PGCONNECT_TIMEOUT=10 psql -X -v ON_ERROR_STOP=1 -d "$(conn alice acme)" \
+            -c "ASK which five customers spent the most" 2>&1)
+        echo "$ask_out"
+        grep -q "NOTICE:  ask: SELECT" <<<"$ask_out" || { echo "demo: ASK gave no NOTICE" >&2; exit 1; }
+    fi
     echo "demo: smoke test passed"
     exit 0
 fi

@@ -130,4 +130,15 @@ fi
 run_pytest integration 900 tests/integration --ignore=tests/integration/test_clients.py
 run_pytest clients 300 tests/integration/test_clients.py
 
+# The README's first command must keep working: start the demo (throwaway
+# PostgreSQL, stand-in LLM, pgwarden), run a few queries and an ASK, stop.
+step "demo smoke test"
+if SKIP_DEPS=1 PGWARDEN_BIN="$build_dir/pgwarden" timeout 300 bash "$repo/scripts/demo.sh" --smoke; then
+    passed=$((passed + 1))
+else
+    echo "test: demo smoke test failed" >&2
+    failed=$((failed + 1))
+    status=1
+fi
+
 finish
