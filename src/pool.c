@@ -95,10 +95,14 @@ static void connect_for(PgwPool *p, PgwWorker *w, uint32_t pid, uint64_t serial)
         return;
     }
     /* Session settings are startup options, not SETs, so DISCARD ALL on
-     * release returns to them rather than to the server's defaults. */
+     * release returns to them rather than to the server's defaults. They
+     * come after the tenant's own options, so they win. The server must
+     * read string literals as the policy's parser did (backslashes are not
+     * escapes), whatever the tenant's server is configured with. */
     char options[512];
     snprintf(options, sizeof options,
-             "-c default_transaction_read_only=on -c search_path=%s -c statement_timeout=%d",
+             "-c default_transaction_read_only=on -c standard_conforming_strings=on "
+             "-c search_path=%s -c statement_timeout=%d",
              s->cfg->search_path ? s->cfg->search_path : "public", s->cfg->statement_timeout_ms);
     char *conninfo = pgw_strdup(t->backend);
     server_snapshot_release(s);
