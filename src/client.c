@@ -730,6 +730,30 @@ static void handle_auth_message(PgwClient *c, const uint8_t *body, size_t len)
     }
 }
 
+/* Take one whole typed message of at most max bytes from the input, as a
+ * NUL-terminated malloc'd body. False when it has not all arrived, or when
+ * its length is invalid (the client is then being closed). */
+static bool take_small_message(PgwClient *c, struct evbuffer *in, size_t max, char *type,
+                               char **body, uint32_t *blen)
+{
+    uint8_t hdr[5];
+    size_t avail = evbuffer_get_length(in);
+    if (avail < 5)
+        return false;
+    evbuffer_copyout(in, hdr, 5);
+    if (codec_header(hdr, max, type, blen) != 0) {
+        client_fatal(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid message length", NULL);
+        return false;
+    }
+    if (avail < 5 + (size_t)*blen)
+        return false;
+    *body = pgw_malloc(*blen + 1);
+    evbuffer_drain(in, 5);
+    evbuffer_remove(in, *body, *blen);
+    (*body)[*blen] = 0;
+    return true;
+}
+
 /* One step of the login. Returns false when more input is needed. */
 static bool login_step(PgwClient *c, struct evbuffer *in)
 {
@@ -754,23 +778,17 @@ static bool login_step(PgwClient *c, struct evbuffer *in)
         free(pkt);
         return true;
     }
-    uint8_t hdr[5];
     char type;
     uint32_t blen;
-    if (avail < 5)
+    char *body;
+    if (!take_small_message(c, in, PGW_MAX_STARTUP_LEN, &type, &body, &blen))
         return false;
-    evbuffer_copyout(in, hdr, 5);
-    if (codec_header(hdr, PGW_MAX_STARTUP_LEN, &type, &blen) != 0 || type != 'p') {
+    if (type != 'p') {
+        free(body);
         client_fatal(c, SQLSTATE_PROTOCOL_VIOLATION, "expected a password message", NULL);
         return false;
     }
-    if (avail < 5 + (size_t)blen)
-        return false;
-    uint8_t *body = pgw_malloc(blen + 1);
-    evbuffer_drain(in, 5);
-    evbuffer_remove(in, body, blen);
-    body[blen] = 0;
-    handle_auth_message(c, body, blen);
+    handle_auth_message(c, (const uint8_t *)body, blen);
     free(body);
     return true;
 }
@@ -1188,23 +1206,11 @@ static void forward_stream(PgwClient *c, struct evbuffer *in, size_t n)
 /* The admin console: simple Query only, answered here. */
 static bool admin_step(PgwClient *c, struct evbuffer *in)
 {
-    size_t avail = evbuffer_get_length(in);
-    uint8_t hdr[5];
     char type;
     uint32_t blen;
-    if (avail < 5)
+    char *body;
+    if (!take_small_message(c, in, PGW_MAX_STARTUP_LEN * 10, &type, &body, &blen))
         return false;
-    evbuffer_copyout(in, hdr, 5);
-    if (codec_header(hdr, PGW_MAX_STARTUP_LEN * 10, &type, &blen) != 0) {
-        client_fatal(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid message length", NULL);
-        return false;
-    }
-    if (avail < 5 + (size_t)blen)
-        return false;
-    char *body = pgw_malloc(blen + 1);
-    evbuffer_drain(in, 5);
-    evbuffer_remove(in, body, blen);
-    body[blen] = 0;
     PgwBuf out;
     buf_init(&out);
     bool go_on = true;
