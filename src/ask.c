@@ -17,6 +17,7 @@
  * (ask_schema.c), the session's own questions and cleaned error texts.
  */
 #include "ask.h"
+#include "policy_walk.h"
 
 #include <ctype.h>
 #include <openssl/sha.h>
@@ -167,34 +168,6 @@ static bool maybe_ask_call(const char *sql)
     return false;
 }
 
-typedef void (*VisitFn)(const ProtobufCMessage *m, void *arg);
-
-/* Visit every message of a parse tree, whatever its type, through the
- * protobuf-c descriptors: ask() may sit in any FROM of any subquery. */
-static void walk(const ProtobufCMessage *m, VisitFn fn, void *arg)
-{
-    if (m == NULL)
-        return;
-    fn(m, arg);
-    const ProtobufCMessageDescriptor *d = m->descriptor;
-    const char *base = (const char *)m;
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &d->fields[i];
-        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-            continue;
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t n = *(const size_t *)(base + f->quantifier_offset);
-            ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)(base + f->offset);
-            for (size_t k = 0; k < n; k++)
-                walk(v[k], fn, arg);
-            continue;
-        }
-        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-            *(const uint32_t *)(base + f->quantifier_offset) != f->id)
-            continue;
-        walk(*(ProtobufCMessage *const *)(base + f->offset), fn, arg);
-    }
-}
 
 typedef struct AskCall {
     int count; /* ask() range functions found */
@@ -268,7 +241,7 @@ static int locate_ask_call(const char *sql, AskCall *ac, char *err, size_t errle
         set_err("ask: cannot read the parse tree");
         return -1;
     }
-    walk(&tree->base, find_ask_call, ac);
+    policy_walk_messages(&tree->base, find_ask_call, ac);
     int rc = ac->count > 0 ? 1 : 0;
     if (rc == 1 && tree->n_stmts > 1)
         ac->problem = "ask('...') must be the only statement in the query";

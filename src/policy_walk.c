@@ -177,3 +177,28 @@ bool policy_walk_equal(const ProtobufCMessage *a, const ProtobufCMessage *b)
     }
     return true;
 }
+
+void policy_walk_messages(const ProtobufCMessage *m, PgwMessageVisitor fn, void *arg)
+{
+    if (m == NULL)
+        return;
+    fn(m, arg);
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    const char *base = (const char *)m;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + f->quantifier_offset);
+            ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)(base + f->offset);
+            for (size_t k = 0; k < n; k++)
+                policy_walk_messages(v[k], fn, arg);
+            continue;
+        }
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+            continue;
+        policy_walk_messages(*(ProtobufCMessage *const *)(base + f->offset), fn, arg);
+    }
+}

@@ -29,6 +29,11 @@ int policy_walk_children(ProtobufCMessage *msg, PgwNodeVisitor fn, void *arg) PG
 /* The message inside a Node's oneof, or NULL when unset. */
 ProtobufCMessage *policy_walk_inner(PgQuery__Node *node);
 
+/* Visit every message of a tree, whatever its type, depth first (read-only;
+ * used to find things anywhere in a statement: ask() calls, table names). */
+typedef void (*PgwMessageVisitor)(const ProtobufCMessage *m, void *arg);
+void policy_walk_messages(const ProtobufCMessage *m, PgwMessageVisitor fn, void *arg);
+
 /* The oneof field name of a node ("select_stmt", "delete_stmt", ...). */
 const char *policy_walk_node_name(const PgQuery__Node *node);
 

@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "ask.h"
+#include "policy_walk.h"
 #include "ask_schema.h"
 #include "buf.h"
 
@@ -67,34 +68,6 @@ static char *lower(const char *s)
     return c;
 }
 
-/* ---- generic parse-tree walk (protobuf-c descriptors) ---- */
-
-typedef void (*VisitFn)(const ProtobufCMessage *m, void *arg);
-
-static void walk(const ProtobufCMessage *m, VisitFn fn, void *arg)
-{
-    if (m == NULL)
-        return;
-    fn(m, arg);
-    const ProtobufCMessageDescriptor *d = m->descriptor;
-    const char *base = (const char *)m;
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &d->fields[i];
-        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-            continue;
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t n = *(const size_t *)(base + f->quantifier_offset);
-            ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)(base + f->offset);
-            for (size_t k = 0; k < n; k++)
-                walk(v[k], fn, arg);
-            continue;
-        }
-        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-            *(const uint32_t *)(base + f->quantifier_offset) != f->id)
-            continue;
-        walk(*(ProtobufCMessage *const *)(base + f->offset), fn, arg);
-    }
-}
 
 static PgQuery__ParseResult *parse(const char *sql)
 {
@@ -295,7 +268,7 @@ static int load_db(const char *dir, const char *db, Rows *rows)
         return -1;
     }
     TableDef td = {rows, db, json != NULL ? json_object_get(json, "table_metadata") : NULL};
-    walk(&tree->base, visit_create, &td);
+    policy_walk_messages(&tree->base, visit_create, &td);
     pg_query__parse_result__free_unpacked(tree, NULL);
     json_decref(json);
     return 0;
@@ -519,7 +492,7 @@ int main(int argc, char **argv)
                 if (tree == NULL)
                     continue;
                 Gold g = {0};
-                walk(&tree->base, visit_gold, &g);
+                policy_walk_messages(&tree->base, visit_gold, &g);
                 pg_query__parse_result__free_unpacked(tree, NULL);
                 Names *a = &alts[nalts];
                 a->n = 0;
