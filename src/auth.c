@@ -31,30 +31,6 @@ struct PgwUserlist {
     char **secrets;
 };
 
-/* One "quoted" field; "" inside stands for ". Advances *sp. */
-static char *parse_field(const char **sp)
-{
-    const char *s = *sp;
-    PgwBuf b;
-
-    if (*s != '"')
-        return NULL;
-    buf_init(&b);
-    for (s++;; s++) {
-        if (!*s) {
-            buf_free(&b);
-            return NULL;
-        }
-        if (*s == '"' && s[1] == '"')
-            buf_append_byte(&b, (uint8_t)*s++);
-        else if (*s == '"')
-            break;
-        else
-            buf_append_byte(&b, (uint8_t)*s);
-    }
-    *sp = s + 1;
-    return buf_steal_str(&b);
-}
 
 int auth_userlist_parse(const char *name, const char *text, PgwUserlist **out, char *err,
                         size_t errlen)
@@ -74,10 +50,10 @@ int auth_userlist_parse(const char *name, const char *text, PgwUserlist **out, c
             s++;
         if (*s == '\n' || *s == '\r' || *s == '\0' || *s == ';' || *s == '#')
             continue;
-        user = parse_field(&s);
+        user = buf_take_quoted(&s);
         while (user && (*s == ' ' || *s == '\t'))
             s++;
-        secret = user ? parse_field(&s) : NULL;
+        secret = user ? buf_take_quoted(&s) : NULL;
         if (!user || !secret || !*user) {
             snprintf(err, errlen, "%s:%d: expected \"user\" \"password\"", name, lineno);
             goto fail;

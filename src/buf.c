@@ -137,3 +137,26 @@ char *buf_steal_str(PgwBuf *b)
     buf_init(b);
     return s;
 }
+
+char *buf_take_quoted(const char **sp)
+{
+    const char *s = *sp;
+    if (*s != '"')
+        return NULL;
+    PgwBuf b;
+    buf_init(&b);
+    for (s++;; s++) {
+        if (!*s) {
+            buf_free(&b);
+            return NULL;
+        }
+        if (*s == '"' && s[1] == '"')
+            buf_append_byte(&b, (uint8_t)*s++);
+        else if (*s == '"')
+            break;
+        else
+            buf_append_byte(&b, (uint8_t)*s);
+    }
+    *sp = s + 1;
+    return buf_steal_str(&b);
+}

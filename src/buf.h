@@ -29,6 +29,11 @@ void buf_printf(PgwBuf *b, const char *fmt, ...) PGW_PRINTF(2, 3);
 /* Steal the bytes as a NUL-terminated malloc'd string; the buffer is reset. */
 char *buf_steal_str(PgwBuf *b);
 
+/* A double-quoted string at *sp ("" inside stands for "), malloc'd without
+ * its quotes; *sp moves past the closing quote. NULL when *sp is not at a
+ * quote or the string is not closed. (userlist fields, quoted identifiers) */
+char *buf_take_quoted(const char **sp);
+
 /* Small helpers used everywhere. */
 void *pgw_malloc(size_t n);
 void *pgw_calloc(size_t n, size_t size);

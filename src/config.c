@@ -685,30 +685,24 @@ static char *parse_ident(const char **sp)
     const char *s = *sp;
     PgwBuf b;
 
-    buf_init(&b);
     if (*s == '"') {
-        for (s++;; s++) {
-            if (!*s) {
-                buf_free(&b);
-                return NULL;
-            }
-            if (*s == '"' && s[1] == '"')
-                buf_append_byte(&b, (uint8_t)*s++);
-            else if (*s == '"')
-                break;
-            else
-                buf_append_byte(&b, (uint8_t)*s);
+        const char *p = s;
+        char *q = buf_take_quoted(&p);
+        if (q == NULL || *q == '\0') { /* "" names nothing */
+            free(q);
+            return NULL;
         }
-        s++;
-    } else {
-        for (; *s && *s != '.'; s++) {
-            unsigned char c = (unsigned char)*s;
-            if (!(isalnum(c) || c == '_' || c == '$' || c >= 0x80)) {
-                buf_free(&b);
-                return NULL;
-            }
-            buf_append_byte(&b, (uint8_t)tolower(c));
+        *sp = p;
+        return q;
+    }
+    buf_init(&b);
+    for (; *s && *s != '.'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (!(isalnum(c) || c == '_' || c == '$' || c >= 0x80)) {
+            buf_free(&b);
+            return NULL;
         }
+        buf_append_byte(&b, (uint8_t)tolower(c));
     }
     if (b.len == 0) {
         buf_free(&b);
