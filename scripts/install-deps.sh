@@ -11,7 +11,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 packages=(
-    build-essential autoconf automake libtool pkg-config
+    build-essential autoconf automake libtool pkg-config clang-format
     libevent-dev libssl-dev libcurl4-openssl-dev libjansson-dev libpq-dev
     libhiredis-dev libpg-query-dev libprotobuf-c-dev check
     postgresql redis-server pgbouncer

@@ -114,6 +114,16 @@ if ! BUILD_DIR="$build_dir" bash "$repo/scripts/build.sh"; then
     finish
 fi
 
+# Source rules every change must keep: the pinned format (.clang-format).
+step "source checks"
+if bash "$repo/scripts/format.sh" --check; then
+    passed=$((passed + 1))
+else
+    echo "test: source checks failed" >&2
+    failed=$((failed + 1))
+    status=1
+fi
+
 step "unit tests (make check)"
 before=$failed
 unit_ok=yes

@@ -121,7 +121,7 @@ static void pool_row(PgwPool *p, void *arg)
 
 static void show_pools(PgwBuf *out)
 {
-    static const char *const names[] = {"tenant", "sessions", "idle", "waiting",
+    static const char *const names[] = {"tenant",   "sessions",         "idle",         "waiting",
                                         "connects", "connect_failures", "schema_tables"};
     Table t;
     table_begin(&t, out, 7, names);
@@ -137,14 +137,20 @@ static void client_row(PgwClient *c, void *arg)
     char pid[16], bpid[16];
     snprintf(pid, sizeof pid, "%u", info.pid);
     snprintf(bpid, sizeof bpid, "%d", info.backend_pid);
-    const char *row[] = {info.user,  info.tenant, info.addr, info.state,
-                         info.tls ? "yes" : "no", pid, info.backend_pid ? bpid : NULL};
+    const char *row[] = {info.user,
+                         info.tenant,
+                         info.addr,
+                         info.state,
+                         info.tls ? "yes" : "no",
+                         pid,
+                         info.backend_pid ? bpid : NULL};
     table_row(t, row);
 }
 
 static void show_clients(PgwBuf *out)
 {
-    static const char *const names[] = {"user", "tenant", "addr", "state", "tls", "pid", "backend_pid"};
+    static const char *const names[] = {"user", "tenant", "addr",       "state",
+                                        "tls",  "pid",    "backend_pid"};
     Table t;
     table_begin(&t, out, 7, names);
     server_foreach_client(client_row, &t);
@@ -197,8 +203,8 @@ static void show_cache(PgwBuf *out)
 
 static void show_llm(PgwBuf *out)
 {
-    static const char *const names[] = {"provider", "base_url", "model", "timeout_ms",
-                                        "max_attempts", "api_key"};
+    static const char *const names[] = {"provider",   "base_url",     "model",
+                                        "timeout_ms", "max_attempts", "api_key"};
     Table t;
     table_begin(&t, out, 6, names);
     PgwSnapshot *s = server_snapshot_acquire();
@@ -207,7 +213,10 @@ static void show_llm(PgwBuf *out)
     snprintf(to, sizeof to, "%d", cfg->llm_timeout_ms);
     snprintf(att, sizeof att, "%d", cfg->llm_max_attempts);
     const char *row[] = {cfg->llm_provider == PGW_LLM_ANTHROPIC ? "anthropic" : "openai",
-                         cfg->llm_base_url, cfg->llm_model, to, att,
+                         cfg->llm_base_url,
+                         cfg->llm_model,
+                         to,
+                         att,
                          cfg->llm_api_key && *cfg->llm_api_key ? "(set)" : "(not set)"};
     table_row(&t, row);
     server_snapshot_release(s);
@@ -275,8 +284,8 @@ void admin_execute(const char *sql, PgwBuf *out)
     if (n == 1 && strcmp(w[0], "reload") == 0) {
         char err[1024];
         if (server_reload(err, sizeof err) != 0) {
-            codec_error(out, "ERROR", "F0000", "pgwarden: reload failed, the running configuration stays",
-                        err, NULL);
+            codec_error(out, "ERROR", "F0000",
+                        "pgwarden: reload failed, the running configuration stays", err, NULL);
             return;
         }
         codec_command_complete(out, "RELOAD");
@@ -289,8 +298,9 @@ void admin_execute(const char *sql, PgwBuf *out)
         codec_command_complete(out, "CACHE CLEAR");
         return;
     }
-    codec_error(out, "ERROR", SQLSTATE_SYNTAX_ERROR, "pgwarden admin: unknown command", NULL,
-                "Commands: SHOW TENANTS|POOLS|CLIENTS|STATS|CACHE|LLM|VERSION; RELOAD; CACHE CLEAR [tenant].");
+    codec_error(
+        out, "ERROR", SQLSTATE_SYNTAX_ERROR, "pgwarden admin: unknown command", NULL,
+        "Commands: SHOW TENANTS|POOLS|CLIENTS|STATS|CACHE|LLM|VERSION; RELOAD; CACHE CLEAR [tenant].");
 }
 
 void admin_login_params(PgwBuf *out)

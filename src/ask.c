@@ -32,7 +32,7 @@
 #include "buf.h"
 
 /* Fill the caller's error buffer (named err, errlen in every function). */
-#define set_err(...) \
+#define set_err(...)                                                                               \
     ((err) != NULL && (errlen) > 0 ? (void)snprintf(err, errlen, __VA_ARGS__) : (void)0)
 
 /* ---- recognition ---- */
@@ -211,8 +211,8 @@ static void find_ask_call(const ProtobufCMessage *m, void *arg)
         else if (rf->n_coldeflist > 0)
             ac->problem = "ask('...') takes no column definition list";
         else if (fc->n_args != 1 || fc->args[0]->node_case != PG_QUERY__NODE__NODE_A_CONST ||
-                 fc->args[0]->a_const->val_case != PG_QUERY__A__CONST__VAL_SVAL ||
-                 fc->agg_star || fc->agg_distinct || fc->n_agg_order > 0)
+                 fc->args[0]->a_const->val_case != PG_QUERY__A__CONST__VAL_SVAL || fc->agg_star ||
+                 fc->agg_distinct || fc->n_agg_order > 0)
             ac->problem = "ask() takes one string constant: the question";
         else if (blank(fc->args[0]->a_const->sval->sval))
             ac->problem = "ASK needs a question";
@@ -363,8 +363,8 @@ static const char system_rules[] =
     "- Answer with exactly one read-only query (SELECT, or WITH ... SELECT) in a ```sql fenced "
     "code block. Never write INSERT, UPDATE, DELETE, DDL or more than one statement.\n"
     "- Use only the tables and columns of the schema below; do not invent names.\n"
-    "- When the question cannot be answered from this schema, reply with one line: "
-    ASK_CANNOT_ANSWER ": <reason>\n"
+    "- When the question cannot be answered from this schema, reply with one line: " ASK_CANNOT_ANSWER
+    ": <reason>\n"
     "- Qualify column names with table aliases when more than one table is involved.\n";
 
 /* Few-shot examples: blocks "Q: ...\nSQL: ..." (SQL may continue on further
@@ -621,8 +621,8 @@ static void key_field(PgwBuf *b, const char *s)
     buf_append_str(b, s);
 }
 
-char *ask_cache_key(const char *schema_fingerprint, const char *question,
-                    const PgwAskTurn *history, size_t nhist, const char *model)
+char *ask_cache_key(const char *schema_fingerprint, const char *question, const PgwAskTurn *history,
+                    size_t nhist, const char *model)
 {
     PgwBuf b;
     buf_init(&b);
@@ -666,8 +666,7 @@ static bool cfg_hides(const PgwConfig *cfg, const char *name, size_t len)
     return false;
 }
 
-static bool name_hidden(const PgwAskSchema *s, const PgwConfig *cfg, const char *name,
-                        size_t len)
+static bool name_hidden(const PgwAskSchema *s, const PgwConfig *cfg, const char *name, size_t len)
 {
     if (s != NULL && ask_schema_name_visible(s, name, len))
         return false;
@@ -678,8 +677,8 @@ static bool name_hidden(const PgwAskSchema *s, const PgwConfig *cfg, const char 
 static bool names_follow(const char *msg, const char *quote)
 {
     static const char *const words[] = {
-        "column", "relation", "table", "schema", "function", "type", "constraint",
-        "index", "view", "sequence", "reference", "operator", "alias", "database",
+        "column", "relation", "table",    "schema",    "function", "type",  "constraint",
+        "index",  "view",     "sequence", "reference", "operator", "alias", "database",
     };
     const char *e = quote;
     while (e > msg && e[-1] == ' ')
@@ -722,8 +721,8 @@ static bool clean_name_chain(PgwBuf *out, const PgwAskSchema *s, const PgwConfig
 char *ask_clean_error_state(const PgwAskSchema *s, const PgwConfig *cfg, const char *sqlstate,
                             const char *error_message)
 {
-    bool data_error = sqlstate != NULL && (strncmp(sqlstate, "22", 2) == 0 ||
-                                           strncmp(sqlstate, "23", 2) == 0);
+    bool data_error =
+        sqlstate != NULL && (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0);
     PgwBuf b;
     buf_init(&b);
     const char *msg = error_message != NULL ? error_message : "";

@@ -86,8 +86,8 @@ int ask_extract_sql(const char *answer, char **sql, char **reason, char *err,
 /* Hex SHA-256 over the schema fingerprint, the normalized question
  * (lower-case, whitespace collapsed, trailing punctuation dropped), the
  * earlier turns, the model and ASK_PROMPT_VERSION. malloc'd. */
-char *ask_cache_key(const char *schema_fingerprint, const char *question,
-                    const PgwAskTurn *history, size_t nhist, const char *model);
+char *ask_cache_key(const char *schema_fingerprint, const char *question, const PgwAskTurn *history,
+                    size_t nhist, const char *model);
 /* The normalization the key uses, exposed for tests. malloc'd. */
 char *ask_normalize_question(const char *question);
 

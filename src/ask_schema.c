@@ -147,8 +147,8 @@ static bool table_readable(const PgwConfig *cfg, const char *schema, const char 
     return cfg->default_access == PGW_ACCESS_ALLOW;
 }
 
-static const PgwColumnMask *column_mask(const PgwConfig *cfg, const char *schema,
-                                        const char *table, const char *column)
+static const PgwColumnMask *column_mask(const PgwConfig *cfg, const char *schema, const char *table,
+                                        const char *column)
 {
     const PgwTablePolicy *tp = config_table(cfg, schema, table);
     if (tp == NULL)
@@ -214,13 +214,14 @@ static bool sorted_contains(char *const *v, size_t n, const char *name, size_t l
 
 /* Function words say nothing about tables. Sorted: binary search. */
 static const char *const stopwords[] = {
-    "a", "about", "all", "also", "an", "and", "any", "are", "as", "at", "be", "been", "by",
-    "can", "did", "do", "does", "each", "every", "for", "from", "get", "give", "had", "has",
-    "have", "her", "his", "how", "i", "if", "in", "into", "is", "it", "its", "list", "me", "my",
-    "of", "on", "or", "our", "per", "please", "return", "show", "so", "such", "than", "that",
-    "the", "their", "them", "then", "there", "these", "they", "this", "those", "to", "us",
-    "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "whose",
-    "why", "will", "with", "would", "you", "your",
+    "a",    "about", "all",   "also", "an",     "and",    "any",   "are",   "as",    "at",
+    "be",   "been",  "by",    "can",  "did",    "do",     "does",  "each",  "every", "for",
+    "from", "get",   "give",  "had",  "has",    "have",   "her",   "his",   "how",   "i",
+    "if",   "in",    "into",  "is",   "it",     "its",    "list",  "me",    "my",    "of",
+    "on",   "or",    "our",   "per",  "please", "return", "show",  "so",    "such",  "than",
+    "that", "the",   "their", "them", "then",   "there",  "these", "they",  "this",  "those",
+    "to",   "us",    "was",   "we",   "were",   "what",   "when",  "where", "which", "while",
+    "who",  "whom",  "whose", "why",  "will",   "with",   "would", "you",   "your",
 };
 
 static bool is_stopword(const char *w)
@@ -458,8 +459,9 @@ static bool implied_key(const AskColumn *x, const AskColumn *y)
     if (!x->primary_key && !y->primary_key)
         return false;
     size_t lx = strlen(x->name), ly = strlen(y->name), n = 0;
-    while (n < lx && n < ly && tolower((unsigned char)x->name[lx - 1 - n]) ==
-                                   tolower((unsigned char)y->name[ly - 1 - n]))
+    while (n < lx && n < ly &&
+           tolower((unsigned char)x->name[lx - 1 - n]) ==
+               tolower((unsigned char)y->name[ly - 1 - n]))
         n++;
     if (n < 6 || n == lx || n == ly)
         return false;
@@ -487,8 +489,7 @@ static void build_links(PgwAskSchema *s)
      * the columns of one schema, done once per snapshot. */
     for (size_t i = 0; i < s->ntables; i++) {
         AskTable *a = &s->tables[i];
-        for (size_t k = i + 1; k < s->ntables && strcmp(s->tables[k].schema, a->schema) == 0;
-             k++) {
+        for (size_t k = i + 1; k < s->ntables && strcmp(s->tables[k].schema, a->schema) == 0; k++) {
             AskTable *b = &s->tables[k];
             bool linked = false;
             for (size_t j = 0; j < a->ncolumns && !linked; j++)
@@ -697,8 +698,7 @@ size_t ask_schema_ntables(const PgwAskSchema *s)
     return s->ntables;
 }
 
-void ask_schema_table_name(const PgwAskSchema *s, size_t i, const char **schema,
-                           const char **name)
+void ask_schema_table_name(const PgwAskSchema *s, size_t i, const char **schema, const char **name)
 {
     *schema = s->tables[i].schema;
     *name = s->tables[i].name;
@@ -878,27 +878,52 @@ size_t ask_select_tables(const PgwAskSchema *s, const char *question,
 /* ---- DDL ---- */
 
 static const char *const reserved_words[] = {
-    "all",        "analyse",     "analyze",      "and",       "any",          "array",
-    "as",         "asc",         "asymmetric",   "both",      "case",         "cast",
-    "check",      "collate",     "column",       "constraint", "create",      "current_catalog",
-    "current_date", "current_role", "current_time", "current_timestamp", "current_user",
-    "default",    "deferrable",  "desc",         "distinct",  "do",           "else",
-    "end",        "except",      "false",        "fetch",     "for",          "foreign",
-    "from",       "grant",       "group",        "having",    "in",           "initially",
-    "intersect",  "into",        "lateral",      "leading",   "limit",        "localtime",
-    "localtimestamp", "not",     "null",         "offset",    "on",           "only",
-    "or",         "order",       "placing",      "primary",   "references",   "returning",
-    "select",     "session_user", "some",        "symmetric", "table",        "then",
-    "to",         "trailing",    "true",         "union",     "unique",       "user",
-    "using",      "variadic",    "when",         "where",     "window",       "with",
+    "all",          "analyse",
+    "analyze",      "and",
+    "any",          "array",
+    "as",           "asc",
+    "asymmetric",   "both",
+    "case",         "cast",
+    "check",        "collate",
+    "column",       "constraint",
+    "create",       "current_catalog",
+    "current_date", "current_role",
+    "current_time", "current_timestamp",
+    "current_user", "default",
+    "deferrable",   "desc",
+    "distinct",     "do",
+    "else",         "end",
+    "except",       "false",
+    "fetch",        "for",
+    "foreign",      "from",
+    "grant",        "group",
+    "having",       "in",
+    "initially",    "intersect",
+    "into",         "lateral",
+    "leading",      "limit",
+    "localtime",    "localtimestamp",
+    "not",          "null",
+    "offset",       "on",
+    "only",         "or",
+    "order",        "placing",
+    "primary",      "references",
+    "returning",    "select",
+    "session_user", "some",
+    "symmetric",    "table",
+    "then",         "to",
+    "trailing",     "true",
+    "union",        "unique",
+    "user",         "using",
+    "variadic",     "when",
+    "where",        "window",
+    "with",
 };
 
 static void append_ident(PgwBuf *b, const char *name)
 {
     bool plain = (islower((unsigned char)name[0]) || name[0] == '_');
     for (const char *p = name; plain && *p; p++)
-        plain = islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_' ||
-                *p == '$';
+        plain = islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_' || *p == '$';
     for (size_t i = 0; plain && i < PGW_ARRAY_LEN(reserved_words); i++)
         plain = strcmp(name, reserved_words[i]) != 0;
     if (plain) {

@@ -51,8 +51,7 @@ char *ask_schema_fingerprint(const PgwAskSchema *s);
 
 size_t ask_schema_ntables(const PgwAskSchema *s);
 /* The i-th visible table's schema and name (owned by the snapshot). */
-void ask_schema_table_name(const PgwAskSchema *s, size_t i, const char **schema,
-                           const char **name);
+void ask_schema_table_name(const PgwAskSchema *s, size_t i, const char **schema, const char **name);
 /* Index of a visible table, or -1. */
 long ask_schema_find_table(const PgwAskSchema *s, const char *schema, const char *name);
 

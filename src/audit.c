@@ -59,12 +59,11 @@ PgwAudit *audit_begin(const char *user, const char *tenant, const char *client_a
     struct tm tm;
     gmtime_r(&t, &tm);
     char ts[64];
-    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)(a->start_usec % 1000000));
-    a->obj = json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s?}", "time", ts, "user", user,
-                       "tenant", tenant, "client", client_addr, "kind", kind, "protocol", protocol,
-                       "sql", sql);
+    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(a->start_usec % 1000000));
+    a->obj =
+        json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s?}", "time", ts, "user", user, "tenant",
+                  tenant, "client", client_addr, "kind", kind, "protocol", protocol, "sql", sql);
     if (!a->obj) {
         free(a);
         return NULL;

@@ -252,8 +252,8 @@ bool auth_plain_check(const char *secret, const char *user, const char *password
         if (scram_parse_verifier(secret, &iterations, &salt, &salt_len, stored, server) < 0)
             return false;
         mine = scram_make_verifier(password, salt, salt_len, iterations);
-        if (mine && scram_parse_verifier(mine, &my_iterations, &my_salt, &my_salt_len,
-                                         my_stored, server) == 0)
+        if (mine && scram_parse_verifier(mine, &my_iterations, &my_salt, &my_salt_len, my_stored,
+                                         server) == 0)
             ok = CRYPTO_memcmp(my_stored, stored, sizeof(stored)) == 0;
         free(mine);
         free(salt);

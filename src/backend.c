@@ -125,7 +125,7 @@ static void setup_cb(evutil_socket_t fd, short what, void *arg)
             goto fail;
     }
     return; /* persistent read event stays armed */
-fail: {
+fail : {
     char why[512];
     snprintf(why, sizeof why, "reading the schema failed: %s", PQerrorMessage(b->conn));
     why[strcspn(why, "\n")] = '\0';
@@ -424,7 +424,8 @@ static void internal_finish(PgwBackend *b, bool failed)
     free(q);
 }
 
-static void schema_refreshed(void *arg, size_t nrows, size_t ncols, char **values, const char *error)
+static void schema_refreshed(void *arg, size_t nrows, size_t ncols, char **values,
+                             const char *error)
 {
     PgwBackend *b = arg;
     PgwSchema *schema = error ? NULL : schema_from_rows(nrows, ncols, (const char *const *)values);
@@ -543,9 +544,11 @@ static void backend_relay(PgwBackend *b)
             return;
         }
         uint8_t head = rfq_head(b);
-        bool relay = (head == RFQ_RELAY || head == RFQ_RELAY_ERROR || head == RFQ_DROP_READY) && out;
+        bool relay =
+            (head == RFQ_RELAY || head == RFQ_RELAY_ERROR || head == RFQ_DROP_READY) && out;
         bool capturing = head == RFQ_CAPTURE && b->internal;
-        if (type == 'Z' || type == 'E' || type == 'C' || type == 'N' || (capturing && type == 'D')) {
+        if (type == 'Z' || type == 'E' || type == 'C' || type == 'N' ||
+            (capturing && type == 'D')) {
             if (avail < 5 + (size_t)blen)
                 break;
             uint8_t *msg = pgw_malloc(5 + (size_t)blen + 1);

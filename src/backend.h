@@ -89,7 +89,8 @@ void backend_send_internal(PgwBackend *b, const char *sql);
 typedef struct PgwInternal PgwInternal;
 typedef void (*PgwInternalDone)(void *arg, size_t nrows, size_t ncols, char **values,
                                 const char *error);
-PgwInternal *backend_internal_query(PgwBackend *b, const char *sql, PgwInternalDone done, void *arg);
+PgwInternal *backend_internal_query(PgwBackend *b, const char *sql, PgwInternalDone done,
+                                    void *arg);
 void backend_internal_forget(PgwBackend *b, PgwInternal *q);
 void backend_expect_rfq(PgwBackend *b, uint8_t kind);
 bool backend_busy(const PgwBackend *b); /* ReadyForQuery still expected */

@@ -78,8 +78,8 @@ typedef enum {
 /* Parameters a client may set in its startup packet that pgwarden applies
  * to the backend session with SET when it links one. */
 static const char *const session_params[] = {
-    "application_name", "client_encoding", "DateStyle", "TimeZone", "IntervalStyle",
-    "extra_float_digits", "datestyle", "timezone", "intervalstyle",
+    "application_name",   "client_encoding", "DateStyle", "TimeZone",      "IntervalStyle",
+    "extra_float_digits", "datestyle",       "timezone",  "intervalstyle",
 };
 
 /* What only the login needs; freed once the client is READY. */
@@ -552,9 +552,8 @@ static void handle_startup(PgwClient *c, const uint8_t *body, size_t len)
         if (can) {
             SSL *ssl = SSL_new(snap->ssl_ctx);
             bufferevent_free(c->bev);
-            c->bev = bufferevent_openssl_socket_new(worker_base(c->w), c->fd, ssl,
-                                                    BUFFEREVENT_SSL_ACCEPTING,
-                                                    BEV_OPT_CLOSE_ON_FREE);
+            c->bev = bufferevent_openssl_socket_new(
+                worker_base(c->w), c->fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
             c->fd = -1;
             c->tls = true;
             bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
@@ -616,7 +615,8 @@ static void handle_startup(PgwClient *c, const uint8_t *body, size_t len)
     }
     const char *user = codec_startup_param(&st, "user");
     if (!user || !*user) {
-        client_fatal(c, SQLSTATE_INVALID_AUTHORIZATION, "no PostgreSQL user name specified in startup packet", NULL);
+        client_fatal(c, SQLSTATE_INVALID_AUTHORIZATION,
+                     "no PostgreSQL user name specified in startup packet", NULL);
         return;
     }
     c->user = pgw_strdup(user);
@@ -635,9 +635,11 @@ static void handle_startup(PgwClient *c, const uint8_t *body, size_t len)
     if (strcmp(l->dbname, PGW_ADMIN_DB) == 0) {
         if (!config_is_admin(cfg, c->user)) {
             char msg[256];
-            snprintf(msg, sizeof msg, "pgwarden: user \"%s\" may not use the admin console", c->user);
+            snprintf(msg, sizeof msg, "pgwarden: user \"%s\" may not use the admin console",
+                     c->user);
             STATS_ADD(login_failures, 1);
-            client_fatal(c, SQLSTATE_INVALID_AUTHORIZATION, msg, "Admins are listed in admin_users.");
+            client_fatal(c, SQLSTATE_INVALID_AUTHORIZATION, msg,
+                         "Admins are listed in admin_users.");
             return;
         }
         c->admin = true;
@@ -816,8 +818,8 @@ static void wait_timeout_cb(evutil_socket_t fd, short what, void *arg)
     PgwSnapshot *s = server_snapshot_acquire();
     char msg[256];
     snprintf(msg, sizeof msg,
-             "pgwarden: no backend session for tenant \"%s\" became free within %d ms",
-             c->tenant, s->cfg->pool_timeout_ms);
+             "pgwarden: no backend session for tenant \"%s\" became free within %d ms", c->tenant,
+             s->cfg->pool_timeout_ms);
     server_snapshot_release(s);
     client_backend_failed(c, SQLSTATE_TOO_MANY_CONNECTIONS, msg);
 }
@@ -1027,19 +1029,22 @@ void client_backend_lost(PgwClient *c, const char *reason)
     if (mid_message) {
         /* Half a message already reached the client: its stream cannot be
          * repaired. */
-        client_fatal(c, SQLSTATE_CONNECTION_FAILURE, "pgwarden: the server connection was lost", NULL);
+        client_fatal(c, SQLSTATE_CONNECTION_FAILURE, "pgwarden: the server connection was lost",
+                     NULL);
         return;
     }
     if (c->state == CS_LOGIN_WAIT) {
-        client_fatal(c, SQLSTATE_CONNECTION_FAILURE, "pgwarden: the server connection was lost", NULL);
+        client_fatal(c, SQLSTATE_CONNECTION_FAILURE, "pgwarden: the server connection was lost",
+                     NULL);
         return;
     }
     PgwBuf out;
     buf_init(&out);
     if (relays || unsynced)
-        codec_error(&out, "ERROR", SQLSTATE_CONNECTION_FAILURE,
-                    "pgwarden: the server connection was lost during the statement", why,
-                    "The next statement runs on a new server session; session state (prepared statements, settings, open transaction) is gone.");
+        codec_error(
+            &out, "ERROR", SQLSTATE_CONNECTION_FAILURE,
+            "pgwarden: the server connection was lost during the statement", why,
+            "The next statement runs on a new server session; session state (prepared statements, settings, open transaction) is gone.");
     for (uint32_t i = 0; i < relays; i++)
         codec_ready(&out, 'I');
     if (unsynced)
@@ -1464,7 +1469,8 @@ void client_describe(const PgwClient *c, PgwClientInfo *out)
     out->backend_pid = __atomic_load_n(&c->backend_pid, __ATOMIC_RELAXED);
 }
 
-PgwInternal *client_internal_query(PgwClient *c, const char *sql, PgwClientInternalDone done, void *arg)
+PgwInternal *client_internal_query(PgwClient *c, const char *sql, PgwClientInternalDone done,
+                                   void *arg)
 {
     if (!c->be || c->be->state != PGW_BE_READY)
         return NULL;

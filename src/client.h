@@ -27,7 +27,8 @@ struct bufferevent;
 typedef struct PgwClient PgwClient;
 
 /* A new connection accepted on w. */
-void client_accept(struct PgwWorker *w, evutil_socket_t fd, const struct sockaddr *addr, int addrlen);
+void client_accept(struct PgwWorker *w, evutil_socket_t fd, const struct sockaddr *addr,
+                   int addrlen);
 
 /* From the pool, on the client's worker. */
 void client_backend_ready(PgwClient *c, struct PgwBackend *b);

@@ -131,7 +131,8 @@ void codec_parameter_status(PgwBuf *b, const char *name, const char *value);
 void codec_backend_key(PgwBuf *b, uint32_t pid, uint32_t key);
 void codec_ready(PgwBuf *b, char status);
 /* RowDescription where every column is text (type oid 25 unless types given). */
-void codec_row_description(PgwBuf *b, int ncols, const char *const *names, const uint32_t *type_oids);
+void codec_row_description(PgwBuf *b, int ncols, const char *const *names,
+                           const uint32_t *type_oids);
 /* DataRow in text format; a NULL value is sent as SQL NULL. */
 void codec_data_row(PgwBuf *b, int ncols, const char *const *values);
 void codec_command_complete(PgwBuf *b, const char *tag);

@@ -43,18 +43,20 @@ static const char *const provider_names[] = {"openai", "anthropic", NULL};
 static const char *const cache_names[] = {"off", "memory", "redis", NULL};
 
 #define OFF(f) offsetof(PgwConfig, f)
-#define ROW(sec, name, type, def, rl, help, f, f2, lo, hi, ch) \
-    {sec, name, type, def, rl, help, OFF(f), f2, lo, hi, ch}
-#define STR(sec, name, def, rl, f, lo, help) \
+#define ROW(sec, name, type, def, rl, help, f, f2, lo, hi, ch)                                     \
+    {                                                                                              \
+        sec, name, type, def, rl, help, OFF(f), f2, lo, hi, ch                                     \
+    }
+#define STR(sec, name, def, rl, f, lo, help)                                                       \
     ROW(sec, name, PGW_SET_STRING, def, rl, help, f, 0, lo, 0, NULL)
 #define PATH(sec, name, rl, f, help) ROW(sec, name, PGW_SET_PATH, "", rl, help, f, 0, 0, 0, NULL)
-#define INT(sec, name, def, rl, f, lo, hi, help) \
+#define INT(sec, name, def, rl, f, lo, hi, help)                                                   \
     ROW(sec, name, PGW_SET_INT, def, rl, help, f, 0, lo, hi, NULL)
-#define DUR(sec, name, def, rl, f, lo, help) \
+#define DUR(sec, name, def, rl, f, lo, help)                                                       \
     ROW(sec, name, PGW_SET_DURATION, def, rl, help, f, 0, lo, INT_MAX, NULL)
-#define ENUM(sec, name, def, rl, f, ch, help) \
+#define ENUM(sec, name, def, rl, f, ch, help)                                                      \
     ROW(sec, name, PGW_SET_ENUM, def, rl, help, f, 0, 0, 0, ch)
-#define LIST(sec, name, rl, f, n, help) \
+#define LIST(sec, name, rl, f, n, help)                                                            \
     ROW(sec, name, PGW_SET_LIST, "", rl, help, f, OFF(n), 0, 0, NULL)
 
 const PgwSetting config_settings[] = {
@@ -63,12 +65,10 @@ const PgwSetting config_settings[] = {
     INT("pgwarden", "listen_port", "6432", false, listen_port, 1, 65535, "TCP port"),
     PATH("pgwarden", "unix_socket_dir", false, unix_socket_dir,
          "directory for the .s.PGSQL.PORT socket; empty: none"),
-    INT("pgwarden", "workers", "0", false, workers, 0, 1024,
-        "event-loop threads; 0: one per CPU"),
+    INT("pgwarden", "workers", "0", false, workers, 0, 1024, "event-loop threads; 0: one per CPU"),
     ENUM("pgwarden", "auth_type", "scram-sha-256", true, auth_type, auth_names,
          "client authentication: trust, md5 or scram-sha-256"),
-    PATH("pgwarden", "auth_file", true, auth_file,
-         "user list in PgBouncer's userlist.txt format"),
+    PATH("pgwarden", "auth_file", true, auth_file, "user list in PgBouncer's userlist.txt format"),
     ENUM("pgwarden", "client_tls", "allow", true, client_tls, tls_names,
          "TLS from clients: disable, allow or require"),
     PATH("pgwarden", "tls_cert_file", true, tls_cert_file, "server certificate (PEM)"),
@@ -99,8 +99,7 @@ const PgwSetting config_settings[] = {
 
     ENUM("llm", "provider", "openai", true, llm_provider, provider_names,
          "API dialect: openai (and compatible servers) or anthropic"),
-    STR("llm", "base_url", "https://api.openai.com/v1", true, llm_base_url, 1,
-        "API endpoint"),
+    STR("llm", "base_url", "https://api.openai.com/v1", true, llm_base_url, 1, "API endpoint"),
     STR("llm", "model", "gpt-4o-mini", true, llm_model, 1, "model name"),
     STR("llm", "api_key", "", true, llm_api_key, 0, "API key; never logged"),
     DUR("llm", "timeout", "30s", true, llm_timeout_ms, 1, "per-request timeout"),
@@ -114,8 +113,7 @@ const PgwSetting config_settings[] = {
     PATH("llm", "examples_file", true, llm_examples_file,
          "question/SQL examples added to every prompt"),
     ROW("llm", "sample_values", PGW_SET_BOOL, "no", true,
-        "show the model a few (masked) sample values per column", llm_sample_values, 0, 0, 0,
-        NULL),
+        "show the model a few (masked) sample values per column", llm_sample_values, 0, 0, 0, NULL),
 
     ENUM("cache", "mode", "memory", false, cache_mode, cache_names,
          "result cache: off, memory or redis"),
@@ -512,8 +510,7 @@ void config_format_setting(const PgwConfig *cfg, const PgwSetting *set, char *bu
     snprintf(buf, len, "?");
 }
 
-size_t config_restart_needed(const PgwConfig *old, const PgwConfig *new_cfg, char *buf,
-                             size_t len)
+size_t config_restart_needed(const PgwConfig *old, const PgwConfig *new_cfg, char *buf, size_t len)
 {
     char a[512], b[512];
     size_t n = 0, used = 0;
@@ -785,15 +782,17 @@ static int open_section(Parser *p, char *name)
         if (!first || *s) {
             free(first);
             free(second);
-            return fail_at(p, p->line, "bad table section [%s]: expected [table.SCHEMA.NAME] or "
-                           "[table.NAME]", name);
+            return fail_at(p, p->line,
+                           "bad table section [%s]: expected [table.SCHEMA.NAME] or "
+                           "[table.NAME]",
+                           name);
         }
         char *schema = second ? first : pgw_strdup("public");
         char *tname = second ? second : first;
         const PgwTablePolicy *dup = config_table(cfg, schema, tname);
         if (dup) {
-            fail_at(p, p->line, "duplicate section [table.%s.%s] (first at line %d)", schema,
-                    tname, dup->line);
+            fail_at(p, p->line, "duplicate section [table.%s.%s] (first at line %d)", schema, tname,
+                    dup->line);
             free(schema);
             free(tname);
             return -1;
@@ -823,8 +822,8 @@ static int setting_line(Parser *p, char *key, const char *value)
     if (!set) {
         for (size_t i = 0; i < config_nsettings; i++) {
             if (strcasecmp(config_settings[i].name, key) == 0)
-                return fail_at(p, p->line, "unknown setting '%s' in [%s] (it belongs in [%s])",
-                               key, p->section, config_settings[i].section);
+                return fail_at(p, p->line, "unknown setting '%s' in [%s] (it belongs in [%s])", key,
+                               p->section, config_settings[i].section);
         }
         return fail_at(p, p->line, "unknown setting '%s' in [%s]", key, p->section);
     }
@@ -884,13 +883,15 @@ static int tenant_line(Parser *p, const char *key, const char *value)
         if (note_key(p, "pool_size") < 0)
             return -1;
         if (parse_long(value, 1, 10000, &v) < 0)
-            return fail_at(p, p->line, "invalid value for pool_size: '%s' (expected an "
-                           "integer from 1 to 10000)", value);
+            return fail_at(p, p->line,
+                           "invalid value for pool_size: '%s' (expected an "
+                           "integer from 1 to 10000)",
+                           value);
         t->pool_size = (int)v;
         return 0;
     }
-    return fail_at(p, p->line, "unknown key '%s' in [%s] (expected backend, id or pool_size)",
-                   key, p->section);
+    return fail_at(p, p->line, "unknown key '%s' in [%s] (expected backend, id or pool_size)", key,
+                   p->section);
 }
 
 static const char *const mask_names[] = {"null", "redact", "hash", "partial", "hide", NULL};
@@ -932,8 +933,10 @@ static int table_line(Parser *p, const char *key, const char *value)
             if (strcasecmp(value, mask_names[i]) == 0)
                 kind = i;
         if (kind < 0) {
-            fail_at(p, p->line, "invalid mask for %s: '%s' (expected null, redact, hash, "
-                    "partial or hide)", col, value);
+            fail_at(p, p->line,
+                    "invalid mask for %s: '%s' (expected null, redact, hash, "
+                    "partial or hide)",
+                    col, value);
             goto fail;
         }
         t->masks = pgw_realloc(t->masks, (t->nmasks + 1) * sizeof(*t->masks));
@@ -945,8 +948,10 @@ static int table_line(Parser *p, const char *key, const char *value)
         free(col);
         return -1;
     }
-    return fail_at(p, p->line, "unknown key '%s' in [%s] (expected row_filter, hidden or "
-                   "mask.COLUMN)", key, p->section);
+    return fail_at(p, p->line,
+                   "unknown key '%s' in [%s] (expected row_filter, hidden or "
+                   "mask.COLUMN)",
+                   key, p->section);
 }
 
 static int parse_line(Parser *p, char *line)
@@ -1028,8 +1033,10 @@ static int validate(Parser *p)
         const PgwUserMap *u = &cfg->users[i];
         for (size_t j = 0; j < u->ntenants; j++)
             if (!config_tenant(cfg, u->tenants[j]))
-                return fail_at(p, u->line, "user '%s' names unknown tenant '%s' (no "
-                               "[tenant.%s] section)", u->user, u->tenants[j], u->tenants[j]);
+                return fail_at(p, u->line,
+                               "user '%s' names unknown tenant '%s' (no "
+                               "[tenant.%s] section)",
+                               u->user, u->tenants[j], u->tenants[j]);
     }
 
     int tls_line = seen_line(p, "pgwarden", "client_tls");
@@ -1124,8 +1131,8 @@ int config_parse_string(const char *name, const char *text, PgwConfig **out, cha
                         size_t errlen)
 {
     const char *slash = strrchr(name, '/');
-    char *dir = slash ? pgw_strndup(name, slash == name ? 1 : (size_t)(slash - name))
-                      : pgw_strdup(".");
+    char *dir =
+        slash ? pgw_strndup(name, slash == name ? 1 : (size_t)(slash - name)) : pgw_strdup(".");
     *out = NULL;
     int rc = parse_text(name, dir, text, out, err, errlen);
     free(dir);
@@ -1160,8 +1167,8 @@ int config_load(const char *path, PgwConfig **out, char *err, size_t errlen)
     /* An absolute directory, so relative paths still resolve after -d
      * changes the working directory and on every later reload. */
     const char *slash = strrchr(path, '/');
-    char *given = slash ? pgw_strndup(path, slash == path ? 1 : (size_t)(slash - path))
-                        : pgw_strdup(".");
+    char *given =
+        slash ? pgw_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : pgw_strdup(".");
     dir = realpath(given, NULL);
     if (!dir)
         dir = given;

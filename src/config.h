@@ -193,7 +193,6 @@ const PgwSetting *config_find_setting(const char *section, const char *name);
 void config_format_setting(const PgwConfig *cfg, const PgwSetting *set, char *buf, size_t len);
 /* Settings that differ between two snapshots but only take effect at
  * restart: returns how many, their names comma-separated in buf. */
-size_t config_restart_needed(const PgwConfig *old, const PgwConfig *new_cfg, char *buf,
-                             size_t len);
+size_t config_restart_needed(const PgwConfig *old, const PgwConfig *new_cfg, char *buf, size_t len);
 
 #endif

@@ -153,19 +153,32 @@ static char *scrub_secret(const char *text, const char *secret)
 static const char *http_reason(long status)
 {
     switch (status) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized: check the [llm] api_key";
-    case 403: return "Forbidden: check the [llm] api_key";
-    case 404: return "Not Found: check the [llm] base_url and model";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 529: return "Overloaded";
-    default: return NULL;
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized: check the [llm] api_key";
+    case 403:
+        return "Forbidden: check the [llm] api_key";
+    case 404:
+        return "Not Found: check the [llm] base_url and model";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Payload Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 529:
+        return "Overloaded";
+    default:
+        return NULL;
     }
 }
 
@@ -212,8 +225,8 @@ char *llm_request_body(PgwLlmProvider p, const char *model, const char *system,
         if (system && *system)
             json_object_set_new(root, "system", json_string(system));
     } else if (system && *system) {
-        json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "system", "content",
-                                                  system));
+        json_array_append_new(messages,
+                              json_pack("{s:s, s:s}", "role", "system", "content", system));
     }
     for (size_t i = 0; i < n; i++) {
         if (!msgs[i].role || !msgs[i].content)
@@ -283,11 +296,12 @@ static int join_text_blocks(json_t *blocks, PgwBuf *out)
     json_t *b;
     int found = 0;
 
-    json_array_foreach(blocks, i, b) {
+    json_array_foreach(blocks, i, b)
+    {
         json_t *type = json_object_get(b, "type");
         json_t *text = json_object_get(b, "text");
-        if (json_is_string(text) && (!type || (json_is_string(type) &&
-                                               strcmp(json_string_value(type), "text") == 0))) {
+        if (json_is_string(text) &&
+            (!type || (json_is_string(type) && strcmp(json_string_value(type), "text") == 0))) {
             buf_append_str(out, json_string_value(text));
             found = 1;
         }
@@ -349,9 +363,9 @@ int llm_parse_response(PgwLlmProvider p, const char *body, size_t len, char **te
         } else if (json_is_array(content) && join_text_blocks(content, &out)) {
             /* some compatible servers send content parts */
         } else if (json_is_string(json_object_get(message, "refusal"))) {
-            char *clean = clean_provider_text(
-                json_string_value(json_object_get(message, "refusal")),
-                json_string_length(json_object_get(message, "refusal")));
+            char *clean =
+                clean_provider_text(json_string_value(json_object_get(message, "refusal")),
+                                    json_string_length(json_object_get(message, "refusal")));
             snprintf(err, errlen, "LLM refused to answer: %s", clean);
             free(clean);
             goto fail;
@@ -668,8 +682,8 @@ static void retry_or_deliver(PgwLlmCall *call, bool retryable)
         return;
     }
     int wait_ms;
-    int hinted = call->retry_after_precise_ms >= 0 ? call->retry_after_precise_ms
-                                                   : call->retry_after_ms;
+    int hinted =
+        call->retry_after_precise_ms >= 0 ? call->retry_after_precise_ms : call->retry_after_ms;
     if (hinted >= 0) {
         wait_ms = hinted < LLM_RETRY_AFTER_CAP_MS ? hinted : LLM_RETRY_AFTER_CAP_MS;
     } else {
@@ -718,9 +732,9 @@ static void attempt_finished(PgwLlmCall *call, CURLcode rc)
     }
     if (status >= 200 && status < 300) {
         char *text;
-        if (llm_parse_response(call->provider, (const char *)call->answer.data,
-                               call->answer.len, &text, &call->res.prompt_tokens,
-                               &call->res.completion_tokens, err, sizeof(err)) == 0) {
+        if (llm_parse_response(call->provider, (const char *)call->answer.data, call->answer.len,
+                               &text, &call->res.prompt_tokens, &call->res.completion_tokens, err,
+                               sizeof(err)) == 0) {
             free(call->res.error);
             call->res.error = NULL;
             call->res.text = text;
@@ -761,10 +775,10 @@ static void collect_finished(PgwLlm *llm)
     }
 }
 
-#define SETOPT(h, opt, val)                                                                  \
-    do {                                                                                     \
-        if (curl_easy_setopt((h), (opt), (val)) != CURLE_OK)                                 \
-            goto fail;                                                                       \
+#define SETOPT(h, opt, val)                                                                        \
+    do {                                                                                           \
+        if (curl_easy_setopt((h), (opt), (val)) != CURLE_OK)                                       \
+            goto fail;                                                                             \
     } while (0)
 
 /* Build the easy handle for the call's requests; 0 or -1. */
@@ -773,8 +787,7 @@ static int call_prepare(PgwLlmCall *call, const PgwLlmOptions *opt)
 {
     PgwBuf b;
     struct curl_slist *h = NULL;
-    const char *endpoint = call->provider == PGW_LLM_ANTHROPIC ? "/messages"
-                                                                : "/chat/completions";
+    const char *endpoint = call->provider == PGW_LLM_ANTHROPIC ? "/messages" : "/chat/completions";
     size_t base_len = strlen(opt->base_url);
 
     buf_init(&b);
@@ -800,8 +813,8 @@ static int call_prepare(PgwLlmCall *call, const PgwLlmOptions *opt)
         h = n;
     }
     if (call->api_key) {
-        buf_printf(&b, "%s%s", call->provider == PGW_LLM_ANTHROPIC ? "x-api-key: "
-                                                                   : "Authorization: Bearer ",
+        buf_printf(&b, "%s%s",
+                   call->provider == PGW_LLM_ANTHROPIC ? "x-api-key: " : "Authorization: Bearer ",
                    call->api_key);
         char *line = buf_steal_str(&b);
         struct curl_slist *n = curl_slist_append(h, line);

@@ -10,7 +10,13 @@
 
 #include "pgw.h"
 
-typedef enum { PGW_LOG_DEBUG, PGW_LOG_INFO, PGW_LOG_WARNING, PGW_LOG_ERROR, PGW_LOG_FATAL } PgwLogLevel;
+typedef enum {
+    PGW_LOG_DEBUG,
+    PGW_LOG_INFO,
+    PGW_LOG_WARNING,
+    PGW_LOG_ERROR,
+    PGW_LOG_FATAL
+} PgwLogLevel;
 
 /* Direct the log to path (append); NULL or "" means stderr. */
 int log_open(const char *path) PGW_WUR;

@@ -17,16 +17,15 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: pgwarden [OPTIONS] CONFIG\n"
-            "PostgreSQL wire-protocol gateway with tenant isolation.\n\n"
-            "  -c, --check     validate CONFIG and exit (0: valid)\n"
-            "  -d, --daemon    run in the background\n"
-            "  -v, --verbose   log debug messages\n"
-            "  -V, --version   print the version and exit\n"
-            "  -h, --help      show this help\n\n"
-            "Signals: SIGHUP reloads CONFIG, SIGTERM shuts down gracefully, SIGINT at once.\n"
-            "See pgwarden(1) and pgwarden.ini(5).\n");
+    fprintf(out, "Usage: pgwarden [OPTIONS] CONFIG\n"
+                 "PostgreSQL wire-protocol gateway with tenant isolation.\n\n"
+                 "  -c, --check     validate CONFIG and exit (0: valid)\n"
+                 "  -d, --daemon    run in the background\n"
+                 "  -v, --verbose   log debug messages\n"
+                 "  -V, --version   print the version and exit\n"
+                 "  -h, --help      show this help\n\n"
+                 "Signals: SIGHUP reloads CONFIG, SIGTERM shuts down gracefully, SIGINT at once.\n"
+                 "See pgwarden(1) and pgwarden.ini(5).\n");
 }
 
 int main(int argc, char **argv)

@@ -55,7 +55,8 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
             STATS_GET(backend_lost));
     PgwPolicyCacheStats st;
     policy_cache_stats(&st);
-    counter(&b, "pgwarden_rewrite_cache_hits_total", "counter", "Policy rewrite cache hits.", st.hits);
+    counter(&b, "pgwarden_rewrite_cache_hits_total", "counter", "Policy rewrite cache hits.",
+            st.hits);
     counter(&b, "pgwarden_rewrite_cache_misses_total", "counter", "Policy rewrite cache misses.",
             st.misses);
     buf_printf(&b, "# TYPE pgwarden_pool_sessions gauge\n");

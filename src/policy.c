@@ -96,21 +96,42 @@ static const struct {
     const char *node;
     const char *kind;
 } statement_kinds[] = {
-    {"create_stmt", "CREATE TABLE"}, {"index_stmt", "CREATE INDEX"},
-    {"view_stmt", "CREATE VIEW"}, {"createdb_stmt", "CREATE DATABASE"},
-    {"dropdb_stmt", "DROP DATABASE"}, {"rule_stmt", "CREATE RULE"},
-    {"create_table_as_stmt", "CREATE TABLE AS"}, {"do_stmt", "DO"},
-    {"variable_set_stmt", "SET"}, {"rename_stmt", "ALTER ... RENAME"},
-    {"copy_stmt", "COPY"}, {"prepare_stmt", "PREPARE"}, {"execute_stmt", "EXECUTE"},
-    {"deallocate_stmt", "DEALLOCATE"}, {"grant_stmt", "GRANT"},
-    {"grant_role_stmt", "GRANT"}, {"create_function_stmt", "CREATE FUNCTION"},
-    {"vacuum_stmt", "VACUUM"}, {"explain_stmt", "EXPLAIN"}, {"lock_stmt", "LOCK"},
-    {"notify_stmt", "NOTIFY"}, {"listen_stmt", "LISTEN"}, {"unlisten_stmt", "UNLISTEN"},
-    {"call_stmt", "CALL"}, {"discard_stmt", "DISCARD"}, {"load_stmt", "LOAD"},
-    {"check_point_stmt", "CHECKPOINT"}, {"cluster_stmt", "CLUSTER"},
-    {"reindex_stmt", "REINDEX"}, {"truncate_stmt", "TRUNCATE"}, {"merge_stmt", "MERGE"},
-    {"insert_stmt", "INSERT"}, {"update_stmt", "UPDATE"}, {"delete_stmt", "DELETE"},
-    {"alter_system_stmt", "ALTER SYSTEM"}, {"comment_stmt", "COMMENT"},
+    {"create_stmt", "CREATE TABLE"},
+    {"index_stmt", "CREATE INDEX"},
+    {"view_stmt", "CREATE VIEW"},
+    {"createdb_stmt", "CREATE DATABASE"},
+    {"dropdb_stmt", "DROP DATABASE"},
+    {"rule_stmt", "CREATE RULE"},
+    {"create_table_as_stmt", "CREATE TABLE AS"},
+    {"do_stmt", "DO"},
+    {"variable_set_stmt", "SET"},
+    {"rename_stmt", "ALTER ... RENAME"},
+    {"copy_stmt", "COPY"},
+    {"prepare_stmt", "PREPARE"},
+    {"execute_stmt", "EXECUTE"},
+    {"deallocate_stmt", "DEALLOCATE"},
+    {"grant_stmt", "GRANT"},
+    {"grant_role_stmt", "GRANT"},
+    {"create_function_stmt", "CREATE FUNCTION"},
+    {"vacuum_stmt", "VACUUM"},
+    {"explain_stmt", "EXPLAIN"},
+    {"lock_stmt", "LOCK"},
+    {"notify_stmt", "NOTIFY"},
+    {"listen_stmt", "LISTEN"},
+    {"unlisten_stmt", "UNLISTEN"},
+    {"call_stmt", "CALL"},
+    {"discard_stmt", "DISCARD"},
+    {"load_stmt", "LOAD"},
+    {"check_point_stmt", "CHECKPOINT"},
+    {"cluster_stmt", "CLUSTER"},
+    {"reindex_stmt", "REINDEX"},
+    {"truncate_stmt", "TRUNCATE"},
+    {"merge_stmt", "MERGE"},
+    {"insert_stmt", "INSERT"},
+    {"update_stmt", "UPDATE"},
+    {"delete_stmt", "DELETE"},
+    {"alter_system_stmt", "ALTER SYSTEM"},
+    {"comment_stmt", "COMMENT"},
     {"refresh_mat_view_stmt", "REFRESH MATERIALIZED VIEW"},
 };
 
@@ -135,9 +156,9 @@ static void statement_kind(const PgQuery__Node *n, char *out, size_t outlen)
 static int refuse_kind(Rewrite *rw, const char *kind)
 {
     return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
-                  "pgwarden lets through read-only queries (SELECT, VALUES, TABLE, WITH), "
-                  "cursors, COPY ... TO STDOUT, SHOW, allowed SET and transaction control.",
-                  "pgwarden: only read-only queries are allowed: %s is refused", kind);
+                         "pgwarden lets through read-only queries (SELECT, VALUES, TABLE, WITH), "
+                         "cursors, COPY ... TO STDOUT, SHOW, allowed SET and transaction control.",
+                         "pgwarden: only read-only queries are allowed: %s is refused", kind);
 }
 
 /* Turn COPY t [(cols)] TO STDOUT into COPY (SELECT cols FROM t) TO STDOUT so
@@ -224,21 +245,22 @@ static int check_setting(Rewrite *rw, const char *name, const char *value)
     case PGW_SETTING_OK:
         return 0;
     case PGW_SETTING_READ_ONLY:
-        return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, "pgwarden sessions are read-only.",
-                      "pgwarden: SET %s to %s is not allowed", name, value);
+        return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
+                             "pgwarden sessions are read-only.",
+                             "pgwarden: SET %s to %s is not allowed", name, value);
     case PGW_SETTING_TIMEOUT:
         return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                      "pgwarden: statement_timeout must be between 1 ms and the configured "
-                      "%d ms",
-                      rw->ctx->cfg->statement_timeout_ms);
+                             "pgwarden: statement_timeout must be between 1 ms and the configured "
+                             "%d ms",
+                             rw->ctx->cfg->statement_timeout_ms);
     case PGW_SETTING_ENCODING:
         return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
-                      "Use UTF8 or another ASCII-safe encoding.",
-                      "pgwarden: client_encoding %s is not allowed", value);
+                             "Use UTF8 or another ASCII-safe encoding.",
+                             "pgwarden: client_encoding %s is not allowed", value);
     default:
         return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
-                      "pgwarden pins this setting for every session.",
-                      "pgwarden: SET %s is not allowed", name);
+                             "pgwarden pins this setting for every session.",
+                             "pgwarden: SET %s is not allowed", name);
     }
 }
 
@@ -250,20 +272,21 @@ static int check_transaction_options(Rewrite *rw, PgQuery__Node **opts, size_t n
     for (size_t i = 0; i < n; i++) {
         if (!NODE(opts[i], DEF_ELEM))
             return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                          "pgwarden: this transaction option is not allowed");
+                                 "pgwarden: this transaction option is not allowed");
         const PgQuery__DefElem *d = opts[i]->def_elem;
         char value[64] = "";
         if (d->arg != NULL && !constant_text(d->arg, value, sizeof(value)))
             return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                          "pgwarden: this transaction option is not allowed");
+                                 "pgwarden: this transaction option is not allowed");
         if (strcmp(d->defname, "transaction_read_only") == 0 && !policy_setting_is_on(value))
-            return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, "pgwarden sessions are read-only.",
-                          "pgwarden: only read-only queries are allowed: READ WRITE is refused");
+            return policy_refuse(
+                rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, "pgwarden sessions are read-only.",
+                "pgwarden: only read-only queries are allowed: READ WRITE is refused");
         if (strcmp(d->defname, "transaction_isolation") != 0 &&
             strcmp(d->defname, "transaction_read_only") != 0 &&
             strcmp(d->defname, "transaction_deferrable") != 0)
             return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                          "pgwarden: transaction option %s is not allowed", d->defname);
+                                 "pgwarden: transaction option %s is not allowed", d->defname);
     }
     return 0;
 }
@@ -279,8 +302,8 @@ static int check_set(Rewrite *rw, PgQuery__VariableSetStmt *vs)
         if (strcmp(vs->name, "TRANSACTION") == 0 ||
             strcmp(vs->name, "SESSION CHARACTERISTICS") == 0)
             return check_transaction_options(rw, vs->args, vs->n_args);
-        return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL, "pgwarden: SET %s is not allowed",
-                      vs->name);
+        return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                             "pgwarden: SET %s is not allowed", vs->name);
     case PG_QUERY__VARIABLE_SET_KIND__VAR_SET_VALUE:
         /* A list (SET datestyle = iso, mdy) is checked item by item. */
         if (vs->n_args == 0)
@@ -288,14 +311,14 @@ static int check_set(Rewrite *rw, PgQuery__VariableSetStmt *vs)
         for (size_t i = 0; i < vs->n_args; i++) {
             if (!constant_text(vs->args[i], value, sizeof(value)))
                 return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                              "pgwarden: SET %s to this value is not allowed", vs->name);
+                                     "pgwarden: SET %s to this value is not allowed", vs->name);
             if (check_setting(rw, vs->name, value) < 0)
                 return -1;
         }
         return 0;
     case PG_QUERY__VARIABLE_SET_KIND__VAR_SET_CURRENT:
         return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                      "pgwarden: SET %s FROM CURRENT is not allowed", vs->name);
+                             "pgwarden: SET %s FROM CURRENT is not allowed", vs->name);
     default: /* SET x TO DEFAULT, RESET x */
         return check_setting(rw, vs->name, NULL);
     }
@@ -310,8 +333,8 @@ int policy_check_set_config(Rewrite *rw, const PgQuery__FuncCall *fc)
         !constant_text(fc->args[1], value, sizeof(value)) ||
         !constant_text(fc->args[2], local, sizeof(local)))
         return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
-                      "Call set_config('name', 'value', is_local) with constants.",
-                      "pgwarden: set_config is allowed only with constant arguments");
+                             "Call set_config('name', 'value', is_local) with constants.",
+                             "pgwarden: set_config is allowed only with constant arguments");
     return check_setting(rw, name, value);
 }
 
@@ -323,13 +346,12 @@ static int walk_statement(Rewrite *rw, PgQuery__Node **slot, bool *rows);
  * the columns every scan reads, hidden ones included. */
 static int walk_explain(Rewrite *rw, PgQuery__ExplainStmt *es)
 {
-    static const char *const options[] = {"analyze", "costs", "settings", "buffers",
-                                          "wal", "timing", "summary", "format"};
+    static const char *const options[] = {"analyze", "costs",  "settings", "buffers",
+                                          "wal",     "timing", "summary",  "format"};
     for (size_t i = 0; i < es->n_options; i++) {
-        if (!NODE(es->options[i], DEF_ELEM) ||
-            !IN_LIST(options, es->options[i]->def_elem->defname))
+        if (!NODE(es->options[i], DEF_ELEM) || !IN_LIST(options, es->options[i]->def_elem->defname))
             return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                          "pgwarden: this EXPLAIN option is not allowed");
+                                 "pgwarden: this EXPLAIN option is not allowed");
     }
     bool inner;
     return walk_statement(rw, &es->query, &inner);
@@ -434,7 +456,7 @@ static int materialize(Rewrite *rw)
     int rc = -1;
     if (pr.error != NULL) {
         policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL,
-               "pgwarden: a row filter or mask of this policy does not parse");
+                      "pgwarden: a row filter or mask of this policy does not parse");
         free(rw->out->reason);
         rw->out->reason = pgw_strdup(pr.error->message);
         goto done;
@@ -515,7 +537,7 @@ static int deparse_verified(Rewrite *rw, PgQuery__ParseResult *tree, char **out)
 
     if (dr.error != NULL) {
         policy_refuse(rw, SQLSTATE_FEATURE_NOT_SUPPORTED, NULL,
-               "pgwarden: this statement cannot be rewritten safely");
+                      "pgwarden: this statement cannot be rewritten safely");
         free(rw->out->reason);
         rw->out->reason = pgw_strdup(dr.error->message);
         goto done;
@@ -526,7 +548,7 @@ static int deparse_verified(Rewrite *rw, PgQuery__ParseResult *tree, char **out)
                                                (const uint8_t *)pr.parse_tree.data);
     if (again == NULL || !policy_walk_equal(&tree->base, &again->base)) {
         policy_refuse(rw, SQLSTATE_FEATURE_NOT_SUPPORTED, NULL,
-               "pgwarden: this statement cannot be rewritten safely");
+                      "pgwarden: this statement cannot be rewritten safely");
         free(rw->out->reason);
         rw->out->reason = pgw_strdup("deparsed rewrite does not parse back to the same tree");
         goto done;
@@ -619,5 +641,3 @@ void policy_result_free(PgwPolicyResult *r)
     free(r->reason);
     memset(r, 0, sizeof(*r));
 }
-
-

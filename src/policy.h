@@ -40,8 +40,7 @@ typedef struct PgwPolicyCtx {
  * with policy_result_free in both cases. Uses the rewrite cache. */
 int policy_rewrite(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out) PGW_WUR;
 /* The same without the cache (tests, benchmarks). */
-int policy_rewrite_uncached(const PgwPolicyCtx *ctx, const char *sql,
-                            PgwPolicyResult *out) PGW_WUR;
+int policy_rewrite_uncached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out) PGW_WUR;
 void policy_result_free(PgwPolicyResult *r);
 
 /* ---- rewrite cache ---- */
@@ -57,7 +56,7 @@ void policy_cache_clear(void);
 
 /* Average cost of one rewrite of sql in microseconds, uncached and served
  * from the cache, over iterations runs each. */
-int policy_measure_us(const PgwPolicyCtx *ctx, const char *sql, int iterations,
-                      double *uncached_us, double *cached_us) PGW_WUR;
+int policy_measure_us(const PgwPolicyCtx *ctx, const char *sql, int iterations, double *uncached_us,
+                      double *cached_us) PGW_WUR;
 
 #endif

@@ -176,8 +176,8 @@ static double now_us(void)
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
-int policy_measure_us(const PgwPolicyCtx *ctx, const char *sql, int iterations,
-                      double *uncached_us, double *cached_us)
+int policy_measure_us(const PgwPolicyCtx *ctx, const char *sql, int iterations, double *uncached_us,
+                      double *cached_us)
 {
     PgwPolicyResult r;
     if (iterations <= 0)

@@ -65,8 +65,7 @@ typedef enum {
 } PgwSettingVerdict;
 
 /* name as the client wrote it (any case); value NULL for RESET/DEFAULT. */
-PgwSettingVerdict policy_setting_verdict(const PgwConfig *cfg, const char *name,
-                                         const char *value);
+PgwSettingVerdict policy_setting_verdict(const PgwConfig *cfg, const char *name, const char *value);
 /* on/true/yes/1 as PostgreSQL reads a boolean setting. */
 bool policy_setting_is_on(const char *value);
 

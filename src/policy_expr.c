@@ -67,11 +67,11 @@ static int visit_func_call(Walk *w, PgQuery__Node **slot)
     if (!allowed) {
         if (schema != NULL)
             return policy_refuse(rw, SQLSTATE_UNDEFINED_FUNCTION,
-                          "pgwarden lets through only allowlisted functions.",
-                          "function %s.%s does not exist", schema, name);
+                                 "pgwarden lets through only allowlisted functions.",
+                                 "function %s.%s does not exist", schema, name);
         return policy_refuse(rw, SQLSTATE_UNDEFINED_FUNCTION,
-                      "pgwarden lets through only allowlisted functions.",
-                      "function %s does not exist", name);
+                             "pgwarden lets through only allowlisted functions.",
+                             "function %s does not exist", name);
     }
     if (builtin_schema && policy_builtin_volatile(name))
         rw->volatile_seen = true;
@@ -111,8 +111,8 @@ static int visit_a_expr(Walk *w, PgQuery__AExpr *e)
         const char *schema = policy_string_value(e->name[0]);
         if (schema == NULL || strcmp(schema, "pg_catalog") != 0)
             return policy_refuse(w->rw, SQLSTATE_UNDEFINED_FUNCTION, NULL,
-                          "operator does not exist: %s.%s", schema != NULL ? schema : "?",
-                          op != NULL ? op : "?");
+                                 "operator does not exist: %s.%s", schema != NULL ? schema : "?",
+                                 op != NULL ? op : "?");
     }
     if (!w->exempt) {
         switch (e->kind) {
@@ -197,7 +197,7 @@ static int visit(PgQuery__Node **slot, void *arg)
         return 0;
     case PG_QUERY__NODE__NODE_RANGE_TABLE_SAMPLE:
         return policy_refuse(w->rw, SQLSTATE_FEATURE_NOT_SUPPORTED, NULL,
-                      "pgwarden: TABLESAMPLE is not supported");
+                             "pgwarden: TABLESAMPLE is not supported");
     case PG_QUERY__NODE__NODE_XML_EXPR:
     case PG_QUERY__NODE__NODE_XML_SERIALIZE:
     case PG_QUERY__NODE__NODE_RANGE_TABLE_FUNC:
@@ -237,12 +237,14 @@ int policy_walk_slots(Walk *w, PgQuery__Node **slots, size_t n)
 int policy_walk_select(Rewrite *rw, PgQuery__SelectStmt *s, const Scope *up, bool outermost)
 {
     if (s->into_clause != NULL)
-        return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                      "pgwarden: only read-only queries are allowed: SELECT INTO is refused");
+        return policy_refuse(
+            rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+            "pgwarden: only read-only queries are allowed: SELECT INTO is refused");
     if (s->n_locking_clause > 0)
-        return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                      "pgwarden: only read-only queries are allowed: SELECT FOR UPDATE/SHARE "
-                      "is refused");
+        return policy_refuse(
+            rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+            "pgwarden: only read-only queries are allowed: SELECT FOR UPDATE/SHARE "
+            "is refused");
 
     Scope sc = {up, s->with_clause, 0};
     Walk inner = {rw, &sc, false};
@@ -255,14 +257,15 @@ int policy_walk_select(Rewrite *rw, PgQuery__SelectStmt *s, const Scope *up, boo
             PgQuery__CommonTableExpr *cte = n->common_table_expr;
             if (cte->ctequery != NULL && !NODE(cte->ctequery, SELECT_STMT))
                 return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                              "pgwarden: only read-only queries are allowed: data-modifying "
-                              "WITH is refused");
+                                     "pgwarden: only read-only queries are allowed: data-modifying "
+                                     "WITH is refused");
             sc.nvisible = wc->recursive ? wc->n_ctes : i;
             if (policy_walk_slot(&inner, &cte->ctequery) < 0)
                 return -1;
             if (cte->search_clause != NULL || cte->cycle_clause != NULL)
-                if (policy_walk_node(&inner, cte->search_clause != NULL ? &cte->search_clause->base
-                                                             : &cte->cycle_clause->base) < 0)
+                if (policy_walk_node(&inner, cte->search_clause != NULL
+                                                 ? &cte->search_clause->base
+                                                 : &cte->cycle_clause->base) < 0)
                     return -1;
         }
         sc.nvisible = wc->n_ctes;
@@ -274,15 +277,16 @@ int policy_walk_select(Rewrite *rw, PgQuery__SelectStmt *s, const Scope *up, boo
 
     Walk shown = {rw, &sc, outermost};
     if (policy_walk_slots(&inner, s->from_clause, s->n_from_clause) < 0 ||
-        policy_walk_slot(&inner, &s->where_clause) < 0 || policy_walk_slot(&inner, &s->having_clause) < 0 ||
+        policy_walk_slot(&inner, &s->where_clause) < 0 ||
+        policy_walk_slot(&inner, &s->having_clause) < 0 ||
         policy_walk_slots(&inner, s->values_lists, s->n_values_lists) < 0 ||
         policy_walk_slots(&shown, s->target_list, s->n_target_list) < 0 ||
         policy_walk_slots(&shown, s->distinct_clause, s->n_distinct_clause) < 0 ||
         policy_walk_slots(&shown, s->group_clause, s->n_group_clause) < 0 ||
         policy_walk_slots(&shown, s->window_clause, s->n_window_clause) < 0 ||
         policy_walk_slots(&shown, s->sort_clause, s->n_sort_clause) < 0 ||
-        policy_walk_slot(&shown, &s->limit_offset) < 0 || policy_walk_slot(&shown, &s->limit_count) < 0)
+        policy_walk_slot(&shown, &s->limit_offset) < 0 ||
+        policy_walk_slot(&shown, &s->limit_count) < 0)
         return -1;
     return 0;
 }
-

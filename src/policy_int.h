@@ -103,8 +103,8 @@ Resolved policy_resolve_relation(const Rewrite *rw, const PgQuery__RangeVar *rv,
                                  const PgwSchemaTable **t, const char **catalog);
 /* The same for a name written in a string ('customers', 'public."Odd"'), as
  * regclass input reads it; RESOLVED_NONE also when the text is not a name. */
-Resolved policy_resolve_relation_text(const Rewrite *rw, const char *text,
-                                      const PgwSchemaTable **t, const char **catalog);
+Resolved policy_resolve_relation_text(const Rewrite *rw, const char *text, const PgwSchemaTable **t,
+                                      const char **catalog);
 /* A RangeVar in FROM: a CTE reference, a catalog, or a user relation. */
 int policy_visit_range_var(Walk *w, PgQuery__Node **slot);
 

@@ -73,10 +73,11 @@ int policy_check_type_name(Walk *w, const PgQuery__TypeName *tn)
     Resolved r = policy_resolve_relation_text(w->rw, text, &t, &catalog);
     free(text);
     if (r == RESOLVED_NONE)
-        return policy_refuse(w->rw, SQLSTATE_UNDEFINED_OBJECT, NULL, "type \"%s\" does not exist", name);
+        return policy_refuse(w->rw, SQLSTATE_UNDEFINED_OBJECT, NULL, "type \"%s\" does not exist",
+                             name);
     if (r == RESOLVED_USER && has_hidden_columns(w->rw->ctx->cfg, t->schema, t->name))
         return policy_refuse(w->rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                      "pgwarden: the row type of \"%s\" is not available", name);
+                             "pgwarden: the row type of \"%s\" is not available", name);
     return 0;
 }
 
@@ -88,7 +89,8 @@ static bool is_serial_sequence_call(const PgQuery__Node *n)
     if (!NODE(n, FUNC_CALL))
         return false;
     const PgQuery__FuncCall *fc = n->func_call;
-    const char *name = fc->n_funcname > 0 ? policy_string_value(fc->funcname[fc->n_funcname - 1]) : NULL;
+    const char *name =
+        fc->n_funcname > 0 ? policy_string_value(fc->funcname[fc->n_funcname - 1]) : NULL;
     const char *schema = fc->n_funcname == 2 ? policy_string_value(fc->funcname[0]) : NULL;
     return fc->n_funcname <= 2 && name != NULL && strcmp(name, "pg_get_serial_sequence") == 0 &&
            (schema == NULL || strcmp(schema, "pg_catalog") == 0);
@@ -101,8 +103,8 @@ int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)
     if (policy_check_type_name(w, tc->type_name) < 0)
         return -1;
     const PgQuery__TypeName *tn = tc->type_name;
-    const char *tname = tn != NULL && tn->n_names > 0 ? policy_string_value(tn->names[tn->n_names - 1])
-                                                      : NULL;
+    const char *tname =
+        tn != NULL && tn->n_names > 0 ? policy_string_value(tn->names[tn->n_names - 1]) : NULL;
     if (tname != NULL && strcmp(tname, "regclass") == 0) {
         /* A name is checked like a FROM reference; an OID is only accepted
          * when it comes from a (virtualized) catalog column. */
@@ -120,7 +122,7 @@ int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)
                 return -1;
         } else if (!NODE(arg, COLUMN_REF) && !is_serial_sequence_call(arg)) {
             return policy_refuse(w->rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                          "pgwarden: casting an expression to regclass is not allowed");
+                                 "pgwarden: casting an expression to regclass is not allowed");
         }
     }
     return 0;
@@ -140,8 +142,8 @@ PgQuery__ParseResult *policy_parse_tree(const char *sql)
 
 /* Resolve a relation named in a string ('customers', 'public."Odd"'), as
  * regclass input would; RESOLVED_NONE also when the text is not a name. */
-Resolved policy_resolve_relation_text(const Rewrite *rw, const char *text,
-                                      const PgwSchemaTable **t, const char **catalog)
+Resolved policy_resolve_relation_text(const Rewrite *rw, const char *text, const PgwSchemaTable **t,
+                                      const char **catalog)
 {
     PgwBuf b;
     buf_init(&b);
@@ -156,8 +158,8 @@ Resolved policy_resolve_relation_text(const Rewrite *rw, const char *text,
     if (tree != NULL && tree->n_stmts == 1 && NODE(tree->stmts[0]->stmt, SELECT_STMT) &&
         tree->stmts[0]->stmt->select_stmt->n_from_clause == 1 &&
         NODE(tree->stmts[0]->stmt->select_stmt->from_clause[0], RANGE_VAR))
-        r = policy_resolve_relation(rw, tree->stmts[0]->stmt->select_stmt->from_clause[0]->range_var,
-                             t, catalog);
+        r = policy_resolve_relation(
+            rw, tree->stmts[0]->stmt->select_stmt->from_clause[0]->range_var, t, catalog);
     if (tree != NULL)
         pg_query__parse_result__free_unpacked(tree, NULL);
     return r;
@@ -172,7 +174,7 @@ static int check_relation_literal(Rewrite *rw, PgQuery__String *lit, const PgwSc
     switch (policy_resolve_relation_text(rw, lit->sval, t, &catalog)) {
     case RESOLVED_NONE:
         return policy_refuse(rw, SQLSTATE_UNDEFINED_TABLE, NULL, "relation \"%s\" does not exist",
-                      lit->sval);
+                             lit->sval);
     case RESOLVED_USER: {
         PgwBuf b;
         buf_init(&b);
@@ -268,9 +270,8 @@ static PgQuery__String *string_constant(PgQuery__Node *n)
 {
     if (NODE(n, TYPE_CAST)) {
         const PgQuery__TypeName *tn = n->type_cast->type_name;
-        const char *tname = tn != NULL && tn->n_names > 0
-                                ? policy_string_value(tn->names[tn->n_names - 1])
-                                : NULL;
+        const char *tname =
+            tn != NULL && tn->n_names > 0 ? policy_string_value(tn->names[tn->n_names - 1]) : NULL;
         if (tname == NULL || (strcmp(tname, "text") != 0 && strcmp(tname, "regclass") != 0 &&
                               strcmp(tname, "name") != 0 && strcmp(tname, "varchar") != 0))
             return NULL;
@@ -290,7 +291,8 @@ static bool is_plain_value(const PgQuery__Node *n)
 
 static bool column_visible(const Rewrite *rw, const PgwSchemaTable *t, const char *column)
 {
-    const PgwColumnMask *m = policy_column_mask(policy_table_policy(rw->ctx->cfg, t->schema, t->name), column);
+    const PgwColumnMask *m =
+        policy_column_mask(policy_table_policy(rw->ctx->cfg, t->schema, t->name), column);
     if (m != NULL && m->kind == PGW_MASK_HIDE)
         return false;
     for (size_t i = 0; i < t->ncolumns; i++)
@@ -311,8 +313,8 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
         return 0;
     PgQuery__Node **rel = &fc->args[ra.relation];
     PgQuery__String *lit = string_constant(*rel);
-    bool digits = lit != NULL && lit->sval[0] != '\0' &&
-                  strspn(lit->sval, "0123456789") == strlen(lit->sval);
+    bool digits =
+        lit != NULL && lit->sval[0] != '\0' && strspn(lit->sval, "0123456789") == strlen(lit->sval);
     if (lit != NULL && !digits) {
         const PgwSchemaTable *t = NULL;
         if (ra.null_when_missing) {
@@ -330,11 +332,11 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
         PgQuery__String *col = string_constant(fc->args[ra.column]);
         if (col == NULL)
             return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                          "pgwarden: %s takes a column only by name, as a constant", name);
+                                 "pgwarden: %s takes a column only by name, as a constant", name);
         if (t != NULL && !column_visible(rw, t, col->sval))
             return policy_refuse(rw, SQLSTATE_UNDEFINED_COLUMN, NULL,
-                          "column \"%s\" of relation \"%s\" does not exist", col->sval,
-                          t->name);
+                                 "column \"%s\" of relation \"%s\" does not exist", col->sval,
+                                 t->name);
         return 0;
     }
     if (strcmp(name, "pg_get_serial_sequence") == 0 && NODE(*rel, TYPE_CAST) &&
@@ -344,12 +346,13 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
          * the OID inside is answered only for readable relations, so a
          * hidden one reads as NULL (and the function returns NULL). */
         if (policy_wrap_readable_oid(rw, &(*rel)->type_cast->arg->type_cast->arg) < 0)
-            return policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL, "pgwarden: cannot rewrite %s", name);
+            return policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL, "pgwarden: cannot rewrite %s",
+                                 name);
         return 0;
     }
     if (ra.null_when_missing || ra.column >= 0 || strcmp(name, "pg_get_serial_sequence") == 0)
         return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                      "pgwarden: %s takes a relation only by name, as a constant", name);
+                             "pgwarden: %s takes a relation only by name, as a constant", name);
     if (strcmp(name, "obj_description") == 0 && fc->n_args == 2) {
         /* obj_description(oid, 'pg_namespace') and friends are not about
          * relations. */
@@ -359,11 +362,11 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
     }
     if (!is_plain_value(*rel))
         return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                      "pgwarden: %s takes a relation only as a constant, a parameter or a "
-                      "column",
-                      name);
+                             "pgwarden: %s takes a relation only as a constant, a parameter or a "
+                             "column",
+                             name);
     if (policy_wrap_readable_oid(rw, rel) < 0)
-        return policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL, "pgwarden: cannot rewrite %s", name);
+        return policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL, "pgwarden: cannot rewrite %s",
+                             name);
     return 0;
 }
-

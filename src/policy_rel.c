@@ -202,10 +202,10 @@ static bool cte_visible(const Scope *scope, const char *name)
 static int refuse_missing(Rewrite *rw, const PgQuery__RangeVar *rv)
 {
     if (rv->schemaname[0] != '\0')
-        return policy_refuse(rw, SQLSTATE_UNDEFINED_TABLE, NULL, "relation \"%s.%s\" does not exist",
-                      rv->schemaname, rv->relname);
+        return policy_refuse(rw, SQLSTATE_UNDEFINED_TABLE, NULL,
+                             "relation \"%s.%s\" does not exist", rv->schemaname, rv->relname);
     return policy_refuse(rw, SQLSTATE_UNDEFINED_TABLE, NULL, "relation \"%s\" does not exist",
-                  rv->relname);
+                         rv->relname);
 }
 
 static int rewrite_catalog(Rewrite *rw, PgQuery__Node **slot, PgQuery__RangeVar *rv,
@@ -217,8 +217,8 @@ static int rewrite_catalog(Rewrite *rw, PgQuery__Node **slot, PgQuery__RangeVar 
         return refuse_missing(rw, rv);
     if (access == PGW_CATALOG_UNKNOWN || access == PGW_CATALOG_REFUSED)
         return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                      "pgwarden: catalog relation %s.%s is not available", schema,
-                      rv->relname);
+                             "pgwarden: catalog relation %s.%s is not available", schema,
+                             rv->relname);
     if (access == PGW_CATALOG_AS_IS) {
         /* Readable as is; pin the schema so search_path cannot matter. */
         policy_set_string(&rv->schemaname, schema);
@@ -268,9 +268,9 @@ static int rewrite_user_relation(Rewrite *rw, PgQuery__Node **slot, PgQuery__Ran
     policy_append_ident(&b, t->name);
     if (tp->row_filter != NULL && tp->row_filter[0] != '\0') {
         buf_append_str(&b, " WHERE (");
-        append_row_filter(&b, tp->row_filter, rw->ctx->tenant->id != NULL
-                                                  ? rw->ctx->tenant->id
-                                                  : rw->ctx->tenant->name);
+        append_row_filter(&b, tp->row_filter,
+                          rw->ctx->tenant->id != NULL ? rw->ctx->tenant->id
+                                                      : rw->ctx->tenant->name);
         buf_append_byte(&b, ')');
     }
     return add_replacement(rw, slot, &b, rv);
@@ -284,8 +284,8 @@ Resolved policy_resolve_relation(const Rewrite *rw, const PgQuery__RangeVar *rv,
     *catalog = NULL;
     if (rv->schemaname[0] != '\0') {
         if (policy_is_catalog_schema(rv->schemaname)) {
-            *catalog = strcmp(rv->schemaname, "pg_catalog") == 0 ? "pg_catalog"
-                                                                 : "information_schema";
+            *catalog =
+                strcmp(rv->schemaname, "pg_catalog") == 0 ? "pg_catalog" : "information_schema";
             return RESOLVED_CATALOG;
         }
         *t = schema_table(rw->ctx->schema, rv->schemaname, rv->relname);
@@ -336,4 +336,3 @@ int policy_visit_range_var(Walk *w, PgQuery__Node **slot)
         return refuse_missing(w->rw, rv);
     }
 }
-

@@ -28,9 +28,19 @@
 
 /* The GUC_REPORT settings of PostgreSQL 15: what a client learns at login. */
 static const char *const reported_params[] = {
-    "server_version", "server_encoding", "client_encoding", "application_name",
-    "default_transaction_read_only", "in_hot_standby", "is_superuser", "session_authorization",
-    "DateStyle", "IntervalStyle", "TimeZone", "integer_datetimes", "standard_conforming_strings",
+    "server_version",
+    "server_encoding",
+    "client_encoding",
+    "application_name",
+    "default_transaction_read_only",
+    "in_hot_standby",
+    "is_superuser",
+    "session_authorization",
+    "DateStyle",
+    "IntervalStyle",
+    "TimeZone",
+    "integer_datetimes",
+    "standard_conforming_strings",
 };
 
 static pthread_mutex_t pools_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -91,7 +101,8 @@ static void connect_for(PgwPool *p, PgwWorker *w, uint32_t pid, uint64_t serial)
         pthread_mutex_unlock(&p->mu);
         PgwClient *c = worker_find_client(w, pid, serial);
         if (c)
-            client_backend_failed(c, SQLSTATE_INVALID_CATALOG, "pgwarden: the tenant is no longer configured");
+            client_backend_failed(c, SQLSTATE_INVALID_CATALOG,
+                                  "pgwarden: the tenant is no longer configured");
         return;
     }
     /* Session settings are startup options, not SETs, so DISCARD ALL on
@@ -334,7 +345,8 @@ void pool_backend_failed(PgwBackend *b, const char *why)
     PgwClient *c = pid ? worker_find_client(w, pid, serial) : NULL;
     if (c && client_is_waiting(c)) {
         char msg[256];
-        snprintf(msg, sizeof msg, "pgwarden: cannot connect to the server of tenant \"%s\"", p->tenant);
+        snprintf(msg, sizeof msg, "pgwarden: cannot connect to the server of tenant \"%s\"",
+                 p->tenant);
         client_backend_failed(c, SQLSTATE_CANNOT_CONNECT, msg);
     }
 }

@@ -279,8 +279,7 @@ static int load_secret(PgwScram *s, const char *user, const char *secret)
     memcpy(s->salt, salt, SALT_LEN);
     s->salt_len = SALT_LEN;
     s->iterations = DEFAULT_ITERATIONS;
-    return derive_keys(secret, s->salt, s->salt_len, s->iterations, s->stored_key,
-                       s->server_key);
+    return derive_keys(secret, s->salt, s->salt_len, s->iterations, s->stored_key, s->server_key);
 }
 
 PgwScram *scram_server_new(const char *user, const char *secret, const char *nonce)
@@ -338,8 +337,8 @@ static const char *scan_nonce(const char *p)
     return p;
 }
 
-int scram_server_first(PgwScram *s, const uint8_t *in, size_t in_len, char **out,
-                       size_t *out_len, char *err, size_t errlen)
+int scram_server_first(PgwScram *s, const uint8_t *in, size_t in_len, char **out, size_t *out_len,
+                       char *err, size_t errlen)
 {
     char *msg = message_text(in, in_len), *salt_b64 = NULL;
     const char *p, *nonce, *nonce_end;
@@ -408,8 +407,8 @@ fail:
     return rc;
 }
 
-int scram_server_final(PgwScram *s, const uint8_t *in, size_t in_len, char **out,
-                       size_t *out_len, char *err, size_t errlen)
+int scram_server_final(PgwScram *s, const uint8_t *in, size_t in_len, char **out, size_t *out_len,
+                       char *err, size_t errlen)
 {
     char *msg = message_text(in, in_len), *cbind_b64 = NULL, *auth_message = NULL;
     uint8_t *cbind = NULL, *proof = NULL;
@@ -427,8 +426,8 @@ int scram_server_final(PgwScram *s, const uint8_t *in, size_t in_len, char **out
         goto fail;
     }
     cbind_b64 = pgw_strndup(msg + 2, (size_t)(comma - msg - 2));
-    if (scram_b64_decode(cbind_b64, &cbind, &cbind_len) < 0 ||
-        cbind_len != strlen(s->gs2_header) || memcmp(cbind, s->gs2_header, cbind_len) != 0) {
+    if (scram_b64_decode(cbind_b64, &cbind, &cbind_len) < 0 || cbind_len != strlen(s->gs2_header) ||
+        memcmp(cbind, s->gs2_header, cbind_len) != 0) {
         snprintf(err, errlen, "SCRAM channel binding data does not match the GS2 header");
         goto fail;
     }
@@ -458,8 +457,8 @@ int scram_server_final(PgwScram *s, const uint8_t *in, size_t in_len, char **out
     }
     for (int i = 0; i < KEY_LEN; i++)
         client_key[i] = proof[i] ^ client_sig[i];
-    if (!SHA256(client_key, KEY_LEN, check) ||
-        CRYPTO_memcmp(check, s->stored_key, KEY_LEN) != 0 || s->doomed) {
+    if (!SHA256(client_key, KEY_LEN, check) || CRYPTO_memcmp(check, s->stored_key, KEY_LEN) != 0 ||
+        s->doomed) {
         s->auth_failed = true;
         snprintf(err, errlen, "password authentication failed");
         goto fail;

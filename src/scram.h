@@ -22,12 +22,12 @@ void scram_free(PgwScram *s);
 
 /* client-first-message in (the SASLInitialResponse data); server-first out
  * (malloc'd, *out_len bytes). -1 with err set on a malformed message. */
-int scram_server_first(PgwScram *s, const uint8_t *in, size_t in_len, char **out,
-                       size_t *out_len, char *err, size_t errlen) PGW_WUR;
+int scram_server_first(PgwScram *s, const uint8_t *in, size_t in_len, char **out, size_t *out_len,
+                       char *err, size_t errlen) PGW_WUR;
 /* client-final-message in; on a valid proof returns 0 and the server-final
  * message ("v=...") out. On a wrong proof or malformed message returns -1. */
-int scram_server_final(PgwScram *s, const uint8_t *in, size_t in_len, char **out,
-                       size_t *out_len, char *err, size_t errlen) PGW_WUR;
+int scram_server_final(PgwScram *s, const uint8_t *in, size_t in_len, char **out, size_t *out_len,
+                       char *err, size_t errlen) PGW_WUR;
 
 /* Build a verifier "SCRAM-SHA-256$iter:salt$StoredKey:ServerKey" from a
  * password (salt raw bytes). Malloc'd. */

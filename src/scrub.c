@@ -8,7 +8,8 @@
 
 static bool class_quotes_data(const char *sqlstate)
 {
-    static const char *const classes[] = {"22", "23", "P0", "XX", "2F", "39", "40", "38", "0L", "27"};
+    static const char *const classes[] = {"22", "23", "P0", "XX", "2F",
+                                          "39", "40", "38", "0L", "27"};
     if (!sqlstate || strlen(sqlstate) != 5)
         return true; /* unknown: assume the worst */
     for (size_t i = 0; i < PGW_ARRAY_LEN(classes); i++)

@@ -116,7 +116,8 @@ int server_snapshot_load(const char *path, PgwSnapshot **out, char *err, size_t 
             goto fail;
         }
     } else if (cfg->client_tls == PGW_TLS_REQUIRE) {
-        snprintf(err, errlen, "%s: client_tls = require needs tls_cert_file and tls_key_file", path);
+        snprintf(err, errlen, "%s: client_tls = require needs tls_cert_file and tls_key_file",
+                 path);
         goto fail;
     }
     s->refs = 1;
@@ -574,7 +575,8 @@ int server_run(const char *config_path, PgwSnapshot *snap, bool daemonize)
         }
     }
     if (audit_open(cfg->audit_log) != 0) {
-        fprintf(stderr, "pgwarden: cannot open audit_log %s: %s\n", cfg->audit_log, strerror(errno));
+        fprintf(stderr, "pgwarden: cannot open audit_log %s: %s\n", cfg->audit_log,
+                strerror(errno));
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -616,7 +618,8 @@ int server_run(const char *config_path, PgwSnapshot *snap, bool daemonize)
         sigs[i] = evsignal_new(server.main_base, signos[i], signal_cb, NULL);
         event_add(sigs[i], NULL);
     }
-    if (metrics_start(server.main_base, cfg->listen_addr, cfg->metrics_port, err, sizeof err) != 0) {
+    if (metrics_start(server.main_base, cfg->listen_addr, cfg->metrics_port, err, sizeof err) !=
+        0) {
         log_error("%s", err);
         return 1;
     }
@@ -624,8 +627,8 @@ int server_run(const char *config_path, PgwSnapshot *snap, bool daemonize)
     server.check_timer = event_new(server.main_base, -1, EV_PERSIST, check_cb, NULL);
     for (int i = 0; i < n; i++)
         pthread_create(&server.workers[i].thread, NULL, worker_main, &server.workers[i]);
-    log_info("pgwarden %s listening on %s:%d with %d workers", PGW_VERSION_STRING,
-             cfg->listen_addr, cfg->listen_port, n);
+    log_info("pgwarden %s listening on %s:%d with %d workers", PGW_VERSION_STRING, cfg->listen_addr,
+             cfg->listen_port, n);
 
     event_base_dispatch(server.main_base);
 

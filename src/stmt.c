@@ -61,8 +61,8 @@ static void result_init(PgwStmtResult *res)
     buf_init(&res->notices);
 }
 
-static void refuse(PgwStmtResult *res, const char *sqlstate, const char *message, const char *detail,
-                   const char *hint)
+static void refuse(PgwStmtResult *res, const char *sqlstate, const char *message,
+                   const char *detail, const char *hint)
 {
     res->action = PGW_STMT_REFUSE;
     snprintf(res->sqlstate, sizeof res->sqlstate, "%s", sqlstate);
@@ -258,8 +258,8 @@ static void job_finish(PgwStmtHandle *j, PgwStmtResult *res)
     done(arg, res);
 }
 
-static void job_refuse(PgwStmtHandle *j, const char *sqlstate, const char *message, const char *detail,
-                       const char *hint)
+static void job_refuse(PgwStmtHandle *j, const char *sqlstate, const char *message,
+                       const char *detail, const char *hint)
 {
     PgwStmtResult res;
     result_init(&res);
@@ -354,9 +354,8 @@ static void job_check_sql(PgwStmtHandle *j)
     } else {
         statement = pgw_strdup(j->last_sql);
     }
-    PgwPolicyCtx ctx = {.cfg = cfg,
-                        .tenant = config_tenant(cfg, j->tenant),
-                        .schema = j->policy_schema};
+    PgwPolicyCtx ctx = {
+        .cfg = cfg, .tenant = config_tenant(cfg, j->tenant), .schema = j->policy_schema};
     PgwPolicyResult pr;
     memset(&pr, 0, sizeof pr);
     int rc = ctx.tenant && ctx.schema ? policy_rewrite(&ctx, statement, &pr) : -1;
@@ -365,8 +364,9 @@ static void job_check_sql(PgwStmtHandle *j)
         char why[1024];
         snprintf(why, sizeof why, "%s",
                  rc != 0 ? "the statement could not be checked"
-                 : pr.decision != PGW_POLICY_ALLOW ? (pr.message ? pr.message : "refused")
-                                                   : "only a query that returns rows can answer a question");
+                 : pr.decision != PGW_POLICY_ALLOW
+                     ? (pr.message ? pr.message : "refused")
+                     : "only a query that returns rows can answer a question");
         policy_result_free(&pr);
         job_failed(j, why);
         return;
@@ -406,7 +406,8 @@ static void llm_done(void *arg, PgwLlmResult *r)
     int rc = ask_extract_sql(r->text, &sql, &reason, err, sizeof err);
     if (rc == 1) {
         char msg[1024];
-        snprintf(msg, sizeof msg, "pgwarden ask: the question cannot be answered from this schema%s%s",
+        snprintf(msg, sizeof msg,
+                 "pgwarden ask: the question cannot be answered from this schema%s%s",
                  reason && *reason ? ": " : "", reason ? reason : "");
         free(reason);
         job_refuse(j, SQLSTATE_ASK_CANNOT, msg, NULL, NULL);
@@ -523,8 +524,8 @@ static void schema_read(void *arg, size_t nrows, size_t ncols, char **values, co
     if (!s) {
         log_warning("tenant %s: reading the schema for ASK failed: %s", j->tenant,
                     error ? error : "unexpected result");
-        job_refuse(j, SQLSTATE_INTERNAL_ERROR, "pgwarden ask: cannot read the tenant's schema", NULL,
-                   NULL);
+        job_refuse(j, SQLSTATE_INTERNAL_ERROR, "pgwarden ask: cannot read the tenant's schema",
+                   NULL, NULL);
         return;
     }
     j->schema = schema_install(j->tenant, cfg->version, s);
@@ -570,8 +571,9 @@ static PgwStmtHandle *ask_start(const PgwStmtRequest *req, PgwAskKind kind, char
 static void decide_sql(const PgwStmtRequest *req, PgwStmtResult *res)
 {
     PgwConfig *cfg = req->snap->cfg;
-    PgwAudit *audit = audit_begin(req->user, req->tenant, req->client_addr, "sql",
-                                  req->protocol == PGW_STMT_SIMPLE ? "simple" : "extended", req->sql);
+    PgwAudit *audit =
+        audit_begin(req->user, req->tenant, req->client_addr, "sql",
+                    req->protocol == PGW_STMT_SIMPLE ? "simple" : "extended", req->sql);
     const PgwTenant *tenant = config_tenant(cfg, req->tenant);
     if (!tenant || !req->schema) {
         refuse(res, SQLSTATE_CANNOT_CONNECT_NOW,

@@ -40,8 +40,8 @@
 #include "buf.h"
 
 static const char *const databases[] = {
-    "academic", "advising",    "atis",       "broker", "car_dealership", "derm_treatment",
-    "ewallet",  "geography",   "restaurants", "scholar", "yelp",
+    "academic", "advising",  "atis",        "broker",  "car_dealership", "derm_treatment",
+    "ewallet",  "geography", "restaurants", "scholar", "yelp",
 };
 #define NDB (sizeof(databases) / sizeof(databases[0]))
 
@@ -111,9 +111,14 @@ static const char *sval(const PgQuery__Node *n)
 static void type_text(PgwBuf *b, const PgQuery__TypeName *tn)
 {
     static const char *const names[][2] = {
-        {"int2", "smallint"},       {"int4", "integer"},          {"int8", "bigint"},
-        {"float4", "real"},         {"float8", "double precision"}, {"bool", "boolean"},
-        {"varchar", "character varying"}, {"bpchar", "character"},
+        {"int2", "smallint"},
+        {"int4", "integer"},
+        {"int8", "bigint"},
+        {"float4", "real"},
+        {"float8", "double precision"},
+        {"bool", "boolean"},
+        {"varchar", "character varying"},
+        {"bpchar", "character"},
         {"timestamp", "timestamp without time zone"},
         {"timestamptz", "timestamp with time zone"},
     };
@@ -394,8 +399,8 @@ static int db_index(const char *db)
     return -1;
 }
 
-static bool picked_has(const PgwAskSchema *schema, const size_t *picked, size_t n,
-                       const char *db, const char *table)
+static bool picked_has(const PgwAskSchema *schema, const size_t *picked, size_t n, const char *db,
+                       const char *table)
 {
     long t = ask_schema_find_table(schema, db, table);
     for (size_t k = 0; t >= 0 && k < n; k++)
@@ -433,8 +438,8 @@ int main(int argc, char **argv)
     PgwConfig cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.default_access = PGW_ACCESS_ALLOW;
-    PgwAskSchema *schema = ask_schema_build(&cfg, NULL, rows.n, ASK_SCHEMA_NCOLS,
-                                            (const char *const *)rows.v);
+    PgwAskSchema *schema =
+        ask_schema_build(&cfg, NULL, rows.n, ASK_SCHEMA_NCOLS, (const char *const *)rows.v);
     if (schema == NULL)
         return 2;
     size_t ntables = ask_schema_ntables(schema);
@@ -443,8 +448,7 @@ int main(int argc, char **argv)
            rows.n, strlen(ddl));
     free(ddl);
 
-    static const char *const files[] = {"questions_gen_postgres.csv",
-                                        "instruct_basic_postgres.csv",
+    static const char *const files[] = {"questions_gen_postgres.csv", "instruct_basic_postgres.csv",
                                         "instruct_advanced_postgres.csv", "idk.csv"};
     DbStat stats[NDB] = {{0}};
     int total = 0, recalled = 0, no_tables = 0, first_recalled = 0;
@@ -518,8 +522,8 @@ int main(int argc, char **argv)
             double t0 = now_us();
             size_t n = ask_select_tables(schema, f[qcol], NULL, 0, max, picked);
             PgwAskPrompt prompt;
-            if (ask_build_prompt(schema, picked, n, NULL, NULL, 0, f[qcol], NULL, NULL,
-                                 &prompt) != 0)
+            if (ask_build_prompt(schema, picked, n, NULL, NULL, 0, f[qcol], NULL, NULL, &prompt) !=
+                0)
                 return 2;
             elapsed += now_us() - t0;
             prompt_bytes += (double)strlen(prompt.system);
@@ -562,8 +566,8 @@ int main(int argc, char **argv)
 
     printf("questions with gold tables: %d (skipped %d whose gold SQL reads no table)\n", total,
            no_tables);
-    printf("recall with at most %zu tables: %.1f%% (%d/%d); first gold query only: %.1f%%\n",
-           max, 100.0 * recalled / total, recalled, total, 100.0 * first_recalled / total);
+    printf("recall with at most %zu tables: %.1f%% (%d/%d); first gold query only: %.1f%%\n", max,
+           100.0 * recalled / total, recalled, total, 100.0 * first_recalled / total);
     for (size_t i = 0; i < NDB; i++)
         printf("  %-15s %5.1f%% (%d/%d)\n", databases[i],
                stats[i].questions ? 100.0 * stats[i].recalled / stats[i].questions : 0.0,

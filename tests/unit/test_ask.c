@@ -18,15 +18,18 @@
 
 /* ---- fixture ---- */
 
-#define R(...) {__VA_ARGS__}
+#define R(...)                                                                                     \
+    {                                                                                              \
+        __VA_ARGS__                                                                                \
+    }
 static const char *const schema_rows[][ASK_SCHEMA_NCOLS] = {
     /* nsp, rel, kind, rel comment, attnum, att, type, notnull, att comment, pk, fk nsp/rel/att */
     R("public", "customers", "r", "People who buy from us", "1", "id", "integer", "t", NULL, "t",
       NULL, NULL, NULL),
     R("public", "customers", "r", "People who buy from us", "2", "tenant_id", "text", "t", NULL,
       "f", NULL, NULL, NULL),
-    R("public", "customers", "r", "People who buy from us", "3", "name", "text", "f",
-      "full name", "f", NULL, NULL, NULL),
+    R("public", "customers", "r", "People who buy from us", "3", "name", "text", "f", "full name",
+      "f", NULL, NULL, NULL),
     R("public", "customers", "r", "People who buy from us", "4", "ssn", "character varying(11)",
       "f", "social security number", "f", NULL, NULL, NULL),
     R("public", "customers", "r", "People who buy from us", "5", "secret_score", "integer", "f",
@@ -44,10 +47,10 @@ static const char *const schema_rows[][ASK_SCHEMA_NCOLS] = {
     R("public", "orders", "r", "Orders placed by customers", "5", "ranking", "integer", "f", NULL,
       "f", "public", "customers", "secret_score"),
     R("public", "products", "r", NULL, "1", "id", "integer", "t", NULL, "t", NULL, NULL, NULL),
-    R("public", "products", "r", NULL, "2", "title", "text", "f", "product title", "f", NULL,
-      NULL, NULL),
-    R("public", "internal_notes", "r", "acquisition plans for Zebracorp", "1", "id", "integer",
-      "t", NULL, "t", NULL, NULL, NULL),
+    R("public", "products", "r", NULL, "2", "title", "text", "f", "product title", "f", NULL, NULL,
+      NULL),
+    R("public", "internal_notes", "r", "acquisition plans for Zebracorp", "1", "id", "integer", "t",
+      NULL, "t", NULL, NULL, NULL),
     R("public", "internal_notes", "r", "acquisition plans for Zebracorp", "2", "memo", "text", "f",
       "board memo", "f", NULL, NULL, NULL),
     R("public", "unlisted", "r", "not in the config", "1", "whisper", "integer", "f", NULL, "f",
@@ -270,9 +273,19 @@ END_TEST
 
 /* Whatever the tenant may not see, wherever it could leak into a prompt. */
 static const char *const never_in_prompt[] = {
-    "secret_score", "classified", "internal_notes", "Zebracorp", "acquisition", "memo",
-    "unlisted",     "whisper",    "pg_class",       "information_schema", "table_name",
-    "note_id REFERENCES", "ranking integer REFERENCES",
+    "secret_score",
+    "classified",
+    "internal_notes",
+    "Zebracorp",
+    "acquisition",
+    "memo",
+    "unlisted",
+    "whisper",
+    "pg_class",
+    "information_schema",
+    "table_name",
+    "note_id REFERENCES",
+    "ranking integer REFERENCES",
 };
 
 static char *whole_prompt(const PgwAskPrompt *p)
@@ -295,8 +308,8 @@ START_TEST(test_prompt_masks_schema)
 {
     PgwAskTurn history[] = {{"how many customers", "SELECT count(*) FROM customers"}};
     PgwAskPrompt p;
-    ck_assert_int_eq(ask_build_prompt(schema, NULL, 0, NULL, history, 1,
-                                      "same, but only for 2023", "SELECT secret_score FROM x",
+    ck_assert_int_eq(ask_build_prompt(schema, NULL, 0, NULL, history, 1, "same, but only for 2023",
+                                      "SELECT secret_score FROM x",
                                       "column \"<hidden>\" does not exist", &p),
                      0);
     char *all = whole_prompt(&p);
@@ -347,9 +360,8 @@ START_TEST(test_prompt_subset_and_examples)
                            "this block is malformed\n\n"
                            "Q: product count\nSQL: SELECT count(*) FROM products\n";
     PgwAskPrompt p;
-    ck_assert_int_eq(ask_build_prompt(schema, pick, 1, examples, NULL, 0, "best orders", NULL,
-                                      NULL, &p),
-                     0);
+    ck_assert_int_eq(
+        ask_build_prompt(schema, pick, 1, examples, NULL, 0, "best orders", NULL, NULL, &p), 0);
     ck_assert_ptr_nonnull(strstr(p.system, "CREATE TABLE orders"));
     ck_assert_ptr_null(strstr(p.system, "CREATE TABLE customers"));
     ck_assert_ptr_nonnull(
@@ -373,9 +385,8 @@ START_TEST(test_prompt_keeps_latest_history)
         history[i].sql = "SELECT 1";
     }
     PgwAskPrompt p;
-    ck_assert_int_eq(ask_build_prompt(schema, NULL, 0, NULL, history, 20, "now", "SELECT x",
-                                      "boom", &p),
-                     0);
+    ck_assert_int_eq(
+        ask_build_prompt(schema, NULL, 0, NULL, history, 20, "now", "SELECT x", "boom", &p), 0);
     ck_assert_int_le(p.nmsgs, ASK_PROMPT_MAX_MSGS);
     ck_assert_str_eq(p.contents[p.nmsgs - 5], "Question: question 19");
     ck_assert_str_eq(p.contents[p.nmsgs - 3], "Question: now");
@@ -432,8 +443,7 @@ static const struct {
     {"42703", "column \"ssn_number\" does not exist", "column \"ssn_number\" does not exist"},
     {"42703", "column \"secret_score\" does not exist", "column \"<hidden>\" does not exist"},
     {"42703", "column c.secret_score does not exist", "column c.<hidden> does not exist"},
-    {"42P01", "relation \"internal_notes\" does not exist",
-     "relation \"<hidden>\" does not exist"},
+    {"42P01", "relation \"internal_notes\" does not exist", "relation \"<hidden>\" does not exist"},
     {"42P01", "relation \"public.unlisted\" does not exist",
      "relation \"public.<hidden>\" does not exist"},
     {"42703", "column \"name\" does not exist", "column \"name\" does not exist"},
@@ -453,8 +463,8 @@ static const struct {
 
 START_TEST(test_clean_error)
 {
-    char *out = ask_clean_error_state(schema, &cfg, clean_cases[_i].sqlstate,
-                                      clean_cases[_i].message);
+    char *out =
+        ask_clean_error_state(schema, &cfg, clean_cases[_i].sqlstate, clean_cases[_i].message);
     ck_assert_str_eq(out, clean_cases[_i].expected);
     free(out);
 }
@@ -566,8 +576,8 @@ START_TEST(test_select_tables)
 {
     size_t out[8];
     /* Table name, plural and camel/snake forms all meet. */
-    size_t n = ask_select_tables(schema, "Which products have the longest titles?", NULL, 0, 1,
-                                 out);
+    size_t n =
+        ask_select_tables(schema, "Which products have the longest titles?", NULL, 0, 1, out);
     ck_assert_uint_eq(n, 1);
     ck_assert(picked(out, n, "public", "products"));
     /* A foreign-key neighbour comes along. */
@@ -590,8 +600,8 @@ START_TEST(test_select_tables)
         ck_assert_uint_lt(out[i], ask_schema_ntables(schema));
     /* Deterministic, and max is honoured. */
     size_t again[8];
-    size_t n2 = ask_select_tables(schema, "internal notes memo acquisition Zebracorp", NULL, 0, 8,
-                                  again);
+    size_t n2 =
+        ask_select_tables(schema, "internal notes memo acquisition Zebracorp", NULL, 0, 8, again);
     ck_assert_uint_eq(n, n2);
     ck_assert_mem_eq(out, again, n * sizeof(size_t));
     ck_assert_uint_eq(ask_select_tables(schema, "customers orders products", NULL, 0, 0, out), 0);

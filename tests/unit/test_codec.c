@@ -40,8 +40,8 @@ typedef enum {
 } ParserId;
 
 static const char *const parser_names[P_COUNT] = {
-    "startup", "query", "parse", "password", "sasl_initial",
-    "target", "error", "ready", "parameter_status", "data_row",
+    "startup", "query", "parse", "password",         "sasl_initial",
+    "target",  "error", "ready", "parameter_status", "data_row",
 };
 
 static uint8_t *exact_copy(const uint8_t *data, size_t len)
@@ -228,10 +228,15 @@ static const ValidMessage valid_messages[] = {
     {P_READY, "idle", BYTES("I")},
     {P_READY, "in transaction", BYTES("T")},
     {P_READY, "failed transaction", BYTES("E")},
-    {P_PARAMETER_STATUS, "server_version", BYTES("server_version\0" "15.4\0")},
+    {P_PARAMETER_STATUS, "server_version",
+     BYTES("server_version\0"
+           "15.4\0")},
     {P_PARAMETER_STATUS, "empty value", BYTES("application_name\0\0")},
     {P_DATA_ROW, "text, NULL and empty",
-     BYTES("\x00\x03\x00\x00\x00\x02" "ab" "\xff\xff\xff\xff" "\x00\x00\x00\x00")},
+     BYTES("\x00\x03\x00\x00\x00\x02"
+           "ab"
+           "\xff\xff\xff\xff"
+           "\x00\x00\x00\x00")},
     {P_DATA_ROW, "no columns", BYTES("\x00\x00")},
 };
 
@@ -268,8 +273,8 @@ START_TEST(trailing_data_is_refused)
     for (size_t e = 0; e < sizeof(extras); e++) {
         longer[m->len] = extras[e];
         ck_assert_msg(run_parser(m->parser, longer, m->len + 1) == -1,
-                      "%s: %s with trailing byte 0x%02x was accepted",
-                      parser_names[m->parser], m->what, extras[e]);
+                      "%s: %s with trailing byte 0x%02x was accepted", parser_names[m->parser],
+                      m->what, extras[e]);
     }
     /* The whole message twice over. */
     free(longer);
@@ -277,8 +282,8 @@ START_TEST(trailing_data_is_refused)
     ck_assert(longer != NULL);
     memcpy(longer, m->data, m->len);
     memcpy(longer + m->len, m->data, m->len);
-    ck_assert_msg(run_parser(m->parser, longer, m->len * 2) == -1,
-                  "%s: %s doubled was accepted", parser_names[m->parser], m->what);
+    ck_assert_msg(run_parser(m->parser, longer, m->len * 2) == -1, "%s: %s doubled was accepted",
+                  parser_names[m->parser], m->what);
     free(longer);
 }
 END_TEST
@@ -302,8 +307,8 @@ static uint32_t rng_next(void)
  * letters, 0xff in lengths) so the fuzz reaches past the first field. */
 static uint8_t rng_byte(void)
 {
-    static const uint8_t interesting[] = {0,   0,   0,   'S', 'P', 'I', 'E',
-                                          'T', 'C', 'M', 0xff, 1,  2,   4};
+    static const uint8_t interesting[] = {0,   0,   0,   'S',  'P', 'I', 'E',
+                                          'T', 'C', 'M', 0xff, 1,   2,   4};
     uint32_t r = rng_next();
     if (r % 3 == 0)
         return interesting[(r >> 8) % sizeof(interesting)];
@@ -340,8 +345,8 @@ START_TEST(random_bytes_without_nul_are_refused)
         size_t len = rng_next() % sizeof(buf);
         for (size_t i = 0; i < len; i++)
             buf[i] = (uint8_t)(1 + rng_next() % 255);
-        static const ParserId with_strings[] = {P_QUERY,  P_PARSE, P_PASSWORD, P_SASL_INITIAL,
-                                                P_TARGET, P_ERROR, P_PARAMETER_STATUS};
+        static const ParserId with_strings[] = {
+            P_QUERY, P_PARSE, P_PASSWORD, P_SASL_INITIAL, P_TARGET, P_ERROR, P_PARAMETER_STATUS};
         for (size_t p = 0; p < PGW_ARRAY_LEN(with_strings); p++) {
             ck_assert_msg(run_parser(with_strings[p], buf, len) == -1,
                           "%s accepted %zu bytes without a NUL", parser_names[with_strings[p]],
@@ -591,8 +596,7 @@ START_TEST(parse_round_trip)
     uint32_t body_len;
 
     buf_init(&b);
-    codec_build_parse(&b, "stmt7", "SELECT * FROM t WHERE a = $1 AND b = $2 OR c = $3", 3,
-                      types);
+    codec_build_parse(&b, "stmt7", "SELECT * FROM t WHERE a = $1 AND b = $2 OR c = $3", 3, types);
     ck_assert_int_eq(codec_header(b.data, PGW_MAX_MESSAGE_LEN, &type, &body_len), 0);
     ck_assert_int_eq(type, 'P');
     ck_assert_uint_eq(body_len, b.len - 5);
@@ -631,20 +635,22 @@ START_TEST(sasl_initial_fields)
     ck_assert_uint_eq(n, 31);
     ck_assert_mem_eq(data, "n,,n=,r=rOprNGfwEbeRWgbNEkqO\x0a\x0b\x0c", 31);
 
-    ck_assert_int_eq(codec_parse_sasl_initial(valid_messages[12].data, valid_messages[12].len,
-                                              &mech, &data, &n),
-                     0);
+    ck_assert_int_eq(
+        codec_parse_sasl_initial(valid_messages[12].data, valid_messages[12].len, &mech, &data, &n),
+        0);
     ck_assert_ptr_null(data);
     ck_assert_uint_eq(n, 0);
 
     ck_assert_int_eq(
         codec_parse_sasl_initial(BYTES("SCRAM-SHA-256\0\xff\xff\xff\xfe"), &mech, &data, &n), -1);
-    ck_assert_int_eq(
-        codec_parse_sasl_initial(BYTES("SCRAM-SHA-256\0\x7f\xff\xff\xff" "abc"), &mech, &data, &n),
-        -1);
-    ck_assert_int_eq(
-        codec_parse_sasl_initial(BYTES("SCRAM-SHA-256\0\x00\x00\x00\x04" "abc"), &mech, &data, &n),
-        -1);
+    ck_assert_int_eq(codec_parse_sasl_initial(BYTES("SCRAM-SHA-256\0\x7f\xff\xff\xff"
+                                                    "abc"),
+                                              &mech, &data, &n),
+                     -1);
+    ck_assert_int_eq(codec_parse_sasl_initial(BYTES("SCRAM-SHA-256\0\x00\x00\x00\x04"
+                                                    "abc"),
+                                              &mech, &data, &n),
+                     -1);
 }
 END_TEST
 
@@ -701,9 +707,8 @@ START_TEST(ready_fields)
         int rc;
         char status;
     } cases[] = {
-        {BYTES("I"), 0, 'I'}, {BYTES("T"), 0, 'T'}, {BYTES("E"), 0, 'E'},
-        {BYTES("X"), -1, 0},  {BYTES("\0"), -1, 0}, {BYTES("II"), -1, 0},
-        {BYTES(""), -1, 0},
+        {BYTES("I"), 0, 'I'}, {BYTES("T"), 0, 'T'}, {BYTES("E"), 0, 'E'}, {BYTES("X"), -1, 0},
+        {BYTES("\0"), -1, 0}, {BYTES("II"), -1, 0}, {BYTES(""), -1, 0},
     };
     for (size_t i = 0; i < PGW_ARRAY_LEN(cases); i++) {
         char status = 0;
@@ -717,8 +722,10 @@ END_TEST
 START_TEST(parameter_status_fields)
 {
     const char *name = NULL, *value = NULL;
-    ck_assert_int_eq(
-        codec_parse_parameter_status(BYTES("server_version\0" "15.4\0"), &name, &value), 0);
+    ck_assert_int_eq(codec_parse_parameter_status(BYTES("server_version\0"
+                                                        "15.4\0"),
+                                                  &name, &value),
+                     0);
     ck_assert_str_eq(name, "server_version");
     ck_assert_str_eq(value, "15.4");
     ck_assert_int_eq(codec_parse_parameter_status(BYTES("server_version\0"), &name, &value), -1);
@@ -745,12 +752,12 @@ START_TEST(data_row_fields)
     /* Wider than the caller's arrays: refused. */
     ck_assert_int_eq(codec_parse_data_row(v->data, v->len, 2, &ncols, values, lens), -1);
     /* A length of -2 is not NULL, it is garbage. */
-    ck_assert_int_eq(codec_parse_data_row(BYTES("\x00\x01\xff\xff\xff\xfe"), 4, &ncols,
-                                          values, lens),
-                     -1);
+    ck_assert_int_eq(
+        codec_parse_data_row(BYTES("\x00\x01\xff\xff\xff\xfe"), 4, &ncols, values, lens), -1);
     /* A length past the end. */
-    ck_assert_int_eq(codec_parse_data_row(BYTES("\x00\x01\x00\x00\x00\x05" "abcd"), 4,
-                                          &ncols, values, lens),
+    ck_assert_int_eq(codec_parse_data_row(BYTES("\x00\x01\x00\x00\x00\x05"
+                                                "abcd"),
+                                          4, &ncols, values, lens),
                      -1);
 }
 END_TEST
@@ -891,7 +898,8 @@ static const struct {
     {"ReadyForQuery", build_ready, BYTES("Z\x00\x00\x00\x05I")},
     /* 4 + 16 + 5 = 25 */
     {"ParameterStatus", build_parameter_status,
-     BYTES("S\x00\x00\x00\x19" "client_encoding\0UTF8\0")},
+     BYTES("S\x00\x00\x00\x19"
+           "client_encoding\0UTF8\0")},
     {"BackendKeyData", build_backend_key,
      BYTES("K\x00\x00\x00\x0c\x01\x02\x03\x04\xa0\xb0\xc0\xd0")},
     {"AuthenticationOk", build_auth_ok, BYTES("R\x00\x00\x00\x08\x00\x00\x00\x00")},
@@ -899,7 +907,8 @@ static const struct {
      BYTES("R\x00\x00\x00\x0c\x00\x00\x00\x05\x01\x02\x03\x04")},
     /* 4 + 4 + 19 + 14 + 1 = 42 */
     {"AuthenticationSASL", build_auth_sasl,
-     BYTES("R\x00\x00\x00\x2a\x00\x00\x00\x0a" "SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0")},
+     BYTES("R\x00\x00\x00\x2a\x00\x00\x00\x0a"
+           "SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0")},
     /* 4 + 2 + 4 (name) + 18 = 28 */
     {"RowDescription, text", build_row_description_text,
      BYTES("T\x00\x00\x00\x1c\x00\x01"
@@ -912,7 +921,10 @@ static const struct {
     /* 4 + 2 + (4 + 2) + 4 + 4 = 20 */
     {"DataRow with a NULL", build_data_row,
      BYTES("D\x00\x00\x00\x14\x00\x03"
-           "\x00\x00\x00\x02" "ab" "\xff\xff\xff\xff" "\x00\x00\x00\x00")},
+           "\x00\x00\x00\x02"
+           "ab"
+           "\xff\xff\xff\xff"
+           "\x00\x00\x00\x00")},
     {"CommandComplete", build_command_complete, BYTES("C\x00\x00\x00\x0dSELECT 1\0")},
     {"EmptyQueryResponse", build_empty_query, BYTES("I\x00\x00\x00\x04")},
     {"Query", build_query, BYTES("Q\x00\x00\x00\x0dSELECT 1\0")},

@@ -57,13 +57,12 @@ static const struct {
      "app.f, app.g"},
     {"[pgwarden]\n" AUTH "[llm]\nprovider = anthropic\n", "llm", "base_url",
      "https://api.anthropic.com/v1"},
-    {"[pgwarden]\n" AUTH "[llm]\nprovider = anthropic\nbase_url = http://x/v1\n", "llm",
-     "base_url", "http://x/v1"},
+    {"[pgwarden]\n" AUTH "[llm]\nprovider = anthropic\nbase_url = http://x/v1\n", "llm", "base_url",
+     "http://x/v1"},
     {"[pgwarden]\n" AUTH "[llm]\nrate_limit = 100/h\n", "llm", "rate_limit", "100/h"},
     {"[pgwarden]\n" AUTH "[llm]\nrate_limit = 5/10s\n", "llm", "rate_limit", "5/10s"},
     {"[pgwarden]\n" AUTH "[llm]\nrate_limit = 0\n", "llm", "rate_limit", "0"},
-    {"[pgwarden]\n" AUTH "[llm]\ntoken_budget = 5000000000\n", "llm", "token_budget",
-     "5000000000"},
+    {"[pgwarden]\n" AUTH "[llm]\ntoken_budget = 5000000000\n", "llm", "token_budget", "5000000000"},
     {"[pgwarden]\n" AUTH "[llm]\nsample_values = on\n", "llm", "sample_values", "yes"},
     {"[pgwarden]\n" AUTH "[llm]\napi_key = sk-1\n", "llm", "api_key", "(hidden)"},
     {"[pgwarden]\n" AUTH "[cache]\nmax_entry = 512kB\n", "cache", "max_entry", "512kB"},
@@ -236,19 +235,27 @@ static const struct {
     const char *text, *want; /* want: the message starts with this */
 } errors[] = {
     {"[pgwarden]\n" AUTH "[bogus]\n", "t.ini:3: unknown section [bogus]"},
-    {"[pgwarden]\n" AUTH "listen_prot = 1\n", "t.ini:3: unknown setting 'listen_prot' in [pgwarden]"},
-    {"[pgwarden]\nmodel = x\n", "t.ini:2: unknown setting 'model' in [pgwarden] (it belongs in [llm])"},
-    {"[pgwarden]\n" AUTH "listen_port = 70000\n", "t.ini:3: invalid value for listen_port: '70000'"},
+    {"[pgwarden]\n" AUTH "listen_prot = 1\n",
+     "t.ini:3: unknown setting 'listen_prot' in [pgwarden]"},
+    {"[pgwarden]\nmodel = x\n",
+     "t.ini:2: unknown setting 'model' in [pgwarden] (it belongs in [llm])"},
+    {"[pgwarden]\n" AUTH "listen_port = 70000\n",
+     "t.ini:3: invalid value for listen_port: '70000'"},
     {"[pgwarden]\n" AUTH "listen_port = 12ab\n", "t.ini:3: invalid value for listen_port"},
     {"[pgwarden]\n" AUTH "pool_size = 0\n", "t.ini:3: invalid value for pool_size"},
-    {"[pgwarden]\n" AUTH "statement_timeout = 5 parsecs\n", "t.ini:3: invalid value for statement_timeout"},
+    {"[pgwarden]\n" AUTH "statement_timeout = 5 parsecs\n",
+     "t.ini:3: invalid value for statement_timeout"},
     {"[pgwarden]\n" AUTH "[cache]\nmax_entry = 1TB\n", "t.ini:4: invalid value for max_entry"},
-    {"[pgwarden]\n" AUTH "[llm]\nsample_values = maybe\n", "t.ini:4: invalid value for sample_values"},
+    {"[pgwarden]\n" AUTH "[llm]\nsample_values = maybe\n",
+     "t.ini:4: invalid value for sample_values"},
     {"[pgwarden]\n" AUTH "[llm]\ntimeout = 0\n", "t.ini:4: invalid value for timeout"},
-    {"[pgwarden]\n" AUTH "auth_type = password\n", "t.ini:3: invalid value for auth_type: 'password' (expected one of trust, md5, scram-sha-256)"},
-    {"[pgwarden]\n" AUTH "[llm]\nrate_limit = 10/fortnight\n", "t.ini:4: invalid value for rate_limit"},
+    {"[pgwarden]\n" AUTH "auth_type = password\n",
+     "t.ini:3: invalid value for auth_type: 'password' (expected one of trust, md5, scram-sha-256)"},
+    {"[pgwarden]\n" AUTH "[llm]\nrate_limit = 10/fortnight\n",
+     "t.ini:4: invalid value for rate_limit"},
     {"[pgwarden]\n" AUTH "admin_users = a,,b\n", "t.ini:3: invalid value for admin_users"},
-    {"[pgwarden]\n" AUTH "listen_addr =\n", "t.ini:3: invalid value for listen_addr: '' (must not be empty)"},
+    {"[pgwarden]\n" AUTH "listen_addr =\n",
+     "t.ini:3: invalid value for listen_addr: '' (must not be empty)"},
     {"[pgwarden]\n" AUTH "listen_port = 1\nlisten_port = 2\n",
      "t.ini:4: duplicate key 'listen_port' in [pgwarden] (first set at line 3)"},
     {"[pgwarden]\n" AUTH "workers = 1\n[llm]\n[PGWARDEN]\nWorkers = 2\n",
@@ -257,14 +264,17 @@ static const struct {
      "t.ini:4: user 'alice' names unknown tenant 'acme' (no [tenant.acme] section)"},
     {"[pgwarden]\n" AUTH "[users]\nalice = a\nalice = a\n[tenant.a]\nbackend = x\n",
      "t.ini:5: duplicate key 'alice' in [users]"},
-    {"[pgwarden]\n" AUTH "[users]\nalice =\n", "t.ini:4: user 'alice': expected a comma-separated list"},
-    {"[pgwarden]\n" AUTH "[tenant.acme]\nid = x\n",
-     "t.ini:3: [tenant.acme] has no backend"},
+    {"[pgwarden]\n" AUTH "[users]\nalice =\n",
+     "t.ini:4: user 'alice': expected a comma-separated list"},
+    {"[pgwarden]\n" AUTH "[tenant.acme]\nid = x\n", "t.ini:3: [tenant.acme] has no backend"},
     {"[pgwarden]\n" AUTH "[tenant.a]\nbackend = x\n[tenant.a]\nbackend = y\n",
      "t.ini:5: duplicate section [tenant.a] (first at line 3)"},
-    {"[pgwarden]\n" AUTH "[tenant.a]\nbackend = x\nbackend = y\n", "t.ini:5: duplicate key 'backend'"},
-    {"[pgwarden]\n" AUTH "[tenant.a]\nbackend = x\nhost = y\n", "t.ini:5: unknown key 'host' in [tenant.a]"},
-    {"[pgwarden]\n" AUTH "[tenant.a]\nbackend = x\npool_size = -1\n", "t.ini:5: invalid value for pool_size"},
+    {"[pgwarden]\n" AUTH "[tenant.a]\nbackend = x\nbackend = y\n",
+     "t.ini:5: duplicate key 'backend'"},
+    {"[pgwarden]\n" AUTH "[tenant.a]\nbackend = x\nhost = y\n",
+     "t.ini:5: unknown key 'host' in [tenant.a]"},
+    {"[pgwarden]\n" AUTH "[tenant.a]\nbackend = x\npool_size = -1\n",
+     "t.ini:5: invalid value for pool_size"},
     {"[pgwarden]\n" AUTH "[tenant.]\n", "t.ini:3: bad tenant name"},
     {"[pgwarden]\n" AUTH "[table.a.b.c]\n", "t.ini:3: bad table section [table.a.b.c]"},
     {"[pgwarden]\n" AUTH "[table.]\n", "t.ini:3: bad table section"},
@@ -277,19 +287,24 @@ static const struct {
     {"[pgwarden]\n" AUTH "[table.t]\nmask. = null\n", "t.ini:4: bad column name"},
     {"[pgwarden]\n" AUTH "[table.t]\nrow_filter =\n", "t.ini:4: row_filter must not be empty"},
     {"[pgwarden]\n" AUTH "[table.t]\nhidden = perhaps\n", "t.ini:4: invalid value for hidden"},
-    {"[pgwarden]\n" AUTH "[table.t]\nfilter = x\n", "t.ini:4: unknown key 'filter' in [table.public.t]"},
+    {"[pgwarden]\n" AUTH "[table.t]\nfilter = x\n",
+     "t.ini:4: unknown key 'filter' in [table.public.t]"},
     {"[pgwarden]\n" AUTH "client_tls = require\n",
      "t.ini:3: client_tls = require needs tls_cert_file and tls_key_file"},
-    {"[pgwarden]\n" AUTH "tls_cert_file = c.pem\n", "t.ini:3: tls_cert_file is set but tls_key_file is not"},
-    {"[pgwarden]\n" AUTH "tls_key_file = k.pem\n", "t.ini:3: tls_key_file is set but tls_cert_file is not"},
+    {"[pgwarden]\n" AUTH "tls_cert_file = c.pem\n",
+     "t.ini:3: tls_cert_file is set but tls_key_file is not"},
+    {"[pgwarden]\n" AUTH "tls_key_file = k.pem\n",
+     "t.ini:3: tls_key_file is set but tls_cert_file is not"},
     {"[pgwarden]\nauth_type = md5\n", "t.ini:2: auth_type = md5 needs auth_file"},
     {"[pgwarden]\nlisten_port = 6432\n", "t.ini: auth_type = scram-sha-256 needs auth_file"},
-    {"[pgwarden]\n" AUTH "[cache]\nmode = redis\nredis =\n", "t.ini:4: cache mode = redis needs redis = URL"},
+    {"[pgwarden]\n" AUTH "[cache]\nmode = redis\nredis =\n",
+     "t.ini:4: cache mode = redis needs redis = URL"},
     {"[pgwarden]\n" AUTH "[llm]\napi_key = ${PGW_TEST_SURELY_UNSET}\n",
      "t.ini:4: environment variable PGW_TEST_SURELY_UNSET is not set"},
     {"[pgwarden]\n" AUTH "[llm]\napi_key = ${OOPS\n", "t.ini:4: unterminated or empty ${...}"},
     {"[pgwarden]\n" AUTH "[llm]\nmodel = \"abc\n", "t.ini:4: unterminated quoted value"},
-    {"[pgwarden]\n" AUTH "[llm]\nmodel = \"abc\" def\n", "t.ini:4: unexpected text after quoted value"},
+    {"[pgwarden]\n" AUTH "[llm]\nmodel = \"abc\" def\n",
+     "t.ini:4: unexpected text after quoted value"},
     {"listen_port = 1\n", "t.ini:1: 'listen_port' outside any section"},
     {"[pgwarden]\n" AUTH "just some words\n", "t.ini:3: expected 'key = value' or '[section]'"},
     {"[pgwarden]\n" AUTH "= 5\n", "t.ini:3: missing key before '='"},
@@ -315,9 +330,9 @@ static const struct {
     const char *text;
     int ms; /* -1: invalid */
 } durations[] = {
-    {"30", 30000}, {"30s", 30000}, {"500ms", 500},  {"5min", 300000}, {"2h", 7200000},
-    {"30 s", 30000}, {"0", 0},     {"", -1},        {"-1s", -1},      {"1.5s", -1},
-    {"5m", -1},    {"s", -1},      {"999999h", -1}, {"30S", -1},      {"10 days", -1},
+    {"30", 30000},   {"30s", 30000}, {"500ms", 500},  {"5min", 300000}, {"2h", 7200000},
+    {"30 s", 30000}, {"0", 0},       {"", -1},        {"-1s", -1},      {"1.5s", -1},
+    {"5m", -1},      {"s", -1},      {"999999h", -1}, {"30S", -1},      {"10 days", -1},
 };
 
 START_TEST(duration_syntax)
@@ -337,8 +352,9 @@ static const struct {
     const char *text;
     long long bytes; /* -1: invalid */
 } sizes[] = {
-    {"1024", 1024}, {"10B", 10}, {"1kB", 1024}, {"1MB", 1048576}, {"2GB", 2147483648LL},
-    {"1mb", 1048576}, {"4 kB", 4096}, {"1TB", -1}, {"-1", -1}, {"MB", -1}, {"1.5MB", -1},
+    {"1024", 1024},   {"10B", 10},    {"1kB", 1024}, {"1MB", 1048576}, {"2GB", 2147483648LL},
+    {"1mb", 1048576}, {"4 kB", 4096}, {"1TB", -1},   {"-1", -1},       {"MB", -1},
+    {"1.5MB", -1},
 };
 
 START_TEST(size_syntax)
@@ -358,8 +374,8 @@ static const struct {
     const char *text;
     int value; /* -1: invalid */
 } bools[] = {
-    {"yes", 1}, {"on", 1}, {"true", 1}, {"1", 1}, {"YES", 1}, {"no", 0},  {"off", 0},
-    {"false", 0}, {"0", 0}, {"", -1},   {"y", -1}, {"2", -1},  {"enabled", -1},
+    {"yes", 1},   {"on", 1}, {"true", 1}, {"1", 1},  {"YES", 1}, {"no", 0},       {"off", 0},
+    {"false", 0}, {"0", 0},  {"", -1},    {"y", -1}, {"2", -1},  {"enabled", -1},
 };
 
 START_TEST(bool_syntax)
@@ -398,9 +414,8 @@ START_TEST(relative_paths)
                        "tls_key_file = /abs/k.pem\nlog_file = log/pgw.log\naudit_log = a.jsonl\n"
                        "[llm]\nexamples_file = ex.json\n";
 
-    ck_assert_int_eq(config_parse_string("/etc/pgwarden/pgwarden.ini", text, &cfg, err,
-                                         sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        config_parse_string("/etc/pgwarden/pgwarden.ini", text, &cfg, err, sizeof(err)), 0);
     ck_assert_str_eq(cfg->auth_file, "/etc/pgwarden/users.txt");
     ck_assert_str_eq(cfg->tls_cert_file, "/etc/pgwarden/tls/c.pem");
     ck_assert_str_eq(cfg->tls_key_file, "/abs/k.pem");

@@ -120,15 +120,16 @@ static const struct {
      "```sql\nSELECT 1\n```", 120, 9, NULL},
     {"openai without usage", PGW_LLM_OPENAI,
      "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"hi\"}}]}", "hi", 0, 0, NULL},
-    {"openai empty content", PGW_LLM_OPENAI,
-     "{\"choices\":[{\"message\":{\"content\":\"\"}}]}", "", 0, 0, NULL},
+    {"openai empty content", PGW_LLM_OPENAI, "{\"choices\":[{\"message\":{\"content\":\"\"}}]}", "",
+     0, 0, NULL},
     {"openai content parts", PGW_LLM_OPENAI,
      "{\"choices\":[{\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"SELECT \"},"
-     "{\"type\":\"text\",\"text\":\"2\"}]}}]}", "SELECT 2", 0, 0, NULL},
+     "{\"type\":\"text\",\"text\":\"2\"}]}}]}",
+     "SELECT 2", 0, 0, NULL},
     {"openai empty choices", PGW_LLM_OPENAI, "{\"choices\":[]}", NULL, 0, 0, "no choices"},
     {"openai no choices", PGW_LLM_OPENAI, "{\"id\":\"x\"}", NULL, 0, 0, "no choices"},
-    {"openai null content", PGW_LLM_OPENAI,
-     "{\"choices\":[{\"message\":{\"content\":null}}]}", NULL, 0, 0, "no message content"},
+    {"openai null content", PGW_LLM_OPENAI, "{\"choices\":[{\"message\":{\"content\":null}}]}",
+     NULL, 0, 0, "no message content"},
     {"openai refusal", PGW_LLM_OPENAI,
      "{\"choices\":[{\"message\":{\"content\":null,\"refusal\":\"not allowed\"}}]}", NULL, 0, 0,
      "refused to answer: not allowed"},
@@ -143,11 +144,13 @@ static const struct {
     {"anthropic answer", PGW_LLM_ANTHROPIC,
      "{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"text\","
      "\"text\":\"SELECT 3\"}],\"stop_reason\":\"end_turn\","
-     "\"usage\":{\"input_tokens\":50,\"output_tokens\":4}}", "SELECT 3", 50, 4, NULL},
+     "\"usage\":{\"input_tokens\":50,\"output_tokens\":4}}",
+     "SELECT 3", 50, 4, NULL},
     {"anthropic several blocks", PGW_LLM_ANTHROPIC,
      "{\"content\":[{\"type\":\"thinking\",\"thinking\":\"hmm\"},"
      "{\"type\":\"text\",\"text\":\"A\"},"
-     "{\"type\":\"tool_use\",\"id\":\"t\"},{\"type\":\"text\",\"text\":\"B\"}]}", "AB", 0, 0, NULL},
+     "{\"type\":\"tool_use\",\"id\":\"t\"},{\"type\":\"text\",\"text\":\"B\"}]}",
+     "AB", 0, 0, NULL},
     {"anthropic cached tokens", PGW_LLM_ANTHROPIC,
      "{\"content\":[{\"type\":\"text\",\"text\":\"x\"}],\"usage\":{\"input_tokens\":5,"
      "\"cache_creation_input_tokens\":100,\"cache_read_input_tokens\":20,\"output_tokens\":2}}",
@@ -631,8 +634,8 @@ START_TEST(test_server_error_exhausts_attempts)
     ck_assert(!o.ok);
     ck_assert_int_eq(o.attempts, 3);
     ck_assert_int_eq(o.status, 500);
-    ck_assert_msg(strstr(o.error, "LLM answered HTTP 500") &&
-                      strstr(o.error, "scripted failure") && strstr(o.error, "after 3 attempts"),
+    ck_assert_msg(strstr(o.error, "LLM answered HTTP 500") && strstr(o.error, "scripted failure") &&
+                      strstr(o.error, "after 3 attempts"),
                   "%s", o.error);
     /* Backoff waited at least half of 250 ms, then half of 500 ms. */
     ck_assert_msg(o.latency_ms >= 375, "three attempts in %.0f ms", o.latency_ms);
@@ -865,8 +868,10 @@ static Suite *llm_suite(void)
     suite_add_tcase(s, pure);
 
     if (access(PYTHON, X_OK) != 0) {
-        fprintf(stderr, "test_llm: SKIPPED the HTTP tests: %s is missing (needed to run "
-                        "contrib/fake-llm/fake_llm.py)\n", PYTHON);
+        fprintf(stderr,
+                "test_llm: SKIPPED the HTTP tests: %s is missing (needed to run "
+                "contrib/fake-llm/fake_llm.py)\n",
+                PYTHON);
         return s;
     }
     TCase *http = tcase_create("http");
@@ -897,8 +902,8 @@ int main(void)
 {
     /* The fake listens on 127.0.0.1; a proxy from the environment must not
      * stand in between. */
-    static const char *const proxies[] = {"http_proxy", "HTTP_PROXY", "https_proxy",
-                                          "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+    static const char *const proxies[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
+                                          "HTTPS_PROXY", "all_proxy",  "ALL_PROXY"};
     for (size_t i = 0; i < PGW_ARRAY_LEN(proxies); i++)
         unsetenv(proxies[i]);
     if (llm_global_init() != 0) {

@@ -58,7 +58,7 @@ static const char *const schema_rows[][SCHEMA_INTROSPECTION_NCOLS] = {
 };
 
 static PgwColumnMask customer_masks[] = {
-    {"ssn", PGW_MASK_NULL},   {"secret", PGW_MASK_HIDE},     {"email", PGW_MASK_REDACT},
+    {"ssn", PGW_MASK_NULL},     {"secret", PGW_MASK_HIDE}, {"email", PGW_MASK_REDACT},
     {"card", PGW_MASK_PARTIAL}, {"score", PGW_MASK_HASH},
 };
 static PgwTablePolicy tables[] = {
@@ -110,7 +110,8 @@ typedef struct Case {
 
 static const Case cases[] = {
     /* allowed kinds, rewritten */
-    {"SELECT * FROM customers WHERE id = 5", NULL,
+    {"SELECT * FROM customers WHERE id = 5",
+     NULL,
      {FILTERED_CUSTOMERS ") customers WHERE id = 5", "NULL::varchar(11) AS ssn"},
      {"secret", "OFFSET 0"}},
     {"select c.name, sum(o.total) from customers c join orders o on o.customer_id = c.id "
@@ -120,81 +121,113 @@ static const Case cases[] = {
      {"OFFSET 0"}},
     {"TABLE orders", NULL, {"FROM public.orders WHERE tenant_id = 'o''acme') orders"}, {NULL}},
     {"VALUES (1, 'a'), (2, 'b')", NULL, {"VALUES (1, 'a'), (2, 'b')"}, {NULL}},
-    {"WITH big AS (SELECT * FROM orders WHERE total > 100) SELECT count(*) FROM big", NULL,
-     {"FROM public.orders WHERE tenant_id = 'o''acme'"}, {NULL}},
-    {"DECLARE cur CURSOR FOR SELECT id FROM orders", NULL,
-     {"DECLARE cur CURSOR FOR SELECT id FROM (SELECT"}, {NULL}},
+    {"WITH big AS (SELECT * FROM orders WHERE total > 100) SELECT count(*) FROM big",
+     NULL,
+     {"FROM public.orders WHERE tenant_id = 'o''acme'"},
+     {NULL}},
+    {"DECLARE cur CURSOR FOR SELECT id FROM orders",
+     NULL,
+     {"DECLARE cur CURSOR FOR SELECT id FROM (SELECT"},
+     {NULL}},
     {"FETCH 10 FROM cur", NULL, {"FETCH"}, {NULL}},
     {"CLOSE cur", NULL, {"CLOSE cur"}, {NULL}},
     {"COPY (SELECT id FROM orders) TO STDOUT", NULL, {"COPY (SELECT id FROM (SELECT"}, {NULL}},
-    {"COPY orders (id, total) TO STDOUT WITH (FORMAT csv)", NULL,
-     {"COPY (SELECT id, total FROM (SELECT", "tenant_id = 'o''acme'"}, {NULL}},
+    {"COPY orders (id, total) TO STDOUT WITH (FORMAT csv)",
+     NULL,
+     {"COPY (SELECT id, total FROM (SELECT", "tenant_id = 'o''acme'"},
+     {NULL}},
     {"SHOW search_path", NULL, {"SHOW search_path"}, {NULL}},
     {"SET application_name = 'bi'", NULL, {"SET application_name"}, {NULL}},
     {"SET TIME ZONE 'UTC'", NULL, {"timezone"}, {NULL}},
-    {"BEGIN; SELECT id FROM orders; COMMIT", NULL, {"BEGIN; SELECT id FROM (SELECT", "COMMIT"},
+    {"BEGIN; SELECT id FROM orders; COMMIT",
+     NULL,
+     {"BEGIN; SELECT id FROM (SELECT", "COMMIT"},
      {NULL}},
     {"SELECT $1::int + id FROM orders WHERE id = $2", NULL, {"$1", "WHERE id = $2"}, {NULL}},
     /* shared table: no filter, pinned to its schema */
     {"SELECT * FROM products p", NULL, {"FROM public.products p"}, {"WHERE"}},
     /* mask kinds */
-    {"SELECT email, card, score FROM customers", NULL,
+    {"SELECT email, card, score FROM customers",
+     NULL,
      {"CASE WHEN email IS NULL THEN NULL ELSE '***' END", "repeat('x', pg_catalog.length(card",
       "md5(score::text) AS score"},
      {NULL}},
     /* hidden column is absent; star and whole-row see masked data */
     {"SELECT c FROM customers c", NULL, {FILTERED_CUSTOMERS ") c"}, {"secret"}},
     /* schema-qualified column references still resolve */
-    {"SELECT public.customers.name FROM public.customers", NULL,
-     {"SELECT customers.name FROM (SELECT"}, {NULL}},
+    {"SELECT public.customers.name FROM public.customers",
+     NULL,
+     {"SELECT customers.name FROM (SELECT"},
+     {NULL}},
     /* leak-proof analysis: a division in WHERE fences the derived table */
     {"SELECT name FROM customers WHERE 1 / (id - 42) > 0", NULL, {"OFFSET 0"}, {NULL}},
     {"SELECT name FROM customers WHERE lower(name) = 'x'", NULL, {"OFFSET 0"}, {NULL}},
-    {"SELECT upper(name) FROM customers WHERE id IN (1, 2) AND name IS NOT NULL", NULL,
-     {FILTERED_CUSTOMERS ")"}, {"OFFSET 0"}},
+    {"SELECT upper(name) FROM customers WHERE id IN (1, 2) AND name IS NOT NULL",
+     NULL,
+     {FILTERED_CUSTOMERS ")"},
+     {"OFFSET 0"}},
     /* CTE with the name of a hidden table shadows it; fine */
-    {"WITH internal_notes AS (SELECT 1 AS x) SELECT x FROM internal_notes", NULL,
-     {"WITH internal_notes AS"}, {NULL}},
+    {"WITH internal_notes AS (SELECT 1 AS x) SELECT x FROM internal_notes",
+     NULL,
+     {"WITH internal_notes AS"},
+     {NULL}},
     /* allowlisted user function */
     {"SELECT public.safe_fn(id) FROM products", NULL, {"public.safe_fn(id)"}, {NULL}},
     /* catalogs */
-    {"SELECT relname FROM pg_class", NULL,
+    {"SELECT relname FROM pg_class",
+     NULL,
      {"FROM pg_catalog.pg_class r WHERE r.oid IN (SELECT c.oid", "('public', 'customers')"},
      {"internal_notes"}},
-    {"SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = 1259", NULL,
-     {"('public', 'customers', 'secret')"}, {NULL}},
-    {"SELECT table_name FROM information_schema.columns", NULL,
-     {"FROM information_schema.columns r WHERE"}, {NULL}},
+    {"SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = 1259",
+     NULL,
+     {"('public', 'customers', 'secret')"},
+     {NULL}},
+    {"SELECT table_name FROM information_schema.columns",
+     NULL,
+     {"FROM information_schema.columns r WHERE"},
+     {NULL}},
     {"SELECT n.nspname FROM pg_namespace n", NULL, {"FROM pg_catalog.pg_namespace n"}, {NULL}},
     {"SELECT 'customers'::regclass", NULL, {"'\"public\".\"customers\"'::regclass"}, {NULL}},
 
 
     /* EXPLAIN: the inner statement rewritten as alone, options kept */
-    {"EXPLAIN SELECT * FROM customers WHERE id = 5", NULL,
+    {"EXPLAIN SELECT * FROM customers WHERE id = 5",
+     NULL,
      {"EXPLAIN SELECT * FROM (SELECT", FILTERED_CUSTOMERS ") customers WHERE id = 5"},
      {"secret"}},
-    {"EXPLAIN ANALYZE SELECT id FROM orders", NULL,
-     {"EXPLAIN (ANALYZE) SELECT id FROM (SELECT", "tenant_id = 'o''acme'"}, {NULL}},
+    {"EXPLAIN ANALYZE SELECT id FROM orders",
+     NULL,
+     {"EXPLAIN (ANALYZE) SELECT id FROM (SELECT", "tenant_id = 'o''acme'"},
+     {NULL}},
     {"EXPLAIN (COSTS OFF, FORMAT JSON) SELECT name FROM customers WHERE 1/(id-1) > 0",
-     NULL, {"COSTS", "FORMAT", "OFFSET 0"}, {NULL}},
+     NULL,
+     {"COSTS", "FORMAT", "OFFSET 0"},
+     {NULL}},
     /* VERBOSE lists every column a scan reads, hidden ones included. */
     {"EXPLAIN (VERBOSE) SELECT name FROM customers", "42501", {"EXPLAIN option"}, {NULL}},
     /* A relation's row type exists exactly as the relation does. */
     {"SELECT NULL::internal_notes", "42704", {"type \"internal_notes\" does not exist"}, {NULL}},
     {"SELECT (NULL::public.internal_notes).*", "42704", {"does not exist"}, {NULL}},
-    {"SELECT * FROM json_populate_record(NULL::internal_notes, '{}')", "42704", {"does not exist"},
+    {"SELECT * FROM json_populate_record(NULL::internal_notes, '{}')",
+     "42704",
+     {"does not exist"},
      {NULL}},
-    {"SELECT * FROM json_to_record('{}') AS t(a internal_notes)", "42704", {"does not exist"},
+    {"SELECT * FROM json_to_record('{}') AS t(a internal_notes)",
+     "42704",
+     {"does not exist"},
      {NULL}},
     {"SELECT NULL::orders", NULL, {"NULL::orders"}, {NULL}},
     {"EXPLAIN EXECUTE p(1)", NULL, {"EXPLAIN EXECUTE p(1)"}, {NULL}},
-    {"EXPLAIN SELECT * FROM internal_notes", "42P01",
-     {"relation \"internal_notes\" does not exist"}, {NULL}},
+    {"EXPLAIN SELECT * FROM internal_notes",
+     "42P01",
+     {"relation \"internal_notes\" does not exist"},
+     {NULL}},
     {"EXPLAIN UPDATE orders SET total = 0", "42501", {"UPDATE is refused"}, {NULL}},
     {"EXPLAIN SELECT pg_sleep(1)", "42883", {"pg_sleep"}, {NULL}},
     {"EXPLAIN CREATE TABLE t AS SELECT 1", "42501", {"CREATE TABLE AS is refused"}, {NULL}},
     /* PREPARE / EXECUTE / DEALLOCATE */
-    {"PREPARE q(int) AS SELECT name FROM customers WHERE id = $1", NULL,
+    {"PREPARE q(int) AS SELECT name FROM customers WHERE id = $1",
+     NULL,
      {"PREPARE q(int) AS SELECT name FROM (SELECT", FILTERED_CUSTOMERS ") customers WHERE id = $1"},
      {"secret"}},
     {"PREPARE q AS DELETE FROM orders", "42501", {"DELETE is refused"}, {NULL}},
@@ -237,32 +270,47 @@ static const Case cases[] = {
     {"DISCARD ALL", NULL, {"DISCARD ALL"}, {NULL}},
     {"UNLISTEN *", NULL, {"UNLISTEN *"}, {NULL}},
     {"SELECT set_config('application_name', 'bi', false)", NULL, {"set_config("}, {NULL}},
-    {"SELECT set_config('statement_timeout', '0', true)", "42501", {"statement_timeout"},
-     {NULL}},
+    {"SELECT set_config('statement_timeout', '0', true)", "42501", {"statement_timeout"}, {NULL}},
     {"SELECT set_config('role', 'postgres', false)", "42501", {"SET role"}, {NULL}},
     {"SELECT set_config(name, 'x', false) FROM products", "42501", {"constant"}, {NULL}},
     /* functions that would confirm a hidden relation or column exists */
-    {"SELECT has_table_privilege('internal_notes', 'SELECT')", "42P01",
-     {"relation \"internal_notes\" does not exist"}, {NULL}},
-    {"SELECT has_table_privilege('alice', 'public.internal_notes', 'SELECT')", "42P01", {NULL},
+    {"SELECT has_table_privilege('internal_notes', 'SELECT')",
+     "42P01",
+     {"relation \"internal_notes\" does not exist"},
      {NULL}},
-    {"SELECT has_table_privilege('customers', 'SELECT')", NULL,
-     {"has_table_privilege('\"public\".\"customers\"', 'SELECT')"}, {NULL}},
+    {"SELECT has_table_privilege('alice', 'public.internal_notes', 'SELECT')",
+     "42P01",
+     {NULL},
+     {NULL}},
+    {"SELECT has_table_privilege('customers', 'SELECT')",
+     NULL,
+     {"has_table_privilege('\"public\".\"customers\"', 'SELECT')"},
+     {NULL}},
     {"SELECT has_any_column_privilege('unlisted'::regclass, 'SELECT')", "42P01", {NULL}, {NULL}},
-    {"SELECT has_column_privilege('customers', 'secret', 'SELECT')", "42703",
-     {"column \"secret\" of relation \"customers\" does not exist"}, {NULL}},
+    {"SELECT has_column_privilege('customers', 'secret', 'SELECT')",
+     "42703",
+     {"column \"secret\" of relation \"customers\" does not exist"},
+     {NULL}},
     {"SELECT has_column_privilege('customers', 'email', 'SELECT')", NULL, {"'email'"}, {NULL}},
     {"SELECT has_column_privilege(16385, 'secret', 'SELECT')", "42501", {"constant"}, {NULL}},
-    {"SELECT to_regclass('internal_notes')", NULL, {"pgwarden_no_such_relation"},
+    {"SELECT to_regclass('internal_notes')",
+     NULL,
+     {"pgwarden_no_such_relation"},
      {"internal_notes"}},
     {"SELECT to_regclass('orders')", NULL, {"to_regclass('\"public\".\"orders\"')"}, {NULL}},
-    {"SELECT has_table_privilege(16385, 'SELECT')", NULL,
-     {"(VALUES (16385::pg_catalog.oid)) pgw_o(o) WHERE pgw_o.o IN (SELECT c.oid"}, {NULL}},
+    {"SELECT has_table_privilege(16385, 'SELECT')",
+     NULL,
+     {"(VALUES (16385::pg_catalog.oid)) pgw_o(o) WHERE pgw_o.o IN (SELECT c.oid"},
+     {NULL}},
     {"SELECT pg_get_viewdef('16385'::oid, true)", NULL, {"pgw_o.o IN (", "'16385'::oid"}, {NULL}},
-    {"SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c", NULL,
-     {"(VALUES (c.oid::pg_catalog.oid)) pgw_o(o) WHERE pgw_o.o IN"}, {NULL}},
-    {"SELECT obj_description(n.oid, 'pg_namespace') FROM pg_namespace n", NULL,
-     {"obj_description(n.oid, 'pg_namespace')"}, {NULL}},
+    {"SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c",
+     NULL,
+     {"(VALUES (c.oid::pg_catalog.oid)) pgw_o(o) WHERE pgw_o.o IN"},
+     {NULL}},
+    {"SELECT obj_description(n.oid, 'pg_namespace') FROM pg_namespace n",
+     NULL,
+     {"obj_description(n.oid, 'pg_namespace')"},
+     {NULL}},
     {"SELECT pg_get_viewdef(v.x) FROM (VALUES (1 + 16384)) v(x)", NULL, {"pgw_o.o IN ("}, {NULL}},
     {"SELECT has_table_privilege(16384 + 1, 'SELECT')", "42501", {"constant"}, {NULL}},
     {"SELECT pg_relation_size('internal_notes')", "42883", {"pg_relation_size"}, {NULL}},
@@ -274,15 +322,19 @@ static const Case cases[] = {
     {"DELETE FROM orders", "42501", {"DELETE is refused"}, {NULL}},
     {"INSERT INTO orders VALUES (1)", "42501", {"INSERT is refused"}, {NULL}},
     {"UPDATE orders SET total = 0", "42501", {"UPDATE is refused"}, {NULL}},
-    {"MERGE INTO orders o USING products p ON o.id = p.id WHEN MATCHED THEN DELETE", "42501",
-     {"MERGE"}, {NULL}},
+    {"MERGE INTO orders o USING products p ON o.id = p.id WHEN MATCHED THEN DELETE",
+     "42501",
+     {"MERGE"},
+     {NULL}},
     {"TRUNCATE orders", "42501", {"TRUNCATE is refused"}, {NULL}},
     {"CREATE TABLE t (x int)", "42501", {"CREATE TABLE is refused"}, {NULL}},
     {"DROP TABLE orders", "42501", {"DROP is refused"}, {NULL}},
     {"ALTER TABLE orders ADD COLUMN y int", "42501", {"ALTER TABLE is refused"}, {NULL}},
     {"GRANT SELECT ON orders TO public", "42501", {"GRANT"}, {NULL}},
-    {"WITH d AS (DELETE FROM orders RETURNING *) SELECT * FROM d", "42501",
-     {"data-modifying WITH"}, {NULL}},
+    {"WITH d AS (DELETE FROM orders RETURNING *) SELECT * FROM d",
+     "42501",
+     {"data-modifying WITH"},
+     {NULL}},
     {"SELECT * INTO copy_of_orders FROM orders", "42501", {"SELECT INTO"}, {NULL}},
     {"SELECT * FROM orders FOR UPDATE", "42501", {"FOR UPDATE"}, {NULL}},
     {"SELECT * FROM orders FOR SHARE OF orders NOWAIT", "42501", {"FOR UPDATE/SHARE"}, {NULL}},
@@ -302,8 +354,10 @@ static const Case cases[] = {
     {"SELECT 1; DELETE FROM orders", "42501", {"DELETE is refused"}, {NULL}},
     /* refused: dangerous and unknown functions */
     {"SELECT pg_sleep(10)", "42883", {"function pg_sleep does not exist"}, {NULL}},
-    {"SELECT query_to_xml('select * from internal_notes', true, true, '')", "42883",
-     {"query_to_xml"}, {NULL}},
+    {"SELECT query_to_xml('select * from internal_notes', true, true, '')",
+     "42883",
+     {"query_to_xml"},
+     {NULL}},
     {"SELECT pg_read_file('/etc/passwd')", "42883", {"pg_read_file"}, {NULL}},
     {"SELECT lo_import('/etc/passwd')", "42883", {"lo_import"}, {NULL}},
     {"SELECT set_config('search_path', 'evil', false)", "42501", {"SET search_path"}, {NULL}},
@@ -316,11 +370,15 @@ static const Case cases[] = {
     {"SELECT evil.fn(1)", "42883", {"function evil.fn does not exist"}, {NULL}},
     {"SELECT 1 OPERATOR(evil.+) 2", "42883", {NULL}, {NULL}},
     /* refused: hidden and unlisted relations by every spelling, like PostgreSQL */
-    {"SELECT * FROM internal_notes", "42P01", {"relation \"internal_notes\" does not exist"},
+    {"SELECT * FROM internal_notes",
+     "42P01",
+     {"relation \"internal_notes\" does not exist"},
      {NULL}},
     {"SELECT * FROM \"internal_notes\"", "42P01", {NULL}, {NULL}},
-    {"SELECT * FROM public.internal_notes", "42P01",
-     {"relation \"public.internal_notes\" does not exist"}, {NULL}},
+    {"SELECT * FROM public.internal_notes",
+     "42P01",
+     {"relation \"public.internal_notes\" does not exist"},
+     {NULL}},
     {"SELECT * FROM \"public\".\"internal_notes\"", "42P01", {NULL}, {NULL}},
     {"SELECT * FROM U&\"\\0069nternal_notes\"", "42P01", {NULL}, {NULL}},
     {"SELECT * FROM saas.public.internal_notes", "42P01", {NULL}, {NULL}},
@@ -329,11 +387,12 @@ static const Case cases[] = {
     {"SELECT * FROM sales.orders", "42P01", {NULL}, {NULL}},
     {"WITH x AS (SELECT * FROM internal_notes) SELECT * FROM x", "42P01", {NULL}, {NULL}},
     {"SELECT (SELECT count(*) FROM internal_notes)", "42P01", {NULL}, {NULL}},
-    {"SELECT * FROM orders WHERE EXISTS (SELECT 1 FROM internal_notes)", "42P01", {NULL},
-     {NULL}},
+    {"SELECT * FROM orders WHERE EXISTS (SELECT 1 FROM internal_notes)", "42P01", {NULL}, {NULL}},
     /* a non-recursive CTE does not see itself: this reads the real table */
     {"WITH internal_notes AS (SELECT * FROM internal_notes) SELECT * FROM internal_notes",
-     "42P01", {NULL}, {NULL}},
+     "42P01",
+     {NULL},
+     {NULL}},
     {"SELECT 'internal_notes'::regclass", "42P01", {NULL}, {NULL}},
     {"SELECT 16385::oid::regclass", "42501", {"regclass"}, {NULL}},
     /* refused: statistics and activity catalogs */
@@ -365,8 +424,8 @@ static void check_case(const Case *c)
     }
     const char *text = c->sqlstate == NULL ? r.sql : r.message;
     for (size_t i = 0; i < PGW_ARRAY_LEN(c->must) && c->must[i] != NULL; i++)
-        ck_assert_msg(strstr(text, c->must[i]) != NULL, "%s\n  gave: %s\n  missing: %s",
-                      c->sql, text, c->must[i]);
+        ck_assert_msg(strstr(text, c->must[i]) != NULL, "%s\n  gave: %s\n  missing: %s", c->sql,
+                      text, c->must[i]);
     for (size_t i = 0; i < PGW_ARRAY_LEN(c->must_not) && c->must_not[i] != NULL; i++)
         ck_assert_msg(strstr(text, c->must_not[i]) == NULL, "%s\n  gave: %s\n  must not have: %s",
                       c->sql, text, c->must_not[i]);
@@ -461,8 +520,10 @@ START_TEST(test_cache_templates)
     PgwPolicyResult r1, r2;
     policy_cache_clear();
     policy_cache_stats(&before);
-    ck_assert_int_eq(policy_rewrite(&ctx, "SELECT id FROM orders WHERE id = 17 AND total > -2.5", &r1), 0);
-    ck_assert_int_eq(policy_rewrite(&ctx, "SELECT id FROM orders WHERE id = 4711 AND total > -1e3", &r2), 0);
+    ck_assert_int_eq(
+        policy_rewrite(&ctx, "SELECT id FROM orders WHERE id = 17 AND total > -2.5", &r1), 0);
+    ck_assert_int_eq(
+        policy_rewrite(&ctx, "SELECT id FROM orders WHERE id = 4711 AND total > -1e3", &r2), 0);
     policy_cache_stats(&after);
     ck_assert_uint_eq(after.misses - before.misses, 1);
     ck_assert_uint_eq(after.hits - before.hits, 1);
@@ -534,8 +595,8 @@ START_TEST(test_cache)
     double uncached = 0, cached = 0;
     for (size_t i = 0; i < PGW_ARRAY_LEN(measured); i++) {
         ck_assert_int_eq(policy_measure_us(&ctx, measured[i], 200, &uncached, &cached), 0);
-        printf("policy rewrite: %7.1f us uncached, %5.2f us cached: %.50s...\n", uncached,
-               cached, measured[i]);
+        printf("policy rewrite: %7.1f us uncached, %5.2f us cached: %.50s...\n", uncached, cached,
+               measured[i]);
         ck_assert(cached < uncached);
     }
 }
@@ -639,11 +700,10 @@ static void add_schema_rows(const char *db, char ***rows, size_t *nrows)
             break;
         char *stmt = pgw_strndup(s, (size_t)(end - s + 2));
         PgQueryProtobufParseResult pr = pg_query_parse_protobuf(stmt);
-        PgQuery__ParseResult *t = pr.error == NULL
-                                      ? pg_query__parse_result__unpack(
-                                            NULL, pr.parse_tree.len,
-                                            (const uint8_t *)pr.parse_tree.data)
-                                      : NULL;
+        PgQuery__ParseResult *t =
+            pr.error == NULL ? pg_query__parse_result__unpack(NULL, pr.parse_tree.len,
+                                                              (const uint8_t *)pr.parse_tree.data)
+                             : NULL;
         if (t != NULL && t->n_stmts == 1 &&
             t->stmts[0]->stmt->node_case == PG_QUERY__NODE__NODE_CREATE_STMT) {
             PgQuery__CreateStmt *cs = t->stmts[0]->stmt->create_stmt;
@@ -667,9 +727,8 @@ static void add_schema_rows(const char *db, char ***rows, size_t *nrows)
                 r[3] = pgw_strdup(num);
                 r[4] = pgw_strdup(e->column_def->colname);
                 r[5] = pgw_strdup(type);
-                r[6] = pgw_strdup(strcmp(type, "text") == 0 || strcmp(type, "varchar") == 0
-                                      ? "S"
-                                      : "N");
+                r[6] = pgw_strdup(strcmp(type, "text") == 0 || strcmp(type, "varchar") == 0 ? "S"
+                                                                                            : "N");
                 (*nrows)++;
             }
         }
@@ -683,12 +742,11 @@ static void add_schema_rows(const char *db, char ***rows, size_t *nrows)
 
 START_TEST(test_sql_eval_round_trip)
 {
-    static const char *const files[] = {"questions_gen_postgres.csv",
-                                        "instruct_basic_postgres.csv",
+    static const char *const files[] = {"questions_gen_postgres.csv", "instruct_basic_postgres.csv",
                                         "instruct_advanced_postgres.csv", "idk.csv"};
-    static const char *const dbs[] = {"academic", "advising", "atis", "broker",
-                                      "car_dealership", "derm_treatment", "ewallet",
-                                      "geography", "restaurants", "scholar", "yelp"};
+    static const char *const dbs[] = {"academic",       "advising",       "atis",    "broker",
+                                      "car_dealership", "derm_treatment", "ewallet", "geography",
+                                      "restaurants",    "scholar",        "yelp"};
     char path[512];
     snprintf(path, sizeof(path), "%s/sql-eval/questions_gen_postgres.csv", datasets_dir());
     FILE *probe = fopen(path, "r");
@@ -737,8 +795,7 @@ START_TEST(test_sql_eval_round_trip)
                     allowed++;
                     fenced += strstr(r.sql, "OFFSET 0") != NULL;
                     PgQueryParseResult pr = pg_query_parse(r.sql);
-                    ck_assert_msg(pr.error == NULL, "rewrite of %s does not parse: %s", sql,
-                                  r.sql);
+                    ck_assert_msg(pr.error == NULL, "rewrite of %s does not parse: %s", sql, r.sql);
                     pg_query_free_parse_result(pr);
                 } else {
                     refused++;

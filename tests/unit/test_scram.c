@@ -21,8 +21,8 @@
 #define RFC_NONCE RFC_CLIENT_NONCE RFC_SERVER_NONCE
 #define RFC_SALT "W22ZaJ0SNY7soEsUEjb6gQ=="
 /* Computed with Python's hashlib from the RFC's password, salt and count. */
-#define RFC_VERIFIER                                                                   \
-    "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:" \
+#define RFC_VERIFIER                                                                               \
+    "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"    \
     "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="
 #define RFC_FINAL_NO_PROOF "c=biws,r=" RFC_NONCE
 #define RFC_PROOF "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
@@ -50,11 +50,10 @@ static char *client_final(const char *password, const char *client_first_bare,
     unsigned int l = 32;
     char auth[1024], without[512], *out;
 
-    ck_assert_int_eq(sscanf(server_first, "r=%255[^,],s=%255[^,],i=%d", nonce, salt_b64, &iter),
-                     3);
+    ck_assert_int_eq(sscanf(server_first, "r=%255[^,],s=%255[^,],i=%d", nonce, salt_b64, &iter), 3);
     ck_assert_int_eq(scram_b64_decode(salt_b64, &salt, &salt_len), 0);
-    PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, (int)salt_len, iter, EVP_sha256(),
-                      32, salted);
+    PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, (int)salt_len, iter, EVP_sha256(), 32,
+                      salted);
     free(salt);
     HMAC(EVP_sha256(), salted, 32, (const uint8_t *)"Client Key", 10, ck, &l);
     SHA256(ck, 32, stored);
@@ -108,9 +107,9 @@ START_TEST(wrong_proof_rejected)
     free(out);
     out = NULL;
     /* Same shape, one byte of the proof changed. */
-    ck_assert_int_eq(final(s, RFC_FINAL_NO_PROOF ",p=eHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
-                           &out, err),
-                     -1);
+    ck_assert_int_eq(
+        final(s, RFC_FINAL_NO_PROOF ",p=eHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", &out, err),
+        -1);
     ck_assert_ptr_null(out);
     ck_assert(scram_auth_failed(s));
     ck_assert_str_eq(err, "password authentication failed");
@@ -119,8 +118,8 @@ START_TEST(wrong_proof_rejected)
 END_TEST
 
 /* A full exchange for a plaintext secret, with the test's own client. */
-static int exchange(const char *user, const char *secret, const char *password,
-                    const char *gs2, const char *cbind, char **server_first_out)
+static int exchange(const char *user, const char *secret, const char *password, const char *gs2,
+                    const char *cbind, char **server_first_out)
 {
     char err[256], *sf = NULL, *sfinal = NULL, cf[128];
     PgwScram *s = scram_server_new(user, secret, NULL);
@@ -185,8 +184,7 @@ START_TEST(unknown_user_looks_real_and_fails)
     free(c);
     /* An md5 secret cannot answer SCRAM. */
     ck_assert_int_eq(
-        exchange("user", "md520c46e3762c864548e296b33c3406aa9", "pencil", "n,,", "biws", NULL),
-        -1);
+        exchange("user", "md520c46e3762c864548e296b33c3406aa9", "pencil", "n,,", "biws", NULL), -1);
 }
 END_TEST
 
@@ -276,8 +274,14 @@ END_TEST
 static const struct {
     const char *raw, *b64;
 } b64_cases[] = {
-    {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},        {"foo", "Zm9v"},
-    {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}, {"\xff\xfe?", "//4/"},
+    {"", ""},
+    {"f", "Zg=="},
+    {"fo", "Zm8="},
+    {"foo", "Zm9v"},
+    {"foob", "Zm9vYg=="},
+    {"fooba", "Zm9vYmE="},
+    {"foobar", "Zm9vYmFy"},
+    {"\xff\xfe?", "//4/"},
 };
 
 START_TEST(base64_round_trip)
@@ -296,8 +300,8 @@ START_TEST(base64_round_trip)
 }
 END_TEST
 
-static const char *const bad_b64[] = {"Zg=", "Zg==Zg==", "Z===", "Zm9v\n", "Zm 9v", "=Zm9",
-                                      "Zm9-", "Z=g="};
+static const char *const bad_b64[] = {"Zg=",   "Zg==Zg==", "Z===", "Zm9v\n",
+                                      "Zm 9v", "=Zm9",     "Zm9-", "Z=g="};
 
 START_TEST(base64_rejects_malformed)
 {
@@ -399,9 +403,8 @@ START_TEST(userlist_errors)
     PgwUserlist *ul = (PgwUserlist *)1;
     char err[256] = "";
 
-    ck_assert_int_eq(auth_userlist_parse("users.txt", bad_userlists[_i].text, &ul, err,
-                                         sizeof(err)),
-                     -1);
+    ck_assert_int_eq(
+        auth_userlist_parse("users.txt", bad_userlists[_i].text, &ul, err, sizeof(err)), -1);
     ck_assert_ptr_null(ul);
     ck_assert_str_eq(err, bad_userlists[_i].err);
 }

@@ -54,8 +54,7 @@ typedef struct ScrubCase {
 
 static const ScrubCase cases[] = {
     {"class 22 quotes a value",
-     {"SERROR", "VERROR", "C22P02", "Minvalid input syntax for type integer: \"" MARKER "\"",
-      NULL},
+     {"SERROR", "VERROR", "C22P02", "Minvalid input syntax for type integer: \"" MARKER "\"", NULL},
      "invalid input syntax for type integer: \"***\"",
      NULL},
     {"class 22 division by zero has nothing to hide",
@@ -63,8 +62,8 @@ static const ScrubCase cases[] = {
      "division by zero",
      NULL},
     {"class 23 key value in message and hint",
-     {"SERROR", "C23505", "Mduplicate key \"" MARKER "\" and \"x\"",
-      "HKey \"" MARKER "\" exists.", NULL},
+     {"SERROR", "C23505", "Mduplicate key \"" MARKER "\" and \"x\"", "HKey \"" MARKER "\" exists.",
+      NULL},
      "duplicate key \"***\" and \"***\"",
      "Key \"***\" exists."},
     {"unterminated quote is redacted to the end",
@@ -86,13 +85,13 @@ static const ScrubCase cases[] = {
      "Perhaps you meant to reference the column \"c.name\"."},
     {"detail, context, positions, internal query and object names are dropped",
      {"SERROR", "C22P02", "Mbad input", "DFailing row contains (" MARKER ").",
-      "WSQL function \"f\" statement 1: " MARKER, "P12", "p3", "qSELECT '" MARKER "'",
-      "spublic", "tcustomers", "c" MARKER, "nkey_" MARKER, NULL},
+      "WSQL function \"f\" statement 1: " MARKER, "P12", "p3", "qSELECT '" MARKER "'", "spublic",
+      "tcustomers", "c" MARKER, "nkey_" MARKER, NULL},
      "bad input",
      NULL},
     {"file, line and routine are dropped",
-     {"SERROR", "C42601", "Msyntax error at or near \"x\"", "Fscan.l", "L1176",
-      "Rscanner_yyerror", NULL},
+     {"SERROR", "C42601", "Msyntax error at or near \"x\"", "Fscan.l", "L1176", "Rscanner_yyerror",
+      NULL},
      "syntax error at or near \"x\"",
      NULL},
 };
@@ -144,9 +143,13 @@ END_TEST
 
 START_TEST(test_exact_bytes)
 {
-    static const char *const fields[] = {
-        "SERROR", "VERROR", "C22P02", "Minvalid input syntax for type integer: \"" MARKER "\"",
-        "DRow (" MARKER ")", "P15", NULL};
+    static const char *const fields[] = {"SERROR",
+                                         "VERROR",
+                                         "C22P02",
+                                         "Minvalid input syntax for type integer: \"" MARKER "\"",
+                                         "DRow (" MARKER ")",
+                                         "P15",
+                                         NULL};
     static const uint8_t want[] = "E\0\0\0\x48"
                                   "SERROR\0VERROR\0C22P02\0"
                                   "Minvalid input syntax for type integer: \"***\"\0";
@@ -164,8 +167,8 @@ END_TEST
 
 START_TEST(test_notice_type_kept)
 {
-    static const char *const fields[] = {"SNOTICE", "VNOTICE", "C00000",
-                                         "Mtable \"t\" does not exist, skipping", "Wctx", NULL};
+    static const char *const fields[] = {
+        "SNOTICE", "VNOTICE", "C00000", "Mtable \"t\" does not exist, skipping", "Wctx", NULL};
     PgwBuf body, out;
     build_body(&body, fields);
     buf_init(&out);
@@ -182,8 +185,8 @@ END_TEST
  * no read past the given length (run under valgrind/ASan to see that). */
 START_TEST(test_truncations)
 {
-    static const char *const fields[] = {"SERROR", "C22P02", "Mbad \"" MARKER "\"",
-                                         "Ddetail", NULL};
+    static const char *const fields[] = {"SERROR", "C22P02", "Mbad \"" MARKER "\"", "Ddetail",
+                                         NULL};
     PgwBuf body, out;
     build_body(&body, fields);
     buf_init(&out);
@@ -210,18 +213,14 @@ START_TEST(test_garbage)
         const char *bytes;
         size_t len;
     } bodies[] = {
-        {"", 0},
-        {"S", 1},
-        {"SERROR", 6},
-        {"SERROR\0M", 8},
-        {"\xff\xfe\xfd", 3},
+        {"", 0}, {"S", 1}, {"SERROR", 6}, {"SERROR\0M", 8}, {"\xff\xfe\xfd", 3},
     };
     PgwBuf out;
     buf_init(&out);
     for (size_t i = 0; i < PGW_ARRAY_LEN(bodies); i++) {
-        ck_assert_msg(scrub_backend_error('E', (const uint8_t *)bodies[i].bytes, bodies[i].len,
-                                          &out) == -1,
-                      "garbage %zu accepted", i);
+        ck_assert_msg(
+            scrub_backend_error('E', (const uint8_t *)bodies[i].bytes, bodies[i].len, &out) == -1,
+            "garbage %zu accepted", i);
         ck_assert_uint_eq(out.len, 0);
     }
     /* An empty field list (just the terminator) is well-formed. */
