@@ -31,7 +31,22 @@ typedef struct PgwPolicyCtx {
     const PgwConfig *cfg;
     const PgwTenant *tenant;
     const PgwSchema *schema;
+    /* A Parse message's parameter type OIDs (0: unspecified); none for a
+     * Query. They are part of the decision: a typed parameter is converted
+     * by the backend before any rewrite of ours can look at it. */
+    size_t nparam_types;
+    const uint32_t *param_types;
 } PgwPolicyCtx;
+
+/* Where the runtime may call policy_rewrite. Statements up to
+ * PGW_POLICY_INLINE_MAX bytes are decided inline on a worker thread with at
+ * least PGW_POLICY_INLINE_STACK bytes of stack (a fraction of a millisecond);
+ * longer ones go to a policy thread with PGW_POLICY_STACK_SIZE bytes of
+ * stack, enough for any statement up to max_query_size, so one huge or deep
+ * statement never holds up the other clients of a worker. */
+#define PGW_POLICY_INLINE_MAX (16 * 1024)
+#define PGW_POLICY_INLINE_STACK (16u * 1024 * 1024)
+#define PGW_POLICY_STACK_SIZE (256u * 1024 * 1024)
 
 /* Decide on one Query text (several statements allowed: all are refused if
  * one is) or one Parse text ($n parameters are kept). Returns 0 when a
