@@ -639,5 +639,8 @@ void policy_result_free(PgwPolicyResult *r)
     free(r->message);
     free(r->hint);
     free(r->reason);
+    for (size_t i = 0; i < r->nrelations; i++)
+        free(r->relations[i]);
+    free(r->relations);
     memset(r, 0, sizeof(*r));
 }

@@ -25,6 +25,11 @@ typedef struct PgwPolicyResult {
     char *reason; /* for the audit log (may name policy details) */
     bool cacheable; /* read-only and no volatile functions: a result cache may answer it */
     bool read_only_query; /* returns rows (SELECT/VALUES/TABLE/...), not SET/BEGIN/... */
+    /* ALLOW: every relation the statement reads, as "schema.name" (base
+     * tables, views, catalogs; each once), for the result cache's per-table
+     * ttl and invalidation. */
+    size_t nrelations;
+    char **relations;
 } PgwPolicyResult;
 
 typedef struct PgwPolicyCtx {

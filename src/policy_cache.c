@@ -68,6 +68,12 @@ void policy_result_copy(PgwPolicyResult *dst, const PgwPolicyResult *src)
     dst->message = dup_or_null(src->message);
     dst->hint = dup_or_null(src->hint);
     dst->reason = dup_or_null(src->reason);
+    dst->relations = NULL;
+    if (src->nrelations > 0) {
+        dst->relations = pgw_malloc(src->nrelations * sizeof(char *));
+        for (size_t i = 0; i < src->nrelations; i++)
+            dst->relations[i] = pgw_strdup(src->relations[i]);
+    }
 }
 
 static void cache_entry_free(CacheEntry *e)
