@@ -142,6 +142,8 @@ const PgwUserMap *config_user(const PgwConfig *cfg, const char *user);
 const PgwTenant *config_tenant(const PgwConfig *cfg, const char *name);
 const PgwTablePolicy *config_table(const PgwConfig *cfg, const char *schema, const char *name);
 bool config_is_admin(const PgwConfig *cfg, const char *user);
+/* The database name that selects the admin console rather than a tenant. */
+#define PGW_ADMIN_DB "pgwarden"
 
 /* The process-wide current snapshot, reference-counted and thread-safe.
  * config_acquire returns the current one with a reference taken. */
