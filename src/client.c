@@ -50,6 +50,7 @@
 #define LOGIN_TIMEOUT_S 60
 
 static void client_process(PgwClient *c);
+static void skip_message(PgwClient *c, size_t whole, char type);
 static void login_timeout_cb(evutil_socket_t fd, short what, void *arg);
 static void client_read_cb(struct bufferevent *bev, void *arg);
 static void client_write_cb(struct bufferevent *bev, void *arg);
@@ -338,6 +339,11 @@ static void link_lost(void *owner, const char *why, bool fatal, bool skip_to_syn
 {
     PgwClient *c = owner;
     log_warning("%s: backend session lost: %s", client_ident(c), why);
+    if (c->pass_left) {
+        /* The rest of the message that was on its way is for nobody now. */
+        skip_message(c, c->pass_left, 0);
+        c->pass_left = 0;
+    }
     if (fatal || c->state == CS_LOGIN_WAIT) {
         client_fatal(c, SQLSTATE_CONNECTION_FAILURE, "pgwarden: the server connection was lost",
                      NULL);
@@ -567,6 +573,84 @@ static bool admin_step(PgwClient *c, struct evbuffer *in)
     return go_on;
 }
 
+/* Frontend messages PostgreSQL itself bounds to 10000 bytes (Sync, Flush,
+ * Describe, Execute, Close, CopyDone, CopyFail, Terminate): anything longer
+ * is a broken or hostile client. Query and Parse are bounded by
+ * max_query_size, Bind, CopyData and FunctionCall by the protocol's 1 GB. */
+#define SMALL_MESSAGE_LEN 10000u
+
+static size_t message_limit(char type)
+{
+    switch (type) {
+    case 'Q':
+    case 'P':
+    case 'B':
+    case 'd':
+    case 'F':
+        return PGW_MAX_MESSAGE_LEN;
+    default:
+        return SMALL_MESSAGE_LEN;
+    }
+}
+
+/* The Query or Parse that was too long has been discarded: refuse it. */
+static void refuse_too_long(PgwClient *c, char type, size_t len)
+{
+    PgwSnapshot *s = snapshot_acquire();
+    size_t max = s->cfg->max_query_size;
+    snapshot_release(s);
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "pgwarden: statement too long: the %s message is %zu bytes, max_query_size is %zu",
+             type == 'Q' ? "Query" : "Parse", len, max);
+    PgwAudit *a =
+        audit_begin(c->user, c->tenant, c->addr, "sql", type == 'Q' ? "simple" : "extended", NULL);
+    audit_set_decision(a, "refuse", NULL, "longer than max_query_size", "54000");
+    audit_set_int(a, "bytes", (int64_t)len);
+    audit_finish(a, 0);
+    STATS_ADD(statements_refused, 1);
+    client_error_for(c, type, "54000", msg, NULL,
+                     "Send a shorter statement (e.g. bind values as parameters), or raise "
+                     "max_query_size.");
+}
+
+/* Bytes of a message that pass through unheld. Returns false when the
+ * input is used up. */
+static bool pass_through(PgwClient *c, struct evbuffer *in)
+{
+    size_t avail = evbuffer_get_length(in);
+    if (c->skip_left) {
+        size_t n = avail < c->skip_left ? avail : c->skip_left;
+        evbuffer_drain(in, n);
+        c->skip_left -= (uint32_t)n;
+        if (c->skip_left)
+            return false;
+        char type = c->skip_type;
+        c->skip_type = 0;
+        if (type == 'F')
+            client_error_for(c, 'F', SQLSTATE_INSUFFICIENT_PRIVILEGE,
+                             "pgwarden: the function call protocol is not allowed", NULL, NULL);
+        else if (type)
+            refuse_too_long(c, type, c->skip_len);
+        return true;
+    }
+    size_t n = avail < c->pass_left ? avail : c->pass_left;
+    if (!n)
+        return false;
+    link_forward(&c->link, in, n, c->pass_type, n == c->pass_left);
+    c->pass_left -= (uint32_t)n;
+    return true;
+}
+
+/* Discard the message at the front of the input as it arrives (whole
+ * bytes), then refuse it as type (0: silently). */
+static void skip_message(PgwClient *c, size_t whole, char type)
+{
+    c->skip_left = (uint32_t)whole;
+    c->skip_len = (uint32_t)whole;
+    c->skip_type = type;
+}
+
 /* Returns false when processing must pause. */
 static bool ready_step(PgwClient *c, struct evbuffer *in)
 {
@@ -578,6 +662,8 @@ static bool ready_step(PgwClient *c, struct evbuffer *in)
         return apply_result(c);
     if (link_input_congested(&c->link))
         return false; /* the link's resume() goes on when the server has taken most */
+    if (c->skip_left || c->pass_left)
+        return pass_through(c, in);
     if (c->shutting_down && !link_busy(&c->link)) {
         client_fatal(c, SQLSTATE_ADMIN_SHUTDOWN,
                      "terminating connection because pgwarden is shutting down", NULL);
@@ -590,27 +676,39 @@ static bool ready_step(PgwClient *c, struct evbuffer *in)
     if (avail < 5)
         return false;
     evbuffer_copyout(in, hdr, 5);
-    if (codec_header(hdr, PGW_MAX_MESSAGE_LEN, &type, &blen) != 0) {
+    if (codec_header(hdr, message_limit((char)hdr[0]), &type, &blen) != 0) {
         client_fatal(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid message length", NULL);
         return false;
     }
     size_t whole = 5 + (size_t)blen;
-    /* A message bigger than the read high-water mark must still arrive
-     * whole; the mark goes back down when it has been handled. */
-    if (whole > CLIENT_IN_HIGH || c->read_mark_raised) {
-        c->read_mark_raised = whole > CLIENT_IN_HIGH;
-        bufferevent_setwatermark(c->bev, EV_READ, 0, c->read_mark_raised ? whole : CLIENT_IN_HIGH);
+    bool held = false; /* must the message arrive whole before it is handled? */
+    if (type == 'Q' || type == 'P') {
+        if (c->ext_skip) {
+            /* After an error, PostgreSQL discards everything up to Sync. */
+            skip_message(c, whole, 0);
+            return true;
+        }
+        PgwSnapshot *s = snapshot_acquire();
+        size_t max = s->cfg->max_query_size;
+        snapshot_release(s);
+        if (whole > max) {
+            skip_message(c, whole, type);
+            return true;
+        }
+        held = true;
+    }
+    /* A held message bigger than the read high-water mark must still
+     * arrive whole; the mark goes back down when it has been handled. */
+    bool raise = held && whole > CLIENT_IN_HIGH;
+    if (raise || c->read_mark_raised) {
+        c->read_mark_raised = raise;
+        bufferevent_setwatermark(c->bev, EV_READ, 0, raise ? whole : CLIENT_IN_HIGH);
     }
     switch (type) {
     case 'Q':
     case 'P':
         if (avail < whole)
             return false;
-        if (c->ext_skip) {
-            /* After an error, PostgreSQL discards everything up to Sync. */
-            evbuffer_drain(in, whole);
-            return true;
-        }
         /* The policy needs the tenant's schema, which the pool learns from
          * a backend session; and a session-pooled client needs one anyway. */
         if (!link_acquire(&c->link))
@@ -634,17 +732,11 @@ static bool ready_step(PgwClient *c, struct evbuffer *in)
         c->ext_skip = false;
         return true;
     case 'F':
-        if (avail < whole)
-            return false;
-        evbuffer_drain(in, whole);
-        client_error_for(c, 'F', SQLSTATE_INSUFFICIENT_PRIVILEGE,
-                         "pgwarden: the function call protocol is not allowed", NULL, NULL);
+        skip_message(c, whole, 'F');
         return true;
     case 'H':
         if (c->ext_skip || !link_has_session(&c->link)) {
-            if (avail < whole)
-                return false;
-            evbuffer_drain(in, whole);
+            skip_message(c, whole, 0);
             return true;
         }
         /* fall through */
@@ -656,19 +748,16 @@ static bool ready_step(PgwClient *c, struct evbuffer *in)
     case 'c':
     case 'f':
         if (c->ext_skip) {
-            if (avail < whole)
-                return false;
-            evbuffer_drain(in, whole);
+            skip_message(c, whole, 0);
             return true;
         }
         if (!link_acquire(&c->link))
             return !link_waiting(&c->link) && !c->closing;
-        /* Frontend messages other than COPY data are small; forwarding
-         * them whole keeps the client side simple. */
-        if (avail < whole)
-            return false;
-        link_forward(&c->link, in, whole, type);
-        return true;
+        /* Streamed to the session as it arrives: a 500 MB Bind costs no
+         * more memory than a small one. */
+        c->pass_left = (uint32_t)whole;
+        c->pass_type = type;
+        return pass_through(c, in);
     default: {
         char msg[64];
         snprintf(msg, sizeof msg, "invalid frontend message type %d", (int)(unsigned char)type);

@@ -66,6 +66,11 @@ struct PgwClient {
     bool admin; /* connected to the admin console, not a tenant */
     bool read_mark_raised; /* the read high-water mark fits one big message */
     char cur_type; /* 'Q' or 'P' held in cur while the pipeline decides, else 0 */
+    /* A message passing through without being held: pass_left bytes still
+     * to forward to the session, or skip_left still to discard (then
+     * refused as skip_type once all are gone, when skip_type is set). */
+    char pass_type, skip_type;
+    uint32_t pass_left, skip_left, skip_len;
     char *user;
     char *tenant;
     char *ident;

@@ -80,6 +80,9 @@ const PgwSetting config_settings[] = {
         "how long a client waits for a backend session"),
     DUR("pgwarden", "statement_timeout", "30s", true, statement_timeout_ms, 0,
         "longest a statement may run; 0: no limit"),
+    ROW("pgwarden", "max_query_size", PGW_SET_SIZE, "1MB", true,
+        "longest Query or Parse message; longer ones are refused (54000), unread", max_query_size,
+        0, 1024, 1073741823, NULL),
     DUR("pgwarden", "shutdown_timeout", "30s", true, shutdown_timeout_ms, 0,
         "on SIGTERM, how long running statements may finish"),
     DUR("pgwarden", "client_idle_timeout", "0", true, client_idle_timeout_ms, 0,
@@ -366,12 +369,21 @@ int config_setting_store(PgwConfig *cfg, const PgwSetting *set, const char *valu
         *FIELD(cfg, set->offset, int) = ms;
         return 0;
     }
-    case PGW_SET_SIZE:
-        if (config_parse_size(value, FIELD(cfg, set->offset, size_t)) < 0) {
+    case PGW_SET_SIZE: {
+        size_t v;
+        if (config_parse_size(value, &v) < 0) {
             snprintf(why, whylen, "expected a size like 512kB, 1MB or 2GB");
             return -1;
         }
+        /* A size row with max > 0 is bounded: [min, max] bytes. */
+        if (set->max > 0 && (v < (size_t)set->min || v > (size_t)set->max)) {
+            snprintf(why, whylen, "expected a size from %ld bytes to %ld bytes", set->min,
+                     set->max);
+            return -1;
+        }
+        *FIELD(cfg, set->offset, size_t) = v;
         return 0;
+    }
     case PGW_SET_ENUM:
         for (int i = 0; set->choices[i]; i++) {
             if (strcasecmp(value, set->choices[i]) == 0) {

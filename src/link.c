@@ -108,7 +108,7 @@ static void give_back(PgwLink *l)
     l->be = NULL;
     worker_publish_backend(l->w, l->conn_id, 0);
     backend_set_user(b, NULL, NULL);
-    if (backend_reusable(b))
+    if (backend_reusable(b) && !l->partial)
         pool_release(l->pool, b);
     else
         pool_discard(l->pool, b);
@@ -267,9 +267,10 @@ void link_set_startup_sets(PgwLink *l, char *sql)
 
 /* ---------- the client's messages ---------- */
 
-void link_forward(PgwLink *l, struct evbuffer *src, size_t n, char type)
+void link_forward(PgwLink *l, struct evbuffer *src, size_t n, char type, bool last)
 {
     backend_forward(l->be, src, n);
+    l->partial = !last;
     if (type != 'd' && type != 'c' && type != 'f')
         l->be->unsynced = true;
 }
@@ -514,6 +515,7 @@ static void user_lost(void *arg, const char *reason)
     uint32_t relays = backend_expected(b, LINK_RFQ_RELAY);
     bool unsynced = b->unsynced;
     l->be = NULL;
+    l->partial = false;
     worker_publish_backend(l->w, l->conn_id, 0);
     backend_set_user(b, NULL, NULL);
     pool_discard(l->pool, b);

@@ -92,6 +92,7 @@ typedef struct PgwLink {
     bool answer_ready; /* ... and is followed by a ReadyForQuery */
     bool throttled; /* the relay is paused for the client's output */
     bool input_paused; /* the server is not taking our writes */
+    bool partial; /* the session has part of a client message */
     PgwBuf pending_out;
     PgwBuf deferred_err; /* a refusal inside a pipeline, sent before its Sync's ReadyForQuery */
     char *startup_sets; /* SET statements for the session, applied when it is linked */
@@ -129,8 +130,10 @@ bool link_refresh_schema(PgwLink *l);
 void link_set_startup_sets(PgwLink *l, char *sql);
 
 /* Forward n bytes of one client message of this type from src to the
- * session (extended-protocol messages open a pipeline until Sync). */
-void link_forward(PgwLink *l, struct evbuffer *src, size_t n, char type);
+ * session (extended-protocol messages open a pipeline until Sync). A
+ * message may go in parts: last says whether these bytes end it (a
+ * session holding part of a message is never reused). */
+void link_forward(PgwLink *l, struct evbuffer *src, size_t n, char type, bool last);
 /* Forward a (rewritten) Query ('Q') or Parse ('P') message; its audit
  * record is finished when the statement's ReadyForQuery passes. */
 void link_send_statement(PgwLink *l, char type, const PgwBuf *msg, struct PgwAudit *audit);

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "llm.h"
 #include "log.h"
+#include "policy.h" /* PGW_POLICY_INLINE_STACK */
 #include "worker.h"
 
 #include <arpa/inet.h>
@@ -366,7 +367,10 @@ int server_run(const char *config_path, PgwSnapshot *snap, bool daemonize,
     }
     server.shutdown_timer = evtimer_new(server.main_base, shutdown_timeout_cb, NULL);
     server.check_timer = event_new(server.main_base, -1, EV_PERSIST, check_cb, NULL);
-    if (workers_start(0) != 0) {
+    /* Statements up to PGW_POLICY_INLINE_MAX bytes are decided on the
+     * worker itself (longer ones on a policy thread): its stack must hold
+     * the deepest such statement. */
+    if (workers_start(PGW_POLICY_INLINE_STACK) != 0) {
         log_error("cannot start the worker threads: %s", strerror(errno));
         return 1;
     }
