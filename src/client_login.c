@@ -118,17 +118,39 @@ static void finish_login(PgwClient *c)
     log_info("%s: login", client_ident(c));
 }
 
-/* Authentication succeeded: pick the tenant, then say hello. */
+/* Authentication succeeded: route (the admin console, or one of the
+ * user's tenants), then say hello. Every routing refusal comes only now:
+ * before the password is proven, a client learns nothing about who exists,
+ * who has a tenant and who is an admin. */
 static void login_authenticated(PgwClient *c)
 {
     ClientLogin *l = c->login;
     PgwConfig *cfg = l->snap->cfg;
+    send_auth(c, 0, NULL, 0);
+    if (strcmp(l->dbname, PGW_ADMIN_DB) == 0) {
+        if (!config_is_admin(cfg, c->user)) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "pgwarden: user \"%s\" may not use the admin console",
+                     c->user);
+            STATS_ADD(login_failures, 1);
+            client_fatal(c, SQLSTATE_INVALID_AUTHORIZATION, msg,
+                         "Admins are listed in admin_users.");
+            return;
+        }
+        c->admin = true;
+    }
     const PgwUserMap *um = config_user(cfg, c->user);
+    if (!c->admin && !um) {
+        STATS_ADD(login_failures, 1);
+        char msg[256];
+        snprintf(msg, sizeof msg, "pgwarden: no tenant is configured for user \"%s\"", c->user);
+        client_fatal(c, SQLSTATE_INVALID_AUTHORIZATION, msg, NULL);
+        return;
+    }
     const char *tenant = NULL;
     for (size_t i = 0; um && i < um->ntenants; i++)
         if (strcmp(um->tenants[i], l->dbname) == 0)
             tenant = um->tenants[i];
-    send_auth(c, 0, NULL, 0);
     if (c->admin) {
         PgwBuf b;
         buf_init(&b);
@@ -203,10 +225,20 @@ static const char *user_secret(PgwClient *c)
     return s->users ? auth_userlist_get(s->users, c->user) : NULL;
 }
 
+/* A SCRAM exchange for anyone: an unknown user (or one whose secret cannot
+ * answer SCRAM) gets the mock exchange, with the same stable salt every
+ * time, and fails at the end like a wrong password. */
 static void start_scram(PgwClient *c)
 {
     static const char mechs[] = "SCRAM-SHA-256\0";
-    c->login->scram = scram_server_new(c->user, user_secret(c), NULL);
+    PgwSnapshot *s = c->login->snap;
+    const char *verifier = s->users ? auth_userlist_scram(s->users, c->user) : NULL;
+    c->login->scram = scram_server_new_keyed(
+        c->user, verifier, s->users ? auth_userlist_mock_key(s->users) : NULL, NULL);
+    if (!c->login->scram) {
+        client_fatal(c, SQLSTATE_INTERNAL_ERROR, "pgwarden: cannot start authentication", NULL);
+        return;
+    }
     c->state = CS_AUTH_SASL_INIT;
     send_auth(c, 10, mechs, sizeof mechs);
 }
@@ -326,31 +358,17 @@ static void handle_startup(PgwClient *c, const uint8_t *body, size_t len)
                      "Connect with sslmode=require.");
         return;
     }
-    if (strcmp(l->dbname, PGW_ADMIN_DB) == 0) {
-        if (!config_is_admin(cfg, c->user)) {
-            char msg[256];
-            snprintf(msg, sizeof msg, "pgwarden: user \"%s\" may not use the admin console",
-                     c->user);
-            STATS_ADD(login_failures, 1);
-            client_fatal(c, SQLSTATE_INVALID_AUTHORIZATION, msg,
-                         "Admins are listed in admin_users.");
-            return;
-        }
-        c->admin = true;
-    } else if (!config_user(cfg, c->user)) {
-        STATS_ADD(login_failures, 1);
-        char msg[256];
-        snprintf(msg, sizeof msg, "pgwarden: no tenant is configured for user \"%s\"", c->user);
-        client_fatal(c, SQLSTATE_INVALID_AUTHORIZATION, msg, NULL);
-        return;
-    }
+    /* Who exists, who has a tenant, who is an admin: all decided after
+     * authentication (login_authenticated), never before. */
     const char *secret = user_secret(c);
     switch (cfg->auth_type) {
     case PGW_AUTH_TRUST:
         login_authenticated(c);
         return;
     case PGW_AUTH_MD5:
-        /* Like PostgreSQL: a SCRAM verifier cannot answer md5, so use SCRAM. */
+        /* Like PostgreSQL: a SCRAM verifier cannot answer md5, so use SCRAM.
+         * An unknown user gets an md5 challenge with a random salt, like
+         * everyone else, and fails at the end. */
         if (secret && auth_secret_kind(secret) == PGW_SECRET_SCRAM) {
             start_scram(c);
             return;
