@@ -6,11 +6,13 @@
    map below; DEVELOPERS.md's "Layers" section describes the same map).
 3. No .c file longer than MAX_C_LINES lines.
 
-A module is a file's stem (src/pool.c and src/pool.h are module "pool").
-Two kinds of file belong to another module: a private header X_int.h is
-part of module X, and a .c file X_Y.c without a header of its own is part
-of module X when X exists (policy_rel.c is part of "policy", client_login.c
-of "client"). A module missing from the map is an error: declare it.
+A module is a family of files: everything whose name, up to the first
+underscore, is the same (pool.c and pool.h are module "pool"; policy.c,
+policy_rel.c, policy_walk.h and policy_int.h are module "policy";
+client.c, client_login.c and client_int.h are module "client"). One
+concern split over several files is one module: its parts may include each
+other; modules may not. A module missing from the map is an error:
+declare it.
 
 Usage: scripts/check-source.py [SRC_DIR]   (default: src next to this script)
 Exit status 0 when every rule holds, 1 otherwise, with one line per problem.
@@ -45,15 +47,10 @@ def layer_of(module):
     return None, None
 
 
-def module_of(filename, stems_with_header):
-    stem, ext = os.path.splitext(filename)
-    if ext == ".h" and stem.endswith("_int"):
-        return stem[: -len("_int")]
-    if ext == ".c" and stem not in stems_with_header and "_" in stem:
-        prefix = stem.split("_", 1)[0]
-        if prefix in stems_with_header:
-            return prefix
-    return stem
+def module_of(filename, stems_with_header=None):
+    """The module a file belongs to: its name up to the first underscore."""
+    stem = os.path.splitext(filename)[0]
+    return stem.split("_", 1)[0]
 
 
 def main():
