@@ -25,6 +25,7 @@ typedef enum { PGW_TLS_DISABLE, PGW_TLS_ALLOW, PGW_TLS_REQUIRE } PgwTlsMode;
 typedef enum { PGW_ACCESS_DENY, PGW_ACCESS_ALLOW } PgwAccess;
 typedef enum { PGW_LLM_OPENAI, PGW_LLM_ANTHROPIC } PgwLlmProvider;
 typedef enum { PGW_CACHE_OFF, PGW_CACHE_MEMORY, PGW_CACHE_REDIS } PgwCacheMode;
+typedef enum { PGW_INVALIDATE_TTL, PGW_INVALIDATE_REPLICATION } PgwCacheInvalidation;
 
 typedef enum {
     PGW_MASK_NULL, /* the column reads as NULL of its type */
@@ -56,6 +57,7 @@ typedef struct PgwTenant {
     char *backend; /* libpq conninfo */
     char *id; /* the value of $tenant; defaults to name */
     int pool_size; /* defaults to [pgwarden] pool_size */
+    char *changes; /* conninfo for the change stream; NULL: backend's */
     int line; /* where the section starts, for messages */
 } PgwTenant;
 
@@ -115,6 +117,8 @@ typedef struct PgwConfig {
     int cache_ttl_ms;
     size_t cache_max_entry;
     size_t cache_max_memory;
+    PgwCacheInvalidation cache_invalidation;
+    char *cache_publication;
 
     size_t nusers;
     PgwUserMap *users;

@@ -22,6 +22,7 @@
  *    over-read is an invalid read valgrind reports).
  *  - "encoding": standby status updates byte for byte, LSN text both ways.
  *  - "database key": conninfos naming the same database share a key.
+ *  - "config": the settings that turn the stream on and point it.
  */
 #include <check.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 
 #include "changes.h"
 #include "changes_proto.h"
+#include "config.h"
 
 #define BYTES(lit) (const uint8_t *)(lit), (sizeof(lit) - 1)
 
@@ -550,6 +552,59 @@ START_TEST(test_database_key)
 }
 END_TEST
 
+/* ---- config ---- */
+
+#define TENANTS                                                                                    \
+    "[pgwarden]\nauth_type = trust\n"                                                              \
+    "[tenant.acme]\nbackend = host=db dbname=saas user=reader\n"                                   \
+    "changes = host=db dbname=saas user=changes\n"                                                 \
+    "[tenant.globex]\nbackend = host=db dbname=saas user=reader\n"
+
+START_TEST(test_config)
+{
+    PgwConfig *cfg = NULL;
+    char err[512];
+    ck_assert_msg(config_parse_string("t.ini", TENANTS, &cfg, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(cfg->cache_invalidation, PGW_INVALIDATE_TTL);
+    ck_assert_str_eq(cfg->cache_publication, "pgwarden_cache");
+    ck_assert_str_eq(config_tenant(cfg, "acme")->changes, "host=db dbname=saas user=changes");
+    ck_assert_ptr_null(config_tenant(cfg, "globex")->changes);
+    config_free(cfg);
+    /* empty, as DESIGN.md's example writes it: the default */
+    ck_assert_msg(config_parse_string("t.ini", TENANTS "changes =\n", &cfg, err, sizeof err) == 0,
+                  "%s", err);
+    ck_assert_ptr_null(config_tenant(cfg, "globex")->changes);
+    config_free(cfg);
+
+    ck_assert_msg(config_parse_string(
+                      "t.ini", "[cache]\ninvalidation = replication\npublication = pub\n" TENANTS,
+                      &cfg, err, sizeof err) == 0,
+                  "%s", err);
+    ck_assert_int_eq(cfg->cache_invalidation, PGW_INVALIDATE_REPLICATION);
+    ck_assert_str_eq(cfg->cache_publication, "pub");
+    config_free(cfg);
+
+    static const struct {
+        const char *text, *error;
+    } bad[] = {
+        {"[cache]\ninvalidation = stream\n" TENANTS, "t.ini:2:"},
+        {"[cache]\npublication =\n" TENANTS, "t.ini:2:"},
+        {TENANTS "[tenant.a]\nbackend = host=db\nchanges = host=db dbname\n",
+         "t.ini:10: invalid changes conninfo: missing \"=\" after \"dbname\""},
+        {TENANTS "[tenant.a]\nbackend = host=db\nchanges = host=x\nchanges = host=y\n",
+         "t.ini:11:"},
+    };
+    for (size_t i = 0; i < PGW_ARRAY_LEN(bad); i++) {
+        cfg = NULL;
+        ck_assert_msg(config_parse_string("t.ini", bad[i].text, &cfg, err, sizeof err) < 0,
+                      "accepted: %s", bad[i].text);
+        ck_assert_msg(strncmp(err, bad[i].error, strlen(bad[i].error)) == 0, "'%s' for %s", err,
+                      bad[i].text);
+        ck_assert_msg(strchr(err, '\n') == NULL, "'%s': one line", err);
+    }
+}
+END_TEST
+
 static Suite *changes_suite(void)
 {
     Suite *s = suite_create("changes");
@@ -568,6 +623,9 @@ static Suite *changes_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("database key");
     tcase_add_test(tc, test_database_key);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("config");
+    tcase_add_test(tc, test_config);
     suite_add_tcase(s, tc);
     return s;
 }
