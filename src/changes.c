@@ -551,7 +551,7 @@ static void send_publication_queries(PgwChanges *c)
     buf_init(&sql);
     buf_printf(&sql,
                "SELECT p.puballtables, p.pubinsert AND p.pubupdate AND p.pubdelete AND "
-               "p.pubtruncate FROM pg_catalog.pg_publication p WHERE p.pubname = %s;\n"
+               "p.pubtruncate FROM pg_catalog.pg_publication p WHERE p.pubname = %s; "
                "SELECT c.oid, t.schemaname, t.tablename, %s AND (c.relkind = 'p' OR NOT EXISTS "
                "(SELECT FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid)) "
                "FROM pg_catalog.pg_publication_tables t "
