@@ -28,8 +28,12 @@
  * Caught up: the walsender sends a keepalive when it has decoded all the
  * WAL it knows to be flushed and must wait for more (walsender.c,
  * WalSndWaitForWal) — and a fresh slot has confirmed nothing, so the first
- * wait always sends one. The first keepalive after START is the moment
- * every commit before it has been delivered.
+ * wait always sends one. The first such keepalive after START (not one
+ * the server sends because a reply is overdue, nor one we asked for) is
+ * the moment every commit before it has been delivered.
+ *
+ * Never: a blocking call on the owner's loop, a read of table data, or a
+ * write on the server beyond the temporary slot itself.
  */
 #include "changes.h"
 
