@@ -448,41 +448,142 @@ static char *question_message(const char *question)
     return buf_steal_str(&b);
 }
 
+static int build_prompt(const PgwAskPromptInput *in, const PgwAskChoice *choice, PgwAskPrompt *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (in->question == NULL || blank(in->question))
+        return -1;
+    PgwBuf b;
+    buf_init(&b);
+    buf_append_str(&b, system_rules);
+    char *ddl = ask_schema_prompt_ddl(in->schema, in->values, choice, in->budget);
+    buf_printf(&b, "\nSchema:\n%s", ddl);
+    free(ddl);
+    if (in->examples != NULL)
+        append_examples(&b, in->examples);
+    out->system = buf_steal_str(&b);
+
+    /* Room for the question and a retry pair; the latest turns matter most. */
+    size_t room = (ASK_PROMPT_MAX_MSGS - 3) / 2;
+    size_t first = in->nhist > room ? in->nhist - room : 0;
+    for (size_t i = first; i < in->nhist; i++) {
+        if (in->history[i].question == NULL || in->history[i].sql == NULL)
+            continue;
+        add_msg(out, "user", question_message(in->history[i].question));
+        add_msg(out, "assistant", fenced(in->history[i].sql));
+    }
+    add_msg(out, "user", question_message(in->question));
+    if (in->failed_sql != NULL) {
+        add_msg(out, "assistant", fenced(in->failed_sql));
+        buf_printf(&b, "That SQL failed: %s\nFix it and answer with the corrected query.",
+                   in->failed_error != NULL ? in->failed_error : "unknown error");
+        add_msg(out, "user", buf_steal_str(&b));
+    }
+    return 0;
+}
+
+int ask_prompt_build(const PgwAskPromptInput *in, PgwAskPrompt *out, PgwAskChoice *choice)
+{
+    memset(out, 0, sizeof(*out));
+    if (choice != NULL)
+        memset(choice, 0, sizeof(*choice));
+    if (in->question == NULL || blank(in->question))
+        return -1;
+    PgwAskChoice c;
+    const char *hq[ASK_PROMPT_MAX_MSGS];
+    size_t nh = 0;
+    for (size_t i = 0; i < in->nhist && nh < ASK_PROMPT_MAX_MSGS; i++)
+        if (in->history[i].question != NULL)
+            hq[nh++] = in->history[i].question;
+    if (ask_choose(in->schema, in->values, in->question, hq, nh, in->budget, &c) != 0)
+        return -1;
+    int rc = build_prompt(in, &c, out);
+    if (choice != NULL && rc == 0)
+        *choice = c;
+    else
+        ask_choice_free(&c);
+    return rc;
+}
+
 int ask_build_prompt(const PgwAskSchema *s, const size_t *tables, size_t ntables,
                      const char *examples, const PgwAskTurn *history, size_t nhist,
                      const char *question, const char *failed_sql, const char *failed_error,
                      PgwAskPrompt *out)
 {
+    PgwAskPromptInput in = {
+        .schema = s,
+        .examples = examples,
+        .history = history,
+        .nhist = nhist,
+        .question = question,
+        .failed_sql = failed_sql,
+        .failed_error = failed_error,
+    };
     memset(out, 0, sizeof(*out));
     if (question == NULL || blank(question))
         return -1;
+    PgwAskBudget def;
+    ask_budget_default(&def);
+    if (tables != NULL && ntables == 0)
+        return ask_prompt_build(&in, out, NULL);
+    size_t n = ask_schema_ntables(s);
+    PgwAskChoice c;
+    memset(&c, 0, sizeof(c));
+    c.tables = pgw_malloc((n ? n : 1) * sizeof(size_t));
+    if (tables == NULL || ask_schema_ddl_bytes(s) <= def.schema_bytes) {
+        c.whole = true;
+        for (size_t i = 0; i < n; i++)
+            c.tables[i] = i;
+        c.ntables = n;
+    } else {
+        for (size_t i = 0; i < ntables; i++)
+            if (tables[i] < n)
+                c.tables[c.ntables++] = tables[i];
+    }
+    int rc = build_prompt(&in, &c, out);
+    ask_choice_free(&c);
+    return rc;
+}
+
+void ask_budget_from_config(const PgwConfig *cfg, PgwAskBudget *b)
+{
+    ask_budget_default(b);
+    if (cfg == NULL)
+        return;
+    if (cfg->llm_schema_budget > 0)
+        b->schema_bytes = cfg->llm_schema_budget;
+    if (cfg->llm_min_tables > 0)
+        b->min_tables = (size_t)cfg->llm_min_tables;
+    if (cfg->llm_max_tables > 0)
+        b->max_tables = (size_t)cfg->llm_max_tables;
+    if (b->max_tables < b->min_tables)
+        b->max_tables = b->min_tables;
+    b->samples_per_column = cfg->llm_sample_values ? ASK_SAMPLES_PER_COLUMN : 0;
+}
+
+char *ask_choice_describe(const PgwAskSchema *s, const PgwAskChoice *c)
+{
     PgwBuf b;
     buf_init(&b);
-    buf_append_str(&b, system_rules);
-    char *ddl = ask_schema_ddl(s, tables, ntables);
-    buf_printf(&b, "\nSchema:\n%s", ddl);
-    free(ddl);
-    if (examples != NULL)
-        append_examples(&b, examples);
-    out->system = buf_steal_str(&b);
-
-    /* Room for the question and a retry pair; the latest turns matter most. */
-    size_t room = (ASK_PROMPT_MAX_MSGS - 3) / 2;
-    size_t first = nhist > room ? nhist - room : 0;
-    for (size_t i = first; i < nhist; i++) {
-        if (history[i].question == NULL || history[i].sql == NULL)
-            continue;
-        add_msg(out, "user", question_message(history[i].question));
-        add_msg(out, "assistant", fenced(history[i].sql));
+    size_t n = ask_schema_ntables(s);
+    if (c->whole) {
+        buf_printf(&b, "ask: the whole schema (%zu table%s)", n, n == 1 ? "" : "s");
+        return buf_steal_str(&b);
     }
-    add_msg(out, "user", question_message(question));
-    if (failed_sql != NULL) {
-        add_msg(out, "assistant", fenced(failed_sql));
-        buf_printf(&b, "That SQL failed: %s\nFix it and answer with the corrected query.",
-                   failed_error != NULL ? failed_error : "unknown error");
-        add_msg(out, "user", buf_steal_str(&b));
+    buf_printf(&b, "ask: %zu of %zu tables chosen:", c->ntables, n);
+    for (size_t i = 0; i < c->ntables; i++) {
+        const char *sn, *tn;
+        ask_schema_table_name(s, c->tables[i], &sn, &tn);
+        if (strcmp(sn, "public") == 0)
+            buf_printf(&b, "%s %s", i ? "," : "", tn);
+        else
+            buf_printf(&b, "%s %s.%s", i ? "," : "", sn, tn);
+        if (b.len > 900) {
+            buf_printf(&b, ", ... (%zu more)", c->ntables - i - 1);
+            break;
+        }
     }
-    return 0;
+    return buf_steal_str(&b);
 }
 
 void ask_prompt_free(PgwAskPrompt *p)

@@ -360,8 +360,23 @@ START_TEST(test_prompt_subset_and_examples)
                            "this block is malformed\n\n"
                            "Q: product count\nSQL: SELECT count(*) FROM products\n";
     PgwAskPrompt p;
+    /* A small schema is never under-sent: the caller's one table or not,
+     * the whole schema fits the default budget. */
     ck_assert_int_eq(
-        ask_build_prompt(schema, pick, 1, examples, NULL, 0, "best orders", NULL, NULL, &p), 0);
+        ask_build_prompt(schema, pick, 1, NULL, NULL, 0, "best orders", NULL, NULL, &p), 0);
+    ck_assert_ptr_nonnull(strstr(p.system, "CREATE TABLE orders"));
+    ck_assert_ptr_nonnull(strstr(p.system, "CREATE TABLE customers"));
+    ask_prompt_free(&p);
+    /* A budget too small for the whole schema: the question's tables. */
+    PgwAskBudget tight = {.schema_bytes = 1, .min_tables = 1, .max_tables = 1};
+    PgwAskPromptInput in = {
+        .schema = schema, .budget = &tight, .examples = examples, .question = "best orders"};
+    PgwAskChoice choice;
+    ck_assert_int_eq(ask_prompt_build(&in, &p, &choice), 0);
+    ck_assert(!choice.whole);
+    ck_assert_uint_eq(choice.ntables, 1);
+    ck_assert_uint_eq(choice.tables[0], (size_t)orders);
+    ask_choice_free(&choice);
     ck_assert_ptr_nonnull(strstr(p.system, "CREATE TABLE orders"));
     ck_assert_ptr_null(strstr(p.system, "CREATE TABLE customers"));
     ck_assert_ptr_nonnull(
