@@ -121,11 +121,19 @@ char *ask_cache_key(const char *schema_fingerprint, const char *question, const 
 /* The normalization the key uses, exposed for tests. malloc'd. */
 char *ask_normalize_question(const char *question);
 
-/* An error text fit to show the model: names of hidden things become
- * <hidden>, single-quoted literals and double-quoted values become '***' /
- * "***"; double-quoted names of visible things stay, so the model can fix a
- * wrong column. A data error (SQLSTATE class 22 or 23) keeps no quoted
- * text at all. sqlstate may be NULL. malloc'd. */
+/* An error text fit to show the model (and, in the final refusal, the
+ * client). Names: a name in a name position of the message (after
+ * "column", "relation", ...) or written by failed_sql is kept only when the
+ * tenant can see it or failed_sql defines it as an alias, else it becomes
+ * ASK_UNKNOWN_NAME — the same for a hidden name as for one that does not
+ * exist, decided without consulting what is hidden; other words of the
+ * message are replaced only when they are hidden names. Values: quoted
+ * literals become '***' / "***" (an apostrophe inside a word is no quote);
+ * a data error (SQLSTATE class 22 or 23) keeps no quoted text at all.
+ * sqlstate and failed_sql may be NULL. malloc'd. */
+#define ASK_UNKNOWN_NAME "<unknown>"
+char *ask_clean_error_sql(const PgwAskSchema *s, const PgwConfig *cfg, const char *sqlstate,
+                          const char *error_message, const char *failed_sql);
 char *ask_clean_error(const PgwAskSchema *s, const PgwConfig *cfg, const char *error_message);
 char *ask_clean_error_state(const PgwAskSchema *s, const PgwConfig *cfg, const char *sqlstate,
                             const char *error_message);

@@ -78,8 +78,8 @@ struct PgwAskSchema {
 typedef struct AskStemmer AskStemmer;
 AskStemmer *ask_stemmer_new(void);
 void ask_stemmer_free(AskStemmer *st);
-typedef void (*AskWordFn)(void *arg, const char *word, size_t len, const char *raw,
-                          size_t rawlen, size_t position);
+typedef void (*AskWordFn)(void *arg, const char *word, size_t len, const char *raw, size_t rawlen,
+                          size_t position);
 /* Calls fn for each word of text: its stem, and the lower-cased word as
  * written (compound catalog names like "sbdailyprice" stem badly, so
  * substring matches use that); position counts the words of the text,

@@ -64,18 +64,17 @@ void ask_stemmer_free(AskStemmer *st)
 
 /* Function words say nothing about tables. Sorted: binary search. */
 static const char *const stopwords[] = {
-    "a",     "about", "after", "against", "all",    "also",   "am",    "an",    "and",
-    "any",   "are",   "as",    "at",      "be",     "been",   "being", "both",  "but",
-    "by",    "can",   "could", "did",     "do",     "does",   "doing", "done",  "each",
-    "either", "else", "every", "find",    "for",    "from",   "get",   "give",  "had",
-    "has",   "have",  "having", "he",     "her",    "here",   "hers",  "him",   "his",
-    "how",   "i",     "if",    "in",      "into",   "is",     "it",    "its",   "just",
-    "let",   "list",  "many",  "me",      "much",   "my",     "of",    "off",   "on",
-    "or",    "our",   "ours",  "please",  "provide", "return", "she",  "should", "show",
-    "so",    "such",  "tell",  "than",    "that",   "the",    "their", "them",  "then",
-    "there", "these", "they",  "this",    "those",  "to",     "too",   "us",    "very",
-    "want",  "was",   "we",    "were",    "what",   "when",   "where", "which", "while",
-    "who",   "whom",  "whose", "why",     "will",   "with",   "would", "you",   "your",
+    "a",      "about", "after", "against", "all",   "also",  "am",     "an",      "and",    "any",
+    "are",    "as",    "at",    "be",      "been",  "being", "both",   "but",     "by",     "can",
+    "could",  "did",   "do",    "does",    "doing", "done",  "each",   "either",  "else",   "every",
+    "find",   "for",   "from",  "get",     "give",  "had",   "has",    "have",    "having", "he",
+    "her",    "here",  "hers",  "him",     "his",   "how",   "i",      "if",      "in",     "into",
+    "is",     "it",    "its",   "just",    "let",   "list",  "many",   "me",      "much",   "my",
+    "of",     "off",   "on",    "or",      "our",   "ours",  "please", "provide", "return", "she",
+    "should", "show",  "so",    "such",    "tell",  "than",  "that",   "the",     "their",  "them",
+    "then",   "there", "these", "they",    "this",  "those", "to",     "too",     "us",     "very",
+    "want",   "was",   "we",    "were",    "what",  "when",  "where",  "which",   "while",  "who",
+    "whom",   "whose", "why",   "will",    "with",  "would", "you",    "your",
 };
 
 static bool is_stopword(const char *w)
@@ -394,8 +393,8 @@ typedef struct Question {
     bool record_seq;
 } Question;
 
-static void question_add(Question *q, const char *word, size_t len, const char *raw,
-                         size_t rawlen, float weight)
+static void question_add(Question *q, const char *word, size_t len, const char *raw, size_t rawlen,
+                         float weight)
 {
     for (size_t i = 0; i < q->n; i++) {
         if (q->v[i].len == len && memcmp(q->v[i].word, word, len) == 0) {
@@ -424,44 +423,19 @@ static const struct {
     const char *instance;
     const char *concept;
 } concepts[] = {
-    {"april", "month"},
-    {"august", "month"},
-    {"boy", "gender"},
-    {"decemb", "month"},
-    {"dollar", "currenc"},
-    {"euro", "currenc"},
-    {"februari", "month"},
-    {"femal", "gender"},
-    {"friday", "weekday"},
-    {"girl", "gender"},
-    {"januari", "month"},
-    {"juli", "month"},
-    {"june", "month"},
-    {"koruna", "currenc"},
-    {"krona", "currenc"},
-    {"krone", "currenc"},
-    {"male", "gender"},
-    {"man", "gender"},
-    {"march", "month"},
-    {"men", "gender"},
-    {"monday", "weekday"},
-    {"novemb", "month"},
-    {"octob", "month"},
-    {"peso", "currenc"},
-    {"pound", "currenc"},
-    {"rubl", "currenc"},
-    {"rupe", "currenc"},
-    {"saturday", "weekday"},
-    {"septemb", "month"},
-    {"sunday", "weekday"},
-    {"thursday", "weekday"},
-    {"tuesday", "weekday"},
-    {"wednesday", "weekday"},
-    {"woman", "gender"},
-    {"women", "gender"},
-    {"yen", "currenc"},
-    {"yuan", "currenc"},
-    {"zloti", "currenc"},
+    {"april", "month"},      {"august", "month"},    {"boy", "gender"},
+    {"decemb", "month"},     {"dollar", "currenc"},  {"euro", "currenc"},
+    {"februari", "month"},   {"femal", "gender"},    {"friday", "weekday"},
+    {"girl", "gender"},      {"januari", "month"},   {"juli", "month"},
+    {"june", "month"},       {"koruna", "currenc"},  {"krona", "currenc"},
+    {"krone", "currenc"},    {"male", "gender"},     {"man", "gender"},
+    {"march", "month"},      {"men", "gender"},      {"monday", "weekday"},
+    {"novemb", "month"},     {"octob", "month"},     {"peso", "currenc"},
+    {"pound", "currenc"},    {"rubl", "currenc"},    {"rupe", "currenc"},
+    {"saturday", "weekday"}, {"septemb", "month"},   {"sunday", "weekday"},
+    {"thursday", "weekday"}, {"tuesday", "weekday"}, {"wednesday", "weekday"},
+    {"woman", "gender"},     {"women", "gender"},    {"yen", "currenc"},
+    {"yuan", "currenc"},     {"zloti", "currenc"},
 };
 
 static const char *concept_of(const char *word)
@@ -471,7 +445,7 @@ static const char *concept_of(const char *word)
         size_t mid = (lo + hi) / 2;
         int c = strcmp(word, concepts[mid].instance);
         if (c == 0)
-            return concepts[mid].concept;
+        return concepts[mid].concept;
         if (c < 0)
             hi = mid;
         else
@@ -484,8 +458,8 @@ static const char *concept_of(const char *word)
  * ("in the past 7 days", "per month"), not the name of a table: they count
  * at a discount. Stems, sorted. */
 static const char *const time_words[] = {
-    "ago",   "annual", "daili",  "day",   "hour",     "minut", "month",     "monthli",
-    "quarter", "today", "tomorrow", "week", "weekend", "weekli", "year", "yearli", "yesterday",
+    "ago",   "annual",   "daili", "day",     "hour",   "minut", "month",  "monthli",   "quarter",
+    "today", "tomorrow", "week",  "weekend", "weekli", "year",  "yearli", "yesterday",
 };
 #define TIME_WEIGHT 0.3f
 
@@ -505,8 +479,8 @@ static bool is_time_word(const char *w)
     return false;
 }
 
-static void question_word(void *arg, const char *word, size_t len, const char *raw,
-                          size_t rawlen, size_t position)
+static void question_word(void *arg, const char *word, size_t len, const char *raw, size_t rawlen,
+                          size_t position)
 {
     (void)position;
     Question *q = arg;
@@ -842,8 +816,7 @@ size_t ask_select_tables(const PgwAskSchema *s, const char *question,
 }
 
 size_t ask_rank_tables(const PgwAskSchema *s, const PgwAskValues *values, const char *question,
-                       const char *const *history_questions, size_t nhist, size_t max,
-                       size_t *out)
+                       const char *const *history_questions, size_t nhist, size_t max, size_t *out)
 {
     if (max == 0 || s->ntables == 0)
         return 0;
@@ -878,8 +851,8 @@ int ask_choose(const PgwAskSchema *s, const PgwAskValues *values, const char *qu
     }
     size_t nt = s->ntables;
     out->order = pgw_malloc((nt ? nt : 1) * sizeof(size_t));
-    out->norder = ask_rank_order(s, values, question, history, nhist, out->order,
-                                 &out->nmatched, &out->matches);
+    out->norder = ask_rank_order(s, values, question, history, nhist, out->order, &out->nmatched,
+                                 &out->matches);
     out->tables = pgw_malloc((nt ? nt : 1) * sizeof(size_t));
     if (s->ddl_bytes <= budget->schema_bytes) {
         /* Everything fits: the whole schema, in its own order, so the

@@ -364,8 +364,8 @@ static void add_match(PgwAskMatches *m, const PgwAskValues *v, const ValueKey *k
     m->v[m->n++] = (PgwAskMatch){c->table, c->column, c->v[k->value]};
 }
 
-void ask_values_match(const PgwAskValues *v, const char *const *words, size_t nwords,
-                      float *scores, PgwAskMatches *matches)
+void ask_values_match(const PgwAskValues *v, const char *const *words, size_t nwords, float *scores,
+                      PgwAskMatches *matches)
 {
     if (v == NULL || v->nkeys == 0 || nwords == 0)
         return;

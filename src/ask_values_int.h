@@ -10,8 +10,8 @@
 /* Add to scores[t] what the question's words (stems, in order) say through
  * the values of table t, and append the values they name to matches (may be
  * NULL). */
-void ask_values_match(const PgwAskValues *v, const char *const *words, size_t nwords,
-                      float *scores, PgwAskMatches *matches);
+void ask_values_match(const PgwAskValues *v, const char *const *words, size_t nwords, float *scores,
+                      PgwAskMatches *matches);
 
 /* The distinct values known for one column, in the order they were given;
  * *vals is owned by the index. */

@@ -453,42 +453,110 @@ END_TEST
 static const struct {
     const char *sqlstate;
     const char *message;
+    const char *failed_sql;
     const char *expected;
 } clean_cases[] = {
-    {"42703", "column \"ssn_number\" does not exist", "column \"ssn_number\" does not exist"},
-    {"42703", "column \"secret_score\" does not exist", "column \"<hidden>\" does not exist"},
-    {"42703", "column c.secret_score does not exist", "column c.<hidden> does not exist"},
-    {"42P01", "relation \"internal_notes\" does not exist", "relation \"<hidden>\" does not exist"},
-    {"42P01", "relation \"public.unlisted\" does not exist",
-     "relation \"public.<hidden>\" does not exist"},
-    {"42703", "column \"name\" does not exist", "column \"name\" does not exist"},
-    {NULL, "Perhaps you meant to reference the column \"customers.secret_score\".",
-     "Perhaps you meant to reference the column \"customers.<hidden>\"."},
-    {"22P02", "invalid input syntax for type integer: \"abc\"",
+    /* Names the tenant cannot see: hidden or nonexistent, one placeholder. */
+    {"42703", "column \"ssn_number\" does not exist", NULL, "column \"<unknown>\" does not exist"},
+    {"42703", "column \"secret_score\" does not exist", NULL,
+     "column \"<unknown>\" does not exist"},
+    {"42703", "column c.secret_score does not exist", "SELECT c.secret_score FROM customers c",
+     "column c.<unknown> does not exist"},
+    {"42703", "column c.no_such does not exist", "SELECT c.no_such FROM customers c",
+     "column c.<unknown> does not exist"},
+    {"42P01", "relation \"internal_notes\" does not exist", NULL,
+     "relation \"<unknown>\" does not exist"},
+    {"42P01", "relation \"public.unlisted\" does not exist", NULL,
+     "relation \"public.<unknown>\" does not exist"},
+    {"42883", "function secret_score(integer) does not exist", "SELECT secret_score(1)",
+     "function <unknown>(integer) does not exist"},
+    /* Visible names, built-ins and the SQL's own aliases stay. */
+    {"42703", "column \"name\" does not exist", NULL, "column \"name\" does not exist"},
+    {"42883", "function sum(text) does not exist", "SELECT sum(name) FROM customers",
+     "function sum(text) does not exist"},
+    {"42883", "operator does not exist: text = integer", "SELECT 1 FROM customers WHERE name = 1",
+     "operator does not exist: text = integer"},
+    {"42P01", "missing FROM-clause entry for table \"x\"", "SELECT x.id FROM customers AS x2",
+     "missing FROM-clause entry for table \"<unknown>\""},
+    {"42703", "column t.secret_score does not exist", "SELECT t.secret_score FROM orders AS t",
+     "column t.<unknown> does not exist"},
+    {NULL, "Perhaps you meant to reference the column \"customers.secret_score\".", NULL,
+     "Perhaps you meant to reference the column \"customers.<unknown>\"."},
+    /* A hidden name the message volunteers in free text. */
+    {NULL, "could not read internal_notes", NULL, "could not read <unknown>"},
+    /* A word the failed SQL wrote, hidden or not: the same. */
+    {NULL, "cannot use secret_score here", "SELECT secret_score", "cannot use <unknown> here"},
+    {NULL, "cannot use nosuchthing here", "SELECT nosuchthing", "cannot use <unknown> here"},
+    /* Values never pass. */
+    {"22P02", "invalid input syntax for type integer: \"abc\"", NULL,
      "invalid input syntax for type integer: \"***\""},
-    {"22P02", "column \"name\" bad value \"x\"", "column \"***\" bad value \"***\""},
-    {NULL, "invalid input syntax for type integer: \"abc\"",
+    {"22P02", "column \"name\" bad value \"x\"", NULL, "column \"***\" bad value \"***\""},
+    {NULL, "invalid input syntax for type integer: \"abc\"", NULL,
      "invalid input syntax for type integer: \"***\""},
-    {"42883", "operator does not exist: text = integer", "operator does not exist: text = integer"},
-    {"42601", "syntax error at or near \"FROMM\"", "syntax error at or near \"***\""},
-    {"23505", "Key (id)=(42) already exists.", "Key (id)=(***) already exists."},
-    {"XX000", "value 'Zebracorp' is 'secret'", "value '***' is '***'"},
-    {NULL, "unterminated \"quote", "unterminated \"***\""},
+    {"42601", "syntax error at or near \"FROMM\"", NULL, "syntax error at or near \"***\""},
+    {"23505", "Key (id)=(42) already exists.", NULL, "Key (id)=(***) already exists."},
+    {"XX000", "value 'Zebracorp' is 'secret'", NULL, "value '***' is '***'"},
+    {"XX000", "value 'O''Brien' is wrong", NULL, "value '***' is wrong"},
+    {NULL, "unterminated \"quote", NULL, "unterminated \"***\""},
+    /* An apostrophe inside a word is no quote (issue 14.7). */
+    {NULL, "the model's answer contains no SQL query", NULL,
+     "the model's answer contains no SQL query"},
+    {NULL, "can't read the model's answer: 'x'", NULL, "can't read the model's answer: '***'"},
 };
 
 START_TEST(test_clean_error)
 {
-    char *out =
-        ask_clean_error_state(schema, &cfg, clean_cases[_i].sqlstate, clean_cases[_i].message);
+    char *out = ask_clean_error_sql(schema, &cfg, clean_cases[_i].sqlstate, clean_cases[_i].message,
+                                    clean_cases[_i].failed_sql);
     ck_assert_str_eq(out, clean_cases[_i].expected);
     free(out);
+}
+END_TEST
+
+/* The oracle of issue 7.6: every message shape, with a hidden name and with
+ * a name that exists nowhere, written by the SQL or not, cleans the same. */
+static const char *const oracle_shapes[] = {
+    "column \"%s\" does not exist",
+    "column c.%s does not exist",
+    "column %s.id does not exist",
+    "relation \"%s\" does not exist",
+    "relation \"public.%s\" does not exist",
+    "missing FROM-clause entry for table \"%s\"",
+    "function %s(integer) does not exist",
+    "type \"%s\" does not exist",
+    "permission denied for table %s",
+    "pgwarden: relation %s is not readable",
+    "column \"%s\" of relation \"%s\" does not exist",
+    "Perhaps you meant to reference the column \"customers.%s\".",
+};
+static const char *const hidden_names[] = {"secret_score", "internal_notes", "whisper", "unlisted"};
+
+START_TEST(test_clean_error_hidden_looks_unknown)
+{
+    for (size_t h = 0; h < PGW_ARRAY_LEN(hidden_names); h++) {
+        for (size_t k = 0; k < PGW_ARRAY_LEN(oracle_shapes); k++) {
+            for (int with_sql = 0; with_sql < 2; with_sql++) {
+                char a[256], b[256], sa[256], sb[256];
+                snprintf(a, sizeof(a), oracle_shapes[k], hidden_names[h], hidden_names[h]);
+                snprintf(b, sizeof(b), oracle_shapes[k], "qqzzy_nothing", "qqzzy_nothing");
+                snprintf(sa, sizeof(sa), "SELECT c.%s FROM %s c", hidden_names[h], hidden_names[h]);
+                snprintf(sb, sizeof(sb), "SELECT c.%s FROM %s c", "qqzzy_nothing", "qqzzy_nothing");
+                char *ca = ask_clean_error_sql(schema, &cfg, "42703", a, with_sql ? sa : NULL);
+                char *cb = ask_clean_error_sql(schema, &cfg, "42703", b, with_sql ? sb : NULL);
+                ck_assert_msg(strcmp(ca, cb) == 0, "%s -> %s\n%s -> %s", a, ca, b, cb);
+                ck_assert_ptr_null(strstr(ca, hidden_names[h]));
+                free(ca);
+                free(cb);
+            }
+        }
+    }
 }
 END_TEST
 
 START_TEST(test_clean_error_without_schema)
 {
     char *out = ask_clean_error(NULL, &cfg, "column \"secret_score\" of relation internal_notes");
-    ck_assert_str_eq(out, "column \"<hidden>\" of relation <hidden>");
+    ck_assert_str_eq(out, "column \"<unknown>\" of relation <unknown>");
     free(out);
 }
 END_TEST
@@ -664,6 +732,7 @@ static Suite *ask_suite(void)
     tcase_add_test(tc, test_default_allow_still_hides);
     tcase_add_loop_test(tc, test_clean_error, 0, PGW_ARRAY_LEN(clean_cases));
     tcase_add_test(tc, test_clean_error_without_schema);
+    tcase_add_test(tc, test_clean_error_hidden_looks_unknown);
     tcase_add_test(tc, test_select_tables);
     tcase_add_test(tc, test_names);
     suite_add_tcase(s, tc);
