@@ -1,18 +1,20 @@
 /*
- * stmt.c — the statement hook; see stmt.h.
+ * stmt.c — the statement pipeline; see stmt.h.
  *
  * Plain SQL is decided at once by the policy: parse, refuse or rewrite.
  *
  * ASK statements (ASK q, EXPLAIN ASK q, ask('q') as a relation) become an
- * AskJob that runs on the client's worker, one step at a time, each step
- * ending in a callback: the tenant's prompt schema (read once through an
- * internal query on the client's session, masked by the policy), the
- * translation cache, the model (curl multi on this worker's event loop),
- * the policy, and an EXPLAIN of the rewritten SQL on the client's session
- * so a wrong column costs a retry, not a user-visible error. A refusal or a
- * failed EXPLAIN goes back to the model with the error (cleaned of hidden
- * names and values) until max_attempts. Nothing in the job blocks; a cancel
- * or disconnect aborts whatever step is in flight (stmt_abort).
+ * AskJob that runs on the request's event loop, one step at a time, each
+ * step ending in a callback: the tenant's prompt schema (read once through
+ * one of the owner's queries on the client's session, masked by the
+ * policy), the translation cache, the model (curl multi on that event
+ * loop), the policy, and an EXPLAIN of the rewritten SQL on the client's
+ * session so a wrong column costs a retry, not a user-visible error. A
+ * refusal or a failed EXPLAIN goes back to the model with the error
+ * (cleaned of hidden names and values) until max_attempts. Nothing in the
+ * job blocks; a cancel or disconnect aborts whatever step is in flight
+ * (stmt_abort). The job reaches the client's session only through the
+ * owner's PgwStmtSessionOps.
  *
  * The model is untrusted: its SQL reaches the backend only as the policy
  * rewrote it, exactly like SQL a person typed.
@@ -25,7 +27,6 @@
 #include "ask.h"
 #include "ask_schema.h"
 #include "audit.h"
-#include "client.h"
 #include "codec.h"
 #include "config.h"
 #include "kvcache.h"
@@ -33,7 +34,8 @@
 #include "log.h"
 #include "policy.h"
 #include "policy_catalog.h" /* policy_append_literal: SQL literal quoting */
-#include "server.h"
+#include "schema.h"
+#include "snapshot.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -121,7 +123,9 @@ static pthread_mutex_t ask_mu = PTHREAD_MUTEX_INITIALIZER;
 static SchemaEntry *schemas;
 static PgwKvCache *translations;
 static PgwAskLimiter *limiter;
-static __thread PgwLlm *worker_llm; /* one per worker thread, on its event base */
+/* One model client per thread, on the event base of the first request the
+ * thread runs: a worker thread runs one event loop for its whole life. */
+static __thread PgwLlm *thread_llm;
 
 static void ask_globals(void)
 {
@@ -200,14 +204,22 @@ typedef enum { STEP_SCHEMA, STEP_LLM, STEP_EXPLAIN, STEP_DONE } AskStep;
 struct PgwStmtHandle {
     PgwStmtDone done;
     void *arg;
-    PgwClient *client;
+    bool *finished; /* set when done() ran while stmt_submit is still on the stack */
+    const PgwStmtSessionOps *ops;
+    void *owner;
+    void **session_state;
+    struct event_base *base;
     PgwSnapshot *snap;
     char *user, *tenant, *client_addr;
     PgwStmtProtocol protocol;
     PgwAskKind kind;
     char *sql; /* the client's statement */
+    size_t nparam_types; /* its Parse parameter types, if any */
+    uint32_t *param_types;
     char *question;
-    const PgwSchema *policy_schema; /* borrowed: the client holds the pool's reference */
+    const PgwSchema *policy_schema; /* kept alive by schema_ref, which the job owns */
+    void (*schema_release)(void *schema_ref);
+    void *schema_ref;
     SchemaEntry *schema;
     AskStep step;
     int attempt;
@@ -217,7 +229,7 @@ struct PgwStmtHandle {
     char *cache_key;
     bool from_cache;
     PgwLlmCall *call;
-    struct PgwInternal *internal;
+    void *internal; /* the owner's query in flight */
     PgwAudit *audit;
     long tokens_in, tokens_out;
     double model_ms;
@@ -227,13 +239,16 @@ struct PgwStmtHandle {
 static void job_free(PgwStmtHandle *j)
 {
     if (j->snap)
-        server_snapshot_release(j->snap);
+        snapshot_release(j->snap);
+    if (j->schema_release)
+        j->schema_release(j->schema_ref);
     schema_put(j->schema);
     audit_discard(j->audit);
     free(j->user);
     free(j->tenant);
     free(j->client_addr);
     free(j->sql);
+    free(j->param_types);
     free(j->question);
     free(j->last_sql);
     free(j->last_error);
@@ -254,6 +269,8 @@ static void job_finish(PgwStmtHandle *j, PgwStmtResult *res)
     j->audit = NULL;
     PgwStmtDone done = j->done;
     void *arg = j->arg;
+    if (j->finished)
+        *j->finished = true;
     job_free(j);
     done(arg, res);
 }
@@ -303,7 +320,7 @@ static void job_succeed(PgwStmtHandle *j)
         int ttl = cfg->cache_ttl_ms > 0 ? cfg->cache_ttl_ms : 60000;
         kvcache_put(translations, j->cache_key, j->last_sql, now_ms() + ttl * 10LL);
     }
-    AskSession **sess = (AskSession **)client_hook_state(j->client);
+    AskSession **sess = (AskSession **)j->session_state;
     if (!*sess)
         *sess = pgw_calloc(1, sizeof **sess);
     session_add(*sess, j->question, j->last_sql);
@@ -354,8 +371,11 @@ static void job_check_sql(PgwStmtHandle *j)
     } else {
         statement = pgw_strdup(j->last_sql);
     }
-    PgwPolicyCtx ctx = {
-        .cfg = cfg, .tenant = config_tenant(cfg, j->tenant), .schema = j->policy_schema};
+    PgwPolicyCtx ctx = {.cfg = cfg,
+                        .tenant = config_tenant(cfg, j->tenant),
+                        .schema = j->policy_schema,
+                        .nparam_types = j->kind == PGW_ASK_RELATION ? j->nparam_types : 0,
+                        .param_types = j->param_types};
     PgwPolicyResult pr;
     memset(&pr, 0, sizeof pr);
     int rc = ctx.tenant && ctx.schema ? policy_rewrite(&ctx, statement, &pr) : -1;
@@ -380,7 +400,7 @@ static void job_check_sql(PgwStmtHandle *j)
     buf_append_str(&b, j->final_sql);
     char *explain = buf_steal_str(&b);
     j->step = STEP_EXPLAIN;
-    j->internal = client_internal_query(j->client, explain, explain_done, j);
+    j->internal = j->ops->query(j->owner, explain, explain_done, j);
     free(explain);
     if (!j->internal)
         job_refuse(j, SQLSTATE_CONNECTION_FAILURE, "pgwarden ask: no server session", NULL, NULL);
@@ -434,7 +454,7 @@ static void job_ask_model(PgwStmtHandle *j)
         return;
     }
     j->attempt++;
-    AskSession *sess = *(AskSession **)client_hook_state(j->client);
+    AskSession *sess = *(AskSession **)j->session_state;
     const char *hq[ASK_HISTORY];
     PgwAskTurn turns[ASK_HISTORY];
     size_t nh = sess ? sess->n : 0;
@@ -482,10 +502,10 @@ static void job_ask_model(PgwStmtHandle *j)
         .timeout_ms = cfg->llm_timeout_ms,
         .max_attempts = cfg->llm_max_attempts,
     };
-    if (!worker_llm)
-        worker_llm = llm_new(worker_base(client_worker(j->client)));
+    if (!thread_llm)
+        thread_llm = llm_new(j->base);
     j->step = STEP_LLM;
-    j->call = llm_call(worker_llm, &opt, prompt.system, msgs, nm, llm_done, j);
+    j->call = llm_call(thread_llm, &opt, prompt.system, msgs, nm, llm_done, j);
     ask_prompt_free(&prompt);
     if (!j->call)
         job_refuse(j, SQLSTATE_ASK_LLM, "pgwarden ask: cannot start the model call", NULL, NULL);
@@ -495,7 +515,7 @@ static void job_ask_model(PgwStmtHandle *j)
 static void job_have_schema(PgwStmtHandle *j)
 {
     PgwConfig *cfg = j->snap->cfg;
-    AskSession *sess = *(AskSession **)client_hook_state(j->client);
+    AskSession *sess = *(AskSession **)j->session_state;
     PgwAskTurn turns[ASK_HISTORY];
     size_t nh = sess ? sess->n : 0;
     for (size_t i = 0; i < nh; i++) {
@@ -537,18 +557,30 @@ static PgwStmtHandle *ask_start(const PgwStmtRequest *req, PgwAskKind kind, char
 {
     ask_globals();
     PgwStmtHandle *j = pgw_calloc(1, sizeof *j);
+    bool finished = false;
+    j->finished = &finished;
     j->done = done;
     j->arg = arg;
-    j->client = req->client;
-    j->snap = server_snapshot_acquire();
+    j->ops = req->ops;
+    j->owner = req->owner;
+    j->session_state = req->session_state;
+    j->base = req->base;
+    j->snap = snapshot_retain(req->snap);
     j->user = pgw_strdup(req->user);
     j->tenant = pgw_strdup(req->tenant);
     j->client_addr = pgw_strdup(req->client_addr);
     j->protocol = req->protocol;
     j->kind = kind;
     j->sql = pgw_strdup(req->sql);
+    if (req->nparam_types) {
+        j->nparam_types = req->nparam_types;
+        j->param_types = pgw_malloc(req->nparam_types * sizeof *j->param_types);
+        memcpy(j->param_types, req->param_types, req->nparam_types * sizeof *j->param_types);
+    }
     j->question = question;
     j->policy_schema = req->schema;
+    j->schema_release = req->schema_release;
+    j->schema_ref = req->schema_ref;
     j->started_ms = now_ms();
     j->audit = audit_begin(req->user, req->tenant, req->client_addr,
                            kind == PGW_ASK_EXPLAIN ? "explain ask" : "ask",
@@ -557,16 +589,20 @@ static PgwStmtHandle *ask_start(const PgwStmtRequest *req, PgwAskKind kind, char
     j->schema = schema_get(j->tenant, j->snap->cfg->version);
     if (j->schema) {
         job_have_schema(j);
-        return j;
+    } else {
+        j->step = STEP_SCHEMA;
+        j->internal = j->ops->query(j->owner, ask_schema_introspection_sql(), schema_read, j);
+        if (!j->internal)
+            job_refuse(j, SQLSTATE_CONNECTION_FAILURE, "pgwarden ask: no server session", NULL,
+                       NULL);
     }
-    j->step = STEP_SCHEMA;
-    j->internal = client_internal_query(j->client, ask_schema_introspection_sql(), schema_read, j);
-    if (!j->internal)
-        job_refuse(j, SQLSTATE_CONNECTION_FAILURE, "pgwarden ask: no server session", NULL, NULL);
+    if (finished)
+        return NULL; /* done() has run; j is gone */
+    j->finished = NULL;
     return j;
 }
 
-/* ---------- the hook ---------- */
+/* ---------- the pipeline ---------- */
 
 static void decide_sql(const PgwStmtRequest *req, PgwStmtResult *res)
 {
@@ -581,7 +617,11 @@ static void decide_sql(const PgwStmtRequest *req, PgwStmtResult *res)
                NULL, "Retry in a moment.");
         audit_set_decision(audit, "refuse", NULL, "schema unknown", res->sqlstate);
     } else {
-        PgwPolicyCtx ctx = {.cfg = cfg, .tenant = tenant, .schema = req->schema};
+        PgwPolicyCtx ctx = {.cfg = cfg,
+                            .tenant = tenant,
+                            .schema = req->schema,
+                            .nparam_types = req->nparam_types,
+                            .param_types = req->param_types};
         PgwPolicyResult pr;
         memset(&pr, 0, sizeof pr);
         if (policy_rewrite(&ctx, req->sql, &pr) != 0) {
@@ -602,6 +642,12 @@ static void decide_sql(const PgwStmtRequest *req, PgwStmtResult *res)
     res->audit = audit;
 }
 
+static void drop_schema(const PgwStmtRequest *req)
+{
+    if (req->schema_release)
+        req->schema_release(req->schema_ref);
+}
+
 PgwStmtHandle *stmt_submit(const PgwStmtRequest *req, PgwStmtDone done, void *arg)
 {
     PgwStmtResult res;
@@ -612,13 +658,15 @@ PgwStmtHandle *stmt_submit(const PgwStmtRequest *req, PgwStmtDone done, void *ar
     if (ask_recognize(req->sql, &kind, &question, err, sizeof err) != 0) {
         refuse(&res, SQLSTATE_SYNTAX_ERROR, err, NULL,
                "Write ASK followed by a question, e.g. ASK how many orders were placed last month");
+        drop_schema(req);
         done(arg, &res);
         return NULL;
     }
-    if (kind != PGW_ASK_NONE && req->client)
+    if (kind != PGW_ASK_NONE && req->ops)
         return ask_start(req, kind, question, done, arg);
     free(question);
     decide_sql(req, &res);
+    drop_schema(req);
     done(arg, &res);
     return NULL;
 }
@@ -630,7 +678,7 @@ void stmt_abort(PgwStmtHandle *j)
     if (j->call)
         llm_abort(j->call);
     if (j->internal)
-        client_internal_forget(j->client, j->internal);
+        j->ops->forget(j->owner, j->internal);
     audit_set_str(j->audit, "outcome", "canceled");
     audit_finish(j->audit, 0);
     j->audit = NULL;
