@@ -16,6 +16,13 @@
  * (stmt_abort). The job reaches the client's session only through the
  * owner's PgwStmtSessionOps.
  *
+ * What the prompt shows is ask_choose's: the whole masked schema when it
+ * fits [llm] schema_budget, else the tables the question needs. While an
+ * ASK runs, the client sees its progress as NOTICEs (the tables shown,
+ * attempt k of n and why a retry happened) when the session's
+ * client_min_messages lets NOTICEs through (read from the session when the
+ * ASK starts); the final "ask: <sql>" NOTICE goes with the result as ever.
+ *
  * The model is untrusted: its SQL reaches the backend only as the policy
  * rewrote it, exactly like SQL a person typed.
  *
@@ -41,10 +48,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 
 #define ASK_HISTORY 6 /* earlier turns a follow-up question sees */
-#define ASK_TABLES 10 /* tables a prompt shows at most */
 #define SQLSTATE_ASK_LIMIT "53400" /* configuration_limit_exceeded */
 #define SQLSTATE_ASK_LLM "58000" /* system_error: the model is unavailable */
 #define SQLSTATE_ASK_CANNOT "0A000"
@@ -223,6 +230,7 @@ struct PgwStmtHandle {
     SchemaEntry *schema;
     AskStep step;
     int attempt;
+    bool progress; /* the session's client_min_messages lets NOTICEs through */
     char *last_sql; /* the model's SQL of the latest attempt */
     char *last_error; /* why it failed, cleaned for the model */
     char *final_sql; /* the statement to forward: rewritten */
@@ -292,7 +300,7 @@ static void job_failed(PgwStmtHandle *j, const char *raw_error)
 {
     PgwConfig *cfg = j->snap->cfg;
     free(j->last_error);
-    j->last_error = ask_clean_error(j->schema->schema, cfg, raw_error);
+    j->last_error = ask_clean_error_sql(j->schema->schema, cfg, NULL, raw_error, j->last_sql);
     if (j->from_cache) {
         /* A cached translation no longer works (schema or policy changed
          * in a way the key missed): ask the model instead. */
@@ -444,6 +452,19 @@ static void llm_done(void *arg, PgwLlmResult *r)
     job_check_sql(j);
 }
 
+/* A progress NOTICE, sent at once (in protocol order) when the session's
+ * client_min_messages lets NOTICEs through. */
+static void job_progress(PgwStmtHandle *j, const char *text)
+{
+    if (!j->progress || !j->ops || !j->ops->notice)
+        return;
+    PgwBuf b;
+    buf_init(&b);
+    codec_notice(&b, "NOTICE", "00000", text, NULL, NULL);
+    j->ops->notice(j->owner, &b);
+    buf_free(&b);
+}
+
 static void job_ask_model(PgwStmtHandle *j)
 {
     PgwConfig *cfg = j->snap->cfg;
@@ -455,16 +476,12 @@ static void job_ask_model(PgwStmtHandle *j)
     }
     j->attempt++;
     AskSession *sess = *(AskSession **)j->session_state;
-    const char *hq[ASK_HISTORY];
     PgwAskTurn turns[ASK_HISTORY];
     size_t nh = sess ? sess->n : 0;
     for (size_t i = 0; i < nh; i++) {
-        hq[i] = sess->questions[i];
         turns[i].question = sess->questions[i];
         turns[i].sql = sess->sqls[i];
     }
-    size_t tables[ASK_TABLES];
-    size_t nt = ask_select_tables(j->schema->schema, j->question, hq, nh, ASK_TABLES, tables);
     PgwAskPrompt prompt;
     memset(&prompt, 0, sizeof prompt);
     char *examples = NULL;
@@ -481,13 +498,39 @@ static void job_ask_model(PgwStmtHandle *j)
             examples = buf_steal_str(&b);
         }
     }
-    int rc = ask_build_prompt(j->schema->schema, tables, nt, examples, turns, nh, j->question,
-                              j->last_error ? j->last_sql : NULL, j->last_error, &prompt);
+    PgwAskBudget budget;
+    ask_budget_from_config(cfg, &budget);
+    PgwAskPromptInput in = {
+        .schema = j->schema->schema,
+        .budget = &budget,
+        .examples = examples,
+        .history = turns,
+        .nhist = nh,
+        .question = j->question,
+        .failed_sql = j->last_error ? j->last_sql : NULL,
+        .failed_error = j->last_error,
+    };
+    PgwAskChoice choice;
+    int rc = ask_prompt_build(&in, &prompt, &choice);
     free(examples);
     if (rc != 0) {
         job_refuse(j, SQLSTATE_INTERNAL_ERROR, "pgwarden ask: cannot build the prompt", NULL, NULL);
         return;
     }
+    int max_attempts = cfg->llm_max_attempts > 0 ? cfg->llm_max_attempts : 1;
+    if (j->attempt == 1 || !j->last_error) {
+        char *what = ask_choice_describe(j->schema->schema, &choice);
+        job_progress(j, what);
+        free(what);
+    }
+    ask_choice_free(&choice);
+    char line[1536];
+    if (j->attempt > 1 && j->last_error)
+        snprintf(line, sizeof line, "ask: attempt %d of %d: the previous SQL failed: %s",
+                 j->attempt, max_attempts, j->last_error);
+    else
+        snprintf(line, sizeof line, "ask: attempt %d of %d", j->attempt, max_attempts);
+    job_progress(j, line);
     PgwLlmMessage msgs[16];
     size_t nm = prompt.nmsgs < 16 ? prompt.nmsgs : 16;
     for (size_t i = 0; i < nm; i++) {
@@ -552,6 +595,26 @@ static void schema_read(void *arg, size_t nrows, size_t ncols, char **values, co
     job_have_schema(j);
 }
 
+/* Whether progress NOTICEs reach the client, as PostgreSQL decides for its
+ * own: client_min_messages at notice or below (log sits below notice
+ * there). Then the prompt schema: cached, or read now. */
+static void settings_read(void *arg, size_t nrows, size_t ncols, char **values, const char *error)
+{
+    PgwStmtHandle *j = arg;
+    j->internal = NULL;
+    const char *level = !error && nrows == 1 && ncols == 1 ? values[0] : NULL;
+    j->progress = level && (strncasecmp(level, "debug", 5) == 0 || strcasecmp(level, "log") == 0 ||
+                            strcasecmp(level, "notice") == 0);
+    j->schema = schema_get(j->tenant, j->snap->cfg->version);
+    if (j->schema) {
+        job_have_schema(j);
+        return;
+    }
+    j->internal = j->ops->query(j->owner, ask_schema_introspection_sql(), schema_read, j);
+    if (!j->internal)
+        job_refuse(j, SQLSTATE_CONNECTION_FAILURE, "pgwarden ask: no server session", NULL, NULL);
+}
+
 static PgwStmtHandle *ask_start(const PgwStmtRequest *req, PgwAskKind kind, char *question,
                                 PgwStmtDone done, void *arg)
 {
@@ -586,16 +649,11 @@ static PgwStmtHandle *ask_start(const PgwStmtRequest *req, PgwAskKind kind, char
                            kind == PGW_ASK_EXPLAIN ? "explain ask" : "ask",
                            req->protocol == PGW_STMT_SIMPLE ? "simple" : "extended", req->sql);
     audit_set_str(j->audit, "question", question);
-    j->schema = schema_get(j->tenant, j->snap->cfg->version);
-    if (j->schema) {
-        job_have_schema(j);
-    } else {
-        j->step = STEP_SCHEMA;
-        j->internal = j->ops->query(j->owner, ask_schema_introspection_sql(), schema_read, j);
-        if (!j->internal)
-            job_refuse(j, SQLSTATE_CONNECTION_FAILURE, "pgwarden ask: no server session", NULL,
-                       NULL);
-    }
+    j->step = STEP_SCHEMA;
+    j->internal = j->ops->query(
+        j->owner, "SELECT pg_catalog.current_setting('client_min_messages')", settings_read, j);
+    if (!j->internal)
+        job_refuse(j, SQLSTATE_CONNECTION_FAILURE, "pgwarden ask: no server session", NULL, NULL);
     if (finished)
         return NULL; /* done() has run; j is gone */
     j->finished = NULL;

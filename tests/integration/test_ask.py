@@ -544,6 +544,106 @@ def test_token_budget_refuses_without_calling_the_model(pgwarden, shop, llm, tmp
 
 
 # --------------------------------------------------------------------------
+# What the prompt shows, and what the client sees while an ASK runs
+# --------------------------------------------------------------------------
+
+
+def test_a_question_sharing_no_word_with_the_schema_gets_all_of_it(llm, conn):
+    # Issue 13: the local choice used to send an empty Schema: section.
+    question = "give me a summary of everything"
+    llm.script([{"match": exact(question), "reply": sql_reply("SELECT count(*) FROM orders")}])
+    assert conn.execute(f"ASK {question}").fetchone() == (4,)
+    system = llm.log()[0]["body"]["messages"][0]["content"]
+    for table in ("CREATE TABLE customers", "CREATE TABLE orders", "CREATE TABLE side_effects"):
+        assert table in system, system
+    assert HIDDEN_TABLE not in system
+
+
+def test_a_schema_over_the_budget_is_chosen_and_never_empty(pgwarden, shop, llm,
+                                                            tmp_path_factory):
+    gw = make_gateway(pgwarden, shop, llm, tmp_path_factory, schema_budget="64B",
+                      min_tables="1", max_tables="1")
+    llm.script([{"match": "", "reply": sql_reply("SELECT count(*) FROM orders")}])
+    with gw.connect("alice", DB) as conn:
+        conn.execute("ASK how many orders were placed").fetchone()
+        conn.execute("ASK a question that names nothing at all").fetchone()
+    systems = [e["body"]["messages"][0]["content"] for e in llm.log()]
+    assert len(systems) == 2
+    # The question's table, and only it, within a 1-table limit.
+    assert "CREATE TABLE orders" in systems[0] and "CREATE TABLE customers" not in systems[0]
+    # No word in common: still one table, never none.
+    assert systems[1].count("CREATE TABLE") == 1, systems[1]
+    gw.stop()
+
+
+def progress(notices):
+    return [n for n in notices if n.startswith("ask: ")]
+
+
+def test_progress_notices_arrive_in_order(llm, gw):
+    question = "average order amount, with a retry"
+    llm.script([{"match": r"/^average order amount, with a retry$|That SQL failed/",
+                 "replies": [sql_reply("SELECT avg(amount) FROM orders"),
+                             sql_reply("SELECT avg(total)::numeric(10,2) AS avg FROM orders")]}])
+    with gw.connect("alice", DB) as conn:
+        notices = []
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary))
+        assert normalized(conn.execute(f"ASK {question}").fetchall()) == [(116.38,)]
+    seen = progress(notices)
+    assert len(seen) == 4, seen
+    assert seen[0].startswith("ask: the whole schema (3 tables)"), seen
+    assert seen[1] == "ask: attempt 1 of 3", seen
+    assert seen[2].startswith("ask: attempt 2 of 3: the previous SQL failed: "), seen
+    assert "does not exist" in seen[2], seen
+    assert seen[3] == "ask: SELECT avg(total)::numeric(10,2) AS avg FROM orders", seen
+
+
+def test_progress_respects_client_min_messages(llm, gw):
+    question = "how many customers, quietly"
+    llm.script([{"match": exact(question), "reply": sql_reply("SELECT count(*) FROM customers")}])
+    with gw.connect("alice", DB) as conn:
+        notices = []
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary))
+        conn.execute("SET client_min_messages = warning")
+        assert conn.execute(f"ASK {question}").fetchone() == (3,)
+        conn.execute("SET client_min_messages = notice")
+        llm.script([{"match": "", "reply": sql_reply("SELECT count(*) FROM customers")}])
+        assert conn.execute("ASK how many customers, aloud").fetchone() == (3,)
+    # Quiet: only the final NOTICE with the SQL (unchanged); aloud: progress too.
+    seen = progress(notices)
+    assert seen[0] == "ask: SELECT count(*) FROM customers", seen
+    assert seen[1].startswith("ask: the whole schema"), seen
+    assert seen[2] == "ask: attempt 1 of 3", seen
+
+
+@pytest.mark.parametrize("kind", ["column", "table"])
+def test_a_hidden_name_and_an_unknown_name_get_the_same_errors(llm, conn, kind):
+    # Issue 7.6: what comes back (to the model and to the client) must not
+    # tell a hidden name from one that does not exist.
+    if kind == "column":
+        hidden_sql, unknown_sql = (f"SELECT {HIDDEN_COLUMN} FROM customers",
+                                   "SELECT zzq_no_such_col FROM customers")
+    else:
+        hidden_sql, unknown_sql = (f"SELECT * FROM {HIDDEN_TABLE}",
+                                   "SELECT * FROM zzq_no_such_tab")
+    results = []
+    for sql, name in ((hidden_sql, HIDDEN_COLUMN if kind == "column" else HIDDEN_TABLE),
+                      (unknown_sql, "zzq_no_such_col" if kind == "column" else "zzq_no_such_tab")):
+        question = f"oracle probe {kind} {len(results)}"
+        llm.script([{"match": "", "reply": sql_reply(sql)}])
+        with pytest.raises(psycopg.Error) as exc:
+            conn.execute(f"ASK {question}")
+        retries = [user_messages(e)[-1] for e in llm.log()[1:]]
+        client = str(exc.value.diag.message_primary)
+        results.append((exc.value.sqlstate, client.replace(name, "NAME"),
+                        [r.replace(name, "NAME") for r in retries]))
+        assert HIDDEN_COLUMN not in client and HIDDEN_TABLE not in client, client
+        for r in retries:
+            assert HIDDEN_COLUMN not in r and HIDDEN_TABLE not in r, r
+    assert results[0] == results[1], results
+
+
+# --------------------------------------------------------------------------
 # Nothing the tenant may not see reaches the model
 # --------------------------------------------------------------------------
 
