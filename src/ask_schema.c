@@ -57,6 +57,21 @@ const char *ask_schema_introspection_sql(void)
     return introspection_sql;
 }
 
+static const char generation_sql[] =
+    "SELECT concat_ws('/', "
+    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_catalog.pg_class), "
+    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "
+    "FROM pg_catalog.pg_attribute), "
+    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "
+    "FROM pg_catalog.pg_constraint), "
+    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "
+    "FROM pg_catalog.pg_description))";
+
+const char *ask_schema_generation_sql(void)
+{
+    return generation_sql;
+}
+
 /* ---- small helpers ---- */
 
 static char *dup_or_null(const char *s)

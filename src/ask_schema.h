@@ -32,6 +32,12 @@
  * System schemas (pg_catalog, information_schema, pg_toast, temp) are left
  * out by the query and again by ask_schema_build(). */
 const char *ask_schema_introspection_sql(void);
+
+/* A cheap signature of the backend's catalog (one text row): it changes
+ * with any DDL that could change the introspection's result — a table,
+ * column, key or comment created, altered or dropped — because every such
+ * change writes catalog rows, and so their count and transaction ids. */
+const char *ask_schema_generation_sql(void);
 #define ASK_SCHEMA_NCOLS 13
 
 typedef struct PgwAskSchema PgwAskSchema;
@@ -75,6 +81,16 @@ typedef struct PgwAskValues PgwAskValues;
 PgwAskValues *ask_values_build(const PgwAskSchema *s, size_t nrows, size_t ncols,
                                const char *const *values);
 void ask_values_free(PgwAskValues *v);
+/* The SELECT that reads those rows: for each text column of each visible
+ * table, materialized view or partition (at most max_columns, masked ones
+ * never), up to ASK_VALUES_PER_COLUMN + 1 distinct values of at most
+ * ASK_VALUE_MAX_LEN bytes among its first ASK_VALUES_SCAN_ROWS rows. The
+ * caller must send it through the policy with the tenant's context, so row
+ * filters and masks apply, and then ask_values_build() the result: a column
+ * with more distinct values than ASK_VALUES_PER_COLUMN is no category and
+ * is dropped. NULL when no column qualifies. malloc'd. */
+#define ASK_VALUES_SCAN_ROWS 10000
+char *ask_values_sql(const PgwAskSchema *s, size_t max_columns);
 size_t ask_values_count(const PgwAskValues *v);
 
 /* ---- choosing tables (ask_rank.c) ---- */

@@ -226,14 +226,30 @@ PgwAskValues *ask_values_build(const PgwAskSchema *s, size_t nrows, size_t ncols
             col->table = e[i].table;
             col->column = e[i].column;
         }
-        if (col->n == ASK_VALUES_PER_COLUMN)
-            continue;
+        if (col->n > ASK_VALUES_PER_COLUMN)
+            continue; /* already too many: dropped below */
         col->v = pgw_realloc(col->v, (col->n + 1) * sizeof(char *));
         col->v[col->n++] = pgw_strdup(e[i].value);
         v->nvalues++;
         v->bytes += len;
     }
     free(e);
+    /* A column with more distinct values than a category has is no
+     * category: none of its values is indexed or shown. */
+    size_t wc = 0;
+    for (size_t c = 0; c < v->ncols; c++) {
+        if (v->cols[c].n > ASK_VALUES_PER_COLUMN) {
+            for (size_t i = 0; i < v->cols[c].n; i++) {
+                v->bytes -= strlen(v->cols[c].v[i]);
+                free(v->cols[c].v[i]);
+            }
+            v->nvalues -= v->cols[c].n;
+            free(v->cols[c].v);
+            continue;
+        }
+        v->cols[wc++] = v->cols[c];
+    }
+    v->ncols = wc;
 
     /* The key index. */
     AskStemmer *st = ask_stemmer_new();
@@ -309,6 +325,69 @@ void ask_values_free(PgwAskValues *v)
     free(v->keys);
     free(v->idf);
     free(v);
+}
+
+static void append_literal(PgwBuf *b, const char *s)
+{
+    buf_append_byte(b, '\'');
+    for (const char *p = s; *p; p++) {
+        if (*p == '\'')
+            buf_append_byte(b, '\'');
+        buf_append_byte(b, (uint8_t)*p);
+    }
+    buf_append_byte(b, '\'');
+}
+
+static void append_quoted(PgwBuf *b, const char *s)
+{
+    buf_append_byte(b, '"');
+    for (const char *p = s; *p; p++) {
+        if (*p == '"')
+            buf_append_byte(b, '"');
+        buf_append_byte(b, (uint8_t)*p);
+    }
+    buf_append_byte(b, '"');
+}
+
+char *ask_values_sql(const PgwAskSchema *s, size_t max_columns)
+{
+    PgwBuf b;
+    buf_init(&b);
+    size_t n = 0;
+    for (size_t i = 0; i < s->ntables && n < max_columns; i++) {
+        const AskTable *t = &s->tables[i];
+        /* Plain views may be expensive to scan: tables and their kin only. */
+        if (t->relkind != 'r' && t->relkind != 'p' && t->relkind != 'm')
+            continue;
+        for (size_t j = 0; j < t->ncolumns && n < max_columns; j++) {
+            const AskColumn *c = &t->columns[j];
+            if (!c->textual || c->masked)
+                continue;
+            if (n++ > 0)
+                buf_append_str(&b, " UNION ALL ");
+            buf_append_str(&b, "(SELECT ");
+            append_literal(&b, t->schema);
+            buf_append_str(&b, "::text, ");
+            append_literal(&b, t->name);
+            buf_append_str(&b, "::text, ");
+            append_literal(&b, c->name);
+            buf_append_str(&b, "::text, d.v FROM (SELECT DISTINCT r.v FROM (SELECT ");
+            append_quoted(&b, c->name);
+            buf_append_str(&b, "::text AS v FROM ");
+            append_quoted(&b, t->schema);
+            buf_append_byte(&b, '.');
+            append_quoted(&b, t->name);
+            buf_append_str(&b, " WHERE ");
+            append_quoted(&b, c->name);
+            buf_printf(&b, " IS NOT NULL LIMIT %d) r WHERE length(r.v) <= %d LIMIT %d) d)",
+                       ASK_VALUES_SCAN_ROWS, ASK_VALUE_MAX_LEN, ASK_VALUES_PER_COLUMN + 1);
+        }
+    }
+    if (n == 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_steal_str(&b);
 }
 
 size_t ask_values_count(const PgwAskValues *v)

@@ -643,6 +643,72 @@ def test_a_hidden_name_and_an_unknown_name_get_the_same_errors(llm, conn, kind):
     assert results[0] == results[1], results
 
 
+PALETTE_POLICY = """
+[table.public.zz_palette]
+row_filter = tenant_id = $tenant
+mask.secret_shade = null
+"""
+
+
+def test_the_value_index_finds_a_table_by_the_tenants_own_values(pgwarden, shop, llm,
+                                                                  tmp_path_factory):
+    # One table at most, so only the ranking decides which: a question that
+    # names a value finds its table. Values come from the tenant's own,
+    # filtered rows: another tenant's value finds nothing, and neither they
+    # nor a masked column's values ever reach a prompt.
+    with shop.connect(DB) as su:
+        su.execute("CREATE TABLE zz_palette (id integer PRIMARY KEY, tenant_id text, shade text, "
+                   "secret_shade text)")
+        su.execute("INSERT INTO zz_palette VALUES (1, 'acme', 'Vermilion', 'hush-acme'), "
+                   "(2, 'acme', 'Saffron', 'hush-acme2'), "
+                   "(3, 'globex', 'Cerulean', 'hush-globex')")
+        su.execute("GRANT SELECT ON zz_palette TO reader")
+    try:
+        audit = tmp_path_factory.mktemp("audit") / "audit.jsonl"
+        extra = (POLICY.replace("{backend}", shop.conninfo(DB)) + PALETTE_POLICY +
+                 llm_section(llm, schema_budget="300B", min_tables="1", max_tables="1",
+                             sample_values="yes"))
+        gw = pgwarden(settings={"audit_log": str(audit)}, users=USERS, extra=extra)
+        llm.script([{"match": "", "reply": sql_reply("SELECT count(*) FROM zz_palette")}])
+        with gw.connect("alice", DB) as conn:
+            assert conn.execute("ASK which rows are vermilion").fetchone() == (2,)
+            conn.execute("ASK which rows are cerulean").fetchone()
+        systems = [e["body"]["messages"][0]["content"] for e in llm.log()]
+        assert len(systems) == 2
+        assert "CREATE TABLE zz_palette" in systems[0], systems[0]
+        assert "'Vermilion'" in systems[0], systems[0]
+        assert "CREATE TABLE zz_palette" not in systems[1], systems[1]
+        for text in systems:
+            for word in ("Cerulean", "hush-", OTHER_MARKER, *SSNS, *OTHER_SSNS, "flag-"):
+                assert word not in text, (word, text)
+        gw.stop()
+    finally:
+        with shop.connect(DB) as su:
+            su.execute("DROP TABLE zz_palette")
+
+
+def test_ddl_on_the_backend_shows_up_in_the_next_prompt(llm, gw, shop):
+    with gw.connect("alice", DB) as conn:
+        llm.script([{"match": "", "reply": sql_reply("SELECT count(*) FROM side_effects")}])
+        conn.execute("ASK how many side effects, before").fetchone()
+        assert "zz_added_col" not in llm.log()[-1]["body"]["messages"][0]["content"]
+        with shop.connect(DB) as su:
+            su.execute("ALTER TABLE side_effects ADD COLUMN zz_added_col integer")
+        tries = []
+        try:
+            def shown():
+                # A new question each time: a repeated one is answered
+                # from the translation cache without a prompt.
+                tries.append(1)
+                llm.reset()
+                conn.execute(f"ASK how many side effects, after {len(tries)}").fetchone()
+                return "zz_added_col" in llm.log()[-1]["body"]["messages"][0]["content"]
+            wait_until(shown, 15, "the new column in the prompt")
+        finally:
+            with shop.connect(DB) as su:
+                su.execute("ALTER TABLE side_effects DROP COLUMN zz_added_col")
+
+
 # --------------------------------------------------------------------------
 # Nothing the tenant may not see reaches the model
 # --------------------------------------------------------------------------
