@@ -547,6 +547,23 @@ static bool compound_part(const char *longer, size_t llen, const char *shorter, 
     return true;
 }
 
+/* Is a short schema word an abbreviation of a longer question word: the
+ * same first three letters, the rest in order ("emp" of "employee", "dept"
+ * of "department", "cust" of "customer"; not "mean" of "mexican")?
+ * Catalogs are full of them. */
+static bool abbreviates(const char *abbr, size_t alen, const char *word, size_t wlen)
+{
+    if (alen < 3 || alen > 5 || wlen < alen + 2 || memcmp(abbr, word, 3) != 0)
+        return false;
+    size_t k = 3;
+    for (size_t i = 3; i < wlen && k < alen; i++)
+        if (word[i] == abbr[k])
+            k++;
+    return k == alen;
+}
+
+#define ABBREVIATION_MATCH 0.6f
+
 /* One inside the other. The share covered decides, so "join" says little
  * about "sbcustjoindate". */
 static void substring_scores(const PgwAskSchema *s, const char *word, size_t len, float *best)
@@ -555,6 +572,10 @@ static void substring_scores(const PgwAskSchema *s, const char *word, size_t len
         return;
     for (size_t i = 0; i < s->nterms; i++) {
         const AskTerm *term = &s->terms[i];
+        if (term->len < len && abbreviates(term->word, term->len, word, len)) {
+            credit(best, term, ABBREVIATION_MATCH);
+            continue;
+        }
         if (term->len > len) {
             if (compound_part(term->word, term->len, word, len))
                 credit(best, term, (float)len / (float)term->len);

@@ -5,7 +5,7 @@
  * Input: pairs of directories, SCHEMAS_DIR QUESTIONS_DIR. Each database is
  * SCHEMAS_DIR/<db>/<db>.sql (CREATE TABLE and INSERT statements, parsed with
  * libpg_query) with optional column descriptions in <db>/<db>.json (the
- * defog-data layout); questions are every QUESTIONS_DIR/*.csv with the
+ * defog-data layout); questions are every .csv file in QUESTIONS_DIR with the
  * columns question, query (gold SQL, sql-eval notation: {a,b} and several
  * accepted queries separated by ';') and db_name. Default: the eleven
  * defog-data databases and the sql-eval questions under
@@ -720,6 +720,12 @@ static bool picked_has(const PgwAskSchema *schema, const size_t *picked, size_t 
                        const char *table)
 {
     long t = ask_schema_find_table(schema, nsp, table);
+    for (size_t i = 0; t < 0 && i < ask_schema_ntables(schema); i++) {
+        const char *sn, *tn;
+        ask_schema_table_name(schema, i, &sn, &tn);
+        if (strcmp(sn, nsp) == 0 && strcasecmp(tn, table) == 0)
+            t = (long)i; /* gold names are lower-cased; "Track" was quoted */
+    }
     for (size_t k = 0; t >= 0 && k < n; k++)
         if (picked[k] == (size_t)t)
             return true;
