@@ -125,7 +125,8 @@ typedef struct PgwAskChoice {
     size_t *tables; /* what the prompt shows, in that order */
     size_t norder;
     size_t *order; /* every table, most relevant first (sample values follow it) */
-    size_t nmatched; /* the first nmatched of order matched the question */
+    size_t nmatched; /* tables that matched the question: they lead order,
+                      * each followed by the bridge it needed, if any */
     PgwAskMatches matches;
 } PgwAskChoice;
 
@@ -141,7 +142,7 @@ void ask_choice_free(PgwAskChoice *c);
 
 /* The ranking itself (see ask_rank.c): every table, most relevant first;
  * writes ntables indexes to out and returns ntables; *nmatched (may be
- * NULL) gets how many of them matched; matches (may be NULL) the values the
+ * NULL) gets how many of them matched (they lead, with their bridges); matches (may be NULL) the values the
  * question named. */
 size_t ask_rank_order(const PgwAskSchema *s, const PgwAskValues *values, const char *question,
                       const char *const *history_questions, size_t nhist, size_t *out,

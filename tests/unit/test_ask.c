@@ -707,6 +707,301 @@ START_TEST(test_names)
 }
 END_TEST
 
+/* ---- the ranking on a schema of its own: one row per class of miss ---- */
+
+/* A game's characters (issue 13's classes): plural and singular, lookup
+ * tables named by their values, a bridge two links away, abbreviated and
+ * undeclared joins, and unrelated tables to lose places to. */
+static const char *const game_rows[][ASK_SCHEMA_NCOLS] = {
+    R("public", "superhero", "r", NULL, "1", "id", "integer", "t", NULL, "t", NULL, NULL, NULL),
+    R("public", "superhero", "r", NULL, "2", "superhero_name", "text", "f", NULL, "f", NULL, NULL,
+      NULL),
+    R("public", "superhero", "r", NULL, "3", "gender_id", "integer", "f", NULL, "f", "public",
+      "gender", "id"),
+    R("public", "gender", "r", NULL, "1", "id", "integer", "t", NULL, "t", NULL, NULL, NULL),
+    R("public", "gender", "r", NULL, "2", "gender", "text", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "superpower", "r", NULL, "1", "id", "integer", "t", NULL, "t", NULL, NULL, NULL),
+    R("public", "superpower", "r", NULL, "2", "power_name", "text", "f", NULL, "f", NULL, NULL,
+      NULL),
+    /* No declared keys: joined by its column names. */
+    R("public", "hero_power", "r", NULL, "1", "hero_id", "integer", "f", NULL, "f", NULL, NULL,
+      NULL),
+    R("public", "hero_power", "r", NULL, "2", "power_id", "integer", "f", NULL, "f", NULL, NULL,
+      NULL),
+    R("public", "district", "r", NULL, "1", "district_id", "integer", "t", NULL, "t", NULL, NULL,
+      NULL),
+    R("public", "district", "r", NULL, "2", "a3", "text", "f", "region", "f", NULL, NULL, NULL),
+    R("public", "account", "r", NULL, "1", "account_id", "integer", "t", NULL, "t", NULL, NULL,
+      NULL),
+    R("public", "account", "r", NULL, "2", "district_id", "integer", "f", NULL, "f", NULL, NULL,
+      NULL),
+    R("public", "account", "r", NULL, "3", "frequency", "text", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "drivers", "r", NULL, "1", "driverid", "integer", "t", NULL, "t", NULL, NULL, NULL),
+    R("public", "drivers", "r", NULL, "2", "forename", "text", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "drivers", "r", NULL, "3", "surname", "text", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "payslip", "r", NULL, "1", "slipno", "integer", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "payslip", "r", NULL, "2", "cur", "text", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "payslip", "r", NULL, "3", "currency", "text", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "emp", "r", NULL, "1", "empno", "integer", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "emp", "r", NULL, "2", "ename", "text", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "calendar", "r", NULL, "1", "day", "date", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "calendar", "r", NULL, "2", "month", "integer", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "visits", "r", NULL, "1", "visit_id", "integer", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "visits", "r", NULL, "2", "visited_on", "date", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "visits", "r", NULL, "3", "note", "text", "f", NULL, "f", NULL, NULL, NULL),
+};
+
+static const char *const game_values[][ASK_VALUES_NCOLS] = {
+    {"public", "gender", "gender", "Male"},
+    {"public", "gender", "gender", "Female"},
+    {"public", "district", "a3", "North Bohemia"},
+    {"public", "district", "a3", "Prague"},
+    {"public", "drivers", "forename", "Lewis"},
+    {"public", "drivers", "surname", "Hamilton"},
+    {"public", "account", "frequency", "monthly issuance"},
+    /* Not in the snapshot, or not a column of it: dropped. */
+    {"public", "internal_notes", "memo", "Zebracorp"},
+    {"public", "drivers", "no_such_column", "Quux"},
+};
+
+static const struct {
+    const char *question;
+    size_t max;
+    const char *must[3]; /* tables that must be among the first max */
+} rank_cases[] = {
+    /* Plural and word forms. */
+    {"How many superheroes are there?", 1, {"superhero"}},
+    {"list every superpower", 1, {"superpower"}},
+    /* A value named instead of a table (the value index). */
+    {"How many accounts are in North Bohemia?", 2, {"account", "district"}},
+    {"Which races did Lewis Hamilton win?", 1, {"drivers"}},
+    /* A concept's instance: female → gender. */
+    {"how many female superheroes", 2, {"superhero", "gender"}},
+    /* A bridge two links away: superhero → hero_power → superpower. */
+    {"which superheroes have the superpower of flight",
+     3,
+     {"superhero", "superpower", "hero_power"}},
+    /* An abbreviated name. */
+    {"names of all employees", 1, {"emp"}},
+    /* Time words are filters, not tables: visits beats calendar. */
+    {"visits per month in the last 30 days", 1, {"visits"}},
+};
+
+static PgwAskSchema *game_schema(PgwAskValues **values)
+{
+    PgwConfig allow;
+    memset(&allow, 0, sizeof(allow));
+    allow.default_access = PGW_ACCESS_ALLOW;
+    PgwAskSchema *s = ask_schema_build(&allow, NULL, PGW_ARRAY_LEN(game_rows), ASK_SCHEMA_NCOLS,
+                                       &game_rows[0][0]);
+    ck_assert_ptr_nonnull(s);
+    if (values != NULL) {
+        *values =
+            ask_values_build(s, PGW_ARRAY_LEN(game_values), ASK_VALUES_NCOLS, &game_values[0][0]);
+        ck_assert_ptr_nonnull(*values);
+    }
+    return s;
+}
+
+static bool in_first(const PgwAskSchema *s, const size_t *out, size_t n, const char *table)
+{
+    long t = ask_schema_find_table(s, "public", table);
+    for (size_t i = 0; t >= 0 && i < n; i++)
+        if (out[i] == (size_t)t)
+            return true;
+    return false;
+}
+
+START_TEST(test_rank_classes)
+{
+    PgwAskValues *v;
+    PgwAskSchema *s = game_schema(&v);
+    size_t out[16];
+    size_t n = ask_rank_tables(s, v, rank_cases[_i].question, NULL, 0, rank_cases[_i].max, out);
+    ck_assert_uint_eq(n, rank_cases[_i].max);
+    for (size_t k = 0; k < 3 && rank_cases[_i].must[k] != NULL; k++) {
+        if (in_first(s, out, n, rank_cases[_i].must[k]))
+            continue;
+        char got[512] = "";
+        for (size_t i = 0; i < n; i++) {
+            const char *sn, *tn;
+            ask_schema_table_name(s, out[i], &sn, &tn);
+            strcat(got, " ");
+            strcat(got, tn);
+        }
+        ck_abort_msg("%s: %s not in the first %zu:%s", rank_cases[_i].question,
+                     rank_cases[_i].must[k], rank_cases[_i].max, got);
+    }
+    ask_values_free(v);
+    ask_schema_free(s);
+}
+END_TEST
+
+START_TEST(test_rank_needs_the_value_index)
+{
+    /* Without values, "North Bohemia" names nothing: the index is what
+     * finds district (so the case above can fail). */
+    PgwAskSchema *s = game_schema(NULL);
+    size_t out[2];
+    size_t n = ask_rank_tables(s, NULL, "How many accounts are in North Bohemia?", NULL, 0, 1, out);
+    ck_assert_uint_eq(n, 1);
+    ck_assert(!in_first(s, out, n, "district"));
+    ask_schema_free(s);
+}
+END_TEST
+
+START_TEST(test_rank_order_is_complete_and_matches_first)
+{
+    PgwAskValues *v;
+    PgwAskSchema *s = game_schema(&v);
+    size_t nt = ask_schema_ntables(s);
+    size_t order[32];
+    size_t nmatched = 99;
+    /* A question sharing no word: every table, none matched, never empty. */
+    size_t n =
+        ask_rank_order(s, v, "give me a summary of everything", NULL, 0, order, &nmatched, NULL);
+    ck_assert_uint_eq(n, nt);
+    ck_assert_uint_eq(nmatched, 0);
+    bool seen[32] = {false};
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_uint_lt(order[i], nt);
+        ck_assert(!seen[order[i]]);
+        seen[order[i]] = true;
+    }
+    /* Every real match before any neighbour: superhero, superpower and
+     * gender match; hero_power (their bridge) and the rest do not. */
+    PgwAskMatches m = {0};
+    n = ask_rank_order(s, v, "female superheroes and their superpower", NULL, 0, order, &nmatched,
+                       &m);
+    ck_assert_uint_ge(nmatched, 3);
+    /* The matches, with the one bridge among them (hero_power). */
+    ck_assert(in_first(s, order, nmatched + 1, "superhero"));
+    ck_assert(in_first(s, order, nmatched + 1, "superpower"));
+    ck_assert(in_first(s, order, nmatched + 1, "gender"));
+    ck_assert(in_first(s, order, nmatched + 1, "hero_power"));
+    ck_assert_uint_ge(m.n, 1);
+    ck_assert_str_eq(m.v[0].value, "Female");
+    free(m.v);
+    ask_values_free(v);
+    ask_schema_free(s);
+}
+END_TEST
+
+START_TEST(test_budget)
+{
+    PgwAskSchema *s = game_schema(NULL);
+    size_t nt = ask_schema_ntables(s), whole = ask_schema_ddl_bytes(s);
+    char *ddl = ask_schema_ddl(s, NULL, 0);
+    ck_assert_uint_eq(strlen(ddl), whole);
+    free(ddl);
+    static const struct {
+        size_t bytes, min, max;
+        bool whole;
+        size_t ntables; /* 0: not checked */
+    } cases[] = {
+        {ASK_DEFAULT_SCHEMA_BYTES, 4, 10, true, 0},
+        {1, 4, 10, false, 4}, /* the minimum wins over the budget */
+        {1, 1, 1, false, 1},
+        {1000000, 1, 2, true, 0}, /* fits: max does not apply */
+    };
+    for (size_t i = 0; i < PGW_ARRAY_LEN(cases); i++) {
+        PgwAskBudget b = {cases[i].bytes, cases[i].min, cases[i].max, 0};
+        PgwAskChoice c;
+        ck_assert_int_eq(ask_choose(s, NULL, "list every superpower", NULL, 0, &b, &c), 0);
+        ck_assert(c.whole == cases[i].whole);
+        ck_assert_uint_eq(c.ntables, cases[i].whole ? nt : cases[i].ntables);
+        if (!c.whole)
+            ck_assert_uint_eq(c.tables[0],
+                              (size_t)ask_schema_find_table(s, "public", "superpower"));
+        char *text = ask_choice_describe(s, &c);
+        ck_assert_ptr_nonnull(strstr(text, c.whole ? "the whole schema" : "tables chosen"));
+        free(text);
+        ask_choice_free(&c);
+    }
+    /* Between: as many tables as fit, within min and max. */
+    PgwAskBudget mid = {whole / 2, 1, 100, 0};
+    PgwAskChoice c;
+    ck_assert_int_eq(ask_choose(s, NULL, "list every superpower", NULL, 0, &mid, &c), 0);
+    ck_assert(!c.whole);
+    ck_assert_uint_gt(c.ntables, 1);
+    ck_assert_uint_lt(c.ntables, nt);
+    ask_choice_free(&c);
+    ask_schema_free(s);
+}
+END_TEST
+
+START_TEST(test_sample_values)
+{
+    PgwAskValues *v;
+    PgwAskSchema *s = game_schema(&v);
+    /* Dropped: a table the snapshot lacks, a column it lacks. */
+    ck_assert_uint_eq(ask_values_count(v), 7);
+    PgwAskBudget b = {ASK_DEFAULT_SCHEMA_BYTES, 4, 10, 3};
+    PgwAskChoice c;
+    ck_assert_int_eq(ask_choose(s, v, "accounts in Prague", NULL, 0, &b, &c), 0);
+    char *ddl = ask_schema_prompt_ddl(s, v, &c, &b);
+    /* The value the question names first, then the others. */
+    ck_assert_ptr_nonnull(strstr(ddl, "a3 text -- region e.g. 'Prague', 'North Bohemia'"));
+    ck_assert_ptr_nonnull(strstr(ddl, "gender text -- e.g. 'Male', 'Female'"));
+    ck_assert_ptr_null(strstr(ddl, "Zebracorp"));
+    ck_assert_ptr_null(strstr(ddl, "Quux"));
+    free(ddl);
+    /* No samples asked for, or no room for them: none shown. */
+    PgwAskBudget none = {ASK_DEFAULT_SCHEMA_BYTES, 4, 10, 0};
+    ddl = ask_schema_prompt_ddl(s, v, &c, &none);
+    ck_assert_ptr_null(strstr(ddl, "e.g."));
+    free(ddl);
+    PgwAskBudget tight = {ask_schema_ddl_bytes(s) + 20, 4, 10, 3};
+    ddl = ask_schema_prompt_ddl(s, v, &c, &tight);
+    ck_assert_uint_le(strlen(ddl), tight.schema_bytes);
+    free(ddl);
+    ask_choice_free(&c);
+    ask_values_free(v);
+    ask_schema_free(s);
+}
+END_TEST
+
+START_TEST(test_values_never_masked_and_bounded)
+{
+    /* customers.ssn is masked: its values are never indexed or shown. */
+    static const char *const rows[][ASK_VALUES_NCOLS] = {
+        {"public", "customers", "ssn", "555-01-7001"},
+        {"public", "customers", "secret_score", "99"},
+        {"public", "customers", "name", "Ada"},
+        {"public", "customers", "name", "Ada"},
+        {"public", "internal_notes", "memo", "acquisition"},
+    };
+    PgwAskValues *v = ask_values_build(schema, PGW_ARRAY_LEN(rows), ASK_VALUES_NCOLS, &rows[0][0]);
+    ck_assert_uint_eq(ask_values_count(v), 1);
+    ask_values_free(v);
+    ck_assert_ptr_null(ask_values_build(schema, 0, 3, NULL));
+    /* A column with more distinct values than a category has is dropped. */
+    size_t n = ASK_VALUES_PER_COLUMN + 1;
+    const char **many = calloc(n * ASK_VALUES_NCOLS, sizeof(char *));
+    char(*text)[16] = calloc(n, 16);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(text[i], 16, "name %zu", i);
+        const char *row[] = {"public", "customers", "name", text[i]};
+        memcpy(many + i * ASK_VALUES_NCOLS, row, sizeof(row));
+    }
+    v = ask_values_build(schema, n, ASK_VALUES_NCOLS, many);
+    ck_assert_uint_eq(ask_values_count(v), 0);
+    ask_values_free(v);
+    free(many);
+    free(text);
+    /* The reading query: text columns only, never a masked one. */
+    char *sql = ask_values_sql(schema, 100);
+    ck_assert_ptr_nonnull(sql);
+    ck_assert_ptr_nonnull(strstr(sql, "\"name\"::text AS v FROM \"public\".\"customers\""));
+    ck_assert_ptr_null(strstr(sql, "ssn"));
+    ck_assert_ptr_null(strstr(sql, "secret_score"));
+    ck_assert_ptr_null(strstr(sql, "internal_notes"));
+    ck_assert_ptr_null(strstr(sql, "\"id\""));
+    free(sql);
+    ck_assert_ptr_nonnull(strstr(ask_schema_generation_sql(), "pg_attribute"));
+}
+END_TEST
+
 static Suite *ask_suite(void)
 {
     Suite *s = suite_create("ask");
@@ -735,6 +1030,15 @@ static Suite *ask_suite(void)
     tcase_add_test(tc, test_clean_error_hidden_looks_unknown);
     tcase_add_test(tc, test_select_tables);
     tcase_add_test(tc, test_names);
+    tcase_add_test(tc, test_values_never_masked_and_bounded);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("rank");
+    tcase_add_loop_test(tc, test_rank_classes, 0, PGW_ARRAY_LEN(rank_cases));
+    tcase_add_test(tc, test_rank_needs_the_value_index);
+    tcase_add_test(tc, test_rank_order_is_complete_and_matches_first);
+    tcase_add_test(tc, test_budget);
+    tcase_add_test(tc, test_sample_values);
     suite_add_tcase(s, tc);
     return s;
 }
