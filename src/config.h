@@ -48,6 +48,9 @@ typedef struct PgwTablePolicy {
     size_t nmasks;
     PgwColumnMask *masks;
     int line; /* where the section starts, for messages */
+    /* cache_ttl: > 0, results that read the table live at most this long;
+     * 0, not set ([cache] ttl applies); -1, never cached (cache_ttl = 0). */
+    int cache_ttl_ms;
 } PgwTablePolicy;
 
 /* [tenant.NAME] */
@@ -115,6 +118,8 @@ typedef struct PgwConfig {
     int cache_ttl_ms;
     size_t cache_max_entry;
     size_t cache_max_memory;
+    char *cache_key_prefix; /* Redis key and channel prefix */
+    int cache_redis_timeout_ms; /* longest a Redis reply may take before the statement bypasses */
 
     size_t nusers;
     PgwUserMap *users;
