@@ -400,14 +400,15 @@ static int hash_bind(Hasher *h, const PgwCacheBind *b, char *why, size_t whylen)
             hash_field(h, 'x', v, (size_t)n);
     }
     /* 0 codes and one code 0 both mean "all text"; otherwise as sent. */
-    bool all_text = b->nresult_formats == 0 ||
-                    (b->nresult_formats == 1 && b->result_formats_raw[0] == 0 &&
-                     b->result_formats_raw[1] == 0);
+    bool all_text =
+        b->nresult_formats == 0 ||
+        (b->nresult_formats == 1 && b->result_formats_raw[0] == 0 && b->result_formats_raw[1] == 0);
     if (all_text) {
         hash_str(h, 'R', "text");
     } else {
         for (size_t i = 0; i < b->nresult_formats; i++) {
-            int code = (int16_t)(b->result_formats_raw[2 * i] << 8 | b->result_formats_raw[2 * i + 1]);
+            int code =
+                (int16_t)(b->result_formats_raw[2 * i] << 8 | b->result_formats_raw[2 * i + 1]);
             if (code != 0 && code != 1)
                 return bad_key(why, whylen, "result column %zu has an invalid format", i + 1);
             hash_int(h, 'R', code);
@@ -558,11 +559,11 @@ static const char *const clock_or_state_functions[] = {
     "transaction_timestamp",
 };
 static const char *const clock_or_state_prefixes[] = {
-    "clock_",         "dblink",      "inet_client_", "inet_server_", "lo_",
-    "pg_advisory",    "pg_backend_", "pg_current_",  "pg_export_",   "pg_last_",
-    "pg_log",         "pg_ls_",      "pg_postmaster_", "pg_read_",   "pg_replication_",
-    "pg_sleep",       "pg_snapshot_", "pg_stat_",    "pg_try_advisory", "pg_wal",
-    "pg_xact_",       "random",      "txid_",        "uuid_generate",
+    "clock_",      "dblink",       "inet_client_",   "inet_server_",    "lo_",
+    "pg_advisory", "pg_backend_",  "pg_current_",    "pg_export_",      "pg_last_",
+    "pg_log",      "pg_ls_",       "pg_postmaster_", "pg_read_",        "pg_replication_",
+    "pg_sleep",    "pg_snapshot_", "pg_stat_",       "pg_try_advisory", "pg_wal",
+    "pg_xact_",    "random",       "txid_",          "uuid_generate",
 };
 /* Types whose input functions read the clock ('now', 'today'...). */
 static const char *const datetime_types[] = {
@@ -570,9 +571,9 @@ static const char *const datetime_types[] = {
 };
 /* Functions returning a date/time computed from their arguments (and TimeZone). */
 static const char *const datetime_functions[] = {
-    "date",       "date_bin",  "date_trunc", "make_date",   "make_time",
-    "make_timestamp", "make_timestamptz", "time", "timestamp", "timestamptz",
-    "timezone",   "to_date",   "to_timestamp",
+    "date",           "date_bin",         "date_trunc",   "make_date", "make_time",
+    "make_timestamp", "make_timestamptz", "time",         "timestamp", "timestamptz",
+    "timezone",       "to_date",          "to_timestamp",
 };
 /* Types a value may be text of at run time. */
 static const char *const text_types[] = {
@@ -724,7 +725,8 @@ static void check_func_call(Analysis *a, const PgQuery__FuncCall *f)
         return;
     }
     if (user_function(a->st->cfg, schema, name)) {
-        refuse(a, "it calls %s%s%s(), a user-defined function whose volatility pgwarden does not know",
+        refuse(a,
+               "it calls %s%s%s(), a user-defined function whose volatility pgwarden does not know",
                schema ? schema : "", schema ? "." : "", name);
         return;
     }
@@ -814,12 +816,10 @@ static const char *statement_kind_reason(const PgQuery__Node *n)
 static bool live_state_relation(const char *rel)
 {
     static const char *const prefixes[] = {
-        "pg_catalog.pg_stat",          "pg_catalog.pg_locks",
-        "pg_catalog.pg_settings",      "pg_catalog.pg_prepared_",
-        "pg_catalog.pg_cursors",       "pg_catalog.pg_backend_",
-        "pg_catalog.pg_replication_",  "pg_catalog.pg_shmem_",
-        "pg_catalog.pg_file_settings", "pg_catalog.pg_hba_file_rules",
-        "pg_catalog.pg_ident_file",
+        "pg_catalog.pg_stat",           "pg_catalog.pg_locks",      "pg_catalog.pg_settings",
+        "pg_catalog.pg_prepared_",      "pg_catalog.pg_cursors",    "pg_catalog.pg_backend_",
+        "pg_catalog.pg_replication_",   "pg_catalog.pg_shmem_",     "pg_catalog.pg_file_settings",
+        "pg_catalog.pg_hba_file_rules", "pg_catalog.pg_ident_file",
     };
     for (size_t i = 0; i < PGW_ARRAY_LEN(prefixes); i++)
         if (strncmp(rel, prefixes[i], strlen(prefixes[i])) == 0)

@@ -98,8 +98,7 @@ typedef struct PgwCacheKeyInput {
 
 /* Build the key. -1 (and why) when the input cannot have one: a Bind whose
  * format counts or codes PostgreSQL itself would reject, a missing Bind. */
-int cache_key_build(const PgwCacheKeyInput *in, PgwCacheKey *out, char *why,
-                    size_t whylen) PGW_WUR;
+int cache_key_build(const PgwCacheKeyInput *in, PgwCacheKey *out, char *why, size_t whylen) PGW_WUR;
 /* 64 lower-case hex digits and a NUL. */
 void cache_key_hex(const PgwCacheKey *key, char out[2 * PGW_CACHE_DIGEST_LEN + 1]);
 /* Whether a setting can change the bytes of an answer (everything not on a

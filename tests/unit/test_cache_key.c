@@ -112,8 +112,8 @@ typedef struct Param {
     const char *value; /* NULL: SQL NULL */
 } Param;
 
-static void build_bind(PgwBuf *b, int nformats, const Param *params, int nparams,
-                       int nresult, const int *result_formats)
+static void build_bind(PgwBuf *b, int nformats, const Param *params, int nparams, int nresult,
+                       const int *result_formats)
 {
     buf_init(b);
     buf_append_cstr(b, "");
@@ -222,8 +222,8 @@ static const EligCase elig_cases[] = {
 };
 
 static void decide(const PgwConfig *c, const char *tenant_name, const char *sql,
-                   const PgwCacheBind *bind, bool in_txn, uint32_t max_rows,
-                   PgwPolicyResult *pr, PgwCacheVerdict *v)
+                   const PgwCacheBind *bind, bool in_txn, uint32_t max_rows, PgwPolicyResult *pr,
+                   PgwCacheVerdict *v)
 {
     uint32_t types[1] = {0};
     PgwPolicyCtx ctx = {.cfg = c,
@@ -347,7 +347,8 @@ END_TEST
 
 START_TEST(a_row_filter_reading_the_clock_makes_it_uncacheable)
 {
-    PgwConfig *c = load(config_text("tenant_id = $tenant AND joined <= current_date", "ttl = 60s\n"));
+    PgwConfig *c =
+        load(config_text("tenant_id = $tenant AND joined <= current_date", "ttl = 60s\n"));
     PgwPolicyResult pr;
     PgwCacheVerdict v;
     decide(c, "acme", "SELECT name FROM customers", NULL, false, 0, &pr, &v);
@@ -447,8 +448,7 @@ START_TEST(keys)
     PgwCacheKey a, b;
     key_of(cfg, &tc->a, &a);
     key_of(cfg, &tc->b, &b);
-    ck_assert_msg((memcmp(a.digest, b.digest, sizeof a.digest) == 0) == tc->same, "%s",
-                  tc->name);
+    ck_assert_msg((memcmp(a.digest, b.digest, sizeof a.digest) == 0) == tc->same, "%s", tc->name);
 }
 END_TEST
 
@@ -458,8 +458,10 @@ START_TEST(settings_order_and_case_do_not_matter)
     PgwCacheSetting s1[] = {{"TimeZone", "UTC"}, {"DateStyle", "ISO"}, {"extra_float_digits", "3"}};
     PgwCacheSetting s2[] = {{"extra_float_digits", "3"}, {"datestyle", "ISO"}, {"timezone", "UTC"}};
     /* the later of two values for one name is the one in effect */
-    PgwCacheSetting s3[] = {{"TimeZone", "Asia/Tokyo"}, {"DateStyle", "ISO"},
-                            {"extra_float_digits", "3"}, {"timezone", "UTC"}};
+    PgwCacheSetting s3[] = {{"TimeZone", "Asia/Tokyo"},
+                            {"DateStyle", "ISO"},
+                            {"extra_float_digits", "3"},
+                            {"timezone", "UTC"}};
     PgwCacheKeyInput in = {.tenant = "acme", .policy_fp = pfp, .schema_fp = sfp, .sql = "SELECT 1"};
     PgwCacheKey k1, k2, k3;
     in.settings = s1;
@@ -590,6 +592,24 @@ START_TEST(another_schema_changes_the_key)
 }
 END_TEST
 
+START_TEST(cache_ttl_in_table_sections)
+{
+    const PgwTablePolicy *t = config_table(cfg, "public", "products");
+    ck_assert_int_eq(t->cache_ttl_ms, 300000);
+    ck_assert_int_eq(config_table(cfg, "public", "live")->cache_ttl_ms, -1); /* never */
+    ck_assert_int_eq(config_table(cfg, "public", "orders")->cache_ttl_ms, 0); /* not set */
+    PgwConfig *c = NULL;
+    char err[512];
+    const char *bad = "[pgwarden]\nauth_type = trust\n[table.public.t]\ncache_ttl = soon\n";
+    ck_assert_int_eq(config_parse_string("bad.ini", bad, &c, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "bad.ini:4: invalid value for cache_ttl: 'soon'") != NULL, "%s", err);
+    const char *twice =
+        "[pgwarden]\nauth_type = trust\n[table.public.t]\ncache_ttl = 1s\ncache_ttl = 2s\n";
+    ck_assert_int_eq(config_parse_string("twice.ini", twice, &c, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "twice.ini:5:") != NULL, "%s", err);
+}
+END_TEST
+
 START_TEST(hex)
 {
     PgwCacheKey k;
@@ -618,6 +638,7 @@ int main(void)
     tcase_add_test(tc, malformed_binds_are_refused);
     tcase_add_test(tc, a_reload_that_changes_the_policy_changes_the_key);
     tcase_add_test(tc, another_schema_changes_the_key);
+    tcase_add_test(tc, cache_ttl_in_table_sections);
     tcase_add_test(tc, hex);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
