@@ -162,11 +162,10 @@ static uint64_t str_hash(uint64_t h, const char *s)
 
 /* ---- entries ---------------------------------------------------------------------- */
 
-PgwCacheEntry *cache_entry_new(PgwCacheShape shape, const uint8_t *data, size_t len, size_t head_len,
-                               bool has_head, uint64_t rows)
+PgwCacheEntry *cache_entry_new(PgwCacheShape shape, const uint8_t *data, size_t len,
+                               size_t head_len, bool has_head, uint64_t rows)
 {
-    if (head_len > len || (!has_head && head_len != 0) ||
-        (shape == PGW_CACHE_SIMPLE && has_head))
+    if (head_len > len || (!has_head && head_len != 0) || (shape == PGW_CACHE_SIMPLE && has_head))
         return NULL;
     PgwCacheEntry *e = pgw_calloc(1, sizeof(*e));
     e->refs = 1;
@@ -284,8 +283,7 @@ PgwCacheEntry *cache_capture_finish(PgwCacheCapture *cap)
         buf_init(&all);
         buf_append(&all, cap->head.data, cap->head.len);
         buf_append(&all, cap->body.data, cap->body.len);
-        e = cache_entry_new(cap->shape, all.data, all.len, cap->head.len, cap->has_head,
-                            cap->rows);
+        e = cache_entry_new(cap->shape, all.data, all.len, cap->head.len, cap->has_head, cap->rows);
         buf_free(&all);
     }
     buf_free(&cap->head);
@@ -738,8 +736,7 @@ void cache_flight_finish(PgwCacheFlight *f, PgwCacheEntry *e, int ttl_ms, const 
                 memcpy(a->target, f->digest, PGW_CACHE_DIGEST_LEN);
         }
     }
-    PgwCacheWaiter *list =
-        flight_close(c, f, stale ? PGW_CACHE_WAKE_RETRY : PGW_CACHE_WAKE_HIT, e);
+    PgwCacheWaiter *list = flight_close(c, f, stale ? PGW_CACHE_WAKE_RETRY : PGW_CACHE_WAKE_HIT, e);
     pthread_mutex_unlock(&c->mu);
     post_waiters(c, list);
     cache_entry_release(e);
@@ -810,8 +807,8 @@ void cache_put(PgwCache *c, const char *tenant_name, const PgwCacheKey *key, Pgw
                 tables[n++] = t;
             }
         }
-        record_add(c, tenant, key->digest, REC_ENTRY, cache_entry_retain(e), now_ms(c) + ttl_ms,
-                   n, tables);
+        record_add(c, tenant, key->digest, REC_ENTRY, cache_entry_retain(e), now_ms(c) + ttl_ms, n,
+                   tables);
         for (size_t i = 0; i < n; i++) {
             tables[i]->refs--;
             table_maybe_free(c, tables[i]);

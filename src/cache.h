@@ -71,8 +71,8 @@ const PgwCacheAnswer *cache_entry_answer(const PgwCacheEntry *e);
 PgwCacheEntry *cache_entry_retain(PgwCacheEntry *e);
 void cache_entry_release(PgwCacheEntry *e);
 /* An entry from serialized bytes (Redis), or NULL when they are not one. */
-PgwCacheEntry *cache_entry_new(PgwCacheShape shape, const uint8_t *data, size_t len, size_t head_len,
-                               bool has_head, uint64_t rows);
+PgwCacheEntry *cache_entry_new(PgwCacheShape shape, const uint8_t *data, size_t len,
+                               size_t head_len, bool has_head, uint64_t rows);
 
 /* ---- capture: the leader's answer as it streams to its client ---- */
 

@@ -128,6 +128,12 @@ const PgwSetting config_settings[] = {
         "prefix of every Redis key and channel pgwarden uses"),
     DUR("cache", "redis_timeout", "250ms", false, cache_redis_timeout_ms, 1,
         "a Redis reply slower than this bypasses the cache for that statement"),
+    PATH("cache", "redis_tls_ca_file", false, cache_redis_tls_ca_file,
+         "rediss://: CA certificates to verify Redis with; empty: the system's"),
+    PATH("cache", "redis_tls_cert_file", false, cache_redis_tls_cert_file,
+         "rediss://: client certificate, for a Redis that asks for one"),
+    PATH("cache", "redis_tls_key_file", false, cache_redis_tls_key_file,
+         "rediss://: the client certificate's private key"),
 };
 const size_t config_nsettings = PGW_ARRAY_LEN(config_settings);
 

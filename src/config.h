@@ -120,6 +120,9 @@ typedef struct PgwConfig {
     size_t cache_max_memory;
     char *cache_key_prefix; /* Redis key and channel prefix */
     int cache_redis_timeout_ms; /* longest a Redis reply may take before the statement bypasses */
+    char *cache_redis_tls_ca_file; /* rediss://: CA bundle; NULL: the system's */
+    char *cache_redis_tls_cert_file; /* rediss://: client certificate, if Redis asks for one */
+    char *cache_redis_tls_key_file;
 
     size_t nusers;
     PgwUserMap *users;

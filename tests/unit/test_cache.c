@@ -110,8 +110,7 @@ static const CaptureCase capture_cases[] = {
     {"extended with Describe", PGW_CACHE_EXTENDED, "12TDDC", 1 << 20, true, NULL, "TDDC", 1},
     {"extended without Describe", PGW_CACHE_EXTENDED, "2DC", 1 << 20, true, NULL, "DC", 0},
     {"extended, no rows", PGW_CACHE_EXTENDED, "2nC", 1 << 20, true, NULL, "nC", 1},
-    {"a notification is not part of it", PGW_CACHE_SIMPLE, "TDADC", 1 << 20, true, NULL, "TDDC",
-     0},
+    {"a notification is not part of it", PGW_CACHE_SIMPLE, "TDADC", 1 << 20, true, NULL, "TDDC", 0},
     {"an error", PGW_CACHE_SIMPLE, "TDE", 1 << 20, false, "failed", NULL, 0},
     {"a notice", PGW_CACHE_SIMPLE, "NTDC", 1 << 20, false, "notice", NULL, 0},
     {"a setting changed", PGW_CACHE_SIMPLE, "TDSC", 1 << 20, false, "setting", NULL, 0},
@@ -624,7 +623,8 @@ START_TEST(cancel_after_the_post)
 {
     PgwCacheOptions o = {.max_memory = 1 << 20, .max_entry = 1 << 20, .post = hold_post};
     PgwCache *c = cache_new(&o);
-    PgwCacheRequest rq = {.key = key_n(9), .tenant = "acme", .single_flight = true, .fn = count_call};
+    PgwCacheRequest rq = {
+        .key = key_n(9), .tenant = "acme", .single_flight = true, .fn = count_call};
     PgwCacheEntry *hit;
     PgwCacheFlight *lead, *l2;
     PgwCacheWaiter *w1, *w2, *none;
