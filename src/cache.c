@@ -203,6 +203,7 @@ void cache_capture_init(PgwCacheCapture *cap, PgwCacheShape shape, size_t max_en
     cap->max_entry = max_entry;
     buf_init(&cap->head);
     buf_init(&cap->body);
+    buf_init(&cap->msg);
 }
 
 static bool capture_fail(PgwCacheCapture *cap, const char *why)
@@ -273,6 +274,61 @@ bool cache_capture_message(PgwCacheCapture *cap, const uint8_t *msg, size_t len)
     return true;
 }
 
+void cache_capture_bytes(PgwCacheCapture *cap, const uint8_t *data, size_t len)
+{
+    while (len > 0 && !cap->ready) {
+        if (cap->hdr_have < 5) {
+            size_t n = 5 - cap->hdr_have < len ? 5 - cap->hdr_have : len;
+            memcpy(cap->hdr + cap->hdr_have, data, n);
+            cap->hdr_have += n;
+            data += n;
+            len -= n;
+            if (cap->hdr_have < 5)
+                return;
+            uint32_t mlen = (uint32_t)cap->hdr[1] << 24 | (uint32_t)cap->hdr[2] << 16 |
+                            (uint32_t)cap->hdr[3] << 8 | cap->hdr[4];
+            if (mlen < 4) {
+                capture_fail(cap, "a malformed message");
+                cap->ready = true; /* the stream cannot be followed any more */
+                return;
+            }
+            cap->body_left = mlen - 4;
+            buf_reset(&cap->msg);
+            /* A message that cannot fit is skipped, never buffered: an
+             * answer message makes the answer too big; any other is judged
+             * by its type alone (an empty one of its kind). */
+            bool skip = false;
+            if (!cap->failed && cap->hdr[0] != 'Z' &&
+                cap->head.len + cap->body.len + (size_t)mlen + 1 > cap->max_entry) {
+                skip = true;
+                if (strchr("TnDCI", cap->hdr[0]) != NULL) {
+                    capture_fail(cap, "the answer is larger than max_entry");
+                    cap->too_big = true;
+                } else {
+                    uint8_t empty[5] = {cap->hdr[0], 0, 0, 0, 4};
+                    cache_capture_message(cap, empty, sizeof empty);
+                }
+            }
+            if (!skip && !cap->failed)
+                buf_append(&cap->msg, cap->hdr, 5);
+        }
+        size_t n = cap->body_left < len ? cap->body_left : len;
+        if (cap->msg.len > 0)
+            buf_append(&cap->msg, data, n);
+        data += n;
+        len -= n;
+        cap->body_left -= n;
+        if (cap->body_left > 0)
+            return;
+        cap->hdr_have = 0;
+        if (cap->hdr[0] == 'Z')
+            cap->ready = true;
+        else if (!cap->failed && cap->msg.len > 0) /* 0: skipped */
+            cache_capture_message(cap, cap->msg.data, cap->msg.len);
+        buf_reset(&cap->msg);
+    }
+}
+
 PgwCacheEntry *cache_capture_finish(PgwCacheCapture *cap)
 {
     PgwCacheEntry *e = NULL;
@@ -288,6 +344,7 @@ PgwCacheEntry *cache_capture_finish(PgwCacheCapture *cap)
     }
     buf_free(&cap->head);
     buf_free(&cap->body);
+    buf_free(&cap->msg);
     return e;
 }
 
@@ -295,6 +352,7 @@ void cache_capture_free(PgwCacheCapture *cap)
 {
     buf_free(&cap->head);
     buf_free(&cap->body);
+    buf_free(&cap->msg);
 }
 
 /* ---- the store --------------------------------------------------------------------- */

@@ -82,8 +82,14 @@ typedef struct PgwCacheCapture {
     PgwBuf head, body;
     bool has_head, complete, failed;
     bool too_big; /* failed because of max_entry: remember the key as not storable */
+    bool ready; /* cache_capture_bytes saw the ReadyForQuery that ends the answer */
     uint64_t rows;
     char why[96]; /* failed: why the answer is not stored */
+    /* cache_capture_bytes' framing of a message split across calls */
+    uint8_t hdr[5];
+    size_t hdr_have;
+    size_t body_left;
+    PgwBuf msg;
 } PgwCacheCapture;
 
 void cache_capture_init(PgwCacheCapture *cap, PgwCacheShape shape, size_t max_entry);
@@ -95,6 +101,10 @@ void cache_capture_init(PgwCacheCapture *cap, PgwCacheShape shape, size_t max_en
  * freed at once. ParseComplete/BindComplete/CloseComplete and asynchronous
  * NotificationResponses are not part of an answer and are skipped. */
 bool cache_capture_message(PgwCacheCapture *cap, const uint8_t *msg, size_t len);
+/* The same for bytes as the relay passes them (link.h's relayed hook):
+ * whole messages or any pieces of them, framed here. A ReadyForQuery ends
+ * the answer: cap->ready is set and later bytes are ignored. */
+void cache_capture_bytes(PgwCacheCapture *cap, const uint8_t *data, size_t len);
 /* The entry (NULL, why in cap->why, when not storable); the capture is
  * emptied either way. */
 PgwCacheEntry *cache_capture_finish(PgwCacheCapture *cap);

@@ -57,23 +57,22 @@
 
 /* ---- the scripts ------------------------------------------------------------------ */
 
-static const char get_script[] =
-    "local v = redis.call('GET', KEYS[1])\n"
-    "if not v then return false end\n"
-    "if string.sub(v, 1, 5) == 'PGWA ' then\n"
-    "  v = redis.call('GET', string.sub(v, 6))\n"
-    "  if not v then return false end\n"
-    "end\n"
-    "if string.sub(v, 1, 6) ~= 'PGWC1 ' then return false end\n"
-    "local nl = string.find(v, '\\n', 7, true)\n"
-    "if not nl then return false end\n"
-    "local hl = tonumber(string.sub(v, 7, nl - 1))\n"
-    "if not hl then return false end\n"
-    "local hdr = string.sub(v, nl + 1, nl + hl)\n"
-    "for k, g in string.gmatch(hdr, 'g ([^ \\n]+) (%d+)\\n') do\n"
-    "  if (redis.call('GET', k) or '0') ~= g then return false end\n"
-    "end\n"
-    "return v\n";
+static const char get_script[] = "local v = redis.call('GET', KEYS[1])\n"
+                                 "if not v then return false end\n"
+                                 "if string.sub(v, 1, 5) == 'PGWA ' then\n"
+                                 "  v = redis.call('GET', string.sub(v, 6))\n"
+                                 "  if not v then return false end\n"
+                                 "end\n"
+                                 "if string.sub(v, 1, 6) ~= 'PGWC1 ' then return false end\n"
+                                 "local nl = string.find(v, '\\n', 7, true)\n"
+                                 "if not nl then return false end\n"
+                                 "local hl = tonumber(string.sub(v, 7, nl - 1))\n"
+                                 "if not hl then return false end\n"
+                                 "local hdr = string.sub(v, nl + 1, nl + hl)\n"
+                                 "for k, g in string.gmatch(hdr, 'g ([^ \\n]+) (%d+)\\n') do\n"
+                                 "  if (redis.call('GET', k) or '0') ~= g then return false end\n"
+                                 "end\n"
+                                 "return v\n";
 
 static const char lock_script[] =
     "local got = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])\n"
@@ -587,7 +586,7 @@ static void on_reply(redisAsyncContext *ac, void *r_, void *privdata)
         uint64_t *gens = pgw_calloc(op->ngens + 1, sizeof(uint64_t));
         for (size_t i = 0; i < op->ngens; i++) {
             const redisReply *g = reply->element[i + 1];
-            gens[i] = g->type == REDIS_REPLY_STRING ? strtoull(g->str, NULL, 10)
+            gens[i] = g->type == REDIS_REPLY_STRING    ? strtoull(g->str, NULL, 10)
                       : g->type == REDIS_REPLY_INTEGER ? (uint64_t)g->integer
                                                        : 0;
         }
@@ -654,8 +653,8 @@ static void on_reply(redisAsyncContext *ac, void *r_, void *privdata)
         }
         if (rc == REDIS_OK) {
             op->inflight++;
-            event_add(op->timer,
-                      &(struct timeval){op->r->timeout_ms / 1000, (op->r->timeout_ms % 1000) * 1000});
+            event_add(op->timer, &(struct timeval){op->r->timeout_ms / 1000,
+                                                   (op->r->timeout_ms % 1000) * 1000});
         } else {
             op_finish(op, PGW_REDIS_BYPASS, NULL, NULL, 0);
         }
@@ -807,12 +806,18 @@ void cache_redis_put(PgwRedis *r, const char *tenant, const PgwCacheKey *key,
     char *msg = done_message(tenant, key);
     char px[16];
     snprintf(px, sizeof px, "%d", ttl_ms);
-    const char *argv[] = {"EVALSHA",  r->sha[SCRIPT_PUT],
-                          ak ? "3" : "2", ek,
-                          lk,        ak ? ak : r->token,
-                          (const char *)value.data, px,
-                          r->token,  alias_value ? alias_value : "",
-                          r->channel, msg};
+    const char *argv[] = {"EVALSHA",
+                          r->sha[SCRIPT_PUT],
+                          ak ? "3" : "2",
+                          ek,
+                          lk,
+                          ak ? ak : r->token,
+                          (const char *)value.data,
+                          px,
+                          r->token,
+                          alias_value ? alias_value : "",
+                          r->channel,
+                          msg};
     size_t lens[12] = {0};
     lens[6] = value.len;
     int argc = 12;
@@ -1372,8 +1377,8 @@ PgwRedis *cache_redis_new(struct event_base *base, const PgwRedisOptions *opt, c
     }
     if (r->url.host) {
         unsigned char ip[16];
-        bool numeric = inet_pton(AF_INET, r->url.host, ip) == 1 ||
-                       inet_pton(AF_INET6, r->url.host, ip) == 1;
+        bool numeric =
+            inet_pton(AF_INET, r->url.host, ip) == 1 || inet_pton(AF_INET6, r->url.host, ip) == 1;
         if (!numeric)
             r->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
                                               EVDNS_BASE_DISABLE_WHEN_INACTIVE);

@@ -157,6 +157,83 @@ START_TEST(capture)
 }
 END_TEST
 
+/* The same answers fed as a relay passes them: any chunking gives the same
+ * entry as whole messages, and the ReadyForQuery ends it. */
+START_TEST(capture_bytes_in_any_pieces)
+{
+    const CaptureCase *tc = &capture_cases[_i];
+    PgwBuf stream;
+    buf_init(&stream);
+    for (const char *t = tc->types; *t; t++)
+        msg(&stream, *t, "abc");
+    msg(&stream, 'Z', "I");
+    msg(&stream, 'D', "after the end");
+    PgwCacheCapture whole;
+    cache_capture_init(&whole, tc->shape, tc->max_entry);
+    for (const char *t = tc->types; *t; t++) {
+        PgwBuf m;
+        buf_init(&m);
+        msg(&m, *t, "abc");
+        cache_capture_message(&whole, m.data, m.len);
+        buf_free(&m);
+    }
+    PgwCacheEntry *want = cache_capture_finish(&whole);
+    for (size_t piece = 1; piece <= 9; piece++) {
+        PgwCacheCapture cap;
+        cache_capture_init(&cap, tc->shape, tc->max_entry);
+        for (size_t off = 0; off < stream.len; off += piece)
+            cache_capture_bytes(&cap, stream.data + off,
+                                off + piece <= stream.len ? piece : stream.len - off);
+        ck_assert(cap.ready);
+        bool too_big = cap.too_big;
+        PgwCacheEntry *got = cache_capture_finish(&cap);
+        ck_assert_msg((got == NULL) == (want == NULL), "%s in pieces of %zu", tc->name, piece);
+        ck_assert_int_eq(too_big, whole.too_big);
+        if (got != NULL) {
+            const PgwCacheAnswer *a = cache_entry_answer(got), *b = cache_entry_answer(want);
+            ck_assert_int_eq(a->len, b->len);
+            ck_assert_mem_eq(a->data, b->data, a->len);
+            ck_assert_int_eq(a->head_len, b->head_len);
+            ck_assert_int_eq(a->rows, b->rows);
+        } else {
+            ck_assert_str_eq(cap.why, whole.why);
+        }
+        cache_entry_release(got);
+    }
+    cache_entry_release(want);
+    buf_free(&stream);
+}
+END_TEST
+
+START_TEST(capture_bytes_never_buffers_what_cannot_fit)
+{
+    /* a 1 MB DataRow against max_entry 1000: refused at its header */
+    PgwCacheCapture cap;
+    cache_capture_init(&cap, PGW_CACHE_SIMPLE, 1000);
+    PgwBuf m;
+    buf_init(&m);
+    msg(&m, 'T', "cols");
+    cache_capture_bytes(&cap, m.data, m.len);
+    uint8_t hdr[5] = {'D', 0, 0x10, 0, 4};
+    cache_capture_bytes(&cap, hdr, 5);
+    ck_assert(cap.failed && cap.too_big);
+    ck_assert_int_lt(cap.msg.len, 16);
+    uint8_t *chunk = calloc(1, 0x100000);
+    cache_capture_bytes(&cap, chunk, 0x100000);
+    ck_assert_int_lt(cap.msg.len + cap.body.len + cap.head.len, 16);
+    ck_assert(!cap.ready);
+    buf_reset(&m);
+    msg(&m, 'C', "SELECT 1");
+    msg(&m, 'Z', "I");
+    cache_capture_bytes(&cap, m.data, m.len);
+    ck_assert(cap.ready);
+    ck_assert_ptr_null(cache_capture_finish(&cap));
+    ck_assert(strstr(cap.why, "max_entry") != NULL);
+    free(chunk);
+    buf_free(&m);
+}
+END_TEST
+
 /* ---- the store ---- */
 
 START_TEST(hit_after_fill_and_tenants_apart)
@@ -683,6 +760,8 @@ int main(void)
     TCase *tc = tcase_create("cache");
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, capture, 0, (int)PGW_ARRAY_LEN(capture_cases));
+    tcase_add_loop_test(tc, capture_bytes_in_any_pieces, 0, (int)PGW_ARRAY_LEN(capture_cases));
+    tcase_add_test(tc, capture_bytes_never_buffers_what_cannot_fit);
     tcase_add_test(tc, hit_after_fill_and_tenants_apart);
     tcase_add_test(tc, lru_within_max_memory);
     tcase_add_test(tc, an_answer_bigger_than_the_store_is_not_kept);

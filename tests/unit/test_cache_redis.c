@@ -302,7 +302,7 @@ static PgwCacheKey key_n(int n)
 /* An extended-protocol answer with a zero byte in it (binary data). */
 static PgwCacheEntry *sample_entry(int tag)
 {
-    uint8_t bytes[] = {'T', 0, 0, 0, 6, 0, 0, 'D', 0, 0, 0, 7, 0, 1, (uint8_t)tag,
+    uint8_t bytes[] = {'T', 0, 0, 0, 6,  0,   0,   'D', 0,   0,   0,   7,   0,   1, (uint8_t)tag,
                        'C', 0, 0, 0, 13, 'S', 'E', 'L', 'E', 'C', 'T', ' ', '1', 0};
     return cache_entry_new(PGW_CACHE_EXTENDED, bytes, sizeof bytes, 7, true, 1);
 }
