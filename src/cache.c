@@ -647,9 +647,13 @@ PgwCacheOutcome cache_lookup(PgwCache *c, const PgwCacheRequest *rq, PgwCacheEnt
     int64_t now = now_ms(c);
     Tenant *tenant = tenant_get(c, rq->tenant, true);
     Record *r = find_live(c, rq->key.digest, now);
+    /* Keys carry their tenant already; a record filed under another
+     * tenant's name answers nothing all the same. */
+    if (r != NULL && r->tenant != tenant)
+        r = NULL;
     if (r != NULL && r->kind == REC_ALIAS) {
         Record *target = find_live(c, r->target, now);
-        if (target != NULL && target->kind == REC_ENTRY) {
+        if (target != NULL && target->kind == REC_ENTRY && target->tenant == tenant) {
             lru_touch(c, r);
             r = target;
         } else {
@@ -988,6 +992,14 @@ void cache_note(PgwCache *c, const char *tenant_name, PgwCacheNote what)
     case PGW_CACHE_NOTE_COALESCED:
         t->n.coalesced++;
         c->total.coalesced++;
+        break;
+    case PGW_CACHE_NOTE_REMOTE_HIT:
+        if (t->n.misses > 0 && c->total.misses > 0) {
+            t->n.misses--;
+            c->total.misses--;
+        }
+        t->n.hits++;
+        c->total.hits++;
         break;
     }
     pthread_mutex_unlock(&c->mu);

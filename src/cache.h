@@ -191,6 +191,7 @@ typedef enum {
     PGW_CACHE_NOTE_MISS,
     PGW_CACHE_NOTE_BYPASS,
     PGW_CACHE_NOTE_COALESCED,
+    PGW_CACHE_NOTE_REMOTE_HIT, /* a miss here that Redis answered: counted as a hit instead */
 } PgwCacheNote;
 /* Count an outcome decided elsewhere (a Redis hit) in tenant's counters. */
 void cache_note(PgwCache *c, const char *tenant, PgwCacheNote what);
