@@ -114,6 +114,13 @@ const PgwSetting config_settings[] = {
          "question/SQL examples added to every prompt"),
     ROW("llm", "sample_values", PGW_SET_BOOL, "no", true,
         "show the model a few (masked) sample values per column", llm_sample_values, 0, 0, 0, NULL),
+    ROW("llm", "schema_budget", PGW_SET_SIZE, "24kB", true,
+        "schema text (DDL and sample values) per prompt; the whole schema when it fits",
+        llm_schema_budget, 0, 0, 0, NULL),
+    INT("llm", "min_tables", "4", true, llm_min_tables, 1, 1000,
+        "tables a prompt shows at least when the schema does not fit"),
+    INT("llm", "max_tables", "10", true, llm_max_tables, 1, 1000,
+        "tables a prompt shows at most when the schema does not fit"),
 
     ENUM("cache", "mode", "memory", false, cache_mode, cache_names,
          "result cache: off, memory or redis"),

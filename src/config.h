@@ -111,6 +111,9 @@ typedef struct PgwConfig {
     long llm_token_budget; /* tokens per tenant per day; 0: none */
     char *llm_examples_file;
     bool llm_sample_values;
+    size_t llm_schema_budget; /* bytes of schema (DDL + samples) a prompt may carry */
+    int llm_min_tables; /* when the schema does not fit: at least this many tables */
+    int llm_max_tables; /* ... and at most this many */
 
     /* [cache] */
     PgwCacheMode cache_mode;
