@@ -295,8 +295,7 @@ static void on_probe(void *arg, PgwRedisStatus st, PgwCacheEntry *e)
     }
 }
 
-PgwCacheTicket *cache_begin(PgwCacheFront *f, const PgwCacheBegin *b, PgwCacheReadyFn fn,
-                            void *arg)
+PgwCacheTicket *cache_begin(PgwCacheFront *f, const PgwCacheBegin *b, PgwCacheReadyFn fn, void *arg)
 {
     PgwCacheTicket *t = pgw_calloc(1, sizeof(*t));
     bool delivered = false;

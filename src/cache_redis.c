@@ -34,6 +34,7 @@
 #include "cache_redis.h"
 
 #include "buf.h"
+#include "cache_redis_int.h"
 #include "cache_redis_tls.h"
 #include "log.h"
 
@@ -323,7 +324,7 @@ typedef struct Conn {
     char why[256]; /* what the TLS tunnel said, when it was the one that failed */
 } Conn;
 
-typedef enum { OP_GET, OP_LOCK, OP_FIRE, OP_WAIT, OP_CLEAR, OP_INT } OpKind;
+typedef enum { OP_GET, OP_LOCK, OP_FIRE, OP_WAIT, OP_CLEAR, OP_INT, OP_RAW } OpKind;
 
 struct PgwRedisOp {
     PgwRedis *r;
@@ -335,6 +336,8 @@ struct PgwRedisOp {
     PgwRedisEntryFn entry_fn;
     PgwRedisLockFn lock_fn;
     PgwRedisDoneFn done_fn;
+    PgwRedisReplyFn raw_fn;
+    void (*raw_release)(void *arg);
     void *arg;
     size_t ngens;
     char *pattern; /* CLEAR */
@@ -504,6 +507,9 @@ static void op_finish(PgwRedisOp *op, PgwRedisStatus st, PgwCacheEntry *e, const
     case OP_INT:
         op->done_fn(op->arg, st, n);
         break;
+    case OP_RAW:
+        op->raw_fn(op->arg, st, NULL); /* a reply goes through on_reply instead */
+        break;
     case OP_FIRE:
         break;
     }
@@ -566,6 +572,11 @@ static void on_reply(redisAsyncContext *ac, void *r_, void *privdata)
         return;
     }
     switch (op->kind) {
+    case OP_RAW:
+        op->finished = true;
+        event_del(op->timer);
+        op->raw_fn(op->arg, PGW_REDIS_OK, reply);
+        break;
     case OP_GET:
         if (reply->type == REDIS_REPLY_STRING) {
             PgwCacheEntry *e = decode_entry(reply->str, reply->len);
@@ -956,6 +967,29 @@ PgwRedisOp *cache_redis_command_int(PgwRedis *r, int argc, const char **argv, co
     return op;
 }
 
+PgwRedisOp *cache_redis_raw(PgwRedis *r, int argc, const char **argv, const size_t *lens,
+                            PgwRedisReplyFn fn, void (*release)(void *arg), void *arg)
+{
+    if (r->cmd.state != CONN_READY) {
+        COUNT(bypassed);
+        return NULL;
+    }
+    size_t *own = pgw_calloc((size_t)argc, sizeof(size_t));
+    for (int i = 0; i < argc; i++)
+        own[i] = lens ? lens[i] : strlen(argv[i]);
+    PgwRedisOp *op = op_new(r, OP_RAW, arg);
+    op->raw_fn = fn;
+    op->raw_release = release;
+    op = op_start(op, argc, argv, own);
+    free(own);
+    return op;
+}
+
+const char *cache_redis_token(const PgwRedis *r)
+{
+    return r->token;
+}
+
 PgwRedisOp *cache_redis_wait(PgwRedis *r, const char *tenant, const PgwCacheKey *key, int poll_ms,
                              PgwRedisDoneFn fn, void *arg)
 {
@@ -984,6 +1018,8 @@ void cache_redis_cancel(PgwRedisOp *op)
     if (op == NULL || op->finished)
         return;
     op->finished = true;
+    if (op->kind == OP_RAW && op->raw_release)
+        op->raw_release(op->arg);
     event_del(op->timer);
     op_maybe_free(op);
 }

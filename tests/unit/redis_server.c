@@ -193,4 +193,3 @@ bool run_until(bool (*cond)(void *), void *arg, int ms)
     }
     return true;
 }
-

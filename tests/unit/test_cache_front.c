@@ -168,7 +168,8 @@ static PgwCacheFront *front_new(struct event_base *base, PgwCache *store, bool r
     char url[128], err[256];
     snprintf(url, sizeof url, "redis://127.0.0.1:%d", server.port);
     PgwRedisOptions ro = {.url = url, .prefix = "front:", .timeout_ms = 300};
-    PgwCacheFrontOptions o = {.base = base, .store = store, .self = base, .redis = redis ? &ro : NULL};
+    PgwCacheFrontOptions o = {
+        .base = base, .store = store, .self = base, .redis = redis ? &ro : NULL};
     PgwCacheFront *f = cache_front_new(&o, err, sizeof err);
     ck_assert_msg(f != NULL, "%s", err);
     return f;

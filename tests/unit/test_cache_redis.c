@@ -32,6 +32,7 @@
 
 #include "buf.h"
 #include "cache_redis.h"
+#include "cache_redis_shared.h"
 #include "redis_server.h"
 
 static bool is_ready(void *arg)
@@ -566,6 +567,133 @@ START_TEST(generic_integer_commands)
 }
 END_TEST
 
+static bool time_passed(void *arg)
+{
+    return now_ms() > *(int64_t *)arg;
+}
+
+typedef struct RateGot {
+    bool done;
+    PgwRedisStatus st;
+    PgwRedisRate rate;
+} RateGot;
+
+static void got_rate(void *arg, PgwRedisStatus st, const PgwRedisRate *rate)
+{
+    RateGot *g = arg;
+    g->done = true;
+    g->st = st;
+    if (rate)
+        g->rate = *rate;
+}
+
+static bool rate_done(void *arg)
+{
+    return ((RateGot *)arg)->done;
+}
+
+static RateGot take(PgwRedis *r, const char *tenant, int rate, int period_ms, long budget)
+{
+    RateGot g = {0};
+    ck_assert_ptr_nonnull(cache_redis_rate_take(r, tenant, rate, period_ms, budget, got_rate, &g));
+    ck_assert(run_until(rate_done, &g, 5000));
+    ck_assert_int_eq(g.st, PGW_REDIS_OK);
+    return g;
+}
+
+/* One limit per tenant however many instances answer it. */
+START_TEST(rate_limit_and_budget_across_instances)
+{
+    server_setup(false, false);
+    bases_new();
+    char url[256];
+    snprintf(url, sizeof url, "%s", url_for(&server, false));
+    PgwRedis *a = client(base_a, url, NULL, NULL, NULL);
+    PgwRedis *b = client(base_b, url, NULL, NULL, NULL);
+    ck_assert(run_until(is_ready, a, 5000));
+    ck_assert(run_until(is_ready, b, 5000));
+    /* 5 per minute: three on a, two on b, then both are refused */
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(take(i < 3 ? a : b, "acme", 5, 60000, 0).rate.verdict, PGW_REDIS_RATE_OK);
+    RateGot no = take(a, "acme", 5, 60000, 0);
+    ck_assert_int_eq(no.rate.verdict, PGW_REDIS_RATE_LIMITED);
+    ck_assert_int_gt(no.rate.wait_ms, 50000);
+    ck_assert_int_le(no.rate.wait_ms, 60000);
+    ck_assert_int_eq(take(b, "acme", 5, 60000, 0).rate.verdict, PGW_REDIS_RATE_LIMITED);
+    ck_assert_int_eq(take(b, "globex", 5, 60000, 0).rate.verdict, PGW_REDIS_RATE_OK);
+    /* a lowered limit after a reload counts the latest calls */
+    ck_assert_int_eq(take(a, "acme", 2, 60000, 0).rate.verdict, PGW_REDIS_RATE_LIMITED);
+    /* a short window lets calls through again once it has passed */
+    ck_assert_int_eq(take(a, "initech", 1, 200, 0).rate.verdict, PGW_REDIS_RATE_OK);
+    RateGot wait = take(b, "initech", 1, 200, 0);
+    ck_assert_int_eq(wait.rate.verdict, PGW_REDIS_RATE_LIMITED);
+    int64_t until = now_ms() + wait.rate.wait_ms + 50;
+    ck_assert(run_until(time_passed, &until, 5000));
+    ck_assert_int_eq(take(b, "initech", 1, 200, 0).rate.verdict, PGW_REDIS_RATE_OK);
+    /* the day's token budget, spent on two instances */
+    cache_redis_tokens_add(a, "umbrella", 600);
+    cache_redis_tokens_add(b, "umbrella", 500);
+    ck_assert_int_eq(take(b, "umbrella", 0, 0, 2000).rate.verdict, PGW_REDIS_RATE_OK);
+    ck_assert_int_eq(take(a, "umbrella", 0, 0, 1000).rate.verdict, PGW_REDIS_RATE_BUDGET);
+    ck_assert_int_eq(take(a, "umbrella", 0, 0, 1000).rate.tokens_today, 1100);
+    cache_redis_free(a);
+    cache_redis_free(b);
+    bases_free();
+    server_teardown();
+}
+END_TEST
+
+typedef struct ValueGot {
+    bool done;
+    PgwRedisStatus st;
+    char value[64];
+} ValueGot;
+
+static void got_value(void *arg, PgwRedisStatus st, const char *v, size_t len)
+{
+    ValueGot *g = arg;
+    g->done = true;
+    g->st = st;
+    snprintf(g->value, sizeof g->value, "%.*s", (int)len, v ? v : "");
+}
+
+static bool value_done(void *arg)
+{
+    return ((ValueGot *)arg)->done;
+}
+
+START_TEST(shared_translation_cache)
+{
+    server_setup(false, false);
+    bases_new();
+    char url[256];
+    snprintf(url, sizeof url, "%s", url_for(&server, false));
+    PgwRedis *a = client(base_a, url, NULL, NULL, NULL);
+    ck_assert(run_until(is_ready, a, 5000));
+    const char *q = "acme|top customers|gpt-4o-mini";
+    ValueGot g = {0};
+    ck_assert_ptr_nonnull(cache_redis_kv_get(a, "ask", q, got_value, &g));
+    ck_assert(run_until(value_done, &g, 5000));
+    ck_assert_int_eq(g.st, PGW_REDIS_MISS);
+    cache_redis_kv_set(a, "ask", q, "SELECT name FROM customers", 60000);
+    ValueGot h = {0};
+    ck_assert_ptr_nonnull(cache_redis_kv_get(a, "ask", q, got_value, &h));
+    ck_assert(run_until(value_done, &h, 5000));
+    ck_assert_int_eq(h.st, PGW_REDIS_OK);
+    ck_assert_str_eq(h.value, "SELECT name FROM customers");
+    /* cancelled: never called back, nothing leaks */
+    ValueGot never = {0};
+    cache_redis_cancel(cache_redis_kv_get(a, "ask", q, got_value, &never));
+    ValueGot last = {0};
+    ck_assert_ptr_nonnull(cache_redis_kv_get(a, "ask", q, got_value, &last));
+    ck_assert(run_until(value_done, &last, 5000));
+    ck_assert(!never.done);
+    cache_redis_free(a);
+    bases_free();
+    server_teardown();
+}
+END_TEST
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -584,6 +712,8 @@ int main(void)
     tcase_add_test(tc, redis_killed_stopped_and_back);
     tcase_add_test(tc, rediss_through_the_tunnel);
     tcase_add_test(tc, generic_integer_commands);
+    tcase_add_test(tc, rate_limit_and_budget_across_instances);
+    tcase_add_test(tc, shared_translation_cache);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
