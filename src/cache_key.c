@@ -145,25 +145,58 @@ int cache_bind_param(const PgwCacheBind *b, size_t i, int *format, const uint8_t
 
 /* ---- digests ---------------------------------------------------------------- */
 
+/* The serialization is gathered into one buffer and hashed in one call:
+ * a key has a few dozen small fields, and each digest update costs more
+ * than the bytes it hashes. One digest context per thread, SHA-256 fetched
+ * once (OpenSSL 3's implicit fetch and allocation per call would cost more
+ * than the hashing). A key is built for every statement. */
 typedef struct Hasher {
-    EVP_MD_CTX *ctx;
+    PgwBuf b;
+    uint8_t small[1024];
+    bool on_heap;
 } Hasher;
+
+static __thread EVP_MD_CTX *thread_ctx;
+static const EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static void hasher_put(Hasher *h, const void *data, size_t len)
+{
+    if (!h->on_heap && h->b.len + len > sizeof h->small) {
+        PgwBuf heap;
+        buf_init(&heap);
+        buf_append(&heap, h->small, h->b.len);
+        h->b = heap;
+        h->on_heap = true;
+    }
+    if (h->on_heap) {
+        buf_append(&h->b, data, len);
+    } else {
+        memcpy(h->small + h->b.len, data, len);
+        h->b.len += len;
+    }
+}
 
 static void hasher_init(Hasher *h, const char *domain)
 {
-    h->ctx = EVP_MD_CTX_new();
-    if (h->ctx == NULL || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1)
-        abort(); /* out of memory: pgwarden treats it as fatal everywhere */
-    EVP_DigestUpdate(h->ctx, domain, strlen(domain) + 1);
+    h->b.data = NULL;
+    h->b.len = h->b.cap = 0;
+    h->on_heap = false;
+    hasher_put(h, domain, strlen(domain) + 1);
 }
 
 static void hash_field(Hasher *h, uint8_t tag, const void *data, size_t len)
 {
     uint8_t hdr[5] = {tag, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
                       (uint8_t)len};
-    EVP_DigestUpdate(h->ctx, hdr, sizeof hdr);
+    hasher_put(h, hdr, sizeof hdr);
     if (len > 0)
-        EVP_DigestUpdate(h->ctx, data, len);
+        hasher_put(h, data, len);
 }
 
 static void hash_str(Hasher *h, uint8_t tag, const char *s)
@@ -171,7 +204,7 @@ static void hash_str(Hasher *h, uint8_t tag, const char *s)
     /* NULL and "" differ: NULL is tag with length 0xffffffff and no bytes. */
     if (s == NULL) {
         uint8_t hdr[5] = {tag, 0xff, 0xff, 0xff, 0xff};
-        EVP_DigestUpdate(h->ctx, hdr, sizeof hdr);
+        hasher_put(h, hdr, sizeof hdr);
         return;
     }
     hash_field(h, tag, s, strlen(s));
@@ -185,10 +218,20 @@ static void hash_int(Hasher *h, uint8_t tag, long long v)
 
 static void hasher_final(Hasher *h, uint8_t out[PGW_CACHE_DIGEST_LEN])
 {
+    pthread_once(&sha256_once, fetch_sha256);
+    if (thread_ctx == NULL)
+        thread_ctx = EVP_MD_CTX_new();
+    const uint8_t *data = h->on_heap ? h->b.data : h->small;
     unsigned n = 0;
-    EVP_DigestFinal_ex(h->ctx, out, &n);
-    EVP_MD_CTX_free(h->ctx);
-    h->ctx = NULL;
+    if (thread_ctx == NULL || sha256_md == NULL ||
+        EVP_DigestInit_ex(thread_ctx, sha256_md, NULL) != 1 ||
+        EVP_DigestUpdate(thread_ctx, data, h->b.len) != 1 ||
+        EVP_DigestFinal_ex(thread_ctx, out, &n) != 1)
+        abort(); /* out of memory: pgwarden treats it as fatal everywhere */
+    if (h->on_heap)
+        buf_free(&h->b);
+    h->on_heap = false;
+    h->b.len = 0;
 }
 
 /* Small memo tables: fingerprints are asked for on every statement, change
@@ -322,8 +365,11 @@ static const char *const answer_neutral_settings[] = {
 
 bool cache_setting_shapes_answer(const char *name)
 {
+    /* Called for every setting of every statement: compare lengths first. */
+    size_t n = strlen(name);
     for (size_t i = 0; i < PGW_ARRAY_LEN(answer_neutral_settings); i++)
-        if (strcasecmp(answer_neutral_settings[i], name) == 0)
+        if (strlen(answer_neutral_settings[i]) == n &&
+            strcasecmp(answer_neutral_settings[i], name) == 0)
             return false;
     return true;
 }
@@ -344,7 +390,8 @@ static void lower_copy(char *dst, size_t cap, const char *src)
 
 static void hash_settings(Hasher *h, size_t n, const PgwCacheSetting *in)
 {
-    PgwCacheSetting *s = n ? pgw_malloc(n * sizeof(*s)) : NULL;
+    PgwCacheSetting small[32];
+    PgwCacheSetting *s = n <= PGW_ARRAY_LEN(small) ? small : pgw_malloc(n * sizeof(*s));
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (in[i].name != NULL && cache_setting_shapes_answer(in[i].name))
@@ -367,7 +414,8 @@ static void hash_settings(Hasher *h, size_t n, const PgwCacheSetting *in)
         hash_str(h, 'g', name);
         hash_str(h, 'v', s[i].value);
     }
-    free(s);
+    if (s != small)
+        free(s);
 }
 
 static int bad_key(char *why, size_t whylen, const char *fmt, ...) PGW_PRINTF(3, 4);

@@ -96,8 +96,7 @@ PgwRedisOp *cache_redis_rate_take(PgwRedis *r, const char *tenant, int rate, int
     /* unique per call: two calls in the same millisecond are two calls */
     snprintf(member, sizeof member, "%s-%lu", cache_redis_token(r),
              __atomic_add_fetch(&member_serial, 1, __ATOMIC_RELAXED));
-    const char *argv[] = {"EVAL", rate_script, "2",     calls, tokens,
-                          srate,  speriod,     sbudget, member};
+    const char *argv[] = {"EVAL", rate_script, "2", calls, tokens, srate, speriod, sbudget, member};
     RateCall *c = pgw_calloc(1, sizeof(*c));
     c->fn = fn;
     c->arg = arg;
@@ -154,8 +153,8 @@ static void on_value(void *arg, PgwRedisStatus st, const redisReply *reply)
     free(c);
 }
 
-PgwRedisOp *cache_redis_kv_get(PgwRedis *r, const char *space, const char *key,
-                               PgwRedisValueFn fn, void *arg)
+PgwRedisOp *cache_redis_kv_get(PgwRedis *r, const char *space, const char *key, PgwRedisValueFn fn,
+                               void *arg)
 {
     char *k = kv_key(r, space, key);
     const char *argv[] = {"GET", k};

@@ -44,8 +44,8 @@ void cache_redis_tokens_add(PgwRedis *r, const char *tenant, long tokens);
  * fn(OK, value, len) on a hit, (MISS, NULL, 0) when absent, BYPASS when
  * Redis cannot answer. */
 typedef void (*PgwRedisValueFn)(void *arg, PgwRedisStatus st, const char *value, size_t len);
-PgwRedisOp *cache_redis_kv_get(PgwRedis *r, const char *space, const char *key,
-                               PgwRedisValueFn fn, void *arg);
+PgwRedisOp *cache_redis_kv_get(PgwRedis *r, const char *space, const char *key, PgwRedisValueFn fn,
+                               void *arg);
 void cache_redis_kv_set(PgwRedis *r, const char *space, const char *key, const char *value,
                         int ttl_ms);
 
