@@ -21,7 +21,8 @@
  * row filters and masks in it, so a filter calling now() is seen too) with
  * the generic tree walk, and refuses:
  *  - anything but SELECT/VALUES/TABLE at the top (SET, SHOW, cursors, COPY,
- *    BEGIN..., EXPLAIN), SELECT INTO, FOR UPDATE/SHARE;
+ *    BEGIN..., EXPLAIN), SELECT INTO, FOR UPDATE/SHARE, and a write anywhere
+ *    (a data-modifying WITH is a SELECT at the top);
  *  - functions not known to be deterministic given their arguments and the
  *    settings in the key: the clock (now, clock_timestamp, age with one
  *    argument ...), randomness, server state (pg_backend_pid, sizes,
@@ -607,11 +608,45 @@ static const char *const clock_or_state_functions[] = {
     "transaction_timestamp",
 };
 static const char *const clock_or_state_prefixes[] = {
-    "clock_",      "dblink",       "inet_client_",   "inet_server_",    "lo_",
-    "pg_advisory", "pg_backend_",  "pg_current_",    "pg_export_",      "pg_last_",
-    "pg_log",      "pg_ls_",       "pg_postmaster_", "pg_read_",        "pg_replication_",
-    "pg_sleep",    "pg_snapshot_", "pg_stat_",       "pg_try_advisory", "pg_wal",
-    "pg_xact_",    "random",       "txid_",          "uuid_generate",
+    /* the clock and randomness */
+    "clock_",
+    "random",
+    "uuid_generate",
+    /* server and session state */
+    "inet_client_",
+    "inet_server_",
+    "pg_backend_",
+    "pg_current_",
+    "pg_last_",
+    "pg_postmaster_",
+    "pg_snapshot_",
+    "pg_stat_",
+    "pg_xact_",
+    "pg_wal",
+    "txid_",
+    "pg_is_in_",
+    /* side effects (the policy refuses them; so does the cache) */
+    "dblink",
+    "lo_",
+    "pg_advisory",
+    "pg_try_advisory",
+    "pg_sleep",
+    "pg_log",
+    "pg_ls_",
+    "pg_read_",
+    "pg_replication_",
+    "pg_export_",
+    "pg_reload_",
+    "pg_rotate_",
+    "pg_switch_",
+    "pg_create_",
+    "pg_drop_",
+    "pg_promote",
+    "pg_logical_",
+    /* functions that run SQL given as text, whose volatility is the text's */
+    "query_to_",
+    "cursor_to_",
+    "ts_stat",
 };
 /* Types whose input functions read the clock ('now', 'today'...). */
 static const char *const datetime_types[] = {
@@ -820,10 +855,16 @@ static void visit(const ProtobufCMessage *m, void *arg)
             refuse(a, "SELECT INTO creates a table");
         else if (s->n_locking_clause > 0)
             refuse(a, "it locks rows (FOR UPDATE/SHARE)");
+    } else if (d == &pg_query__insert_stmt__descriptor || d == &pg_query__update_stmt__descriptor ||
+               d == &pg_query__delete_stmt__descriptor || d == &pg_query__merge_stmt__descriptor) {
+        /* WITH d AS (DELETE ... RETURNING *) SELECT ...: a SELECT at the top */
+        refuse(a, "it writes (a data-modifying WITH)");
     } else if (d == &pg_query__range_table_sample__descriptor) {
         refuse(a, "TABLESAMPLE picks different rows every time");
     }
 }
+
+static bool live_state_relation(const char *rel);
 
 static void collect_relations(const ProtobufCMessage *m, void *arg)
 {
@@ -831,8 +872,19 @@ static void collect_relations(const ProtobufCMessage *m, void *arg)
     if (m->descriptor != &pg_query__range_var__descriptor)
         return;
     const PgQuery__RangeVar *rv = (const PgQuery__RangeVar *)m;
-    if (rv->schemaname != NULL && rv->schemaname[0] != '\0' && rv->relname != NULL)
+    if (rv->relname == NULL)
+        return;
+    if (rv->schemaname != NULL && rv->schemaname[0] != '\0') {
         add_relation(a, rv->schemaname, rv->relname);
+        return;
+    }
+    /* Unqualified: pg_catalog comes first in every search_path, so a name
+     * of the server's live state is that (a CTE of the same name is only
+     * refused for nothing). */
+    char rel[256];
+    snprintf(rel, sizeof rel, "pg_catalog.%s", rv->relname);
+    if (live_state_relation(rel))
+        refuse(a, "it reads %s, the server's live state", rel);
 }
 
 static const char *statement_kind_reason(const PgQuery__Node *n)

@@ -92,12 +92,11 @@ static PgwCacheKey key_n(unsigned n)
 
 /* ---- keys and eligibility ---- */
 
-static const char *config_text =
-    "[pgwarden]\nauth_type = trust\ndefault_access = deny\n"
-    "[users]\nalice = acme\n"
-    "[tenant.acme]\nbackend = host=127.0.0.1 dbname=bench\n"
-    "[table.public.pgbench_accounts]\nrow_filter = bid = 1\n"
-    "[cache]\nttl = 60s\n";
+static const char *config_text = "[pgwarden]\nauth_type = trust\ndefault_access = deny\n"
+                                 "[users]\nalice = acme\n"
+                                 "[tenant.acme]\nbackend = host=127.0.0.1 dbname=bench\n"
+                                 "[table.public.pgbench_accounts]\nrow_filter = bid = 1\n"
+                                 "[cache]\nttl = 60s\n";
 
 static void bench_keys(void)
 {
@@ -117,8 +116,12 @@ static void bench_keys(void)
     const PgwTenant *tenant = config_tenant(cfg, "acme");
     const char *sql = "SELECT abalance FROM pgbench_accounts WHERE aid = 517;";
     PgwCacheSetting settings[] = {
-        {"TimeZone", "UTC"},         {"DateStyle", "ISO, MDY"},          {"IntervalStyle", "postgres"},
-        {"client_encoding", "UTF8"}, {"standard_conforming_strings", "on"}, {"integer_datetimes", "on"},
+        {"TimeZone", "UTC"},
+        {"DateStyle", "ISO, MDY"},
+        {"IntervalStyle", "postgres"},
+        {"client_encoding", "UTF8"},
+        {"standard_conforming_strings", "on"},
+        {"integer_datetimes", "on"},
         {"application_name", "pgbench"},
     };
     const int n = 200000;

@@ -11,6 +11,7 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,7 @@ static const EligCase elig_cases[] = {
     {"FETCH 10 FROM c", false, NULL, 0, 0, "cursor"},
     {"COPY (SELECT 1) TO STDOUT", false, NULL, 0, 0, "COPY"},
     {"SELECT id FROM orders FOR UPDATE", false, NULL, 0, 0, ""},
+    {"WITH d AS (DELETE FROM orders RETURNING *) SELECT count(*) FROM d", false, NULL, 0, 0, ""},
 
     /* the clock, randomness, server state */
     {"SELECT now()", false, NULL, 0, 0, "now()"},
@@ -610,6 +612,104 @@ START_TEST(cache_ttl_in_table_sections)
 }
 END_TEST
 
+/* ---- the hostile and analytic corpora of the integration tests ----
+ *
+ * Every statement goes through eligibility as if the policy had allowed it
+ * unchanged (the analysis must hold on its own): nothing crashes, whatever
+ * writes, changes settings or controls transactions is never cacheable, and
+ * neither is anything that reads the clock or randomness by name. */
+
+static char *slurp(const char *rel)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", TEST_SRCDIR, rel);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    PgwBuf b;
+    buf_init(&b);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_append(&b, chunk, n);
+    fclose(f);
+    return buf_steal_str(&b);
+}
+
+static bool mentions(const char *sql, const char *word)
+{
+    char lower[8192];
+    size_t i = 0;
+    for (; sql[i] && i + 1 < sizeof lower; i++)
+        lower[i] = (char)tolower((unsigned char)sql[i]);
+    lower[i] = '\0';
+    return strstr(lower, word) != NULL;
+}
+
+static int corpus_run(const char *rel, int *cacheable)
+{
+    char *text = slurp(rel);
+    int n = 0;
+    PgwBuf stmt;
+    buf_init(&stmt);
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (stmt.len == 0 && (line[0] == '#' || strchr(line, '|') == NULL))
+            continue; /* a comment, or a blank line */
+        size_t len = strlen(line);
+        bool more = len > 0 && line[len - 1] == '\\';
+        if (more)
+            line[len - 1] = ' ';
+        buf_append_str(&stmt, line);
+        if (more)
+            continue;
+        char *all = buf_steal_str(&stmt);
+        char *bar = strchr(all, '|');
+        char expect[16] = "";
+        snprintf(expect, sizeof expect, "%.*s", bar ? (int)(bar - all) : 0, all);
+        const char *sql = bar ? bar + 1 : all;
+        PgwPolicyResult pr = {.decision = PGW_POLICY_ALLOW,
+                              .sql = (char *)sql,
+                              .cacheable = true,
+                              .read_only_query = true};
+        PgwCacheStatement st = {.cfg = cfg, .tenant = config_tenant(cfg, "acme"), .policy = &pr};
+        PgwCacheVerdict v;
+        cache_eligible(&st, &v);
+        if (strncmp(expect, "42501", 5) == 0)
+            ck_assert_msg(!v.cacheable, "a write or utility statement was cacheable: %s", sql);
+        static const char *const clock[] = {
+            "now()",     "current_date", "current_timestamp", "clock_timestamp", "random()",
+            "localtime", "pg_stat",      "pg_locks",          "pg_settings",     "query_to_xml",
+            "ts_stat(",  "pg_cursors",   "pg_prepared",       "pg_reload_conf",  "pg_switch_wal"};
+        for (size_t i = 0; i < PGW_ARRAY_LEN(clock); i++)
+            ck_assert_msg(!v.cacheable || !mentions(sql, clock[i]), "cacheable with %s: %s",
+                          clock[i], sql);
+        if (mentions(sql, "set ") && !mentions(sql, "select") && !mentions(sql, "offset"))
+            ck_assert_msg(!v.cacheable, "a SET was cacheable: %s", sql);
+        *cacheable += v.cacheable;
+        if (getenv("CACHE_CORPUS_VERBOSE"))
+            fprintf(stderr, "%s: %s %s:%s\n", rel, v.cacheable ? "CACHEABLE" : "not cacheable",
+                    v.reason, sql);
+        cache_verdict_free(&v);
+        free(all);
+        n++;
+    }
+    buf_free(&stmt);
+    free(text);
+    return n;
+}
+
+START_TEST(corpora)
+{
+    int hostile_ok = 0, analytic_ok = 0;
+    int hostile = corpus_run("tests/integration/sql/hostile.sql", &hostile_ok);
+    int analytic = corpus_run("tests/integration/sql/analytic.sql", &analytic_ok);
+    ck_assert_int_gt(hostile, 300);
+    ck_assert_int_gt(analytic, 60);
+    /* most analytic queries are what a dashboard repeats: they are cacheable */
+    ck_assert_msg(analytic_ok * 2 > analytic, "only %d of %d analytic queries cacheable",
+                  analytic_ok, analytic);
+}
+END_TEST
+
 START_TEST(hex)
 {
     PgwCacheKey k;
@@ -639,6 +739,7 @@ int main(void)
     tcase_add_test(tc, a_reload_that_changes_the_policy_changes_the_key);
     tcase_add_test(tc, another_schema_changes_the_key);
     tcase_add_test(tc, cache_ttl_in_table_sections);
+    tcase_add_test(tc, corpora);
     tcase_add_test(tc, hex);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
