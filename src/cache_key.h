@@ -133,7 +133,9 @@ typedef struct PgwCacheVerdict {
 
 /* Decide whether the statement's answer may be stored and served. Parses the
  * policy's rewrite once (a miss is about to go to the backend anyway); a hit
- * through a key never needs this again. */
+ * through a key never needs this again. The parse and walk need the stack
+ * policy_rewrite needed for the same text (policy.h: PGW_POLICY_INLINE_MAX
+ * and the stack sizes): call it where the policy ran. */
 void cache_eligible(const PgwCacheStatement *st, PgwCacheVerdict *out);
 void cache_verdict_free(PgwCacheVerdict *v);
 

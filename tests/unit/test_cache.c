@@ -234,6 +234,41 @@ START_TEST(capture_bytes_never_buffers_what_cannot_fit)
 }
 END_TEST
 
+/* Random bytes, in random pieces: the capture never crashes, never holds
+ * more than max_entry, and stores only what it framed. */
+START_TEST(capture_bytes_fuzz)
+{
+    unsigned seed = 777;
+    for (int round = 0; round < 3000; round++) {
+        size_t len = (size_t)(rand_r(&seed) % 600);
+        uint8_t *data = malloc(len ? len : 1);
+        for (size_t i = 0; i < len; i++)
+            data[i] = (uint8_t)rand_r(&seed);
+        /* sometimes plausible: small lengths, answer types */
+        for (size_t i = 0; round % 2 && i + 5 <= len; i += 5 + data[i + 4] % 8) {
+            data[i] = (uint8_t) "TDCZNE12"[data[i] % 8];
+            data[i + 1] = data[i + 2] = data[i + 3] = 0;
+            data[i + 4] = (uint8_t)(4 + data[i + 4] % 8);
+        }
+        PgwCacheCapture cap;
+        cache_capture_init(&cap, round % 3 ? PGW_CACHE_SIMPLE : PGW_CACHE_EXTENDED, 200);
+        for (size_t off = 0; off < len;) {
+            size_t n = 1 + (size_t)(rand_r(&seed) % 40);
+            if (n > len - off)
+                n = len - off;
+            cache_capture_bytes(&cap, data + off, n);
+            ck_assert_int_le(cap.head.len + cap.body.len, 200);
+            off += n;
+        }
+        PgwCacheEntry *e = cache_capture_finish(&cap);
+        if (e)
+            ck_assert_int_le(cache_entry_answer(e)->len, 200);
+        cache_entry_release(e);
+        free(data);
+    }
+}
+END_TEST
+
 /* ---- the store ---- */
 
 START_TEST(hit_after_fill_and_tenants_apart)
@@ -762,6 +797,7 @@ int main(void)
     tcase_add_loop_test(tc, capture, 0, (int)PGW_ARRAY_LEN(capture_cases));
     tcase_add_loop_test(tc, capture_bytes_in_any_pieces, 0, (int)PGW_ARRAY_LEN(capture_cases));
     tcase_add_test(tc, capture_bytes_never_buffers_what_cannot_fit);
+    tcase_add_test(tc, capture_bytes_fuzz);
     tcase_add_test(tc, hit_after_fill_and_tenants_apart);
     tcase_add_test(tc, lru_within_max_memory);
     tcase_add_test(tc, an_answer_bigger_than_the_store_is_not_kept);
