@@ -155,6 +155,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     case T_REMOTE_WAIT:
         cache_redis_cancel(t->op);
         t->op = NULL;
+        if (t->state == T_LOCK) /* it may have been granted: give it back */
+            cache_redis_unlock(t->f->redis, t->tenant, &t->primary);
         /* Those waiting on us here give up with us. */
         cache_flight_fail(t->flight, false, 0);
         t->flight = NULL;
@@ -391,6 +393,8 @@ void cache_ticket_cancel(PgwCacheTicket *t)
     case T_LOCK:
     case T_REMOTE_WAIT:
         cache_redis_cancel(t->op);
+        if (t->state == T_LOCK) /* it may have been granted: give it back */
+            cache_redis_unlock(t->f->redis, t->tenant, &t->primary);
         cache_flight_abandon(t->flight); /* our local waiters look again */
         break;
     case T_NEW:
