@@ -137,6 +137,16 @@ const PgwSetting config_settings[] = {
          "how cached results learn of writes: ttl, or replication (the backend's changes)"),
     STR("cache", "publication", "pgwarden_cache", false, cache_publication, 1,
         "the backend's publication followed when invalidation = replication"),
+    STR("cache", "key_prefix", "pgwarden:", false, cache_key_prefix, 0,
+        "prefix of every Redis key and channel pgwarden uses"),
+    DUR("cache", "redis_timeout", "250ms", false, cache_redis_timeout_ms, 1,
+        "a Redis reply slower than this bypasses the cache for that statement"),
+    PATH("cache", "redis_tls_ca_file", false, cache_redis_tls_ca_file,
+         "rediss://: CA certificates to verify Redis with; empty: the system's"),
+    PATH("cache", "redis_tls_cert_file", false, cache_redis_tls_cert_file,
+         "rediss://: client certificate, for a Redis that asks for one"),
+    PATH("cache", "redis_tls_key_file", false, cache_redis_tls_key_file,
+         "rediss://: the client certificate's private key"),
 };
 const size_t config_nsettings = PGW_ARRAY_LEN(config_settings);
 
@@ -980,8 +990,20 @@ static int table_line(Parser *p, const char *key, const char *value)
         free(col);
         return -1;
     }
+    if (strcasecmp(key, "cache_ttl") == 0) {
+        if (note_key(p, "cache_ttl") < 0)
+            return -1;
+        int ms;
+        if (config_parse_duration_ms(value, &ms) < 0)
+            return fail_at(p, p->line,
+                           "invalid value for cache_ttl: '%s' (expected a duration such as 300s; "
+                           "0: never cached)",
+                           value);
+        t->cache_ttl_ms = ms > 0 ? ms : -1;
+        return 0;
+    }
     return fail_at(p, p->line,
-                   "unknown key '%s' in [%s] (expected row_filter, hidden or "
+                   "unknown key '%s' in [%s] (expected row_filter, hidden, cache_ttl or "
                    "mask.COLUMN)",
                    key, p->section);
 }

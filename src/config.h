@@ -49,6 +49,9 @@ typedef struct PgwTablePolicy {
     size_t nmasks;
     PgwColumnMask *masks;
     int line; /* where the section starts, for messages */
+    /* cache_ttl: > 0, results that read the table live at most this long;
+     * 0, not set ([cache] ttl applies); -1, never cached (cache_ttl = 0). */
+    int cache_ttl_ms;
 } PgwTablePolicy;
 
 /* [tenant.NAME] */
@@ -122,6 +125,11 @@ typedef struct PgwConfig {
     size_t cache_max_memory;
     PgwCacheInvalidation cache_invalidation;
     char *cache_publication;
+    char *cache_key_prefix; /* Redis key and channel prefix */
+    int cache_redis_timeout_ms; /* longest a Redis reply may take before the statement bypasses */
+    char *cache_redis_tls_ca_file; /* rediss://: CA bundle; NULL: the system's */
+    char *cache_redis_tls_cert_file; /* rediss://: client certificate, if Redis asks for one */
+    char *cache_redis_tls_key_file;
 
     size_t nusers;
     PgwUserMap *users;
