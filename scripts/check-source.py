@@ -28,7 +28,7 @@ MAX_C_LINES = 1500
 LAYERS = [
     ("base", ["pgw", "buf", "log", "codec", "config", "auth", "scram", "tls", "stats",
               "audit", "snapshot", "worker"]),
-    ("logic", ["policy*", "schema", "scrub", "ask*", "llm", "kvcache", "cache*"]),
+    ("logic", ["policy*", "schema", "scrub", "ask*", "llm", "kvcache", "cache*", "changes"]),
     ("pipeline", ["stmt"]),
     ("sessions", ["backend", "pool"]),
     ("relay", ["client", "link"]),

@@ -19,6 +19,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <libpq-fe.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -359,6 +360,24 @@ static int tenant_line(Parser *p, const char *key, const char *value)
     PgwTenant *t = &p->cfg->tenants[p->index];
     long v;
 
+    if (strcasecmp(key, "changes") == 0) {
+        if (note_key(p, "changes") < 0)
+            return -1;
+        if (!*value) /* "changes =" as DESIGN.md writes it: the default, the backend */
+            return 0;
+        char *err = NULL;
+        PQconninfoOption *opts = PQconninfoParse(value, &err);
+        if (!opts) {
+            if (err)
+                err[strcspn(err, "\n")] = '\0';
+            fail_at(p, p->line, "invalid changes conninfo: %s", err ? err : "out of memory");
+            PQfreemem(err);
+            return -1;
+        }
+        PQconninfoFree(opts);
+        t->changes = pgw_strdup(value);
+        return 0;
+    }
     if (strcasecmp(key, "backend") == 0 || strcasecmp(key, "id") == 0) {
         bool backend = strcasecmp(key, "backend") == 0;
         if (note_key(p, backend ? "backend" : "id") < 0)
@@ -382,7 +401,8 @@ static int tenant_line(Parser *p, const char *key, const char *value)
         t->pool_size = (int)v;
         return 0;
     }
-    return fail_at(p, p->line, "unknown key '%s' in [%s] (expected backend, id or pool_size)", key,
+    return fail_at(p, p->line,
+                   "unknown key '%s' in [%s] (expected backend, id, pool_size or changes)", key,
                    p->section);
 }
 
@@ -440,8 +460,20 @@ static int table_line(Parser *p, const char *key, const char *value)
         free(col);
         return -1;
     }
+    if (strcasecmp(key, "cache_ttl") == 0) {
+        if (note_key(p, "cache_ttl") < 0)
+            return -1;
+        int ms;
+        if (config_parse_duration_ms(value, &ms) < 0)
+            return fail_at(p, p->line,
+                           "invalid value for cache_ttl: '%s' (expected a duration such as 300s; "
+                           "0: never cached)",
+                           value);
+        t->cache_ttl_ms = ms > 0 ? ms : -1;
+        return 0;
+    }
     return fail_at(p, p->line,
-                   "unknown key '%s' in [%s] (expected row_filter, hidden or "
+                   "unknown key '%s' in [%s] (expected row_filter, hidden, cache_ttl or "
                    "mask.COLUMN)",
                    key, p->section);
 }

@@ -20,6 +20,13 @@
  * (stmt_abort). The job reaches the client's session only through the
  * owner's PgwStmtSessionOps.
  *
+ * What the prompt shows is ask_choose's: the whole masked schema when it
+ * fits [llm] schema_budget, else the tables the question needs. While an
+ * ASK runs, the client sees its progress as NOTICEs (the tables shown,
+ * attempt k of n and why a retry happened) when the session's
+ * client_min_messages lets NOTICEs through (read from the session when the
+ * ASK starts); the final "ask: <sql>" NOTICE goes with the result as ever.
+ *
  * The model is untrusted: its SQL reaches the backend only as the policy
  * rewrote it, exactly like SQL a person typed.
  *
@@ -46,10 +53,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 
 #define ASK_HISTORY 6 /* earlier turns a follow-up question sees */
-#define ASK_TABLES 10 /* tables a prompt shows at most */
+#define ASK_SCHEMA_CHECK_MS 2000 /* how often the catalog may be checked for DDL */
+#define ASK_VALUE_COLUMNS 200 /* text columns whose values the index reads at most */
 #define SQLSTATE_ASK_LIMIT "53400" /* configuration_limit_exceeded */
 #define SQLSTATE_ASK_LLM "58000" /* system_error: the model is unavailable */
 #define SQLSTATE_ASK_CANNOT "0A000"
@@ -120,7 +129,10 @@ typedef struct SchemaEntry {
     char *tenant;
     unsigned version;
     PgwAskSchema *schema;
+    PgwAskValues *values; /* the tenant's own values, or NULL */
     char *fingerprint;
+    char *generation; /* the catalog's signature when it was read */
+    int64_t checked_ms; /* when that was last confirmed (under ask_mu) */
     int refs;
     struct SchemaEntry *next;
 } SchemaEntry;
@@ -164,7 +176,9 @@ static void schema_put(SchemaEntry *e)
     bool last = --e->refs == 0;
     pthread_mutex_unlock(&ask_mu);
     if (last) {
+        ask_values_free(e->values);
         ask_schema_free(e->schema);
+        free(e->generation);
         free(e->fingerprint);
         free(e->tenant);
         free(e);
@@ -173,12 +187,16 @@ static void schema_put(SchemaEntry *e)
 
 /* Install a freshly read schema (replacing older ones of the tenant) and
  * return it with a reference for the caller. */
-static SchemaEntry *schema_install(const char *tenant, unsigned version, PgwAskSchema *schema)
+static SchemaEntry *schema_install(const char *tenant, unsigned version, PgwAskSchema *schema,
+                                   PgwAskValues *values, char *generation)
 {
     SchemaEntry *e = pgw_calloc(1, sizeof *e);
     e->tenant = pgw_strdup(tenant);
     e->version = version;
     e->schema = schema;
+    e->values = values;
+    e->generation = generation;
+    e->checked_ms = now_ms();
     e->fingerprint = ask_schema_fingerprint(schema);
     e->refs = 2; /* the list's and the caller's */
     SchemaEntry *old = NULL;
@@ -229,6 +247,9 @@ struct PgwStmtHandle {
     SchemaEntry *schema;
     AskStep step;
     int attempt;
+    bool progress; /* the session's client_min_messages lets NOTICEs through */
+    char *generation; /* the catalog signature read for this ASK */
+    PgwAskSchema *new_schema; /* read, waiting for its values */
     char *last_sql; /* the model's SQL of the latest attempt */
     char *last_error; /* why it failed, cleaned for the model */
     char *final_sql; /* the statement to forward: rewritten */
@@ -257,6 +278,8 @@ static void job_free(PgwStmtHandle *j)
     free(j->sql);
     free(j->param_types);
     free(j->question);
+    free(j->generation);
+    ask_schema_free(j->new_schema);
     free(j->last_sql);
     free(j->last_error);
     free(j->final_sql);
@@ -299,7 +322,7 @@ static void job_failed(PgwStmtHandle *j, const char *raw_error)
 {
     PgwConfig *cfg = j->snap->cfg;
     free(j->last_error);
-    j->last_error = ask_clean_error(j->schema->schema, cfg, raw_error);
+    j->last_error = ask_clean_error_sql(j->schema->schema, cfg, NULL, raw_error, j->last_sql);
     if (j->from_cache) {
         /* A cached translation no longer works (schema or policy changed
          * in a way the key missed): ask the model instead. */
@@ -476,6 +499,19 @@ static void llm_done(void *arg, PgwLlmResult *r)
     job_check_sql(j);
 }
 
+/* A progress NOTICE, sent at once (in protocol order) when the session's
+ * client_min_messages lets NOTICEs through. */
+static void job_progress(PgwStmtHandle *j, const char *text)
+{
+    if (!j->progress || !j->ops || !j->ops->notice)
+        return;
+    PgwBuf b;
+    buf_init(&b);
+    codec_notice(&b, "NOTICE", "00000", text, NULL, NULL);
+    j->ops->notice(j->owner, &b);
+    buf_free(&b);
+}
+
 static void job_ask_model(PgwStmtHandle *j)
 {
     PgwConfig *cfg = j->snap->cfg;
@@ -487,16 +523,12 @@ static void job_ask_model(PgwStmtHandle *j)
     }
     j->attempt++;
     AskSession *sess = *(AskSession **)j->session_state;
-    const char *hq[ASK_HISTORY];
     PgwAskTurn turns[ASK_HISTORY];
     size_t nh = sess ? sess->n : 0;
     for (size_t i = 0; i < nh; i++) {
-        hq[i] = sess->questions[i];
         turns[i].question = sess->questions[i];
         turns[i].sql = sess->sqls[i];
     }
-    size_t tables[ASK_TABLES];
-    size_t nt = ask_select_tables(j->schema->schema, j->question, hq, nh, ASK_TABLES, tables);
     PgwAskPrompt prompt;
     memset(&prompt, 0, sizeof prompt);
     char *examples = NULL;
@@ -513,13 +545,40 @@ static void job_ask_model(PgwStmtHandle *j)
             examples = buf_steal_str(&b);
         }
     }
-    int rc = ask_build_prompt(j->schema->schema, tables, nt, examples, turns, nh, j->question,
-                              j->last_error ? j->last_sql : NULL, j->last_error, &prompt);
+    PgwAskBudget budget;
+    ask_budget_from_config(cfg, &budget);
+    PgwAskPromptInput in = {
+        .schema = j->schema->schema,
+        .values = j->schema->values,
+        .budget = &budget,
+        .examples = examples,
+        .history = turns,
+        .nhist = nh,
+        .question = j->question,
+        .failed_sql = j->last_error ? j->last_sql : NULL,
+        .failed_error = j->last_error,
+    };
+    PgwAskChoice choice;
+    int rc = ask_prompt_build(&in, &prompt, &choice);
     free(examples);
     if (rc != 0) {
         job_refuse(j, SQLSTATE_INTERNAL_ERROR, "pgwarden ask: cannot build the prompt", NULL, NULL);
         return;
     }
+    int max_attempts = cfg->llm_max_attempts > 0 ? cfg->llm_max_attempts : 1;
+    if (j->attempt == 1 || !j->last_error) {
+        char *what = ask_choice_describe(j->schema->schema, &choice);
+        job_progress(j, what);
+        free(what);
+    }
+    ask_choice_free(&choice);
+    char line[1536];
+    if (j->attempt > 1 && j->last_error)
+        snprintf(line, sizeof line, "ask: attempt %d of %d: the previous SQL failed: %s",
+                 j->attempt, max_attempts, j->last_error);
+    else
+        snprintf(line, sizeof line, "ask: attempt %d of %d", j->attempt, max_attempts);
+    job_progress(j, line);
     PgwLlmMessage msgs[16];
     size_t nm = prompt.nmsgs < 16 ? prompt.nmsgs : 16;
     for (size_t i = 0; i < nm; i++) {
@@ -565,6 +624,69 @@ static void job_have_schema(PgwStmtHandle *j)
     job_ask_model(j);
 }
 
+/* The tenant's values are read (or not needed): install the snapshot. */
+static void schema_ready(PgwStmtHandle *j, PgwAskValues *values)
+{
+    PgwConfig *cfg = j->snap->cfg;
+    PgwAskSchema *s = j->new_schema;
+    j->new_schema = NULL;
+    char *generation = j->generation;
+    j->generation = NULL;
+    j->schema = schema_install(j->tenant, cfg->version, s, values, generation);
+    job_have_schema(j);
+}
+
+static void values_read(void *arg, size_t nrows, size_t ncols, char **values, const char *error)
+{
+    PgwStmtHandle *j = arg;
+    j->internal = NULL;
+    PgwAskValues *v = NULL;
+    if (error)
+        log_warning("tenant %s: reading values for ASK failed: %s", j->tenant, error);
+    else
+        v = ask_values_build(j->new_schema, nrows, ncols, (const char *const *)values);
+    schema_ready(j, v);
+}
+
+/* The value index, when the prompt will need it: the schema does not fit
+ * the budget (the ranking uses values) or sample values are on. Read on
+ * the client's session through the policy with the tenant's own context,
+ * so only its filtered, masked rows are seen — never table statistics,
+ * which would show the other tenants' volume. Without values ASK still
+ * works: any failure here only costs ranking quality. */
+static void read_values(PgwStmtHandle *j)
+{
+    PgwConfig *cfg = j->snap->cfg;
+    PgwAskBudget budget;
+    ask_budget_from_config(cfg, &budget);
+    bool needed =
+        budget.samples_per_column > 0 || ask_schema_ddl_bytes(j->new_schema) > budget.schema_bytes;
+    char *sql = needed ? ask_values_sql(j->new_schema, ASK_VALUE_COLUMNS) : NULL;
+    if (!sql) {
+        schema_ready(j, NULL);
+        return;
+    }
+    PgwPolicyCtx ctx = {
+        .cfg = cfg, .tenant = config_tenant(cfg, j->tenant), .schema = j->policy_schema};
+    PgwPolicyResult pr;
+    memset(&pr, 0, sizeof pr);
+    int rc = ctx.tenant && ctx.schema ? policy_rewrite(&ctx, sql, &pr) : -1;
+    free(sql);
+    if (rc != 0 || pr.decision != PGW_POLICY_ALLOW || !pr.sql) {
+        log_warning("tenant %s: the policy did not let ASK read values: %s", j->tenant,
+                    rc != 0      ? "policy failure"
+                    : pr.message ? pr.message
+                                 : "refused");
+        policy_result_free(&pr);
+        schema_ready(j, NULL);
+        return;
+    }
+    j->internal = j->ops->query(j->owner, pr.sql, values_read, j);
+    policy_result_free(&pr);
+    if (!j->internal)
+        schema_ready(j, NULL);
+}
+
 static void schema_read(void *arg, size_t nrows, size_t ncols, char **values, const char *error)
 {
     PgwStmtHandle *j = arg;
@@ -580,8 +702,60 @@ static void schema_read(void *arg, size_t nrows, size_t ncols, char **values, co
                    NULL, NULL);
         return;
     }
-    j->schema = schema_install(j->tenant, cfg->version, s);
-    job_have_schema(j);
+    j->new_schema = s;
+    read_values(j);
+}
+
+/* The catalog's signature is known: the cached snapshot still holds when
+ * it matches, else the schema is read again (DDL since: a new column, a
+ * dropped table), without waiting for a RELOAD. */
+static void generation_read(void *arg, size_t nrows, size_t ncols, char **values, const char *error)
+{
+    PgwStmtHandle *j = arg;
+    j->internal = NULL;
+    const char *gen = !error && nrows == 1 && ncols == 1 && values[0] ? values[0] : "";
+    free(j->generation);
+    j->generation = pgw_strdup(gen);
+    if (j->schema) {
+        bool same = j->schema->generation && strcmp(j->schema->generation, gen) == 0;
+        if (same) {
+            pthread_mutex_lock(&ask_mu);
+            j->schema->checked_ms = now_ms();
+            pthread_mutex_unlock(&ask_mu);
+            job_have_schema(j);
+            return;
+        }
+        schema_put(j->schema);
+        j->schema = NULL;
+    }
+    j->internal = j->ops->query(j->owner, ask_schema_introspection_sql(), schema_read, j);
+    if (!j->internal)
+        job_refuse(j, SQLSTATE_CONNECTION_FAILURE, "pgwarden ask: no server session", NULL, NULL);
+}
+
+/* Whether progress NOTICEs reach the client, as PostgreSQL decides for its
+ * own: client_min_messages at notice or below (log sits below notice
+ * there). Then the prompt schema: cached, or read now. */
+static void settings_read(void *arg, size_t nrows, size_t ncols, char **values, const char *error)
+{
+    PgwStmtHandle *j = arg;
+    j->internal = NULL;
+    const char *level = !error && nrows == 1 && ncols == 1 ? values[0] : NULL;
+    j->progress = level && (strncasecmp(level, "debug", 5) == 0 || strcasecmp(level, "log") == 0 ||
+                            strcasecmp(level, "notice") == 0);
+    j->schema = schema_get(j->tenant, j->snap->cfg->version);
+    if (j->schema) {
+        pthread_mutex_lock(&ask_mu);
+        bool fresh = now_ms() - j->schema->checked_ms < ASK_SCHEMA_CHECK_MS;
+        pthread_mutex_unlock(&ask_mu);
+        if (fresh) {
+            job_have_schema(j);
+            return;
+        }
+    }
+    j->internal = j->ops->query(j->owner, ask_schema_generation_sql(), generation_read, j);
+    if (!j->internal)
+        job_refuse(j, SQLSTATE_CONNECTION_FAILURE, "pgwarden ask: no server session", NULL, NULL);
 }
 
 static PgwStmtHandle *ask_start(const PgwStmtRequest *req, PgwAskKind kind, char *question,
@@ -618,16 +792,11 @@ static PgwStmtHandle *ask_start(const PgwStmtRequest *req, PgwAskKind kind, char
                            kind == PGW_ASK_EXPLAIN ? "explain ask" : "ask",
                            req->protocol == PGW_STMT_SIMPLE ? "simple" : "extended", req->sql);
     audit_set_str(j->audit, "question", question);
-    j->schema = schema_get(j->tenant, j->snap->cfg->version);
-    if (j->schema) {
-        job_have_schema(j);
-    } else {
-        j->step = STEP_SCHEMA;
-        j->internal = j->ops->query(j->owner, ask_schema_introspection_sql(), schema_read, j);
-        if (!j->internal)
-            job_refuse(j, SQLSTATE_CONNECTION_FAILURE, "pgwarden ask: no server session", NULL,
-                       NULL);
-    }
+    j->step = STEP_SCHEMA;
+    j->internal = j->ops->query(
+        j->owner, "SELECT pg_catalog.current_setting('client_min_messages')", settings_read, j);
+    if (!j->internal)
+        job_refuse(j, SQLSTATE_CONNECTION_FAILURE, "pgwarden ask: no server session", NULL, NULL);
     if (finished)
         return NULL; /* done() has run; j is gone */
     j->finished = NULL;
