@@ -52,6 +52,7 @@
 static void client_process(PgwClient *c);
 static void skip_message(PgwClient *c, size_t whole, char type);
 static void login_timeout_cb(evutil_socket_t fd, short what, void *arg);
+static void arm_idle_timeout(PgwClient *c);
 static void client_read_cb(struct bufferevent *bev, void *arg);
 static void client_write_cb(struct bufferevent *bev, void *arg);
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
@@ -446,7 +447,7 @@ static void submit_statement(PgwClient *c)
             types[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
         }
     }
-    PgwSchemaRef *schema = pool_schema_acquire(c->pool);
+    PgwSchemaRef *schema = pool_schema_acquire(link_pool(&c->link));
     PgwStmtRequest req = {
         .snap = snapshot_acquire(),
         .base = worker_base(c->w),
@@ -464,6 +465,7 @@ static void submit_statement(PgwClient *c)
         .ops = &client_stmt_ops,
         .owner = c,
     };
+    c->idle_ms = req.snap->cfg->client_idle_timeout_ms; /* a reload applies from here on */
     PgwStmtHandle *h = stmt_submit(&req, stmt_done, c);
     snapshot_release(req.snap);
     free(types);
@@ -786,6 +788,8 @@ static void client_process(PgwClient *c)
     }
     c->in_process = false;
     publish_state(c);
+    if (c->state == CS_READY && c->idle_ms > 0)
+        arm_idle_timeout(c);
 }
 
 /* ---------- cancel and shutdown ---------- */
@@ -840,6 +844,34 @@ void client_shutdown(PgwClient *c, bool immediate)
     if (immediate || !busy || c->state != CS_READY)
         client_fatal(c, SQLSTATE_ADMIN_SHUTDOWN,
                      "terminating connection because pgwarden is shutting down", NULL);
+}
+
+/* client_idle_timeout: a client that has nothing running and has sent
+ * nothing for that long is told so and closed (PostgreSQL's
+ * idle_session_timeout answers the same way, 57P05). Every pass of
+ * client_process re-arms the timer, so any message pushes it back. */
+static bool client_idle(PgwClient *c)
+{
+    return !c->closing && !c->stmt && !c->result && !c->pass_left && !c->skip_left &&
+           !link_busy(&c->link) && !link_waiting(&c->link) && !link_answer_pending(&c->link) &&
+           evbuffer_get_length(bufferevent_get_input(c->bev)) == 0;
+}
+
+static void idle_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    PgwClient *c = arg;
+    if (!client_idle(c))
+        return; /* busy: re-armed when it is idle again */
+    client_fatal(c, "57P05", "terminating connection due to idle-session timeout",
+                 "client_idle_timeout closes connections that send nothing for that long.");
+}
+
+static void arm_idle_timeout(PgwClient *c)
+{
+    if (!c->timer)
+        c->timer = evtimer_new(worker_base(c->w), idle_timeout_cb, c);
+    struct timeval tv = {c->idle_ms / 1000, (c->idle_ms % 1000) * 1000};
+    evtimer_add(c->timer, &tv);
 }
 
 static void login_timeout_cb(evutil_socket_t fd, short what, void *arg)

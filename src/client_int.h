@@ -56,6 +56,7 @@ struct PgwClient {
     struct bufferevent *bev;
     evutil_socket_t fd; /* -1 once a TLS bufferevent owns it */
     uint32_t pid, key;
+    int idle_ms; /* client_idle_timeout as of the last statement; 0: none */
     uint64_t serial;
     uint8_t state;
     bool tls;
@@ -74,14 +75,13 @@ struct PgwClient {
     char *user;
     char *tenant;
     char *ident;
-    struct PgwPool *pool;
-    PgwLink link; /* initialized once the tenant is known */
+    PgwLink link; /* initialized once the tenant is known; it holds the tenant's pool */
     PgwStmtHandle *stmt;
     PgwStmtResult *result; /* decided, not yet applied */
     PgwBuf cur;
     struct event *resume_ev; /* runs client_process later (see stmt_done) */
     ClientLogin *login;
-    struct event *timer; /* the login timeout */
+    struct event *timer; /* the login timeout; once READY, the idle timeout */
     void *hook_state; /* the pipeline's per-session state (stmt_session_free) */
     char addr[64];
 };

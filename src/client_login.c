@@ -96,7 +96,7 @@ static void finish_login(PgwClient *c)
     ClientLogin *l = c->login;
     PgwBuf b;
     buf_init(&b);
-    if (!pool_params(c->pool, &b, l->nparams, (const char *const *)l->param_names,
+    if (!pool_params(link_pool(&c->link), &b, l->nparams, (const char *const *)l->param_names,
                      (const char *const *)l->param_values)) {
         buf_free(&b);
         client_fatal(c, SQLSTATE_INTERNAL_ERROR, "pgwarden: backend parameters unknown", NULL);
@@ -107,6 +107,7 @@ static void finish_login(PgwClient *c)
     client_write(c, &b);
     buf_free(&b);
     link_set_startup_sets(&c->link, build_startup_sets(l));
+    c->idle_ms = l->snap->cfg->client_idle_timeout_ms;
     client_login_free(l);
     c->login = NULL;
     c->state = CS_READY;
@@ -164,6 +165,7 @@ static void login_authenticated(PgwClient *c)
         c->ident = pgw_malloc(n);
         snprintf(c->ident, n, "%s/%s@%s", c->user, PGW_ADMIN_DB, c->addr);
         worker_publish_names(c->w, c->pid, c->user, PGW_ADMIN_DB, c->addr, c->tls);
+        c->idle_ms = cfg->client_idle_timeout_ms;
         client_login_free(c->login);
         c->login = NULL;
         c->state = CS_READY;
@@ -188,12 +190,11 @@ static void login_authenticated(PgwClient *c)
     free(c->ident);
     c->ident = pgw_malloc(n);
     snprintf(c->ident, n, "%s/%s@%s", c->user, c->tenant, c->addr);
-    c->pool = pool_get(c->tenant);
-    link_init(&c->link, c->w, c->pid, c->bev, c->pool, &client_link_ops, c);
+    link_init(&c->link, c->pid, c->bev, pool_get(c->tenant), &client_link_ops, c);
     worker_publish_names(c->w, c->pid, c->user, c->tenant, c->addr, c->tls);
     PgwBuf probe;
     buf_init(&probe);
-    bool known = pool_params(c->pool, &probe, 0, NULL, NULL);
+    bool known = pool_params(link_pool(&c->link), &probe, 0, NULL, NULL);
     buf_free(&probe);
     if (known) {
         finish_login(c);

@@ -61,11 +61,16 @@ static const PgwPoolWaitOps link_wait_ops;
 
 static void flush_answer(PgwLink *l);
 
-void link_init(PgwLink *l, PgwWorker *w, uint32_t conn_id, struct bufferevent *out, PgwPool *pool,
+/* The client's worker: its registry id says which. */
+static PgwWorker *link_worker(const PgwLink *l)
+{
+    return worker_for_id(l->conn_id);
+}
+
+void link_init(PgwLink *l, uint32_t conn_id, struct bufferevent *out, PgwPool *pool,
                const PgwLinkOps *ops, void *owner)
 {
     memset(l, 0, sizeof *l);
-    l->w = w;
     l->conn_id = conn_id;
     l->out = out;
     l->pool = pool;
@@ -93,7 +98,7 @@ static void attach(PgwLink *l, PgwBackend *b)
 {
     l->be = b;
     backend_set_user(b, &link_user, l);
-    worker_publish_backend(l->w, l->conn_id, b->pid);
+    worker_publish_backend(link_worker(l), l->conn_id, b->pid);
     if (l->startup_sets) {
         backend_send_internal(b, l->startup_sets);
         free(l->startup_sets);
@@ -106,7 +111,7 @@ static void give_back(PgwLink *l)
 {
     PgwBackend *b = l->be;
     l->be = NULL;
-    worker_publish_backend(l->w, l->conn_id, 0);
+    worker_publish_backend(link_worker(l), l->conn_id, 0);
     backend_set_user(b, NULL, NULL);
     if (backend_reusable(b) && !l->partial)
         pool_release(l->pool, b);
@@ -193,7 +198,7 @@ bool link_acquire(PgwLink *l)
         return false;
     PgwBackend *b = NULL;
     l->waiting = true;
-    if (pool_acquire(l->pool, l->w, &link_wait_ops, l, &b, &l->wait) == PGW_ACQUIRE_NOW) {
+    if (pool_acquire(l->pool, link_worker(l), &link_wait_ops, l, &b, &l->wait) == PGW_ACQUIRE_NOW) {
         l->waiting = false;
         l->wait = NULL;
         attach(l, b);
@@ -205,10 +210,15 @@ bool link_acquire(PgwLink *l)
     int ms = s->cfg->pool_timeout_ms;
     snapshot_release(s);
     if (!l->wait_timer)
-        l->wait_timer = evtimer_new(worker_base(l->w), wait_timeout_cb, l);
+        l->wait_timer = evtimer_new(worker_base(link_worker(l)), wait_timeout_cb, l);
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evtimer_add(l->wait_timer, &tv);
     return false;
+}
+
+PgwPool *link_pool(const PgwLink *l)
+{
+    return l->pool;
 }
 
 bool link_waiting(const PgwLink *l)
@@ -516,7 +526,7 @@ static void user_lost(void *arg, const char *reason)
     bool unsynced = b->unsynced;
     l->be = NULL;
     l->partial = false;
-    worker_publish_backend(l->w, l->conn_id, 0);
+    worker_publish_backend(link_worker(l), l->conn_id, 0);
     backend_set_user(b, NULL, NULL);
     pool_discard(l->pool, b);
     if (l->throttled) {

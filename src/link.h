@@ -76,8 +76,6 @@ typedef struct PgwLinkAudit PgwLinkAudit;
 
 /* Embedded in the client; all fields are link.c's. */
 typedef struct PgwLink {
-    struct PgwWorker *w;
-    uint32_t conn_id; /* the client's registry id, for the published backend pid */
     struct bufferevent *out; /* the client's bufferevent: where relayed bytes go */
     struct PgwPool *pool; /* NULL until link_init */
     const PgwLinkOps *ops;
@@ -87,6 +85,7 @@ typedef struct PgwLink {
     struct PgwBackend *be;
     struct PgwPoolWait *wait; /* while waiting for a session */
     struct event *wait_timer;
+    uint32_t conn_id; /* the client's registry id: its worker, its published backend pid */
     bool waiting;
     bool answer_pending; /* pending_out waits for the session to drain */
     bool answer_ready; /* ... and is followed by a ReadyForQuery */
@@ -99,8 +98,10 @@ typedef struct PgwLink {
     PgwLinkAudit *audit_head, *audit_tail; /* forwarded statements awaiting ReadyForQuery */
 } PgwLink;
 
-void link_init(PgwLink *l, struct PgwWorker *w, uint32_t conn_id, struct bufferevent *out,
-               struct PgwPool *pool, const PgwLinkOps *ops, void *owner);
+void link_init(PgwLink *l, uint32_t conn_id, struct bufferevent *out, struct PgwPool *pool,
+               const PgwLinkOps *ops, void *owner);
+/* The tenant's pool (NULL before link_init). */
+struct PgwPool *link_pool(const PgwLink *l);
 /* The client goes away: withdraw a wait, give the session back when it is
  * idle and clean (reset, then reused), discard it when it was mid-statement,
  * close the open audit records. A link never initialized is fine. */

@@ -572,3 +572,33 @@ def test_a_long_statement_around_ask_is_decided_off_the_worker(pgwarden):
             conn.close()
     finally:
         llm.stop()
+
+
+# Old behaviour: client_idle_timeout was parsed and documented but did
+# nothing. A client that sends nothing for that long is closed with 57P05;
+# one that keeps talking, or whose statement runs longer, is not.
+@pytest.mark.timeout(30)
+def test_client_idle_timeout_closes_only_idle_clients(pgwarden):
+    gw = pgwarden(settings={"client_idle_timeout": "1s"})
+    idle = login(gw)
+    busy = login(gw)
+    slow = login(gw)
+    try:
+        started = time.monotonic()
+        slow.send_query("SELECT pg_sleep(2)")
+        # the busy client talks every 200 ms for 2.5 s: never idle for 1 s
+        while time.monotonic() - started < 2.5:
+            assert busy.simple_query("SELECT 1") == ([["1"]], None)
+            time.sleep(0.2)  # the client's pace, not synchronisation
+        idle.sock.settimeout(10)
+        kind, payload = idle.read_message()
+        assert kind == b"E" and fields(payload)["C"] == "57P05", fields(payload)
+        with pytest.raises((ConnectionError, OSError)):
+            idle.read_message()
+        # the 2 s statement finished and answered: running is not idle
+        slow.sock.settimeout(10)
+        assert kinds(read_until_idle(slow, 1)) == ["T", "D", "C", "Z"]
+        assert busy.simple_query("SELECT 2") == ([["2"]], None)
+    finally:
+        for s in (idle, busy, slow):
+            s.close(graceful=False)
