@@ -191,6 +191,10 @@ static void login_authenticated(PgwClient *c)
     c->ident = pgw_malloc(n);
     snprintf(c->ident, n, "%s/%s@%s", c->user, c->tenant, c->addr);
     link_init(&c->link, c->pid, c->bev, pool_get(c->tenant), &client_link_ops, c);
+    /* The pool mode is the client's for its whole life: its prepared
+     * statements are kept one way or the other. */
+    link_set_transaction_mode(&c->link, config_pool_mode(cfg, config_tenant(cfg, tenant)) ==
+                                            PGW_POOL_TRANSACTION);
     worker_publish_names(c->w, c->pid, c->user, c->tenant, c->addr, c->tls);
     PgwBuf probe;
     buf_init(&probe);
