@@ -512,7 +512,7 @@ PgwStmtBody *backend_stmt_add(PgwBackend *b, PgwStmtBody *body, uint32_t max)
         b->nstmts++;
     }
     b->stmts[slot].body = backend_body_ref(body);
-    b->stmts[slot].used = ++b->stmt_clock;
+    b->stmts[slot].used = b->stmts[slot].added = ++b->stmt_clock;
     return evicted;
 }
 
@@ -521,6 +521,27 @@ void backend_set_unnamed(PgwBackend *b, PgwStmtBody *body)
     backend_body_ref(body);
     backend_body_unref(b->unnamed);
     b->unnamed = body;
+}
+
+uint32_t backend_stmt_retain(PgwBackend *b, const char *names, uint64_t since)
+{
+    uint32_t kept = 0, before = b->nstmts;
+    for (uint32_t i = 0; i < b->nstmts; i++) {
+        const char *name = b->stmts[i].body->name;
+        size_t n = strlen(name);
+        bool present = b->stmts[i].added > since;
+        for (const char *p = names ? strstr(names, name) : NULL; p; p = strstr(p + 1, name))
+            if ((p == names || p[-1] == ',') && (p[n] == ',' || p[n] == '\0')) {
+                present = true;
+                break;
+            }
+        if (present)
+            b->stmts[kept++] = b->stmts[i];
+        else
+            backend_body_unref(b->stmts[i].body);
+    }
+    b->nstmts = kept;
+    return before - kept;
 }
 
 void backend_stmt_clear(PgwBackend *b)

@@ -98,6 +98,7 @@ bool backend_body_same(const PgwStmtBody *a, const PgwStmtBody *b);
 typedef struct PgwBackendStmt {
     PgwStmtBody *body;
     uint64_t used; /* the session's use counter when last used: least is evicted */
+    uint64_t added; /* ... when it was prepared */
 } PgwBackendStmt;
 
 typedef enum {
@@ -208,6 +209,10 @@ void backend_hand_back(PgwBackend *b);
 PgwBackendStmt *backend_stmt_find(PgwBackend *b, const PgwStmtBody *body);
 PgwStmtBody *backend_stmt_add(PgwBackend *b, PgwStmtBody *body, uint32_t max);
 void backend_stmt_clear(PgwBackend *b);
+/* Keep only the statements named in names (comma-separated: what the
+ * server said it has when the clock read since); those prepared later
+ * stay. Returns how many were dropped. */
+uint32_t backend_stmt_retain(PgwBackend *b, const char *names, uint64_t since);
 /* What the server's unnamed statement holds now (takes a reference). */
 void backend_set_unnamed(PgwBackend *b, PgwStmtBody *body);
 

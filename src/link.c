@@ -499,6 +499,8 @@ static void relay_bytes(PgwLink *l, const uint8_t *data, size_t len)
 static void user_message(void *arg, uint8_t kind, char type, const uint8_t *msg, size_t len)
 {
     PgwLink *l = arg;
+    if (type == 'E' && l->txn)
+        l->dirty = true; /* a Parse may have failed or been skipped: see what the server has */
     if (type == 'E' || type == 'N') {
         /* What of a server error may reach a client: see scrub.h. */
         PgwBuf clean;

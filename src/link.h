@@ -123,6 +123,7 @@ typedef struct PgwLink {
     bool dirty; /* the transaction changed session state: read it before release */
     bool pinned; /* SQL PREPARE or a WITH HOLD cursor keep the client on its session */
     void *state_query; /* reading the session's state, before release */
+    uint64_t state_clock; /* the session's statement clock when it was sent */
     char *sets; /* the client's settings, as statements (NULL: none) */
     PgwLinkStmt **stmts; /* the client's named statements: hash buckets */
     uint32_t stmt_buckets, nstmts;

@@ -71,7 +71,9 @@ static const char state_sql[] =
     "'SELECT pg_catalog.set_config(%L, %L, false)', name, pg_catalog.current_setting(name)), "
     "'; ' ORDER BY name) FROM pg_catalog.pg_settings WHERE source = 'session'), "
     "(SELECT pg_catalog.count(*) FROM pg_catalog.pg_cursors WHERE is_holdable) + "
-    "(SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_statements WHERE from_sql)";
+    "(SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_statements WHERE from_sql), "
+    "(SELECT pg_catalog.string_agg(name, ',') FROM pg_catalog.pg_prepared_statements "
+    "WHERE NOT from_sql)";
 
 void link_set_transaction_mode(PgwLink *l, bool on)
 {
@@ -434,18 +436,17 @@ void link_txn_command_done(PgwLink *l, const char *tag)
         return; /* SELECT, FETCH, ... : the hot path */
     }
     if (tag_is(tag, "SET") || tag_is(tag, "RESET") || tag_is(tag, "PREPARE") ||
-        tag_is(tag, "DECLARE CURSOR") || tag_is(tag, "CLOSE CURSOR") ||
-        tag_is(tag, "DISCARD") || tag_is(tag, "DEALLOCATE"))
+        tag_is(tag, "DECLARE CURSOR") || tag_is(tag, "CLOSE CURSOR") || tag_is(tag, "DISCARD") ||
+        tag_is(tag, "DEALLOCATE"))
         l->dirty = true;
-    if ((tag_is(tag, "DISCARD ALL") || tag_is(tag, "DEALLOCATE")) && l->be) {
-        /* The server dropped prepared statements: its cache says so, and
-         * after DISCARD ALL or DEALLOCATE ALL the client has none either,
-         * as on PostgreSQL. (DEALLOCATE of one name: which one is not
-         * known here, so the session forgets them all.) */
+    if ((tag_is(tag, "DISCARD ALL") || tag_is(tag, "DEALLOCATE ALL")) && l->be) {
+        /* The server dropped every prepared statement: the session's cache
+         * says so, and the client has none either, as on PostgreSQL. (A
+         * DEALLOCATE of one name: the state read before release tells
+         * which the server still has.) */
         pool_count_prepared(l->pool, -(int)l->be->nstmts);
         backend_stmt_clear(l->be);
-        if (tag_is(tag, "DISCARD ALL") || tag_is(tag, "DEALLOCATE ALL"))
-            stmts_clear(l);
+        stmts_clear(l);
     }
 }
 
@@ -454,7 +455,7 @@ static void state_read(void *arg, size_t nrows, size_t ncols, char **values, con
     PgwLink *l = arg;
     l->state_query = NULL;
     l->dirty = false;
-    if (error || nrows != 1 || ncols != 2) {
+    if (error || nrows != 1 || ncols != 3) {
         /* Unknown state cannot move: keep the session for this client. */
         log_warning("reading a session's state failed (%s); the client keeps its session",
                     error ? error : "unexpected result");
@@ -468,6 +469,10 @@ static void state_read(void *arg, size_t nrows, size_t ncols, char **values, con
         l->be->applied_sets = l->sets ? pgw_strdup(l->sets) : NULL;
     }
     l->pinned = values[1] && strcmp(values[1], "0") != 0;
+    /* What the server still has (a DEALLOCATE of one name, even of a
+     * shared one, is seen here). */
+    if (l->be)
+        pool_count_prepared(l->pool, -(int)backend_stmt_retain(l->be, values[2], l->state_clock));
 }
 
 void link_quiet(PgwLink *l)
@@ -478,6 +483,7 @@ void link_quiet(PgwLink *l)
     if (!backend_reusable(b) || b->tx_status != 'I')
         return;
     if (l->dirty) {
+        l->state_clock = b->stmt_clock; /* what is prepared after it is not in its answer */
         l->state_query = backend_internal_query(b, state_sql, state_read, l);
         return; /* idle follows, and brings the client back here */
     }
