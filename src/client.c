@@ -27,6 +27,7 @@
 #include "codec.h"
 #include "config.h"
 #include "log.h"
+#include "peers.h"
 #include "pool.h"
 #include "schema.h"
 #include "snapshot.h"
@@ -178,6 +179,9 @@ void client_accept(PgwWorker *w, evutil_socket_t fd, const struct sockaddr *addr
     STATS_ADD(clients_active, 1);
     if (RAND_bytes((unsigned char *)&c->key, sizeof c->key) != 1)
         c->key = (uint32_t)random();
+    PgwSnapshot *snap = snapshot_acquire();
+    c->key = peers_cancel_key(snap->cfg, c->key); /* [peers]: whose client this is */
+    snapshot_release(snap);
     c->bev = bufferevent_socket_new(worker_base(w), fd, 0);
     client_watch(c);
     /* Like authentication_timeout: a connection must log in within a minute. */

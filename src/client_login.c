@@ -21,6 +21,7 @@
 #include "config.h"
 #include "log.h"
 #include "policy_catalog.h" /* policy_setting_verdict for startup parameters */
+#include "peers.h"
 #include "pool.h"
 #include "scram.h"
 #include "snapshot.h"
@@ -259,7 +260,9 @@ static void handle_startup(PgwClient *c, const uint8_t *body, size_t len)
     PgwConfig *cfg = snap->cfg;
     switch (st.kind) {
     case PGW_STARTUP_CANCEL: {
-        client_cancel_request(st.cancel_pid, st.cancel_key);
+        /* Another instance's client (its id in the key): forwarded there. */
+        if (!peers_forward_cancel(cfg, st.cancel_pid, st.cancel_key))
+            client_cancel_request(st.cancel_pid, st.cancel_key);
         snapshot_release(snap);
         client_close(c, NULL);
         return;

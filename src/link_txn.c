@@ -136,6 +136,11 @@ static void stmt_grow(PgwLink *l)
     l->stmt_buckets = nb;
 }
 
+static void publish_prepared(PgwLink *l)
+{
+    worker_publish_prepared(worker_for_id(l->conn_id), l->conn_id, link_prepared_count(l));
+}
+
 static void stmt_add(PgwLink *l, const char *name, PgwStmtBody *body)
 {
     if (l->nstmts >= l->stmt_buckets)
@@ -148,6 +153,7 @@ static void stmt_add(PgwLink *l, const char *name, PgwStmtBody *body)
     s->next = l->stmts[s->hash & (l->stmt_buckets - 1)];
     l->stmts[s->hash & (l->stmt_buckets - 1)] = s;
     l->nstmts++;
+    publish_prepared(l);
 }
 
 static void stmt_remove(PgwLink *l, const char *name)
@@ -165,6 +171,7 @@ static void stmt_remove(PgwLink *l, const char *name)
     backend_body_unref(s->body);
     free(s);
     l->nstmts--;
+    publish_prepared(l);
 }
 
 static void stmts_clear(PgwLink *l)
@@ -447,6 +454,7 @@ void link_txn_command_done(PgwLink *l, const char *tag)
         pool_count_prepared(l->pool, -(int)l->be->nstmts);
         backend_stmt_clear(l->be);
         stmts_clear(l);
+        publish_prepared(l);
     }
 }
 

@@ -428,3 +428,80 @@ def test_backend_lost_inside_a_transaction_is_reported(gw, postgres):
         with pytest.raises(psycopg.OperationalError) as info:
             conn.execute("SELECT 2")
         assert info.value.sqlstate in (None, "08006", "57P01"), info.value
+
+
+# --------------------------------------------------------------------------
+# Cancel, also through another instance
+# --------------------------------------------------------------------------
+
+
+def send_cancel(port, pid, key):
+    import socket
+    with socket.create_connection((HOST, port), timeout=5) as s:
+        s.sendall(struct.pack("!IIII", 16, 80877102, pid, key))
+        s.settimeout(5)
+        try:
+            s.recv(1)  # the server closes it
+        except OSError:
+            pass
+
+
+@pytest.mark.timeout(60)
+def test_cancel_reaches_the_statement_through_a_peer(pgwarden):
+    """Two instances behind one address, each with its peer_id and the
+    other in [peers]: a CancelRequest that lands on the wrong one is
+    forwarded, and cancels the statement (57014) on whichever session the
+    transaction-pooled client runs it."""
+    one, two = pgwarden(start=False), pgwarden(start=False)
+    for me, other, gw in ((1, 2, one), (2, 1, two)):
+        peer = one if other == 1 else two
+        gw.write_config(settings={"pool_mode": "transaction", "pool_size": "2",
+                                  "peer_id": str(me)},
+                        extra=f"\n[peers]\n{other} = {HOST}:{peer.port}\n")
+    one.start()
+    two.start()
+    s = raw_login(one)
+    try:
+        pid, key = s.backend_key
+        assert key >> 24 == 1  # the issuing instance's id in the key
+        s.send_query("SELECT pg_sleep(30)")
+        started = time.monotonic()
+        result = {}
+
+        def read():
+            result["out"] = until_ready(s, timeout=40)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        # Sent to the other instance until it lands (one sent before the
+        # statement reaches the backend cancels nothing).
+        while reader.is_alive() and time.monotonic() - started < 20:
+            send_cancel(two.port, pid, key)
+            reader.join(1)
+        reader.join(5)
+        assert result.get("out") and "E:57014" in result["out"], result
+        assert time.monotonic() - started < 20
+    finally:
+        s.close()
+
+
+def test_show_pools_and_clients_report_the_mode_and_prepared_statements(pgwarden):
+    gw = pgwarden(settings={"pool_mode": "transaction", "pool_size": "2",
+                            "admin_users": "admin"})
+    with connect_prepared(gw, "alice") as conn:
+        for i in range(3):
+            assert conn.execute("SELECT %s::int", (i,)).fetchone() == (i,)
+        assert conn.execute("SELECT %s::text", ("x",)).fetchone() == ("x",)
+        with gw.connect("admin", "pgwarden") as admin:
+            cur = admin.execute("SHOW POOLS")
+            cols = [d.name for d in cur.description]
+            pools = {r[0]: dict(zip(cols, r)) for r in cur.fetchall()}
+            assert pools["acme"]["pool_mode"] == "transaction"
+            assert int(pools["acme"]["prepared"]) >= 2
+            assert int(pools["acme"]["cl_idle"]) >= 1
+            cur = admin.execute("SHOW CLIENTS")
+            cols = [d.name for d in cur.description]
+            clients = [dict(zip(cols, r)) for r in cur.fetchall()]
+            mine = [c for c in clients if c["user"] == "alice"]
+            assert mine and int(mine[0]["prepared"]) == 2, clients
+            assert mine[0]["backend_pid"] is None  # between transactions: no session
