@@ -64,8 +64,7 @@ static void *forward_thread(void *arg)
     if (res)
         freeaddrinfo(res);
     if (!sent)
-        log_warning("cannot forward a cancel request to peer %d (%s:%s)", f->id, f->host,
-                    f->port);
+        log_warning("cannot forward a cancel request to peer %d (%s:%s)", f->id, f->host, f->port);
     free(f->host);
     free(f->port);
     free(f);

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from conftest import HOST, REPO
+from conftest import HOST, REPO, wait_until
 
 CLIENTS = REPO / "tests" / "clients"
 PGJDBC = os.environ.get("PGJDBC_JAR", "/usr/share/java/postgresql.jar")
@@ -43,6 +43,9 @@ class Peak:
             self.stop.wait(0.1)
 
     def __enter__(self):
+        # Sessions of gateways of earlier tests may still be going away.
+        wait_until(lambda: backend_sessions(self.postgres, self.dbname) == 0, 30,
+                   "earlier backend sessions to be gone")
         self.thread.start()
         return self
 
