@@ -5,9 +5,9 @@
  * integers, in the order they were set) and hand the finished record to
  * one writer thread; formatting it as JSON (jansson) and writing it happen
  * there, so neither ever makes a client wait. The writer takes every
- * record queued since it last woke and writes them with one write(2), so
- * under load the cost per record is a queue append, and lines never
- * interleave (one writer).
+ * record queued within AUDIT_FLUSH_MS of the first and writes them with
+ * one write(2), so under load the cost per record is a queue append (no
+ * wake-up per statement), and lines never interleave (one writer).
  *
  * The writer owns the descriptor: audit_open hands it a new one, and the
  * writer closes the old one only after writing every record queued before
@@ -35,6 +35,11 @@
 
 #define AUDIT_QUEUE_MAX 65536
 #define AUDIT_BATCH_BYTES (256 * 1024)
+/* The writer looks for records this often, and is woken early only when
+ * this many wait: waking it for every record would cost a context switch
+ * per statement. */
+#define AUDIT_FLUSH_MS 10
+#define AUDIT_WAKE_RECORDS 512
 
 typedef struct Field {
     const char *key; /* a string literal at every call site */
@@ -125,6 +130,17 @@ static void *writer_main(void *arg)
     for (;;) {
         while (!q.head && q.new_fd == -2 && !q.stopping)
             pthread_cond_wait(&q.wake, &q.mu);
+        if (q.queued < AUDIT_WAKE_RECORDS && q.new_fd == -2 && !q.stopping) {
+            /* Let a batch gather (a reload or shutdown does not wait). */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += AUDIT_FLUSH_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&q.wake, &q.mu, &until);
+        }
         PgwAudit *batch = q.head;
         q.head = q.tail = NULL;
         q.queued = 0;
@@ -281,9 +297,9 @@ void audit_finish(PgwAudit *a, int64_t rows)
     else
         q.head = a;
     q.tail = a;
-    bool first = q.queued++ == 0;
-    if (first)
-        pthread_cond_signal(&q.wake); /* a busy writer finds the rest when it comes back */
+    size_t queued = ++q.queued;
+    if (queued == 1 || queued == AUDIT_WAKE_RECORDS)
+        pthread_cond_signal(&q.wake); /* the first starts the writer's short wait */
     pthread_mutex_unlock(&q.mu);
 }
 
