@@ -41,6 +41,10 @@ typedef struct PgwPolicyCtx {
      * by the backend before any rewrite of ours can look at it. */
     size_t nparam_types;
     const uint32_t *param_types;
+    /* Set by the rewrite cache only: the parameters are numeric literals
+     * lifted out of the text (statement templates), typed by param_types,
+     * and must be judged exactly as those literals would be. */
+    bool params_are_literals;
 } PgwPolicyCtx;
 
 /* Where the runtime may call policy_rewrite. Statements up to
@@ -68,7 +72,8 @@ typedef struct PgwPolicyCacheStats {
     unsigned long hits;
     unsigned long misses;
     size_t entries;
-    size_t capacity;
+    size_t capacity; /* the byte bound (rewrite_cache_size) */
+    size_t bytes; /* what the entries take */
 } PgwPolicyCacheStats;
 
 void policy_cache_stats(PgwPolicyCacheStats *out);
