@@ -342,6 +342,8 @@ static int visit_a_expr(Walk *w, PgQuery__AExpr *e)
 
 static int visit_column_ref(Walk *w, PgQuery__ColumnRef *cr)
 {
+    if (qual_check_column_ref(w, cr) < 0)
+        return -1;
     /* schema.table.column (or db.schema.table.column) can no longer name a
      * derived table; keep table.column. */
     if (cr->n_fields >= 3 && policy_string_value(cr->fields[cr->n_fields - 3]) != NULL) {
@@ -482,7 +484,18 @@ static int visit_range_function(Walk *w, PgQuery__Node *n)
         return -1;
     const PgQuery__Alias *a =
         NODE(n, RANGE_FUNCTION) ? n->range_function->alias : n->range_table_func->alias;
-    qual_add_item(w->level, alias_name(a), NULL, a, NULL, false);
+    const char *name = alias_name(a);
+    if (name == NULL && NODE(n, RANGE_FUNCTION) && n->range_function->n_functions == 1 &&
+        NODE(n->range_function->functions[0], LIST) &&
+        n->range_function->functions[0]->list->n_items > 0 &&
+        NODE(n->range_function->functions[0]->list->items[0], FUNC_CALL)) {
+        /* Unaliased, a function in FROM is named after the function. */
+        const PgQuery__FuncCall *fc = n->range_function->functions[0]->list->items[0]->func_call;
+        name = fc->n_funcname > 0 ? policy_string_value(fc->funcname[fc->n_funcname - 1]) : NULL;
+    }
+    qual_add_item(w->level, name, NULL, a, NULL, false);
+    if (NODE(n, RANGE_FUNCTION))
+        w->level->items[w->level->nitems - 1].func = n->range_function;
     return 0;
 }
 
@@ -544,6 +557,10 @@ static int visit(PgQuery__Node **slot, void *arg)
         return visit_column_ref(w, n->column_ref);
     case PG_QUERY__NODE__NODE_SUB_LINK:
         return visit_sub_link(w, n->sub_link);
+    case PG_QUERY__NODE__NODE_A_INDIRECTION:
+        if (policy_walk_node(w, policy_walk_inner(n)) < 0)
+            return -1;
+        return qual_check_indirection(w, n->a_indirection);
     case PG_QUERY__NODE__NODE_CASE_EXPR: {
         /* CASE x WHEN v: x = v with = looked up by name. */
         PgQuery__CaseExpr *ce = n->case_expr;

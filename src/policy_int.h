@@ -66,6 +66,9 @@ typedef struct QualItem {
     PgQuery__Node **slot; /* replaced by a derived table: its slot; NULL: read as is */
     bool skip_hidden; /* columns masked "hide" are absent (the derived table drops them) */
     bool plain; /* false: a view whose derived table hides expressions */
+    /* opaque items: a function in FROM (its whole-row value may be a
+     * scalar, so x.f can call any one-argument function f on it) */
+    const PgQuery__RangeFunction *func;
 } QualItem;
 
 /* The FROM items of one query level; up: the enclosing level (correlated
@@ -210,6 +213,13 @@ int qual_check_implicit_operator(Walk *w, const char *name, const PgQuery__Node 
 /* The same with operands already typed (Operand *, NULL: unknown). */
 int qual_check_implicit_types(Walk *w, const char *name, const void *l, const void *r,
                               const char *construct);
+/* PostgreSQL's functional notation: rel.f where f is no column of rel calls
+ * f(rel), and (x).f calls f(x) when x has no field f, with f looked up
+ * through the search_path. Refused (as a missing column) when it could
+ * reach a function; -1 when refused. */
+int qual_check_column_ref(Walk *w, const PgQuery__ColumnRef *cr);
+int qual_check_indirection(Walk *w, const PgQuery__AIndirection *ind);
+
 /* Apply the deferred column checks to the parsed replacement bodies
  * (bodies[i] replaces rw->repl[i]); marks rw->leaky when one fails. */
 void qual_check_needs(Rewrite *rw, PgQuery__SelectStmt *const *bodies);

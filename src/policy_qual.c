@@ -91,14 +91,14 @@ static const struct {
     uint32_t oid, array;
     char category; /* typcategory, for IN lists' common type */
 } builtin_types[] = {
-    {"bool", 16, 1000, 'B'},         {"bytea", 17, 1001, 'U'},       {"char", 18, 1002, 'Z'},
-    {"name", 19, 1003, 'S'},         {"int8", 20, 1016, 'N'},        {"int2", 21, 1005, 'N'},
-    {"int4", 23, 1007, 'N'},         {"text", 25, 1009, 'S'},        {"oid", 26, 1028, 'N'},
-    {"json", 114, 199, 'U'},         {"float4", 700, 1021, 'N'},     {"float8", 701, 1022, 'N'},
-    {"cidr", 650, 651, 'I'},         {"inet", 869, 1041, 'I'},       {"bpchar", 1042, 1014, 'S'},
-    {"varchar", 1043, 1015, 'S'},    {"date", 1082, 1182, 'D'},      {"time", 1083, 1183, 'D'},
-    {"timestamp", 1114, 1115, 'D'},  {"timestamptz", 1184, 1185, 'D'}, {"interval", 1186, 1187, 'T'},
-    {"timetz", 1266, 1270, 'D'},     {"numeric", 1700, 1231, 'N'},   {"uuid", 2950, 2951, 'U'},
+    {"bool", 16, 1000, 'B'},        {"bytea", 17, 1001, 'U'},         {"char", 18, 1002, 'Z'},
+    {"name", 19, 1003, 'S'},        {"int8", 20, 1016, 'N'},          {"int2", 21, 1005, 'N'},
+    {"int4", 23, 1007, 'N'},        {"text", 25, 1009, 'S'},          {"oid", 26, 1028, 'N'},
+    {"json", 114, 199, 'U'},        {"float4", 700, 1021, 'N'},       {"float8", 701, 1022, 'N'},
+    {"cidr", 650, 651, 'I'},        {"inet", 869, 1041, 'I'},         {"bpchar", 1042, 1014, 'S'},
+    {"varchar", 1043, 1015, 'S'},   {"date", 1082, 1182, 'D'},        {"time", 1083, 1183, 'D'},
+    {"timestamp", 1114, 1115, 'D'}, {"timestamptz", 1184, 1185, 'D'}, {"interval", 1186, 1187, 'T'},
+    {"timetz", 1266, 1270, 'D'},    {"numeric", 1700, 1231, 'N'},     {"uuid", 2950, 2951, 'U'},
     {"jsonb", 3802, 3807, 'U'},
 };
 
@@ -131,8 +131,8 @@ static char type_category(uint32_t oid)
  * later one. */
 static int numeric_rank(uint32_t oid)
 {
-    static const uint32_t order[] = {OID_INT2, OID_INT4, OID_INT8, OID_NUMERIC, OID_FLOAT4,
-                                     OID_FLOAT8};
+    static const uint32_t order[] = {OID_INT2,    OID_INT4,   OID_INT8,
+                                     OID_NUMERIC, OID_FLOAT4, OID_FLOAT8};
     for (size_t i = 0; i < PGW_ARRAY_LEN(order); i++)
         if (order[i] == oid)
             return (int)i;
@@ -166,6 +166,7 @@ void qual_add_item(QualLevel *lv, const char *name, const PgwSchemaTable *t,
     /* A view's columns can be expressions of its own; through a derived
      * table they would be pushed below the row filter. */
     it->plain = t != NULL && t->relkind != 'v';
+    it->func = NULL;
 }
 
 static const char *string_field(const PgQuery__Node *n)
@@ -679,8 +680,7 @@ static bool shape_ok(Walk *w, const PgQuery__Node *n)
         const PgQuery__SubLink *sl = n->sub_link;
         if (sl->sub_link_type == PG_QUERY__SUB_LINK_TYPE__EXISTS_SUBLINK)
             return true;
-        return sl->sub_link_type == PG_QUERY__SUB_LINK_TYPE__ANY_SUBLINK &&
-               safe_sublink(w->rw, sl);
+        return sl->sub_link_type == PG_QUERY__SUB_LINK_TYPE__ANY_SUBLINK && safe_sublink(w->rw, sl);
     }
     case PG_QUERY__NODE__NODE_A_EXPR: {
         const PgQuery__AExpr *e = n->a_expr;
@@ -896,8 +896,8 @@ static bool using_side(Walk *w, size_t from, size_t to, const char *col, Operand
         if (tp != NULL && policy_column_mask(tp, fc->name) != NULL)
             return false;
     }
-    *o = (Operand){.ok = true, .column = true, .type = fc->type_oid, .item = found,
-                   .colname = fc->name};
+    *o = (Operand){
+        .ok = true, .column = true, .type = fc->type_oid, .item = found, .colname = fc->name};
     return true;
 }
 
@@ -907,8 +907,8 @@ int qual_check_using(Walk *w, const PgQuery__JoinExpr *j, size_t lo, size_t mid)
     for (size_t i = 0; i < j->n_using_clause; i++) {
         const char *col = string_field(j->using_clause[i]);
         Operand l = {0}, r = {0};
-        bool typed = col != NULL && using_side(w, lo, mid, col, &l) &&
-                     using_side(w, mid, hi, col, &r);
+        bool typed =
+            col != NULL && using_side(w, lo, mid, col, &l) && using_side(w, mid, hi, col, &r);
         if (qual_check_implicit_types(w, "=", typed ? &l : NULL, typed ? &r : NULL,
                                       "JOIN ... USING") < 0)
             return -1;
@@ -937,7 +937,8 @@ int qual_check_implicit_types(Walk *w, const char *name, const void *lp, const v
         return 0;
     /* pg_catalog is searched first and has the exact operator: it wins. */
     if (policy_catalog_first(rw->ctx->cfg) && l != NULL && r != NULL && l->ok && r->ok &&
-        l->type != 0 && r->type != 0 && schema_leakproof_operator(rw->ctx->schema, name, l->type, r->type))
+        l->type != 0 && r->type != 0 &&
+        schema_leakproof_operator(rw->ctx->schema, name, l->type, r->type))
         return 0;
     return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
                          "Write the comparison with OPERATOR(pg_catalog.op), e.g. x "
@@ -989,6 +990,122 @@ bool qual_sublink_test_ok(Walk *w, const PgQuery__SubLink *sl, uint32_t out_type
         return false;
     need(w->rw, &l);
     return true;
+}
+
+/* ---- functional notation (class 2) ---- */
+
+static bool system_column(const char *name)
+{
+    static const char *const names[] = {"tableoid", "ctid", "xmin", "xmax", "cmin", "cmax"};
+    return IN_LIST(names, name);
+}
+
+/* Could f(x) with one argument resolve to some function: a built-in, or
+ * one in a schema of the search_path (user_only: not pg_catalog's, whose
+ * one-argument functions cannot take a record)? */
+static bool callable(const Rewrite *rw, const char *name, bool user_only)
+{
+    const PgwSchema *s = rw->ctx->schema;
+    if (s == NULL)
+        return true;
+    if (!user_only && schema_unary_function(s, "pg_catalog", name))
+        return true;
+    for (size_t i = 0; i < rw->nsearch_path; i++)
+        if (schema_unary_function(s, rw->search_path[i], name))
+            return true;
+    return false;
+}
+
+/* The names a function in FROM gives its columns. */
+static bool function_column(const PgQuery__RangeFunction *rf, const QualItem *it, const char *name)
+{
+    if (it->alias != NULL && it->alias->n_colnames > 0) {
+        for (size_t i = 0; i < it->alias->n_colnames; i++) {
+            const char *c = string_field(it->alias->colnames[i]);
+            if (c != NULL && strcmp(c, name) == 0)
+                return true;
+        }
+        return false;
+    }
+    if (it->name != NULL && strcmp(it->name, name) == 0)
+        return true;
+    for (size_t i = 0; i < rf->n_coldeflist; i++)
+        if (NODE(rf->coldeflist[i], COLUMN_DEF) &&
+            strcmp(rf->coldeflist[i]->column_def->colname, name) == 0)
+            return true;
+    return false;
+}
+
+static int refuse_column(Rewrite *rw, const char *rel, const char *col)
+{
+    return policy_refuse(rw, SQLSTATE_UNDEFINED_COLUMN,
+                         "pgwarden does not let rel.f or (x).f call a function f; call it as f(x).",
+                         "column %s.%s does not exist", rel, col);
+}
+
+int qual_check_column_ref(Walk *w, const PgQuery__ColumnRef *cr)
+{
+    size_t nf = cr->n_fields;
+    if (nf < 2 || nf > 3 || NODE(cr->fields[nf - 1], A_STAR))
+        return 0;
+    const char *col = string_field(cr->fields[nf - 1]);
+    const char *rel = string_field(cr->fields[nf - 2]);
+    const char *ns = nf == 3 ? string_field(cr->fields[0]) : NULL;
+    if (col == NULL || rel == NULL || (nf == 3 && ns == NULL))
+        return 0;
+    for (const QualLevel *lv = w->level; lv != NULL; lv = lv->up) {
+        for (size_t i = 0; i < lv->nitems; i++) {
+            const QualItem *it = &lv->items[i];
+            if (it->name == NULL || strcmp(it->name, rel) != 0)
+                continue;
+            if (ns != NULL && (it->t == NULL || strcmp(it->t->schema, ns) != 0))
+                continue;
+            if (it->t != NULL) {
+                if (item_column(w->rw, it, col) == NULL && !system_column(col))
+                    return refuse_column(w->rw, rel, col);
+                return 0;
+            }
+            if (it->func != NULL) {
+                if (!function_column(it->func, it, col) && callable(w->rw, col, false))
+                    return refuse_column(w->rw, rel, col);
+                return 0;
+            }
+            /* A subquery, CTE, VALUES or join row is a record: only a
+             * function of the search_path could take it. */
+            if (callable(w->rw, col, true))
+                return refuse_column(w->rw, rel, col);
+            return 0;
+        }
+    }
+    return 0;
+}
+
+int qual_check_indirection(Walk *w, const PgQuery__AIndirection *ind)
+{
+    for (size_t i = 0; i < ind->n_indirection; i++) {
+        const char *field = string_field(ind->indirection[i]);
+        if (field == NULL)
+            continue; /* a subscript or .* */
+        bool field_for_sure = false;
+        if (i == 0 && NODE(ind->arg, COLUMN_REF) && ind->arg->column_ref->n_fields == 1) {
+            /* (c).col for a FROM item c whose columns are known */
+            Hit hit;
+            if (resolve_ref(w->rw, w->level, ind->arg->column_ref, &hit) && hit.col == NULL &&
+                hit.item->t != NULL)
+                field_for_sure = item_column(w->rw, hit.item, field) != NULL;
+        }
+        if (i == 0 && NODE(ind->arg, FUNC_CALL) && ind->arg->func_call->n_funcname == 2) {
+            /* pgjdbc: (information_schema._pg_expandarray(...)).n */
+            const char *ns = string_field(ind->arg->func_call->funcname[0]);
+            const char *fn = string_field(ind->arg->func_call->funcname[1]);
+            field_for_sure = ns != NULL && fn != NULL && strcmp(ns, "information_schema") == 0 &&
+                             strcmp(fn, "_pg_expandarray") == 0 &&
+                             (strcmp(field, "x") == 0 || strcmp(field, "n") == 0);
+        }
+        if (!field_for_sure && callable(w->rw, field, false))
+            return refuse_column(w->rw, "(...)", field);
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -9,8 +9,8 @@
  * number of threads may read it. Lookups are binary searches. The module
  * performs no I/O: the runtime owns the backend session and passes rows in.
  *
- * Everything comes in one statement (relations UNION ALL operators, told
- * apart by column 8) so the runtime's contract stays "run this, hand me the
+ * Everything comes in one statement (relations UNION ALL operators UNION ALL
+ * function names, told apart by column 8) so the runtime's contract stays "run this, hand me the
  * rows". Leak-proofness is read from the backend rather than listed here:
  * it is a property of the server version (numeric comparisons are not
  * leak-proof in PostgreSQL 15, for instance), and a missing or unknown entry
@@ -35,6 +35,8 @@ struct PgwSchema {
     SchemaOperator *leakproof; /* sorted by (name, left, right) */
     size_t nuser_ops;
     SchemaOperator *user_ops; /* sorted by (nsp, name) */
+    size_t nfuncs;
+    SchemaOperator *funcs; /* functions callable with one argument, by (nsp, name) */
     unsigned long generation;
 };
 
@@ -63,7 +65,13 @@ static const char introspection_sql[] =
     "JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace "
     "JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode "
     "WHERE n.nspname <> 'pg_catalog' OR (p.proleakproof "
-    "AND o.oprname IN ('=', '<>', '<', '>', '<=', '>='))";
+    "AND o.oprname IN ('=', '<>', '<', '>', '<=', '>=')) "
+    "UNION ALL "
+    "SELECT DISTINCT n.nspname::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'F', "
+    "p.proname::text, NULL, NULL "
+    "FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace "
+    "WHERE p.pronargs >= 1 AND p.pronargs - p.pronargdefaults <= 1 "
+    "AND n.nspname <> 'information_schema'";
 
 const char *schema_introspection_sql(void)
 {
@@ -116,14 +124,16 @@ static uint32_t parse_oid(const char *s)
     return *end == '\0' && v <= UINT32_MAX ? (uint32_t)v : 0;
 }
 
-/* One operator row (column 8 set): returns -1 on out of memory. */
+/* One operator or function row (column 8 set): returns -1 on out of
+ * memory. */
 static int add_operator(PgwSchema *s, const char *const *row)
 {
     bool leakproof = strcmp(row[8], "L") == 0;
+    bool func = strcmp(row[8], "F") == 0;
     if (row[9] == NULL || (!leakproof && row[0] == NULL))
         return 0;
-    size_t *n = leakproof ? &s->nleakproof : &s->nuser_ops;
-    SchemaOperator **arr = leakproof ? &s->leakproof : &s->user_ops;
+    size_t *n = leakproof ? &s->nleakproof : func ? &s->nfuncs : &s->nuser_ops;
+    SchemaOperator **arr = leakproof ? &s->leakproof : func ? &s->funcs : &s->user_ops;
     SchemaOperator *grown = realloc(*arr, (*n + 1) * sizeof(**arr));
     if (grown == NULL)
         return -1;
@@ -167,6 +177,7 @@ void schema_free(PgwSchema *schema)
     free(schema->tables);
     operators_free(schema->leakproof, schema->nleakproof);
     operators_free(schema->user_ops, schema->nuser_ops);
+    operators_free(schema->funcs, schema->nfuncs);
     free(schema);
 }
 
@@ -257,6 +268,8 @@ PgwSchema *schema_from_rows(size_t nrows, size_t ncols, const char *const *value
         qsort(s->leakproof, s->nleakproof, sizeof(*s->leakproof), operator_sort_cmp);
     if (s->nuser_ops > 0)
         qsort(s->user_ops, s->nuser_ops, sizeof(*s->user_ops), operator_sort_cmp);
+    if (s->nfuncs > 0)
+        qsort(s->funcs, s->nfuncs, sizeof(*s->funcs), operator_sort_cmp);
     s->generation = atomic_fetch_add(&schema_generations, 1);
     return s;
 
@@ -310,22 +323,32 @@ bool schema_leakproof_operator(const PgwSchema *schema, const char *name, uint32
     return false;
 }
 
-bool schema_user_operator(const PgwSchema *schema, const char *nspname, const char *name)
+/* Entries sorted by (nsp, name, left, right): is there one for (nsp, name)? */
+static bool find_named(const SchemaOperator *arr, size_t n, const char *nspname, const char *name)
 {
-    if (schema == NULL || nspname == NULL || name == NULL)
-        return false;
-    /* Entries are sorted by (nsp, name, left, right): find the first one
-     * not before (nsp, name, 0, 0) and see whether it matches. */
-    size_t lo = 0, hi = schema->nuser_ops;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (operator_cmp(&schema->user_ops[mid], nspname, name, 0, 0) >= 0)
+        if (operator_cmp(&arr[mid], nspname, name, 0, 0) >= 0)
             hi = mid;
         else
             lo = mid + 1;
     }
-    return lo < schema->nuser_ops && strcmp(schema->user_ops[lo].nsp, nspname) == 0 &&
-           strcmp(schema->user_ops[lo].name, name) == 0;
+    return lo < n && strcmp(arr[lo].nsp, nspname) == 0 && strcmp(arr[lo].name, name) == 0;
+}
+
+bool schema_user_operator(const PgwSchema *schema, const char *nspname, const char *name)
+{
+    if (schema == NULL || nspname == NULL || name == NULL)
+        return false;
+    return find_named(schema->user_ops, schema->nuser_ops, nspname, name);
+}
+
+bool schema_unary_function(const PgwSchema *schema, const char *nspname, const char *name)
+{
+    if (schema == NULL || nspname == NULL || name == NULL)
+        return false;
+    return find_named(schema->funcs, schema->nfuncs, nspname, name);
 }
 
 unsigned long schema_generation(const PgwSchema *schema)

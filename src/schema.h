@@ -39,9 +39,11 @@ typedef struct PgwSchema PgwSchema;
  *   4 attname   5 format_type()   6 typcategory   7 atttypid
  *   8 operator row kind: NULL for relation rows; 'L' a leak-proof built-in
  *     comparison operator (= <> < > <= >= in pg_catalog whose function is
- *     proleakproof); 'U' an operator defined outside pg_catalog
- *   9 oprname   10 oprleft   11 oprright (type OIDs)
- * Operator rows carry the operator's schema in column 0 and NULL in 1..7.
+ *     proleakproof); 'U' an operator defined outside pg_catalog; 'F' the
+ *     name of a function callable with one argument (any schema but
+ *     information_schema): x.f and (x).f may call it
+ *   9 oprname or proname   10 oprleft   11 oprright (type OIDs)
+ * Operator and function rows carry their schema in column 0, NULL in 1..7.
  * Rows of one relation need not be adjacent; columns are sorted by attnum. */
 const char *schema_introspection_sql(void);
 #define SCHEMA_INTROSPECTION_NCOLS 12
@@ -63,6 +65,9 @@ bool schema_leakproof_operator(const PgwSchema *schema, const char *name, uint32
                                uint32_t right);
 /* Does schema nspname define an operator called name (outside pg_catalog)? */
 bool schema_user_operator(const PgwSchema *schema, const char *nspname, const char *name);
+/* Does schema nspname have a function called name that one argument can
+ * call (PostgreSQL's functional notation: x.name and (x).name)? */
+bool schema_unary_function(const PgwSchema *schema, const char *nspname, const char *name);
 
 /* A distinct number per snapshot in this process, for cache keys. */
 unsigned long schema_generation(const PgwSchema *schema);

@@ -538,6 +538,10 @@ TRAPS = [
     ("SELECT id FROM customers WHERE id = ANY('{1,2}')", True),
     ("SELECT id FROM customers WHERE id OPERATOR(pg_catalog.=) 3", True),
     ("SELECT trap.length(c) FROM customers c", False),
+    ("SELECT c.length FROM customers c", False),
+    ("SELECT c.count FROM customers c", False),
+    ("SELECT (c.id).lower FROM customers c", False),
+    ("SELECT (c).length FROM customers c", False),
     ("SELECT id FROM customers WHERE id OPERATOR(trap.=) 'x'", False),
 ]
 

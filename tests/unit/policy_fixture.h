@@ -28,6 +28,10 @@
     {                                                                                              \
         "pg_catalog", NULL, NULL, NULL, NULL, NULL, NULL, NULL, "L", name, l, r                    \
     }
+#define FN(ns, name)                                                                               \
+    {                                                                                              \
+        ns, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "F", name, NULL, NULL                        \
+    }
 
 static const char *const fixture_rows[][SCHEMA_INTROSPECTION_NCOLS] = {
     R("public", "customers", "r", "1", "id", "integer", "N", "23"),
@@ -69,16 +73,40 @@ static const char *const fixture_rows[][SCHEMA_INTROSPECTION_NCOLS] = {
     R("information_schema", "columns", "v", "1", "table_name", "name", "S", "19"),
 #define CMP(l, r)                                                                                  \
     OP("=", l, r), OP("<>", l, r), OP("<", l, r), OP(">", l, r), OP("<=", l, r), OP(">=", l, r)
-    CMP("23", "23"),     CMP("23", "20"),     CMP("20", "23"),     CMP("20", "20"),
-    CMP("21", "21"),     CMP("21", "23"),     CMP("23", "21"),     CMP("25", "25"),
-    CMP("19", "19"),     CMP("19", "25"),     CMP("25", "19"),     CMP("16", "16"),
-    CMP("1082", "1082"), CMP("1114", "1114"), CMP("1184", "1184"), CMP("700", "700"),
-    CMP("701", "701"),   CMP("700", "701"),   CMP("701", "700"),   CMP("26", "26"),
-    CMP("1042", "1042"), CMP("2950", "2950"),
+    CMP("23", "23"),
+    CMP("23", "20"),
+    CMP("20", "23"),
+    CMP("20", "20"),
+    CMP("21", "21"),
+    CMP("21", "23"),
+    CMP("23", "21"),
+    CMP("25", "25"),
+    CMP("19", "19"),
+    CMP("19", "25"),
+    CMP("25", "19"),
+    CMP("16", "16"),
+    CMP("1082", "1082"),
+    CMP("1114", "1114"),
+    CMP("1184", "1184"),
+    CMP("700", "700"),
+    CMP("701", "701"),
+    CMP("700", "701"),
+    CMP("701", "700"),
+    CMP("26", "26"),
+    CMP("1042", "1042"),
+    CMP("2950", "2950"),
 #undef CMP
+    /* functions one argument can call (x.f and (x).f call them) */
+    FN("pg_catalog", "length"),
+    FN("pg_catalog", "nextval"),
+    FN("pg_catalog", "pg_sleep"),
+    FN("pg_catalog", "name"),
+    FN("pg_catalog", "upper"),
+    FN("public", "safe_fn"),
 };
 #undef R
 #undef OP
+#undef FN
 
 static PgwColumnMask customer_masks[] = {
     {"ssn", PGW_MASK_NULL},     {"secret", PGW_MASK_HIDE}, {"email", PGW_MASK_REDACT},

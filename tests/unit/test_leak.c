@@ -119,9 +119,9 @@ static const LeakCase leak_cases[] = {
     {"SELECT * FROM customers WHERE - id = 5", true},
     {"SELECT * FROM customers WHERE id::text = '5'", true},
     {"SELECT * FROM customers WHERE name::int = 1", true},
-    {"SELECT * FROM orders WHERE total > 5", true},            /* numeric: not leak-proof */
-    {"SELECT * FROM customers WHERE id = 2.5", true},          /* the column would convert */
-    {"SELECT * FROM customers WHERE id IN (1, 2.5)", true},    /* common type numeric */
+    {"SELECT * FROM orders WHERE total > 5", true}, /* numeric: not leak-proof */
+    {"SELECT * FROM customers WHERE id = 2.5", true}, /* the column would convert */
+    {"SELECT * FROM customers WHERE id IN (1, 2.5)", true}, /* common type numeric */
     {"SELECT * FROM orders WHERE placed > '2024-01-01'::date", true}, /* date vs timestamptz */
     {"SELECT * FROM customers WHERE signup < now()", true},
     {"SELECT * FROM customers WHERE name COLLATE \"C\" < 'm'", true},
@@ -142,9 +142,9 @@ static const LeakCase leak_cases[] = {
     {"SELECT * FROM customers WHERE id IS DISTINCT FROM NULLIF(id, 3)", true},
     {"SELECT * FROM customers WHERE id BETWEEN 1 AND id + 1", true},
     {"SELECT * FROM customers WHERE name IN (upper(name), 'x')", true},
-    {"SELECT * FROM customers WHERE ssn = 'x'", true},       /* masked: an expression */
-    {"SELECT * FROM customers WHERE score = '5'", true},     /* hashed */
-    {"SELECT * FROM customers WHERE email IS NULL", true},   /* redacted */
+    {"SELECT * FROM customers WHERE ssn = 'x'", true}, /* masked: an expression */
+    {"SELECT * FROM customers WHERE score = '5'", true}, /* hashed */
+    {"SELECT * FROM customers WHERE email IS NULL", true}, /* redacted */
     {"SELECT * FROM customers c WHERE c IS NOT NULL", true}, /* whole row */
     {"SELECT * FROM customers WHERE id = (SELECT 5)", true},
     {"SELECT * FROM customers WHERE id = (SELECT id FROM products LIMIT 1)", true},
@@ -196,8 +196,8 @@ START_TEST(test_leak_case)
     /* Fenced means every derived table: count the row filters. */
     if (c->fenced) {
         size_t selects = 0, fences = 0;
-        for (const char *p = r.sql; (p = strstr(p, "tenant_id OPERATOR(pg_catalog.=) 'o''acme'")) != NULL;
-             p++)
+        for (const char *p = r.sql;
+             (p = strstr(p, "tenant_id OPERATOR(pg_catalog.=) 'o''acme'")) != NULL; p++)
             selects++;
         for (const char *p = r.sql; (p = strstr(p, "OFFSET 0")) != NULL; p++)
             fences++;
@@ -306,6 +306,20 @@ static const NameCase name_cases[] = {
      {"pg_catalog.\"left\"(name, 1)", "pg_catalog.\"right\"(name, 1)"}},
     /* the row filter's operators too */
     {"SELECT id FROM orders", NULL, {FILTERED_ORDERS}},
+    /* functional notation: rel.f and (x).f call f(rel) and f(x) */
+    {"SELECT c.length FROM customers c", "42703", {"column c.length does not exist"}},
+    {"SELECT c.secret FROM customers c", "42703", {"column c.secret does not exist"}},
+    {"SELECT public.customers.length FROM public.customers", "42703", {"length"}},
+    {"SELECT (c.name).length FROM customers c", "42703", {"length"}},
+    {"SELECT (x).nextval FROM (SELECT 'seq'::text AS x) t", "42703", {"nextval"}},
+    {"SELECT (1).pg_sleep", "42703", {"pg_sleep"}},
+    {"SELECT g.nextval FROM generate_series(1, 2) g", "42703", {"g.nextval"}},
+    {"SELECT s.safe_fn FROM (SELECT 1) s", "42703", {"s.safe_fn"}},
+    {"SELECT c.name, c.xmin FROM customers c", NULL, {"c.name"}},
+    {"SELECT (c).name, (c).* FROM customers c", NULL, {"(c).name"}},
+    {"SELECT s.name, s.upper FROM (SELECT name, 1 AS upper FROM products) s", NULL, {"s.upper"}},
+    {"SELECT g.g, n.x FROM generate_series(1, 2) g, generate_series(1, 2) n(x)", NULL, {"g.g"}},
+    {"SELECT (information_schema._pg_expandarray(ARRAY[1])).n", NULL, {"_pg_expandarray"}},
 };
 
 START_TEST(test_name_case)
@@ -355,8 +369,8 @@ START_TEST(test_shadowing_operators)
         const char *sql;
         bool refused;
     } cases[] = {
-        {"SELECT * FROM customers WHERE id IN (1, 2)", false},  /* int4 = int4 is exact */
-        {"SELECT * FROM customers WHERE city = 'x'", false},    /* explicit: qualified */
+        {"SELECT * FROM customers WHERE id IN (1, 2)", false}, /* int4 = int4 is exact */
+        {"SELECT * FROM customers WHERE city = 'x'", false}, /* explicit: qualified */
         {"SELECT * FROM customers WHERE city IN ('a', 'b')", true},
         {"SELECT * FROM customers WHERE upper(name) IS DISTINCT FROM 'x'", true},
         {"SELECT NULLIF(lower(name), 'x') FROM customers", true},
@@ -369,8 +383,8 @@ START_TEST(test_shadowing_operators)
     };
     for (size_t i = 0; i < PGW_ARRAY_LEN(cases); i++) {
         PgwPolicyResult r = rewrite_ok(&c, cases[i].sql);
-        ck_assert_msg((r.decision == PGW_POLICY_REFUSE) == cases[i].refused, "%s: %s",
-                      cases[i].sql, r.decision == PGW_POLICY_REFUSE ? r.message : r.sql);
+        ck_assert_msg((r.decision == PGW_POLICY_REFUSE) == cases[i].refused, "%s: %s", cases[i].sql,
+                      r.decision == PGW_POLICY_REFUSE ? r.message : r.sql);
         if (cases[i].refused) {
             ck_assert_str_eq(r.sqlstate, "42501");
             ck_assert_ptr_nonnull(r.hint);
@@ -408,8 +422,8 @@ START_TEST(test_explain)
     };
     for (size_t i = 0; i < PGW_ARRAY_LEN(cases); i++) {
         PgwPolicyResult r = rewrite_ok(&ctx, cases[i].sql);
-        ck_assert_msg((r.decision == PGW_POLICY_ALLOW) == cases[i].allowed, "%s: %s",
-                      cases[i].sql, r.decision == PGW_POLICY_ALLOW ? r.sql : r.message);
+        ck_assert_msg((r.decision == PGW_POLICY_ALLOW) == cases[i].allowed, "%s: %s", cases[i].sql,
+                      r.decision == PGW_POLICY_ALLOW ? r.sql : r.message);
         if (!cases[i].allowed) {
             ck_assert_str_eq(r.sqlstate, "42501");
             ck_assert_ptr_nonnull(r.hint);
@@ -440,7 +454,7 @@ START_TEST(test_depth)
         bool refused;
     } cases[] = {
         {"SELECT 1", "+1", "", 1000, false},
-        {"SELECT 1", "+1", "", 6000, true},      /* the 6,000 terms */
+        {"SELECT 1", "+1", "", 6000, true}, /* the 6,000 terms */
         {"SELECT ", "NOT ", "true", 4500, true}, /* and 4,500 NOTs */
         {"SELECT ", "NOT ", "true", 500, false},
         {"SELECT 1 FROM orders WHERE id = 1", "+1", "", 6000, true},
@@ -465,8 +479,8 @@ START_TEST(test_depth)
             if (strcmp(r.sqlstate, "54001") == 0)
                 ck_assert_ptr_nonnull(strstr(r.message, "too deeply nested"));
         } else {
-            ck_assert_msg(r.decision == PGW_POLICY_ALLOW, "%zu x %s: %s", cases[i].n,
-                          cases[i].unit, r.message);
+            ck_assert_msg(r.decision == PGW_POLICY_ALLOW, "%zu x %s: %s", cases[i].n, cases[i].unit,
+                          r.message);
         }
         policy_result_free(&r);
         free(sql);
