@@ -652,14 +652,30 @@ done:
     return rc;
 }
 
-#define DEFAULT_MAX_NESTING_DEPTH 4000
+#define DEFAULT_MAX_NESTING_DEPTH 10000
 
+/* One rewrite in two steps, each on a stack big enough for it (see
+ * policy_guard.c): the parse, whose need grows with the text's length, and
+ * everything after, whose need grows with the depth the parse measured. */
 typedef struct Job {
     const PgwPolicyCtx *ctx;
     const char *sql;
     PgwPolicyResult *out;
     int max_depth;
+    PgQueryProtobufParseResult pr;
+    int depth; /* > max_depth: too deep; 0: not measured */
+    bool measured;
 } Job;
+
+static int parse_job(void *arg)
+{
+    Job *job = arg;
+    job->pr = pg_query_parse_protobuf(job->sql);
+    if (job->pr.error == NULL)
+        job->measured = policy_guard_depth((const uint8_t *)job->pr.parse_tree.data,
+                                           job->pr.parse_tree.len, job->max_depth, &job->depth);
+    return 0;
+}
 
 static int rewrite_job(void *arg)
 {
@@ -667,7 +683,7 @@ static int rewrite_job(void *arg)
     const PgwPolicyCtx *ctx = job->ctx;
     PgwPolicyResult *out = job->out;
     Rewrite rw = {0};
-    PgQueryProtobufParseResult pr;
+    PgQueryProtobufParseResult pr = job->pr;
     PgQuery__ParseResult *tree = NULL;
     bool rows_all = true;
     int rc = -1;
@@ -675,22 +691,20 @@ static int rewrite_job(void *arg)
     rw.ctx = ctx;
     rw.out = out;
     rw.leaky = ctx->schema == NULL;
-    if (policy_split_search_path(&rw) < 0)
+    if (policy_split_search_path(&rw) < 0) {
+        pg_query_free_protobuf_parse_result(pr);
         goto done;
-
-    pr = pg_query_parse_protobuf(job->sql);
+    }
     if (pr.error != NULL) {
         policy_refuse(&rw, SQLSTATE_SYNTAX_ERROR, NULL, "%s", pr.error->message);
         pg_query_free_protobuf_parse_result(pr);
         rc = 0;
         goto done;
     }
-    /* Measured before anything recursive (unpack included) touches it. */
-    int depth = 0;
-    if (!policy_guard_depth((const uint8_t *)pr.parse_tree.data, pr.parse_tree.len, job->max_depth,
-                            &depth)) {
+    /* Measured before anything recursive (unpack included) touched it. */
+    if (!job->measured) {
         pg_query_free_protobuf_parse_result(pr);
-        if (depth > job->max_depth) {
+        if (job->depth > job->max_depth) {
             policy_refuse(&rw, SQLSTATE_STATEMENT_TOO_COMPLEX,
                           "Simplify the statement, or raise max_nesting_depth in pgwarden.ini.",
                           "pgwarden: statement too deeply nested (more than %d levels)",
@@ -758,8 +772,15 @@ int policy_rewrite_uncached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyR
         return -1;
     int max_depth =
         ctx->cfg->max_nesting_depth > 0 ? ctx->cfg->max_nesting_depth : DEFAULT_MAX_NESTING_DEPTH;
-    Job job = {ctx, sql, out, max_depth};
-    int rc = policy_guard_run(strlen(sql), max_depth, rewrite_job, &job);
+    Job job = {.ctx = ctx, .sql = sql, .out = out, .max_depth = max_depth};
+    int rc = policy_guard_run(policy_guard_parse_stack(strlen(sql)), parse_job, &job);
+    if (rc == 0) {
+        /* rewrite_job owns job.pr from here; if it cannot run, free it. */
+        rc = policy_guard_run(policy_guard_rewrite_stack(job.measured ? job.depth : 0), rewrite_job,
+                              &job);
+        if (rc < 0 && out->message == NULL)
+            pg_query_free_protobuf_parse_result(job.pr);
+    }
     if (rc < 0 && out->message == NULL) {
         /* No thread could be had for it: refuse rather than risk the stack. */
         Rewrite rw = {.ctx = ctx, .out = out};

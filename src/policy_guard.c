@@ -17,10 +17,11 @@
  *    with 54001 before unpacking them; from then on every recursion is
  *    bounded by that depth.
  *  - libpg_query's own parse cannot be checked beforehand (it is what finds
- *    the depth), so policy_guard_run() makes sure it runs on a stack that
- *    can hold the worst case for the statement's length plus the rest of
- *    the rewrite at the depth bound: on the calling thread when enough of
- *    its stack is left, else on a helper thread created with that much.
+ *    the depth), so it runs on a stack that can hold the worst case for the
+ *    statement's length, and the rest of the rewrite on one that can hold
+ *    the depth just measured: policy_guard_run() uses the calling thread
+ *    when enough of its stack is left, else a helper thread created with
+ *    that much. Only genuinely long or deep statements pay for a thread.
  *    The runtime normally makes the helper unnecessary (see policy.h: long
  *    statements go to a policy thread with PGW_POLICY_STACK_SIZE), but the
  *    policy does not trust its caller for the one failure that is fatal.
@@ -182,11 +183,21 @@ static void *job_main(void *p)
     return NULL;
 }
 
-int policy_guard_run(size_t len, int max_depth, int (*fn)(void *), void *arg)
+size_t policy_guard_parse_stack(size_t len)
 {
-    size_t need = STACK_BASE + (size_t)PARSE_BYTES_PER_BYTE * len +
-                  (size_t)REWRITE_BYTES_PER_LEVEL * (size_t)(max_depth > 0 ? max_depth : 1);
-    need *= STACK_FACTOR;
+    return (STACK_BASE + (size_t)PARSE_BYTES_PER_BYTE * len) * STACK_FACTOR;
+}
+
+size_t policy_guard_rewrite_stack(int depth)
+{
+    /* The rewritten tree nests a few levels deeper than the client's (the
+     * derived tables, catalog views and OID wrappers spliced in). */
+    size_t levels = (size_t)(depth > 0 ? depth : 0) + 64;
+    return (STACK_BASE + (size_t)REWRITE_BYTES_PER_LEVEL * levels) * STACK_FACTOR;
+}
+
+int policy_guard_run(size_t need, int (*fn)(void *), void *arg)
+{
     if (stack_left() >= need)
         return fn(arg);
     Job j = {fn, arg, -1};

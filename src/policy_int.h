@@ -228,10 +228,13 @@ void qual_check_needs(Rewrite *rw, PgQuery__SelectStmt *const *bodies);
 /* Nesting depth of a packed ParseResult, computed without recursion;
  * returns false when it is deeper than max (or not a valid message). */
 bool policy_guard_depth(const uint8_t *data, size_t len, int max, int *depth);
-/* Run fn(arg) on a stack that can hold the parse of a statement of len
- * bytes and the rest of the rewrite at the configured nesting bound: on the
- * calling thread when it has that much left, else on a helper thread. */
-int policy_guard_run(size_t len, int max_depth, int (*fn)(void *), void *arg) PGW_WUR;
+/* The stack libpg_query's parse of len bytes may need, and what the rest of
+ * a rewrite needs for a tree depth levels deep. */
+size_t policy_guard_parse_stack(size_t len);
+size_t policy_guard_rewrite_stack(int depth);
+/* Run fn(arg) with at least need bytes of stack: on the calling thread when
+ * it has that much left, else on a helper thread created with it. */
+int policy_guard_run(size_t need, int (*fn)(void *), void *arg) PGW_WUR;
 
 #ifndef SQLSTATE_STATEMENT_TOO_COMPLEX
 #define SQLSTATE_STATEMENT_TOO_COMPLEX "54001"

@@ -137,7 +137,7 @@ static void setup(void)
     cfg.nallowed_functions = 1;
     cfg.version = 7;
     cfg.statement_timeout_ms = 30000;
-    cfg.max_nesting_depth = 4000;
+    cfg.max_nesting_depth = 10000;
     cfg.rewrite_cache_size = 64u * 1024 * 1024;
     schema = schema_from_rows(PGW_ARRAY_LEN(fixture_rows), SCHEMA_INTROSPECTION_NCOLS,
                               &fixture_rows[0][0]);
