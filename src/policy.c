@@ -392,12 +392,12 @@ static int walk_statement(Rewrite *rw, PgQuery__Node **slot, bool *rows)
     switch (n->node_case) {
     case PG_QUERY__NODE__NODE_SELECT_STMT:
         *rows = true;
-        return policy_walk_select(rw, n->select_stmt, NULL, NULL, WALK_OUTERMOST, NULL);
+        return policy_walk_select(rw, n->select_stmt, NULL, NULL, WALK_OUTERMOST, NULL, NULL);
     case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
         if (!NODE(n->declare_cursor_stmt->query, SELECT_STMT))
             return refuse_kind(rw, "DECLARE CURSOR");
         return policy_walk_select(rw, n->declare_cursor_stmt->query->select_stmt, NULL, NULL,
-                                  WALK_OUTERMOST, NULL);
+                                  WALK_OUTERMOST, NULL, NULL);
     case PG_QUERY__NODE__NODE_COPY_STMT: {
         PgQuery__CopyStmt *cs = n->copy_stmt;
         if (cs->is_from)
@@ -411,7 +411,8 @@ static int walk_statement(Rewrite *rw, PgQuery__Node **slot, bool *rows)
                 statement_kind(cs->query, kind, sizeof(kind));
             return refuse_kind(rw, cs->query != NULL ? kind : "COPY");
         }
-        return policy_walk_select(rw, cs->query->select_stmt, NULL, NULL, WALK_OUTERMOST, NULL);
+        return policy_walk_select(rw, cs->query->select_stmt, NULL, NULL, WALK_OUTERMOST, NULL,
+                                  NULL);
     }
     case PG_QUERY__NODE__NODE_VARIABLE_SET_STMT:
         return check_set(rw, n->variable_set_stmt);

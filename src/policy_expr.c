@@ -407,7 +407,7 @@ static int visit_sub_link(Walk *w, PgQuery__SubLink *sl)
     if (NODE(sl->subselect, SELECT_STMT)) {
         bool any = sl->sub_link_type == PG_QUERY__SUB_LINK_TYPE__ANY_SUBLINK;
         if (policy_walk_select(rw, sl->subselect->select_stmt, w->scope, w->level,
-                               strict ? WALK_STRICT : 0, any ? &out_type : NULL) < 0)
+                               strict ? WALK_STRICT : 0, any ? &out_type : NULL, NULL) < 0)
             return -1;
         if (any && qual_sublink_test_ok(w, sl, out_type))
             note_safe_sublink(rw, sl);
@@ -461,14 +461,26 @@ static int visit_range_subselect(Walk *w, PgQuery__RangeSubselect *r)
     const QualLevel *up = r->lateral ? w->level : w->level->up;
     unsigned flags = w->level->strict ? WALK_STRICT : 0;
     if (NODE(r->subquery, SELECT_STMT)) {
-        if (policy_walk_select(w->rw, r->subquery->select_stmt, w->scope, up, flags, NULL) < 0)
+        QualColumns *cols = pgw_calloc(1, sizeof(*cols));
+        if (policy_walk_select(w->rw, r->subquery->select_stmt, w->scope, up, flags, NULL, cols) <
+            0) {
+            qual_columns_free(cols);
+            free(cols);
             return -1;
-    } else if (policy_walk_slot(w, &r->subquery) < 0) {
-        return -1;
+        }
+        if (r->alias != NULL)
+            qual_rename_columns(cols, r->alias->colnames, r->alias->n_colnames);
+        qual_add_item(w->level, alias_name(r->alias), NULL, r->alias, NULL, false);
+        QualItem *it = &w->level->items[w->level->nitems - 1];
+        it->cols = it->owned_cols = cols;
+        it->alias = NULL; /* its column aliases are in cols already */
+    } else {
+        if (policy_walk_slot(w, &r->subquery) < 0)
+            return -1;
+        qual_add_item(w->level, alias_name(r->alias), NULL, r->alias, NULL, false);
     }
     if (r->alias != NULL && policy_walk_node(w, &r->alias->base) < 0)
         return -1;
-    qual_add_item(w->level, alias_name(r->alias), NULL, r->alias, NULL, false);
     return 0;
 }
 
@@ -526,7 +538,7 @@ static int visit(PgQuery__Node **slot, void *arg)
     switch (n->node_case) {
     case PG_QUERY__NODE__NODE_SELECT_STMT:
         return policy_walk_select(w->rw, n->select_stmt, w->scope, w->level,
-                                  w->pushable || w->level->strict ? WALK_STRICT : 0, NULL);
+                                  w->pushable || w->level->strict ? WALK_STRICT : 0, NULL, NULL);
     case PG_QUERY__NODE__NODE_RANGE_VAR:
         return policy_visit_range_var(w, slot);
     case PG_QUERY__NODE__NODE_RANGE_SUBSELECT:
@@ -660,10 +672,13 @@ static int walk_having(Walk *w, PgQuery__Node **slot)
 }
 
 int policy_walk_select(Rewrite *rw, PgQuery__SelectStmt *s, const Scope *up,
-                       const QualLevel *up_level, unsigned flags, uint32_t *out_type)
+                       const QualLevel *up_level, unsigned flags, uint32_t *out_type,
+                       QualColumns *out_cols)
 {
     if (out_type != NULL)
         *out_type = 0;
+    if (out_cols != NULL)
+        memset(out_cols, 0, sizeof(*out_cols));
     if (s->into_clause != NULL)
         return policy_refuse(
             rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
@@ -674,13 +689,14 @@ int policy_walk_select(Rewrite *rw, PgQuery__SelectStmt *s, const Scope *up,
             "pgwarden: only read-only queries are allowed: SELECT FOR UPDATE/SHARE "
             "is refused");
 
-    Scope sc = {up, s->with_clause, 0};
+    Scope sc = {up, s->with_clause, 0, NULL};
     QualLevel lv = {.up = up_level, .strict = (flags & WALK_STRICT) != 0};
     Walk inner = {rw, &sc, &lv, false};
     int rc = -1;
     unsigned sub = flags & WALK_STRICT;
     if (s->with_clause != NULL) {
         PgQuery__WithClause *wc = s->with_clause;
+        sc.cte_cols = pgw_calloc(wc->n_ctes > 0 ? wc->n_ctes : 1, sizeof(*sc.cte_cols));
         for (size_t i = 0; i < wc->n_ctes; i++) {
             PgQuery__Node *n = wc->ctes[i];
             if (!NODE(n, COMMON_TABLE_EXPR))
@@ -694,8 +710,10 @@ int policy_walk_select(Rewrite *rw, PgQuery__SelectStmt *s, const Scope *up,
             }
             sc.nvisible = wc->recursive ? wc->n_ctes : i;
             if (cte->ctequery != NULL &&
-                policy_walk_select(rw, cte->ctequery->select_stmt, &sc, up_level, sub, NULL) < 0)
+                policy_walk_select(rw, cte->ctequery->select_stmt, &sc, up_level, sub, NULL,
+                                   &sc.cte_cols[i]) < 0)
                 goto done;
+            qual_rename_columns(&sc.cte_cols[i], cte->aliascolnames, cte->n_aliascolnames);
             if (cte->search_clause != NULL || cte->cycle_clause != NULL)
                 if (policy_walk_node(&inner, cte->search_clause != NULL
                                                  ? &cte->search_clause->base
@@ -705,9 +723,9 @@ int policy_walk_select(Rewrite *rw, PgQuery__SelectStmt *s, const Scope *up,
         sc.nvisible = wc->n_ctes;
     }
     unsigned arms = flags & (WALK_OUTERMOST | WALK_STRICT);
-    if (s->larg != NULL && policy_walk_select(rw, s->larg, &sc, up_level, arms, NULL) < 0)
+    if (s->larg != NULL && policy_walk_select(rw, s->larg, &sc, up_level, arms, NULL, NULL) < 0)
         goto done;
-    if (s->rarg != NULL && policy_walk_select(rw, s->rarg, &sc, up_level, arms, NULL) < 0)
+    if (s->rarg != NULL && policy_walk_select(rw, s->rarg, &sc, up_level, arms, NULL, NULL) < 0)
         goto done;
 
     if (policy_walk_slots(&inner, s->from_clause, s->n_from_clause) < 0)
@@ -735,8 +753,15 @@ int policy_walk_select(Rewrite *rw, PgQuery__SelectStmt *s, const Scope *up,
     if (out_type != NULL && s->larg == NULL && s->n_target_list == 1 && s->n_group_clause == 0 &&
         s->having_clause == NULL && s->n_distinct_clause == 0)
         *out_type = qual_output_type(&inner, s->target_list[0]);
+    if (out_cols != NULL)
+        qual_output_columns(&inner, s, NULL, out_cols);
     rc = 0;
 done:
     qual_level_free(&lv);
+    if (sc.cte_cols != NULL) {
+        for (size_t i = 0; i < s->with_clause->n_ctes; i++)
+            qual_columns_free(&sc.cte_cols[i]);
+        free(sc.cte_cols);
+    }
     return rc;
 }

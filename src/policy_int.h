@@ -42,12 +42,16 @@ static inline bool policy_in_list(const char *const *list, size_t n, const char 
 }
 #define IN_LIST(list, s) policy_in_list((list), PGW_ARRAY_LEN(list), (s))
 
+struct QualColumns;
+
 /* CTE names visible at a point: the first nvisible CTEs of each enclosing
- * WITH (a non-recursive CTE sees only the ones before it). */
+ * WITH (a non-recursive CTE sees only the ones before it); cte_cols[i]: the
+ * columns CTE i passes through from base relations (leak analysis). */
 typedef struct Scope {
     const struct Scope *up;
     const PgQuery__WithClause *with;
     size_t nvisible;
+    struct QualColumns *cte_cols;
 } Scope;
 
 typedef struct Replacement {
@@ -57,6 +61,26 @@ typedef struct Replacement {
 } Replacement;
 
 /* ---- the leak analysis (policy_qual.c) ---- */
+
+/* The output columns of a derived table or CTE, for column references from
+ * outside: a column the subquery selects unchanged from a base relation
+ * keeps that relation's facts (t, col, slot), so a qual on it is judged as
+ * a qual on the base column, which is what the planner makes of it. */
+typedef struct QualColumn {
+    const char *name;
+    const PgwSchemaTable *t; /* NULL: an expression or unknown: opaque */
+    const PgwSchemaColumn *col;
+    PgQuery__Node **slot; /* the base relation's derived table, NULL: read as is */
+    bool plain;
+} QualColumn;
+
+typedef struct QualColumns {
+    size_t n, cap;
+    QualColumn *cols;
+    bool complete; /* every output column is listed (by name) */
+} QualColumns;
+
+void qual_columns_free(QualColumns *c);
 
 /* One FROM item of a query level, as a column reference can see it. */
 typedef struct QualItem {
@@ -69,6 +93,9 @@ typedef struct QualItem {
     /* opaque items: a function in FROM (its whole-row value may be a
      * scalar, so x.f can call any one-argument function f on it) */
     const PgQuery__RangeFunction *func;
+    /* opaque items: a derived table's or CTE's output columns, if known */
+    const QualColumns *cols;
+    QualColumns *owned_cols; /* freed with the level */
 } QualItem;
 
 /* The FROM items of one query level; up: the enclosing level (correlated
@@ -166,11 +193,13 @@ int policy_walk_slot(Walk *w, PgQuery__Node **slot);
 int policy_walk_slots(Walk *w, PgQuery__Node **slots, size_t n);
 /* One query level; up_level: the level its correlated references see;
  * out_type (may be NULL): set to the type of its single output column when
- * that is a plain column of a base relation (for x IN (SELECT col ...)). */
+ * that is a plain column of a base relation (for x IN (SELECT col ...));
+ * out_cols (may be NULL): filled with its output columns. */
 #define WALK_OUTERMOST 1u
 #define WALK_STRICT 2u
 int policy_walk_select(Rewrite *rw, PgQuery__SelectStmt *s, const Scope *up,
-                       const QualLevel *up_level, unsigned flags, uint32_t *out_type);
+                       const QualLevel *up_level, unsigned flags, uint32_t *out_type,
+                       QualColumns *out_cols);
 bool policy_is_constant(const PgQuery__Node *n);
 /* Qualify a built-in name: ["x"] -> ["pg_catalog", "x"] (for operators and
  * functions in generated or user SQL). */
@@ -197,6 +226,13 @@ bool qual_has_aggregate(PgQuery__Node **slot);
 /* An expression of a strict level outside its quals (target list, GROUP
  * BY, ORDER BY, LIMIT ...): marks rw->leaky unless it cannot fail. */
 void qual_check_value(Walk *w, PgQuery__Node *n);
+/* A level's output columns (simple SELECTs only; out stays incomplete
+ * otherwise), renamed by column aliases if given. */
+void qual_output_columns(Walk *w, const PgQuery__SelectStmt *s, const PgQuery__Alias *alias,
+                         QualColumns *out);
+void qual_rename_columns(QualColumns *cols, PgQuery__Node *const *names, size_t n);
+/* The columns of the CTE a FROM reference names (NULL: unknown). */
+const QualColumns *policy_cte_columns(const Scope *scope, const char *name);
 /* x IN (SELECT col ...): the type of the subquery's output column (0 when
  * not a plain typed column), and whether the test is a safe comparison. */
 uint32_t qual_output_type(Walk *w, const PgQuery__Node *target);

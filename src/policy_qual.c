@@ -43,8 +43,13 @@
  *
  * Column references resolve like PostgreSQL's: through the FROM items of
  * their level (alias, column aliases, columns a "hide" mask removed), then
- * the enclosing levels; a name an opaque item (subquery, function, CTE,
- * VALUES, aliased join) could supply is unknown, and unknown is unsafe.
+ * the enclosing levels; a name an opaque item (function, VALUES, aliased
+ * join, set operation) could supply is unknown, and unknown is unsafe. A
+ * derived table's or CTE's output column that selects a base column
+ * unchanged (directly or through SELECT *) keeps that column's facts: the
+ * planner either pulls the subquery up (the qual is then on the base
+ * column) or pushes the qual down into it (the same), or evaluates it on
+ * the subquery's output; any other output column is an expression, unsafe.
  * Constants: an untyped literal, NULL or unspecified parameter takes the
  * other side's type; integer literals are int4 (int8 or numeric when
  * large); other numeric literals numeric; a cast of a literal its target
@@ -143,8 +148,20 @@ static int numeric_rank(uint32_t oid)
 /* FROM items                                                                 */
 /* ------------------------------------------------------------------------ */
 
+void qual_columns_free(QualColumns *c)
+{
+    if (c == NULL)
+        return;
+    free(c->cols);
+    memset(c, 0, sizeof(*c));
+}
+
 void qual_level_free(QualLevel *lv)
 {
+    for (size_t i = 0; i < lv->nitems; i++) {
+        qual_columns_free(lv->items[i].owned_cols);
+        free(lv->items[i].owned_cols);
+    }
     free(lv->items);
     lv->items = NULL;
     lv->nitems = lv->cap = 0;
@@ -167,6 +184,8 @@ void qual_add_item(QualLevel *lv, const char *name, const PgwSchemaTable *t,
      * table they would be pushed below the row filter. */
     it->plain = t != NULL && t->relkind != 'v';
     it->func = NULL;
+    it->cols = NULL;
+    it->owned_cols = NULL;
 }
 
 static const char *string_field(const PgQuery__Node *n)
@@ -199,10 +218,45 @@ static const PgwSchemaColumn *item_column(const Rewrite *rw, const QualItem *it,
     return NULL;
 }
 
+/* What a column reference found: a column whose base relation is known
+ * (directly, or passed through a derived table or CTE). */
 typedef struct Hit {
-    const QualItem *item;
-    const PgwSchemaColumn *col; /* NULL: a whole-row or star reference */
+    const QualItem *item; /* the FROM item it names */
+    const PgwSchemaTable *t; /* the base relation; NULL with col NULL: whole row */
+    const PgwSchemaColumn *col;
+    PgQuery__Node **slot; /* the base relation's derived table, NULL: read as is */
+    bool plain;
 } Hit;
+
+enum { LOOK_NONE, LOOK_BASE, LOOK_UNKNOWN, LOOK_MAYBE };
+
+/* Does item it show a column called name, and from which base relation? */
+static int item_lookup(const Rewrite *rw, const QualItem *it, const char *name, Hit *hit)
+{
+    if (it->t != NULL) {
+        const PgwSchemaColumn *c = item_column(rw, it, name);
+        if (c == NULL)
+            return LOOK_NONE;
+        *hit = (Hit){it, it->t, c, it->slot, it->plain};
+        return LOOK_BASE;
+    }
+    if (it->cols == NULL)
+        return LOOK_MAYBE;
+    int found = LOOK_NONE;
+    for (size_t i = 0; i < it->cols->n; i++) {
+        const QualColumn *qc = &it->cols->cols[i];
+        if (qc->name == NULL || strcmp(qc->name, name) != 0)
+            continue;
+        if (found != LOOK_NONE)
+            return LOOK_UNKNOWN; /* ambiguous in the subquery's output */
+        found = qc->t != NULL ? LOOK_BASE : LOOK_UNKNOWN;
+        if (qc->t != NULL)
+            *hit = (Hit){it, qc->t, qc->col, qc->slot, qc->plain};
+    }
+    if (found == LOOK_NONE && !it->cols->complete)
+        return LOOK_MAYBE;
+    return found;
+}
 
 /* Resolve a ColumnRef to the FROM item (and column) it names, as
  * PostgreSQL would; false when that cannot be known for certain. */
@@ -218,31 +272,35 @@ static bool resolve_ref(const Rewrite *rw, const QualLevel *lv, const PgQuery__C
     if (nf == 1 && !star) {
         const char *col = string_field(cr->fields[0]);
         for (; lv != NULL; lv = lv->up) {
-            const QualItem *found = NULL;
-            const PgwSchemaColumn *fc = NULL;
+            Hit found = {0};
             size_t nfound = 0;
-            bool opaque = false, named = false;
+            bool maybe = false, unknown = false, named = false;
             for (size_t i = 0; i < lv->nitems; i++) {
                 const QualItem *it = &lv->items[i];
-                if (it->t == NULL) {
-                    opaque = true;
-                    continue;
-                }
-                const PgwSchemaColumn *c = item_column(rw, it, col);
-                if (c != NULL) {
-                    found = it;
-                    fc = c;
+                Hit h;
+                switch (item_lookup(rw, it, col, &h)) {
+                case LOOK_BASE:
+                    found = h;
                     nfound++;
+                    break;
+                case LOOK_UNKNOWN:
+                    unknown = true;
+                    nfound++;
+                    break;
+                case LOOK_MAYBE:
+                    maybe = true;
+                    break;
+                default:
+                    break;
                 }
                 if (it->name != NULL && strcmp(it->name, col) == 0)
                     named = true;
             }
-            if (nfound == 1 && !opaque) {
-                hit->item = found;
-                hit->col = fc;
+            if (nfound == 1 && !maybe && !unknown) {
+                *hit = found;
                 return true;
             }
-            if (nfound > 0 || opaque)
+            if (nfound > 0 || maybe)
                 return false;
             if (named) { /* a whole-row reference */
                 for (size_t i = 0; i < lv->nitems; i++)
@@ -251,6 +309,8 @@ static bool resolve_ref(const Rewrite *rw, const QualLevel *lv, const PgQuery__C
                             return false;
                         hit->item = &lv->items[i];
                     }
+                hit->t = hit->item->t;
+                hit->slot = hit->item->slot;
                 return true;
             }
         }
@@ -281,11 +341,11 @@ static bool resolve_ref(const Rewrite *rw, const QualLevel *lv, const PgQuery__C
             if (nfound > 1 || (nfound == 0 && opaque_unnamed))
                 return false;
             if (nfound == 1) {
-                hit->item = found;
-                if (col == NULL)
+                if (col == NULL) {
+                    *hit = (Hit){found, found->t, NULL, found->slot, found->plain};
                     return true;
-                hit->col = item_column(rw, found, col);
-                return hit->col != NULL;
+                }
+                return item_lookup(rw, found, col, hit) == LOOK_BASE;
             }
         }
         return false;
@@ -302,7 +362,8 @@ typedef struct Operand {
     bool column;
     bool numeric_literal; /* an integer or numeric literal, uncast */
     uint32_t type; /* 0: untyped (string literal, NULL, unspecified parameter) */
-    const QualItem *item;
+    PgQuery__Node **slot; /* a column's derived table (NULL: read as is) */
+    const PgwSchemaTable *t;
     const char *colname;
 } Operand;
 
@@ -368,19 +429,20 @@ static Operand operand(const Walk *w, const PgQuery__Node *n)
     Rewrite *rw = w->rw;
     if (NODE(n, COLUMN_REF)) {
         Hit hit;
-        if (!resolve_ref(rw, w->level, n->column_ref, &hit) || hit.col == NULL ||
-            !hit.item->plain || hit.col->type_oid == 0)
+        if (!resolve_ref(rw, w->level, n->column_ref, &hit) || hit.col == NULL || !hit.plain ||
+            hit.col->type_oid == 0)
             return o;
-        if (hit.item->slot != NULL) {
+        if (hit.slot != NULL) {
             /* A masked column is an expression in the derived table. */
             const PgwTablePolicy *tp =
-                policy_table_policy(rw->ctx->cfg, hit.item->t->schema, hit.item->t->name);
+                policy_table_policy(rw->ctx->cfg, hit.t->schema, hit.t->name);
             if (tp != NULL && policy_column_mask(tp, hit.col->name) != NULL)
                 return o;
         }
         o.ok = o.column = true;
         o.type = hit.col->type_oid;
-        o.item = hit.item;
+        o.slot = hit.slot;
+        o.t = hit.t;
         o.colname = hit.col->name;
         return o;
     }
@@ -433,13 +495,13 @@ static Operand operand(const Walk *w, const PgQuery__Node *n)
 
 static void need(Rewrite *rw, const Operand *o)
 {
-    if (!o->column || o->item->slot == NULL)
+    if (!o->column || o->slot == NULL)
         return;
     if (rw->nneeds == rw->needs_cap) {
         rw->needs_cap = rw->needs_cap > 0 ? rw->needs_cap * 2 : 16;
         rw->needs = pgw_realloc(rw->needs, rw->needs_cap * sizeof(*rw->needs));
     }
-    rw->needs[rw->nneeds++] = (QualNeed){o->item->slot, o->colname};
+    rw->needs[rw->nneeds++] = (QualNeed){o->slot, o->colname};
 }
 
 static uint32_t as_text(uint32_t t)
@@ -733,8 +795,8 @@ static int harmless_visit(PgQuery__Node **slot, void *arg)
     case PG_QUERY__NODE__NODE_COLUMN_REF: {
         Hit hit;
         h->saw_column = true;
-        if (!resolve_ref(h->w->rw, h->w->level, n->column_ref, &hit) || hit.item->t == NULL ||
-            hit.item->slot != NULL) {
+        if (!resolve_ref(h->w->rw, h->w->level, n->column_ref, &hit) || hit.t == NULL ||
+            hit.slot != NULL) {
             h->ok = false;
             return -1;
         }
@@ -896,8 +958,12 @@ static bool using_side(Walk *w, size_t from, size_t to, const char *col, Operand
         if (tp != NULL && policy_column_mask(tp, fc->name) != NULL)
             return false;
     }
-    *o = (Operand){
-        .ok = true, .column = true, .type = fc->type_oid, .item = found, .colname = fc->name};
+    *o = (Operand){.ok = true,
+                   .column = true,
+                   .type = fc->type_oid,
+                   .slot = found->slot,
+                   .t = found->t,
+                   .colname = fc->name};
     return true;
 }
 
@@ -1061,7 +1127,11 @@ int qual_check_column_ref(Walk *w, const PgQuery__ColumnRef *cr)
             if (ns != NULL && (it->t == NULL || strcmp(it->t->schema, ns) != 0))
                 continue;
             if (it->t != NULL) {
-                if (item_column(w->rw, it, col) == NULL && !system_column(col))
+                /* Not a column the snapshot knows: PostgreSQL says "no such
+                 * column" unless a function by that name takes the row (a
+                 * column added since the snapshot still works). */
+                if (item_column(w->rw, it, col) == NULL && !system_column(col) &&
+                    callable(w->rw, col, false))
                     return refuse_column(w->rw, rel, col);
                 return 0;
             }
@@ -1070,6 +1140,10 @@ int qual_check_column_ref(Walk *w, const PgQuery__ColumnRef *cr)
                     return refuse_column(w->rw, rel, col);
                 return 0;
             }
+            Hit h;
+            int look = item_lookup(w->rw, it, col, &h);
+            if (look == LOOK_BASE || look == LOOK_UNKNOWN)
+                return 0; /* one of its output columns */
             /* A subquery, CTE, VALUES or join row is a record: only a
              * function of the search_path could take it. */
             if (callable(w->rw, col, true))
@@ -1106,6 +1180,121 @@ int qual_check_indirection(Walk *w, const PgQuery__AIndirection *ind)
             return refuse_column(w->rw, "(...)", field);
     }
     return 0;
+}
+
+/* ---- output columns of derived tables and CTEs ---- */
+
+static void add_column(QualColumns *out, const char *name, const Hit *hit)
+{
+    if (out->n == out->cap) {
+        out->cap = out->cap > 0 ? out->cap * 2 : 8;
+        out->cols = pgw_realloc(out->cols, out->cap * sizeof(*out->cols));
+    }
+    QualColumn *c = &out->cols[out->n++];
+    memset(c, 0, sizeof(*c));
+    c->name = name;
+    if (hit != NULL && hit->col != NULL && hit->t != NULL) {
+        c->t = hit->t;
+        c->col = hit->col;
+        c->slot = hit->slot;
+        c->plain = hit->plain;
+    }
+}
+
+/* Every column item it shows, for SELECT * and it.* */
+static bool add_item_columns(const Rewrite *rw, const QualItem *it, QualColumns *out)
+{
+    if (it->t != NULL) {
+        const PgwTablePolicy *tp =
+            it->skip_hidden ? policy_table_policy(rw->ctx->cfg, it->t->schema, it->t->name) : NULL;
+        size_t k = 0;
+        for (size_t i = 0; i < it->t->ncolumns; i++) {
+            const PgwSchemaColumn *c = &it->t->columns[i];
+            const PgwColumnMask *m = tp != NULL ? policy_column_mask(tp, c->name) : NULL;
+            if (m != NULL && m->kind == PGW_MASK_HIDE)
+                continue;
+            const char *shown = c->name;
+            if (it->alias != NULL && k < it->alias->n_colnames &&
+                string_field(it->alias->colnames[k]) != NULL)
+                shown = string_field(it->alias->colnames[k]);
+            k++;
+            Hit h = {it, it->t, c, it->slot, it->plain};
+            add_column(out, shown, &h);
+        }
+        return true;
+    }
+    if (it->cols != NULL && it->cols->complete) {
+        for (size_t i = 0; i < it->cols->n; i++) {
+            const QualColumn *qc = &it->cols->cols[i];
+            Hit h = {it, qc->t, qc->col, qc->slot, qc->plain};
+            add_column(out, qc->name, qc->t != NULL ? &h : NULL);
+        }
+        return true;
+    }
+    return false;
+}
+
+void qual_output_columns(Walk *w, const PgQuery__SelectStmt *s, const PgQuery__Alias *alias,
+                         QualColumns *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (s->larg != NULL || s->rarg != NULL || s->n_values_lists > 0)
+        return; /* set operations and VALUES: opaque */
+    out->complete = true;
+    for (size_t i = 0; i < s->n_target_list; i++) {
+        const PgQuery__Node *t = s->target_list[i];
+        if (!NODE(t, RES_TARGET)) {
+            out->complete = false;
+            continue;
+        }
+        const PgQuery__ResTarget *rt = t->res_target;
+        const char *name = rt->name[0] != '\0' ? rt->name : NULL;
+        const PgQuery__Node *v = rt->val;
+        if (NODE(v, COLUMN_REF) && v->column_ref->n_fields > 0 &&
+            NODE(v->column_ref->fields[v->column_ref->n_fields - 1], A_STAR)) {
+            const PgQuery__ColumnRef *cr = v->column_ref;
+            if (cr->n_fields == 1) {
+                for (size_t k = 0; k < w->level->nitems; k++)
+                    if (!add_item_columns(w->rw, &w->level->items[k], out))
+                        out->complete = false;
+            } else {
+                Hit h;
+                if (!resolve_ref(w->rw, w->level, cr, &h) || h.item == NULL ||
+                    !add_item_columns(w->rw, h.item, out))
+                    out->complete = false;
+            }
+            continue;
+        }
+        if (NODE(v, COLUMN_REF)) {
+            const PgQuery__ColumnRef *cr = v->column_ref;
+            if (name == NULL)
+                name = string_field(cr->fields[cr->n_fields - 1]);
+            Hit h;
+            bool ok = resolve_ref(w->rw, w->level, cr, &h) && h.col != NULL;
+            add_column(out, name, ok ? &h : NULL);
+            continue;
+        }
+        if (name == NULL && NODE(v, FUNC_CALL) && v->func_call->n_funcname > 0)
+            name = string_field(v->func_call->funcname[v->func_call->n_funcname - 1]);
+        if (name == NULL) {
+            out->complete = false; /* PostgreSQL names it; we would have to guess */
+            continue;
+        }
+        add_column(out, name, NULL);
+    }
+    if (alias != NULL)
+        qual_rename_columns(out, alias->colnames, alias->n_colnames);
+}
+
+void qual_rename_columns(QualColumns *cols, PgQuery__Node *const *names, size_t n)
+{
+    for (size_t i = 0; i < n && i < cols->n; i++) {
+        const char *c = string_field(names[i]);
+        if (c != NULL)
+            cols->cols[i].name = c;
+    }
+    if (n > cols->n)
+        cols->complete = false;
 }
 
 /* ------------------------------------------------------------------------ */

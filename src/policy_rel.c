@@ -204,6 +204,20 @@ static int add_replacement(Rewrite *rw, PgQuery__Node **slot, PgwBuf *body,
 /* Relations                                                                  */
 /* ------------------------------------------------------------------------ */
 
+const QualColumns *policy_cte_columns(const Scope *scope, const char *name)
+{
+    for (; scope != NULL; scope = scope->up) {
+        if (scope->with == NULL)
+            continue;
+        for (size_t i = 0; i < scope->nvisible; i++) {
+            const PgQuery__Node *n = scope->with->ctes[i];
+            if (NODE(n, COMMON_TABLE_EXPR) && strcmp(n->common_table_expr->ctename, name) == 0)
+                return scope->cte_cols != NULL ? &scope->cte_cols[i] : NULL;
+        }
+    }
+    return NULL;
+}
+
 bool policy_cte_visible(const Scope *scope, const char *name)
 {
     for (; scope != NULL; scope = scope->up) {
@@ -354,6 +368,9 @@ int policy_visit_range_var(Walk *w, PgQuery__Node **slot)
         if (w->level->strict)
             rw->leaky = true;
         qual_add_item(w->level, shown, NULL, rv->alias, NULL, false);
+        const QualColumns *cols = policy_cte_columns(w->scope, rv->relname);
+        if (cols != NULL && (rv->alias == NULL || rv->alias->n_colnames == 0))
+            w->level->items[w->level->nitems - 1].cols = cols;
         return 0;
     }
     size_t before = rw->nrepl;
