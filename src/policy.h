@@ -59,12 +59,13 @@ typedef struct PgwPolicyCtx {
  * SELECT 1+1+...+1 nests a level every 2 bytes, so up to ~175 bytes per
  * input byte (a 200 kB chain: 34.8 MB). Everything after the parse is
  * bounded by max_nesting_depth (refused before unpacking): the whole
- * rewrite of a statement at the default 4,000 levels needed 3.7 MB. So a
- * 16 kB statement needs at most ~2.8 MB + 3.7 MB (16 MB leaves room for
- * the worker's own frames and sanitizers), and a 1 MB one ~175 MB + 3.7 MB
- * (256 MB). policy_rewrite checks the stack it is given all the same and
- * moves to a helper thread when it is short (policy_guard.c), so a larger
- * max_query_size or max_nesting_depth costs a thread, never a crash. */
+ * rewrite of a statement at the default 10,000 levels, parse included,
+ * needed 9.4 MB (4,000 levels: 3.7 MB). So a 16 kB statement needs at most
+ * ~9.4 MB (16 MB leaves room for the worker's own frames), and a 1 MB one
+ * ~175 MB + 6 MB (256 MB). policy_rewrite checks the stack it is given all
+ * the same and moves to a helper thread when it is short (policy_guard.c,
+ * whose estimates carry a margin of two), so a larger max_query_size or
+ * max_nesting_depth, or a sanitizer build, costs a thread, never a crash. */
 #define PGW_POLICY_INLINE_MAX (16 * 1024)
 #define PGW_POLICY_INLINE_STACK (16u * 1024 * 1024)
 #define PGW_POLICY_STACK_SIZE (256u * 1024 * 1024)
