@@ -525,9 +525,11 @@ static void rewrite_reset_statement(Rewrite *rw)
  * something we did not check. */
 static int deparse_verified(Rewrite *rw, PgQuery__ParseResult *tree, char **out)
 {
+    policy_object_portal_names(tree, true);
     size_t len = pg_query__parse_result__get_packed_size(tree);
     uint8_t *packed = pgw_malloc(len > 0 ? len : 1);
     pg_query__parse_result__pack(tree, packed);
+    policy_object_portal_names(tree, false);
     PgQueryProtobuf pb = {len, (char *)packed};
     PgQueryDeparseResult dr = pg_query_deparse_protobuf(pb);
     free(packed);
@@ -598,7 +600,8 @@ int policy_rewrite_uncached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyR
         bool rows;
         if (tree->stmts[i]->stmt == NULL)
             continue;
-        if (walk_statement(&rw, &tree->stmts[i]->stmt, &rows) < 0 || rw.refused) {
+        if (policy_object_prepare(&rw, &tree->stmts[i]->stmt) < 0 ||
+            walk_statement(&rw, &tree->stmts[i]->stmt, &rows) < 0 || rw.refused) {
             rc = rw.refused ? 0 : -1;
             goto done;
         }
@@ -609,6 +612,10 @@ int policy_rewrite_uncached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyR
         }
         shorten_column_refs(&rw);
         rewrite_reset_statement(&rw);
+        if (policy_object_finish(&rw, &tree->stmts[i]->stmt) < 0) {
+            rc = rw.refused ? 0 : -1;
+            goto done;
+        }
     }
     if (deparse_verified(&rw, tree, &out->sql) < 0) {
         rc = rw.refused ? 0 : -1;
@@ -621,6 +628,7 @@ int policy_rewrite_uncached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyR
     rc = 0;
 done:
     rewrite_reset_statement(&rw);
+    policy_object_reset(&rw);
     for (size_t i = 0; i < rw.nsearch_path; i++)
         free(rw.search_path[i]);
     free(rw.search_path);

@@ -1,133 +1,121 @@
 /*
- * policy_object.c — objects named inside expressions: relations and types
- * given to casts ('t'::regclass, NULL::t) and to built-in functions that take
- * a relation by name or OID (has_table_privilege, to_regclass,
- * pg_get_viewdef ...). The rule for all of them: a hidden object answers
- * exactly as a missing one. Names are resolved here, against the tenant's
- * view of the schema; OIDs are only known at run time, so an OID argument is
- * wrapped in a subquery that yields it only when it names a readable
- * relation (NULL otherwise, which is what these functions give for an OID
- * that does not exist).
+ * policy_object.c — objects named inside a statement: relations, types,
+ * functions, schemas, roles and databases given by name or OID to casts
+ * (x::regclass, NULL::t), to built-in functions (has_table_privilege,
+ * format_type, pg_get_constraintdef, pg_relation_size ...), as parameter
+ * types of a Parse or PREPARE, and the per-statement state that ties them to
+ * the tenant's virtual catalog (policy_catalog.c).
+ *
+ * The rule for all of them: a hidden object answers exactly as a missing
+ * one. A name written as a literal is resolved here when the policy can
+ * (relations, qualified function names); anything else is resolved by the
+ * backend at run time and kept only when it is in the tenant's visible set
+ * of that class: an OID argument becomes
+ *     (SELECT v.o FROM (VALUES ((X)::oid)) v(o) WHERE v.o IN <visible set>)
+ * which yields NULL, PostgreSQL's own answer for an OID that names nothing,
+ * and a text cast to regclass, regtype or regproc is looked up by the
+ * backend and, when the object is invisible, looked up a second time with
+ * search_path narrowed to pg_catalog, which fails with exactly the error a
+ * missing name gets (the narrowing is transactional and is undone by that
+ * very error). X appears once in every wrapper, so a volatile argument
+ * cannot be checked with one value and used with another, and wrappers
+ * work whatever expression (VALUES, CTE, subquery, parameter) produced X:
+ * the check is on the value, not on the shape.
+ *
+ * Linear cost: each wrapper is SQL text expanded from a template, parsed
+ * once per statement and copied for every use; the visible sets are CTEs
+ * defined once per statement (attached by policy_object_finish), so a call
+ * with 8,000 OID arguments costs 8,000 small copies, not 8,000 parses of
+ * the whole set definition.
+ *
+ * Also here: the per-statement pre-pass (reserved CTE names, system columns
+ * the statement reads, pg_show_all_settings() in FROM read as pg_settings,
+ * current_catalog, SHOW of settings a tenant may not read, PREPARE argument
+ * types), the check of a Parse message's parameter types, and a workaround
+ * for libpg_query 15's deparser, which writes FETCH/MOVE cursor names
+ * without quotes ("SQL_CUR0x55..." came back as sql_cur0x55..., so the
+ * verifying re-parse refused every psqlODBC fetch).
  */
 #include "policy_int.h"
 
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 
 #include "policy_catalog.h"
 #include "policy_walk.h"
 
-static int resolve_regclass_literal(Walk *w, PgQuery__String *lit);
+/* First OID of objects created after initdb. */
+#define FIRST_NORMAL_OID 16384u
 
-static bool all_digits(const char *s)
+typedef struct Template {
+    char *sql; /* "SELECT <expr>" as expanded */
+    PgQuery__ParseResult *tree;
+} Template;
+
+struct PgwObjectState {
+    PgwCatalogCtx cat;
+    size_t ntemplates;
+    Template *templates;
+    bool params_checked;
+};
+
+/* ------------------------------------------------------------------------ */
+/* State                                                                      */
+/* ------------------------------------------------------------------------ */
+
+static void free_templates(PgwObjectState *st)
 {
-    if (!*s)
-        return false;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return false;
-    return true;
+    for (size_t i = 0; i < st->ntemplates; i++) {
+        free(st->templates[i].sql);
+        if (st->templates[i].tree != NULL)
+            pg_query__parse_result__free_unpacked(st->templates[i].tree, NULL);
+    }
+    free(st->templates);
+    st->templates = NULL;
+    st->ntemplates = 0;
 }
 
-
-static bool has_hidden_columns(const PgwConfig *cfg, const char *schema, const char *name)
+void policy_object_reset(Rewrite *rw)
 {
-    const PgwTablePolicy *tp = policy_table_policy(cfg, schema, name);
-    for (size_t i = 0; tp != NULL && i < tp->nmasks; i++)
-        if (tp->masks[i].kind == PGW_MASK_HIDE)
-            return true;
-    return false;
+    if (rw->objects == NULL)
+        return;
+    free_templates(rw->objects);
+    free(rw->objects);
+    rw->objects = NULL;
 }
 
-/* A type named like a user relation is that relation's row type: NULL::t,
- * ROW(...)::t, json_populate_record(NULL::t, ...) and (x::t).* tell its
- * column names. So a row type exists for the tenant exactly when the
- * relation does, and only when none of its columns is hidden. */
-int policy_check_type_name(Walk *w, const PgQuery__TypeName *tn)
+static PgwObjectState *state(Rewrite *rw)
 {
-    if (tn == NULL || tn->n_names == 0)
-        return 0;
-    const char *name = policy_string_value(tn->names[tn->n_names - 1]);
-    const char *schema = tn->n_names >= 2 ? policy_string_value(tn->names[tn->n_names - 2]) : NULL;
-    if (name == NULL || (schema != NULL && policy_is_catalog_schema(schema)))
-        return 0;
-    const PgwSchema *sch = w->rw->ctx->schema;
-    bool relation_named = false;
-    for (size_t i = 0; sch != NULL && i < schema_ntables(sch); i++) {
-        const PgwSchemaTable *t = schema_table_at(sch, i);
-        if (strcmp(t->name, name) == 0 && !policy_is_catalog_schema(t->schema) &&
-            (schema == NULL || strcmp(t->schema, schema) == 0))
-            relation_named = true;
+    if (rw->objects == NULL) {
+        /* Not prepared (a caller outside the driver): no WITH to attach the
+         * sets to, so they are written inline. */
+        rw->objects = pgw_calloc(1, sizeof(*rw->objects));
+        rw->objects->cat.inline_sets = true;
     }
-    if (!relation_named)
-        return 0;
-    PgwBuf b;
-    buf_init(&b);
-    if (schema != NULL) {
-        policy_append_ident(&b, schema);
-        buf_append_byte(&b, '.');
-    }
-    policy_append_ident(&b, name);
-    char *text = buf_steal_str(&b);
-    const PgwSchemaTable *t;
-    const char *catalog;
-    Resolved r = policy_resolve_relation_text(w->rw, text, &t, &catalog);
-    free(text);
-    if (r == RESOLVED_NONE)
-        return policy_refuse(w->rw, SQLSTATE_UNDEFINED_OBJECT, NULL, "type \"%s\" does not exist",
-                             name);
-    if (r == RESOLVED_USER && has_hidden_columns(w->rw->ctx->cfg, t->schema, t->name))
-        return policy_refuse(w->rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                             "pgwarden: the row type of \"%s\" is not available", name);
+    PgwCatalogCtx *cc = &rw->objects->cat;
+    cc->cfg = rw->ctx->cfg;
+    cc->tenant = rw->ctx->tenant->name;
+    cc->search_path = (const char *const *)rw->search_path;
+    cc->nsearch_path = rw->nsearch_path;
+    return rw->objects;
+}
+
+int policy_object_catalog_view(Rewrite *rw, PgwBuf *b, const char *schema, const char *name)
+{
+    PgwObjectState *st = state(rw);
+    const PgwSchemaTable *t = schema_table(rw->ctx->schema, schema, name);
+    if (policy_catalog_view(&st->cat, b, schema, name, t) < 0)
+        return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                             "pgwarden: catalog relation %s.%s is not available", schema, name);
     return 0;
 }
 
-/* pg_get_serial_sequence(...) names the sequence of a relation the policy
- * already checked (its arguments are checked like any relation argument);
- * SQLAlchemy casts the result to regclass. */
-static bool is_serial_sequence_call(const PgQuery__Node *n)
-{
-    if (!NODE(n, FUNC_CALL))
-        return false;
-    const PgQuery__FuncCall *fc = n->func_call;
-    const char *name =
-        fc->n_funcname > 0 ? policy_string_value(fc->funcname[fc->n_funcname - 1]) : NULL;
-    const char *schema = fc->n_funcname == 2 ? policy_string_value(fc->funcname[0]) : NULL;
-    return fc->n_funcname <= 2 && name != NULL && strcmp(name, "pg_get_serial_sequence") == 0 &&
-           (schema == NULL || strcmp(schema, "pg_catalog") == 0);
-}
-
-/* Casts to regclass: a name is checked like a FROM reference; an OID is only
- * accepted when it comes from a (virtualized) catalog column. */
-int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)
-{
-    if (policy_check_type_name(w, tc->type_name) < 0)
-        return -1;
-    const PgQuery__TypeName *tn = tc->type_name;
-    const char *tname =
-        tn != NULL && tn->n_names > 0 ? policy_string_value(tn->names[tn->n_names - 1]) : NULL;
-    if (tname != NULL && strcmp(tname, "regclass") == 0) {
-        /* A name is checked like a FROM reference; an OID is only accepted
-         * when it comes from a (virtualized) catalog column. */
-        PgQuery__Node *arg = tc->arg;
-        if (NODE(arg, A_CONST) && arg->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL &&
-            all_digits(arg->a_const->sval->sval)) {
-            /* '16433'::regclass (psql's \d sends these): an OID, answered
-             * only for relations the tenant may read, NULL otherwise. */
-            if (policy_walk_node(w, &tc->base) < 0 || policy_wrap_readable_oid(w->rw, &tc->arg) < 0)
-                return -1;
-            return 1;
-        }
-        if (NODE(arg, A_CONST) && arg->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL) {
-            if (resolve_regclass_literal(w, arg->a_const->sval) < 0)
-                return -1;
-        } else if (!NODE(arg, COLUMN_REF) && !is_serial_sequence_call(arg)) {
-            return policy_refuse(w->rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                                 "pgwarden: casting an expression to regclass is not allowed");
-        }
-    }
-    return 0;
-}
-
+/* ------------------------------------------------------------------------ */
+/* Small tree helpers                                                         */
+/* ------------------------------------------------------------------------ */
 
 PgQuery__ParseResult *policy_parse_tree(const char *sql)
 {
@@ -139,6 +127,387 @@ PgQuery__ParseResult *policy_parse_tree(const char *sql)
     pg_query_free_protobuf_parse_result(pr);
     return tree;
 }
+
+static PgQuery__Node *copy_node(const PgQuery__Node *n)
+{
+    size_t len = pg_query__node__get_packed_size(n);
+    uint8_t *packed = pgw_malloc(len > 0 ? len : 1);
+    pg_query__node__pack(n, packed);
+    PgQuery__Node *copy = pg_query__node__unpack(NULL, len, packed);
+    free(packed);
+    return copy;
+}
+
+static const char *type_name_last(const PgQuery__TypeName *tn)
+{
+    return tn != NULL && tn->n_names > 0 ? policy_string_value(tn->names[tn->n_names - 1]) : NULL;
+}
+
+/* A type name in pg_catalog or unqualified (a built-in type). */
+static bool type_name_builtin(const PgQuery__TypeName *tn)
+{
+    if (tn == NULL || tn->n_names == 0 || tn->n_names > 2)
+        return false;
+    const char *schema = tn->n_names == 2 ? policy_string_value(tn->names[0]) : NULL;
+    return schema == NULL || strcmp(schema, "pg_catalog") == 0;
+}
+
+/* The string of a constant ('x', or 'x' cast to a text-like or reg type);
+ * NULL otherwise. */
+static PgQuery__String *string_constant(PgQuery__Node *n)
+{
+    if (NODE(n, TYPE_CAST)) {
+        const char *tname = type_name_last(n->type_cast->type_name);
+        if (tname == NULL || !type_name_builtin(n->type_cast->type_name) ||
+            n->type_cast->type_name->n_array_bounds > 0 ||
+            (strcmp(tname, "text") != 0 && strcmp(tname, "name") != 0 &&
+             strcmp(tname, "varchar") != 0 && !policy_builtin_is_reg_type(tname)))
+            return NULL;
+        n = n->type_cast->arg;
+    }
+    if (NODE(n, A_CONST) && n->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL)
+        return n->a_const->sval;
+    return NULL;
+}
+
+static bool is_null_constant(const PgQuery__Node *n)
+{
+    if (NODE(n, TYPE_CAST))
+        return is_null_constant(n->type_cast->arg);
+    return NODE(n, A_CONST) && n->a_const->isnull;
+}
+
+static bool all_digits(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+/* Constants, parameters and columns: the same value however often they are
+ * evaluated within a row, so a wrapper may use a copy. */
+static bool is_plain(const PgQuery__Node *n)
+{
+    if (NODE(n, TYPE_CAST))
+        return is_plain(n->type_cast->arg);
+    return NODE(n, A_CONST) || NODE(n, PARAM_REF) || NODE(n, COLUMN_REF);
+}
+
+/* A copy of a plain node; schema.table.column references lose their schema
+ * as the walk does for the original (a derived table has no schema). */
+static PgQuery__Node *copy_plain(const PgQuery__Node *n)
+{
+    PgQuery__Node *c = copy_node(n);
+    PgQuery__Node *inner = c;
+    while (NODE(inner, TYPE_CAST))
+        inner = inner->type_cast->arg;
+    if (NODE(inner, COLUMN_REF) && inner->column_ref->n_fields >= 3) {
+        PgQuery__ColumnRef *cr = inner->column_ref;
+        size_t drop = cr->n_fields - 2;
+        for (size_t j = 0; j < drop; j++)
+            pg_query__node__free_unpacked(cr->fields[j], NULL);
+        memmove(cr->fields, cr->fields + drop, 2 * sizeof(*cr->fields));
+        cr->n_fields = 2;
+    }
+    return c;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Templates                                                                  */
+/* ------------------------------------------------------------------------ */
+
+#define NPLACEHOLDERS 3
+static const char *const placeholder_names[NPLACEHOLDERS] = {"pgwarden_arg", "pgwarden_arg2",
+                                                             "pgwarden_arg3"};
+
+typedef struct Fill {
+    PgQuery__Node *values[NPLACEHOLDERS];
+    bool used[NPLACEHOLDERS];
+} Fill;
+
+static int fill_placeholders(PgQuery__Node **slot, void *arg)
+{
+    Fill *f = arg;
+    PgQuery__Node *n = *slot;
+    if (NODE(n, COLUMN_REF) && n->column_ref->n_fields == 1) {
+        const char *name = policy_string_value(n->column_ref->fields[0]);
+        for (int i = 0; name != NULL && i < NPLACEHOLDERS; i++)
+            if (strcmp(name, placeholder_names[i]) == 0) {
+                if (f->used[i] || f->values[i] == NULL)
+                    return -1;
+                pg_query__node__free_unpacked(n, NULL);
+                *slot = f->values[i]; /* not descended into: it is the client's */
+                f->used[i] = true;
+                return 0;
+            }
+    }
+    return policy_walk_children(policy_walk_inner(n), fill_placeholders, arg);
+}
+
+/* The expression of template tmpl (policy_catalog.c's template language,
+ * plus pgwarden_arg, pgwarden_arg2, pgwarden_arg3 standing for a1..a3) with
+ * the arguments put in. The arguments are moved into the result. The
+ * template is parsed once per statement. */
+static int instantiate(Rewrite *rw, const char *tmpl, PgQuery__Node *a1, PgQuery__Node *a2,
+                       PgQuery__Node *a3, PgQuery__Node **out)
+{
+    PgwObjectState *st = state(rw);
+    PgwBuf b;
+    buf_init(&b);
+    buf_append_str(&b, "SELECT ");
+    policy_catalog_expand(&st->cat, &b, tmpl);
+    char *sql = buf_steal_str(&b);
+    Template *t = NULL;
+    for (size_t i = 0; i < st->ntemplates; i++)
+        if (strcmp(st->templates[i].sql, sql) == 0) {
+            t = &st->templates[i];
+            break;
+        }
+    if (t == NULL) {
+        st->templates = pgw_realloc(st->templates, (st->ntemplates + 1) * sizeof(*st->templates));
+        t = &st->templates[st->ntemplates++];
+        t->sql = sql;
+        t->tree = policy_parse_tree(sql);
+        sql = NULL;
+    }
+    free(sql);
+    PgQuery__ParseResult *tree = t->tree;
+    if (tree == NULL || tree->n_stmts != 1 || !NODE(tree->stmts[0]->stmt, SELECT_STMT) ||
+        tree->stmts[0]->stmt->select_stmt->n_target_list != 1)
+        return -1;
+    PgQuery__Node *expr =
+        copy_node(tree->stmts[0]->stmt->select_stmt->target_list[0]->res_target->val);
+    Fill f = {{a1, a2, a3}, {false, false, false}};
+    if (expr == NULL || fill_placeholders(&expr, &f) < 0 || f.used[0] != (a1 != NULL) ||
+        f.used[1] != (a2 != NULL) || f.used[2] != (a3 != NULL)) {
+        /* Values not yet placed still belong to the caller's tree. */
+        if (expr != NULL) {
+            for (int i = 0; i < NPLACEHOLDERS; i++)
+                if (f.used[i])
+                    return -1; /* partly filled: cannot be undone safely */
+            pg_query__node__free_unpacked(expr, NULL);
+        }
+        return -1;
+    }
+    *out = expr;
+    return 0;
+}
+
+/* Replace *slot by the template's expression over *slot (and copies or
+ * moved nodes for the other placeholders). */
+static int wrap(Rewrite *rw, PgQuery__Node **slot, const char *tmpl, PgQuery__Node *a2,
+                PgQuery__Node *a3)
+{
+    PgQuery__Node *out;
+    if (instantiate(rw, tmpl, *slot, a2, a3, &out) < 0)
+        return policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL,
+                             "pgwarden: internal error while rewriting an object reference");
+    *slot = out;
+    return 0;
+}
+
+static int wrap_fmt(Rewrite *rw, PgQuery__Node **slot, PgQuery__Node *a2, PgQuery__Node *a3,
+                    const char *fmt, ...) PGW_PRINTF(5, 6);
+
+static int wrap_fmt(Rewrite *rw, PgQuery__Node **slot, PgQuery__Node *a2, PgQuery__Node *a3,
+                    const char *fmt, ...)
+{
+    char tmpl[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmpl, sizeof(tmpl), fmt, ap);
+    va_end(ap);
+    return wrap(rw, slot, tmpl, a2, a3);
+}
+
+/* A fresh expression from SQL (no placeholders). */
+static int expression(Rewrite *rw, const char *sql, PgQuery__Node **out)
+{
+    if (instantiate(rw, sql, NULL, NULL, NULL, out) < 0)
+        return policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL,
+                             "pgwarden: internal error while rewriting an object reference");
+    return 0;
+}
+
+static void replace_node(PgQuery__Node **slot, PgQuery__Node *with)
+{
+    pg_query__node__free_unpacked(*slot, NULL);
+    *slot = with;
+}
+
+/* ---- the wrappers ---- */
+
+/* X if it is 0 or in the set (a FROM-item template), NULL otherwise. */
+#define OID_WRAPPER                                                                                \
+    "(SELECT v.o FROM (VALUES ((pgwarden_arg)::pg_catalog.oid)) v(o) WHERE v.o = "                 \
+    "0::pg_catalog.oid OR v.o IN (SELECT s.o FROM %s s))"
+
+static int wrap_oid(Rewrite *rw, PgQuery__Node **slot, const char *set)
+{
+    return wrap_fmt(rw, slot, NULL, NULL, OID_WRAPPER, set);
+}
+
+/* Text (or an OID as text) of class regtype resolved by the backend with
+ * the type's input function (regclassin: digits are an OID, as in
+ * '16433'::regclass; the text->regclass cast has no such shortcut), kept
+ * when in answer; a name that exists but is not visible is looked up again
+ * with search_path narrowed to pg_catalog, which fails exactly as a missing
+ * name does (see the file's prose). Digits are an OID: NULL unless
+ * visible. */
+static int wrap_resolve(Rewrite *rw, PgQuery__Node **slot, const char *regtype, const char *exists,
+                        const char *answer)
+{
+    const char *requote;
+    if (strcmp(regtype, "regclass") == 0)
+        requote = "pg_catalog.quote_ident(pg_catalog.array_to_string(pg_catalog.parse_ident(w.t), "
+                  "'.'))";
+    else if (strcmp(regtype, "regtype") == 0)
+        requote = "pg_catalog.quote_ident(CASE WHEN pg_catalog.strpos(w.t, '\"') = 0 THEN "
+                  "pg_catalog.lower(pg_catalog.btrim(w.t)) ELSE w.t END)";
+    else
+        requote = "CASE WHEN pg_catalog.strpos(pg_catalog.split_part(w.t, '(', 1), '.') > 0 THEN "
+                  "pg_catalog.quote_ident(w.t) ELSE w.t END";
+    char second[512] = "";
+    if (strcmp(exists, answer) != 0)
+        snprintf(second, sizeof(second),
+                 "WHEN w.o::pg_catalog.oid IN (SELECT s.o FROM %s s) THEN NULL ", exists);
+    return wrap_fmt(rw, slot, NULL, NULL,
+                    "(SELECT CASE WHEN w.o IS NULL OR w.o::pg_catalog.oid = 0::pg_catalog.oid OR "
+                    "w.o::pg_catalog.oid IN (SELECT s.o FROM %s s) THEN w.o %s"
+                    "WHEN w.t ~ '^[0-9]+$' THEN NULL "
+                    "WHEN pg_catalog.set_config('search_path', 'pg_catalog', true) IS NULL THEN "
+                    "NULL WHEN pg_catalog.%sin((%s)::pg_catalog.cstring) IS NOT NULL THEN NULL "
+                    "END FROM (SELECT v.t, pg_catalog.%sin(v.t::pg_catalog.cstring) AS o FROM "
+                    "(VALUES ((pgwarden_arg)::pg_catalog.text)) v(t)) w)",
+                    answer, second, regtype, requote, regtype);
+}
+
+/* to_regclass & co: the backend's lookup, kept when visible; NULL for a
+ * hidden object exactly as for a missing one. */
+static int wrap_to_reg(Rewrite *rw, PgQuery__Node **slot, const char *regtype, const char *set)
+{
+    return wrap_fmt(rw, slot, NULL, NULL,
+                    "(SELECT w.o FROM (SELECT pg_catalog.to_%s(v.t) AS o FROM (VALUES "
+                    "((pgwarden_arg)::pg_catalog.text)) v(t)) w WHERE w.o::pg_catalog.oid IN "
+                    "(SELECT s.o FROM %s s))",
+                    regtype, set);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Type names                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static bool has_hidden_columns(const PgwConfig *cfg, const char *schema, const char *name)
+{
+    const PgwTablePolicy *tp = policy_table_policy(cfg, schema, name);
+    for (size_t i = 0; tp != NULL && i < tp->nmasks; i++)
+        if (tp->masks[i].kind == PGW_MASK_HIDE)
+            return true;
+    return false;
+}
+
+/* Does name (a relation name, or "_" + one: its array type) name a
+ * relation of the snapshot outside the catalogs? */
+static bool names_relation(const PgwSchema *sch, const char *schema, const char *name)
+{
+    for (size_t i = 0; sch != NULL && i < schema_ntables(sch); i++) {
+        const PgwSchemaTable *t = schema_table_at(sch, i);
+        if (strcmp(t->name, name) == 0 && !policy_is_catalog_schema(t->schema) &&
+            (schema == NULL || strcmp(t->schema, schema) == 0))
+            return true;
+    }
+    return false;
+}
+
+/* A type named like a user relation is that relation's row type (and "_t"
+ * its array type): NULL::t, ROW(...)::t, json_populate_record(NULL::t, ...)
+ * and (x::t).* tell its column names. So a row type exists for the tenant
+ * exactly when the relation does, and only when none of its columns is
+ * hidden. In a declaration (a column definition list, PREPARE's argument
+ * types) a reg* type is refused too: the backend would convert a value
+ * with the reg type's input function, a name lookup blind to the policy. */
+static int check_type_name(Walk *w, const PgQuery__TypeName *tn, bool cast)
+{
+    if (tn == NULL || tn->n_names == 0)
+        return 0;
+    const char *name = type_name_last(tn);
+    const char *schema = tn->n_names >= 2 ? policy_string_value(tn->names[tn->n_names - 2]) : NULL;
+    if (name == NULL)
+        return 0;
+    if (!cast && type_name_builtin(tn) &&
+        (policy_builtin_is_reg_type(name) ||
+         (name[0] == '_' && policy_builtin_is_reg_type(name + 1))))
+        return policy_refuse(w->rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
+                             "Declare the value as text and cast it in the query.",
+                             "pgwarden: values of type %s may not be declared here", name);
+    if (schema != NULL && policy_is_catalog_schema(schema))
+        return 0;
+    const PgwSchema *sch = w->rw->ctx->schema;
+    const char *relname = name;
+    if (!names_relation(sch, schema, relname) && name[0] == '_' &&
+        names_relation(sch, schema, name + 1))
+        relname = name + 1;
+    else if (!names_relation(sch, schema, relname))
+        return 0;
+    PgwBuf b;
+    buf_init(&b);
+    if (schema != NULL) {
+        policy_append_ident(&b, schema);
+        buf_append_byte(&b, '.');
+    }
+    policy_append_ident(&b, relname);
+    char *text = buf_steal_str(&b);
+    const PgwSchemaTable *t;
+    const char *catalog;
+    Resolved r = policy_resolve_relation_text(w->rw, text, &t, &catalog);
+    free(text);
+    if (r == RESOLVED_NONE) {
+        if (schema != NULL)
+            return policy_refuse(w->rw, SQLSTATE_UNDEFINED_OBJECT, NULL,
+                                 "type \"%s.%s\" does not exist", schema, name);
+        return policy_refuse(w->rw, SQLSTATE_UNDEFINED_OBJECT, NULL, "type \"%s\" does not exist",
+                             name);
+    }
+    if (r == RESOLVED_USER && has_hidden_columns(w->rw->ctx->cfg, t->schema, t->name))
+        return policy_refuse(w->rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                             "pgwarden: the row type of \"%s\" is not available", relname);
+    return 0;
+}
+
+int policy_check_type_name(Walk *w, const PgQuery__TypeName *tn)
+{
+    return check_type_name(w, tn, false);
+}
+
+/* A type written as text ('customers'::regtype): parsed as a type name and
+ * checked like one. */
+static int check_type_text(Walk *w, const char *text)
+{
+    PgwBuf b;
+    buf_init(&b);
+    buf_append_str(&b, "SELECT NULL::");
+    buf_append_str(&b, text);
+    char *sql = buf_steal_str(&b);
+    PgQuery__ParseResult *tree = policy_parse_tree(sql);
+    free(sql);
+    int rc = 0;
+    if (tree != NULL && tree->n_stmts == 1 && NODE(tree->stmts[0]->stmt, SELECT_STMT) &&
+        tree->stmts[0]->stmt->select_stmt->n_target_list == 1) {
+        PgQuery__Node *v = tree->stmts[0]->stmt->select_stmt->target_list[0]->res_target->val;
+        if (NODE(v, TYPE_CAST))
+            rc = check_type_name(w, v->type_cast->type_name, true);
+    }
+    if (tree != NULL)
+        pg_query__parse_result__free_unpacked(tree, NULL);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Relation names in literals                                                 */
+/* ------------------------------------------------------------------------ */
 
 /* Resolve a relation named in a string ('customers', 'public."Odd"'), as
  * regclass input would; RESOLVED_NONE also when the text is not a name. */
@@ -168,14 +537,14 @@ Resolved policy_resolve_relation_text(const Rewrite *rw, const char *text, const
 /* A relation name in a string literal: refused like a FROM reference when
  * the tenant may not see it; otherwise pinned to the relation we resolved
  * (the backend's search_path would not skip a hidden namesake). */
-static int check_relation_literal(Rewrite *rw, PgQuery__String *lit, const PgwSchemaTable **t)
+static Resolved check_relation_literal(Rewrite *rw, PgQuery__String *lit, const PgwSchemaTable **t)
 {
     const char *catalog;
-    switch (policy_resolve_relation_text(rw, lit->sval, t, &catalog)) {
-    case RESOLVED_NONE:
-        return policy_refuse(rw, SQLSTATE_UNDEFINED_TABLE, NULL, "relation \"%s\" does not exist",
-                             lit->sval);
-    case RESOLVED_USER: {
+    Resolved r = policy_resolve_relation_text(rw, lit->sval, t, &catalog);
+    if (r == RESOLVED_NONE) {
+        policy_refuse(rw, SQLSTATE_UNDEFINED_TABLE, NULL, "relation \"%s\" does not exist",
+                      lit->sval);
+    } else if (r == RESOLVED_USER) {
         PgwBuf b;
         buf_init(&b);
         policy_append_ident(&b, (*t)->schema);
@@ -184,109 +553,8 @@ static int check_relation_literal(Rewrite *rw, PgQuery__String *lit, const PgwSc
         char *q = buf_steal_str(&b);
         policy_set_string(&lit->sval, q);
         free(q);
-        return 0;
     }
-    default:
-        return 0;
-    }
-}
-
-static int resolve_regclass_literal(Walk *w, PgQuery__String *lit)
-{
-    const PgwSchemaTable *t;
-    return check_relation_literal(w->rw, lit, &t);
-}
-
-static PgQuery__Node *copy_node(const PgQuery__Node *n)
-{
-    size_t len = pg_query__node__get_packed_size(n);
-    uint8_t *packed = pgw_malloc(len > 0 ? len : 1);
-    pg_query__node__pack(n, packed);
-    PgQuery__Node *copy = pg_query__node__unpack(NULL, len, packed);
-    free(packed);
-    return copy;
-}
-
-typedef struct Placeholder {
-    PgQuery__Node *value; /* spliced in for the first pgw_arg, copies after */
-    bool used;
-} Placeholder;
-
-static int fill_placeholder(PgQuery__Node **slot, void *arg)
-{
-    Placeholder *ph = arg;
-    PgQuery__Node *n = *slot;
-    if (NODE(n, COLUMN_REF) && n->column_ref->n_fields == 1 &&
-        policy_string_value(n->column_ref->fields[0]) != NULL &&
-        strcmp(policy_string_value(n->column_ref->fields[0]), "pgw_arg") == 0) {
-        PgQuery__Node *v = ph->used ? copy_node(ph->value) : ph->value;
-        if (v == NULL)
-            return -1;
-        pg_query__node__free_unpacked(n, NULL);
-        *slot = v;
-        ph->used = true;
-        return 0;
-    }
-    return policy_walk_children(policy_walk_inner(n), fill_placeholder, arg);
-}
-
-/* Replace the OID argument X by
- *     (SELECT o FROM (VALUES (X::oid)) v(o) WHERE o IN (<readable relation OIDs>))
- * so a guessed OID of a hidden relation gives the NULL a missing one gives.
- * X is a column, constant or parameter: it holds no relation reference, so
- * evaluating a copy of it twice changes nothing. */
-int policy_wrap_readable_oid(Rewrite *rw, PgQuery__Node **slot)
-{
-    PgwBuf b;
-    buf_init(&b);
-    /* X appears once: a copy would miss the schema.table.column shortening
-     * that the walk recorded for the original node. */
-    buf_append_str(&b, "SELECT (SELECT pgw_o.o FROM (VALUES ((pgw_arg)::pg_catalog.oid)) "
-                       "pgw_o(o) WHERE pgw_o.o IN (");
-    policy_catalog_append_readable_oids(&b, rw->ctx->cfg);
-    buf_append_str(&b, "))");
-    char *sql = buf_steal_str(&b);
-    PgQuery__ParseResult *tree = policy_parse_tree(sql);
-    free(sql);
-    int rc = -1;
-    if (tree == NULL || tree->n_stmts != 1 || !NODE(tree->stmts[0]->stmt, SELECT_STMT) ||
-        tree->stmts[0]->stmt->select_stmt->n_target_list != 1)
-        goto done;
-    PgQuery__ResTarget *rt = tree->stmts[0]->stmt->select_stmt->target_list[0]->res_target;
-    Placeholder ph = {*slot, false};
-    if (fill_placeholder(&rt->val, &ph) < 0 || !ph.used)
-        goto done;
-    *slot = rt->val;
-    rt->val = NULL;
-    rc = 0;
-done:
-    if (tree != NULL)
-        pg_query__parse_result__free_unpacked(tree, NULL);
-    return rc;
-}
-
-/* The string of a constant ('x' or 'x'::text-like); NULL otherwise. */
-static PgQuery__String *string_constant(PgQuery__Node *n)
-{
-    if (NODE(n, TYPE_CAST)) {
-        const PgQuery__TypeName *tn = n->type_cast->type_name;
-        const char *tname =
-            tn != NULL && tn->n_names > 0 ? policy_string_value(tn->names[tn->n_names - 1]) : NULL;
-        if (tname == NULL || (strcmp(tname, "text") != 0 && strcmp(tname, "regclass") != 0 &&
-                              strcmp(tname, "name") != 0 && strcmp(tname, "varchar") != 0))
-            return NULL;
-        n = n->type_cast->arg;
-    }
-    if (NODE(n, A_CONST) && n->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL)
-        return n->a_const->sval;
-    return NULL;
-}
-
-static bool is_plain_value(const PgQuery__Node *n)
-{
-    if (NODE(n, TYPE_CAST))
-        return is_plain_value(n->type_cast->arg);
-    return NODE(n, A_CONST) || NODE(n, PARAM_REF) || NODE(n, COLUMN_REF);
+    return r;
 }
 
 static bool column_visible(const Rewrite *rw, const PgwSchemaTable *t, const char *column)
@@ -301,72 +569,850 @@ static bool column_visible(const Rewrite *rw, const PgwSchemaTable *t, const cha
     return false;
 }
 
-/* has_table_privilege('hidden', ...), to_regclass('hidden'),
- * pg_get_viewdef(<guessed oid>) ...: a function that takes a relation must
- * answer for a hidden relation exactly as for a missing one. Called after
- * the arguments were walked. */
+static bool config_has_hidden_columns(const PgwConfig *cfg)
+{
+    for (size_t i = 0; i < cfg->ntables; i++)
+        for (size_t m = 0; m < cfg->tables[i].nmasks; m++)
+            if (cfg->tables[i].masks[m].kind == PGW_MASK_HIDE)
+                return true;
+    return false;
+}
+
+/* Is a qualified function name ("s.f", "s.f(int)") one the tenant may
+ * call? Unqualified names are decided at run time. */
+static bool function_text_visible(const PgwConfig *cfg, const char *text, bool *qualified)
+{
+    size_t namelen = strcspn(text, "(");
+    const char *dot = memchr(text, '.', namelen);
+    *qualified = dot != NULL;
+    if (dot == NULL)
+        return true;
+    char schema[128], name[128];
+    snprintf(schema, sizeof(schema), "%.*s", (int)(dot - text), text);
+    snprintf(name, sizeof(name), "%.*s", (int)(namelen - (size_t)(dot - text) - 1), dot + 1);
+    for (char *p = schema; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    for (char *p = name; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    if (strcmp(schema, "pg_catalog") == 0 || strcmp(schema, "information_schema") == 0)
+        return true;
+    for (size_t i = 0; i < cfg->nallowed_functions; i++) {
+        const char *f = cfg->allowed_functions[i];
+        const char *fdot = strrchr(f, '.');
+        const char *fschema = fdot != NULL ? f : "public";
+        size_t fslen = fdot != NULL ? (size_t)(fdot - f) : strlen("public");
+        const char *fname = fdot != NULL ? fdot + 1 : f;
+        if (strlen(schema) == fslen && strncmp(schema, fschema, fslen) == 0 &&
+            strcmp(name, fname) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Casts to reg* types                                                        */
+/* ------------------------------------------------------------------------ */
+
+int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)
+{
+    Rewrite *rw = w->rw;
+    if (check_type_name(w, tc->type_name, true) < 0)
+        return -1;
+    const PgQuery__TypeName *tn = tc->type_name;
+    const char *tname = type_name_last(tn);
+    if (tname == NULL || !type_name_builtin(tn))
+        return 0;
+    bool array = tn->n_array_bounds > 0;
+    if (tname[0] == '_' && policy_builtin_is_reg_type(tname + 1)) {
+        array = true;
+        tname++;
+    }
+    if (!policy_builtin_is_reg_type(tname) || is_null_constant(tc->arg))
+        return 0;
+    if (array)
+        return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
+                             "Cast each element on its own: name::regclass.",
+                             "pgwarden: casting to %s[] is not allowed", tname);
+    PgQuery__String *lit = string_constant(tc->arg);
+    bool digits = lit != NULL && all_digits(lit->sval);
+    bool regclass = strcmp(tname, "regclass") == 0;
+    bool regtype = strcmp(tname, "regtype") == 0;
+    bool regproc = strcmp(tname, "regproc") == 0 || strcmp(tname, "regprocedure") == 0;
+    bool regnamespace = strcmp(tname, "regnamespace") == 0;
+    bool regrole = strcmp(tname, "regrole") == 0;
+    if (!regclass && !regtype && !regproc && !regnamespace && !regrole)
+        return 0; /* operators, collations, text search objects: not tenant-specific */
+
+    if (lit != NULL && !digits) {
+        if (regclass) {
+            /* 'customers'::regclass: decided now, exactly as FROM customers. */
+            const PgwSchemaTable *t;
+            return check_relation_literal(rw, lit, &t) == RESOLVED_NONE ? -1 : 0;
+        }
+        if (regtype && check_type_text(w, lit->sval) < 0)
+            return -1;
+        bool qualified;
+        if (regproc && !function_text_visible(rw->ctx->cfg, lit->sval, &qualified))
+            return policy_refuse(rw, SQLSTATE_UNDEFINED_FUNCTION, NULL,
+                                 "function \"%s\" does not exist", lit->sval);
+    }
+    if (policy_walk_node(w, &tc->base) < 0)
+        return -1;
+    if (!w->exempt && !policy_is_constant(tc->arg))
+        rw->leaky = true; /* the lookup may fail on a value of a row */
+    int rc;
+    if (regclass)
+        rc = wrap_resolve(rw, &tc->arg, "regclass", "%{rel}", "%{rel}");
+    else if (regtype)
+        rc = wrap_resolve(rw, &tc->arg, "regtype", "%{type}", "%{type}");
+    else if (regproc)
+        rc = wrap_resolve(rw, &tc->arg, tname, "%{proc}", "%{proc}");
+    else if (regnamespace)
+        rc = wrap(rw, &tc->arg,
+                  "(SELECT n.oid::pg_catalog.regnamespace FROM pg_catalog.pg_namespace n, (VALUES "
+                  "((pgwarden_arg)::pg_catalog.text)) v(t) WHERE n.oid IN (SELECT s.o FROM %{nsp} "
+                  "s) AND CASE WHEN v.t ~ '^[0-9]+$' THEN n.oid = v.t::pg_catalog.oid ELSE n.oid "
+                  "= pg_catalog.to_regnamespace(v.t)::pg_catalog.oid END)",
+                  NULL, NULL);
+    else
+        rc = wrap(rw, &tc->arg,
+                  "(SELECT a.oid::pg_catalog.regrole FROM pg_catalog.pg_roles a, (VALUES "
+                  "((pgwarden_arg)::pg_catalog.text)) v(t) WHERE a.oid IN (SELECT s.o FROM "
+                  "%{role} s) AND CASE WHEN v.t ~ '^[0-9]+$' THEN a.oid = v.t::pg_catalog.oid "
+                  "ELSE a.oid = pg_catalog.to_regrole(v.t)::pg_catalog.oid END)",
+                  NULL, NULL);
+    return rc < 0 ? -1 : 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Built-in functions that take objects                                       */
+/* ------------------------------------------------------------------------ */
+
+/* The set (FROM-item template) a catalog's OIDs are checked against;
+ * "" for classes every tenant may see; NULL when unknown. */
+static const char *class_set(const char *catalog)
+{
+    static const struct {
+        const char *catalog, *set;
+    } classes[] = {
+        {"pg_class", "%{rel}"},
+        {"pg_type", "%{type}"},
+        {"pg_proc", "%{proc}"},
+        {"pg_namespace", "%{nsp}"},
+        {"pg_constraint", "%{con}"},
+        {"pg_trigger", "%{trig}"},
+        {"pg_database", "%{db}"},
+        {"pg_authid", "%{role}"},
+        {"pg_rewrite", "(SELECT vw.oid AS o FROM pg_catalog.pg_rewrite vw WHERE vw.ev_class IN "
+                       "(SELECT vs.o FROM %{rel} vs))"},
+        {"pg_statistic_ext", "(SELECT vx.oid AS o FROM pg_catalog.pg_statistic_ext vx WHERE "
+                             "vx.stxrelid IN (SELECT vs.o FROM %{rel} vs) AND NOT "
+                             "%h(pg_statistic_ext, vx.oid))"},
+        {"pg_am", ""},
+        {"pg_cast", ""},
+        {"pg_collation", ""},
+        {"pg_conversion", ""},
+        {"pg_event_trigger", ""},
+        {"pg_extension", ""},
+        {"pg_foreign_data_wrapper", ""},
+        {"pg_foreign_server", ""},
+        {"pg_language", ""},
+        {"pg_opclass", ""},
+        {"pg_operator", ""},
+        {"pg_opfamily", ""},
+        {"pg_publication", ""},
+        {"pg_tablespace", ""},
+        {"pg_transform", ""},
+        {"pg_ts_config", ""},
+        {"pg_ts_dict", ""},
+        {"pg_ts_parser", ""},
+        {"pg_ts_template", ""},
+    };
+    if (strncmp(catalog, "pg_catalog.", 11) == 0)
+        catalog += 11;
+    for (size_t i = 0; i < PGW_ARRAY_LEN(classes); i++)
+        if (strcmp(classes[i].catalog, catalog) == 0)
+            return classes[i].set;
+    return NULL;
+}
+
+static const char *kind_set(PgwArgKind k)
+{
+    switch (k) {
+    case PGW_ARG_REL:
+        return "%{rel}";
+    case PGW_ARG_REL_VOLUME:
+        return "%{unf}";
+    case PGW_ARG_TYPE:
+        return "%{type}";
+    case PGW_ARG_FUNC:
+        return "%{proc}";
+    case PGW_ARG_NAMESPACE:
+        return "%{nsp}";
+    case PGW_ARG_ROLE:
+        return "%{role}";
+    case PGW_ARG_DATABASE:
+        return "%{db}";
+    case PGW_ARG_CONSTRAINT:
+        return "%{con}";
+    case PGW_ARG_TRIGGER:
+        return "%{trig}";
+    case PGW_ARG_RULE:
+        return class_set("pg_rewrite");
+    case PGW_ARG_STATISTICS:
+        return class_set("pg_statistic_ext");
+    default:
+        return NULL;
+    }
+}
+
+static bool is_role_keyword(const PgQuery__Node *n)
+{
+    if (!NODE(n, SQLVALUE_FUNCTION))
+        return false;
+    switch (n->sqlvalue_function->op) {
+    case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_ROLE:
+    case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_USER:
+    case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_USER:
+    case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_SESSION_USER:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The call's relation argument: a literal resolved now (t set, or a
+ * catalog), or an expression checked at run time. */
+typedef struct CallRel {
+    int index; /* -1: none */
+    PgQuery__Node *original; /* a copy of a plain original, for column checks */
+    const PgwSchemaTable *t; /* literal resolved to a user relation */
+    bool literal;
+} CallRel;
+
+static int relation_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, PgwArgKind k,
+                        bool text, CallRel *cr)
+{
+    PgQuery__String *lit = string_constant(*slot);
+    bool volume = k == PGW_ARG_REL_VOLUME;
+    if (lit != NULL && !all_digits(lit->sval)) {
+        Resolved r = check_relation_literal(rw, lit, &cr->t);
+        if (r == RESOLVED_NONE)
+            return -1;
+        cr->literal = true;
+        if (volume && r == RESOLVED_USER)
+            /* Sizes and counts of a row-filtered relation are other tenants'
+             * volume: NULL, as for a relation without storage. */
+            return wrap(rw, slot,
+                        "(SELECT v.o FROM (VALUES "
+                        "((pgwarden_arg)::pg_catalog.regclass::pg_catalog.oid)) v(o) WHERE v.o IN "
+                        "(SELECT s.o FROM %{unf} s))",
+                        NULL, NULL);
+        return 0;
+    }
+    if (is_plain(*slot))
+        cr->original = copy_plain(*slot);
+    if (lit == NULL && text) {
+        /* A name computed at run time (Metabase's quoted schema || '.' ||
+         * table): resolved by the backend, kept when visible. */
+        if (wrap_resolve(rw, slot, "regclass", "%{rel}", volume ? "%{unf}" : "%{rel}") < 0)
+            return -1;
+        if (strcmp(fname, "pg_get_serial_sequence") == 0)
+            return wrap(rw, slot, "((pgwarden_arg)::pg_catalog.text)", NULL, NULL);
+        return 0;
+    }
+    return wrap_oid(rw, slot, volume ? "%{unf}" : "%{rel}");
+}
+
+/* A column given with a relation: by name or number. */
+static int column_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, const CallRel *cr)
+{
+    PgQuery__String *lit = string_constant(*slot);
+    bool number =
+        NODE(*slot, A_CONST) && (*slot)->a_const->val_case == PG_QUERY__A__CONST__VAL_IVAL;
+    if (cr->literal && lit != NULL) {
+        if (cr->t != NULL && !column_visible(rw, cr->t, lit->sval))
+            return policy_refuse(rw, SQLSTATE_UNDEFINED_COLUMN, NULL,
+                                 "column \"%s\" of relation \"%s\" does not exist", lit->sval,
+                                 cr->t->name);
+        return 0;
+    }
+    if (lit == NULL && !number && strcmp(fname, "pg_get_serial_sequence") == 0)
+        return 0; /* SQLAlchemy passes a.attname; the result is checked instead */
+    if (lit == NULL && !number)
+        return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                             "pgwarden: %s takes a column only by name or number, as a constant",
+                             fname);
+    if (!config_has_hidden_columns(rw->ctx->cfg))
+        return 0;
+    if (cr->original == NULL)
+        return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                             "pgwarden: %s takes its relation only as a constant, a parameter or "
+                             "a column",
+                             fname);
+    PgQuery__Node *rel = copy_node(cr->original);
+    if (number)
+        return wrap(
+            rw, slot,
+            "(SELECT v.n FROM (VALUES ((pgwarden_arg)::pg_catalog.int2)) v(n) WHERE NOT "
+            "%H(pg_catalog.regclassin((pgwarden_arg2)::pg_catalog.text::pg_catalog.cstring)::pg_catalog.oid, "
+            "v.n))",
+            rel, NULL);
+    return wrap(
+        rw, slot,
+        "(SELECT v.c FROM (VALUES ((pgwarden_arg)::pg_catalog.text)) v(c) WHERE NOT EXISTS "
+        "(SELECT 1 FROM %{hcol} vh JOIN pg_catalog.pg_attribute va ON va.attrelid = vh.rel "
+        "AND va.attnum = vh.att WHERE vh.rel = "
+        "pg_catalog.regclassin((pgwarden_arg2)::pg_catalog.text::pg_catalog.cstring)::pg_catalog.oid AND "
+        "va.attname = v.c))",
+        rel, NULL);
+}
+
+/* An argument naming an object of class k, other than a relation. */
+static int object_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, PgwArgKind k, bool text)
+{
+    PgQuery__String *lit = string_constant(*slot);
+    switch (k) {
+    case PGW_ARG_TYPE:
+        if (text)
+            return wrap_resolve(rw, slot, "regtype", "%{type}", "%{type}");
+        return wrap_oid(rw, slot, "%{type}");
+    case PGW_ARG_FUNC:
+        if (text) {
+            bool qualified;
+            if (lit != NULL && !function_text_visible(rw->ctx->cfg, lit->sval, &qualified))
+                return policy_refuse(rw, SQLSTATE_UNDEFINED_FUNCTION, NULL,
+                                     "function \"%s\" does not exist", lit->sval);
+            return wrap_resolve(rw, slot, "regprocedure", "%{proc}", "%{proc}");
+        }
+        return wrap_oid(rw, slot, "%{proc}");
+    case PGW_ARG_NAMESPACE:
+        if (text)
+            return wrap(rw, slot,
+                        "(SELECT n.oid FROM pg_catalog.pg_namespace n, (VALUES "
+                        "((pgwarden_arg)::pg_catalog.text)) v(t) WHERE n.oid IN (SELECT s.o FROM "
+                        "%{nsp} s) AND CASE WHEN v.t ~ '^[0-9]+$' THEN n.oid = "
+                        "v.t::pg_catalog.oid ELSE n.nspname = v.t END)",
+                        NULL, NULL);
+        return wrap_oid(rw, slot, "%{nsp}");
+    case PGW_ARG_ROLE:
+        if (is_role_keyword(*slot) || (lit != NULL && strcasecmp(lit->sval, "public") == 0))
+            return 0;
+        if (text)
+            return wrap(rw, slot,
+                        "(SELECT CASE WHEN pg_catalog.lower(v.t) = 'public' THEN "
+                        "'public'::pg_catalog.name ELSE (SELECT a.rolname FROM "
+                        "pg_catalog.pg_roles a WHERE a.oid IN (SELECT s.o FROM %{role} s) AND "
+                        "CASE WHEN v.t ~ '^[0-9]+$' THEN a.oid = v.t::pg_catalog.oid ELSE "
+                        "a.rolname = v.t END) END FROM (VALUES ((pgwarden_arg)::pg_catalog.text)) "
+                        "v(t))",
+                        NULL, NULL);
+        return wrap_oid(rw, slot, "%{role}");
+    case PGW_ARG_DATABASE: {
+        /* Only the tenant's database exists, under the tenant's name. */
+        PgQuery__Node *n;
+        if (lit != NULL && strcmp(lit->sval, rw->ctx->tenant->name) == 0) {
+            if (expression(rw, "pg_catalog.current_database()", &n) < 0)
+                return -1;
+            replace_node(slot, n);
+            return 0;
+        }
+        if (lit != NULL) {
+            if (expression(rw, "NULL::pg_catalog.name", &n) < 0)
+                return -1;
+            replace_node(slot, n);
+            return 0;
+        }
+        return wrap(rw, slot,
+                    "(SELECT CASE WHEN v.t = %T::pg_catalog.text OR v.t = (SELECT "
+                    "d.oid::pg_catalog.text FROM pg_catalog.pg_database d WHERE d.datname = "
+                    "pg_catalog.current_database()) THEN pg_catalog.current_database() END FROM "
+                    "(VALUES ((pgwarden_arg)::pg_catalog.text)) v(t))",
+                    NULL, NULL);
+    }
+    case PGW_ARG_SETTING:
+        if (lit != NULL) {
+            if (!policy_setting_visible(lit->sval))
+                return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                                     "pgwarden: permission denied to examine \"%s\"", lit->sval);
+            return 0;
+        }
+        return wrap(rw, slot,
+                    "(SELECT CASE WHEN %G(v.t) THEN v.t END FROM (VALUES "
+                    "((pgwarden_arg)::pg_catalog.text)) v(t))",
+                    NULL, NULL);
+    default: {
+        const char *set = kind_set(k);
+        if (set == NULL)
+            return 0;
+        (void)fname;
+        return wrap_oid(rw, slot, set);
+    }
+    }
+}
+
+/* obj_description(oid, catalog), shobj_description, pg_describe_object,
+ * pg_identify_object*: the object's OID is checked against its class's set
+ * when the class is a constant, and otherwise the whole call runs over its
+ * arguments evaluated once, guarded by the generic object predicate. */
+static int described_object(Rewrite *rw, PgQuery__Node **slot, const char *fname,
+                            const PgwBuiltinObjects *bo)
+{
+    PgQuery__FuncCall *fc = (*slot)->func_call;
+    int obj = -1, cls = -1, sub = -1;
+    for (int i = 0; i < bo->nargs; i++) {
+        PgwArgKind k = PGW_ARG_KIND(bo->args[i]);
+        if (k == PGW_ARG_OBJECT)
+            obj = i;
+        else if (k == PGW_ARG_CLASS)
+            cls = i;
+        else if (k == PGW_ARG_SUBID)
+            sub = i;
+    }
+    if (obj < 0 || cls < 0)
+        return 0;
+    /* A class given as a constant ('pg_class', 'pg_catalog.pg_class',
+     * 'pg_class'::regclass) and no column number, or column 0: the OID is
+     * checked against the class's set and the call stays as written. */
+    PgQuery__String *lit = string_constant(fc->args[cls]);
+    const char *set = lit != NULL ? class_set(lit->sval) : NULL;
+    bool whole_object = sub < 0 ||
+                        (NODE(fc->args[sub], A_CONST) &&
+                         fc->args[sub]->a_const->val_case == PG_QUERY__A__CONST__VAL_IVAL &&
+                         fc->args[sub]->a_const->ival->ival == 0) ||
+                        !config_has_hidden_columns(rw->ctx->cfg) ||
+                        (set != NULL && strcmp(set, "%{rel}") != 0);
+    if (set != NULL && whole_object)
+        return set[0] == '\0' ? 0 : wrap_oid(rw, &fc->args[obj], set);
+
+    bool shared = strcmp(fname, "shobj_description") == 0;
+    bool byname = strcmp(fname, "obj_description") == 0 || shared;
+    char tmpl[2048];
+    if (byname)
+        snprintf(tmpl, sizeof(tmpl),
+                 "(SELECT pg_catalog.%s(v.o, v.c) FROM (VALUES ((pgwarden_arg)::pg_catalog.oid, "
+                 "(pgwarden_arg2)::pg_catalog.name)) v(o, c) WHERE %s)",
+                 fname,
+                 shared ? "%S((SELECT vc.oid FROM pg_catalog.pg_class vc WHERE vc.relname = v.c "
+                          "AND vc.relnamespace = 11), v.o)"
+                        : "%O((SELECT vc.oid FROM pg_catalog.pg_class vc WHERE vc.relname = v.c "
+                          "AND vc.relnamespace = 11), v.o, 0)");
+    else
+        snprintf(tmpl, sizeof(tmpl),
+                 "(SELECT pg_catalog.%s(v.c, v.o, v.s) FROM (VALUES "
+                 "((pgwarden_arg2)::pg_catalog.oid, (pgwarden_arg)::pg_catalog.oid, "
+                 "(pgwarden_arg3)::pg_catalog.int4)) v(c, o, s) WHERE %%O(v.c, v.o, v.s))",
+                 fname);
+    PgQuery__Node *out;
+    if (instantiate(rw, tmpl, fc->args[obj], fc->args[cls], sub >= 0 ? fc->args[sub] : NULL, &out) <
+        0)
+        return policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL, "pgwarden: cannot rewrite %s",
+                             fname);
+    /* The arguments now live in out. */
+    fc->args[obj] = NULL;
+    fc->args[cls] = NULL;
+    if (sub >= 0)
+        fc->args[sub] = NULL;
+    replace_node(slot, out);
+    return 0;
+}
+
+/* col_description(rel, attnum): the whole call over its arguments evaluated
+ * once, so the relation and the column number are checked together. */
+static int column_description(Rewrite *rw, PgQuery__Node **slot)
+{
+    PgQuery__FuncCall *fc = (*slot)->func_call;
+    PgQuery__Node *out;
+    if (instantiate(rw,
+                    "(SELECT pg_catalog.col_description(v.o, v.n) FROM (VALUES "
+                    "((pgwarden_arg)::pg_catalog.oid, (pgwarden_arg2)::pg_catalog.int4)) v(o, n) "
+                    "WHERE v.o IN (SELECT s.o FROM %{rel} s) AND NOT %H(v.o, v.n))",
+                    fc->args[0], fc->args[1], NULL, &out) < 0)
+        return policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL,
+                             "pgwarden: cannot rewrite col_description");
+    fc->args[0] = fc->args[1] = NULL;
+    replace_node(slot, out);
+    return 0;
+}
+
 int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
 {
     PgQuery__FuncCall *fc = (*slot)->func_call;
-    PgwRelationArg ra;
-    if (!policy_catalog_relation_arg(name, fc->n_args, &ra))
+    const PgwBuiltinObjects *bo = policy_builtin_objects(name, fc->n_args);
+    if (bo == NULL)
         return 0;
-    PgQuery__Node **rel = &fc->args[ra.relation];
-    PgQuery__String *lit = string_constant(*rel);
-    bool digits =
-        lit != NULL && lit->sval[0] != '\0' && strspn(lit->sval, "0123456789") == strlen(lit->sval);
-    if (lit != NULL && !digits) {
-        const PgwSchemaTable *t = NULL;
-        if (ra.null_when_missing) {
+    for (size_t i = 0; i < fc->n_args; i++)
+        if (NODE(fc->args[i], NAMED_ARG_EXPR))
+            return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                                 "pgwarden: %s takes its arguments only by position", name);
+    if (fc->agg_star || fc->func_variadic)
+        return 0; /* not a call PostgreSQL accepts for these functions */
+    PgQuery__Node *n;
+    switch ((PgwCallKind)bo->call) {
+    case PGW_CALL_TENANT:
+        if (expression(rw, "%T", &n) < 0)
+            return -1;
+        replace_node(slot, n);
+        return 0;
+    case PGW_CALL_NULL: {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "NULL::pg_catalog.%s", bo->type);
+        if (expression(rw, sql, &n) < 0)
+            return -1;
+        replace_node(slot, n);
+        return 0;
+    }
+    case PGW_CALL_TO_REG: {
+        PgwArgKind k = PGW_ARG_KIND(bo->args[0]);
+        PgQuery__String *lit = string_constant(fc->args[0]);
+        if (k == PGW_ARG_REL && lit != NULL) {
+            const PgwSchemaTable *t;
             const char *catalog;
             if (policy_resolve_relation_text(rw, lit->sval, &t, &catalog) == RESOLVED_NONE) {
                 /* to_regclass('hidden') is NULL, as for a missing name. */
-                policy_set_string(&lit->sval, "pg_catalog.pgwarden_no_such_relation");
+                if (expression(rw, "NULL::pg_catalog.regclass", &n) < 0)
+                    return -1;
+                replace_node(slot, n);
                 return 0;
             }
+            return check_relation_literal(rw, lit, &t) == RESOLVED_NONE ? -1 : 0;
         }
-        if (check_relation_literal(rw, lit, &t) < 0)
-            return -1;
-        if (ra.column < 0)
-            return 0;
-        PgQuery__String *col = string_constant(fc->args[ra.column]);
-        if (col == NULL)
-            return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                                 "pgwarden: %s takes a column only by name, as a constant", name);
-        if (t != NULL && !column_visible(rw, t, col->sval))
-            return policy_refuse(rw, SQLSTATE_UNDEFINED_COLUMN, NULL,
-                                 "column \"%s\" of relation \"%s\" does not exist", col->sval,
-                                 t->name);
-        return 0;
+        PgQuery__Node *arg = fc->args[0];
+        fc->args[0] = NULL;
+        fc->n_args = 0;
+        PgQuery__Node *old = *slot;
+        *slot = arg;
+        pg_query__node__free_unpacked(old, NULL);
+        return wrap_to_reg(rw, slot, bo->type, kind_set(k));
     }
-    if (strcmp(name, "pg_get_serial_sequence") == 0 && NODE(*rel, TYPE_CAST) &&
-        NODE((*rel)->type_cast->arg, TYPE_CAST) &&
-        is_plain_value((*rel)->type_cast->arg->type_cast->arg)) {
-        /* SQLAlchemy: pg_get_serial_sequence(a.attrelid::regclass::text, ...):
-         * the OID inside is answered only for readable relations, so a
-         * hidden one reads as NULL (and the function returns NULL). */
-        if (policy_wrap_readable_oid(rw, &(*rel)->type_cast->arg->type_cast->arg) < 0)
-            return policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL, "pgwarden: cannot rewrite %s",
-                                 name);
-        return 0;
+    default:
+        break;
     }
-    if (ra.null_when_missing || ra.column >= 0 || strcmp(name, "pg_get_serial_sequence") == 0)
-        return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                             "pgwarden: %s takes a relation only by name, as a constant", name);
-    if (strcmp(name, "obj_description") == 0 && fc->n_args == 2) {
-        /* obj_description(oid, 'pg_namespace') and friends are not about
-         * relations. */
-        PgQuery__String *cat = string_constant(fc->args[1]);
-        if (cat != NULL && strcmp(cat->sval, "pg_class") != 0)
-            return 0;
+    if (strcmp(name, "col_description") == 0)
+        return column_description(rw, slot);
+    if (strcmp(name, "obj_description") == 0 || strcmp(name, "shobj_description") == 0 ||
+        strncmp(name, "pg_describe_object", 18) == 0 ||
+        strncmp(name, "pg_identify_object", 18) == 0)
+        if (fc->n_args >= 2)
+            return described_object(rw, slot, name, bo);
+
+    CallRel cr = {-1, NULL, NULL, false};
+    int rc = 0;
+    for (size_t i = 0; i < fc->n_args && rc == 0; i++) {
+        PgwArgKind k = PGW_ARG_KIND(bo->args[i]);
+        bool text = (bo->args[i] & PGW_ARG_TEXT) != 0;
+        if (k == PGW_ARG_VALUE || is_null_constant(fc->args[i]))
+            continue;
+        if (k == PGW_ARG_REL || k == PGW_ARG_REL_VOLUME) {
+            cr.index = (int)i;
+            rc = relation_arg(rw, name, &fc->args[i], k, text, &cr);
+        } else if (k == PGW_ARG_COLUMN) {
+            rc = cr.index >= 0 ? column_arg(rw, name, &fc->args[i], &cr) : 0;
+        } else {
+            rc = object_arg(rw, name, &fc->args[i], k, text);
+        }
     }
-    if (!is_plain_value(*rel))
-        return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                             "pgwarden: %s takes a relation only as a constant, a parameter or a "
-                             "column",
-                             name);
-    if (policy_wrap_readable_oid(rw, rel) < 0)
-        return policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL, "pgwarden: cannot rewrite %s",
-                             name);
+    if (cr.original != NULL)
+        pg_query__node__free_unpacked(cr.original, NULL);
+    if (rc < 0 || rw->refused)
+        return -1;
+    if (bo->call == PGW_CALL_PARTITION && !is_null_constant(fc->args[0]))
+        /* A visible partition of a hidden parent (or a visible parent of a
+         * hidden partition) would name the hidden one: such a relation has
+         * no partition hierarchy for the tenant. */
+        return wrap(rw, &fc->args[0],
+                    "(SELECT v.o::pg_catalog.regclass FROM (VALUES "
+                    "(pg_catalog.regclassin((pgwarden_arg)::pg_catalog.text::pg_catalog.cstring)::"
+                    "pg_catalog.oid)) v(o) WHERE v.o IN (SELECT s.o FROM %{rel} s) AND NOT EXISTS "
+                    "(SELECT 1 FROM pg_catalog.pg_partition_ancestors(v.o) va WHERE "
+                    "va.relid::pg_catalog.oid NOT IN (SELECT s.o FROM %{rel} s)) AND NOT EXISTS "
+                    "(SELECT 1 FROM pg_catalog.pg_partition_tree(v.o) vt WHERE "
+                    "vt.relid::pg_catalog.oid NOT IN (SELECT s.o FROM %{rel} s)))",
+                    NULL, NULL);
+    if (strcmp(name, "pg_get_serial_sequence") == 0)
+        /* The sequence of a hidden column is no visible relation. */
+        return wrap(rw, slot,
+                    "(SELECT v.t FROM (VALUES ((pgwarden_arg)::pg_catalog.text)) v(t) WHERE "
+                    "pg_catalog.to_regclass(v.t)::pg_catalog.oid IN (SELECT s.o FROM %{rel} s))",
+                    NULL, NULL);
     return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The statement: pre-pass, parameter types, the WITH of the sets              */
+/* ------------------------------------------------------------------------ */
+
+/* The SELECT that can carry the statement's WITH, NULL when there is none
+ * (EXECUTE's parameters). COPY t TO STDOUT becomes COPY (SELECT ...) in the
+ * walk, so it has one. */
+static PgQuery__SelectStmt *with_target(PgQuery__Node *n, bool *will_have)
+{
+    *will_have = false;
+    switch (n != NULL ? n->node_case : PG_QUERY__NODE__NODE__NOT_SET) {
+    case PG_QUERY__NODE__NODE_SELECT_STMT:
+        *will_have = true;
+        return n->select_stmt;
+    case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
+        return with_target(n->declare_cursor_stmt->query, will_have);
+    case PG_QUERY__NODE__NODE_PREPARE_STMT:
+        return with_target(n->prepare_stmt->query, will_have);
+    case PG_QUERY__NODE__NODE_EXPLAIN_STMT:
+        return with_target(n->explain_stmt->query, will_have);
+    case PG_QUERY__NODE__NODE_COPY_STMT:
+        if (n->copy_stmt->query == NULL) {
+            *will_have = n->copy_stmt->relation != NULL;
+            return NULL;
+        }
+        return with_target(n->copy_stmt->query, will_have);
+    default:
+        return NULL;
+    }
+}
+
+typedef struct Prepass {
+    Rewrite *rw;
+    PgwObjectState *st;
+} Prepass;
+
+static bool reserved(const char *name)
+{
+    return strncmp(name, PGW_CATALOG_RESERVED_PREFIX, strlen(PGW_CATALOG_RESERVED_PREFIX)) == 0;
+}
+
+/* FROM pg_show_all_settings() is what the pg_settings view is made of:
+ * read the view instead, so it gets pg_settings' filter. */
+static bool is_show_all_settings(const PgQuery__RangeFunction *rf)
+{
+    if (rf->ordinality || rf->is_rowsfrom || rf->n_functions != 1 || rf->n_coldeflist > 0 ||
+        !NODE(rf->functions[0], LIST) || rf->functions[0]->list->n_items < 1)
+        return false;
+    const PgQuery__List *l = rf->functions[0]->list;
+    if (l->n_items > 1 && l->items[1] != NULL &&
+        l->items[1]->node_case != PG_QUERY__NODE__NODE__NOT_SET)
+        return false;
+    if (!NODE(l->items[0], FUNC_CALL))
+        return false;
+    const PgQuery__FuncCall *fc = l->items[0]->func_call;
+    const char *fname =
+        fc->n_funcname > 0 ? policy_string_value(fc->funcname[fc->n_funcname - 1]) : NULL;
+    const char *schema = fc->n_funcname == 2 ? policy_string_value(fc->funcname[0]) : NULL;
+    return fc->n_args == 0 && fc->n_funcname <= 2 && fname != NULL &&
+           strcmp(fname, "pg_show_all_settings") == 0 &&
+           (fc->n_funcname == 1 || (schema != NULL && strcmp(schema, "pg_catalog") == 0));
+}
+
+static int replace_with_parsed(Rewrite *rw, PgQuery__Node **slot, const char *sql, bool from_item)
+{
+    PgQuery__ParseResult *tree = policy_parse_tree(sql);
+    PgQuery__Node *n = NULL;
+    if (tree != NULL && tree->n_stmts == 1) {
+        PgQuery__Node **src = &tree->stmts[0]->stmt;
+        if (from_item && NODE(*src, SELECT_STMT) && (*src)->select_stmt->n_from_clause == 1)
+            src = &(*src)->select_stmt->from_clause[0];
+        n = *src;
+        *src = NULL;
+    }
+    if (tree != NULL)
+        pg_query__parse_result__free_unpacked(tree, NULL);
+    if (n == NULL)
+        return policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL,
+                             "pgwarden: internal error in the catalog rewrite");
+    replace_node(slot, n);
+    return 0;
+}
+
+static int prepass(PgQuery__Node **slot, void *arg)
+{
+    Prepass *pp = arg;
+    Rewrite *rw = pp->rw;
+    PgQuery__Node *n = *slot;
+    switch (n->node_case) {
+    case PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR:
+        if (reserved(n->common_table_expr->ctename))
+            return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                                 "pgwarden: names starting with \"%s\" are reserved",
+                                 PGW_CATALOG_RESERVED_PREFIX);
+        break;
+    case PG_QUERY__NODE__NODE_COLUMN_REF: {
+        const PgQuery__ColumnRef *cr = n->column_ref;
+        const char *col =
+            cr->n_fields > 0 ? policy_string_value(cr->fields[cr->n_fields - 1]) : NULL;
+        if (col != NULL)
+            pp->st->cat.syscols |= policy_catalog_syscol(col);
+        break;
+    }
+    case PG_QUERY__NODE__NODE_RANGE_FUNCTION:
+        if (is_show_all_settings(n->range_function)) {
+            PgQuery__Alias *alias = n->range_function->alias;
+            n->range_function->alias = NULL;
+            if (replace_with_parsed(rw, slot, "SELECT 1 FROM pg_catalog.pg_settings", true) < 0) {
+                if (alias != NULL)
+                    pg_query__alias__free_unpacked(alias, NULL);
+                return -1;
+            }
+            (*slot)->range_var->alias = alias;
+            return 0;
+        }
+        break;
+    case PG_QUERY__NODE__NODE_SQLVALUE_FUNCTION:
+        if (n->sqlvalue_function->op == PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_CATALOG) {
+            PgQuery__Node *lit;
+            if (expression(rw, "%T", &lit) < 0)
+                return -1;
+            replace_node(slot, lit);
+            return 0;
+        }
+        break;
+    case PG_QUERY__NODE__NODE_PREPARE_STMT: {
+        Walk w = {rw, NULL, true};
+        for (size_t i = 0; i < n->prepare_stmt->n_argtypes; i++)
+            if (NODE(n->prepare_stmt->argtypes[i], TYPE_NAME) &&
+                check_type_name(&w, n->prepare_stmt->argtypes[i]->type_name, false) < 0)
+                return -1;
+        break;
+    }
+    case PG_QUERY__NODE__NODE_VARIABLE_SHOW_STMT: {
+        const char *name = n->variable_show_stmt->name;
+        if (strcasecmp(name, "all") == 0)
+            /* SHOW ALL: the same rows as pg_settings, filtered the same way. */
+            return replace_with_parsed(rw, slot,
+                                       "SELECT name, setting, short_desc AS description FROM "
+                                       "pg_catalog.pg_settings ORDER BY name",
+                                       false);
+        if (!policy_setting_visible(name))
+            return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                                 "pgwarden: permission denied to examine \"%s\"", name);
+        break;
+    }
+    default:
+        break;
+    }
+    return policy_walk_children(policy_walk_inner(*slot), prepass, arg);
+}
+
+/* A Parse message's parameter types are converted by the backend before
+ * any rewrite of ours sees the values: a reg* type resolves a name blind to
+ * the policy, and a user-defined type may be the row type of a hidden
+ * relation (its input function reports its column count). */
+static int check_param_types(Rewrite *rw)
+{
+    for (size_t i = 0; i < rw->ctx->nparam_types; i++) {
+        uint32_t oid = rw->ctx->param_types[i];
+        if (policy_builtin_is_reg_type_oid(oid))
+            return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
+                                 "Send the value as text (or unspecified) and cast it in the "
+                                 "query: $n::regclass.",
+                                 "pgwarden: parameter $%zu has a type (OID %u) pgwarden does not "
+                                 "accept",
+                                 i + 1, oid);
+        if (oid >= FIRST_NORMAL_OID)
+            return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
+                                 "Send the value as text (or unspecified) and cast it in the "
+                                 "query.",
+                                 "pgwarden: parameter $%zu has a user-defined type (OID %u), "
+                                 "which pgwarden does not accept",
+                                 i + 1, oid);
+    }
+    return 0;
+}
+
+int policy_object_prepare(Rewrite *rw, PgQuery__Node **stmt)
+{
+    PgwObjectState *st = state(rw);
+    free_templates(st);
+    st->cat.used = 0;
+    st->cat.syscols = 0;
+    st->cat.inline_sets = true;
+    if (!st->params_checked) {
+        st->params_checked = true;
+        if (check_param_types(rw) < 0)
+            return -1;
+    }
+    if (*stmt == NULL)
+        return 0;
+    bool will_have;
+    Prepass pp = {rw, st};
+    if (prepass(stmt, &pp) < 0 || rw->refused)
+        return -1;
+    /* SHOW ALL became a SELECT: it can carry the sets now. */
+    (void)with_target(*stmt, &will_have);
+    st->cat.inline_sets = !will_have;
+    return 0;
+}
+
+int policy_object_finish(Rewrite *rw, PgQuery__Node **stmt)
+{
+    PgwObjectState *st = state(rw);
+    if (st->cat.used == 0 || st->cat.inline_sets)
+        return 0;
+    bool will_have;
+    PgQuery__SelectStmt *target = with_target(*stmt, &will_have);
+    if (target == NULL)
+        return policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL,
+                             "pgwarden: internal error in the catalog rewrite");
+    PgwBuf b;
+    buf_init(&b);
+    policy_catalog_append_with(&st->cat, &b);
+    char *sql = buf_steal_str(&b);
+    PgQuery__ParseResult *tree = policy_parse_tree(sql);
+    free(sql);
+    if (tree == NULL || tree->n_stmts != 1 || !NODE(tree->stmts[0]->stmt, SELECT_STMT) ||
+        tree->stmts[0]->stmt->select_stmt->with_clause == NULL) {
+        if (tree != NULL)
+            pg_query__parse_result__free_unpacked(tree, NULL);
+        return policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL,
+                             "pgwarden: internal error in the catalog rewrite");
+    }
+    PgQuery__WithClause *ours = tree->stmts[0]->stmt->select_stmt->with_clause;
+    if (target->with_clause == NULL) {
+        target->with_clause = ours;
+        tree->stmts[0]->stmt->select_stmt->with_clause = NULL;
+    } else {
+        /* Ours first: a non-recursive CTE sees only those before it, so the
+         * client's may read ours (harmless) and ours read nothing of theirs. */
+        PgQuery__WithClause *wc = target->with_clause;
+        size_t n = ours->n_ctes + wc->n_ctes;
+        PgQuery__Node **ctes = pgw_malloc(n * sizeof(*ctes));
+        memcpy(ctes, ours->ctes, ours->n_ctes * sizeof(*ctes));
+        memcpy(ctes + ours->n_ctes, wc->ctes, wc->n_ctes * sizeof(*ctes));
+        free(wc->ctes);
+        wc->ctes = ctes;
+        wc->n_ctes = n;
+        ours->n_ctes = 0;
+    }
+    pg_query__parse_result__free_unpacked(tree, NULL);
+    return 0;
+}
+
+/* libpg_query 15's deparser writes a FETCH/MOVE cursor name as it is, so
+ * "SQL_CUR0x55d4..." would come back as sql_cur0x55d4...: around the
+ * deparse the names are put in quotes (and taken out again for the
+ * verifying comparison). */
+void policy_object_portal_names(PgQuery__ParseResult *tree, bool quote)
+{
+    for (size_t i = 0; i < tree->n_stmts; i++) {
+        PgQuery__Node *n = tree->stmts[i]->stmt;
+        if (!NODE(n, FETCH_STMT) || n->fetch_stmt->portalname[0] == '\0')
+            continue;
+        const char *name = n->fetch_stmt->portalname;
+        PgwBuf b;
+        buf_init(&b);
+        if (quote) {
+            policy_append_ident(&b, name);
+        } else {
+            size_t len = strlen(name);
+            if (len < 2 || name[0] != '"' || name[len - 1] != '"') {
+                buf_free(&b);
+                continue;
+            }
+            for (size_t j = 1; j + 1 < len; j++) {
+                buf_append_byte(&b, (uint8_t)name[j]);
+                if (name[j] == '"')
+                    j++;
+            }
+        }
+        char *s = buf_steal_str(&b);
+        policy_set_string(&n->fetch_stmt->portalname, s);
+        free(s);
+    }
 }
