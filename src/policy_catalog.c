@@ -6,8 +6,9 @@
  * after the last schema snapshot is judged by the same rules:
  *   relations  the ones the config lets the tenant read, every pg_catalog and
  *              information_schema relation, free-standing composite types,
- *              the indexes of those (unless one covers a hidden column) and
- *              the sequences they own; never temporary relations or TOAST;
+ *              the indexes of those (unless one covers a hidden column), the
+ *              sequences they own and their TOAST tables; never temporary
+ *              relations;
  *   types      every type except the row and array types of relations that
  *              are not visible or have hidden columns;
  *   schemas    pg_catalog, information_schema, pg_toast, the pinned
@@ -247,11 +248,15 @@ static const char *const set_bodies[PGW_NSETS] = {
         "'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i') AND "
         "d.refobjsubid > 0 AND d.refobjid IN (SELECT b.o FROM %{relbase} b) AND NOT "
         "%H(d.refobjid, d.refobjsubid) AND EXISTS (SELECT 1 FROM pg_catalog.pg_class s WHERE "
-        "s.oid = d.objid AND s.relkind = 'S')",
+        "s.oid = d.objid AND s.relkind = 'S') UNION ALL SELECT c.reltoastrelid FROM "
+        "pg_catalog.pg_class c WHERE c.reltoastrelid <> 0 AND c.oid IN (SELECT b.o FROM "
+        "%{relbase} b) UNION ALL SELECT i.indexrelid FROM pg_catalog.pg_index i JOIN "
+        "pg_catalog.pg_class c ON c.reltoastrelid = i.indrelid WHERE c.oid IN (SELECT b.o FROM "
+        "%{relbase} b)",
     [PGW_SET_UNF] =
         "SELECT r.o FROM %{rel} r WHERE r.o NOT IN (SELECT c.oid FROM pg_catalog.pg_class c JOIN "
         "pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('pg_catalog', "
-        "'information_schema') OR %Q(n.nspname, c.relname) UNION ALL SELECT i.indexrelid FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = "
+        "'information_schema', 'pg_toast') OR %Q(n.nspname, c.relname) UNION ALL SELECT i.indexrelid FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = "
         "i.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE "
         "%Q(n.nspname, c.relname))",
     [PGW_SET_ROWREL] = "SELECT r.o FROM %{rel} r WHERE r.o NOT IN (SELECT h.rel FROM %{hcol} h)",

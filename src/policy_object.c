@@ -338,6 +338,94 @@ static void replace_node(PgQuery__Node **slot, PgQuery__Node *with)
     *slot = with;
 }
 
+/* The output column name PostgreSQL gives an expression in a target list
+ * (parse_target.c's FigureColname), with its strength: 2 for a name taken
+ * from a column or function, 1 for a keyword-like default, 0 for none.
+ * Rewrites that replace an expression keep that name, so a client reads
+ * the same column titles as without pgwarden. */
+static int figure_colname(const PgQuery__Node *n, const char **name)
+{
+    if (n == NULL)
+        return 0;
+    switch (n->node_case) {
+    case PG_QUERY__NODE__NODE_COLUMN_REF: {
+        const PgQuery__ColumnRef *cr = n->column_ref;
+        const char *last =
+            cr->n_fields > 0 ? policy_string_value(cr->fields[cr->n_fields - 1]) : NULL;
+        if (last == NULL)
+            return 0;
+        *name = last;
+        return 2;
+    }
+    case PG_QUERY__NODE__NODE_FUNC_CALL: {
+        const PgQuery__FuncCall *fc = n->func_call;
+        const char *last =
+            fc->n_funcname > 0 ? policy_string_value(fc->funcname[fc->n_funcname - 1]) : NULL;
+        if (last == NULL)
+            return 0;
+        *name = last;
+        return 2;
+    }
+    case PG_QUERY__NODE__NODE_TYPE_CAST: {
+        int strength = figure_colname(n->type_cast->arg, name);
+        if (strength <= 1) {
+            const char *t = type_name_last(n->type_cast->type_name);
+            if (t != NULL) {
+                *name = t;
+                return 1;
+            }
+        }
+        return strength;
+    }
+    case PG_QUERY__NODE__NODE_COLLATE_CLAUSE:
+        return figure_colname(n->collate_clause->arg, name);
+    case PG_QUERY__NODE__NODE_SUB_LINK: {
+        const PgQuery__SubLink *sl = n->sub_link;
+        if (sl->sub_link_type == PG_QUERY__SUB_LINK_TYPE__EXISTS_SUBLINK) {
+            *name = "exists";
+            return 2;
+        }
+        if (sl->sub_link_type == PG_QUERY__SUB_LINK_TYPE__ARRAY_SUBLINK) {
+            *name = "array";
+            return 2;
+        }
+        if (sl->sub_link_type == PG_QUERY__SUB_LINK_TYPE__EXPR_SUBLINK &&
+            NODE(sl->subselect, SELECT_STMT) && sl->subselect->select_stmt->n_target_list > 0) {
+            const PgQuery__ResTarget *rt = sl->subselect->select_stmt->target_list[0]->res_target;
+            if (rt->name != NULL && rt->name[0] != '\0') {
+                *name = rt->name;
+                return 2;
+            }
+            int strength = figure_colname(rt->val, name);
+            return strength > 0 ? 2 : 0;
+        }
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+/* Give a generated scalar subquery the output name name. */
+static void set_output_name(PgQuery__Node *n, const char *name)
+{
+    if (name != NULL && NODE(n, SUB_LINK) && NODE(n->sub_link->subselect, SELECT_STMT) &&
+        n->sub_link->subselect->select_stmt->n_target_list == 1)
+        policy_set_string(&n->sub_link->subselect->select_stmt->target_list[0]->res_target->name,
+                          name);
+}
+
+/* Replace the whole expression *slot by a generated one that keeps its
+ * output name. */
+static void replace_named(PgQuery__Node **slot, PgQuery__Node *with)
+{
+    const char *name = NULL;
+    char *copy = figure_colname(*slot, &name) > 0 ? pgw_strdup(name) : NULL;
+    set_output_name(with, copy);
+    free(copy);
+    replace_node(slot, with);
+}
+
 /* ---- the wrappers ---- */
 
 /* X if it is 0 or in the set (a FROM-item template), NULL otherwise. */
@@ -660,6 +748,11 @@ int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)
         return -1;
     if (!w->exempt && !policy_is_constant(tc->arg))
         rw->leaky = true; /* the lookup may fail on a value of a row */
+    /* The column keeps the name PostgreSQL gives the cast. */
+    char *colname = NULL;
+    const char *figured = NULL;
+    int strength = figure_colname(tc->arg, &figured);
+    colname = pgw_strdup(strength >= 2 ? figured : tname);
     int rc;
     if (regclass)
         rc = wrap_resolve(rw, &tc->arg, "regclass", "%{rel}", "%{rel}");
@@ -681,6 +774,9 @@ int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)
                   "%{role} s) AND CASE WHEN v.t ~ '^[0-9]+$' THEN a.oid = v.t::pg_catalog.oid "
                   "ELSE a.oid = pg_catalog.to_regrole(v.t)::pg_catalog.oid END)",
                   NULL, NULL);
+    if (rc == 0)
+        set_output_name(tc->arg, colname);
+    free(colname);
     return rc < 0 ? -1 : 1;
 }
 
@@ -1013,7 +1109,7 @@ static int described_object(Rewrite *rw, PgQuery__Node **slot, const char *fname
     fc->args[cls] = NULL;
     if (sub >= 0)
         fc->args[sub] = NULL;
-    replace_node(slot, out);
+    replace_named(slot, out);
     return 0;
 }
 
@@ -1031,7 +1127,7 @@ static int column_description(Rewrite *rw, PgQuery__Node **slot)
         return policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL,
                              "pgwarden: cannot rewrite col_description");
     fc->args[0] = fc->args[1] = NULL;
-    replace_node(slot, out);
+    replace_named(slot, out);
     return 0;
 }
 
@@ -1050,16 +1146,16 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
     PgQuery__Node *n;
     switch ((PgwCallKind)bo->call) {
     case PGW_CALL_TENANT:
-        if (expression(rw, "%T", &n) < 0)
+        if (expression(rw, "(SELECT %T)", &n) < 0)
             return -1;
-        replace_node(slot, n);
+        replace_named(slot, n);
         return 0;
     case PGW_CALL_NULL: {
         char sql[64];
-        snprintf(sql, sizeof(sql), "NULL::pg_catalog.%s", bo->type);
+        snprintf(sql, sizeof(sql), "(SELECT NULL::pg_catalog.%s)", bo->type);
         if (expression(rw, sql, &n) < 0)
             return -1;
-        replace_node(slot, n);
+        replace_named(slot, n);
         return 0;
     }
     case PGW_CALL_TO_REG: {
@@ -1070,9 +1166,9 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
             const char *catalog;
             if (policy_resolve_relation_text(rw, lit->sval, &t, &catalog) == RESOLVED_NONE) {
                 /* to_regclass('hidden') is NULL, as for a missing name. */
-                if (expression(rw, "NULL::pg_catalog.regclass", &n) < 0)
+                if (expression(rw, "(SELECT NULL::pg_catalog.regclass)", &n) < 0)
                     return -1;
-                replace_node(slot, n);
+                replace_named(slot, n);
                 return 0;
             }
             return check_relation_literal(rw, lit, &t) == RESOLVED_NONE ? -1 : 0;
@@ -1083,7 +1179,10 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
         PgQuery__Node *old = *slot;
         *slot = arg;
         pg_query__node__free_unpacked(old, NULL);
-        return wrap_to_reg(rw, slot, bo->type, kind_set(k));
+        if (wrap_to_reg(rw, slot, bo->type, kind_set(k)) < 0)
+            return -1;
+        set_output_name(*slot, name);
+        return 0;
     }
     default:
         break;
@@ -1129,12 +1228,15 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
                     "(SELECT 1 FROM pg_catalog.pg_partition_tree(v.o) vt WHERE "
                     "vt.relid::pg_catalog.oid NOT IN (SELECT s.o FROM %{rel} s)))",
                     NULL, NULL);
-    if (strcmp(name, "pg_get_serial_sequence") == 0)
+    if (strcmp(name, "pg_get_serial_sequence") == 0) {
         /* The sequence of a hidden column is no visible relation. */
-        return wrap(rw, slot,
-                    "(SELECT v.t FROM (VALUES ((pgwarden_arg)::pg_catalog.text)) v(t) WHERE "
-                    "pg_catalog.to_regclass(v.t)::pg_catalog.oid IN (SELECT s.o FROM %{rel} s))",
-                    NULL, NULL);
+        if (wrap(rw, slot,
+                 "(SELECT v.t FROM (VALUES ((pgwarden_arg)::pg_catalog.text)) v(t) WHERE "
+                 "pg_catalog.to_regclass(v.t)::pg_catalog.oid IN (SELECT s.o FROM %{rel} s))",
+                 NULL, NULL) < 0)
+            return -1;
+        set_output_name(*slot, name);
+    }
     return 0;
 }
 
@@ -1257,8 +1359,9 @@ static int prepass(PgQuery__Node **slot, void *arg)
     case PG_QUERY__NODE__NODE_SQLVALUE_FUNCTION:
         if (n->sqlvalue_function->op == PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_CATALOG) {
             PgQuery__Node *lit;
-            if (expression(rw, "%T", &lit) < 0)
+            if (expression(rw, "(SELECT %T)", &lit) < 0)
                 return -1;
+            set_output_name(lit, "current_catalog");
             replace_node(slot, lit);
             return 0;
         }

@@ -21,6 +21,8 @@ The backend role (`catwarden`) may write: only pgwarden stands in the way.
 """
 
 import datetime
+import os
+from pathlib import Path
 
 MARKER = "ZZLEAK"
 SHARED_DB = "catshared"
@@ -208,8 +210,114 @@ def start_gateway(pgwarden, postgres, settings=None):
 
 
 def reference_conninfo(postgres):
-    return postgres.conninfo(REF_DB, ROLE)
+    """The reference as pgwarden's backend sessions see the shared database:
+    the same role, the search_path and statement_timeout pgwarden pins."""
+    return postgres.conninfo(REF_DB, ROLE) + " options='-c search_path=public'"
+
+
+def shared_clients_dir(repo):
+    """../shared/clients next to the checkout (CI: X and X/../shared; a git
+    worktree sits one level deeper), or PGW_SHARED_CLIENTS."""
+    if os.environ.get("PGW_SHARED_CLIENTS"):
+        return Path(os.environ["PGW_SHARED_CLIENTS"])
+    for parent in [repo, *repo.parents]:
+        candidate = parent / ".." / "shared" / "clients"
+        if candidate.is_dir():
+            return candidate
+    return repo / ".." / "shared" / "clients"
 
 
 def leaks(text):
     return [s for s in SECRETS if s in text]
+
+
+# --------------------------------------------------------------------------
+# One libpq session, exactly one protocol per call
+# --------------------------------------------------------------------------
+
+from psycopg import pq  # noqa: E402
+
+
+class Result:
+    """One result set (or error) as text: what a client would notice."""
+
+    def __init__(self):
+        self.columns = []   # (name, type OID, typmod)
+        self.rows = []
+        self.error = None   # (sqlstate, message)
+        self.notices = []
+
+    def text(self):
+        parts = [c[0] for c in self.columns] + list(self.notices)
+        if self.error:
+            parts += list(self.error)
+        for r in self.rows:
+            parts += ["" if v is None else v for v in r]
+        return "\n".join(parts)
+
+
+class Session:
+    """A libpq connection; simple() sends Query, extended() Parse/Bind/Execute."""
+
+    def __init__(self, conninfo):
+        self.conn = pq.PGconn.connect(conninfo.encode())
+        if self.conn.status != pq.ConnStatus.OK:
+            raise AssertionError("cannot connect: " + self.conn.error_message.decode(errors="replace"))
+        self._notices = []
+        self.conn.notice_handler = lambda res: self._notices.append(
+            (res.error_field(pq.DiagnosticField.MESSAGE_PRIMARY) or b"").decode(errors="replace"))
+
+    def close(self):
+        self.conn.finish()
+
+    def _collect(self):
+        results = []
+        while True:
+            res = self.conn.get_result()
+            if res is None:
+                break
+            r = Result()
+            if res.status == pq.ExecStatus.FATAL_ERROR:
+                r.error = ((res.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode(),
+                           (res.error_field(pq.DiagnosticField.MESSAGE_PRIMARY) or b"").decode(
+                               "utf-8", "replace"))
+            elif res.status == pq.ExecStatus.COPY_OUT:
+                while True:
+                    n, data = self.conn.get_copy_data(0)
+                    if n < 0:
+                        break
+                    r.rows.append((bytes(data).decode("utf-8", "replace"),))
+            r.columns = [((res.fname(i) or b"").decode(), res.ftype(i), res.fmod(i))
+                         for i in range(res.nfields)]
+            r.rows += [tuple(None if res.get_value(i, j) is None
+                             else res.get_value(i, j).decode("utf-8", "replace")
+                             for j in range(res.nfields)) for i in range(res.ntuples)]
+            results.append(r)
+        if results:
+            results[-1].notices, self._notices = self._notices, []
+        return results
+
+    def simple(self, sql):
+        self.conn.send_query(sql.encode())
+        return self._collect()
+
+    def extended(self, sql, params=()):
+        values, types = [], []
+        for p in params:
+            if isinstance(p, dict):
+                values.append(None if p.get("v") is None else str(p["v"]).encode())
+                types.append(int(p.get("t", 0)))
+            else:
+                values.append(None if p is None else str(p).encode())
+                types.append(0)
+        self.conn.send_query_params(sql.encode(), values, param_types=types)
+        return self._collect()
+
+    def run(self, protocol, sql, params=()):
+        return self.simple(sql) if protocol == "simple" else self.extended(sql, params)
+
+    def reset(self):
+        if self.conn.status != pq.ConnStatus.OK:
+            raise AssertionError("connection broken")
+        if self.conn.transaction_status != pq.TransactionStatus.IDLE:
+            self.simple("ROLLBACK")
