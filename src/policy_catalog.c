@@ -990,6 +990,14 @@ static const CatalogRule *catalog_rule(const char *schema, const char *name)
     return NULL;
 }
 
+const char *policy_catalog_rule_at(size_t i, const char **schema)
+{
+    if (i >= PGW_ARRAY_LEN(catalog_rules))
+        return NULL;
+    *schema = catalog_rules[i].schema;
+    return catalog_rules[i].name;
+}
+
 PgwCatalogAccess policy_catalog_access(const char *schema, const char *name)
 {
     const CatalogRule *rule = catalog_rule(schema, name);

@@ -90,6 +90,10 @@ int policy_catalog_view(PgwCatalogCtx *cc, PgwBuf *b, const char *schema, const 
  * Nothing when none was referenced. */
 void policy_catalog_append_with(PgwCatalogCtx *cc, PgwBuf *b);
 
+/* The i-th catalog relation of the rule table (name, and its schema in
+ * *schema); NULL past the end. For tests. */
+const char *policy_catalog_rule_at(size_t i, const char **schema);
+
 /* The name every generated CTE starts with; clients may not use it. */
 #define PGW_CATALOG_RESERVED_PREFIX "pgwarden_"
 

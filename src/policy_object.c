@@ -1173,16 +1173,19 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
             }
             return check_relation_literal(rw, lit, &t) == RESOLVED_NONE ? -1 : 0;
         }
+        /* name lives in the call, which goes away. */
+        char *fname = pgw_strdup(name);
         PgQuery__Node *arg = fc->args[0];
         fc->args[0] = NULL;
         fc->n_args = 0;
         PgQuery__Node *old = *slot;
         *slot = arg;
         pg_query__node__free_unpacked(old, NULL);
-        if (wrap_to_reg(rw, slot, bo->type, kind_set(k)) < 0)
-            return -1;
-        set_output_name(*slot, name);
-        return 0;
+        int rc = wrap_to_reg(rw, slot, bo->type, kind_set(k));
+        if (rc == 0)
+            set_output_name(*slot, fname);
+        free(fname);
+        return rc;
     }
     default:
         break;
@@ -1229,7 +1232,8 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
                     "vt.relid::pg_catalog.oid NOT IN (SELECT s.o FROM %{rel} s)))",
                     NULL, NULL);
     if (strcmp(name, "pg_get_serial_sequence") == 0) {
-        /* The sequence of a hidden column is no visible relation. */
+        /* The sequence of a hidden column is no visible relation. (name
+         * is the call's, which survives: it is moved into the wrapper.) */
         if (wrap(rw, slot,
                  "(SELECT v.t FROM (VALUES ((pgwarden_arg)::pg_catalog.text)) v(t) WHERE "
                  "pg_catalog.to_regclass(v.t)::pg_catalog.oid IN (SELECT s.o FROM %{rel} s))",
