@@ -160,6 +160,7 @@ static const char *const scalar_functions[] = {
     "generate_subscripts",
     "get_bit",
     "get_byte",
+    "getdatabaseencoding",
     "has_any_column_privilege",
     "has_column_privilege",
     "has_database_privilege",
@@ -258,6 +259,7 @@ static const char *const scalar_functions[] = {
     "parse_ident",
     "pg_backend_pid",
     "pg_char_to_encoding",
+    "pg_client_encoding",
     "pg_collation_is_visible",
     "pg_column_size",
     "pg_conversion_is_visible",
@@ -268,9 +270,11 @@ static const char *const scalar_functions[] = {
     "pg_function_is_visible",
     "pg_get_constraintdef",
     "pg_get_expr",
+    "pg_get_function_arg_default",
     "pg_get_function_arguments",
     "pg_get_function_identity_arguments",
     "pg_get_function_result",
+    "pg_get_function_sqlbody",
     "pg_get_functiondef",
     "pg_get_indexdef",
     "pg_get_keywords",
@@ -340,6 +344,9 @@ static const char *const scalar_functions[] = {
     "pg_tablespace_size",
     "pg_total_relation_size",
     "pg_ts_config_is_visible",
+    "pg_ts_dict_is_visible",
+    "pg_ts_parser_is_visible",
+    "pg_ts_template_is_visible",
     "pg_type_is_visible",
     "pg_typeof",
     "phraseto_tsquery",
@@ -426,6 +433,7 @@ static const char *const scalar_functions[] = {
     "ts_headline",
     "ts_rank",
     "ts_rank_cd",
+    "ts_token_type",
     "tsrange",
     "tstzrange",
     "unistr",
@@ -541,16 +549,18 @@ static const PgwBuiltinObjects builtin_objects[] = {
     {"has_type_privilege", 3, {ROL | T, TYP | T, V}, PGW_CALL_ARGS, NULL},
     {"obj_description", 1, {REL}, PGW_CALL_ARGS, NULL},
     {"obj_description", 2, {OBJ, CLS | T}, PGW_CALL_ARGS, NULL},
-    {"pg_database_size", 1, {DB | T}, PGW_CALL_NULL, "bigint"},
+    {"pg_database_size", 1, {DB | T}, PGW_CALL_NULL, "int8"},
     {"pg_describe_object", 3, {CLS, OBJ, SUB}, PGW_CALL_ARGS, NULL},
     {"pg_function_is_visible", 1, {FUN}, PGW_CALL_ARGS, NULL},
     {"pg_get_constraintdef", 1, {CON}, PGW_CALL_ARGS, NULL},
     {"pg_get_constraintdef", 2, {CON, V}, PGW_CALL_ARGS, NULL},
     {"pg_get_expr", 2, {V, REL}, PGW_CALL_ARGS, NULL},
     {"pg_get_expr", 3, {V, REL, V}, PGW_CALL_ARGS, NULL},
+    {"pg_get_function_arg_default", 2, {FUN, V}, PGW_CALL_ARGS, NULL},
     {"pg_get_function_arguments", 1, {FUN}, PGW_CALL_ARGS, NULL},
     {"pg_get_function_identity_arguments", 1, {FUN}, PGW_CALL_ARGS, NULL},
     {"pg_get_function_result", 1, {FUN}, PGW_CALL_ARGS, NULL},
+    {"pg_get_function_sqlbody", 1, {FUN}, PGW_CALL_ARGS, NULL},
     {"pg_get_functiondef", 1, {FUN}, PGW_CALL_ARGS, NULL},
     {"pg_get_indexdef", 1, {REL}, PGW_CALL_ARGS, NULL},
     {"pg_get_indexdef", 3, {REL, V, V}, PGW_CALL_ARGS, NULL},
@@ -613,7 +623,7 @@ static const PgwBuiltinObjects builtin_objects[] = {
     {"pg_statistics_obj_is_visible", 1, {STX}, PGW_CALL_ARGS, NULL},
     {"pg_table_is_visible", 1, {REL}, PGW_CALL_ARGS, NULL},
     {"pg_table_size", 1, {VOL | T}, PGW_CALL_ARGS, NULL},
-    {"pg_tablespace_size", 1, {V}, PGW_CALL_NULL, "bigint"},
+    {"pg_tablespace_size", 1, {V}, PGW_CALL_NULL, "int8"},
     {"pg_total_relation_size", 1, {VOL | T}, PGW_CALL_ARGS, NULL},
     {"pg_type_is_visible", 1, {TYP}, PGW_CALL_ARGS, NULL},
     {"shobj_description", 2, {OBJ, CLS | T}, PGW_CALL_ARGS, NULL},
@@ -644,6 +654,7 @@ static const PgwBuiltinObjects builtin_objects[] = {
 #undef SET
 #undef V
 #undef STAT_FN
+
 
 const PgwBuiltinObjects *policy_builtin_objects(const char *name, size_t nargs)
 {
@@ -904,4 +915,21 @@ void policy_append_literal(PgwBuf *b, const char *s)
         buf_append_byte(b, (uint8_t)*s);
     }
     buf_append_byte(b, '\'');
+}
+
+bool policy_builtin_tables_sorted(void)
+{
+    for (size_t i = 1; i < PGW_ARRAY_LEN(builtin_objects); i++)
+        if (strcmp(builtin_objects[i - 1].name, builtin_objects[i].name) > 0)
+            return false;
+    for (size_t i = 1; i < PGW_ARRAY_LEN(scalar_functions); i++)
+        if (strcmp(scalar_functions[i - 1], scalar_functions[i]) >= 0)
+            return false;
+    for (size_t i = 1; i < PGW_ARRAY_LEN(aggregate_functions); i++)
+        if (strcmp(aggregate_functions[i - 1], aggregate_functions[i]) >= 0)
+            return false;
+    for (size_t i = 1; i < PGW_ARRAY_LEN(hidden_settings); i++)
+        if (strcmp(hidden_settings[i - 1], hidden_settings[i]) >= 0)
+            return false;
+    return true;
 }

@@ -68,6 +68,8 @@ typedef struct PgwBuiltinObjects {
 /* The entry for a call of name with nargs arguments; NULL when none of its
  * arguments names an object. */
 const PgwBuiltinObjects *policy_builtin_objects(const char *name, size_t nargs);
+/* The tables searched by binary search are sorted (for tests). */
+bool policy_builtin_tables_sorted(void);
 
 /* The reg* types (regclass, regtype, ...): their input functions are
  * name→OID paths that bypass the catalogs. name is the bare type name. */

@@ -749,8 +749,10 @@ static const CatalogRule catalog_rules[] = {
      CAT_TENANT_DB,
      NULL,
      {{NULL, NULL}}},
-    PG("pg_db_role_setting", REFUSED),
-    PG("pg_default_acl", REFUSED),
+    PG("pg_db_role_setting",
+       "(r.setdatabase = 0 OR r.setdatabase IN (SELECT s.o FROM %{db} s)) AND "
+       "(r.setrole = 0 OR r.setrole IN (SELECT s.o FROM %{role} s))"),
+    PG("pg_default_acl", "r.defaclrole IN (SELECT s.o FROM %{role} s)"),
     PG("pg_depend", "%O(r.classid, r.objid, r.objsubid) AND %O(r.refclassid, r.refobjid, "
                     "r.refobjsubid)"),
     PG("pg_description", "%O(r.classoid, r.objoid, r.objsubid)"),
@@ -765,12 +767,13 @@ static const CatalogRule catalog_rules[] = {
     PG("pg_init_privs", "%O(r.classoid, r.objoid, r.objsubid)"),
     PG("pg_language", "true"),
     PG("pg_largeobject", REFUSED),
-    PG("pg_largeobject_metadata", REFUSED),
+    /* Large objects belong to no tenant: none exist for one. */
+    PG("pg_largeobject_metadata", "false"),
     PG("pg_namespace", "r.oid IN (SELECT s.o FROM %{nsp} s)"),
     PG("pg_opclass", NULL),
     PG("pg_operator", NULL),
     PG("pg_opfamily", NULL),
-    PG("pg_parameter_acl", REFUSED),
+    PG("pg_parameter_acl", "true"),
     PG("pg_partitioned_table", IN_REL("partrelid")),
     PG("pg_policy", IN_REL("polrelid")),
     PG("pg_proc", "r.oid IN (SELECT s.o FROM %{proc} s)"),
@@ -788,7 +791,9 @@ static const CatalogRule catalog_rules[] = {
     PG("pg_statistic", REFUSED),
     PG("pg_statistic_ext", IN_REL("stxrelid") " AND NOT %h(pg_statistic_ext, r.oid)"),
     PG("pg_statistic_ext_data", REFUSED),
-    PG("pg_subscription", REFUSED),
+    /* Subscriptions describe replication from elsewhere: none for a tenant
+     * (and subconninfo is never read, so the view stays readable). */
+    {"pg_catalog", "pg_subscription", "false", 0, NULL, {{"subconninfo", "NULL"}}},
     PG("pg_subscription_rel", REFUSED),
     PG("pg_tablespace", "true"),
     PG("pg_transform", NULL),
@@ -884,7 +889,13 @@ static const CatalogRule catalog_rules[] = {
     PG("pg_timezone_abbrevs", NULL),
     PG("pg_timezone_names", NULL),
     PG("pg_user", "r.usesysid IN (SELECT s.o FROM %{role} s)"),
-    PG("pg_user_mappings", REFUSED),
+    /* One's own user mappings, without their options (passwords). */
+    {"pg_catalog",
+     "pg_user_mappings",
+     "r.umuser IN (SELECT s.o FROM %{role} s)",
+     0,
+     NULL,
+     {{"umoptions", "NULL"}}},
     PG("pg_views", TBL("schemaname", "viewname")),
     /* information_schema */
     IS("administrable_role_authorizations", "%R(r.grantee) AND %R(r.role_name)"),

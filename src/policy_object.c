@@ -429,59 +429,118 @@ static void replace_named(PgQuery__Node **slot, PgQuery__Node *with)
 /* ---- the wrappers ---- */
 
 /* X if it is 0 or in the set (a FROM-item template), NULL otherwise. */
-#define OID_WRAPPER                                                                                \
-    "(SELECT v.o FROM (VALUES ((pgwarden_arg)::pg_catalog.oid)) v(o) WHERE v.o = "                 \
-    "0::pg_catalog.oid OR v.o IN (SELECT s.o FROM %s s))"
+#define OID_WRAPPER                                                                                           \
+    "(SELECT pgwarden_v.o FROM (VALUES ((pgwarden_arg)::pg_catalog.oid)) pgwarden_v(o) WHERE pgwarden_v.o = " \
+    "0::pg_catalog.oid OR pgwarden_v.o IN (SELECT s.o FROM %s s))"
 
 static int wrap_oid(Rewrite *rw, PgQuery__Node **slot, const char *set)
 {
     return wrap_fmt(rw, slot, NULL, NULL, OID_WRAPPER, set);
 }
 
-/* Text (or an OID as text) of class regtype resolved by the backend with
- * the type's input function (regclassin: digits are an OID, as in
- * '16433'::regclass; the text->regclass cast has no such shortcut), kept
- * when in answer; a name that exists but is not visible is looked up again
- * with search_path narrowed to pg_catalog, which fails exactly as a missing
- * name does (see the file's prose). Digits are an OID: NULL unless
- * visible. */
+/* X as the client's cast to regtype would read it, kept when in answer.
+ * A number (an OID, or another reg value) names nothing invisible: NULL
+ * unless visible. Text is looked up by the backend exactly as the cast
+ * would, and a name that exists but is not visible is looked up a second
+ * time with search_path narrowed to pg_catalog, which fails exactly as a
+ * missing name does (see the file's prose) and names only what the client
+ * wrote. For functions, a name qualified with a schema that holds no
+ * visible function goes straight to that second lookup, so hidden and
+ * missing answer alike there too. X is evaluated once, in the VALUES; the
+ * cast only in the branch that needs it. */
 static int wrap_resolve(Rewrite *rw, PgQuery__Node **slot, const char *regtype, const char *exists,
                         const char *answer)
 {
+    bool func = strcmp(regtype, "regproc") == 0 || strcmp(regtype, "regprocedure") == 0;
     const char *requote;
     if (strcmp(regtype, "regclass") == 0)
-        requote = "pg_catalog.quote_ident(pg_catalog.array_to_string(pg_catalog.parse_ident(w.t), "
-                  "'.'))";
+        requote = "pg_catalog.quote_ident(pg_catalog.array_to_string(pg_catalog.parse_ident("
+                  "pgwarden_v.x::pg_catalog.text), '.'))";
     else if (strcmp(regtype, "regtype") == 0)
-        requote = "pg_catalog.quote_ident(CASE WHEN pg_catalog.strpos(w.t, '\"') = 0 THEN "
-                  "pg_catalog.lower(pg_catalog.btrim(w.t)) ELSE w.t END)";
+        requote =
+            "pg_catalog.quote_ident(CASE WHEN pg_catalog.strpos(pgwarden_v.x::pg_catalog.text, "
+            "'\"') = 0 THEN pg_catalog.lower(pg_catalog.btrim(pgwarden_v.x::pg_catalog.text)) "
+            "ELSE pgwarden_v.x::pg_catalog.text END)";
     else
-        requote = "CASE WHEN pg_catalog.strpos(pg_catalog.split_part(w.t, '(', 1), '.') > 0 THEN "
-                  "pg_catalog.quote_ident(w.t) ELSE w.t END";
-    char second[512] = "";
+        requote =
+            "CASE WHEN pg_catalog.strpos(pg_catalog.split_part(pgwarden_v.x::pg_catalog.text, "
+            "'(', 1), '.') > 0 THEN pg_catalog.quote_ident(pg_catalog.split_part("
+            "pgwarden_v.x::pg_catalog.text, '(', 1)) || '(' || pg_catalog.split_part("
+            "pgwarden_v.x::pg_catalog.text, '(', 2) ELSE pgwarden_v.x::pg_catalog.text END";
+    /* The second lookup reads the text through set_config, so the narrowing
+     * happens first and nothing of it is folded into a constant (and
+     * evaluated) at plan time when X is a constant. */
+    PgwBuf sentinel, b;
+    buf_init(&sentinel);
+    buf_printf(&sentinel, "(CASE WHEN pg_catalog.%sin((", regtype);
+    static const char text_of_x[] = "pgwarden_v.x::pg_catalog.text";
+    for (const char *p = requote; *p != '\0';) {
+        if (strncmp(p, text_of_x, sizeof(text_of_x) - 1) == 0) {
+            buf_append_str(&sentinel,
+                           "(CASE WHEN pg_catalog.set_config('search_path', 'pg_catalog', true) IS "
+                           "NULL THEN NULL ELSE pgwarden_v.x::pg_catalog.text END)");
+            p += sizeof(text_of_x) - 1;
+        } else {
+            buf_append_byte(&sentinel, (uint8_t)*p++);
+        }
+    }
+    buf_printf(&sentinel, ")::pg_catalog.cstring) IS NOT NULL THEN NULL::pg_catalog.%s END)",
+               regtype);
+    char *stl = buf_steal_str(&sentinel);
+    buf_init(&b);
+    buf_printf(
+        &b,
+        "(SELECT CASE WHEN pgwarden_v.x IS NULL THEN NULL::pg_catalog.%s "
+        "WHEN pg_catalog.pg_typeof(pgwarden_v.x)::pg_catalog.oid NOT IN (25, 1043, 19, 1042, "
+        "705, 2275) THEN (SELECT pgwarden_w.o FROM (SELECT pgwarden_v.x::pg_catalog.%s AS o) "
+        "pgwarden_w WHERE pgwarden_w.o::pg_catalog.oid = 0::pg_catalog.oid OR "
+        "pgwarden_w.o::pg_catalog.oid IN (SELECT s.o FROM %s s)) ",
+        regtype, regtype, answer);
+    if (func) {
+        /* A name qualified with a schema holding no visible function. */
+        buf_append_str(&b, "WHEN pg_catalog.strpos(pg_catalog.split_part(pgwarden_v.x::pg_catalog."
+                           "text, '(', 1), '.') > 0 AND pg_catalog.lower(pg_catalog.btrim("
+                           "pg_catalog.split_part(pgwarden_v.x::pg_catalog.text, '.', 1), ' \"')) "
+                           "NOT IN ('pg_catalog', 'information_schema'");
+        for (size_t i = 0; i < rw->ctx->cfg->nallowed_functions; i++) {
+            const char *f = rw->ctx->cfg->allowed_functions[i];
+            const char *dot = strrchr(f, '.');
+            char schema[128];
+            snprintf(schema, sizeof(schema), "%.*s", dot != NULL ? (int)(dot - f) : 6,
+                     dot != NULL ? f : "public");
+            buf_append_str(&b, ", ");
+            policy_append_literal(&b, schema);
+        }
+        buf_printf(&b, ") THEN %s ", stl);
+    }
+    buf_printf(&b,
+               "ELSE (SELECT CASE WHEN pgwarden_w.o::pg_catalog.oid = 0::pg_catalog.oid OR "
+               "pgwarden_w.o::pg_catalog.oid IN (SELECT s.o FROM %s s) THEN pgwarden_w.o ",
+               answer);
     if (strcmp(exists, answer) != 0)
-        snprintf(second, sizeof(second),
-                 "WHEN w.o::pg_catalog.oid IN (SELECT s.o FROM %s s) THEN NULL ", exists);
-    return wrap_fmt(rw, slot, NULL, NULL,
-                    "(SELECT CASE WHEN w.o IS NULL OR w.o::pg_catalog.oid = 0::pg_catalog.oid OR "
-                    "w.o::pg_catalog.oid IN (SELECT s.o FROM %s s) THEN w.o %s"
-                    "WHEN w.t ~ '^[0-9]+$' THEN NULL "
-                    "WHEN pg_catalog.set_config('search_path', 'pg_catalog', true) IS NULL THEN "
-                    "NULL WHEN pg_catalog.%sin((%s)::pg_catalog.cstring) IS NOT NULL THEN NULL "
-                    "END FROM (SELECT v.t, pg_catalog.%sin(v.t::pg_catalog.cstring) AS o FROM "
-                    "(VALUES ((pgwarden_arg)::pg_catalog.text)) v(t)) w)",
-                    answer, second, regtype, requote, regtype);
+        buf_printf(&b, "WHEN pgwarden_w.o::pg_catalog.oid IN (SELECT s.o FROM %s s) THEN NULL ",
+                   exists);
+    buf_printf(&b,
+               "ELSE %s END FROM (SELECT pgwarden_v.x::pg_catalog.%s AS o) pgwarden_w) END FROM "
+               "(VALUES (pgwarden_arg)) pgwarden_v(x))",
+               stl, regtype);
+    free(stl);
+    char *tmpl = buf_steal_str(&b);
+    int rc = wrap(rw, slot, tmpl, NULL, NULL);
+    free(tmpl);
+    return rc;
 }
 
 /* to_regclass & co: the backend's lookup, kept when visible; NULL for a
  * hidden object exactly as for a missing one. */
 static int wrap_to_reg(Rewrite *rw, PgQuery__Node **slot, const char *regtype, const char *set)
 {
-    return wrap_fmt(rw, slot, NULL, NULL,
-                    "(SELECT w.o FROM (SELECT pg_catalog.to_%s(v.t) AS o FROM (VALUES "
-                    "((pgwarden_arg)::pg_catalog.text)) v(t)) w WHERE w.o::pg_catalog.oid IN "
-                    "(SELECT s.o FROM %s s))",
-                    regtype, set);
+    return wrap_fmt(
+        rw, slot, NULL, NULL,
+        "(SELECT pgwarden_w.o FROM (SELECT pg_catalog.to_%s(pgwarden_v.t) AS o FROM (VALUES "
+        "((pgwarden_arg)::pg_catalog.text)) pgwarden_v(t)) pgwarden_w WHERE pgwarden_w.o::pg_catalog.oid IN "
+        "(SELECT s.o FROM %s s))",
+        regtype, set);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -553,11 +612,15 @@ static int check_type_name(Walk *w, const PgQuery__TypeName *tn, bool cast)
     Resolved r = policy_resolve_relation_text(w->rw, text, &t, &catalog);
     free(text);
     if (r == RESOLVED_NONE) {
+        /* PostgreSQL's TypeNameToString: schema.name[] */
+        char brackets[64] = "";
+        for (size_t i = 0; i < tn->n_array_bounds && i < 30; i++)
+            strcat(brackets, "[]");
         if (schema != NULL)
             return policy_refuse(w->rw, SQLSTATE_UNDEFINED_OBJECT, NULL,
-                                 "type \"%s.%s\" does not exist", schema, name);
-        return policy_refuse(w->rw, SQLSTATE_UNDEFINED_OBJECT, NULL, "type \"%s\" does not exist",
-                             name);
+                                 "type \"%s.%s%s\" does not exist", schema, name, brackets);
+        return policy_refuse(w->rw, SQLSTATE_UNDEFINED_OBJECT, NULL, "type \"%s%s\" does not exist",
+                             name, brackets);
     }
     if (r == RESOLVED_USER && has_hidden_columns(w->rw->ctx->cfg, t->schema, t->name))
         return policy_refuse(w->rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
@@ -748,6 +811,8 @@ int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)
         return -1;
     if (!w->exempt && !policy_is_constant(tc->arg))
         rw->leaky = true; /* the lookup may fail on a value of a row */
+    if (digits && wrap(rw, &tc->arg, "((pgwarden_arg)::pg_catalog.oid)", NULL, NULL) < 0)
+        return -1; /* '16433'::regclass: the input function reads digits as an OID */
     /* The column keeps the name PostgreSQL gives the cast. */
     char *colname = NULL;
     const char *figured = NULL;
@@ -761,19 +826,21 @@ int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)
     else if (regproc)
         rc = wrap_resolve(rw, &tc->arg, tname, "%{proc}", "%{proc}");
     else if (regnamespace)
-        rc = wrap(rw, &tc->arg,
-                  "(SELECT n.oid::pg_catalog.regnamespace FROM pg_catalog.pg_namespace n, (VALUES "
-                  "((pgwarden_arg)::pg_catalog.text)) v(t) WHERE n.oid IN (SELECT s.o FROM %{nsp} "
-                  "s) AND CASE WHEN v.t ~ '^[0-9]+$' THEN n.oid = v.t::pg_catalog.oid ELSE n.oid "
-                  "= pg_catalog.to_regnamespace(v.t)::pg_catalog.oid END)",
-                  NULL, NULL);
+        rc = wrap(
+            rw, &tc->arg,
+            "(SELECT n.oid::pg_catalog.regnamespace FROM pg_catalog.pg_namespace n, (VALUES "
+            "((pgwarden_arg)::pg_catalog.text)) pgwarden_v(t) WHERE n.oid IN (SELECT s.o FROM %{nsp} "
+            "s) AND CASE WHEN pgwarden_v.t ~ '^[0-9]+$' THEN n.oid = pgwarden_v.t::pg_catalog.oid ELSE n.oid "
+            "= pg_catalog.to_regnamespace(pgwarden_v.t)::pg_catalog.oid END)",
+            NULL, NULL);
     else
-        rc = wrap(rw, &tc->arg,
-                  "(SELECT a.oid::pg_catalog.regrole FROM pg_catalog.pg_roles a, (VALUES "
-                  "((pgwarden_arg)::pg_catalog.text)) v(t) WHERE a.oid IN (SELECT s.o FROM "
-                  "%{role} s) AND CASE WHEN v.t ~ '^[0-9]+$' THEN a.oid = v.t::pg_catalog.oid "
-                  "ELSE a.oid = pg_catalog.to_regrole(v.t)::pg_catalog.oid END)",
-                  NULL, NULL);
+        rc = wrap(
+            rw, &tc->arg,
+            "(SELECT a.oid::pg_catalog.regrole FROM pg_catalog.pg_roles a, (VALUES "
+            "((pgwarden_arg)::pg_catalog.text)) pgwarden_v(t) WHERE a.oid IN (SELECT s.o FROM "
+            "%{role} s) AND CASE WHEN pgwarden_v.t ~ '^[0-9]+$' THEN a.oid = pgwarden_v.t::pg_catalog.oid "
+            "ELSE a.oid = pg_catalog.to_regrole(pgwarden_v.t)::pg_catalog.oid END)",
+            NULL, NULL);
     if (rc == 0)
         set_output_name(tc->arg, colname);
     free(colname);
@@ -899,11 +966,12 @@ static int relation_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, Pg
         if (volume && r == RESOLVED_USER)
             /* Sizes and counts of a row-filtered relation are other tenants'
              * volume: NULL, as for a relation without storage. */
-            return wrap(rw, slot,
-                        "(SELECT v.o FROM (VALUES "
-                        "((pgwarden_arg)::pg_catalog.regclass::pg_catalog.oid)) v(o) WHERE v.o IN "
-                        "(SELECT s.o FROM %{unf} s))",
-                        NULL, NULL);
+            return wrap(
+                rw, slot,
+                "(SELECT pgwarden_v.o FROM (VALUES "
+                "((pgwarden_arg)::pg_catalog.regclass::pg_catalog.oid)) pgwarden_v(o) WHERE pgwarden_v.o IN "
+                "(SELECT s.o FROM %{unf} s))",
+                NULL, NULL);
         return 0;
     }
     if (is_plain(*slot))
@@ -947,20 +1015,22 @@ static int column_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, cons
                              "a column",
                              fname);
     PgQuery__Node *rel = copy_node(cr->original);
+    /* Both the column and (a copy of) the relation are values of the
+     * wrapper's VALUES, so neither is evaluated in a scope of ours. */
     if (number)
         return wrap(
             rw, slot,
-            "(SELECT v.n FROM (VALUES ((pgwarden_arg)::pg_catalog.int2)) v(n) WHERE NOT "
-            "%H(pg_catalog.regclassin((pgwarden_arg2)::pg_catalog.text::pg_catalog.cstring)::pg_catalog.oid, "
-            "v.n))",
+            "(SELECT pgwarden_v.n FROM (VALUES ((pgwarden_arg)::pg_catalog.int2, "
+            "(pgwarden_arg2)::pg_catalog.text)) pgwarden_v(n, r) WHERE NOT "
+            "%H(pg_catalog.regclassin(pgwarden_v.r::pg_catalog.cstring)::pg_catalog.oid, pgwarden_v.n))",
             rel, NULL);
     return wrap(
         rw, slot,
-        "(SELECT v.c FROM (VALUES ((pgwarden_arg)::pg_catalog.text)) v(c) WHERE NOT EXISTS "
-        "(SELECT 1 FROM %{hcol} vh JOIN pg_catalog.pg_attribute va ON va.attrelid = vh.rel "
-        "AND va.attnum = vh.att WHERE vh.rel = "
-        "pg_catalog.regclassin((pgwarden_arg2)::pg_catalog.text::pg_catalog.cstring)::pg_catalog.oid AND "
-        "va.attname = v.c))",
+        "(SELECT pgwarden_v.c FROM (VALUES ((pgwarden_arg)::pg_catalog.text, "
+        "(pgwarden_arg2)::pg_catalog.text)) pgwarden_v(c, r) WHERE NOT EXISTS (SELECT 1 FROM "
+        "%{hcol} vh JOIN pg_catalog.pg_attribute va ON va.attrelid = vh.rel AND va.attnum = "
+        "vh.att WHERE vh.rel = pg_catalog.regclassin(pgwarden_v.r::pg_catalog.cstring)::pg_catalog.oid "
+        "AND va.attname = pgwarden_v.c))",
         rel, NULL);
 }
 
@@ -984,25 +1054,27 @@ static int object_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, PgwA
         return wrap_oid(rw, slot, "%{proc}");
     case PGW_ARG_NAMESPACE:
         if (text)
-            return wrap(rw, slot,
-                        "(SELECT n.oid FROM pg_catalog.pg_namespace n, (VALUES "
-                        "((pgwarden_arg)::pg_catalog.text)) v(t) WHERE n.oid IN (SELECT s.o FROM "
-                        "%{nsp} s) AND CASE WHEN v.t ~ '^[0-9]+$' THEN n.oid = "
-                        "v.t::pg_catalog.oid ELSE n.nspname = v.t END)",
-                        NULL, NULL);
+            return wrap(
+                rw, slot,
+                "(SELECT n.oid FROM pg_catalog.pg_namespace n, (VALUES "
+                "((pgwarden_arg)::pg_catalog.text)) pgwarden_v(t) WHERE n.oid IN (SELECT s.o FROM "
+                "%{nsp} s) AND CASE WHEN pgwarden_v.t ~ '^[0-9]+$' THEN n.oid = "
+                "pgwarden_v.t::pg_catalog.oid ELSE n.nspname = pgwarden_v.t END)",
+                NULL, NULL);
         return wrap_oid(rw, slot, "%{nsp}");
     case PGW_ARG_ROLE:
         if (is_role_keyword(*slot) || (lit != NULL && strcasecmp(lit->sval, "public") == 0))
             return 0;
         if (text)
-            return wrap(rw, slot,
-                        "(SELECT CASE WHEN pg_catalog.lower(v.t) = 'public' THEN "
-                        "'public'::pg_catalog.name ELSE (SELECT a.rolname FROM "
-                        "pg_catalog.pg_roles a WHERE a.oid IN (SELECT s.o FROM %{role} s) AND "
-                        "CASE WHEN v.t ~ '^[0-9]+$' THEN a.oid = v.t::pg_catalog.oid ELSE "
-                        "a.rolname = v.t END) END FROM (VALUES ((pgwarden_arg)::pg_catalog.text)) "
-                        "v(t))",
-                        NULL, NULL);
+            return wrap(
+                rw, slot,
+                "(SELECT CASE WHEN pg_catalog.lower(pgwarden_v.t) = 'public' THEN "
+                "'public'::pg_catalog.name ELSE (SELECT a.rolname FROM "
+                "pg_catalog.pg_roles a WHERE a.oid IN (SELECT s.o FROM %{role} s) AND "
+                "CASE WHEN pgwarden_v.t ~ '^[0-9]+$' THEN a.oid = pgwarden_v.t::pg_catalog.oid ELSE "
+                "a.rolname = pgwarden_v.t END) END FROM (VALUES ((pgwarden_arg)::pg_catalog.text)) "
+                "pgwarden_v(t))",
+                NULL, NULL);
         return wrap_oid(rw, slot, "%{role}");
     case PGW_ARG_DATABASE: {
         /* Only the tenant's database exists, under the tenant's name. */
@@ -1019,12 +1091,13 @@ static int object_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, PgwA
             replace_node(slot, n);
             return 0;
         }
-        return wrap(rw, slot,
-                    "(SELECT CASE WHEN v.t = %T::pg_catalog.text OR v.t = (SELECT "
-                    "d.oid::pg_catalog.text FROM pg_catalog.pg_database d WHERE d.datname = "
-                    "pg_catalog.current_database()) THEN pg_catalog.current_database() END FROM "
-                    "(VALUES ((pgwarden_arg)::pg_catalog.text)) v(t))",
-                    NULL, NULL);
+        return wrap(
+            rw, slot,
+            "(SELECT CASE WHEN pgwarden_v.t = %T::pg_catalog.text OR pgwarden_v.t = (SELECT "
+            "d.oid::pg_catalog.text FROM pg_catalog.pg_database d WHERE d.datname = "
+            "pg_catalog.current_database()) THEN pg_catalog.current_database() END FROM "
+            "(VALUES ((pgwarden_arg)::pg_catalog.text)) pgwarden_v(t))",
+            NULL, NULL);
     }
     case PGW_ARG_SETTING:
         if (lit != NULL) {
@@ -1034,8 +1107,8 @@ static int object_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, PgwA
             return 0;
         }
         return wrap(rw, slot,
-                    "(SELECT CASE WHEN %G(v.t) THEN v.t END FROM (VALUES "
-                    "((pgwarden_arg)::pg_catalog.text)) v(t))",
+                    "(SELECT CASE WHEN %G(pgwarden_v.t) THEN pgwarden_v.t END FROM (VALUES "
+                    "((pgwarden_arg)::pg_catalog.text)) pgwarden_v(t))",
                     NULL, NULL);
     default: {
         const char *set = kind_set(k);
@@ -1085,20 +1158,23 @@ static int described_object(Rewrite *rw, PgQuery__Node **slot, const char *fname
     bool byname = strcmp(fname, "obj_description") == 0 || shared;
     char tmpl[2048];
     if (byname)
-        snprintf(tmpl, sizeof(tmpl),
-                 "(SELECT pg_catalog.%s(v.o, v.c) FROM (VALUES ((pgwarden_arg)::pg_catalog.oid, "
-                 "(pgwarden_arg2)::pg_catalog.name)) v(o, c) WHERE %s)",
-                 fname,
-                 shared ? "%S((SELECT vc.oid FROM pg_catalog.pg_class vc WHERE vc.relname = v.c "
-                          "AND vc.relnamespace = 11), v.o)"
-                        : "%O((SELECT vc.oid FROM pg_catalog.pg_class vc WHERE vc.relname = v.c "
-                          "AND vc.relnamespace = 11), v.o, 0)");
+        snprintf(
+            tmpl, sizeof(tmpl),
+            "(SELECT pg_catalog.%s(pgwarden_v.o, pgwarden_v.c) FROM (VALUES ((pgwarden_arg)::pg_catalog.oid, "
+            "(pgwarden_arg2)::pg_catalog.name)) pgwarden_v(o, c) WHERE %s)",
+            fname,
+            shared
+                ? "%S((SELECT vc.oid FROM pg_catalog.pg_class vc WHERE vc.relname = pgwarden_v.c "
+                  "AND vc.relnamespace = 11), pgwarden_v.o)"
+                : "%O((SELECT vc.oid FROM pg_catalog.pg_class vc WHERE vc.relname = pgwarden_v.c "
+                  "AND vc.relnamespace = 11), pgwarden_v.o, 0)");
     else
-        snprintf(tmpl, sizeof(tmpl),
-                 "(SELECT pg_catalog.%s(v.c, v.o, v.s) FROM (VALUES "
-                 "((pgwarden_arg2)::pg_catalog.oid, (pgwarden_arg)::pg_catalog.oid, "
-                 "(pgwarden_arg3)::pg_catalog.int4)) v(c, o, s) WHERE %%O(v.c, v.o, v.s))",
-                 fname);
+        snprintf(
+            tmpl, sizeof(tmpl),
+            "(SELECT pg_catalog.%s(pgwarden_v.c, pgwarden_v.o, pgwarden_v.s) FROM (VALUES "
+            "((pgwarden_arg2)::pg_catalog.oid, (pgwarden_arg)::pg_catalog.oid, "
+            "(pgwarden_arg3)::pg_catalog.int4)) pgwarden_v(c, o, s) WHERE %%O(pgwarden_v.c, pgwarden_v.o, pgwarden_v.s))",
+            fname);
     PgQuery__Node *out;
     if (instantiate(rw, tmpl, fc->args[obj], fc->args[cls], sub >= 0 ? fc->args[sub] : NULL, &out) <
         0)
@@ -1119,11 +1195,12 @@ static int column_description(Rewrite *rw, PgQuery__Node **slot)
 {
     PgQuery__FuncCall *fc = (*slot)->func_call;
     PgQuery__Node *out;
-    if (instantiate(rw,
-                    "(SELECT pg_catalog.col_description(v.o, v.n) FROM (VALUES "
-                    "((pgwarden_arg)::pg_catalog.oid, (pgwarden_arg2)::pg_catalog.int4)) v(o, n) "
-                    "WHERE v.o IN (SELECT s.o FROM %{rel} s) AND NOT %H(v.o, v.n))",
-                    fc->args[0], fc->args[1], NULL, &out) < 0)
+    if (instantiate(
+            rw,
+            "(SELECT pg_catalog.col_description(pgwarden_v.o, pgwarden_v.n) FROM (VALUES "
+            "((pgwarden_arg)::pg_catalog.oid, (pgwarden_arg2)::pg_catalog.int4)) pgwarden_v(o, n) "
+            "WHERE pgwarden_v.o IN (SELECT s.o FROM %{rel} s) AND NOT %H(pgwarden_v.o, pgwarden_v.n))",
+            fc->args[0], fc->args[1], NULL, &out) < 0)
         return policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL,
                              "pgwarden: cannot rewrite col_description");
     fc->args[0] = fc->args[1] = NULL;
@@ -1222,22 +1299,24 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
         /* A visible partition of a hidden parent (or a visible parent of a
          * hidden partition) would name the hidden one: such a relation has
          * no partition hierarchy for the tenant. */
-        return wrap(rw, &fc->args[0],
-                    "(SELECT v.o::pg_catalog.regclass FROM (VALUES "
-                    "(pg_catalog.regclassin((pgwarden_arg)::pg_catalog.text::pg_catalog.cstring)::"
-                    "pg_catalog.oid)) v(o) WHERE v.o IN (SELECT s.o FROM %{rel} s) AND NOT EXISTS "
-                    "(SELECT 1 FROM pg_catalog.pg_partition_ancestors(v.o) va WHERE "
-                    "va.relid::pg_catalog.oid NOT IN (SELECT s.o FROM %{rel} s)) AND NOT EXISTS "
-                    "(SELECT 1 FROM pg_catalog.pg_partition_tree(v.o) vt WHERE "
-                    "vt.relid::pg_catalog.oid NOT IN (SELECT s.o FROM %{rel} s)))",
-                    NULL, NULL);
+        return wrap(
+            rw, &fc->args[0],
+            "(SELECT pgwarden_v.o::pg_catalog.regclass FROM (VALUES "
+            "(pg_catalog.regclassin((pgwarden_arg)::pg_catalog.text::pg_catalog.cstring)::"
+            "pg_catalog.oid)) pgwarden_v(o) WHERE pgwarden_v.o IN (SELECT s.o FROM %{rel} s) AND NOT EXISTS "
+            "(SELECT 1 FROM pg_catalog.pg_partition_ancestors(pgwarden_v.o) va WHERE "
+            "va.relid::pg_catalog.oid NOT IN (SELECT s.o FROM %{rel} s)) AND NOT EXISTS "
+            "(SELECT 1 FROM pg_catalog.pg_partition_tree(pgwarden_v.o) vt WHERE "
+            "vt.relid::pg_catalog.oid NOT IN (SELECT s.o FROM %{rel} s)))",
+            NULL, NULL);
     if (strcmp(name, "pg_get_serial_sequence") == 0) {
         /* The sequence of a hidden column is no visible relation. (name
          * is the call's, which survives: it is moved into the wrapper.) */
-        if (wrap(rw, slot,
-                 "(SELECT v.t FROM (VALUES ((pgwarden_arg)::pg_catalog.text)) v(t) WHERE "
-                 "pg_catalog.to_regclass(v.t)::pg_catalog.oid IN (SELECT s.o FROM %{rel} s))",
-                 NULL, NULL) < 0)
+        if (wrap(
+                rw, slot,
+                "(SELECT pgwarden_v.t FROM (VALUES ((pgwarden_arg)::pg_catalog.text)) pgwarden_v(t) WHERE "
+                "pg_catalog.to_regclass(pgwarden_v.t)::pg_catalog.oid IN (SELECT s.o FROM %{rel} s))",
+                NULL, NULL) < 0)
             return -1;
         set_output_name(*slot, name);
     }
@@ -1327,6 +1406,21 @@ static int replace_with_parsed(Rewrite *rw, PgQuery__Node **slot, const char *sq
     return 0;
 }
 
+/* FROM pg_show_all_settings() [alias] becomes FROM pg_catalog.pg_settings
+ * [alias]: the same columns, and the view's filter applies. */
+static int read_settings_view(Rewrite *rw, PgQuery__Node **slot)
+{
+    PgQuery__Alias *alias = (*slot)->range_function->alias;
+    (*slot)->range_function->alias = NULL;
+    if (replace_with_parsed(rw, slot, "SELECT 1 FROM pg_catalog.pg_settings", true) < 0) {
+        if (alias != NULL)
+            pg_query__alias__free_unpacked(alias, NULL);
+        return -1;
+    }
+    (*slot)->range_var->alias = alias;
+    return 0;
+}
+
 static int prepass(PgQuery__Node **slot, void *arg)
 {
     Prepass *pp = arg;
@@ -1347,19 +1441,24 @@ static int prepass(PgQuery__Node **slot, void *arg)
             pp->st->cat.syscols |= policy_catalog_syscol(col);
         break;
     }
+    case PG_QUERY__NODE__NODE_RANGE_VAR:
+    case PG_QUERY__NODE__NODE_RANGE_SUBSELECT:
     case PG_QUERY__NODE__NODE_RANGE_FUNCTION:
-        if (is_show_all_settings(n->range_function)) {
-            PgQuery__Alias *alias = n->range_function->alias;
-            n->range_function->alias = NULL;
-            if (replace_with_parsed(rw, slot, "SELECT 1 FROM pg_catalog.pg_settings", true) < 0) {
-                if (alias != NULL)
-                    pg_query__alias__free_unpacked(alias, NULL);
-                return -1;
-            }
-            (*slot)->range_var->alias = alias;
-            return 0;
-        }
+    case PG_QUERY__NODE__NODE_JOIN_EXPR: {
+        /* Generated SQL names its range variables pgwarden_*: a client's
+         * of the same name must not be able to capture a reference of ours. */
+        const PgQuery__Alias *alias = NODE(n, RANGE_VAR)         ? n->range_var->alias
+                                      : NODE(n, RANGE_SUBSELECT) ? n->range_subselect->alias
+                                      : NODE(n, RANGE_FUNCTION)  ? n->range_function->alias
+                                                                 : n->join_expr->alias;
+        if (alias != NULL && reserved(alias->aliasname))
+            return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                                 "pgwarden: names starting with \"%s\" are reserved",
+                                 PGW_CATALOG_RESERVED_PREFIX);
+        if (NODE(n, RANGE_FUNCTION) && is_show_all_settings(n->range_function))
+            return read_settings_view(rw, slot);
         break;
+    }
     case PG_QUERY__NODE__NODE_SQLVALUE_FUNCTION:
         if (n->sqlvalue_function->op == PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_CATALOG) {
             PgQuery__Node *lit;

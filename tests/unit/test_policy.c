@@ -301,13 +301,13 @@ static const Case cases[] = {
     {"SELECT to_regclass('orders')", NULL, {"to_regclass('\"public\".\"orders\"')"}, {NULL}},
     {"SELECT has_table_privilege(16385, 'SELECT')",
      NULL,
-     {"(VALUES (16385::pg_catalog.text)) v(t)", "pgwarden_rel s"},
+     {"(VALUES (16385)) pgwarden_v(x)", "pgwarden_rel s"},
      {NULL}},
     {"SELECT pg_get_viewdef('16385'::oid, true)", NULL, {"pgwarden_rel s", "'16385'::oid"}, {NULL}},
     {"SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c",
      NULL,
-     {"(VALUES (c.oid::pg_catalog.oid)) v(o) WHERE v.o = 0::pg_catalog.oid OR v.o IN (SELECT "
-      "s.o FROM pgwarden_rel s)"},
+     {"(VALUES (c.oid::pg_catalog.oid)) pgwarden_v(o) WHERE pgwarden_v.o = 0::pg_catalog.oid OR "
+      "pgwarden_v.o IN (SELECT s.o FROM pgwarden_rel s)"},
      {NULL}},
     {"SELECT obj_description(n.oid, 'pg_namespace') FROM pg_namespace n",
      NULL,
