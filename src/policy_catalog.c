@@ -272,8 +272,12 @@ static const char *const set_bodies[PGW_NSETS] = {
         "(SELECT r.o FROM %{rel} r)) AND (k.confrelid = 0 OR k.confrelid IN (SELECT r.o FROM "
         "%{rel} r)) AND (k.contypid = 0 OR k.contypid IN (SELECT y.o FROM %{type} y)) AND NOT "
         "%h(pg_constraint, k.oid)",
+    /* A foreign key from a hidden table puts triggers on the visible table
+     * it references (tgconstrrelid, tgconstraint name the hidden side). */
     [PGW_SET_TRIG] = "SELECT g.oid AS o FROM pg_catalog.pg_trigger g WHERE g.tgrelid IN (SELECT "
-                     "r.o FROM %{rel} r) AND NOT %h(pg_trigger, g.oid)",
+                     "r.o FROM %{rel} r) AND (g.tgconstrrelid = 0 OR g.tgconstrrelid IN (SELECT "
+                     "r.o FROM %{rel} r)) AND (g.tgconstraint = 0 OR g.tgconstraint IN (SELECT "
+                     "k.o FROM %{con} k)) AND NOT %h(pg_trigger, g.oid)",
     [PGW_SET_ROLE] = "SELECT a.oid AS o FROM pg_catalog.pg_roles a WHERE a.rolname = CURRENT_USER "
                      "OR a.rolname = SESSION_USER OR (a.oid < 16384 AND a.rolname ~ '^pg_')",
     [PGW_SET_DB] = "SELECT d.oid AS o FROM pg_catalog.pg_database d WHERE d.datname = "
@@ -551,20 +555,20 @@ static void expand(PgwCatalogCtx *cc, PgwBuf *b, const char *tmpl)
             if (n == 2)
                 expand_with_args(cc, b,
                                  "((%1)::pg_catalog.text IN ('pg_catalog', 'information_schema') "
-                                 "OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc vp JOIN "
+                                 "OR ((%1)::pg_catalog.name, (%2)::pg_catalog.text) IN (SELECT "
+                                 "vn.nspname, vp.proname::pg_catalog.text || '_' || "
+                                 "vp.oid::pg_catalog.text FROM pg_catalog.pg_proc vp JOIN "
                                  "pg_catalog.pg_namespace vn ON vn.oid = vp.pronamespace WHERE "
-                                 "vn.nspname = (%1) AND (vp.proname::pg_catalog.text || '_' || "
-                                 "vp.oid::pg_catalog.text) = (%2) AND vp.oid IN (SELECT vs.o "
-                                 "FROM %{proc} vs)))",
+                                 "vp.oid IN (SELECT vs.o FROM %{proc} vs)))",
                                  args, n);
             break;
         case 'V':
             if (n == 2)
                 expand_with_args(cc, b,
-                                 "EXISTS (SELECT 1 FROM pg_catalog.pg_class vc JOIN "
+                                 "((%1)::pg_catalog.name, (%2)::pg_catalog.name) IN (SELECT "
+                                 "vn.nspname, vc.relname FROM pg_catalog.pg_class vc JOIN "
                                  "pg_catalog.pg_namespace vn ON vn.oid = vc.relnamespace WHERE "
-                                 "vn.nspname = (%1) AND vc.relname = (%2) AND vc.oid IN (SELECT "
-                                 "vs.o FROM %{rel} vs))",
+                                 "vc.oid IN (SELECT vs.o FROM %{rel} vs))",
                                  args, n);
             break;
         case 'N':
@@ -604,9 +608,9 @@ static void expand(PgwCatalogCtx *cc, PgwBuf *b, const char *tmpl)
             else
                 expand_with_args(
                     cc, b,
-                    "EXISTS (SELECT 1 FROM pg_catalog.pg_depend vd JOIN %{hcol} vh ON vh.rel = "
-                    "vd.refobjid AND vh.att = vd.refobjsubid WHERE vd.classid = "
-                    "'pg_catalog.%1'::pg_catalog.regclass AND vd.objid = (%2) AND vd.refclassid = "
+                    "(%2) IN (SELECT vd.objid FROM pg_catalog.pg_depend vd JOIN %{hcol} vh ON "
+                    "vh.rel = vd.refobjid AND vh.att = vd.refobjsubid WHERE vd.classid = "
+                    "'pg_catalog.%1'::pg_catalog.regclass AND vd.refclassid = "
                     "'pg_catalog.pg_class'::pg_catalog.regclass)",
                     args, n);
             break;
@@ -614,9 +618,9 @@ static void expand(PgwCatalogCtx *cc, PgwBuf *b, const char *tmpl)
             if (n == 2)
                 expand_with_args(
                     cc, b,
-                    "(EXISTS (SELECT 1 FROM pg_catalog.pg_constraint vk JOIN "
-                    "pg_catalog.pg_namespace vn ON vn.oid = vk.connamespace WHERE vn.nspname = "
-                    "(%1) AND vk.conname = (%2) AND vk.oid IN (SELECT vs.o FROM %{con} vs)) OR "
+                    "(((%1)::pg_catalog.name, (%2)::pg_catalog.name) IN (SELECT vn.nspname, "
+                    "vk.conname FROM pg_catalog.pg_constraint vk JOIN pg_catalog.pg_namespace vn "
+                    "ON vn.oid = vk.connamespace WHERE vk.oid IN (SELECT vs.o FROM %{con} vs)) OR "
                     "((%2)::pg_catalog.text ~ '^[0-9]+_[0-9]+_[0-9]+_not_null$' AND "
                     "pg_catalog.split_part((%2)::pg_catalog.text, '_', 2)::pg_catalog.oid IN "
                     "(SELECT vs.o FROM %{rel} vs) AND NOT "
@@ -675,6 +679,7 @@ typedef struct Override {
 
 #define CAT_STATS 0x01u /* figures NULL unless the stat_key relation is unfiltered */
 #define CAT_TENANT_DB 0x02u /* datname is the tenant's database name */
+#define CAT_COLUMNS 0x04u /* never SELECT *: a column the role may not read */
 
 typedef struct CatalogRule {
     const char *schema;
@@ -793,7 +798,7 @@ static const CatalogRule catalog_rules[] = {
     PG("pg_statistic_ext_data", REFUSED),
     /* Subscriptions describe replication from elsewhere: none for a tenant
      * (and subconninfo is never read, so the view stays readable). */
-    {"pg_catalog", "pg_subscription", "false", 0, NULL, {{"subconninfo", "NULL"}}},
+    {"pg_catalog", "pg_subscription", "false", CAT_COLUMNS, NULL, {{"subconninfo", "NULL"}}},
     PG("pg_subscription_rel", REFUSED),
     PG("pg_tablespace", "true"),
     PG("pg_transform", NULL),
@@ -1092,6 +1097,11 @@ static const char *column_override(const CatalogRule *rule, const PgwSchemaColum
     return NULL;
 }
 
+static bool column_used(const PgwCatalogCtx *cc, const char *column)
+{
+    return cc->column_used == NULL || cc->column_used(cc->column_arg, column);
+}
+
 int policy_catalog_view(PgwCatalogCtx *cc, PgwBuf *b, const char *schema, const char *name,
                         const PgwSchemaTable *t)
 {
@@ -1099,23 +1109,34 @@ int policy_catalog_view(PgwCatalogCtx *cc, PgwBuf *b, const char *schema, const 
     if (rule == NULL || rule->filter == NULL || rule->filter[0] == '\0')
         return -1;
     char tmp[512];
-    bool columns = cc->syscols != 0 || rule->overrides[0].column != NULL ||
-                   (rule->flags & (CAT_STATS | CAT_TENANT_DB)) ||
-                   strcmp(schema, "information_schema") == 0;
+    /* Columns the statement can read keep their rewritten values; with none
+     * of those, the view is the catalog's own rows (SELECT *: shortest, and
+     * a column nobody reads shows nothing). */
+    bool columns =
+        (cc->syscols != 0 && t != NULL && t->relkind == 'r') || (rule->flags & CAT_COLUMNS);
+    if (t == NULL) {
+        columns = rule->overrides[0].column != NULL ||
+                  (rule->flags & (CAT_STATS | CAT_TENANT_DB | CAT_COLUMNS)) ||
+                  strcmp(schema, "information_schema") == 0;
+        if (columns)
+            return -1; /* values to rewrite, and no column list to do it with */
+    }
     for (size_t i = 0; !columns && t != NULL && i < t->ncolumns; i++)
-        columns = column_override(rule, &t->columns[i], tmp, sizeof(tmp)) != NULL;
+        columns = column_used(cc, t->columns[i].name) &&
+                  column_override(rule, &t->columns[i], tmp, sizeof(tmp)) != NULL;
     if (!columns) {
         buf_printf(b, "(SELECT * FROM %s.%s r WHERE ", rule->schema, rule->name);
         expand(cc, b, rule->filter);
         return 0;
     }
-    if (t == NULL || t->ncolumns == 0)
-        return -1;
     buf_append_str(b, "(SELECT ");
+    size_t n = 0;
     for (size_t i = 0; i < t->ncolumns; i++) {
         const PgwSchemaColumn *c = &t->columns[i];
+        if (!column_used(cc, c->name) && !(i + 1 == t->ncolumns && n == 0))
+            continue;
         const char *expr = column_override(rule, c, tmp, sizeof(tmp));
-        if (i > 0)
+        if (n++ > 0)
             buf_append_str(b, ", ");
         if (expr == NULL) {
             buf_append_str(b, "r.");

@@ -61,6 +61,10 @@ typedef struct PgwCatalogCtx {
     bool inline_sets; /* the statement has no WITH to carry the sets: expand in place */
     unsigned used; /* bit (1u << PgwSet) per set referenced so far */
     unsigned syscols; /* PGW_SYSCOL_* the statement names */
+    /* Which columns the statement can read: a view leaves out the others
+     * (and their rewritten values). NULL: every column. */
+    bool (*column_used)(const void *arg, const char *column);
+    const void *column_arg;
 } PgwCatalogCtx;
 
 #define PGW_SYSCOL_TABLEOID 0x01u

@@ -49,18 +49,66 @@
 
 /* First OID of objects created after initdb. */
 #define FIRST_NORMAL_OID 16384u
+#define SQLSTATE_UNDEFINED_SCHEMA "3F000"
+
+static bool schema_visible(const Rewrite *rw, const char *schema);
+static int refuse_missing_schema(Rewrite *rw, const char *schema);
 
 typedef struct Template {
     char *sql; /* "SELECT <expr>" as expanded */
     PgQuery__ParseResult *tree;
 } Template;
 
+/* Names a statement uses: which catalog columns it can read. */
+typedef struct Names {
+    size_t n, cap;
+    char **v;
+} Names;
+
 struct PgwObjectState {
     PgwCatalogCtx cat;
     size_t ntemplates;
     Template *templates;
     bool params_checked;
+    Names columns; /* last fields of column references, USING and COPY lists */
+    Names bare; /* one-field column references (maybe a whole-row reference) */
+    Names ranges; /* relation names and aliases in FROM */
+    bool all_columns; /* *, t.*, NATURAL, column aliases, a whole-row reference */
 };
+
+static void names_add(Names *ns, const char *name)
+{
+    for (size_t i = 0; i < ns->n; i++)
+        if (strcmp(ns->v[i], name) == 0)
+            return;
+    if (ns->n == ns->cap) {
+        ns->cap = ns->cap ? 2 * ns->cap : 16;
+        ns->v = pgw_realloc(ns->v, ns->cap * sizeof(*ns->v));
+    }
+    ns->v[ns->n++] = pgw_strdup(name);
+}
+
+static bool names_has(const Names *ns, const char *name)
+{
+    for (size_t i = 0; i < ns->n; i++)
+        if (strcmp(ns->v[i], name) == 0)
+            return true;
+    return false;
+}
+
+static void names_clear(Names *ns)
+{
+    for (size_t i = 0; i < ns->n; i++)
+        free(ns->v[i]);
+    free(ns->v);
+    memset(ns, 0, sizeof(*ns));
+}
+
+static bool statement_reads_column(const void *arg, const char *column)
+{
+    const PgwObjectState *st = arg;
+    return st->all_columns || names_has(&st->columns, column);
+}
 
 /* ------------------------------------------------------------------------ */
 /* State                                                                      */
@@ -83,6 +131,9 @@ void policy_object_reset(Rewrite *rw)
     if (rw->objects == NULL)
         return;
     free_templates(rw->objects);
+    names_clear(&rw->objects->columns);
+    names_clear(&rw->objects->bare);
+    names_clear(&rw->objects->ranges);
     free(rw->objects);
     rw->objects = NULL;
 }
@@ -592,6 +643,8 @@ static int check_type_name(Walk *w, const PgQuery__TypeName *tn, bool cast)
                              "pgwarden: values of type %s may not be declared here", name);
     if (schema != NULL && policy_is_catalog_schema(schema))
         return 0;
+    if (schema != NULL && !schema_visible(w->rw, schema))
+        return refuse_missing_schema(w->rw, schema);
     const PgwSchema *sch = w->rw->ctx->schema;
     const char *relname = name;
     if (!names_relation(sch, schema, relname) && name[0] == '_' &&
@@ -688,14 +741,96 @@ Resolved policy_resolve_relation_text(const Rewrite *rw, const char *text, const
 /* A relation name in a string literal: refused like a FROM reference when
  * the tenant may not see it; otherwise pinned to the relation we resolved
  * (the backend's search_path would not skip a hidden namesake). */
-static Resolved check_relation_literal(Rewrite *rw, PgQuery__String *lit, const PgwSchemaTable **t)
+/* Does a schema exist for the tenant, as far as the policy can tell now:
+ * the catalogs', the pinned search_path's, allowed functions', and every
+ * schema holding a relation the tenant may read. (At run time pgwarden_nsp
+ * also counts schemas holding only visible types.) */
+static bool schema_visible(const Rewrite *rw, const char *schema)
+{
+    if (policy_is_catalog_schema(schema) || strcmp(schema, "pg_toast") == 0)
+        return true;
+    for (size_t i = 0; i < rw->nsearch_path; i++)
+        if (strcmp(rw->search_path[i], schema) == 0)
+            return true;
+    const PgwConfig *cfg = rw->ctx->cfg;
+    for (size_t i = 0; i < cfg->nallowed_functions; i++) {
+        const char *f = cfg->allowed_functions[i];
+        const char *dot = strrchr(f, '.');
+        if (dot != NULL && strlen(schema) == (size_t)(dot - f) &&
+            strncmp(f, schema, (size_t)(dot - f)) == 0)
+            return true;
+        if (dot == NULL && strcmp(schema, "public") == 0)
+            return true;
+    }
+    const PgwSchema *sch = rw->ctx->schema;
+    for (size_t i = 0; i < schema_ntables(sch); i++) {
+        const PgwSchemaTable *t = schema_table_at(sch, i);
+        if (strcmp(t->schema, schema) == 0 && policy_relation_readable(cfg, t->schema, t->name))
+            return true;
+    }
+    return false;
+}
+
+static int refuse_missing_schema(Rewrite *rw, const char *schema)
+{
+    return policy_refuse(rw, SQLSTATE_UNDEFINED_SCHEMA, NULL, "schema \"%s\" does not exist",
+                         schema);
+}
+
+/* What a relation name in a string literal comes to. */
+typedef enum {
+    LIT_REFUSED = -1, /* names nothing the tenant may see: refused as missing */
+    LIT_USER, /* a readable user relation (pinned to its schema) */
+    LIT_CATALOG, /* a catalog relation */
+    LIT_RUNTIME, /* not in the snapshot (an index, a sequence, a newer table):
+                  * the backend resolves it and the visible set decides */
+} Literal;
+
+/* The RangeVar a relation name in text parses to; NULL when it is none.
+ * Free *tree after use. */
+static const PgQuery__RangeVar *parse_relation_text(const char *text, PgQuery__ParseResult **tree)
+{
+    PgwBuf b;
+    buf_init(&b);
+    buf_append_str(&b, "SELECT 1 FROM ");
+    buf_append_str(&b, text);
+    char *sql = buf_steal_str(&b);
+    *tree = policy_parse_tree(sql);
+    free(sql);
+    PgQuery__ParseResult *t = *tree;
+    if (t != NULL && t->n_stmts == 1 && NODE(t->stmts[0]->stmt, SELECT_STMT) &&
+        t->stmts[0]->stmt->select_stmt->n_from_clause == 1 &&
+        NODE(t->stmts[0]->stmt->select_stmt->from_clause[0], RANGE_VAR))
+        return t->stmts[0]->stmt->select_stmt->from_clause[0]->range_var;
+    return NULL;
+}
+
+/* Is there a relation of that name in the snapshot, visible or not? */
+static bool snapshot_has(const Rewrite *rw, const PgQuery__RangeVar *rv)
+{
+    const PgwSchema *sch = rw->ctx->schema;
+    if (rv->schemaname[0] != '\0')
+        return schema_table(sch, rv->schemaname, rv->relname) != NULL;
+    if (schema_table(sch, "pg_catalog", rv->relname) != NULL)
+        return true;
+    for (size_t i = 0; i < rw->nsearch_path; i++)
+        if (schema_table(sch, rw->search_path[i], rv->relname) != NULL)
+            return true;
+    return false;
+}
+
+/* A relation name in a string literal: refused as PostgreSQL refuses a
+ * missing one (a missing schema first) when the tenant may not see it;
+ * pinned to the relation we resolved when readable (the backend's
+ * search_path would not skip a hidden namesake); left to the run-time
+ * check when the snapshot does not know the name at all. */
+static Literal check_relation_literal(Rewrite *rw, PgQuery__String *lit, const PgwSchemaTable **t)
 {
     const char *catalog;
     Resolved r = policy_resolve_relation_text(rw, lit->sval, t, &catalog);
-    if (r == RESOLVED_NONE) {
-        policy_refuse(rw, SQLSTATE_UNDEFINED_TABLE, NULL, "relation \"%s\" does not exist",
-                      lit->sval);
-    } else if (r == RESOLVED_USER) {
+    if (r == RESOLVED_CATALOG)
+        return LIT_CATALOG;
+    if (r == RESOLVED_USER) {
         PgwBuf b;
         buf_init(&b);
         policy_append_ident(&b, (*t)->schema);
@@ -704,8 +839,24 @@ static Resolved check_relation_literal(Rewrite *rw, PgQuery__String *lit, const 
         char *q = buf_steal_str(&b);
         policy_set_string(&lit->sval, q);
         free(q);
+        return LIT_USER;
     }
-    return r;
+    PgQuery__ParseResult *tree;
+    const PgQuery__RangeVar *rv = parse_relation_text(lit->sval, &tree);
+    Literal out = LIT_REFUSED;
+    if (rv != NULL && rv->schemaname[0] != '\0' && !schema_visible(rw, rv->schemaname))
+        refuse_missing_schema(rw, rv->schemaname);
+    else if (rv != NULL && !snapshot_has(rw, rv))
+        out = LIT_RUNTIME;
+    else if (rv != NULL && rv->schemaname[0] != '\0')
+        policy_refuse(rw, SQLSTATE_UNDEFINED_TABLE, NULL, "relation \"%s.%s\" does not exist",
+                      rv->schemaname, rv->relname);
+    else
+        policy_refuse(rw, SQLSTATE_UNDEFINED_TABLE, NULL, "relation \"%s\" does not exist",
+                      rv != NULL ? rv->relname : lit->sval);
+    if (tree != NULL)
+        pg_query__parse_result__free_unpacked(tree, NULL);
+    return out;
 }
 
 static bool column_visible(const Rewrite *rw, const PgwSchemaTable *t, const char *column)
@@ -731,13 +882,15 @@ static bool config_has_hidden_columns(const PgwConfig *cfg)
 
 /* Is a qualified function name ("s.f", "s.f(int)") one the tenant may
  * call? Unqualified names are decided at run time. */
-static bool function_text_visible(const PgwConfig *cfg, const char *text, bool *qualified)
+/* Is a qualified function name ("s.f", "s.f(int)") one the tenant may
+ * call? Unqualified names are decided at run time. Refuses (as PostgreSQL
+ * answers a missing schema, then a missing function) when not. */
+static int check_function_text(Rewrite *rw, const char *text)
 {
     size_t namelen = strcspn(text, "(");
     const char *dot = memchr(text, '.', namelen);
-    *qualified = dot != NULL;
     if (dot == NULL)
-        return true;
+        return 0;
     char schema[128], name[128];
     snprintf(schema, sizeof(schema), "%.*s", (int)(dot - text), text);
     snprintf(name, sizeof(name), "%.*s", (int)(namelen - (size_t)(dot - text) - 1), dot + 1);
@@ -746,7 +899,8 @@ static bool function_text_visible(const PgwConfig *cfg, const char *text, bool *
     for (char *p = name; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     if (strcmp(schema, "pg_catalog") == 0 || strcmp(schema, "information_schema") == 0)
-        return true;
+        return 0;
+    const PgwConfig *cfg = rw->ctx->cfg;
     for (size_t i = 0; i < cfg->nallowed_functions; i++) {
         const char *f = cfg->allowed_functions[i];
         const char *fdot = strrchr(f, '.');
@@ -755,9 +909,12 @@ static bool function_text_visible(const PgwConfig *cfg, const char *text, bool *
         const char *fname = fdot != NULL ? fdot + 1 : f;
         if (strlen(schema) == fslen && strncmp(schema, fschema, fslen) == 0 &&
             strcmp(name, fname) == 0)
-            return true;
+            return 0;
     }
-    return false;
+    if (!schema_visible(rw, schema))
+        return refuse_missing_schema(rw, schema);
+    return policy_refuse(rw, SQLSTATE_UNDEFINED_FUNCTION, NULL, "function \"%s\" does not exist",
+                         text);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -796,16 +953,18 @@ int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)
 
     if (lit != NULL && !digits) {
         if (regclass) {
-            /* 'customers'::regclass: decided now, exactly as FROM customers. */
+            /* 'customers'::regclass: decided now, exactly as FROM customers
+             * (an index or sequence name only the backend knows: at run
+             * time). */
             const PgwSchemaTable *t;
-            return check_relation_literal(rw, lit, &t) == RESOLVED_NONE ? -1 : 0;
+            Literal l = check_relation_literal(rw, lit, &t);
+            if (l != LIT_RUNTIME)
+                return l == LIT_REFUSED ? -1 : 0;
         }
         if (regtype && check_type_text(w, lit->sval) < 0)
             return -1;
-        bool qualified;
-        if (regproc && !function_text_visible(rw->ctx->cfg, lit->sval, &qualified))
-            return policy_refuse(rw, SQLSTATE_UNDEFINED_FUNCTION, NULL,
-                                 "function \"%s\" does not exist", lit->sval);
+        if (regproc && check_function_text(rw, lit->sval) < 0)
+            return -1;
     }
     if (policy_walk_node(w, &tc->base) < 0)
         return -1;
@@ -958,13 +1117,16 @@ static int relation_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, Pg
 {
     PgQuery__String *lit = string_constant(*slot);
     bool volume = k == PGW_ARG_REL_VOLUME;
-    if (lit != NULL && !all_digits(lit->sval)) {
-        Resolved r = check_relation_literal(rw, lit, &cr->t);
-        if (r == RESOLVED_NONE)
-            return -1;
+    Literal l = LIT_RUNTIME;
+    if (lit != NULL && !all_digits(lit->sval))
+        l = check_relation_literal(rw, lit, &cr->t);
+    if (l == LIT_REFUSED)
+        return -1;
+    if (l == LIT_USER || l == LIT_CATALOG) {
         cr->literal = true;
-        if (volume && r == RESOLVED_USER)
-            /* Sizes and counts of a row-filtered relation are other tenants'
+        if (volume)
+            /* Sizes and counts of a row-filtered relation (or of a catalog,
+             * which counts every tenant's objects) are other tenants'
              * volume: NULL, as for a relation without storage. */
             return wrap(
                 rw, slot,
@@ -976,7 +1138,7 @@ static int relation_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, Pg
     }
     if (is_plain(*slot))
         cr->original = copy_plain(*slot);
-    if (lit == NULL && text) {
+    if ((lit == NULL || !all_digits(lit->sval)) && text) {
         /* A name computed at run time (Metabase's quoted schema || '.' ||
          * table): resolved by the backend, kept when visible. */
         if (wrap_resolve(rw, slot, "regclass", "%{rel}", volume ? "%{unf}" : "%{rel}") < 0)
@@ -1045,10 +1207,8 @@ static int object_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, PgwA
         return wrap_oid(rw, slot, "%{type}");
     case PGW_ARG_FUNC:
         if (text) {
-            bool qualified;
-            if (lit != NULL && !function_text_visible(rw->ctx->cfg, lit->sval, &qualified))
-                return policy_refuse(rw, SQLSTATE_UNDEFINED_FUNCTION, NULL,
-                                     "function \"%s\" does not exist", lit->sval);
+            if (lit != NULL && check_function_text(rw, lit->sval) < 0)
+                return -1;
             return wrap_resolve(rw, slot, "regprocedure", "%{proc}", "%{proc}");
         }
         return wrap_oid(rw, slot, "%{proc}");
@@ -1241,14 +1401,21 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
         if (k == PGW_ARG_REL && lit != NULL) {
             const PgwSchemaTable *t;
             const char *catalog;
-            if (policy_resolve_relation_text(rw, lit->sval, &t, &catalog) == RESOLVED_NONE) {
+            PgQuery__ParseResult *tree;
+            const PgQuery__RangeVar *rv = parse_relation_text(lit->sval, &tree);
+            bool runtime = rv != NULL && !snapshot_has(rw, rv) &&
+                           (rv->schemaname[0] == '\0' || schema_visible(rw, rv->schemaname));
+            if (tree != NULL)
+                pg_query__parse_result__free_unpacked(tree, NULL);
+            if (policy_resolve_relation_text(rw, lit->sval, &t, &catalog) != RESOLVED_NONE)
+                return check_relation_literal(rw, lit, &t) == LIT_REFUSED ? -1 : 0;
+            if (!runtime) {
                 /* to_regclass('hidden') is NULL, as for a missing name. */
                 if (expression(rw, "(SELECT NULL::pg_catalog.regclass)", &n) < 0)
                     return -1;
                 replace_named(slot, n);
                 return 0;
             }
-            return check_relation_literal(rw, lit, &t) == RESOLVED_NONE ? -1 : 0;
         }
         /* name lives in the call, which goes away. */
         char *fname = pgw_strdup(name);
@@ -1437,8 +1604,26 @@ static int prepass(PgQuery__Node **slot, void *arg)
         const PgQuery__ColumnRef *cr = n->column_ref;
         const char *col =
             cr->n_fields > 0 ? policy_string_value(cr->fields[cr->n_fields - 1]) : NULL;
-        if (col != NULL)
+        if (col != NULL) {
             pp->st->cat.syscols |= policy_catalog_syscol(col);
+            names_add(&pp->st->columns, col);
+            if (cr->n_fields == 1)
+                names_add(&pp->st->bare, col);
+        } else {
+            pp->st->all_columns = true; /* * or t.* */
+        }
+        break;
+    }
+    case PG_QUERY__NODE__NODE_A_STAR:
+        pp->st->all_columns = true;
+        break;
+    case PG_QUERY__NODE__NODE_COPY_STMT: {
+        const PgQuery__CopyStmt *cs = n->copy_stmt;
+        if (cs->relation != NULL && cs->n_attlist == 0)
+            pp->st->all_columns = true; /* COPY t: every column */
+        for (size_t i = 0; i < cs->n_attlist; i++)
+            if (policy_string_value(cs->attlist[i]) != NULL)
+                names_add(&pp->st->columns, policy_string_value(cs->attlist[i]));
         break;
     }
     case PG_QUERY__NODE__NODE_RANGE_VAR:
@@ -1455,6 +1640,21 @@ static int prepass(PgQuery__Node **slot, void *arg)
             return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
                                  "pgwarden: names starting with \"%s\" are reserved",
                                  PGW_CATALOG_RESERVED_PREFIX);
+        /* Column aliases rename columns by position; NATURAL joins and USING
+         * name columns without column references. */
+        if (alias != NULL && alias->n_colnames > 0)
+            pp->st->all_columns = true;
+        if (alias != NULL)
+            names_add(&pp->st->ranges, alias->aliasname);
+        if (NODE(n, RANGE_VAR))
+            names_add(&pp->st->ranges, n->range_var->relname);
+        if (NODE(n, JOIN_EXPR)) {
+            if (n->join_expr->is_natural)
+                pp->st->all_columns = true;
+            for (size_t i = 0; i < n->join_expr->n_using_clause; i++)
+                if (policy_string_value(n->join_expr->using_clause[i]) != NULL)
+                    names_add(&pp->st->columns, policy_string_value(n->join_expr->using_clause[i]));
+        }
         if (NODE(n, RANGE_FUNCTION) && is_show_all_settings(n->range_function))
             return read_settings_view(rw, slot);
         break;
@@ -1529,6 +1729,12 @@ int policy_object_prepare(Rewrite *rw, PgQuery__Node **stmt)
     st->cat.used = 0;
     st->cat.syscols = 0;
     st->cat.inline_sets = true;
+    names_clear(&st->columns);
+    names_clear(&st->bare);
+    names_clear(&st->ranges);
+    st->all_columns = false;
+    st->cat.column_used = statement_reads_column;
+    st->cat.column_arg = st;
     if (!st->params_checked) {
         st->params_checked = true;
         if (check_param_types(rw) < 0)
@@ -1540,6 +1746,10 @@ int policy_object_prepare(Rewrite *rw, PgQuery__Node **stmt)
     Prepass pp = {rw, st};
     if (prepass(stmt, &pp) < 0 || rw->refused)
         return -1;
+    /* A one-field reference naming a relation or alias may be a whole-row
+     * reference (SELECT c FROM pg_class c): every column then. */
+    for (size_t i = 0; i < st->bare.n && !st->all_columns; i++)
+        st->all_columns = names_has(&st->ranges, st->bare.v[i]);
     /* SHOW ALL became a SELECT: it can carry the sets now. */
     (void)with_target(*stmt, &will_have);
     st->cat.inline_sets = !will_have;
