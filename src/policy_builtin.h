@@ -39,6 +39,7 @@ typedef enum {
     PGW_ARG_OBJECT, /* an OID whose catalog is the PGW_ARG_CLASS argument */
     PGW_ARG_SUBID, /* a column number qualifying a PGW_ARG_OBJECT of pg_class */
     PGW_ARG_SETTING, /* a run-time setting's name */
+    PGW_ARG_TYPE_VECTOR, /* type OIDs (oidvector, oid[]): a hidden one reads as a missing one */
 } PgwArgKind;
 
 /* Text accepted in this position (as well as an OID): a name is resolved
@@ -50,7 +51,8 @@ typedef enum {
 typedef enum {
     PGW_CALL_ARGS, /* check the arguments, keep the call */
     PGW_CALL_TO_REG, /* to_regclass & co: the call becomes a lookup in the visible set */
-    PGW_CALL_NULL, /* a figure about the whole database (pg_database_size): NULL */
+    PGW_CALL_CONST, /* an answer about what the tenant cannot see (pg_database_size,
+                     * pg_blocking_pids): the constant in type */
     PGW_CALL_TENANT, /* current_database(): the tenant's database name */
     PGW_CALL_PARTITION, /* pg_partition_root/ancestors/tree: they answer with other
                          * relations, so only for a relation whose whole partition
@@ -62,7 +64,7 @@ typedef struct PgwBuiltinObjects {
     unsigned char nargs;
     unsigned char args[4]; /* PgwArgKind | PGW_ARG_TEXT, per argument */
     unsigned char call; /* PgwCallKind */
-    const char *type; /* PGW_CALL_TO_REG: the reg type; PGW_CALL_NULL: the result type */
+    const char *type; /* PGW_CALL_TO_REG: the reg type; PGW_CALL_CONST: the answer (SQL) */
 } PgwBuiltinObjects;
 
 /* The entry for a call of name with nargs arguments; NULL when none of its

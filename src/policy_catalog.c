@@ -687,7 +687,7 @@ typedef struct CatalogRule {
     const char *filter; /* NULL: readable as is; "": refused */
     unsigned flags;
     const char *stat_key; /* CAT_STATS: the OID column; NULL: figures always NULL */
-    Override overrides[3];
+    Override overrides[4];
 } CatalogRule;
 
 #define REFUSED ""
@@ -712,6 +712,18 @@ typedef struct CatalogRule {
 #define STATS(name, key)                                                                           \
     {                                                                                              \
         "pg_catalog", name, "r." key " IN (SELECT s.o FROM %{rel} s)", CAT_STATS, key,             \
+        {                                                                                          \
+            {                                                                                      \
+                NULL, NULL                                                                         \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+/* Figures about the whole cluster (every tenant's work): the row stays, its
+ * figures read as NULL. */
+#define CLUSTER_STATS(name)                                                                        \
+    {                                                                                              \
+        "pg_catalog", name, "true", CAT_STATS, NULL,                                               \
         {                                                                                          \
             {                                                                                      \
                 NULL, NULL                                                                         \
@@ -823,7 +835,15 @@ static const CatalogRule catalog_rules[] = {
     PG("pg_hba_file_rules", REFUSED),
     PG("pg_ident_file_mappings", REFUSED),
     PG("pg_indexes", TBL("schemaname", "tablename") " AND " TBL("schemaname", "indexname")),
-    PG("pg_locks", REFUSED),
+    /* One's own locks on objects the tenant can see (reading a view locks
+     * the relations under it). */
+    {"pg_catalog",
+     "pg_locks",
+     "r.pid = pg_catalog.pg_backend_pid() AND (r.relation IS NULL OR " IN_REL(
+         "relation") ") AND (r.classid IS NULL OR %O(r.classid, r.objid, r.objsubid))",
+     0,
+     NULL,
+     {{"transactionid", "NULL"}}},
     PG("pg_matviews", TBL("schemaname", "matviewname")),
     {"pg_catalog",
      "pg_policies",
@@ -832,10 +852,13 @@ static const CatalogRule catalog_rules[] = {
      NULL,
      {{"roles", "ARRAY(SELECT vx.x FROM pg_catalog.unnest(r.roles) vx(x) WHERE %R(vx.x))"}}},
     {"pg_catalog", "pg_prepared_statements", "true", 0, NULL, {{"statement", "NULL"}}},
-    PG("pg_prepared_xacts", REFUSED),
+    /* Prepared transactions, replication and the progress of maintenance
+     * commands belong to the cluster, never to a read-only tenant: none exist
+     * for it. */
+    PG("pg_prepared_xacts", "false"),
     PG("pg_publication_tables", REFUSED),
     PG("pg_replication_origin_status", REFUSED),
-    PG("pg_replication_slots", REFUSED),
+    PG("pg_replication_slots", "false"),
     PG("pg_roles", "r.oid IN (SELECT s.o FROM %{role} s)"),
     PG("pg_rules", TBL("schemaname", "tablename")),
     PG("pg_seclabels", "%O(r.classoid, r.objoid, r.objsubid)"),
@@ -849,9 +872,18 @@ static const CatalogRule catalog_rules[] = {
     PG("pg_settings", "%G(r.name)"),
     PG("pg_shadow", REFUSED),
     PG("pg_shmem_allocations", REFUSED),
-    /* Other sessions are other tenants; one's own query text is the rewrite. */
-    PG("pg_stat_activity", REFUSED),
+    /* Other sessions are other tenants: only one's own backend exists. Its
+     * query text is the rewrite, which spells out the policy, and
+     * transaction ids count every tenant's writes. */
+    {"pg_catalog",
+     "pg_stat_activity",
+     "r.pid = pg_catalog.pg_backend_pid()",
+     CAT_TENANT_DB,
+     NULL,
+     {{"query", "NULL"}, {"query_id", "NULL"}, {"backend_xid", "NULL"}, {"backend_xmin", "NULL"}}},
     STATS("pg_stat_all_indexes", "indexrelid"),
+    CLUSTER_STATS("pg_stat_archiver"),
+    CLUSTER_STATS("pg_stat_bgwriter"),
     STATS("pg_stat_all_tables", "relid"),
     {"pg_catalog",
      "pg_stat_database",
@@ -866,12 +898,25 @@ static const CatalogRule catalog_rules[] = {
      NULL,
      {{NULL, NULL}}},
     PG("pg_stat_gssapi", "r.pid = pg_catalog.pg_backend_pid()"),
+    PG("pg_stat_progress_analyze", "false"),
+    PG("pg_stat_progress_basebackup", "false"),
+    PG("pg_stat_progress_cluster", "false"),
+    PG("pg_stat_progress_copy", "false"),
+    PG("pg_stat_progress_create_index", "false"),
+    PG("pg_stat_progress_vacuum", "false"),
+    PG("pg_stat_replication", "false"),
+    PG("pg_stat_replication_slots", "false"),
+    CLUSTER_STATS("pg_stat_slru"),
     PG("pg_stat_ssl", "r.pid = pg_catalog.pg_backend_pid()"),
     STATS("pg_stat_sys_indexes", "indexrelid"),
     STATS("pg_stat_sys_tables", "relid"),
+    PG("pg_stat_subscription", "false"),
+    PG("pg_stat_subscription_stats", "false"),
     PG("pg_stat_user_functions", "r.funcid IN (SELECT s.o FROM %{proc} s)"),
     STATS("pg_stat_user_indexes", "indexrelid"),
     STATS("pg_stat_user_tables", "relid"),
+    CLUSTER_STATS("pg_stat_wal"),
+    PG("pg_stat_wal_receiver", "false"),
     STATS("pg_stat_xact_all_tables", "relid"),
     STATS("pg_stat_xact_sys_tables", "relid"),
     PG("pg_stat_xact_user_functions", "r.funcid IN (SELECT s.o FROM %{proc} s)"),
@@ -1048,9 +1093,9 @@ static bool ends_with(const char *s, const char *suffix)
 /* Columns a stats view keeps whatever the relation: what it is about. */
 static bool stats_identity(const char *column)
 {
-    static const char *const identity[] = {"relid",        "indexrelid", "schemaname", "relname",
-                                           "indexrelname", "datid",      "datname",    "funcid",
-                                           "funcname",     "stats_reset"};
+    static const char *const identity[] = {"relid",        "indexrelid",  "schemaname", "relname",
+                                           "indexrelname", "datid",       "datname",    "funcid",
+                                           "funcname",     "stats_reset", "name"};
     for (size_t i = 0; i < PGW_ARRAY_LEN(identity); i++)
         if (strcmp(identity[i], column) == 0)
             return true;

@@ -3,8 +3,8 @@
  * functions, schemas, roles and databases given by name or OID to casts
  * (x::regclass, NULL::t), to built-in functions (has_table_privilege,
  * format_type, pg_get_constraintdef, pg_relation_size ...), as parameter
- * types of a Parse or PREPARE, and the per-statement state that ties them to
- * the tenant's virtual catalog (policy_catalog.c).
+ * types of a PREPARE or a column definition list, checked against the
+ * tenant's virtual catalog (policy_catalog.c).
  *
  * The rule for all of them: a hidden object answers exactly as a missing
  * one. A name written as a literal is resolved here when the policy can
@@ -28,13 +28,9 @@
  * with 8,000 OID arguments costs 8,000 small copies, not 8,000 parses of
  * the whole set definition.
  *
- * Also here: the per-statement pre-pass (reserved CTE names, system columns
- * the statement reads, pg_show_all_settings() in FROM read as pg_settings,
- * current_catalog, SHOW of settings a tenant may not read, PREPARE argument
- * types), the check of a Parse message's parameter types, and a workaround
- * for libpg_query 15's deparser, which writes FETCH/MOVE cursor names
- * without quotes ("SQL_CUR0x55..." came back as sql_cur0x55..., so the
- * verifying re-parse refused every psqlODBC fetch).
+ * The statement around these calls (pre-pass, parameter types, star
+ * expansion, the WITH of the sets) is policy_object_stmt.c's; the state
+ * both share is in policy_object_int.h.
  */
 #include "policy_int.h"
 
@@ -45,76 +41,19 @@
 #include <strings.h>
 
 #include "policy_catalog.h"
+#include "policy_object_int.h"
 #include "policy_walk.h"
 
-/* First OID of objects created after initdb. */
-#define FIRST_NORMAL_OID 16384u
 #define SQLSTATE_UNDEFINED_SCHEMA "3F000"
 
 static bool schema_visible(const Rewrite *rw, const char *schema);
 static int refuse_missing_schema(Rewrite *rw, const char *schema);
 
-typedef struct Template {
-    char *sql; /* "SELECT <expr>" as expanded */
-    PgQuery__ParseResult *tree;
-} Template;
-
-/* Names a statement uses: which catalog columns it can read. */
-typedef struct Names {
-    size_t n, cap;
-    char **v;
-} Names;
-
-struct PgwObjectState {
-    PgwCatalogCtx cat;
-    size_t ntemplates;
-    Template *templates;
-    bool params_checked;
-    Names columns; /* last fields of column references, USING and COPY lists */
-    Names bare; /* one-field column references (maybe a whole-row reference) */
-    Names ranges; /* relation names and aliases in FROM */
-    bool all_columns; /* *, t.*, NATURAL, column aliases, a whole-row reference */
-};
-
-static void names_add(Names *ns, const char *name)
-{
-    for (size_t i = 0; i < ns->n; i++)
-        if (strcmp(ns->v[i], name) == 0)
-            return;
-    if (ns->n == ns->cap) {
-        ns->cap = ns->cap ? 2 * ns->cap : 16;
-        ns->v = pgw_realloc(ns->v, ns->cap * sizeof(*ns->v));
-    }
-    ns->v[ns->n++] = pgw_strdup(name);
-}
-
-static bool names_has(const Names *ns, const char *name)
-{
-    for (size_t i = 0; i < ns->n; i++)
-        if (strcmp(ns->v[i], name) == 0)
-            return true;
-    return false;
-}
-
-static void names_clear(Names *ns)
-{
-    for (size_t i = 0; i < ns->n; i++)
-        free(ns->v[i]);
-    free(ns->v);
-    memset(ns, 0, sizeof(*ns));
-}
-
-static bool statement_reads_column(const void *arg, const char *column)
-{
-    const PgwObjectState *st = arg;
-    return st->all_columns || names_has(&st->columns, column);
-}
-
 /* ------------------------------------------------------------------------ */
 /* State                                                                      */
 /* ------------------------------------------------------------------------ */
 
-static void free_templates(PgwObjectState *st)
+void policy_object_free_templates(PgwObjectState *st)
 {
     for (size_t i = 0; i < st->ntemplates; i++) {
         free(st->templates[i].sql);
@@ -126,19 +65,7 @@ static void free_templates(PgwObjectState *st)
     st->ntemplates = 0;
 }
 
-void policy_object_reset(Rewrite *rw)
-{
-    if (rw->objects == NULL)
-        return;
-    free_templates(rw->objects);
-    names_clear(&rw->objects->columns);
-    names_clear(&rw->objects->bare);
-    names_clear(&rw->objects->ranges);
-    free(rw->objects);
-    rw->objects = NULL;
-}
-
-static PgwObjectState *state(Rewrite *rw)
+PgwObjectState *policy_object_state(Rewrite *rw)
 {
     if (rw->objects == NULL) {
         /* Not prepared (a caller outside the driver): no WITH to attach the
@@ -156,7 +83,7 @@ static PgwObjectState *state(Rewrite *rw)
 
 int policy_object_catalog_view(Rewrite *rw, PgwBuf *b, const char *schema, const char *name)
 {
-    PgwObjectState *st = state(rw);
+    PgwObjectState *st = policy_object_state(rw);
     const PgwSchemaTable *t = schema_table(rw->ctx->schema, schema, name);
     if (policy_catalog_view(&st->cat, b, schema, name, t) < 0)
         return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
@@ -305,7 +232,7 @@ static int fill_placeholders(PgQuery__Node **slot, void *arg)
 static int instantiate(Rewrite *rw, const char *tmpl, PgQuery__Node *a1, PgQuery__Node *a2,
                        PgQuery__Node *a3, PgQuery__Node **out)
 {
-    PgwObjectState *st = state(rw);
+    PgwObjectState *st = policy_object_state(rw);
     PgwBuf b;
     buf_init(&b);
     buf_append_str(&b, "SELECT ");
@@ -375,7 +302,7 @@ static int wrap_fmt(Rewrite *rw, PgQuery__Node **slot, PgQuery__Node *a2, PgQuer
 }
 
 /* A fresh expression from SQL (no placeholders). */
-static int expression(Rewrite *rw, const char *sql, PgQuery__Node **out)
+int policy_object_expression(Rewrite *rw, const char *sql, PgQuery__Node **out)
 {
     if (instantiate(rw, sql, NULL, NULL, NULL, out) < 0)
         return policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL,
@@ -383,7 +310,7 @@ static int expression(Rewrite *rw, const char *sql, PgQuery__Node **out)
     return 0;
 }
 
-static void replace_node(PgQuery__Node **slot, PgQuery__Node *with)
+void policy_object_replace_node(PgQuery__Node **slot, PgQuery__Node *with)
 {
     pg_query__node__free_unpacked(*slot, NULL);
     *slot = with;
@@ -458,7 +385,7 @@ static int figure_colname(const PgQuery__Node *n, const char **name)
 }
 
 /* Give a generated scalar subquery the output name name. */
-static void set_output_name(PgQuery__Node *n, const char *name)
+void policy_object_set_output_name(PgQuery__Node *n, const char *name)
 {
     if (name != NULL && NODE(n, SUB_LINK) && NODE(n->sub_link->subselect, SELECT_STMT) &&
         n->sub_link->subselect->select_stmt->n_target_list == 1)
@@ -472,9 +399,9 @@ static void replace_named(PgQuery__Node **slot, PgQuery__Node *with)
 {
     const char *name = NULL;
     char *copy = figure_colname(*slot, &name) > 0 ? pgw_strdup(name) : NULL;
-    set_output_name(with, copy);
+    policy_object_set_output_name(with, copy);
     free(copy);
-    replace_node(slot, with);
+    policy_object_replace_node(slot, with);
 }
 
 /* ---- the wrappers ---- */
@@ -627,7 +554,7 @@ static bool names_relation(const PgwSchema *sch, const char *schema, const char 
  * hidden. In a declaration (a column definition list, PREPARE's argument
  * types) a reg* type is refused too: the backend would convert a value
  * with the reg type's input function, a name lookup blind to the policy. */
-static int check_type_name(Walk *w, const PgQuery__TypeName *tn, bool cast)
+int policy_object_check_type_name(Walk *w, const PgQuery__TypeName *tn, bool cast)
 {
     if (tn == NULL || tn->n_names == 0)
         return 0;
@@ -683,7 +610,7 @@ static int check_type_name(Walk *w, const PgQuery__TypeName *tn, bool cast)
 
 int policy_check_type_name(Walk *w, const PgQuery__TypeName *tn)
 {
-    return check_type_name(w, tn, false);
+    return policy_object_check_type_name(w, tn, false);
 }
 
 /* A type written as text ('customers'::regtype): parsed as a type name and
@@ -702,7 +629,7 @@ static int check_type_text(Walk *w, const char *text)
         tree->stmts[0]->stmt->select_stmt->n_target_list == 1) {
         PgQuery__Node *v = tree->stmts[0]->stmt->select_stmt->target_list[0]->res_target->val;
         if (NODE(v, TYPE_CAST))
-            rc = check_type_name(w, v->type_cast->type_name, true);
+            rc = policy_object_check_type_name(w, v->type_cast->type_name, true);
     }
     if (tree != NULL)
         pg_query__parse_result__free_unpacked(tree, NULL);
@@ -924,7 +851,7 @@ static int check_function_text(Rewrite *rw, const char *text)
 int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)
 {
     Rewrite *rw = w->rw;
-    if (check_type_name(w, tc->type_name, true) < 0)
+    if (policy_object_check_type_name(w, tc->type_name, true) < 0)
         return -1;
     const PgQuery__TypeName *tn = tc->type_name;
     const char *tname = type_name_last(tn);
@@ -1001,7 +928,7 @@ int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)
             "ELSE a.oid = pg_catalog.to_regrole(pgwarden_v.t)::pg_catalog.oid END)",
             NULL, NULL);
     if (rc == 0)
-        set_output_name(tc->arg, colname);
+        policy_object_set_output_name(tc->arg, colname);
     free(colname);
     return rc < 0 ? -1 : 1;
 }
@@ -1240,15 +1167,15 @@ static int object_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, PgwA
         /* Only the tenant's database exists, under the tenant's name. */
         PgQuery__Node *n;
         if (lit != NULL && strcmp(lit->sval, rw->ctx->tenant->name) == 0) {
-            if (expression(rw, "pg_catalog.current_database()", &n) < 0)
+            if (policy_object_expression(rw, "pg_catalog.current_database()", &n) < 0)
                 return -1;
-            replace_node(slot, n);
+            policy_object_replace_node(slot, n);
             return 0;
         }
         if (lit != NULL) {
-            if (expression(rw, "NULL::pg_catalog.name", &n) < 0)
+            if (policy_object_expression(rw, "NULL::pg_catalog.name", &n) < 0)
                 return -1;
-            replace_node(slot, n);
+            policy_object_replace_node(slot, n);
             return 0;
         }
         return wrap(
@@ -1259,6 +1186,18 @@ static int object_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, PgwA
             "(VALUES ((pgwarden_arg)::pg_catalog.text)) pgwarden_v(t))",
             NULL, NULL);
     }
+    case PGW_ARG_TYPE_VECTOR:
+        /* Each hidden type becomes an OID no type has (the largest: the
+         * OID counter never hands it out in practice), so the answer is
+         * the one for a missing type ("???"); 0 stays ("-"). */
+        return wrap(rw, slot,
+                    "(SELECT CASE WHEN pgwarden_v.a IS NOT NULL THEN "
+                    "pg_catalog.array_to_string(ARRAY(SELECT CASE WHEN vx.x = 0 OR vx.x IN "
+                    "(SELECT s.o FROM %{type} s) THEN vx.x ELSE 4294967295::pg_catalog.oid END "
+                    "FROM pg_catalog.unnest(pgwarden_v.a) WITH ORDINALITY vx(x, i) ORDER BY "
+                    "vx.i), ' ')::pg_catalog.oidvector END FROM (VALUES "
+                    "((pgwarden_arg)::pg_catalog.oid[])) pgwarden_v(a))",
+                    NULL, NULL);
     case PGW_ARG_SETTING:
         if (lit != NULL) {
             if (!policy_setting_visible(lit->sval))
@@ -1383,14 +1322,14 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
     PgQuery__Node *n;
     switch ((PgwCallKind)bo->call) {
     case PGW_CALL_TENANT:
-        if (expression(rw, "(SELECT %T)", &n) < 0)
+        if (policy_object_expression(rw, "(SELECT %T)", &n) < 0)
             return -1;
         replace_named(slot, n);
         return 0;
-    case PGW_CALL_NULL: {
-        char sql[64];
-        snprintf(sql, sizeof(sql), "(SELECT NULL::pg_catalog.%s)", bo->type);
-        if (expression(rw, sql, &n) < 0)
+    case PGW_CALL_CONST: {
+        char sql[96];
+        snprintf(sql, sizeof(sql), "(SELECT %s)", bo->type);
+        if (policy_object_expression(rw, sql, &n) < 0)
             return -1;
         replace_named(slot, n);
         return 0;
@@ -1411,7 +1350,7 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
                 return check_relation_literal(rw, lit, &t) == LIT_REFUSED ? -1 : 0;
             if (!runtime) {
                 /* to_regclass('hidden') is NULL, as for a missing name. */
-                if (expression(rw, "(SELECT NULL::pg_catalog.regclass)", &n) < 0)
+                if (policy_object_expression(rw, "(SELECT NULL::pg_catalog.regclass)", &n) < 0)
                     return -1;
                 replace_named(slot, n);
                 return 0;
@@ -1427,7 +1366,7 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
         pg_query__node__free_unpacked(old, NULL);
         int rc = wrap_to_reg(rw, slot, bo->type, kind_set(k));
         if (rc == 0)
-            set_output_name(*slot, fname);
+            policy_object_set_output_name(*slot, fname);
         free(fname);
         return rc;
     }
@@ -1485,350 +1424,7 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
                 "pg_catalog.to_regclass(pgwarden_v.t)::pg_catalog.oid IN (SELECT s.o FROM %{rel} s))",
                 NULL, NULL) < 0)
             return -1;
-        set_output_name(*slot, name);
+        policy_object_set_output_name(*slot, name);
     }
     return 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* The statement: pre-pass, parameter types, the WITH of the sets              */
-/* ------------------------------------------------------------------------ */
-
-/* The SELECT that can carry the statement's WITH, NULL when there is none
- * (EXECUTE's parameters). COPY t TO STDOUT becomes COPY (SELECT ...) in the
- * walk, so it has one. */
-static PgQuery__SelectStmt *with_target(PgQuery__Node *n, bool *will_have)
-{
-    *will_have = false;
-    switch (n != NULL ? n->node_case : PG_QUERY__NODE__NODE__NOT_SET) {
-    case PG_QUERY__NODE__NODE_SELECT_STMT:
-        *will_have = true;
-        return n->select_stmt;
-    case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
-        return with_target(n->declare_cursor_stmt->query, will_have);
-    case PG_QUERY__NODE__NODE_PREPARE_STMT:
-        return with_target(n->prepare_stmt->query, will_have);
-    case PG_QUERY__NODE__NODE_EXPLAIN_STMT:
-        return with_target(n->explain_stmt->query, will_have);
-    case PG_QUERY__NODE__NODE_COPY_STMT:
-        if (n->copy_stmt->query == NULL) {
-            *will_have = n->copy_stmt->relation != NULL;
-            return NULL;
-        }
-        return with_target(n->copy_stmt->query, will_have);
-    default:
-        return NULL;
-    }
-}
-
-typedef struct Prepass {
-    Rewrite *rw;
-    PgwObjectState *st;
-} Prepass;
-
-static bool reserved(const char *name)
-{
-    return strncmp(name, PGW_CATALOG_RESERVED_PREFIX, strlen(PGW_CATALOG_RESERVED_PREFIX)) == 0;
-}
-
-/* FROM pg_show_all_settings() is what the pg_settings view is made of:
- * read the view instead, so it gets pg_settings' filter. */
-static bool is_show_all_settings(const PgQuery__RangeFunction *rf)
-{
-    if (rf->ordinality || rf->is_rowsfrom || rf->n_functions != 1 || rf->n_coldeflist > 0 ||
-        !NODE(rf->functions[0], LIST) || rf->functions[0]->list->n_items < 1)
-        return false;
-    const PgQuery__List *l = rf->functions[0]->list;
-    if (l->n_items > 1 && l->items[1] != NULL &&
-        l->items[1]->node_case != PG_QUERY__NODE__NODE__NOT_SET)
-        return false;
-    if (!NODE(l->items[0], FUNC_CALL))
-        return false;
-    const PgQuery__FuncCall *fc = l->items[0]->func_call;
-    const char *fname =
-        fc->n_funcname > 0 ? policy_string_value(fc->funcname[fc->n_funcname - 1]) : NULL;
-    const char *schema = fc->n_funcname == 2 ? policy_string_value(fc->funcname[0]) : NULL;
-    return fc->n_args == 0 && fc->n_funcname <= 2 && fname != NULL &&
-           strcmp(fname, "pg_show_all_settings") == 0 &&
-           (fc->n_funcname == 1 || (schema != NULL && strcmp(schema, "pg_catalog") == 0));
-}
-
-static int replace_with_parsed(Rewrite *rw, PgQuery__Node **slot, const char *sql, bool from_item)
-{
-    PgQuery__ParseResult *tree = policy_parse_tree(sql);
-    PgQuery__Node *n = NULL;
-    if (tree != NULL && tree->n_stmts == 1) {
-        PgQuery__Node **src = &tree->stmts[0]->stmt;
-        if (from_item && NODE(*src, SELECT_STMT) && (*src)->select_stmt->n_from_clause == 1)
-            src = &(*src)->select_stmt->from_clause[0];
-        n = *src;
-        *src = NULL;
-    }
-    if (tree != NULL)
-        pg_query__parse_result__free_unpacked(tree, NULL);
-    if (n == NULL)
-        return policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL,
-                             "pgwarden: internal error in the catalog rewrite");
-    replace_node(slot, n);
-    return 0;
-}
-
-/* FROM pg_show_all_settings() [alias] becomes FROM pg_catalog.pg_settings
- * [alias]: the same columns, and the view's filter applies. */
-static int read_settings_view(Rewrite *rw, PgQuery__Node **slot)
-{
-    PgQuery__Alias *alias = (*slot)->range_function->alias;
-    (*slot)->range_function->alias = NULL;
-    if (replace_with_parsed(rw, slot, "SELECT 1 FROM pg_catalog.pg_settings", true) < 0) {
-        if (alias != NULL)
-            pg_query__alias__free_unpacked(alias, NULL);
-        return -1;
-    }
-    (*slot)->range_var->alias = alias;
-    return 0;
-}
-
-static int prepass(PgQuery__Node **slot, void *arg)
-{
-    Prepass *pp = arg;
-    Rewrite *rw = pp->rw;
-    PgQuery__Node *n = *slot;
-    switch (n->node_case) {
-    case PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR:
-        if (reserved(n->common_table_expr->ctename))
-            return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                                 "pgwarden: names starting with \"%s\" are reserved",
-                                 PGW_CATALOG_RESERVED_PREFIX);
-        break;
-    case PG_QUERY__NODE__NODE_COLUMN_REF: {
-        const PgQuery__ColumnRef *cr = n->column_ref;
-        const char *col =
-            cr->n_fields > 0 ? policy_string_value(cr->fields[cr->n_fields - 1]) : NULL;
-        if (col != NULL) {
-            pp->st->cat.syscols |= policy_catalog_syscol(col);
-            names_add(&pp->st->columns, col);
-            if (cr->n_fields == 1)
-                names_add(&pp->st->bare, col);
-        } else {
-            pp->st->all_columns = true; /* * or t.* */
-        }
-        break;
-    }
-    case PG_QUERY__NODE__NODE_A_STAR:
-        pp->st->all_columns = true;
-        break;
-    case PG_QUERY__NODE__NODE_COPY_STMT: {
-        const PgQuery__CopyStmt *cs = n->copy_stmt;
-        if (cs->relation != NULL && cs->n_attlist == 0)
-            pp->st->all_columns = true; /* COPY t: every column */
-        for (size_t i = 0; i < cs->n_attlist; i++)
-            if (policy_string_value(cs->attlist[i]) != NULL)
-                names_add(&pp->st->columns, policy_string_value(cs->attlist[i]));
-        break;
-    }
-    case PG_QUERY__NODE__NODE_RANGE_VAR:
-    case PG_QUERY__NODE__NODE_RANGE_SUBSELECT:
-    case PG_QUERY__NODE__NODE_RANGE_FUNCTION:
-    case PG_QUERY__NODE__NODE_JOIN_EXPR: {
-        /* Generated SQL names its range variables pgwarden_*: a client's
-         * of the same name must not be able to capture a reference of ours. */
-        const PgQuery__Alias *alias = NODE(n, RANGE_VAR)         ? n->range_var->alias
-                                      : NODE(n, RANGE_SUBSELECT) ? n->range_subselect->alias
-                                      : NODE(n, RANGE_FUNCTION)  ? n->range_function->alias
-                                                                 : n->join_expr->alias;
-        if (alias != NULL && reserved(alias->aliasname))
-            return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                                 "pgwarden: names starting with \"%s\" are reserved",
-                                 PGW_CATALOG_RESERVED_PREFIX);
-        /* Column aliases rename columns by position; NATURAL joins and USING
-         * name columns without column references. */
-        if (alias != NULL && alias->n_colnames > 0)
-            pp->st->all_columns = true;
-        if (alias != NULL)
-            names_add(&pp->st->ranges, alias->aliasname);
-        if (NODE(n, RANGE_VAR))
-            names_add(&pp->st->ranges, n->range_var->relname);
-        if (NODE(n, JOIN_EXPR)) {
-            if (n->join_expr->is_natural)
-                pp->st->all_columns = true;
-            for (size_t i = 0; i < n->join_expr->n_using_clause; i++)
-                if (policy_string_value(n->join_expr->using_clause[i]) != NULL)
-                    names_add(&pp->st->columns, policy_string_value(n->join_expr->using_clause[i]));
-        }
-        if (NODE(n, RANGE_FUNCTION) && is_show_all_settings(n->range_function))
-            return read_settings_view(rw, slot);
-        break;
-    }
-    case PG_QUERY__NODE__NODE_SQLVALUE_FUNCTION:
-        if (n->sqlvalue_function->op == PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_CATALOG) {
-            PgQuery__Node *lit;
-            if (expression(rw, "(SELECT %T)", &lit) < 0)
-                return -1;
-            set_output_name(lit, "current_catalog");
-            replace_node(slot, lit);
-            return 0;
-        }
-        break;
-    case PG_QUERY__NODE__NODE_PREPARE_STMT: {
-        Walk w = {rw, NULL, true};
-        for (size_t i = 0; i < n->prepare_stmt->n_argtypes; i++)
-            if (NODE(n->prepare_stmt->argtypes[i], TYPE_NAME) &&
-                check_type_name(&w, n->prepare_stmt->argtypes[i]->type_name, false) < 0)
-                return -1;
-        break;
-    }
-    case PG_QUERY__NODE__NODE_VARIABLE_SHOW_STMT: {
-        const char *name = n->variable_show_stmt->name;
-        if (strcasecmp(name, "all") == 0)
-            /* SHOW ALL: the same rows as pg_settings, filtered the same way. */
-            return replace_with_parsed(rw, slot,
-                                       "SELECT name, setting, short_desc AS description FROM "
-                                       "pg_catalog.pg_settings ORDER BY name",
-                                       false);
-        if (!policy_setting_visible(name))
-            return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
-                                 "pgwarden: permission denied to examine \"%s\"", name);
-        break;
-    }
-    default:
-        break;
-    }
-    return policy_walk_children(policy_walk_inner(*slot), prepass, arg);
-}
-
-/* A Parse message's parameter types are converted by the backend before
- * any rewrite of ours sees the values: a reg* type resolves a name blind to
- * the policy, and a user-defined type may be the row type of a hidden
- * relation (its input function reports its column count). */
-static int check_param_types(Rewrite *rw)
-{
-    for (size_t i = 0; i < rw->ctx->nparam_types; i++) {
-        uint32_t oid = rw->ctx->param_types[i];
-        if (policy_builtin_is_reg_type_oid(oid))
-            return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
-                                 "Send the value as text (or unspecified) and cast it in the "
-                                 "query: $n::regclass.",
-                                 "pgwarden: parameter $%zu has a type (OID %u) pgwarden does not "
-                                 "accept",
-                                 i + 1, oid);
-        if (oid >= FIRST_NORMAL_OID)
-            return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
-                                 "Send the value as text (or unspecified) and cast it in the "
-                                 "query.",
-                                 "pgwarden: parameter $%zu has a user-defined type (OID %u), "
-                                 "which pgwarden does not accept",
-                                 i + 1, oid);
-    }
-    return 0;
-}
-
-int policy_object_prepare(Rewrite *rw, PgQuery__Node **stmt)
-{
-    PgwObjectState *st = state(rw);
-    free_templates(st);
-    st->cat.used = 0;
-    st->cat.syscols = 0;
-    st->cat.inline_sets = true;
-    names_clear(&st->columns);
-    names_clear(&st->bare);
-    names_clear(&st->ranges);
-    st->all_columns = false;
-    st->cat.column_used = statement_reads_column;
-    st->cat.column_arg = st;
-    if (!st->params_checked) {
-        st->params_checked = true;
-        if (check_param_types(rw) < 0)
-            return -1;
-    }
-    if (*stmt == NULL)
-        return 0;
-    bool will_have;
-    Prepass pp = {rw, st};
-    if (prepass(stmt, &pp) < 0 || rw->refused)
-        return -1;
-    /* A one-field reference naming a relation or alias may be a whole-row
-     * reference (SELECT c FROM pg_class c): every column then. */
-    for (size_t i = 0; i < st->bare.n && !st->all_columns; i++)
-        st->all_columns = names_has(&st->ranges, st->bare.v[i]);
-    /* SHOW ALL became a SELECT: it can carry the sets now. */
-    (void)with_target(*stmt, &will_have);
-    st->cat.inline_sets = !will_have;
-    return 0;
-}
-
-int policy_object_finish(Rewrite *rw, PgQuery__Node **stmt)
-{
-    PgwObjectState *st = state(rw);
-    if (st->cat.used == 0 || st->cat.inline_sets)
-        return 0;
-    bool will_have;
-    PgQuery__SelectStmt *target = with_target(*stmt, &will_have);
-    if (target == NULL)
-        return policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL,
-                             "pgwarden: internal error in the catalog rewrite");
-    PgwBuf b;
-    buf_init(&b);
-    policy_catalog_append_with(&st->cat, &b);
-    char *sql = buf_steal_str(&b);
-    PgQuery__ParseResult *tree = policy_parse_tree(sql);
-    free(sql);
-    if (tree == NULL || tree->n_stmts != 1 || !NODE(tree->stmts[0]->stmt, SELECT_STMT) ||
-        tree->stmts[0]->stmt->select_stmt->with_clause == NULL) {
-        if (tree != NULL)
-            pg_query__parse_result__free_unpacked(tree, NULL);
-        return policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL,
-                             "pgwarden: internal error in the catalog rewrite");
-    }
-    PgQuery__WithClause *ours = tree->stmts[0]->stmt->select_stmt->with_clause;
-    if (target->with_clause == NULL) {
-        target->with_clause = ours;
-        tree->stmts[0]->stmt->select_stmt->with_clause = NULL;
-    } else {
-        /* Ours first: a non-recursive CTE sees only those before it, so the
-         * client's may read ours (harmless) and ours read nothing of theirs. */
-        PgQuery__WithClause *wc = target->with_clause;
-        size_t n = ours->n_ctes + wc->n_ctes;
-        PgQuery__Node **ctes = pgw_malloc(n * sizeof(*ctes));
-        memcpy(ctes, ours->ctes, ours->n_ctes * sizeof(*ctes));
-        memcpy(ctes + ours->n_ctes, wc->ctes, wc->n_ctes * sizeof(*ctes));
-        free(wc->ctes);
-        wc->ctes = ctes;
-        wc->n_ctes = n;
-        ours->n_ctes = 0;
-    }
-    pg_query__parse_result__free_unpacked(tree, NULL);
-    return 0;
-}
-
-/* libpg_query 15's deparser writes a FETCH/MOVE cursor name as it is, so
- * "SQL_CUR0x55d4..." would come back as sql_cur0x55d4...: around the
- * deparse the names are put in quotes (and taken out again for the
- * verifying comparison). */
-void policy_object_portal_names(PgQuery__ParseResult *tree, bool quote)
-{
-    for (size_t i = 0; i < tree->n_stmts; i++) {
-        PgQuery__Node *n = tree->stmts[i]->stmt;
-        if (!NODE(n, FETCH_STMT) || n->fetch_stmt->portalname[0] == '\0')
-            continue;
-        const char *name = n->fetch_stmt->portalname;
-        PgwBuf b;
-        buf_init(&b);
-        if (quote) {
-            policy_append_ident(&b, name);
-        } else {
-            size_t len = strlen(name);
-            if (len < 2 || name[0] != '"' || name[len - 1] != '"') {
-                buf_free(&b);
-                continue;
-            }
-            for (size_t j = 1; j + 1 < len; j++) {
-                buf_append_byte(&b, (uint8_t)name[j]);
-                if (name[j] == '"')
-                    j++;
-            }
-        }
-        char *s = buf_steal_str(&b);
-        policy_set_string(&n->fetch_stmt->portalname, s);
-        free(s);
-    }
 }

@@ -350,3 +350,37 @@ def test_real_pgjdbc_database_metadata(gw):
     columns = re.findall(r"^COLUMN public\.customers\.(\w+) ", out, re.M)
     assert columns == ["id", "tenant_id", "name", "email", "phone", "ssn", "loyalty_code",
                        "city", "signup_date", "credit_limit"]
+
+
+# --------------------------------------------------------------------------
+# Sessions and system columns
+# --------------------------------------------------------------------------
+
+
+def test_activity_shows_only_the_own_session_without_its_query(gw, postgres):
+    """pgAdmin's dashboard and DBeaver's session manager read pg_stat_activity:
+    while tenant B is connected, tenant A sees one session, its own, with no
+    query text (the rewrite would spell out A's policy) and no transaction
+    ids (they count every tenant's writes)."""
+    with gw.connect("bob", "isob") as other, gw.connect("alice", "isoa") as conn:
+        other.execute("SELECT 1")
+        _, rows = fetch(conn, "SELECT pid = pg_backend_pid(), datname, query, backend_xmin, "
+                              "pg_blocking_pids(pid) FROM pg_stat_activity")
+        assert rows == [(True, "isoa", None, None, [])]
+        with postgres.connect(data.SHARED_DB) as direct:
+            _, n = fetch(direct, "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                                 "AND pid <> pg_backend_pid()", (data.SHARED_DB,))
+        assert n[0][0] >= 2, "both tenants' backend sessions are there to be hidden"
+        _, locks = fetch(conn, "SELECT DISTINCT pid = pg_backend_pid() FROM pg_locks")
+        assert locks == [(True,)]
+
+
+def test_star_beside_a_system_column_shows_the_catalogs_own_columns(gw, postgres):
+    """pgAdmin's trigger properties read "t.xmin, t.*": the view that carries
+    xmin must not add it to the star."""
+    sql = "SELECT t.xmin, t.* FROM pg_trigger t WHERE false"
+    with gw.connect("alice", "isoa") as conn:
+        names, _ = fetch(conn, sql)
+    with postgres.connect(data.SHARED_DB) as direct:
+        want, _ = fetch(direct, sql)
+    assert names == want

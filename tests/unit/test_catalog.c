@@ -70,6 +70,7 @@ static const char *const schema_rows[][SCHEMA_INTROSPECTION_NCOLS] = {
     {"pg_catalog", "pg_sequences", "v", "3", "last_value", "bigint", "N"},
     {"pg_catalog", "pg_stats", "v", "1", "schemaname", "name", "S"},
     {"pg_catalog", "pg_stat_activity", "v", "1", "pid", "integer", "N"},
+    {"pg_catalog", "pg_stat_activity", "v", "2", "query", "text", "S"},
     {"information_schema", "tables", "v", "1", "table_catalog", "information_schema.sql_identifier",
      "S"},
     {"information_schema", "tables", "v", "2", "table_schema", "information_schema.sql_identifier",
@@ -338,10 +339,33 @@ static const Case cases[] = {
     /* system columns of virtualized catalog tables */
     {"SELECT pgc.tableoid, conname FROM pg_constraint pgc", NULL, {"r.tableoid FROM"}, {NULL}},
     {"SELECT conname FROM pg_constraint", NULL, {NULL}, {"r.tableoid"}},
+    /* a star over a view carrying system columns is written out, so it
+     * shows only the catalog's own columns (as PostgreSQL's does) */
+    {"SELECT c.xmin, c.* FROM pg_constraint c",
+     NULL,
+     {"SELECT c.xmin, c.oid, c.conname FROM", "r.xmin FROM"},
+     {"c.*"}},
+    {"SELECT xmin, * FROM pg_catalog.pg_constraint",
+     NULL,
+     {"xmin, pg_constraint.oid, pg_constraint.conname"},
+     {NULL}},
+    {"WITH pg_constraint AS (SELECT 1 AS xmin) SELECT xmin, * FROM pg_constraint",
+     NULL,
+     {"xmin, * FROM"},
+     {NULL}},
     /* refused catalogs */
     {"SELECT * FROM pg_authid", "42501", {"not available"}, {NULL}},
     {"SELECT * FROM pg_stats", "42501", {"not available"}, {NULL}},
-    {"SELECT * FROM pg_stat_activity", "42501", {"not available"}, {NULL}},
+    {"SELECT * FROM pg_shadow", "42501", {"not available"}, {NULL}},
+    /* activity: one's own session, without its query text */
+    {"SELECT pid, query FROM pg_stat_activity",
+     NULL,
+     {"r.pid = pg_catalog.pg_backend_pid()", "NULL::text AS query"},
+     {"r.query"}},
+    {"SELECT pg_blocking_pids(pid) FROM pg_stat_activity",
+     NULL,
+     {"'{}'::int[]"},
+     {"pg_blocking_pids(pid"}},
     {"SELECT * FROM pg_catalog.pg_statistic", "42501", {NULL}, {NULL}},
     /* reserved names and declarations */
     {"WITH pgwarden_rel AS (SELECT 1 AS o) SELECT relname FROM pg_class",

@@ -399,7 +399,7 @@ static const Case cases[] = {
     {"SELECT 16385::oid::regclass", NULL, {"pgwarden_rel s"}, {NULL}},
     /* refused: statistics and activity catalogs */
     {"SELECT * FROM pg_stats", "42501", {"not available"}, {NULL}},
-    {"SELECT * FROM pg_catalog.pg_stat_activity", "42501", {"not available"}, {NULL}},
+    {"SELECT * FROM pg_catalog.pg_authid", "42501", {"not available"}, {NULL}},
     /* unparseable never passes through */
     {"SELEC * FROM orders", "42601", {"syntax error"}, {NULL}},
     {"SELECT * FROM orders WHERE", "42601", {NULL}, {NULL}},

@@ -166,6 +166,9 @@ same  | SELECT {{nspid}}::regnamespace
 same  | SELECT {{roleid}}::regrole
 same  | SELECT format_type({{typid}}, NULL)
 same  | SELECT format_type({{arrtypid}}, -1)
+same  | SELECT oidvectortypes('23 {{typid}} 25'::oidvector)
+same  | SELECT oidvectortypes((SELECT x::oidvector FROM (VALUES ('{{arrtypid}} 0')) s(x)))
+same  | SELECT pg_relation_is_updatable({{relid}}, true), pg_column_is_updatable({{relid}}, 1::int2, true)
 same  | SELECT obj_description({{relid}}, 'pg_class')
 same  | SELECT obj_description({{relid}})
 same  | SELECT col_description({{relid}}, 1)
@@ -602,12 +605,37 @@ ok    | SELECT n_live_tup FROM pg_stat_user_tables WHERE relname = 'products'
 42501 | SELECT * FROM pg_stats_ext
 42501 | SELECT * FROM pg_statistic
 42501 | SELECT * FROM pg_statistic_ext_data
-42501 | SELECT * FROM pg_stat_activity
-42501 | SELECT * FROM pg_locks
+# Other sessions are other tenants: only one's own exists, without its query
+# text (the rewrite) or transaction ids (every tenant's writes count).
+ok    | SELECT * FROM pg_stat_activity
+empty | SELECT * FROM pg_stat_activity WHERE pid <> pg_backend_pid()
+empty | SELECT * FROM pg_catalog.pg_stat_activity a WHERE a.datname <> current_database()
+null  | SELECT query FROM pg_stat_activity
+null  | SELECT query_id, backend_xid, backend_xmin FROM pg_stat_activity
+null  | SELECT a.query FROM pg_stat_activity a JOIN pg_database d ON d.oid = a.datid
+empty | SELECT 1 FROM pg_stat_activity WHERE query LIKE '%tenant%'
+ok    | SELECT count(*) FROM pg_stat_activity WHERE datname = (SELECT datname FROM pg_database WHERE oid = (SELECT oid FROM pg_database WHERE datname = current_database()))
+empty | SELECT x FROM pg_stat_activity, unnest(pg_blocking_pids(pid)) x
+empty | SELECT x FROM unnest(pg_blocking_pids(1)) x
+empty | SELECT x FROM unnest(pg_catalog.pg_safe_snapshot_blocking_pids(pg_backend_pid())) x
+ok    | SELECT * FROM pg_locks
+empty | SELECT * FROM pg_locks WHERE pid <> pg_backend_pid()
+empty | SELECT * FROM pg_locks WHERE relation IS NOT NULL AND relation NOT IN (SELECT oid FROM pg_class)
+null  | SELECT transactionid FROM pg_locks
+empty | SELECT l.* FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE a.pid <> pg_backend_pid()
+ok    | SELECT relation::regclass, classid::regclass, mode FROM pg_locks
 err   | SELECT * FROM pg_stat_statements
-42501 | SELECT * FROM pg_stat_bgwriter
-42501 | SELECT * FROM pg_stat_replication
-42501 | SELECT * FROM pg_stat_progress_vacuum
+null  | SELECT checkpoints_timed, buffers_alloc FROM pg_stat_bgwriter
+null  | SELECT archived_count, last_archived_wal FROM pg_stat_archiver
+null  | SELECT wal_records, wal_bytes FROM pg_stat_wal
+null  | SELECT blks_hit, blks_read FROM pg_stat_slru
+empty | SELECT * FROM pg_stat_replication
+empty | SELECT * FROM pg_stat_wal_receiver
+empty | SELECT * FROM pg_stat_subscription
+empty | SELECT * FROM pg_stat_progress_vacuum
+empty | SELECT * FROM pg_stat_progress_create_index
+empty | SELECT * FROM pg_prepared_xacts
+empty | SELECT * FROM pg_replication_slots
 42883 | SELECT * FROM pg_stat_get_activity(NULL)
 42883 | SELECT pg_stat_get_db_xact_commit(oid) FROM pg_database
 42883 | SELECT pg_stat_get_backend_pid(1)
