@@ -169,6 +169,10 @@ same  | SELECT format_type({{arrtypid}}, -1)
 same  | SELECT oidvectortypes('23 {{typid}} 25'::oidvector)
 same  | SELECT oidvectortypes((SELECT x::oidvector FROM (VALUES ('{{arrtypid}} 0')) s(x)))
 same  | SELECT pg_relation_is_updatable({{relid}}, true), pg_column_is_updatable({{relid}}, 1::int2, true)
+same  | SELECT row_security_active({{relid}}), pg_get_replica_identity_index({{relid}})
+same  | SELECT pg_index_has_property({{idxid}}, 'clusterable'), pg_index_column_has_property({{idxid}}, 1, 'asc')
+null  | SELECT pg_sequence_last_value('orders_id_seq')
+null  | SELECT pg_catalog.pg_sequence_last_value(c.oid) FROM pg_class c WHERE c.relkind = 'S'
 same  | SELECT obj_description({{relid}}, 'pg_class')
 same  | SELECT obj_description({{relid}})
 same  | SELECT col_description({{relid}}, 1)
@@ -639,7 +643,6 @@ empty | SELECT * FROM pg_replication_slots
 42883 | SELECT * FROM pg_stat_get_activity(NULL)
 42883 | SELECT pg_stat_get_db_xact_commit(oid) FROM pg_database
 42883 | SELECT pg_stat_get_backend_pid(1)
-42883 | SELECT pg_sequence_last_value('orders_id_seq')
 42883 | SELECT currval('orders_id_seq')
 42P01 | SELECT last_value FROM orders_id_seq
 42P01 | SELECT * FROM internal_notes_id_seq
