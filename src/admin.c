@@ -2,19 +2,22 @@
  * admin.c — the admin console; see admin.h.
  *
  * Each command builds a small text result set with the codec. Commands read
- * shared state only through the owners' thread-safe accessors (snapshot,
- * pool_foreach, server_foreach_client, policy cache stats).
+ * only what the lower layers publish for them, each copy made under its
+ * owner's lock or with atomic loads: the runtime snapshot, pool_views,
+ * the workers' connection views (workers_foreach_view), the atomic
+ * counters, the rewrite cache's stats. The console never touches a live
+ * client, session or pool, so it can run on any thread.
  */
 #include "admin.h"
 
-#include "client.h"
 #include "codec.h"
 #include "config.h"
 #include "policy.h"
 #include "pool.h"
-#include "schema.h"
 #include "server.h"
+#include "snapshot.h"
 #include "stats.h"
+#include "worker.h"
 
 #include <ctype.h>
 #include <libpq-fe.h>
@@ -100,23 +103,18 @@ static void show_tenants(PgwBuf *out)
     table_end(&t, "SHOW");
 }
 
-static void pool_row(PgwPool *p, void *arg)
+static void pool_row(const PgwPoolView *p, void *arg)
 {
     Table *t = arg;
-    pthread_mutex_lock(&p->mu);
-    int waiting = 0;
-    for (PgwPoolWaiter *w = p->waiters; w; w = w->next)
-        waiting++;
     char total[16], idle[16], wait[16], conn[24], fail[24], tables[24];
-    snprintf(total, sizeof total, "%d", p->total);
-    snprintf(idle, sizeof idle, "%d", p->nidle);
-    snprintf(wait, sizeof wait, "%d", waiting);
+    snprintf(total, sizeof total, "%d", p->sessions);
+    snprintf(idle, sizeof idle, "%d", p->idle);
+    snprintf(wait, sizeof wait, "%d", p->waiting);
     snprintf(conn, sizeof conn, "%llu", (unsigned long long)p->connects);
     snprintf(fail, sizeof fail, "%llu", (unsigned long long)p->connect_failures);
-    snprintf(tables, sizeof tables, "%zu", p->schema ? schema_ntables(p->schema->schema) : 0);
+    snprintf(tables, sizeof tables, "%zu", p->schema_tables);
     const char *row[] = {p->tenant, total, idle, wait, conn, fail, tables};
     table_row(t, row);
-    pthread_mutex_unlock(&p->mu);
 }
 
 static void show_pools(PgwBuf *out)
@@ -125,25 +123,28 @@ static void show_pools(PgwBuf *out)
                                         "connects", "connect_failures", "schema_tables"};
     Table t;
     table_begin(&t, out, 7, names);
-    pool_foreach(pool_row, &t);
+    pool_views(pool_row, &t);
     table_end(&t, "SHOW");
 }
 
-static void client_row(PgwClient *c, void *arg)
+static void client_row(const PgwConnView *v, void *arg)
 {
+    static const char *const states[] = {
+        [PGW_CONN_STARTUP] = "startup", [PGW_CONN_AUTH] = "auth",
+        [PGW_CONN_LOGIN] = "login",     [PGW_CONN_IDLE] = "idle",
+        [PGW_CONN_ACTIVE] = "active",   [PGW_CONN_WAITING] = "waiting",
+    };
     Table *t = arg;
-    PgwClientInfo info;
-    client_describe(c, &info);
     char pid[16], bpid[16];
-    snprintf(pid, sizeof pid, "%u", info.pid);
-    snprintf(bpid, sizeof bpid, "%d", info.backend_pid);
-    const char *row[] = {info.user,
-                         info.tenant,
-                         info.addr,
-                         info.state,
-                         info.tls ? "yes" : "no",
+    snprintf(pid, sizeof pid, "%u", v->id);
+    snprintf(bpid, sizeof bpid, "%d", v->backend_pid);
+    const char *row[] = {*v->user ? v->user : NULL,
+                         *v->database ? v->database : NULL,
+                         v->addr,
+                         (size_t)v->state < PGW_ARRAY_LEN(states) ? states[v->state] : "?",
+                         v->tls ? "yes" : "no",
                          pid,
-                         info.backend_pid ? bpid : NULL};
+                         v->backend_pid ? bpid : NULL};
     table_row(t, row);
 }
 
@@ -153,7 +154,7 @@ static void show_clients(PgwBuf *out)
                                         "tls",  "pid",    "backend_pid"};
     Table t;
     table_begin(&t, out, 7, names);
-    server_foreach_client(client_row, &t);
+    workers_foreach_view(client_row, &t);
     table_end(&t, "SHOW");
 }
 

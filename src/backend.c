@@ -10,35 +10,37 @@
  *
  * The relay reads message headers only. Messages pgwarden must look at are
  * small and buffered whole: ReadyForQuery (to track the statement boundary
- * and transaction status) and ErrorResponse (FATALs mean the server is going
- * away). Everything else is streamed: the header, then the body as it comes
- * (stream_left), straight from the backend's input buffer into the client's
- * output buffer without copying, and reading stops while the client's output
- * is over its high-water mark.
+ * and transaction status), ErrorResponse (FATALs mean the server is going
+ * away), NoticeResponse and CommandComplete. Everything else is streamed:
+ * the header, then the body as it comes (stream_left), handed to the user
+ * straight from the backend's input buffer (the link moves it into the
+ * client's output buffer without copying), and reading stops while the
+ * user says it is congested.
+ *
+ * Responses to pgwarden's own queries (RFQ_SWALLOW, RFQ_CAPTURE) never
+ * reach the user; everything else does, through PgwBackendUser. Callbacks
+ * may give the session back or discard it from inside the relay loop:
+ * backend_free then only marks it, and the loop frees it when it unwinds.
  */
 #include "backend.h"
 
-#include "client.h"
 #include "codec.h"
 #include "log.h"
-#include "pool.h"
 #include "schema.h"
-#include "scrub.h"
-#include "server.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-
-#define CLIENT_OUT_HIGH (256 * 1024)
 
 static void backend_event_cb(struct bufferevent *bev, short what, void *arg);
 static void backend_read_cb(struct bufferevent *bev, void *arg);
@@ -84,7 +86,7 @@ static void connect_failed(PgwBackend *b, const char *why)
         b->ev = NULL;
     }
     b->state = PGW_BE_BROKEN;
-    pool_backend_failed(b, why);
+    b->home_ops->connect_failed(b->home, b, why);
 }
 
 static void setup_cb(evutil_socket_t fd, short what, void *arg);
@@ -103,7 +105,7 @@ static void setup_done(PgwBackend *b, PGresult *res)
     PgwSchema *schema = schema_from_rows((size_t)nrows, (size_t)ncols, vals);
     free(vals);
     if (schema)
-        pool_schema_set(b->pool, schema);
+        b->home_ops->schema_read(b->home, schema);
 }
 
 static void setup_cb(evutil_socket_t fd, short what, void *arg)
@@ -135,7 +137,7 @@ fail : {
 
 static void start_setup(PgwBackend *b)
 {
-    if (!pool_schema_needed(b->pool)) {
+    if (!b->home_ops->schema_needed(b->home)) {
         connect_done(b);
         return;
     }
@@ -162,7 +164,7 @@ static void connect_done(PgwBackend *b)
     b->tx_status = 'I';
     b->state = PGW_BE_READY;
     backend_attach(b, b->worker);
-    pool_backend_ready(b);
+    b->home_ops->connected(b->home, b);
 }
 
 static void backend_connect_cb(evutil_socket_t fd, short what, void *arg)
@@ -188,13 +190,13 @@ static void backend_connect_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-PgwBackend *backend_connect(PgwPool *pool, PgwWorker *w, const char *conninfo, const char *options,
-                            uint32_t want_pid, uint64_t want_serial)
+PgwBackend *backend_connect(const PgwBackendHome *ops, void *home, void *want, PgwWorker *w,
+                            const char *conninfo, const char *options)
 {
     PgwBackend *b = pgw_calloc(1, sizeof *b);
-    b->want_pid = want_pid;
-    b->want_serial = want_serial;
-    b->pool = pool;
+    b->home_ops = ops;
+    b->home = home;
+    b->want = want;
     b->worker = w;
     b->state = PGW_BE_CONNECTING;
     b->created_usec = now_usec();
@@ -208,7 +210,7 @@ PgwBackend *backend_connect(PgwPool *pool, PgwWorker *w, const char *conninfo, c
         snprintf(why, sizeof why, "invalid backend conninfo: %s", err ? err : "out of memory");
         PQfreemem(err);
         b->state = PGW_BE_BROKEN;
-        pool_backend_failed(b, why);
+        ops->connect_failed(home, b, why);
         return NULL;
     }
     size_t n = 0;
@@ -251,7 +253,7 @@ PgwBackend *backend_connect(PgwPool *pool, PgwWorker *w, const char *conninfo, c
         snprintf(why, sizeof why, "%s", b->conn ? PQerrorMessage(b->conn) : "out of memory");
         why[strcspn(why, "\n")] = '\0';
         b->state = PGW_BE_BROKEN;
-        pool_backend_failed(b, why);
+        ops->connect_failed(home, b, why);
         return NULL;
     }
     PQsetnonblocking(b->conn, 1);
@@ -290,7 +292,8 @@ void backend_free(PgwBackend *b)
     if (b->in_process) {
         /* Freed by backend_process when its loop is done. */
         b->free_pending = true;
-        b->client = NULL;
+        b->user_ops = NULL;
+        b->user = NULL;
         return;
     }
     if (b->ev)
@@ -325,9 +328,12 @@ void backend_expect_rfq(PgwBackend *b, uint8_t kind)
     b->rfq_len++;
 }
 
+/* What the next response belongs to; with nothing expected, a message
+ * the server sends on its own (ParameterStatus, NoticeResponse,
+ * NotificationResponse) goes to the user, if any. */
 static uint8_t rfq_head(const PgwBackend *b)
 {
-    return b->rfq_len ? b->rfq[b->rfq_head] : (b->client ? RFQ_RELAY : RFQ_SWALLOW);
+    return b->rfq_len ? b->rfq[b->rfq_head] : (b->user_ops ? RFQ_USER : RFQ_SWALLOW);
 }
 
 static void rfq_pop(PgwBackend *b)
@@ -341,6 +347,51 @@ static void rfq_pop(PgwBackend *b)
 bool backend_busy(const PgwBackend *b)
 {
     return b->rfq_len > 0;
+}
+
+uint32_t backend_expected(const PgwBackend *b, uint8_t kind)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < b->rfq_len; i++)
+        n += b->rfq[(b->rfq_head + i) % b->rfq_cap] == kind;
+    return n;
+}
+
+bool backend_mid_message(const PgwBackend *b)
+{
+    return b->stream_left > 0 && !b->stream_swallow;
+}
+
+bool backend_reusable(const PgwBackend *b)
+{
+    return b->state == PGW_BE_READY && !backend_busy(b) && b->stream_left == 0 && !b->unsynced;
+}
+
+void backend_set_user(PgwBackend *b, const PgwBackendUser *ops, void *user)
+{
+    b->user_ops = ops;
+    b->user = user;
+}
+
+void backend_write(PgwBackend *b, const void *data, size_t len)
+{
+    bufferevent_write(b->bev, data, len);
+}
+
+void backend_forward(PgwBackend *b, struct evbuffer *src, size_t n)
+{
+    evbuffer_remove_buffer(src, bufferevent_get_output(b->bev), n);
+}
+
+size_t backend_output_pending(const PgwBackend *b)
+{
+    return b->bev ? evbuffer_get_length(bufferevent_get_output(b->bev)) : 0;
+}
+
+void backend_watch_output(PgwBackend *b, size_t low)
+{
+    /* backend_write_cb runs once the output drains below low. */
+    bufferevent_setwatermark(b->bev, EV_WRITE, low, 0);
 }
 
 void backend_send_internal(PgwBackend *b, const char *sql)
@@ -430,10 +481,10 @@ static void schema_refreshed(void *arg, size_t nrows, size_t ncols, char **value
     PgwBackend *b = arg;
     PgwSchema *schema = error ? NULL : schema_from_rows(nrows, ncols, (const char *const *)values);
     if (schema)
-        pool_schema_set(b->pool, schema);
+        b->home_ops->schema_read(b->home, schema);
     else
         log_warning("tenant %s: re-reading the schema failed (%s); keeping the old one",
-                    b->pool->tenant, error ? error : "unexpected result");
+                    b->home_ops->name(b->home), error ? error : "unexpected result");
 }
 
 void backend_refresh_schema(PgwBackend *b)
@@ -476,10 +527,10 @@ static void backend_broken(PgwBackend *b, const char *why)
     b->state = PGW_BE_BROKEN;
     if (b->bev)
         bufferevent_disable(b->bev, EV_READ | EV_WRITE);
-    if (b->client)
-        client_backend_lost(b->client, b->fatal_message ? b->fatal_message : why);
+    if (b->user_ops)
+        b->user_ops->lost(b->user, b->fatal_message ? b->fatal_message : why);
     else
-        pool_discard(b->pool, b);
+        b->home_ops->broken(b->home, b);
 }
 
 static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -491,11 +542,12 @@ static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 /* Relay what the backend sent. Returns after the input is used up, the
- * client is throttled, or the session broke. */
+ * user is congested, or the session broke. */
 static void backend_process(PgwBackend *b)
 {
-    /* Callbacks below (client, ASK job, pool) may release or discard this
-     * session; while the loop runs, backend_free only marks it. */
+    /* Callbacks below (the user, an ASK job, the home) may release or
+     * discard this session; while the loop runs, backend_free only marks
+     * it. */
     b->in_process = true;
     backend_relay(b);
     b->in_process = false;
@@ -504,9 +556,9 @@ static void backend_process(PgwBackend *b)
         return;
     }
     if (b->clean_pending) {
-        /* Last: the pool may hand the session to another thread. */
+        /* Last: the home may hand the session to another thread. */
         b->clean_pending = false;
-        pool_backend_clean(b);
+        b->home_ops->clean(b->home, b);
     }
 }
 
@@ -515,10 +567,11 @@ static void backend_relay(PgwBackend *b)
     struct evbuffer *in = bufferevent_get_input(b->bev);
     bool idle_now = false;
     while (b->state == PGW_BE_READY && !b->free_pending) {
-        PgwClient *c = b->client;
-        struct evbuffer *out = c ? bufferevent_get_output(client_output(c)) : NULL;
-        if (out && evbuffer_get_length(out) > CLIENT_OUT_HIGH) {
-            client_throttle_backend(c);
+        const PgwBackendUser *u = b->user_ops;
+        if (u && u->congested(b->user)) {
+            /* Stop reading the server too: backend_resume goes on once the
+             * user has drained. */
+            bufferevent_disable(b->bev, EV_READ);
             break;
         }
         size_t avail = evbuffer_get_length(in);
@@ -526,11 +579,11 @@ static void backend_relay(PgwBackend *b)
             size_t n = avail < b->stream_left ? avail : b->stream_left;
             if (!n)
                 break;
-            if (b->stream_swallow || !out)
+            b->stream_left -= (uint32_t)n;
+            if (b->stream_swallow || !u)
                 evbuffer_drain(in, n);
             else
-                evbuffer_remove_buffer(in, out, n);
-            b->stream_left -= (uint32_t)n;
+                u->stream(b->user, 0, in, n, false);
             continue;
         }
         uint8_t hdr[5];
@@ -544,8 +597,7 @@ static void backend_relay(PgwBackend *b)
             return;
         }
         uint8_t head = rfq_head(b);
-        bool relay =
-            (head == RFQ_RELAY || head == RFQ_RELAY_ERROR || head == RFQ_DROP_READY) && out;
+        bool relay = head >= RFQ_USER && u;
         bool capturing = head == RFQ_CAPTURE && b->internal;
         if (type == 'Z' || type == 'E' || type == 'C' || type == 'N' ||
             (capturing && type == 'D')) {
@@ -560,18 +612,17 @@ static void backend_relay(PgwBackend *b)
                 char st;
                 if (codec_parse_ready(msg + 5, blen, &st) == 0)
                     b->tx_status = st;
-                rfq_pop(b);
-                if (capturing)
-                    internal_finish(b, false);
-                if (head == RFQ_RELAY_ERROR && relay)
-                    client_write_deferred_error(c); /* before its ReadyForQuery */
-                if (head == RFQ_DROP_READY)
-                    relay = false;
-                if (relay)
-                    client_statement_done(c, b->rows);
+                int64_t rows = b->rows;
                 b->rows = 0;
+                rfq_pop(b);
                 if (b->rfq_len == 0)
                     idle_now = true;
+                if (capturing)
+                    internal_finish(b, false);
+                if (relay)
+                    u->ready(b->user, head, b->tx_status, rows, msg, 5 + (size_t)blen);
+                free(msg);
+                continue;
             } else if (type == 'C') {
                 /* CommandComplete's tag ends with the row count, if any. */
                 const char *tag = (const char *)msg + 5;
@@ -583,9 +634,9 @@ static void backend_relay(PgwBackend *b)
                 if (codec_parse_error(msg + 5, blen, &ef) == 0) {
                     const char *sev = ef.severity_nl ? ef.severity_nl : ef.severity;
                     if (sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0)) {
-                        /* Reported to the client as the lost session, not
-                         * as the server's own FATAL (which would make the
-                         * client think pgwarden is going away). */
+                        /* Reported to the user as the lost session, not
+                         * relayed as the server's own FATAL (which would
+                         * make a client think pgwarden is going away). */
                         b->fatal_seen = true;
                         free(b->fatal_message);
                         b->fatal_message = pgw_strdup(ef.message ? ef.message : "FATAL");
@@ -594,46 +645,41 @@ static void backend_relay(PgwBackend *b)
                         if (!b->internal->error)
                             b->internal->error =
                                 pgw_strdup(ef.message ? ef.message : "error without message");
-                    } else if (!relay && b->client == NULL) {
+                    } else if (!relay && !u) {
                         log_warning("server error while resetting a session: %s",
                                     ef.message ? ef.message : "?");
                     }
                 }
             }
-            if (relay && (type == 'E' || type == 'N')) {
-                PgwBuf clean;
-                buf_init(&clean);
-                if (scrub_backend_error(type, msg + 5, blen, &clean) == 0)
-                    evbuffer_add(out, clean.data, clean.len);
-                buf_free(&clean);
-            } else if (relay) {
-                evbuffer_add(out, msg, 5 + (size_t)blen);
-            }
+            if (relay)
+                u->message(b->user, type, msg, 5 + (size_t)blen);
             free(msg);
             continue;
         }
-        evbuffer_drain(in, 5);
-        if (relay)
-            evbuffer_add(out, hdr, 5);
         b->stream_left = blen;
         b->stream_swallow = !relay;
+        if (relay) {
+            u->stream(b->user, type, in, 5, true);
+        } else {
+            evbuffer_drain(in, 5);
+        }
     }
     if (idle_now && b->state == PGW_BE_READY && !b->free_pending && b->rfq_len == 0) {
-        if (b->client)
-            client_backend_idle(b->client);
+        if (b->user_ops)
+            b->user_ops->idle(b->user);
         else
             b->clean_pending = true;
     }
 }
 
-/* Our output to the server drained below its low-water mark: a client
+/* Our output to the server drained below its low-water mark: a user
  * whose input was paused for it may go on. */
 static void backend_write_cb(struct bufferevent *bev, void *arg)
 {
     PgwBackend *b = arg;
     bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-    if (b->client)
-        client_resume_input(b->client);
+    if (b->user_ops)
+        b->user_ops->drained(b->user);
 }
 
 static void backend_read_cb(struct bufferevent *bev, void *arg)

@@ -94,6 +94,7 @@ typedef struct PgwConfig {
     int pool_size;
     int pool_timeout_ms; /* how long a client waits for a backend session */
     int statement_timeout_ms;
+    size_t max_query_size; /* longest Query or Parse message accepted */
     int shutdown_timeout_ms; /* SIGTERM: how long running statements may finish */
     int client_idle_timeout_ms; /* 0: never */
     PgwAccess default_access;
@@ -157,6 +158,8 @@ const PgwUserMap *config_user(const PgwConfig *cfg, const char *user);
 const PgwTenant *config_tenant(const PgwConfig *cfg, const char *name);
 const PgwTablePolicy *config_table(const PgwConfig *cfg, const char *schema, const char *name);
 bool config_is_admin(const PgwConfig *cfg, const char *user);
+/* The database name that selects the admin console rather than a tenant. */
+#define PGW_ADMIN_DB "pgwarden"
 
 /* The process-wide current snapshot, reference-counted and thread-safe.
  * config_acquire returns the current one with a reference taken. */
@@ -196,7 +199,7 @@ typedef struct PgwSetting {
      * or a RATE's period (int ms). */
     size_t offset;
     size_t offset2;
-    long min, max; /* INT range; STRING with min 1: must not be empty */
+    long min, max; /* INT range; SIZE range when max > 0; STRING with min 1: must not be empty */
     const char *const *choices; /* ENUM: names in enum order, NULL-terminated */
 } PgwSetting;
 extern const PgwSetting config_settings[];
