@@ -895,8 +895,6 @@ int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)
     }
     if (policy_walk_node(w, &tc->base) < 0)
         return -1;
-    if (!w->exempt && !policy_is_constant(tc->arg))
-        rw->leaky = true; /* the lookup may fail on a value of a row */
     if (digits && wrap(rw, &tc->arg, "((pgwarden_arg)::pg_catalog.oid)", NULL, NULL) < 0)
         return -1; /* '16433'::regclass: the input function reads digits as an OID */
     /* The column keeps the name PostgreSQL gives the cast. */

@@ -277,7 +277,7 @@ static int prepass(PgQuery__Node **slot, void *arg)
         }
         break;
     case PG_QUERY__NODE__NODE_PREPARE_STMT: {
-        Walk w = {rw, NULL, true};
+        Walk w = {.rw = rw};
         for (size_t i = 0; i < n->prepare_stmt->n_argtypes; i++)
             if (NODE(n->prepare_stmt->argtypes[i], TYPE_NAME) &&
                 policy_object_check_type_name(&w, n->prepare_stmt->argtypes[i]->type_name, false) <

@@ -140,12 +140,12 @@ static const Case cases[] = {
     {"SELECT relname FROM pg_class",
      NULL,
      {"WITH pgwarden_relbase AS", "pgwarden_hcol AS", "pgwarden_rel AS",
-      "FROM pg_catalog.pg_class r WHERE r.oid IN (SELECT s.o FROM pgwarden_rel s)"},
+      "FROM pg_catalog.pg_class r WHERE r.oid OPERATOR(pg_catalog.=) ANY (SELECT s.o FROM pgwarden_rel s)"},
      {NULL}},
     /* volume figures of filtered relations and of catalogs: NULL */
     {"SELECT relname, reltuples, relpages FROM pg_class",
      NULL,
-     {"CASE WHEN r.oid IN (SELECT s.o FROM pgwarden_unf s) THEN r.reltuples END",
+     {"CASE WHEN r.oid OPERATOR(pg_catalog.=) ANY (SELECT s.o FROM pgwarden_unf s) THEN r.reltuples END",
       "THEN r.relpages END", "'information_schema', 'pg_toast')"},
      {"relallvisible", "relacl"}},
     /* a view carries only the columns the statement can read */
@@ -164,7 +164,8 @@ static const Case cases[] = {
      {"relallvisible END"}},
     {"SELECT * FROM pg_stat_user_tables",
      NULL,
-     {"r.relname", "CASE WHEN r.relid IN (SELECT s.o FROM pgwarden_unf s) THEN r.n_live_tup END",
+     {"r.relname",
+      "CASE WHEN r.relid OPERATOR(pg_catalog.=) ANY (SELECT s.o FROM pgwarden_unf s) THEN r.n_live_tup END",
       "THEN r.seq_scan END"},
      {NULL}},
     {"SELECT * FROM pg_sequences", NULL, {"NULL::bigint AS last_value"}, {NULL}},
@@ -174,7 +175,7 @@ static const Case cases[] = {
     /* one database, named as the tenant */
     {"SELECT datname FROM pg_database",
      NULL,
-     {"'acme'::pg_catalog.name", "r.datname = pg_catalog.current_database()"},
+     {"'acme'::pg_catalog.name", "r.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()"},
      {NULL}},
     {"SELECT current_database()",
      NULL,
@@ -196,7 +197,10 @@ static const Case cases[] = {
      {NULL}},
     {"SELECT pg_database_size('acme')", NULL, {"AS pg_database_size"}, {NULL}},
     /* roles: only the session's own */
-    {"SELECT rolname FROM pg_roles", NULL, {"r.oid IN (SELECT s.o FROM pgwarden_role s)"}, {NULL}},
+    {"SELECT rolname FROM pg_roles",
+     NULL,
+     {"r.oid OPERATOR(pg_catalog.=) ANY (SELECT s.o FROM pgwarden_role s)"},
+     {NULL}},
     {"SELECT has_table_privilege('postgres', 'customers', 'SELECT')",
      NULL,
      {"pg_catalog.pg_roles a", "'\"public\".\"customers\"'"},
@@ -264,7 +268,10 @@ static const Case cases[] = {
      NULL,
      {"pg_catalog.regtypein"},
      {NULL}},
-    {"SELECT has_schema_privilege('hush', 'USAGE')", NULL, {"n.nspname = pgwarden_v.t"}, {NULL}},
+    {"SELECT has_schema_privilege('hush', 'USAGE')",
+     NULL,
+     {"n.nspname OPERATOR(pg_catalog.=) pgwarden_v.t"},
+     {NULL}},
     {"SELECT * FROM customers pgwarden_v", "42501", {"reserved"}, {NULL}},
     {"SELECT has_function_privilege('public.leak_fn()', 'EXECUTE')",
      "42883",
@@ -360,7 +367,7 @@ static const Case cases[] = {
     /* activity: one's own session, without its query text */
     {"SELECT pid, query FROM pg_stat_activity",
      NULL,
-     {"r.pid = pg_catalog.pg_backend_pid()", "NULL::text AS query"},
+     {"r.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()", "NULL::text AS query"},
      {"r.query"}},
     {"SELECT pg_blocking_pids(pid) FROM pg_stat_activity",
      NULL,
@@ -455,9 +462,10 @@ START_TEST(test_default_access_allow)
     PgwPolicyResult r;
     ck_assert_int_eq(policy_rewrite_uncached(&ctx, "SELECT relname FROM pg_class", &r), 0);
     ck_assert_int_eq(r.decision, PGW_POLICY_ALLOW);
-    ck_assert_ptr_nonnull(
-        strstr(r.sql, "NOT (n.nspname::pg_catalog.text, c.relname::pg_catalog.text) IN (VALUES "
-                      "('public', 'internal_notes'))"));
+    ck_assert_ptr_nonnull(strstr(
+        r.sql,
+        "NOT (n.nspname::pg_catalog.text, c.relname::pg_catalog.text) OPERATOR(pg_catalog.=) ANY (VALUES "
+        "('public', 'internal_notes'))"));
     policy_result_free(&r);
 }
 END_TEST
