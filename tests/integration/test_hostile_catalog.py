@@ -123,18 +123,6 @@ def session(gw):
         s.close()
 
 
-_PARAM_TYPES_CHECKED = {}
-
-
-def runtime_checks_parameter_types(session):
-    """Does pgwarden hand Parse's parameter types to the policy? A regclass
-    parameter is refused when it does."""
-    if "v" not in _PARAM_TYPES_CHECKED:
-        out = run(session, "extended", "SELECT $1::text", '[{"v": "customers", "t": 2205}]')
-        _PARAM_TYPES_CHECKED["v"] = bool(out and out[0].error and out[0].error[0] == "42501")
-    return _PARAM_TYPES_CHECKED["v"]
-
-
 def substitute(text, values):
     return re.sub(r"\{\{(\w+)\}\}", lambda m: values[m.group(1)], text)
 
@@ -191,9 +179,6 @@ def test_hostile_catalog_statement(session, placeholders, expect, sql, params, p
         values = dict(hidden)
         real = substitute(sql, values)
         real_params = substitute(params, values) if params else None
-        if params and '"t"' in params and not runtime_checks_parameter_types(session):
-            pytest.skip("the runtime does not pass Parse parameter types to the policy yet "
-                        "(PgwPolicyCtx.param_types; worktree arch): unit-tested in test_catalog.c")
         got = run(session, protocol, real, real_params)
         check_no_leak(real, got, real_params)
         errors = [r.error for r in got if r.error]
