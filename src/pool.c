@@ -204,12 +204,23 @@ static void connect_for(PgwPool *p, PgwPoolWait *t)
      * release returns to them rather than to the server's defaults. They
      * come after the tenant's own options, so they win. The server must
      * read string literals as the policy's parser did (backslashes are not
-     * escapes), whatever the tenant's server is configured with. */
-    char options[512];
-    snprintf(options, sizeof options,
-             "-c default_transaction_read_only=on -c standard_conforming_strings=on "
-             "-c search_path=%s -c statement_timeout=%d",
-             s->cfg->search_path ? s->cfg->search_path : "public", s->cfg->statement_timeout_ms);
+     * escapes), whatever the tenant's server is configured with.
+     * JIT is off by default: the virtual catalog's queries are large and
+     * short, exactly what JIT compiles slowly for nothing (a client may
+     * still SET jit). In libpq's options a space or backslash inside a
+     * value must be backslash-escaped ("trap, public" is one value). */
+    PgwBuf ob;
+    buf_init(&ob);
+    buf_printf(&ob,
+               "-c default_transaction_read_only=on -c standard_conforming_strings=on "
+               "-c jit=off -c statement_timeout=%d -c search_path=",
+               s->cfg->statement_timeout_ms);
+    for (const char *c = s->cfg->search_path ? s->cfg->search_path : "public"; *c; c++) {
+        if (*c == ' ' || *c == '\\')
+            buf_append_byte(&ob, '\\');
+        buf_append_byte(&ob, (uint8_t)*c);
+    }
+    char *options = buf_steal_str(&ob);
     char *conninfo = pgw_strdup(t_cfg->backend);
     snapshot_release(s);
     pthread_mutex_lock(&p->mu);
@@ -217,6 +228,7 @@ static void connect_for(PgwPool *p, PgwPoolWait *t)
     pthread_mutex_unlock(&p->mu);
     backend_connect(&pool_home, p, t, t->worker, conninfo, options);
     free(conninfo);
+    free(options);
 }
 
 typedef struct PoolMail {

@@ -507,9 +507,9 @@ def test_oracle_never_fires_through_ask(ask_gateway, postgres, case, sql):
 
 @pytest.fixture(scope="module")
 def trapped(postgres, pgwarden):
-    """A gateway whose pinned search_path puts the trap schema first (no blank
-    after the comma: pool.c passes it in libpq's options unescaped)."""
-    gw = data.start_gateway(pgwarden, postgres, search_path="trap,public")
+    """A gateway whose pinned search_path puts the trap schema first (written
+    with a blank after the comma, which libpq's options need escaped)."""
+    gw = data.start_gateway(pgwarden, postgres, search_path="trap, public")
     raw = data.Raw(gw.conninfo("alice", "isoa"))
     yield raw
     raw.close()
