@@ -51,7 +51,7 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 echo "fuzz: building into $fuzz_dir"
-if ! make -s -f "$repo/tests/fuzz/Makefile" SRC="$repo" O="$fuzz_dir" -j"$(nproc)"; then
+if ! make -s -f "$repo/tests/fuzz/fuzz.mk" SRC="$repo" O="$fuzz_dir" -j"$(nproc)"; then
     echo "fuzz: build failed" >&2
     exit 1
 fi
