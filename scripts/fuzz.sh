@@ -15,8 +15,9 @@
 # are only read) and crash artifacts. JOBS (default 2) targets run at once.
 #
 # Ends with one line per target (executions, executions per second, result)
-# and exits non-zero when any target crashed, leaked, hit UB or timed out; the
-# crashing input and the sanitizer's report are printed.
+# and "N passed, N failed" (one test per target); exits non-zero when any
+# target crashed, leaked, hit UB or timed out; the crashing input's path and
+# the sanitizer's report are printed.
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -39,6 +40,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+# Symbolized reports (and function-name suppressions) need llvm-symbolizer.
+if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ] && [ -x /usr/lib/llvm-14/bin/llvm-symbolizer ]; then
+    export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer
+fi
 if ! command -v clang >/dev/null 2>&1; then
     echo "fuzz: clang not found (apt-get install clang libclang-rt-14-dev)" >&2
     exit 1
@@ -119,14 +124,23 @@ while [ "$running" -gt 0 ]; do
 done
 
 echo
+passed=0
+failed=0
 for t in "${targets[@]}"; do
     log=$fuzz_dir/logs/$t.log
-    [ -f "$log.result" ] || continue
+    if [ ! -f "$log.result" ]; then
+        failed=$((failed + 1))
+        continue
+    fi
     cat "$log.result"
-    if ! grep -q ' ok$' "$log.result"; then
+    if grep -q ' ok$' "$log.result"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
         echo "---- $t: the report (tail of $log)"
         grep -nE 'ERROR:|SUMMARY:|runtime error|Test unit written|^    #[0-9]+ ' "$log" | head -n 40
         echo "----"
     fi
 done
+echo "$passed passed, $failed failed"
 exit $status

@@ -52,6 +52,10 @@ finish() {
     exit "$status"
 }
 
+# Symbolized reports (and function-name suppressions) need llvm-symbolizer.
+if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ] && [ -x /usr/lib/llvm-14/bin/llvm-symbolizer ]; then
+    export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer
+fi
 if ! command -v clang >/dev/null 2>&1; then
     echo "sanitize: clang not found (apt-get install clang libclang-rt-14-dev)" >&2
     failed=$((failed + 1)); status=1; finish
