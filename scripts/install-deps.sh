@@ -16,7 +16,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 packages=(
     build-essential autoconf automake libtool pkg-config clang-format
     libevent-dev libssl-dev libcurl4-openssl-dev libjansson-dev libpq-dev
-    libhiredis-dev libpg-query-dev libprotobuf-c-dev check
+    libhiredis-dev libpg-query-dev libprotobuf-c-dev libstemmer-dev check
     postgresql redis-server pgbouncer
     python3-psycopg python3-pytest
     libpostgresql-jdbc-java default-jdk-headless

@@ -77,7 +77,7 @@ static void show_tenants(PgwBuf *out)
     static const char *const names[] = {"tenant", "id", "backend", "pool_size", "users"};
     Table t;
     table_begin(&t, out, 5, names);
-    PgwSnapshot *s = server_snapshot_acquire();
+    PgwSnapshot *s = snapshot_acquire();
     PgwConfig *cfg = s->cfg;
     for (size_t i = 0; i < cfg->ntenants; i++) {
         const PgwTenant *tn = &cfg->tenants[i];
@@ -96,7 +96,7 @@ static void show_tenants(PgwBuf *out)
         free(users_s);
         free(backend);
     }
-    server_snapshot_release(s);
+    snapshot_release(s);
     table_end(&t, "SHOW");
 }
 
@@ -207,7 +207,7 @@ static void show_llm(PgwBuf *out)
                                         "timeout_ms", "max_attempts", "api_key"};
     Table t;
     table_begin(&t, out, 6, names);
-    PgwSnapshot *s = server_snapshot_acquire();
+    PgwSnapshot *s = snapshot_acquire();
     PgwConfig *cfg = s->cfg;
     char to[16], att[16];
     snprintf(to, sizeof to, "%d", cfg->llm_timeout_ms);
@@ -219,7 +219,7 @@ static void show_llm(PgwBuf *out)
                          att,
                          cfg->llm_api_key && *cfg->llm_api_key ? "(set)" : "(not set)"};
     table_row(&t, row);
-    server_snapshot_release(s);
+    snapshot_release(s);
     table_end(&t, "SHOW");
 }
 

@@ -17,6 +17,7 @@
  * (ask_schema.c), the session's own questions and cleaned error texts.
  */
 #include "ask.h"
+#include "policy_catalog.h" /* the built-in function names */
 #include "policy_walk.h"
 
 #include <ctype.h>
@@ -448,41 +449,142 @@ static char *question_message(const char *question)
     return buf_steal_str(&b);
 }
 
+static int build_prompt(const PgwAskPromptInput *in, const PgwAskChoice *choice, PgwAskPrompt *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (in->question == NULL || blank(in->question))
+        return -1;
+    PgwBuf b;
+    buf_init(&b);
+    buf_append_str(&b, system_rules);
+    char *ddl = ask_schema_prompt_ddl(in->schema, in->values, choice, in->budget);
+    buf_printf(&b, "\nSchema:\n%s", ddl);
+    free(ddl);
+    if (in->examples != NULL)
+        append_examples(&b, in->examples);
+    out->system = buf_steal_str(&b);
+
+    /* Room for the question and a retry pair; the latest turns matter most. */
+    size_t room = (ASK_PROMPT_MAX_MSGS - 3) / 2;
+    size_t first = in->nhist > room ? in->nhist - room : 0;
+    for (size_t i = first; i < in->nhist; i++) {
+        if (in->history[i].question == NULL || in->history[i].sql == NULL)
+            continue;
+        add_msg(out, "user", question_message(in->history[i].question));
+        add_msg(out, "assistant", fenced(in->history[i].sql));
+    }
+    add_msg(out, "user", question_message(in->question));
+    if (in->failed_sql != NULL) {
+        add_msg(out, "assistant", fenced(in->failed_sql));
+        buf_printf(&b, "That SQL failed: %s\nFix it and answer with the corrected query.",
+                   in->failed_error != NULL ? in->failed_error : "unknown error");
+        add_msg(out, "user", buf_steal_str(&b));
+    }
+    return 0;
+}
+
+int ask_prompt_build(const PgwAskPromptInput *in, PgwAskPrompt *out, PgwAskChoice *choice)
+{
+    memset(out, 0, sizeof(*out));
+    if (choice != NULL)
+        memset(choice, 0, sizeof(*choice));
+    if (in->question == NULL || blank(in->question))
+        return -1;
+    PgwAskChoice c;
+    const char *hq[ASK_PROMPT_MAX_MSGS];
+    size_t nh = 0;
+    for (size_t i = 0; i < in->nhist && nh < ASK_PROMPT_MAX_MSGS; i++)
+        if (in->history[i].question != NULL)
+            hq[nh++] = in->history[i].question;
+    if (ask_choose(in->schema, in->values, in->question, hq, nh, in->budget, &c) != 0)
+        return -1;
+    int rc = build_prompt(in, &c, out);
+    if (choice != NULL && rc == 0)
+        *choice = c;
+    else
+        ask_choice_free(&c);
+    return rc;
+}
+
 int ask_build_prompt(const PgwAskSchema *s, const size_t *tables, size_t ntables,
                      const char *examples, const PgwAskTurn *history, size_t nhist,
                      const char *question, const char *failed_sql, const char *failed_error,
                      PgwAskPrompt *out)
 {
+    PgwAskPromptInput in = {
+        .schema = s,
+        .examples = examples,
+        .history = history,
+        .nhist = nhist,
+        .question = question,
+        .failed_sql = failed_sql,
+        .failed_error = failed_error,
+    };
     memset(out, 0, sizeof(*out));
     if (question == NULL || blank(question))
         return -1;
+    PgwAskBudget def;
+    ask_budget_default(&def);
+    if (tables != NULL && ntables == 0)
+        return ask_prompt_build(&in, out, NULL);
+    size_t n = ask_schema_ntables(s);
+    PgwAskChoice c;
+    memset(&c, 0, sizeof(c));
+    c.tables = pgw_malloc((n ? n : 1) * sizeof(size_t));
+    if (tables == NULL || ask_schema_ddl_bytes(s) <= def.schema_bytes) {
+        c.whole = true;
+        for (size_t i = 0; i < n; i++)
+            c.tables[i] = i;
+        c.ntables = n;
+    } else {
+        for (size_t i = 0; i < ntables; i++)
+            if (tables[i] < n)
+                c.tables[c.ntables++] = tables[i];
+    }
+    int rc = build_prompt(&in, &c, out);
+    ask_choice_free(&c);
+    return rc;
+}
+
+void ask_budget_from_config(const PgwConfig *cfg, PgwAskBudget *b)
+{
+    ask_budget_default(b);
+    if (cfg == NULL)
+        return;
+    if (cfg->llm_schema_budget > 0)
+        b->schema_bytes = cfg->llm_schema_budget;
+    if (cfg->llm_min_tables > 0)
+        b->min_tables = (size_t)cfg->llm_min_tables;
+    if (cfg->llm_max_tables > 0)
+        b->max_tables = (size_t)cfg->llm_max_tables;
+    if (b->max_tables < b->min_tables)
+        b->max_tables = b->min_tables;
+    b->samples_per_column = cfg->llm_sample_values ? ASK_SAMPLES_PER_COLUMN : 0;
+}
+
+char *ask_choice_describe(const PgwAskSchema *s, const PgwAskChoice *c)
+{
     PgwBuf b;
     buf_init(&b);
-    buf_append_str(&b, system_rules);
-    char *ddl = ask_schema_ddl(s, tables, ntables);
-    buf_printf(&b, "\nSchema:\n%s", ddl);
-    free(ddl);
-    if (examples != NULL)
-        append_examples(&b, examples);
-    out->system = buf_steal_str(&b);
-
-    /* Room for the question and a retry pair; the latest turns matter most. */
-    size_t room = (ASK_PROMPT_MAX_MSGS - 3) / 2;
-    size_t first = nhist > room ? nhist - room : 0;
-    for (size_t i = first; i < nhist; i++) {
-        if (history[i].question == NULL || history[i].sql == NULL)
-            continue;
-        add_msg(out, "user", question_message(history[i].question));
-        add_msg(out, "assistant", fenced(history[i].sql));
+    size_t n = ask_schema_ntables(s);
+    if (c->whole) {
+        buf_printf(&b, "ask: the whole schema (%zu table%s)", n, n == 1 ? "" : "s");
+        return buf_steal_str(&b);
     }
-    add_msg(out, "user", question_message(question));
-    if (failed_sql != NULL) {
-        add_msg(out, "assistant", fenced(failed_sql));
-        buf_printf(&b, "That SQL failed: %s\nFix it and answer with the corrected query.",
-                   failed_error != NULL ? failed_error : "unknown error");
-        add_msg(out, "user", buf_steal_str(&b));
+    buf_printf(&b, "ask: %zu of %zu tables chosen:", c->ntables, n);
+    for (size_t i = 0; i < c->ntables; i++) {
+        const char *sn, *tn;
+        ask_schema_table_name(s, c->tables[i], &sn, &tn);
+        if (strcmp(sn, "public") == 0)
+            buf_printf(&b, "%s %s", i ? "," : "", tn);
+        else
+            buf_printf(&b, "%s %s.%s", i ? "," : "", sn, tn);
+        if (b.len > 900) {
+            buf_printf(&b, ", ... (%zu more)", c->ntables - i - 1);
+            break;
+        }
     }
-    return 0;
+    return buf_steal_str(&b);
 }
 
 void ask_prompt_free(PgwAskPrompt *p)
@@ -648,7 +750,20 @@ char *ask_cache_key(const char *schema_fingerprint, const char *question, const 
     return hex;
 }
 
-/* ---- cleaning error texts ---- */
+/* ---- cleaning error texts ----
+ *
+ * What an error may tell the model (and, through the final refusal, the
+ * client) must not depend on what is hidden: a hidden name and a name that
+ * does not exist get identical treatment, or the difference is an oracle
+ * for guessing hidden tables and columns. So a name the failed SQL wrote,
+ * or a name in a name position of the message (after "column", "relation",
+ * ...), is kept only when the tenant can see it (or the SQL defined it as
+ * an alias), and otherwise replaced by ASK_UNKNOWN_NAME — decided from the
+ * visible schema and the SQL alone, never from the list of hidden names.
+ * Only words that come from neither (the message's own wording, names the
+ * backend volunteers) are checked against the hidden names, which the
+ * asker cannot choose. Quoted values never pass: '***' and "***".
+ */
 
 static bool cfg_hides(const PgwConfig *cfg, const char *name, size_t len)
 {
@@ -666,21 +781,165 @@ static bool cfg_hides(const PgwConfig *cfg, const char *name, size_t len)
     return false;
 }
 
-static bool name_hidden(const PgwAskSchema *s, const PgwConfig *cfg, const char *name, size_t len)
+/* What the failed SQL says about names: the identifiers it uses and the
+ * aliases it defines (lower-case, as the backend folds them). */
+typedef struct SqlNames {
+    size_t n, cap;
+    char **used;
+    size_t na, acap;
+    char **aliases;
+} SqlNames;
+
+static void names_push(char ***v, size_t *n, size_t *cap, const char *s, size_t len)
 {
-    if (s != NULL && ask_schema_name_visible(s, name, len))
-        return false;
-    return (s != NULL && ask_schema_name_hidden(s, name, len)) || cfg_hides(cfg, name, len);
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        *v = pgw_realloc(*v, *cap * sizeof(char *));
+    }
+    char *c = pgw_strndup(s, len);
+    for (char *p = c; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    (*v)[(*n)++] = c;
 }
 
-/* Words after which PostgreSQL quotes a name rather than a value. */
-static bool names_follow(const char *msg, const char *quote)
+static bool names_has(char *const *v, size_t n, const char *s, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(v[i]) == len && strncasecmp(v[i], s, len) == 0)
+            return true;
+    return false;
+}
+
+static void collect_aliases(const ProtobufCMessage *m, void *arg)
+{
+    SqlNames *sn = arg;
+    const char *name = NULL;
+    if (m->descriptor == &pg_query__alias__descriptor)
+        name = ((const PgQuery__Alias *)m)->aliasname;
+    else if (m->descriptor == &pg_query__res_target__descriptor)
+        name = ((const PgQuery__ResTarget *)m)->name;
+    else if (m->descriptor == &pg_query__common_table_expr__descriptor)
+        name = ((const PgQuery__CommonTableExpr *)m)->ctename;
+    if (name != NULL && *name != '\0')
+        names_push(&sn->aliases, &sn->na, &sn->acap, name, strlen(name));
+}
+
+static void sql_names(const char *sql, SqlNames *sn)
+{
+    memset(sn, 0, sizeof(*sn));
+    if (sql == NULL)
+        return;
+    PgQueryScanResult sr = pg_query_scan(sql);
+    if (sr.error == NULL) {
+        PgQuery__ScanResult *scan =
+            pg_query__scan_result__unpack(NULL, sr.pbuf.len, (const uint8_t *)sr.pbuf.data);
+        for (size_t i = 0; scan != NULL && i < scan->n_tokens; i++) {
+            const PgQuery__ScanToken *t = scan->tokens[i];
+            /* Identifiers, and unreserved keywords, which may be names
+             * (name, comment, ...). */
+            if (t->token != PG_QUERY__TOKEN__IDENT &&
+                t->keyword_kind != PG_QUERY__KEYWORD_KIND__UNRESERVED_KEYWORD)
+                continue;
+            const char *w = sql + t->start;
+            size_t len = (size_t)(t->end - t->start);
+            if (len >= 2 && w[0] == '"') {
+                w++;
+                len -= 2;
+            }
+            names_push(&sn->used, &sn->n, &sn->cap, w, len);
+        }
+        if (scan != NULL)
+            pg_query__scan_result__free_unpacked(scan, NULL);
+    }
+    pg_query_free_scan_result(sr);
+    PgQueryProtobufParseResult pr = pg_query_parse_protobuf(sql);
+    if (pr.error == NULL) {
+        PgQuery__ParseResult *tree = pg_query__parse_result__unpack(
+            NULL, pr.parse_tree.len, (const uint8_t *)pr.parse_tree.data);
+        if (tree != NULL) {
+            policy_walk_messages(&tree->base, collect_aliases, sn);
+            pg_query__parse_result__free_unpacked(tree, NULL);
+        }
+    }
+    pg_query_free_protobuf_parse_result(pr);
+}
+
+static void sql_names_free(SqlNames *sn)
+{
+    for (size_t i = 0; i < sn->n; i++)
+        free(sn->used[i]);
+    free(sn->used);
+    for (size_t i = 0; i < sn->na; i++)
+        free(sn->aliases[i]);
+    free(sn->aliases);
+}
+
+typedef struct Cleaner {
+    const PgwAskSchema *s;
+    const PgwConfig *cfg;
+    SqlNames sql;
+} Cleaner;
+
+/* Built-in type names: part of PostgreSQL, not of anyone's schema. */
+static const char *const builtin_types[] = {
+    "bigint",   "bool",   "boolean",   "bytea",       "char",    "character", "date", "double",
+    "float4",   "float8", "inet",      "int",         "int2",    "int4",      "int8", "integer",
+    "interval", "json",   "jsonb",     "money",       "numeric", "precision", "real", "smallint",
+    "text",     "time",   "timestamp", "timestamptz", "timetz",  "unknown",   "uuid", "varchar",
+    "varying",  "void",   "with",      "without",     "zone",
+};
+
+/* A word whose meaning is PostgreSQL's, the same for every tenant: the
+ * built-in functions and types. Kept wherever it appears, also when a
+ * hidden object happens to share it (a nonexistent one would be kept too). */
+static bool public_word(const char *w, size_t len)
+{
+    char low[64];
+    if (len >= sizeof(low))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        low[i] = (char)tolower((unsigned char)w[i]);
+    low[len] = '\0';
+    for (size_t i = 0; i < PGW_ARRAY_LEN(builtin_types); i++)
+        if (strcmp(low, builtin_types[i]) == 0)
+            return true;
+    return policy_builtin_aggregate(low) || policy_builtin_scalar(low);
+}
+
+static bool visible_name(const Cleaner *c, const char *name, size_t len)
+{
+    return (c->s != NULL && ask_schema_name_visible(c->s, name, len)) ||
+           names_has(c->sql.aliases, c->sql.na, name, len) || public_word(name, len);
+}
+
+/* One word of the message: keep it, or the placeholder. In a name
+ * position, or when the failed SQL wrote it, the answer depends only on
+ * what the tenant sees. */
+static void clean_word(PgwBuf *out, const Cleaner *c, const char *w, size_t len, bool name_position)
+{
+    bool keep;
+    if (visible_name(c, w, len))
+        keep = true;
+    else if (name_position || names_has(c->sql.used, c->sql.n, w, len))
+        keep = false;
+    else
+        keep =
+            !((c->s != NULL && ask_schema_name_hidden(c->s, w, len)) || cfg_hides(c->cfg, w, len));
+    if (keep)
+        buf_append(out, w, len);
+    else
+        buf_append_str(out, ASK_UNKNOWN_NAME);
+}
+
+/* Words after which PostgreSQL writes a name rather than a value. */
+static bool names_follow(const char *msg, const char *at)
 {
     static const char *const words[] = {
-        "column", "relation", "table",    "schema",    "function", "type",  "constraint",
-        "index",  "view",     "sequence", "reference", "operator", "alias", "database",
+        "column",    "relation",   "table", "schema",   "function",
+        "type",      "constraint", "index", "view",     "sequence",
+        "reference", "operator",   "alias", "database", "entry",
     };
-    const char *e = quote;
+    const char *e = at;
     while (e > msg && e[-1] == ' ')
         e--;
     const char *w = e;
@@ -692,10 +951,26 @@ static bool names_follow(const char *msg, const char *quote)
     return false;
 }
 
-/* Identifier chain a.b.c: each part to out, hidden ones as <hidden>.
- * false when the text is not such a chain. */
-static bool clean_name_chain(PgwBuf *out, const PgwAskSchema *s, const PgwConfig *cfg,
-                             const char *t, size_t len)
+/* Words PostgreSQL's messages put right after a name word that are not
+ * names ("operator does not exist", "table name ... specified more than
+ * once", "column definition list"). Fixed, so the same for every tenant. */
+static bool message_word(const char *w, size_t len)
+{
+    static const char *const words[] = {
+        "already", "and",       "are",       "at",   "cannot", "definition", "does", "for",
+        "in",      "is",        "list",      "must", "name",   "names",      "not",  "of",
+        "or",      "reference", "specified", "the",  "to",     "with",       "a",    "an",
+    };
+    for (size_t i = 0; i < PGW_ARRAY_LEN(words); i++)
+        if (strlen(words[i]) == len && strncasecmp(words[i], w, len) == 0)
+            return true;
+    return false;
+}
+
+/* Identifier chain a.b.c: each part cleaned as a name. false when the text
+ * is not such a chain. */
+static bool clean_name_chain(PgwBuf *out, const Cleaner *c, const char *t, size_t len,
+                             bool name_position)
 {
     for (size_t i = 0; i < len; i++)
         if (!ident_char((unsigned char)t[i]) && t[i] != '.')
@@ -707,10 +982,8 @@ static bool clean_name_chain(PgwBuf *out, const PgwAskSchema *s, const PgwConfig
         size_t j = i;
         while (j < len && t[j] != '.')
             j++;
-        if (name_hidden(s, cfg, t + i, j - i))
-            buf_append_str(out, "<hidden>");
-        else
-            buf_append(out, t + i, j - i);
+        if (j > i)
+            clean_word(out, c, t + i, j - i, name_position);
         if (j < len)
             buf_append_byte(out, '.');
         i = j + 1;
@@ -718,19 +991,49 @@ static bool clean_name_chain(PgwBuf *out, const PgwAskSchema *s, const PgwConfig
     return true;
 }
 
-char *ask_clean_error_state(const PgwAskSchema *s, const PgwConfig *cfg, const char *sqlstate,
-                            const char *error_message)
+/* Does a single quote at p open a quoted literal? Not an apostrophe inside
+ * a word ("model's", "can't"): a literal's quote follows no letter. */
+static bool opens_literal(const char *msg, const char *p)
+{
+    return p == msg || !isalnum((unsigned char)p[-1]);
+}
+
+/* The end of the single-quoted literal opening at p ('' inside kept), or
+ * NULL. */
+static const char *literal_end(const char *p)
+{
+    for (const char *q = p + 1; *q != '\0'; q++) {
+        if (*q != '\'')
+            continue;
+        if (q[1] == '\'') {
+            q++;
+            continue;
+        }
+        return q;
+    }
+    return NULL;
+}
+
+char *ask_clean_error_sql(const PgwAskSchema *s, const PgwConfig *cfg, const char *sqlstate,
+                          const char *error_message, const char *failed_sql)
 {
     bool data_error =
         sqlstate != NULL && (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0);
+    Cleaner c = {s, cfg, {0}};
+    sql_names(failed_sql, &c.sql);
     PgwBuf b;
     buf_init(&b);
     const char *msg = error_message != NULL ? error_message : "";
     const char *p = msg;
     while (*p != '\0') {
+        if (*p == '\'' && !opens_literal(msg, p)) {
+            buf_append_byte(&b, '\'');
+            p++;
+            continue;
+        }
         if (*p == '"' || *p == '\'') {
             char q = *p;
-            const char *end = strchr(p + 1, q);
+            const char *end = q == '\'' ? literal_end(p) : strchr(p + 1, q);
             if (end == NULL) {
                 buf_append_str(&b, q == '"' ? "\"***\"" : "'***'");
                 break;
@@ -738,7 +1041,7 @@ char *ask_clean_error_state(const PgwAskSchema *s, const PgwConfig *cfg, const c
             buf_append_byte(&b, (uint8_t)q);
             size_t start = b.len;
             bool kept = q == '"' && !data_error && names_follow(msg, p) &&
-                        clean_name_chain(&b, s, cfg, p + 1, (size_t)(end - p - 1));
+                        clean_name_chain(&b, &c, p + 1, (size_t)(end - p - 1), true);
             if (!kept) {
                 b.len = start;
                 buf_append_str(&b, "***");
@@ -755,23 +1058,37 @@ char *ask_clean_error_state(const PgwAskSchema *s, const PgwConfig *cfg, const c
             continue;
         }
         if (ident_char((unsigned char)*p) && !isdigit((unsigned char)*p)) {
+            /* An unquoted word. PostgreSQL leaves two kinds of names
+             * unquoted: a qualified column ("column c.secret_score does not
+             * exist") and a function with its arguments ("function
+             * f(integer) does not exist"). */
             const char *w = p;
-            while (ident_char((unsigned char)*p))
+            while (ident_char((unsigned char)*p) || (*p == '.' && ident_char((unsigned char)p[1])))
                 p++;
-            if (name_hidden(s, cfg, w, (size_t)(p - w)))
-                buf_append_str(&b, "<hidden>");
+            size_t len = (size_t)(p - w);
+            bool chain = memchr(w, '.', len) != NULL;
+            bool name_position = names_follow(msg, w) && !message_word(w, len);
+            if (chain || name_position)
+                (void)clean_name_chain(&b, &c, w, len, name_position);
             else
-                buf_append(&b, w, (size_t)(p - w));
+                clean_word(&b, &c, w, len, false);
             continue;
         }
         buf_append_byte(&b, (uint8_t)*p++);
     }
+    sql_names_free(&c.sql);
     return buf_steal_str(&b);
+}
+
+char *ask_clean_error_state(const PgwAskSchema *s, const PgwConfig *cfg, const char *sqlstate,
+                            const char *error_message)
+{
+    return ask_clean_error_sql(s, cfg, sqlstate, error_message, NULL);
 }
 
 char *ask_clean_error(const PgwAskSchema *s, const PgwConfig *cfg, const char *error_message)
 {
-    return ask_clean_error_state(s, cfg, NULL, error_message);
+    return ask_clean_error_sql(s, cfg, NULL, error_message, NULL);
 }
 
 /* ---- per-tenant limits ---- */

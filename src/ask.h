@@ -63,16 +63,46 @@ typedef struct PgwAskPrompt {
     char *contents[ASK_PROMPT_MAX_MSGS];
 } PgwAskPrompt;
 
+/* What one attempt's prompt is made of. */
+typedef struct PgwAskPromptInput {
+    const PgwAskSchema *schema;
+    const PgwAskValues *values; /* the tenant's values; NULL: none */
+    const PgwAskBudget *budget; /* NULL: the defaults (no sample values) */
+    const char *examples; /* blocks "Q: ...\nSQL: ..." separated by blank lines; NULL */
+    const PgwAskTurn *history;
+    size_t nhist;
+    const char *question;
+    const char *failed_sql; /* a retry: the SQL that failed and its cleaned error */
+    const char *failed_error;
+} PgwAskPromptInput;
+
 /* The prompt for one attempt. System: the rules (PostgreSQL, one read-only
- * SELECT, only this schema, CANNOT_ANSWER: <reason> otherwise), the DDL of
- * the chosen tables (all when tables is NULL), the few-shot examples (text
- * of blocks "Q: ...\nSQL: ..." separated by blank lines; NULL: none).
- * Messages: the latest earlier turns as question / ```sql``` answer pairs,
- * the question, and for a retry the failed SQL and its (cleaned) error. */
+ * SELECT, only this schema, CANNOT_ANSWER: <reason> otherwise), the schema
+ * section (ask_choose: the whole schema when it fits the budget, else the
+ * tables the question needs; sample values when the budget asks for them),
+ * the few-shot examples. Messages: the latest earlier turns as question /
+ * ```sql``` answer pairs, the question, and for a retry the failed SQL and
+ * its error. choice (may be NULL) gets what was chosen, for progress
+ * notices; free it with ask_choice_free. -1 for a blank question. */
+int ask_prompt_build(const PgwAskPromptInput *in, PgwAskPrompt *out, PgwAskChoice *choice) PGW_WUR;
+
+/* The same with tables chosen by the caller: tables NULL shows the whole
+ * schema; otherwise the whole schema still when it fits the default budget
+ * (a small schema is never under-sent), else the given tables, or the
+ * default choice when ntables is 0 (never an empty schema). */
 int ask_build_prompt(const PgwAskSchema *s, const size_t *tables, size_t ntables,
                      const char *examples, const PgwAskTurn *history, size_t nhist,
                      const char *question, const char *failed_sql, const char *failed_error,
                      PgwAskPrompt *out) PGW_WUR;
+
+/* The budget the config asks for ([llm] schema_budget, min_tables,
+ * max_tables, sample_values). */
+void ask_budget_from_config(const PgwConfig *cfg, PgwAskBudget *b);
+
+/* One line naming the chosen tables for a progress notice: "ask: 3 of 40
+ * tables chosen: orders, customers, products" or "ask: the whole schema (12
+ * tables)". malloc'd. */
+char *ask_choice_describe(const PgwAskSchema *s, const PgwAskChoice *c);
 void ask_prompt_free(PgwAskPrompt *p);
 
 /* SQL out of a model answer: the first ```sql (or plain ```) fenced block,
@@ -91,11 +121,19 @@ char *ask_cache_key(const char *schema_fingerprint, const char *question, const 
 /* The normalization the key uses, exposed for tests. malloc'd. */
 char *ask_normalize_question(const char *question);
 
-/* An error text fit to show the model: names of hidden things become
- * <hidden>, single-quoted literals and double-quoted values become '***' /
- * "***"; double-quoted names of visible things stay, so the model can fix a
- * wrong column. A data error (SQLSTATE class 22 or 23) keeps no quoted
- * text at all. sqlstate may be NULL. malloc'd. */
+/* An error text fit to show the model (and, in the final refusal, the
+ * client). Names: a name in a name position of the message (after
+ * "column", "relation", ...) or written by failed_sql is kept only when the
+ * tenant can see it or failed_sql defines it as an alias, else it becomes
+ * ASK_UNKNOWN_NAME — the same for a hidden name as for one that does not
+ * exist, decided without consulting what is hidden; other words of the
+ * message are replaced only when they are hidden names. Values: quoted
+ * literals become '***' / "***" (an apostrophe inside a word is no quote);
+ * a data error (SQLSTATE class 22 or 23) keeps no quoted text at all.
+ * sqlstate and failed_sql may be NULL. malloc'd. */
+#define ASK_UNKNOWN_NAME "<unknown>"
+char *ask_clean_error_sql(const PgwAskSchema *s, const PgwConfig *cfg, const char *sqlstate,
+                          const char *error_message, const char *failed_sql);
 char *ask_clean_error(const PgwAskSchema *s, const PgwConfig *cfg, const char *error_message);
 char *ask_clean_error_state(const PgwAskSchema *s, const PgwConfig *cfg, const char *sqlstate,
                             const char *error_message);

@@ -9,21 +9,16 @@
  * mistake. The names of what was left out are kept in a separate sorted list,
  * used only to scrub error texts before they go back to the model.
  *
- * Table choice is a small bag-of-words ranking, precomputed as far as
- * possible: every table carries its distinct words (from its name, column
- * names and comments) with the weight of the strongest place each appears,
- * and every word its document frequency, so a question costs one pass over
- * the tables' word lists. Words that appear in few tables count more (idf).
- * Catalog names are lower-case, so "sbcustomer" cannot be split; a question
- * word found inside a longer schema word counts at a discount. Two kinds of
- * links fill the places left after the best hits: declared foreign keys, and
- * columns ending in "id" that two tables of one schema share (many schemas
- * declare no keys at all).
+ * Joins are part of the snapshot: declared foreign keys, and joins guessed
+ * from column names where none is declared (many schemas declare no keys
+ * at all), so the ranking (ask_rank.c) can bring a bridge table along. The
+ * DDL printer is also where sample values enter a prompt, bounded by the
+ * budget, and only values the value index accepted (ask_values.c).
  */
-#include "ask_schema.h"
+#include "ask_int.h"
+#include "ask_values_int.h"
 
 #include <ctype.h>
-#include <math.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,61 +57,20 @@ const char *ask_schema_introspection_sql(void)
     return introspection_sql;
 }
 
-/* Where a word appears decides how much it says about a table. */
-#define W_TABLE_NAME 3.0f
-#define W_COLUMN_NAME 1.0f
-#define W_TABLE_COMMENT 1.0f
-#define W_COLUMN_COMMENT 0.5f
-/* A question word found inside a longer schema word ("customer" in
- * "sbcustomer") counts this much of an exact match. */
-#define SUBSTRING_MATCH 1.0f
-#define HISTORY_WEIGHT 0.5f
-/* Share of the best table's score given to the matching tables of the
- * schema that covers the question best. */
-#define SCHEMA_BONUS 0.25f
+static const char generation_sql[] =
+    "SELECT concat_ws('/', "
+    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_catalog.pg_class), "
+    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "
+    "FROM pg_catalog.pg_attribute), "
+    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "
+    "FROM pg_catalog.pg_constraint), "
+    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "
+    "FROM pg_catalog.pg_description))";
 
-typedef struct AskColumn {
-    char *name;
-    char *type;
-    char *comment;
-    bool not_null;
-    bool primary_key;
-    bool masked; /* a non-hiding mask applies: values are not the real ones */
-    char *ref_schema; /* foreign key target, NULL: none */
-    char *ref_table;
-    char *ref_column;
-} AskColumn;
-
-typedef struct AskTerm {
-    const char *word; /* points into the snapshot's word table */
-    float weight;
-    float idf;
-} AskTerm;
-
-typedef struct AskTable {
-    char *schema;
-    char *name;
-    char *comment;
-    char relkind;
-    size_t ncolumns;
-    AskColumn *columns;
-    size_t nterms;
-    AskTerm *terms;
-    size_t nlinks;
-    size_t *links; /* neighbours: foreign keys either way, shared *id columns */
-} AskTable;
-
-struct PgwAskSchema {
-    size_t ntables;
-    AskTable *tables;
-    size_t nvisible;
-    char **visible; /* sorted lower-case names of visible schemas, tables, columns */
-    size_t nhidden;
-    char **hidden; /* sorted lower-case names left out, minus visible ones */
-    size_t nwords;
-    char **words; /* distinct words of all tables, sorted, owned here */
-    char *fingerprint;
-};
+const char *ask_schema_generation_sql(void)
+{
+    return generation_sql;
+}
 
 /* ---- small helpers ---- */
 
@@ -210,129 +164,6 @@ static bool sorted_contains(char *const *v, size_t n, const char *name, size_t l
     return bsearch(&k, v, n, sizeof(char *), cmp_str_ptr) != NULL;
 }
 
-/* ---- words ---- */
-
-/* Function words say nothing about tables. Sorted: binary search. */
-static const char *const stopwords[] = {
-    "a",    "about", "all",   "also", "an",     "and",    "any",   "are",   "as",    "at",
-    "be",   "been",  "by",    "can",  "did",    "do",     "does",  "each",  "every", "for",
-    "from", "get",   "give",  "had",  "has",    "have",   "her",   "his",   "how",   "i",
-    "if",   "in",    "into",  "is",   "it",     "its",    "list",  "me",    "my",    "of",
-    "on",   "or",    "our",   "per",  "please", "return", "show",  "so",    "such",  "than",
-    "that", "the",   "their", "them", "then",   "there",  "these", "they",  "this",  "those",
-    "to",   "us",    "was",   "we",   "were",   "what",   "when",  "where", "which", "while",
-    "who",  "whom",  "whose", "why",  "will",   "with",   "would", "you",   "your",
-};
-
-static bool is_stopword(const char *w)
-{
-    size_t lo = 0, hi = PGW_ARRAY_LEN(stopwords);
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(w, stopwords[mid]);
-        if (c == 0)
-            return true;
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return false;
-}
-
-static bool ends_with(const char *w, size_t len, const char *suffix)
-{
-    size_t sl = strlen(suffix);
-    return len >= sl && memcmp(w + len - sl, suffix, sl) == 0;
-}
-
-/* Crude English plural stripping, the same for schema and question words
- * so both sides meet: cities → city, addresses → address, sales → sale. */
-static size_t stem(char *w, size_t len)
-{
-    if (len > 4 && ends_with(w, len, "ies")) {
-        w[len - 3] = 'y';
-        return len - 2;
-    }
-    if (len > 4 && (ends_with(w, len, "sses") || ends_with(w, len, "ches") ||
-                    ends_with(w, len, "shes") || ends_with(w, len, "xes")))
-        return len - 2;
-    if (len > 3 && w[len - 1] == 's' && !ends_with(w, len, "ss") && !ends_with(w, len, "us") &&
-        !ends_with(w, len, "is"))
-        return len - 1;
-    return len;
-}
-
-typedef void (*WordFn)(void *arg, const char *word, float weight);
-
-/* Split text into words: runs of letters and digits, cut at snake_case
- * underscores, camelCase humps and letter/digit changes; lower-case, stem,
- * drop stopwords, words starting with a digit and single letters. */
-static void each_word(const char *text, float weight, WordFn fn, void *arg)
-{
-    if (text == NULL)
-        return;
-    const unsigned char *p = (const unsigned char *)text;
-    while (*p != '\0') {
-        while (*p != '\0' && !isalnum(*p))
-            p++;
-        if (*p == '\0')
-            break;
-        const unsigned char *start = p;
-        p++;
-        while (*p != '\0' && isalnum(*p)) {
-            bool hump = isupper(*p) && islower(p[-1]);
-            bool kind_change = (isdigit(*p) != 0) != (isdigit(p[-1]) != 0);
-            if (hump || kind_change)
-                break;
-            p++;
-        }
-        size_t len = (size_t)(p - start);
-        if (len < 2 || len > 40 || isdigit(*start))
-            continue;
-        char w[48];
-        for (size_t i = 0; i < len; i++)
-            w[i] = (char)tolower(start[i]);
-        w[len] = '\0';
-        if (is_stopword(w))
-            continue;
-        len = stem(w, len);
-        w[len] = '\0';
-        fn(arg, w, weight);
-    }
-}
-
-/* Collecting a table's words: (word, weight) pairs, merged later. */
-typedef struct RawTerm {
-    char *word;
-    float weight;
-} RawTerm;
-typedef struct RawTerms {
-    size_t n, cap;
-    RawTerm *v;
-} RawTerms;
-
-static void raw_term_add(void *arg, const char *word, float weight)
-{
-    RawTerms *r = arg;
-    if (r->n == r->cap) {
-        r->cap = r->cap ? r->cap * 2 : 32;
-        r->v = pgw_realloc(r->v, r->cap * sizeof(RawTerm));
-    }
-    r->v[r->n].word = pgw_strdup(word);
-    r->v[r->n].weight = weight;
-    r->n++;
-}
-
-static int raw_term_cmp(const void *a, const void *b)
-{
-    const RawTerm *x = a, *y = b;
-    int c = strcmp(x->word, y->word);
-    if (c != 0)
-        return c;
-    return (x->weight < y->weight) - (x->weight > y->weight); /* heaviest first */
-}
-
 /* ---- building ---- */
 
 static AskTable *find_or_add_table(PgwAskSchema *s, size_t *cap, const char *schema,
@@ -371,6 +202,8 @@ static void add_column(AskTable *t, size_t *cap, const PgwConfig *cfg, const cha
     c->comment = dup_or_null(row[8]);
     c->primary_key = text_true(row[9]);
     c->masked = column_mask(cfg, t->schema, t->name, c->name) != NULL;
+    c->textual = strncmp(c->type, "text", 4) == 0 || strncmp(c->type, "character", 9) == 0 ||
+                 strcmp(c->type, "citext") == 0 || strcmp(c->type, "name") == 0;
     if (row[10] != NULL && row[11] != NULL && row[12] != NULL) {
         c->ref_schema = pgw_strdup(row[10]);
         c->ref_table = pgw_strdup(row[11]);
@@ -431,13 +264,16 @@ static void drop_invisible_references(PgwAskSchema *s)
     }
 }
 
-static void add_link(AskTable *t, size_t other)
+static void add_link(AskTable *t, size_t other, bool declared)
 {
-    for (size_t i = 0; i < t->nlinks; i++)
-        if (t->links[i] == other)
+    for (size_t i = 0; i < t->nlinks; i++) {
+        if (t->links[i].table == other) {
+            t->links[i].declared = t->links[i].declared || declared;
             return;
-    t->links = pgw_realloc(t->links, (t->nlinks + 1) * sizeof(size_t));
-    t->links[t->nlinks++] = other;
+        }
+    }
+    t->links = pgw_realloc(t->links, (t->nlinks + 1) * sizeof(AskLink));
+    t->links[t->nlinks++] = (AskLink){(uint32_t)other, declared};
 }
 
 static bool key_like(const char *column)
@@ -469,6 +305,45 @@ static bool implied_key(const AskColumn *x, const AskColumn *y)
     return !snake || (x->name[lx - 1 - n] == '_' && y->name[ly - 1 - n] == '_');
 }
 
+/* Does a key-like column name the table it points at: "customer_id" →
+ * customers, "hero_id" → superhero, "power_id" → superpower? The name minus
+ * its id suffix is the table's name (singular or plural), or the end of it
+ * (four letters at least), and the table has a key to point at. */
+static bool names_table(const AskColumn *c, const AskTable *t)
+{
+    size_t len = strlen(c->name);
+    if (!key_like(c->name) || len < 5)
+        return false;
+    size_t xl = len - 2;
+    if (c->name[xl - 1] == '_')
+        xl--;
+    if (xl < 3)
+        return false;
+    bool has_key = false;
+    for (size_t i = 0; i < t->ncolumns && !has_key; i++)
+        has_key = t->columns[i].primary_key || strcasecmp(t->columns[i].name, "id") == 0;
+    if (!has_key)
+        return false;
+    size_t tl = strlen(t->name);
+    /* The table name's singular forms: as is, minus "s", minus "es". */
+    size_t forms[3] = {tl, 0, 0};
+    if (tl > 3 && tolower((unsigned char)t->name[tl - 1]) == 's') {
+        forms[1] = tl - 1;
+        if (tolower((unsigned char)t->name[tl - 2]) == 'e')
+            forms[2] = tl - 2;
+    }
+    for (size_t f = 0; f < 3; f++) {
+        size_t fl = forms[f];
+        if (fl == 0 || fl < xl)
+            continue;
+        if (strncasecmp(t->name + fl - xl, c->name, xl) != 0)
+            continue;
+        if (fl == xl || xl >= 4)
+            return true;
+    }
+    return false;
+}
+
 static void build_links(PgwAskSchema *s)
 {
     for (size_t i = 0; i < s->ntables; i++) {
@@ -479,88 +354,50 @@ static void build_links(PgwAskSchema *s)
                 continue;
             long r = ask_schema_find_table(s, c->ref_schema, c->ref_table);
             if (r >= 0 && (size_t)r != i) {
-                add_link(t, (size_t)r);
-                add_link(&s->tables[r], i);
+                add_link(t, (size_t)r, true);
+                add_link(&s->tables[r], i, true);
             }
         }
     }
     /* Undeclared join keys: "aid" in author and in writes; "sbtxcustid" in
-     * sbtransaction naming sbcustomer's primary key "sbcustid". Quadratic in
-     * the columns of one schema, done once per snapshot. */
+     * sbtransaction naming sbcustomer's primary key "sbcustid"; "hero_id"
+     * naming superhero. Quadratic in the columns of one schema, done once
+     * per snapshot. */
     for (size_t i = 0; i < s->ntables; i++) {
         AskTable *a = &s->tables[i];
         for (size_t k = i + 1; k < s->ntables && strcmp(s->tables[k].schema, a->schema) == 0; k++) {
             AskTable *b = &s->tables[k];
             bool linked = false;
-            for (size_t j = 0; j < a->ncolumns && !linked; j++)
+            for (size_t j = 0; j < a->ncolumns && !linked; j++) {
+                linked = names_table(&a->columns[j], b);
                 for (size_t m = 0; m < b->ncolumns && !linked; m++)
                     linked = implied_key(&a->columns[j], &b->columns[m]);
+            }
+            for (size_t m = 0; m < b->ncolumns && !linked; m++)
+                linked = names_table(&b->columns[m], a);
             if (linked) {
-                add_link(a, k);
-                add_link(b, i);
+                add_link(a, k, false);
+                add_link(b, i, false);
             }
         }
     }
 }
 
-static void build_terms(PgwAskSchema *s)
-{
-    StrList all = {0};
-    RawTerms *raw = pgw_calloc(s->ntables ? s->ntables : 1, sizeof(RawTerms));
-    for (size_t i = 0; i < s->ntables; i++) {
-        const AskTable *t = &s->tables[i];
-        each_word(t->name, W_TABLE_NAME, raw_term_add, &raw[i]);
-        each_word(t->comment, W_TABLE_COMMENT, raw_term_add, &raw[i]);
-        for (size_t j = 0; j < t->ncolumns; j++) {
-            each_word(t->columns[j].name, W_COLUMN_NAME, raw_term_add, &raw[i]);
-            each_word(t->columns[j].comment, W_COLUMN_COMMENT, raw_term_add, &raw[i]);
-        }
-        qsort(raw[i].v, raw[i].n, sizeof(RawTerm), raw_term_cmp);
-        for (size_t j = 0; j < raw[i].n; j++)
-            if (j == 0 || strcmp(raw[i].v[j].word, raw[i].v[j - 1].word) != 0)
-                strlist_add_lower(&all, raw[i].v[j].word, strlen(raw[i].v[j].word));
-    }
-    /* all holds each table's distinct words once: its duplicates count the
-     * tables a word appears in. */
-    qsort(all.v, all.n, sizeof(char *), cmp_str_ptr);
-    size_t *df = pgw_calloc(all.n ? all.n : 1, sizeof(size_t));
-    size_t nw = 0;
-    for (size_t i = 0; i < all.n; i++) {
-        if (nw > 0 && strcmp(all.v[i], all.v[nw - 1]) == 0) {
-            free(all.v[i]);
-            df[nw - 1]++;
-            continue;
-        }
-        all.v[nw] = all.v[i];
-        df[nw++] = 1;
-    }
-    s->words = all.v;
-    s->nwords = nw;
+static void append_table_ddl(PgwBuf *b, const AskTable *t, const char *const *samples);
 
-    for (size_t i = 0; i < s->ntables; i++) {
-        AskTable *t = &s->tables[i];
-        t->terms = pgw_calloc(raw[i].n ? raw[i].n : 1, sizeof(AskTerm));
-        for (size_t j = 0; j < raw[i].n; j++) {
-            if (j > 0 && strcmp(raw[i].v[j].word, raw[i].v[j - 1].word) == 0)
-                continue;
-            const char *key = raw[i].v[j].word;
-            char **w = bsearch(&key, s->words, s->nwords, sizeof(char *), cmp_str_ptr);
-            size_t wi = (size_t)(w - s->words);
-            AskTerm *term = &t->terms[t->nterms++];
-            term->word = *w;
-            term->weight = raw[i].v[j].weight;
-            term->idf = (float)log(1.0 + (double)s->ntables / (double)df[wi]);
-        }
-        for (size_t j = 0; j < raw[i].n; j++)
-            free(raw[i].v[j].word);
-        free(raw[i].v);
-    }
-    free(raw);
-    free(df);
-}
-
+/* Each table's DDL length (what the budget counts) and the fingerprint. */
 static void compute_fingerprint(PgwAskSchema *s)
 {
+    PgwBuf one;
+    buf_init(&one);
+    s->ddl_bytes = 0;
+    for (size_t i = 0; i < s->ntables; i++) {
+        one.len = 0;
+        append_table_ddl(&one, &s->tables[i], NULL);
+        s->tables[i].ddl_bytes = one.len;
+        s->ddl_bytes += one.len + (i > 0 ? 1 : 0);
+    }
+    buf_free(&one);
     char *ddl = ask_schema_ddl(s, NULL, 0);
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)ddl, strlen(ddl), md);
@@ -647,7 +484,7 @@ PgwAskSchema *ask_schema_build(const PgwConfig *cfg, const PgwTenant *tenant, si
     s->nhidden = hidden.n;
 
     build_links(s);
-    build_terms(s);
+    ask_rank_build(s);
     compute_fingerprint(s);
     return s;
 }
@@ -668,7 +505,6 @@ void ask_schema_free(PgwAskSchema *s)
             free(c->ref_column);
         }
         free(t->columns);
-        free(t->terms);
         free(t->links);
         free(t->schema);
         free(t->name);
@@ -681,9 +517,7 @@ void ask_schema_free(PgwAskSchema *s)
     for (size_t i = 0; i < s->nhidden; i++)
         free(s->hidden[i]);
     free(s->hidden);
-    for (size_t i = 0; i < s->nwords; i++)
-        free(s->words[i]);
-    free(s->words);
+    ask_rank_free(s);
     free(s->fingerprint);
     free(s);
 }
@@ -712,167 +546,6 @@ bool ask_schema_name_visible(const PgwAskSchema *s, const char *name, size_t len
 bool ask_schema_name_hidden(const PgwAskSchema *s, const char *name, size_t len)
 {
     return sorted_contains(s->hidden, s->nhidden, name, len);
-}
-
-/* ---- choosing tables ---- */
-
-typedef struct QWord {
-    char word[48];
-    size_t len;
-    float weight;
-} QWord;
-
-typedef struct QWords {
-    size_t n;
-    QWord v[256];
-} QWords;
-
-static void qword_add(void *arg, const char *word, float weight)
-{
-    QWords *q = arg;
-    for (size_t i = 0; i < q->n; i++) {
-        if (strcmp(q->v[i].word, word) == 0) {
-            if (weight > q->v[i].weight)
-                q->v[i].weight = weight;
-            return;
-        }
-    }
-    if (q->n == PGW_ARRAY_LEN(q->v))
-        return;
-    QWord *w = &q->v[q->n++];
-    w->len = strlen(word);
-    memcpy(w->word, word, w->len + 1);
-    w->weight = weight;
-}
-
-/* How well one question word matches a table: its best term, weighted by
- * where the term appears and how rare it is. A question word inside a longer
- * schema word counts by the share of it that it covers, so "customer" nearly
- * fully names "sbcustomer" but "join" says little about "sbcustjoindate". */
-static float word_score(const AskTable *t, const QWord *w)
-{
-    float best = 0.0f;
-    for (size_t j = 0; j < t->nterms; j++) {
-        const AskTerm *term = &t->terms[j];
-        float m;
-        if (strcmp(term->word, w->word) == 0)
-            m = 1.0f;
-        else if (w->len >= 4 && strstr(term->word, w->word) != NULL)
-            m = SUBSTRING_MATCH * (float)w->len / (float)strlen(term->word);
-        else
-            continue;
-        float v = m * term->weight * term->idf;
-        if (v > best)
-            best = v;
-    }
-    return best * w->weight;
-}
-
-typedef struct Ranked {
-    size_t table;
-    float score;
-} Ranked;
-
-static int ranked_cmp(const void *a, const void *b)
-{
-    const Ranked *x = a, *y = b;
-    if (x->score != y->score)
-        return x->score < y->score ? 1 : -1;
-    return (x->table > y->table) - (x->table < y->table);
-}
-
-size_t ask_select_tables(const PgwAskSchema *s, const char *question,
-                         const char *const *history_questions, size_t nhist, size_t max,
-                         size_t *out)
-{
-    if (max == 0 || s->ntables == 0)
-        return 0;
-    QWords *q = pgw_malloc(sizeof(*q));
-    q->n = 0;
-    each_word(question, 1.0f, qword_add, q);
-    for (size_t i = 0; i < nhist; i++)
-        each_word(history_questions[i], HISTORY_WEIGHT, qword_add, q);
-
-    /* scores[i * nq + k]: question word k against table i. */
-    size_t nq = q->n;
-    float *scores = pgw_calloc(s->ntables * (nq ? nq : 1), sizeof(float));
-    Ranked *r = pgw_malloc(s->ntables * sizeof(Ranked));
-    float best = 0.0f;
-    for (size_t i = 0; i < s->ntables; i++) {
-        r[i].table = i;
-        r[i].score = 0.0f;
-        for (size_t k = 0; k < nq; k++) {
-            scores[i * nq + k] = word_score(&s->tables[i], &q->v[k]);
-            r[i].score += scores[i * nq + k];
-        }
-        if (r[i].score > best)
-            best = r[i].score;
-    }
-    free(q);
-
-    /* A question is usually about one schema: the one whose tables together
-     * cover the most of its words. Its matching tables get a share of the
-     * best table's score, so a second schema with one similar table name
-     * does not push them out. Tables are sorted by schema: one pass. */
-    float best_cover = 0.0f;
-    size_t best_first = 0, best_end = 0;
-    float *cover = pgw_calloc(nq ? nq : 1, sizeof(float));
-    for (size_t i = 0; i < s->ntables;) {
-        size_t end = i;
-        memset(cover, 0, (nq ? nq : 1) * sizeof(float));
-        while (end < s->ntables && strcmp(s->tables[end].schema, s->tables[i].schema) == 0) {
-            for (size_t k = 0; k < nq; k++)
-                if (scores[end * nq + k] > cover[k])
-                    cover[k] = scores[end * nq + k];
-            end++;
-        }
-        float total = 0.0f;
-        for (size_t k = 0; k < nq; k++)
-            total += cover[k];
-        if (total > best_cover) {
-            best_cover = total;
-            best_first = i;
-            best_end = end;
-        }
-        i = end;
-    }
-    free(cover);
-    free(scores);
-    for (size_t i = best_first; i < best_end; i++)
-        if (r[i].score > 0.0f)
-            r[i].score += SCHEMA_BONUS * best;
-    qsort(r, s->ntables, sizeof(Ranked), ranked_cmp);
-
-    bool *chosen = pgw_calloc(s->ntables, sizeof(bool));
-    size_t n = 0;
-    size_t nhits = 0;
-    while (nhits < s->ntables && r[nhits].score > 0.0f)
-        nhits++;
-    /* The top hits first, then their neighbours, then the other hits. */
-    size_t top = (max + 1) / 2;
-    for (size_t i = 0; i < nhits && n < top; i++) {
-        chosen[r[i].table] = true;
-        out[n++] = r[i].table;
-    }
-    size_t ntop = n;
-    for (size_t i = 0; i < ntop && n < max; i++) {
-        const AskTable *t = &s->tables[out[i]];
-        for (size_t j = 0; j < t->nlinks && n < max; j++) {
-            if (chosen[t->links[j]])
-                continue;
-            chosen[t->links[j]] = true;
-            out[n++] = t->links[j];
-        }
-    }
-    for (size_t i = 0; i < nhits && n < max; i++) {
-        if (chosen[r[i].table])
-            continue;
-        chosen[r[i].table] = true;
-        out[n++] = r[i].table;
-    }
-    free(chosen);
-    free(r);
-    return n;
 }
 
 /* ---- DDL ---- */
@@ -955,7 +628,7 @@ static void append_comment(PgwBuf *b, const char *text)
         buf_append_byte(b, (*p == '\n' || *p == '\r') ? ' ' : (uint8_t)*p);
 }
 
-static void append_table_ddl(PgwBuf *b, const AskTable *t)
+static void append_table_ddl(PgwBuf *b, const AskTable *t, const char *const *samples)
 {
     size_t npk = 0;
     for (size_t j = 0; j < t->ncolumns; j++)
@@ -972,6 +645,7 @@ static void append_table_ddl(PgwBuf *b, const AskTable *t)
     buf_append_str(b, " (\n");
     for (size_t j = 0; j < t->ncolumns; j++) {
         const AskColumn *c = &t->columns[j];
+        const char *sample = samples != NULL ? samples[j] : NULL;
         buf_append_str(b, "    ");
         append_ident(b, c->name);
         buf_append_byte(b, ' ');
@@ -989,12 +663,16 @@ static void append_table_ddl(PgwBuf *b, const AskTable *t)
         }
         if (j + 1 < t->ncolumns || npk > 1)
             buf_append_byte(b, ',');
-        if (c->comment != NULL || c->masked) {
-            buf_append_str(b, " -- ");
-            if (c->comment != NULL)
+        if (c->comment != NULL || c->masked || sample != NULL) {
+            buf_append_str(b, " --");
+            if (c->comment != NULL) {
+                buf_append_byte(b, ' ');
                 append_comment(b, c->comment);
+            }
             if (c->masked)
-                buf_append_str(b, c->comment != NULL ? " (values masked)" : "(values masked)");
+                buf_append_str(b, " (values masked)");
+            if (sample != NULL)
+                buf_append_str(b, sample);
         }
         buf_append_byte(b, '\n');
     }
@@ -1025,7 +703,131 @@ char *ask_schema_ddl(const PgwAskSchema *s, const size_t *tables, size_t ntables
             continue;
         if (b.len > 0)
             buf_append_byte(&b, '\n');
-        append_table_ddl(&b, &s->tables[ti]);
+        append_table_ddl(&b, &s->tables[ti], NULL);
     }
+    return buf_steal_str(&b);
+}
+
+size_t ask_schema_ddl_bytes(const PgwAskSchema *s)
+{
+    return s->ddl_bytes;
+}
+
+/* ---- sample values ---- */
+
+/* Longest sample shown; a longer value is cut at a character boundary. */
+#define SAMPLE_SHOWN_MAX 40
+
+/* One value as an SQL literal, on one line, at most SAMPLE_SHOWN_MAX bytes
+ * of it (cut at a UTF-8 boundary, marked with "..."). */
+static void append_sample(PgwBuf *b, const char *value)
+{
+    size_t len = strlen(value), n = len;
+    if (n > SAMPLE_SHOWN_MAX) {
+        n = SAMPLE_SHOWN_MAX;
+        while (n > 0 && ((unsigned char)value[n] & 0xC0) == 0x80)
+            n--;
+    }
+    buf_append_byte(b, '\'');
+    for (size_t i = 0; i < n; i++) {
+        char ch = value[i];
+        if (ch == '\'')
+            buf_append_byte(b, '\'');
+        buf_append_byte(b, (ch == '\n' || ch == '\r' || ch == '\t') ? ' ' : (uint8_t)ch);
+    }
+    if (n < len)
+        buf_append_str(b, "...");
+    buf_append_byte(b, '\'');
+}
+
+/* The " e.g. 'a', 'b'" text for one column: the values the question named
+ * first, then the column's first values, max in all. NULL: none. */
+static char *column_sample(const PgwAskValues *values, const PgwAskChoice *choice, size_t table,
+                           size_t column, size_t max)
+{
+    const char *const *vals;
+    size_t n = ask_values_of(values, table, column, &vals);
+    if (n == 0 || max == 0)
+        return NULL;
+    const char *shown[16];
+    size_t ns = 0;
+    if (max > PGW_ARRAY_LEN(shown))
+        max = PGW_ARRAY_LEN(shown);
+    for (size_t i = 0; i < choice->matches.n && ns < max; i++) {
+        const PgwAskMatch *m = &choice->matches.v[i];
+        if (m->table == table && m->column == column)
+            shown[ns++] = m->value;
+    }
+    for (size_t i = 0; i < n && ns < max; i++) {
+        bool dup = false;
+        for (size_t k = 0; k < ns && !dup; k++)
+            dup = shown[k] == vals[i];
+        if (!dup)
+            shown[ns++] = vals[i];
+    }
+    PgwBuf b;
+    buf_init(&b);
+    buf_append_str(&b, " e.g. ");
+    for (size_t i = 0; i < ns; i++) {
+        if (i > 0)
+            buf_append_str(&b, ", ");
+        append_sample(&b, shown[i]);
+    }
+    return buf_steal_str(&b);
+}
+
+char *ask_schema_prompt_ddl(const PgwAskSchema *s, const PgwAskValues *values,
+                            const PgwAskChoice *choice, const PgwAskBudget *budget)
+{
+    size_t nshow = choice->ntables;
+    /* samples[k][j]: column j of the k-th shown table; NULL: none. */
+    char ***samples = pgw_calloc(nshow ? nshow : 1, sizeof(char **));
+    size_t per = budget != NULL ? budget->samples_per_column : 0;
+    if (values != NULL && per > 0) {
+        size_t used = 0;
+        for (size_t k = 0; k < nshow; k++)
+            used += s->tables[choice->tables[k]].ddl_bytes + (k > 0 ? 1 : 0);
+        /* By relevance: the tables most likely needed get their samples
+         * first, while the budget lasts. */
+        for (size_t r = 0; r < choice->norder; r++) {
+            size_t t = choice->order[r];
+            size_t k = 0;
+            while (k < nshow && choice->tables[k] != t)
+                k++;
+            if (k == nshow)
+                continue;
+            const AskTable *tb = &s->tables[t];
+            for (size_t j = 0; j < tb->ncolumns; j++) {
+                char *text = column_sample(values, choice, t, j, per);
+                if (text == NULL)
+                    continue;
+                /* " --" is added when the column has no comment yet. */
+                size_t cost = strlen(text) +
+                              (tb->columns[j].comment == NULL && !tb->columns[j].masked ? 3 : 0);
+                if (used + cost > budget->schema_bytes) {
+                    free(text);
+                    continue;
+                }
+                if (samples[k] == NULL)
+                    samples[k] = pgw_calloc(tb->ncolumns, sizeof(char *));
+                samples[k][j] = text;
+                used += cost;
+            }
+        }
+    }
+    PgwBuf b;
+    buf_init(&b);
+    for (size_t k = 0; k < nshow; k++) {
+        if (k > 0)
+            buf_append_byte(&b, '\n');
+        const AskTable *tb = &s->tables[choice->tables[k]];
+        append_table_ddl(&b, tb, (const char *const *)samples[k]);
+        if (samples[k] != NULL) {
+            for (size_t j = 0; j < tb->ncolumns; j++)
+                free(samples[k][j]);
+            free(samples[k]);
+        }
+    }
+    free(samples);
     return buf_steal_str(&b);
 }

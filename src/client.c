@@ -135,14 +135,12 @@ struct PgwClient {
     struct event *timer;
     AuditItem *audit_head, *audit_tail; /* forwarded statements awaiting ReadyForQuery */
     void *hook_state; /* the statement hook's per-session state (stmt_session_free) */
-    PgwSchemaRef *hook_schema; /* held while a statement waits in the hook */
     char addr[64];
 };
 
 static void client_process(PgwClient *c);
 static void login_timeout_cb(evutil_socket_t fd, short what, void *arg);
 static void client_close(PgwClient *c, const char *why);
-static void release_hook_schema(PgwClient *c);
 static void client_read_cb(struct bufferevent *bev, void *arg);
 static void client_write_cb(struct bufferevent *bev, void *arg);
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
@@ -209,7 +207,7 @@ static void login_free(ClientLogin *l)
     if (!l)
         return;
     if (l->snap)
-        server_snapshot_release(l->snap);
+        snapshot_release(l->snap);
     scram_free(l->scram);
     free(l->dbname);
     for (size_t i = 0; i < l->nparams; i++) {
@@ -272,7 +270,6 @@ static void client_close(PgwClient *c, const char *why)
         stmt_abort(c->stmt);
         c->stmt = NULL;
     }
-    release_hook_schema(c);
     if (c->result) {
         stmt_result_free(c->result);
         free(c->result);
@@ -517,7 +514,7 @@ static void handle_startup(PgwClient *c, const uint8_t *body, size_t len)
         client_fatal(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid startup packet", NULL);
         return;
     }
-    PgwSnapshot *snap = server_snapshot_acquire();
+    PgwSnapshot *snap = snapshot_acquire();
     PgwConfig *cfg = snap->cfg;
     switch (st.kind) {
     case PGW_STARTUP_CANCEL: {
@@ -529,7 +526,7 @@ static void handle_startup(PgwClient *c, const uint8_t *body, size_t len)
             extern void client_cancel_mail(PgwWorker * w, void *arg);
             worker_post(w, client_cancel_mail, msg);
         }
-        server_snapshot_release(snap);
+        snapshot_release(snap);
         client_close(c, NULL);
         return;
     }
@@ -538,14 +535,14 @@ static void handle_startup(PgwClient *c, const uint8_t *body, size_t len)
         if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
             /* Bytes sent before the TLS handshake would be trusted as if
              * encrypted; refuse them (CVE-2021-23214's lesson). */
-            server_snapshot_release(snap);
+            snapshot_release(snap);
             client_fatal(c, SQLSTATE_PROTOCOL_VIOLATION,
                          "received unencrypted data after SSL request", NULL);
             return;
         }
         char answer = can ? 'S' : 'N';
         if (send(c->fd, &answer, 1, MSG_NOSIGNAL) != 1) {
-            server_snapshot_release(snap);
+            snapshot_release(snap);
             client_close(c, "cannot answer SSLRequest");
             return;
         }
@@ -561,12 +558,12 @@ static void handle_startup(PgwClient *c, const uint8_t *body, size_t len)
             bufferevent_setwatermark(c->bev, EV_READ, 0, CLIENT_IN_HIGH);
             bufferevent_enable(c->bev, EV_READ | EV_WRITE);
         }
-        server_snapshot_release(snap);
+        snapshot_release(snap);
         return;
     }
     case PGW_STARTUP_GSSENC: {
         char answer = 'N';
-        server_snapshot_release(snap);
+        snapshot_release(snap);
         if (send(c->fd >= 0 ? c->fd : bufferevent_getfd(c->bev), &answer, 1, MSG_NOSIGNAL) != 1)
             client_close(c, "cannot answer GSSENCRequest");
         return;
@@ -815,12 +812,12 @@ static void wait_timeout_cb(evutil_socket_t fd, short what, void *arg)
     if (!c->waiting_backend)
         return;
     pool_cancel_wait(c->pool, c->pid, c->serial);
-    PgwSnapshot *s = server_snapshot_acquire();
+    PgwSnapshot *s = snapshot_acquire();
     char msg[256];
     snprintf(msg, sizeof msg,
              "pgwarden: no backend session for tenant \"%s\" became free within %d ms", c->tenant,
              s->cfg->pool_timeout_ms);
-    server_snapshot_release(s);
+    snapshot_release(s);
     client_backend_failed(c, SQLSTATE_TOO_MANY_CONNECTIONS, msg);
 }
 
@@ -841,9 +838,9 @@ static bool acquire_backend(PgwClient *c)
     }
     if (!c->waiting_backend)
         return false; /* failed at once; client_backend_failed has answered */
-    PgwSnapshot *s = server_snapshot_acquire();
+    PgwSnapshot *s = snapshot_acquire();
     int ms = s->cfg->pool_timeout_ms;
-    server_snapshot_release(s);
+    snapshot_release(s);
     if (c->timer)
         event_free(c->timer); /* the login timer, during LOGIN_WAIT */
     c->timer = evtimer_new(worker_base(c->w), wait_timeout_cb, c);
@@ -893,7 +890,9 @@ static void flush_injection(PgwClient *c)
 static void client_inject(PgwClient *c, const PgwBuf *msgs, bool with_ready)
 {
     buf_append(&c->pending_out, msgs->data, msgs->len);
-    c->inject_ready = with_ready;
+    /* A ReadyForQuery already due stays due: what is added meanwhile (a
+     * notice) goes before it. */
+    c->inject_ready = c->inject_ready || with_ready;
     c->inject_pending = true;
     if (!c->be || c->be->state != PGW_BE_READY || (!backend_busy(c->be) && !c->be->unsynced)) {
         flush_injection(c);
@@ -1058,13 +1057,51 @@ void client_backend_lost(PgwClient *c, const char *reason)
 
 /* ---------- the statement hook ---------- */
 
-static void release_hook_schema(PgwClient *c)
+static void release_schema_ref(void *ref)
 {
-    if (c->hook_schema) {
-        pool_schema_release(c->pool, c->hook_schema);
-        c->hook_schema = NULL;
-    }
+    PgwSchemaRef *r = ref;
+    pool_schema_release(r->pool, r);
 }
+
+/* pgwarden's own query on the client's backend session (ASK: schema,
+ * EXPLAIN of generated SQL). NULL when the client holds no session. */
+static void *stmt_query(void *owner, const char *sql, PgwStmtQueryDone done, void *arg)
+{
+    PgwClient *c = owner;
+    if (!c->be || c->be->state != PGW_BE_READY)
+        return NULL;
+    if (c->be->unsynced) {
+        /* The client's unsynced messages must not be read as our rows. */
+        PgwBuf m;
+        buf_init(&m);
+        codec_sync(&m);
+        bufferevent_write(c->be->bev, m.data, m.len);
+        buf_free(&m);
+        backend_expect_rfq(c->be, RFQ_DROP_READY);
+        c->be->unsynced = false;
+    }
+    return backend_internal_query(c->be, sql, done, arg);
+}
+
+static void stmt_forget(void *owner, void *q)
+{
+    PgwClient *c = owner;
+    if (c->be && q)
+        backend_internal_forget(c->be, q);
+}
+
+/* A notice while the statement is pending: after the responses to what the
+ * client sent before it, before the statement's own. */
+static void stmt_notice(void *owner, const PgwBuf *msg)
+{
+    client_inject(owner, msg, false);
+}
+
+static const PgwStmtSessionOps client_stmt_ops = {
+    .query = stmt_query,
+    .forget = stmt_forget,
+    .notice = stmt_notice,
+};
 
 static void resume_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1078,7 +1115,6 @@ static void stmt_done(void *arg, PgwStmtResult *res)
 {
     PgwClient *c = arg;
     c->stmt = NULL;
-    release_hook_schema(c);
     c->result = pgw_malloc(sizeof *res);
     *c->result = *res;
     if (c->in_process)
@@ -1106,26 +1142,39 @@ static void submit_statement(PgwClient *c)
         }
         sql = pm.query;
     }
+    uint32_t *types = NULL;
+    size_t ntypes = 0;
+    if (c->cur_type == 'P' && pm.nparams) {
+        ntypes = pm.nparams;
+        types = pgw_malloc(ntypes * sizeof *types);
+        for (size_t i = 0; i < ntypes; i++) {
+            const uint8_t *p = pm.param_types_raw + 4 * i;
+            types[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        }
+    }
     PgwSchemaRef *schema = pool_schema_acquire(c->pool);
     PgwStmtRequest req = {
-        .client = c,
-        .worker = c->w,
-        .schema = schema ? schema->schema : NULL,
-        .snap = server_snapshot_acquire(),
+        .snap = snapshot_acquire(),
+        .base = worker_base(c->w),
         .user = c->user,
         .tenant = c->tenant,
         .client_addr = c->addr,
         .protocol = c->cur_type == 'Q' ? PGW_STMT_SIMPLE : PGW_STMT_PARSE,
         .sql = sql,
+        .nparam_types = ntypes,
+        .param_types = types,
+        .schema = schema ? schema->schema : NULL,
+        .schema_release = schema ? release_schema_ref : NULL,
+        .schema_ref = schema,
+        .session_state = &c->hook_state,
+        .ops = &client_stmt_ops,
+        .owner = c,
     };
     PgwStmtHandle *h = stmt_submit(&req, stmt_done, c);
-    server_snapshot_release(req.snap);
-    if (!c->result) {
+    snapshot_release(req.snap);
+    free(types);
+    if (!c->result)
         c->stmt = h;
-        c->hook_schema = schema; /* the pending statement still reads it */
-    } else if (schema) {
-        pool_schema_release(c->pool, schema);
-    }
 }
 
 /* Apply the hook's decision. Returns false when it must wait for a backend. */
@@ -1418,7 +1467,6 @@ void client_cancel(PgwClient *c, uint32_t key)
     if (c->stmt) {
         stmt_abort(c->stmt);
         c->stmt = NULL;
-        release_hook_schema(c);
         char type = c->cur_type;
         c->cur_type = 0;
         buf_reset(&c->cur);
@@ -1467,35 +1515,6 @@ void client_describe(const PgwClient *c, PgwClientInfo *out)
     out->tls = c->tls;
     out->pid = c->pid;
     out->backend_pid = __atomic_load_n(&c->backend_pid, __ATOMIC_RELAXED);
-}
-
-PgwInternal *client_internal_query(PgwClient *c, const char *sql, PgwClientInternalDone done,
-                                   void *arg)
-{
-    if (!c->be || c->be->state != PGW_BE_READY)
-        return NULL;
-    if (c->be->unsynced) {
-        /* The client's unsynced messages must not be read as our rows. */
-        PgwBuf m;
-        buf_init(&m);
-        codec_sync(&m);
-        bufferevent_write(c->be->bev, m.data, m.len);
-        buf_free(&m);
-        backend_expect_rfq(c->be, RFQ_DROP_READY);
-        c->be->unsynced = false;
-    }
-    return backend_internal_query(c->be, sql, done, arg);
-}
-
-void client_internal_forget(PgwClient *c, PgwInternal *q)
-{
-    if (c->be && q)
-        backend_internal_forget(c->be, q);
-}
-
-void **client_hook_state(PgwClient *c)
-{
-    return &c->hook_state;
 }
 
 void client_resume_input(PgwClient *c)

@@ -45,17 +45,6 @@ void client_throttle_backend(PgwClient *c); /* output over the high-water mark *
 void client_write_deferred_error(PgwClient *c); /* a held refusal, before its ReadyForQuery */
 void client_resume_input(PgwClient *c); /* the server took our writes */
 
-/* pgwarden's own query on the client's backend session (ASK: schema,
- * EXPLAIN of generated SQL). NULL when the client holds no session. */
-struct PgwInternal;
-typedef void (*PgwClientInternalDone)(void *arg, size_t nrows, size_t ncols, char **values,
-                                      const char *error);
-struct PgwInternal *client_internal_query(PgwClient *c, const char *sql, PgwClientInternalDone done,
-                                          void *arg);
-void client_internal_forget(PgwClient *c, struct PgwInternal *q);
-/* Per-session state the statement hook keeps (ASK's conversation). */
-void **client_hook_state(PgwClient *c);
-
 /* Cancel request for this client (pid/key already matched by the caller). */
 void client_cancel(PgwClient *c, uint32_t key);
 /* Shutdown: close now if idle, else when the running statement ends. */

@@ -26,6 +26,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <libpq-fe.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -41,6 +42,7 @@ static const char *const tls_names[] = {"disable", "allow", "require", NULL};
 static const char *const access_names[] = {"deny", "allow", NULL};
 static const char *const provider_names[] = {"openai", "anthropic", NULL};
 static const char *const cache_names[] = {"off", "memory", "redis", NULL};
+static const char *const invalidation_names[] = {"ttl", "replication", NULL};
 
 #define OFF(f) offsetof(PgwConfig, f)
 #define ROW(sec, name, type, def, rl, help, f, f2, lo, hi, ch)                                     \
@@ -114,6 +116,13 @@ const PgwSetting config_settings[] = {
          "question/SQL examples added to every prompt"),
     ROW("llm", "sample_values", PGW_SET_BOOL, "no", true,
         "show the model a few (masked) sample values per column", llm_sample_values, 0, 0, 0, NULL),
+    ROW("llm", "schema_budget", PGW_SET_SIZE, "24kB", true,
+        "schema text (DDL and sample values) per prompt; the whole schema when it fits",
+        llm_schema_budget, 0, 0, 0, NULL),
+    INT("llm", "min_tables", "4", true, llm_min_tables, 1, 1000,
+        "tables a prompt shows at least when the schema does not fit"),
+    INT("llm", "max_tables", "10", true, llm_max_tables, 1, 1000,
+        "tables a prompt shows at most when the schema does not fit"),
 
     ENUM("cache", "mode", "memory", false, cache_mode, cache_names,
          "result cache: off, memory or redis"),
@@ -124,6 +133,10 @@ const PgwSetting config_settings[] = {
         cache_max_entry, 0, 0, 0, NULL),
     ROW("cache", "max_memory", PGW_SET_SIZE, "256MB", true, "memory cache size limit",
         cache_max_memory, 0, 0, 0, NULL),
+    ENUM("cache", "invalidation", "ttl", false, cache_invalidation, invalidation_names,
+         "how cached results learn of writes: ttl, or replication (the backend's changes)"),
+    STR("cache", "publication", "pgwarden_cache", false, cache_publication, 1,
+        "the backend's publication followed when invalidation = replication"),
 };
 const size_t config_nsettings = PGW_ARRAY_LEN(config_settings);
 
@@ -867,6 +880,24 @@ static int tenant_line(Parser *p, const char *key, const char *value)
     PgwTenant *t = &p->cfg->tenants[p->index];
     long v;
 
+    if (strcasecmp(key, "changes") == 0) {
+        if (note_key(p, "changes") < 0)
+            return -1;
+        if (!*value) /* "changes =" as DESIGN.md writes it: the default, the backend */
+            return 0;
+        char *err = NULL;
+        PQconninfoOption *opts = PQconninfoParse(value, &err);
+        if (!opts) {
+            if (err)
+                err[strcspn(err, "\n")] = '\0';
+            fail_at(p, p->line, "invalid changes conninfo: %s", err ? err : "out of memory");
+            PQfreemem(err);
+            return -1;
+        }
+        PQconninfoFree(opts);
+        t->changes = pgw_strdup(value);
+        return 0;
+    }
     if (strcasecmp(key, "backend") == 0 || strcasecmp(key, "id") == 0) {
         bool backend = strcasecmp(key, "backend") == 0;
         if (note_key(p, backend ? "backend" : "id") < 0)
@@ -890,7 +921,8 @@ static int tenant_line(Parser *p, const char *key, const char *value)
         t->pool_size = (int)v;
         return 0;
     }
-    return fail_at(p, p->line, "unknown key '%s' in [%s] (expected backend, id or pool_size)", key,
+    return fail_at(p, p->line,
+                   "unknown key '%s' in [%s] (expected backend, id, pool_size or changes)", key,
                    p->section);
 }
 
@@ -1201,6 +1233,7 @@ void config_free(PgwConfig *cfg)
         free(cfg->tenants[i].name);
         free(cfg->tenants[i].backend);
         free(cfg->tenants[i].id);
+        free(cfg->tenants[i].changes);
     }
     for (size_t i = 0; i < cfg->ntables; i++) {
         PgwTablePolicy *t = &cfg->tables[i];

@@ -25,6 +25,7 @@ typedef enum { PGW_TLS_DISABLE, PGW_TLS_ALLOW, PGW_TLS_REQUIRE } PgwTlsMode;
 typedef enum { PGW_ACCESS_DENY, PGW_ACCESS_ALLOW } PgwAccess;
 typedef enum { PGW_LLM_OPENAI, PGW_LLM_ANTHROPIC } PgwLlmProvider;
 typedef enum { PGW_CACHE_OFF, PGW_CACHE_MEMORY, PGW_CACHE_REDIS } PgwCacheMode;
+typedef enum { PGW_INVALIDATE_TTL, PGW_INVALIDATE_REPLICATION } PgwCacheInvalidation;
 
 typedef enum {
     PGW_MASK_NULL, /* the column reads as NULL of its type */
@@ -56,6 +57,7 @@ typedef struct PgwTenant {
     char *backend; /* libpq conninfo */
     char *id; /* the value of $tenant; defaults to name */
     int pool_size; /* defaults to [pgwarden] pool_size */
+    char *changes; /* conninfo for the change stream; NULL: backend's */
     int line; /* where the section starts, for messages */
 } PgwTenant;
 
@@ -108,6 +110,9 @@ typedef struct PgwConfig {
     long llm_token_budget; /* tokens per tenant per day; 0: none */
     char *llm_examples_file;
     bool llm_sample_values;
+    size_t llm_schema_budget; /* bytes of schema (DDL + samples) a prompt may carry */
+    int llm_min_tables; /* when the schema does not fit: at least this many tables */
+    int llm_max_tables; /* ... and at most this many */
 
     /* [cache] */
     PgwCacheMode cache_mode;
@@ -115,6 +120,8 @@ typedef struct PgwConfig {
     int cache_ttl_ms;
     size_t cache_max_entry;
     size_t cache_max_memory;
+    PgwCacheInvalidation cache_invalidation;
+    char *cache_publication;
 
     size_t nusers;
     PgwUserMap *users;

@@ -66,13 +66,13 @@ int main(int argc, char **argv)
     const char *path = argv[optind];
     char err[1024];
     PgwSnapshot *snap;
-    if (server_snapshot_load(path, &snap, err, sizeof err) != 0) {
+    if (snapshot_load(path, &snap, err, sizeof err) != 0) {
         fprintf(stderr, "pgwarden: %s\n", err);
         return 1;
     }
     if (check) {
         printf("pgwarden: %s is valid\n", path);
-        server_snapshot_free(snap);
+        snapshot_free(snap);
         return 0;
     }
     return server_run(path, snap, daemonize);

@@ -81,10 +81,10 @@ void pool_foreach(void (*fn)(PgwPool *p, void *arg), void *arg)
 
 static int pool_limit(PgwPool *p)
 {
-    PgwSnapshot *s = server_snapshot_acquire();
+    PgwSnapshot *s = snapshot_acquire();
     const PgwTenant *t = config_tenant(s->cfg, p->tenant);
     int limit = t && t->pool_size > 0 ? t->pool_size : s->cfg->pool_size;
-    server_snapshot_release(s);
+    snapshot_release(s);
     return limit;
 }
 
@@ -92,10 +92,10 @@ static int pool_limit(PgwPool *p)
  * already counted in total. */
 static void connect_for(PgwPool *p, PgwWorker *w, uint32_t pid, uint64_t serial)
 {
-    PgwSnapshot *s = server_snapshot_acquire();
+    PgwSnapshot *s = snapshot_acquire();
     const PgwTenant *t = config_tenant(s->cfg, p->tenant);
     if (!t) {
-        server_snapshot_release(s);
+        snapshot_release(s);
         pthread_mutex_lock(&p->mu);
         p->total--;
         pthread_mutex_unlock(&p->mu);
@@ -116,7 +116,7 @@ static void connect_for(PgwPool *p, PgwWorker *w, uint32_t pid, uint64_t serial)
              "-c search_path=%s -c statement_timeout=%d",
              s->cfg->search_path ? s->cfg->search_path : "public", s->cfg->statement_timeout_ms);
     char *conninfo = pgw_strdup(t->backend);
-    server_snapshot_release(s);
+    snapshot_release(s);
     pthread_mutex_lock(&p->mu);
     p->connects++;
     pthread_mutex_unlock(&p->mu);
@@ -371,9 +371,9 @@ bool pool_params(PgwPool *p, PgwBuf *out, size_t nover, const char *const *over_
 
 static unsigned current_config_version(void)
 {
-    PgwSnapshot *s = server_snapshot_acquire();
+    PgwSnapshot *s = snapshot_acquire();
     unsigned v = s->cfg->version;
-    server_snapshot_release(s);
+    snapshot_release(s);
     return v;
 }
 
@@ -399,6 +399,7 @@ void pool_schema_set(PgwPool *p, PgwSchema *schema)
 {
     PgwSchemaRef *ref = pgw_malloc(sizeof *ref);
     ref->schema = schema;
+    ref->pool = p;
     ref->refs = 1;
     unsigned v = current_config_version();
     pthread_mutex_lock(&p->mu);

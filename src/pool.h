@@ -86,6 +86,7 @@ bool pool_params(PgwPool *p, PgwBuf *out, size_t nover, const char *const *over_
  * keeps it alive across a refresh. */
 typedef struct PgwSchemaRef {
     struct PgwSchema *schema;
+    struct PgwPool *pool;
     int refs;
 } PgwSchemaRef;
 bool pool_schema_needed(PgwPool *p);

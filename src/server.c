@@ -83,93 +83,11 @@ static struct {
     int nworkers;
     struct event_base *main_base;
     const char *config_path;
-    pthread_mutex_t snap_mu;
-    PgwSnapshot *snap;
     int shutting_down; /* 0, 1 graceful, 2 immediate */
     struct event *shutdown_timer;
     struct event *check_timer;
     char *unix_path;
-} server = {.snap_mu = PTHREAD_MUTEX_INITIALIZER};
-
-/* ---------- snapshot ---------- */
-
-int server_snapshot_load(const char *path, PgwSnapshot **out, char *err, size_t errlen)
-{
-    PgwSnapshot *s = pgw_calloc(1, sizeof *s);
-    if (config_load(path, &s->cfg, err, errlen) != 0)
-        goto fail;
-    PgwConfig *cfg = s->cfg;
-    if (cfg->auth_type != PGW_AUTH_TRUST || cfg->auth_file) {
-        if (!cfg->auth_file) {
-            snprintf(err, errlen, "%s: auth_type %s needs auth_file", path,
-                     cfg->auth_type == PGW_AUTH_MD5 ? "md5" : "scram-sha-256");
-            goto fail;
-        }
-        if (auth_userlist_load(cfg->auth_file, &s->users, err, errlen) != 0)
-            goto fail;
-    }
-    if (cfg->tls_cert_file && *cfg->tls_cert_file && cfg->client_tls != PGW_TLS_DISABLE) {
-        char terr[512];
-        s->ssl_ctx = tls_server_ctx_new(cfg->tls_cert_file, cfg->tls_key_file, terr, sizeof terr);
-        if (!s->ssl_ctx) {
-            snprintf(err, errlen, "%s: %s", path, terr);
-            goto fail;
-        }
-    } else if (cfg->client_tls == PGW_TLS_REQUIRE) {
-        snprintf(err, errlen, "%s: client_tls = require needs tls_cert_file and tls_key_file",
-                 path);
-        goto fail;
-    }
-    s->refs = 1;
-    *out = s;
-    return 0;
-fail:
-    server_snapshot_free(s);
-    return -1;
-}
-
-void server_snapshot_free(PgwSnapshot *s)
-{
-    if (!s)
-        return;
-    if (s->cfg)
-        config_free(s->cfg);
-    if (s->users)
-        auth_userlist_free(s->users);
-    if (s->ssl_ctx)
-        tls_ctx_free(s->ssl_ctx);
-    free(s);
-}
-
-PgwSnapshot *server_snapshot_acquire(void)
-{
-    pthread_mutex_lock(&server.snap_mu);
-    PgwSnapshot *s = server.snap;
-    s->refs++;
-    pthread_mutex_unlock(&server.snap_mu);
-    return s;
-}
-
-void server_snapshot_release(PgwSnapshot *s)
-{
-    pthread_mutex_lock(&server.snap_mu);
-    bool last = --s->refs == 0;
-    pthread_mutex_unlock(&server.snap_mu);
-    if (last)
-        server_snapshot_free(s);
-}
-
-static void snapshot_install(PgwSnapshot *s)
-{
-    static unsigned version;
-    s->cfg->version = ++version;
-    pthread_mutex_lock(&server.snap_mu);
-    PgwSnapshot *old = server.snap;
-    server.snap = s;
-    pthread_mutex_unlock(&server.snap_mu);
-    if (old)
-        server_snapshot_release(old);
-}
+} server;
 
 /* ---------- workers, mail and the client registry ---------- */
 
@@ -468,9 +386,9 @@ static void begin_shutdown(bool immediate)
         finish();
         return;
     }
-    PgwSnapshot *s = server_snapshot_acquire();
+    PgwSnapshot *s = snapshot_acquire();
     int ms = s->cfg->shutdown_timeout_ms;
-    server_snapshot_release(s);
+    snapshot_release(s);
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evtimer_add(server.shutdown_timer, &tv);
     struct timeval every = {0, 50000};
@@ -486,7 +404,7 @@ static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
 int server_reload(char *err, size_t errlen)
 {
     PgwSnapshot *s;
-    if (server_snapshot_load(server.config_path, &s, err, errlen) != 0) {
+    if (snapshot_load(server.config_path, &s, err, errlen) != 0) {
         log_error("reload failed, keeping the running configuration: %s", err);
         return -1;
     }

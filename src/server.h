@@ -17,6 +17,7 @@
 #define PGW_SERVER_H
 
 #include "config.h"
+#include "snapshot.h"
 #include "pgw.h"
 
 #include <event2/event.h>
@@ -24,20 +25,6 @@
 
 struct PgwUserlist;
 struct PgwClient;
-
-typedef struct PgwSnapshot {
-    PgwConfig *cfg;
-    struct PgwUserlist *users; /* NULL with auth_type trust */
-    SSL_CTX *ssl_ctx; /* NULL when no certificate is configured */
-    int refs;
-} PgwSnapshot;
-
-PgwSnapshot *server_snapshot_acquire(void);
-void server_snapshot_release(PgwSnapshot *s);
-
-/* Build a snapshot from a config file (also used by --check). */
-int server_snapshot_load(const char *path, PgwSnapshot **out, char *err, size_t errlen) PGW_WUR;
-void server_snapshot_free(PgwSnapshot *s);
 
 typedef struct PgwWorker PgwWorker;
 typedef void (*PgwMailFn)(PgwWorker *w, void *arg);

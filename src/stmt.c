@@ -1,18 +1,27 @@
 /*
- * stmt.c — the statement hook; see stmt.h.
+ * stmt.c — the statement pipeline; see stmt.h.
  *
  * Plain SQL is decided at once by the policy: parse, refuse or rewrite.
  *
  * ASK statements (ASK q, EXPLAIN ASK q, ask('q') as a relation) become an
- * AskJob that runs on the client's worker, one step at a time, each step
- * ending in a callback: the tenant's prompt schema (read once through an
- * internal query on the client's session, masked by the policy), the
- * translation cache, the model (curl multi on this worker's event loop),
- * the policy, and an EXPLAIN of the rewritten SQL on the client's session
- * so a wrong column costs a retry, not a user-visible error. A refusal or a
- * failed EXPLAIN goes back to the model with the error (cleaned of hidden
- * names and values) until max_attempts. Nothing in the job blocks; a cancel
- * or disconnect aborts whatever step is in flight (stmt_abort).
+ * AskJob that runs on the request's event loop, one step at a time, each
+ * step ending in a callback: the tenant's prompt schema (read once through
+ * one of the owner's queries on the client's session, masked by the
+ * policy), the translation cache, the model (curl multi on that event
+ * loop), the policy, and an EXPLAIN of the rewritten SQL on the client's
+ * session so a wrong column costs a retry, not a user-visible error. A
+ * refusal or a failed EXPLAIN goes back to the model with the error
+ * (cleaned of hidden names and values) until max_attempts. Nothing in the
+ * job blocks; a cancel or disconnect aborts whatever step is in flight
+ * (stmt_abort). The job reaches the client's session only through the
+ * owner's PgwStmtSessionOps.
+ *
+ * What the prompt shows is ask_choose's: the whole masked schema when it
+ * fits [llm] schema_budget, else the tables the question needs. While an
+ * ASK runs, the client sees its progress as NOTICEs (the tables shown,
+ * attempt k of n and why a retry happened) when the session's
+ * client_min_messages lets NOTICEs through (read from the session when the
+ * ASK starts); the final "ask: <sql>" NOTICE goes with the result as ever.
  *
  * The model is untrusted: its SQL reaches the backend only as the policy
  * rewrote it, exactly like SQL a person typed.
@@ -25,7 +34,6 @@
 #include "ask.h"
 #include "ask_schema.h"
 #include "audit.h"
-#include "client.h"
 #include "codec.h"
 #include "config.h"
 #include "kvcache.h"
@@ -33,16 +41,19 @@
 #include "log.h"
 #include "policy.h"
 #include "policy_catalog.h" /* policy_append_literal: SQL literal quoting */
-#include "server.h"
+#include "schema.h"
+#include "snapshot.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 
 #define ASK_HISTORY 6 /* earlier turns a follow-up question sees */
-#define ASK_TABLES 10 /* tables a prompt shows at most */
+#define ASK_SCHEMA_CHECK_MS 2000 /* how often the catalog may be checked for DDL */
+#define ASK_VALUE_COLUMNS 200 /* text columns whose values the index reads at most */
 #define SQLSTATE_ASK_LIMIT "53400" /* configuration_limit_exceeded */
 #define SQLSTATE_ASK_LLM "58000" /* system_error: the model is unavailable */
 #define SQLSTATE_ASK_CANNOT "0A000"
@@ -112,7 +123,10 @@ typedef struct SchemaEntry {
     char *tenant;
     unsigned version;
     PgwAskSchema *schema;
+    PgwAskValues *values; /* the tenant's own values, or NULL */
     char *fingerprint;
+    char *generation; /* the catalog's signature when it was read */
+    int64_t checked_ms; /* when that was last confirmed (under ask_mu) */
     int refs;
     struct SchemaEntry *next;
 } SchemaEntry;
@@ -121,7 +135,9 @@ static pthread_mutex_t ask_mu = PTHREAD_MUTEX_INITIALIZER;
 static SchemaEntry *schemas;
 static PgwKvCache *translations;
 static PgwAskLimiter *limiter;
-static __thread PgwLlm *worker_llm; /* one per worker thread, on its event base */
+/* One model client per thread, on the event base of the first request the
+ * thread runs: a worker thread runs one event loop for its whole life. */
+static __thread PgwLlm *thread_llm;
 
 static void ask_globals(void)
 {
@@ -154,7 +170,9 @@ static void schema_put(SchemaEntry *e)
     bool last = --e->refs == 0;
     pthread_mutex_unlock(&ask_mu);
     if (last) {
+        ask_values_free(e->values);
         ask_schema_free(e->schema);
+        free(e->generation);
         free(e->fingerprint);
         free(e->tenant);
         free(e);
@@ -163,12 +181,16 @@ static void schema_put(SchemaEntry *e)
 
 /* Install a freshly read schema (replacing older ones of the tenant) and
  * return it with a reference for the caller. */
-static SchemaEntry *schema_install(const char *tenant, unsigned version, PgwAskSchema *schema)
+static SchemaEntry *schema_install(const char *tenant, unsigned version, PgwAskSchema *schema,
+                                   PgwAskValues *values, char *generation)
 {
     SchemaEntry *e = pgw_calloc(1, sizeof *e);
     e->tenant = pgw_strdup(tenant);
     e->version = version;
     e->schema = schema;
+    e->values = values;
+    e->generation = generation;
+    e->checked_ms = now_ms();
     e->fingerprint = ask_schema_fingerprint(schema);
     e->refs = 2; /* the list's and the caller's */
     SchemaEntry *old = NULL;
@@ -200,24 +222,35 @@ typedef enum { STEP_SCHEMA, STEP_LLM, STEP_EXPLAIN, STEP_DONE } AskStep;
 struct PgwStmtHandle {
     PgwStmtDone done;
     void *arg;
-    PgwClient *client;
+    bool *finished; /* set when done() ran while stmt_submit is still on the stack */
+    const PgwStmtSessionOps *ops;
+    void *owner;
+    void **session_state;
+    struct event_base *base;
     PgwSnapshot *snap;
     char *user, *tenant, *client_addr;
     PgwStmtProtocol protocol;
     PgwAskKind kind;
     char *sql; /* the client's statement */
+    size_t nparam_types; /* its Parse parameter types, if any */
+    uint32_t *param_types;
     char *question;
-    const PgwSchema *policy_schema; /* borrowed: the client holds the pool's reference */
+    const PgwSchema *policy_schema; /* kept alive by schema_ref, which the job owns */
+    void (*schema_release)(void *schema_ref);
+    void *schema_ref;
     SchemaEntry *schema;
     AskStep step;
     int attempt;
+    bool progress; /* the session's client_min_messages lets NOTICEs through */
+    char *generation; /* the catalog signature read for this ASK */
+    PgwAskSchema *new_schema; /* read, waiting for its values */
     char *last_sql; /* the model's SQL of the latest attempt */
     char *last_error; /* why it failed, cleaned for the model */
     char *final_sql; /* the statement to forward: rewritten */
     char *cache_key;
     bool from_cache;
     PgwLlmCall *call;
-    struct PgwInternal *internal;
+    void *internal; /* the owner's query in flight */
     PgwAudit *audit;
     long tokens_in, tokens_out;
     double model_ms;
@@ -227,14 +260,19 @@ struct PgwStmtHandle {
 static void job_free(PgwStmtHandle *j)
 {
     if (j->snap)
-        server_snapshot_release(j->snap);
+        snapshot_release(j->snap);
+    if (j->schema_release)
+        j->schema_release(j->schema_ref);
     schema_put(j->schema);
     audit_discard(j->audit);
     free(j->user);
     free(j->tenant);
     free(j->client_addr);
     free(j->sql);
+    free(j->param_types);
     free(j->question);
+    free(j->generation);
+    ask_schema_free(j->new_schema);
     free(j->last_sql);
     free(j->last_error);
     free(j->final_sql);
@@ -254,6 +292,8 @@ static void job_finish(PgwStmtHandle *j, PgwStmtResult *res)
     j->audit = NULL;
     PgwStmtDone done = j->done;
     void *arg = j->arg;
+    if (j->finished)
+        *j->finished = true;
     job_free(j);
     done(arg, res);
 }
@@ -275,7 +315,7 @@ static void job_failed(PgwStmtHandle *j, const char *raw_error)
 {
     PgwConfig *cfg = j->snap->cfg;
     free(j->last_error);
-    j->last_error = ask_clean_error(j->schema->schema, cfg, raw_error);
+    j->last_error = ask_clean_error_sql(j->schema->schema, cfg, NULL, raw_error, j->last_sql);
     if (j->from_cache) {
         /* A cached translation no longer works (schema or policy changed
          * in a way the key missed): ask the model instead. */
@@ -303,7 +343,7 @@ static void job_succeed(PgwStmtHandle *j)
         int ttl = cfg->cache_ttl_ms > 0 ? cfg->cache_ttl_ms : 60000;
         kvcache_put(translations, j->cache_key, j->last_sql, now_ms() + ttl * 10LL);
     }
-    AskSession **sess = (AskSession **)client_hook_state(j->client);
+    AskSession **sess = (AskSession **)j->session_state;
     if (!*sess)
         *sess = pgw_calloc(1, sizeof **sess);
     session_add(*sess, j->question, j->last_sql);
@@ -354,8 +394,11 @@ static void job_check_sql(PgwStmtHandle *j)
     } else {
         statement = pgw_strdup(j->last_sql);
     }
-    PgwPolicyCtx ctx = {
-        .cfg = cfg, .tenant = config_tenant(cfg, j->tenant), .schema = j->policy_schema};
+    PgwPolicyCtx ctx = {.cfg = cfg,
+                        .tenant = config_tenant(cfg, j->tenant),
+                        .schema = j->policy_schema,
+                        .nparam_types = j->kind == PGW_ASK_RELATION ? j->nparam_types : 0,
+                        .param_types = j->param_types};
     PgwPolicyResult pr;
     memset(&pr, 0, sizeof pr);
     int rc = ctx.tenant && ctx.schema ? policy_rewrite(&ctx, statement, &pr) : -1;
@@ -380,7 +423,7 @@ static void job_check_sql(PgwStmtHandle *j)
     buf_append_str(&b, j->final_sql);
     char *explain = buf_steal_str(&b);
     j->step = STEP_EXPLAIN;
-    j->internal = client_internal_query(j->client, explain, explain_done, j);
+    j->internal = j->ops->query(j->owner, explain, explain_done, j);
     free(explain);
     if (!j->internal)
         job_refuse(j, SQLSTATE_CONNECTION_FAILURE, "pgwarden ask: no server session", NULL, NULL);
@@ -424,6 +467,19 @@ static void llm_done(void *arg, PgwLlmResult *r)
     job_check_sql(j);
 }
 
+/* A progress NOTICE, sent at once (in protocol order) when the session's
+ * client_min_messages lets NOTICEs through. */
+static void job_progress(PgwStmtHandle *j, const char *text)
+{
+    if (!j->progress || !j->ops || !j->ops->notice)
+        return;
+    PgwBuf b;
+    buf_init(&b);
+    codec_notice(&b, "NOTICE", "00000", text, NULL, NULL);
+    j->ops->notice(j->owner, &b);
+    buf_free(&b);
+}
+
 static void job_ask_model(PgwStmtHandle *j)
 {
     PgwConfig *cfg = j->snap->cfg;
@@ -434,17 +490,13 @@ static void job_ask_model(PgwStmtHandle *j)
         return;
     }
     j->attempt++;
-    AskSession *sess = *(AskSession **)client_hook_state(j->client);
-    const char *hq[ASK_HISTORY];
+    AskSession *sess = *(AskSession **)j->session_state;
     PgwAskTurn turns[ASK_HISTORY];
     size_t nh = sess ? sess->n : 0;
     for (size_t i = 0; i < nh; i++) {
-        hq[i] = sess->questions[i];
         turns[i].question = sess->questions[i];
         turns[i].sql = sess->sqls[i];
     }
-    size_t tables[ASK_TABLES];
-    size_t nt = ask_select_tables(j->schema->schema, j->question, hq, nh, ASK_TABLES, tables);
     PgwAskPrompt prompt;
     memset(&prompt, 0, sizeof prompt);
     char *examples = NULL;
@@ -461,13 +513,40 @@ static void job_ask_model(PgwStmtHandle *j)
             examples = buf_steal_str(&b);
         }
     }
-    int rc = ask_build_prompt(j->schema->schema, tables, nt, examples, turns, nh, j->question,
-                              j->last_error ? j->last_sql : NULL, j->last_error, &prompt);
+    PgwAskBudget budget;
+    ask_budget_from_config(cfg, &budget);
+    PgwAskPromptInput in = {
+        .schema = j->schema->schema,
+        .values = j->schema->values,
+        .budget = &budget,
+        .examples = examples,
+        .history = turns,
+        .nhist = nh,
+        .question = j->question,
+        .failed_sql = j->last_error ? j->last_sql : NULL,
+        .failed_error = j->last_error,
+    };
+    PgwAskChoice choice;
+    int rc = ask_prompt_build(&in, &prompt, &choice);
     free(examples);
     if (rc != 0) {
         job_refuse(j, SQLSTATE_INTERNAL_ERROR, "pgwarden ask: cannot build the prompt", NULL, NULL);
         return;
     }
+    int max_attempts = cfg->llm_max_attempts > 0 ? cfg->llm_max_attempts : 1;
+    if (j->attempt == 1 || !j->last_error) {
+        char *what = ask_choice_describe(j->schema->schema, &choice);
+        job_progress(j, what);
+        free(what);
+    }
+    ask_choice_free(&choice);
+    char line[1536];
+    if (j->attempt > 1 && j->last_error)
+        snprintf(line, sizeof line, "ask: attempt %d of %d: the previous SQL failed: %s",
+                 j->attempt, max_attempts, j->last_error);
+    else
+        snprintf(line, sizeof line, "ask: attempt %d of %d", j->attempt, max_attempts);
+    job_progress(j, line);
     PgwLlmMessage msgs[16];
     size_t nm = prompt.nmsgs < 16 ? prompt.nmsgs : 16;
     for (size_t i = 0; i < nm; i++) {
@@ -482,10 +561,10 @@ static void job_ask_model(PgwStmtHandle *j)
         .timeout_ms = cfg->llm_timeout_ms,
         .max_attempts = cfg->llm_max_attempts,
     };
-    if (!worker_llm)
-        worker_llm = llm_new(worker_base(client_worker(j->client)));
+    if (!thread_llm)
+        thread_llm = llm_new(j->base);
     j->step = STEP_LLM;
-    j->call = llm_call(worker_llm, &opt, prompt.system, msgs, nm, llm_done, j);
+    j->call = llm_call(thread_llm, &opt, prompt.system, msgs, nm, llm_done, j);
     ask_prompt_free(&prompt);
     if (!j->call)
         job_refuse(j, SQLSTATE_ASK_LLM, "pgwarden ask: cannot start the model call", NULL, NULL);
@@ -495,7 +574,7 @@ static void job_ask_model(PgwStmtHandle *j)
 static void job_have_schema(PgwStmtHandle *j)
 {
     PgwConfig *cfg = j->snap->cfg;
-    AskSession *sess = *(AskSession **)client_hook_state(j->client);
+    AskSession *sess = *(AskSession **)j->session_state;
     PgwAskTurn turns[ASK_HISTORY];
     size_t nh = sess ? sess->n : 0;
     for (size_t i = 0; i < nh; i++) {
@@ -513,6 +592,69 @@ static void job_have_schema(PgwStmtHandle *j)
     job_ask_model(j);
 }
 
+/* The tenant's values are read (or not needed): install the snapshot. */
+static void schema_ready(PgwStmtHandle *j, PgwAskValues *values)
+{
+    PgwConfig *cfg = j->snap->cfg;
+    PgwAskSchema *s = j->new_schema;
+    j->new_schema = NULL;
+    char *generation = j->generation;
+    j->generation = NULL;
+    j->schema = schema_install(j->tenant, cfg->version, s, values, generation);
+    job_have_schema(j);
+}
+
+static void values_read(void *arg, size_t nrows, size_t ncols, char **values, const char *error)
+{
+    PgwStmtHandle *j = arg;
+    j->internal = NULL;
+    PgwAskValues *v = NULL;
+    if (error)
+        log_warning("tenant %s: reading values for ASK failed: %s", j->tenant, error);
+    else
+        v = ask_values_build(j->new_schema, nrows, ncols, (const char *const *)values);
+    schema_ready(j, v);
+}
+
+/* The value index, when the prompt will need it: the schema does not fit
+ * the budget (the ranking uses values) or sample values are on. Read on
+ * the client's session through the policy with the tenant's own context,
+ * so only its filtered, masked rows are seen — never table statistics,
+ * which would show the other tenants' volume. Without values ASK still
+ * works: any failure here only costs ranking quality. */
+static void read_values(PgwStmtHandle *j)
+{
+    PgwConfig *cfg = j->snap->cfg;
+    PgwAskBudget budget;
+    ask_budget_from_config(cfg, &budget);
+    bool needed =
+        budget.samples_per_column > 0 || ask_schema_ddl_bytes(j->new_schema) > budget.schema_bytes;
+    char *sql = needed ? ask_values_sql(j->new_schema, ASK_VALUE_COLUMNS) : NULL;
+    if (!sql) {
+        schema_ready(j, NULL);
+        return;
+    }
+    PgwPolicyCtx ctx = {
+        .cfg = cfg, .tenant = config_tenant(cfg, j->tenant), .schema = j->policy_schema};
+    PgwPolicyResult pr;
+    memset(&pr, 0, sizeof pr);
+    int rc = ctx.tenant && ctx.schema ? policy_rewrite(&ctx, sql, &pr) : -1;
+    free(sql);
+    if (rc != 0 || pr.decision != PGW_POLICY_ALLOW || !pr.sql) {
+        log_warning("tenant %s: the policy did not let ASK read values: %s", j->tenant,
+                    rc != 0      ? "policy failure"
+                    : pr.message ? pr.message
+                                 : "refused");
+        policy_result_free(&pr);
+        schema_ready(j, NULL);
+        return;
+    }
+    j->internal = j->ops->query(j->owner, pr.sql, values_read, j);
+    policy_result_free(&pr);
+    if (!j->internal)
+        schema_ready(j, NULL);
+}
+
 static void schema_read(void *arg, size_t nrows, size_t ncols, char **values, const char *error)
 {
     PgwStmtHandle *j = arg;
@@ -528,8 +670,60 @@ static void schema_read(void *arg, size_t nrows, size_t ncols, char **values, co
                    NULL, NULL);
         return;
     }
-    j->schema = schema_install(j->tenant, cfg->version, s);
-    job_have_schema(j);
+    j->new_schema = s;
+    read_values(j);
+}
+
+/* The catalog's signature is known: the cached snapshot still holds when
+ * it matches, else the schema is read again (DDL since: a new column, a
+ * dropped table), without waiting for a RELOAD. */
+static void generation_read(void *arg, size_t nrows, size_t ncols, char **values, const char *error)
+{
+    PgwStmtHandle *j = arg;
+    j->internal = NULL;
+    const char *gen = !error && nrows == 1 && ncols == 1 && values[0] ? values[0] : "";
+    free(j->generation);
+    j->generation = pgw_strdup(gen);
+    if (j->schema) {
+        bool same = j->schema->generation && strcmp(j->schema->generation, gen) == 0;
+        if (same) {
+            pthread_mutex_lock(&ask_mu);
+            j->schema->checked_ms = now_ms();
+            pthread_mutex_unlock(&ask_mu);
+            job_have_schema(j);
+            return;
+        }
+        schema_put(j->schema);
+        j->schema = NULL;
+    }
+    j->internal = j->ops->query(j->owner, ask_schema_introspection_sql(), schema_read, j);
+    if (!j->internal)
+        job_refuse(j, SQLSTATE_CONNECTION_FAILURE, "pgwarden ask: no server session", NULL, NULL);
+}
+
+/* Whether progress NOTICEs reach the client, as PostgreSQL decides for its
+ * own: client_min_messages at notice or below (log sits below notice
+ * there). Then the prompt schema: cached, or read now. */
+static void settings_read(void *arg, size_t nrows, size_t ncols, char **values, const char *error)
+{
+    PgwStmtHandle *j = arg;
+    j->internal = NULL;
+    const char *level = !error && nrows == 1 && ncols == 1 ? values[0] : NULL;
+    j->progress = level && (strncasecmp(level, "debug", 5) == 0 || strcasecmp(level, "log") == 0 ||
+                            strcasecmp(level, "notice") == 0);
+    j->schema = schema_get(j->tenant, j->snap->cfg->version);
+    if (j->schema) {
+        pthread_mutex_lock(&ask_mu);
+        bool fresh = now_ms() - j->schema->checked_ms < ASK_SCHEMA_CHECK_MS;
+        pthread_mutex_unlock(&ask_mu);
+        if (fresh) {
+            job_have_schema(j);
+            return;
+        }
+    }
+    j->internal = j->ops->query(j->owner, ask_schema_generation_sql(), generation_read, j);
+    if (!j->internal)
+        job_refuse(j, SQLSTATE_CONNECTION_FAILURE, "pgwarden ask: no server session", NULL, NULL);
 }
 
 static PgwStmtHandle *ask_start(const PgwStmtRequest *req, PgwAskKind kind, char *question,
@@ -537,36 +731,47 @@ static PgwStmtHandle *ask_start(const PgwStmtRequest *req, PgwAskKind kind, char
 {
     ask_globals();
     PgwStmtHandle *j = pgw_calloc(1, sizeof *j);
+    bool finished = false;
+    j->finished = &finished;
     j->done = done;
     j->arg = arg;
-    j->client = req->client;
-    j->snap = server_snapshot_acquire();
+    j->ops = req->ops;
+    j->owner = req->owner;
+    j->session_state = req->session_state;
+    j->base = req->base;
+    j->snap = snapshot_retain(req->snap);
     j->user = pgw_strdup(req->user);
     j->tenant = pgw_strdup(req->tenant);
     j->client_addr = pgw_strdup(req->client_addr);
     j->protocol = req->protocol;
     j->kind = kind;
     j->sql = pgw_strdup(req->sql);
+    if (req->nparam_types) {
+        j->nparam_types = req->nparam_types;
+        j->param_types = pgw_malloc(req->nparam_types * sizeof *j->param_types);
+        memcpy(j->param_types, req->param_types, req->nparam_types * sizeof *j->param_types);
+    }
     j->question = question;
     j->policy_schema = req->schema;
+    j->schema_release = req->schema_release;
+    j->schema_ref = req->schema_ref;
     j->started_ms = now_ms();
     j->audit = audit_begin(req->user, req->tenant, req->client_addr,
                            kind == PGW_ASK_EXPLAIN ? "explain ask" : "ask",
                            req->protocol == PGW_STMT_SIMPLE ? "simple" : "extended", req->sql);
     audit_set_str(j->audit, "question", question);
-    j->schema = schema_get(j->tenant, j->snap->cfg->version);
-    if (j->schema) {
-        job_have_schema(j);
-        return j;
-    }
     j->step = STEP_SCHEMA;
-    j->internal = client_internal_query(j->client, ask_schema_introspection_sql(), schema_read, j);
+    j->internal = j->ops->query(
+        j->owner, "SELECT pg_catalog.current_setting('client_min_messages')", settings_read, j);
     if (!j->internal)
         job_refuse(j, SQLSTATE_CONNECTION_FAILURE, "pgwarden ask: no server session", NULL, NULL);
+    if (finished)
+        return NULL; /* done() has run; j is gone */
+    j->finished = NULL;
     return j;
 }
 
-/* ---------- the hook ---------- */
+/* ---------- the pipeline ---------- */
 
 static void decide_sql(const PgwStmtRequest *req, PgwStmtResult *res)
 {
@@ -581,7 +786,11 @@ static void decide_sql(const PgwStmtRequest *req, PgwStmtResult *res)
                NULL, "Retry in a moment.");
         audit_set_decision(audit, "refuse", NULL, "schema unknown", res->sqlstate);
     } else {
-        PgwPolicyCtx ctx = {.cfg = cfg, .tenant = tenant, .schema = req->schema};
+        PgwPolicyCtx ctx = {.cfg = cfg,
+                            .tenant = tenant,
+                            .schema = req->schema,
+                            .nparam_types = req->nparam_types,
+                            .param_types = req->param_types};
         PgwPolicyResult pr;
         memset(&pr, 0, sizeof pr);
         if (policy_rewrite(&ctx, req->sql, &pr) != 0) {
@@ -602,6 +811,12 @@ static void decide_sql(const PgwStmtRequest *req, PgwStmtResult *res)
     res->audit = audit;
 }
 
+static void drop_schema(const PgwStmtRequest *req)
+{
+    if (req->schema_release)
+        req->schema_release(req->schema_ref);
+}
+
 PgwStmtHandle *stmt_submit(const PgwStmtRequest *req, PgwStmtDone done, void *arg)
 {
     PgwStmtResult res;
@@ -612,13 +827,15 @@ PgwStmtHandle *stmt_submit(const PgwStmtRequest *req, PgwStmtDone done, void *ar
     if (ask_recognize(req->sql, &kind, &question, err, sizeof err) != 0) {
         refuse(&res, SQLSTATE_SYNTAX_ERROR, err, NULL,
                "Write ASK followed by a question, e.g. ASK how many orders were placed last month");
+        drop_schema(req);
         done(arg, &res);
         return NULL;
     }
-    if (kind != PGW_ASK_NONE && req->client)
+    if (kind != PGW_ASK_NONE && req->ops)
         return ask_start(req, kind, question, done, arg);
     free(question);
     decide_sql(req, &res);
+    drop_schema(req);
     done(arg, &res);
     return NULL;
 }
@@ -630,7 +847,7 @@ void stmt_abort(PgwStmtHandle *j)
     if (j->call)
         llm_abort(j->call);
     if (j->internal)
-        client_internal_forget(j->client, j->internal);
+        j->ops->forget(j->owner, j->internal);
     audit_set_str(j->audit, "outcome", "canceled");
     audit_finish(j->audit, 0);
     j->audit = NULL;

@@ -212,6 +212,9 @@ class PgCluster:
             "-c fsync=off",
             "-c synchronous_commit=off",
             "-c full_page_writes=off",
+            # logical decoding for the change stream (test_invalidation*.py);
+            # the other tests neither notice nor pay for it
+            "-c wal_level=logical",
         ])
         self._run_as_owner(
             [str(PG_BINDIR / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),

@@ -544,6 +544,172 @@ def test_token_budget_refuses_without_calling_the_model(pgwarden, shop, llm, tmp
 
 
 # --------------------------------------------------------------------------
+# What the prompt shows, and what the client sees while an ASK runs
+# --------------------------------------------------------------------------
+
+
+def test_a_question_sharing_no_word_with_the_schema_gets_all_of_it(llm, conn):
+    # Issue 13: the local choice used to send an empty Schema: section.
+    question = "give me a summary of everything"
+    llm.script([{"match": exact(question), "reply": sql_reply("SELECT count(*) FROM orders")}])
+    assert conn.execute(f"ASK {question}").fetchone() == (4,)
+    system = llm.log()[0]["body"]["messages"][0]["content"]
+    for table in ("CREATE TABLE customers", "CREATE TABLE orders", "CREATE TABLE side_effects"):
+        assert table in system, system
+    assert HIDDEN_TABLE not in system
+
+
+def test_a_schema_over_the_budget_is_chosen_and_never_empty(pgwarden, shop, llm,
+                                                            tmp_path_factory):
+    gw = make_gateway(pgwarden, shop, llm, tmp_path_factory, schema_budget="64B",
+                      min_tables="1", max_tables="1")
+    llm.script([{"match": "", "reply": sql_reply("SELECT count(*) FROM orders")}])
+    with gw.connect("alice", DB) as conn:
+        conn.execute("ASK how many orders were placed").fetchone()
+        conn.execute("ASK a question that names nothing at all").fetchone()
+    systems = [e["body"]["messages"][0]["content"] for e in llm.log()]
+    assert len(systems) == 2
+    # The question's table, and only it, within a 1-table limit.
+    assert "CREATE TABLE orders" in systems[0] and "CREATE TABLE customers" not in systems[0]
+    # No word in common: still one table, never none.
+    assert systems[1].count("CREATE TABLE") == 1, systems[1]
+    gw.stop()
+
+
+def progress(notices):
+    return [n for n in notices if n.startswith("ask: ")]
+
+
+def test_progress_notices_arrive_in_order(llm, gw):
+    question = "average order amount, with a retry"
+    llm.script([{"match": r"/^average order amount, with a retry$|That SQL failed/",
+                 "replies": [sql_reply("SELECT avg(amount) FROM orders"),
+                             sql_reply("SELECT avg(total)::numeric(10,2) AS avg FROM orders")]}])
+    with gw.connect("alice", DB) as conn:
+        notices = []
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary))
+        assert normalized(conn.execute(f"ASK {question}").fetchall()) == [(116.38,)]
+    seen = progress(notices)
+    assert len(seen) == 4, seen
+    assert seen[0].startswith("ask: the whole schema (3 tables)"), seen
+    assert seen[1] == "ask: attempt 1 of 3", seen
+    assert seen[2].startswith("ask: attempt 2 of 3: the previous SQL failed: "), seen
+    assert "does not exist" in seen[2], seen
+    assert seen[3] == "ask: SELECT avg(total)::numeric(10,2) AS avg FROM orders", seen
+
+
+def test_progress_respects_client_min_messages(llm, gw):
+    question = "how many customers, quietly"
+    llm.script([{"match": exact(question), "reply": sql_reply("SELECT count(*) FROM customers")}])
+    with gw.connect("alice", DB) as conn:
+        notices = []
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary))
+        conn.execute("SET client_min_messages = warning")
+        assert conn.execute(f"ASK {question}").fetchone() == (3,)
+        conn.execute("SET client_min_messages = notice")
+        llm.script([{"match": "", "reply": sql_reply("SELECT count(*) FROM customers")}])
+        assert conn.execute("ASK how many customers, aloud").fetchone() == (3,)
+    # Quiet: only the final NOTICE with the SQL (unchanged); aloud: progress too.
+    seen = progress(notices)
+    assert seen[0] == "ask: SELECT count(*) FROM customers", seen
+    assert seen[1].startswith("ask: the whole schema"), seen
+    assert seen[2] == "ask: attempt 1 of 3", seen
+
+
+@pytest.mark.parametrize("kind", ["column", "table"])
+def test_a_hidden_name_and_an_unknown_name_get_the_same_errors(llm, conn, kind):
+    # Issue 7.6: what comes back (to the model and to the client) must not
+    # tell a hidden name from one that does not exist.
+    if kind == "column":
+        hidden_sql, unknown_sql = (f"SELECT {HIDDEN_COLUMN} FROM customers",
+                                   "SELECT zzq_no_such_col FROM customers")
+    else:
+        hidden_sql, unknown_sql = (f"SELECT * FROM {HIDDEN_TABLE}",
+                                   "SELECT * FROM zzq_no_such_tab")
+    results = []
+    for sql, name in ((hidden_sql, HIDDEN_COLUMN if kind == "column" else HIDDEN_TABLE),
+                      (unknown_sql, "zzq_no_such_col" if kind == "column" else "zzq_no_such_tab")):
+        question = f"oracle probe {kind} {len(results)}"
+        llm.script([{"match": "", "reply": sql_reply(sql)}])
+        with pytest.raises(psycopg.Error) as exc:
+            conn.execute(f"ASK {question}")
+        retries = [user_messages(e)[-1] for e in llm.log()[1:]]
+        client = str(exc.value.diag.message_primary)
+        results.append((exc.value.sqlstate, client.replace(name, "NAME"),
+                        [r.replace(name, "NAME") for r in retries]))
+        assert HIDDEN_COLUMN not in client and HIDDEN_TABLE not in client, client
+        for r in retries:
+            assert HIDDEN_COLUMN not in r and HIDDEN_TABLE not in r, r
+    assert results[0] == results[1], results
+
+
+PALETTE_POLICY = """
+[table.public.zz_palette]
+row_filter = tenant_id = $tenant
+mask.secret_shade = null
+"""
+
+
+def test_the_value_index_finds_a_table_by_the_tenants_own_values(pgwarden, shop, llm,
+                                                                  tmp_path_factory):
+    # One table at most, so only the ranking decides which: a question that
+    # names a value finds its table. Values come from the tenant's own,
+    # filtered rows: another tenant's value finds nothing, and neither they
+    # nor a masked column's values ever reach a prompt.
+    with shop.connect(DB) as su:
+        su.execute("CREATE TABLE zz_palette (id integer PRIMARY KEY, tenant_id text, shade text, "
+                   "secret_shade text)")
+        su.execute("INSERT INTO zz_palette VALUES (1, 'acme', 'Vermilion', 'hush-acme'), "
+                   "(2, 'acme', 'Saffron', 'hush-acme2'), "
+                   "(3, 'globex', 'Cerulean', 'hush-globex')")
+        su.execute("GRANT SELECT ON zz_palette TO reader")
+    try:
+        audit = tmp_path_factory.mktemp("audit") / "audit.jsonl"
+        extra = (POLICY.replace("{backend}", shop.conninfo(DB)) + PALETTE_POLICY +
+                 llm_section(llm, schema_budget="300B", min_tables="1", max_tables="1",
+                             sample_values="yes"))
+        gw = pgwarden(settings={"audit_log": str(audit)}, users=USERS, extra=extra)
+        llm.script([{"match": "", "reply": sql_reply("SELECT count(*) FROM zz_palette")}])
+        with gw.connect("alice", DB) as conn:
+            assert conn.execute("ASK which rows are vermilion").fetchone() == (2,)
+            conn.execute("ASK which rows are cerulean").fetchone()
+        systems = [e["body"]["messages"][0]["content"] for e in llm.log()]
+        assert len(systems) == 2
+        assert "CREATE TABLE zz_palette" in systems[0], systems[0]
+        assert "'Vermilion'" in systems[0], systems[0]
+        assert "CREATE TABLE zz_palette" not in systems[1], systems[1]
+        for text in systems:
+            for word in ("Cerulean", "hush-", OTHER_MARKER, *SSNS, *OTHER_SSNS, "flag-"):
+                assert word not in text, (word, text)
+        gw.stop()
+    finally:
+        with shop.connect(DB) as su:
+            su.execute("DROP TABLE zz_palette")
+
+
+def test_ddl_on_the_backend_shows_up_in_the_next_prompt(llm, gw, shop):
+    with gw.connect("alice", DB) as conn:
+        llm.script([{"match": "", "reply": sql_reply("SELECT count(*) FROM side_effects")}])
+        conn.execute("ASK how many side effects, before").fetchone()
+        assert "zz_added_col" not in llm.log()[-1]["body"]["messages"][0]["content"]
+        with shop.connect(DB) as su:
+            su.execute("ALTER TABLE side_effects ADD COLUMN zz_added_col integer")
+        tries = []
+        try:
+            def shown():
+                # A new question each time: a repeated one is answered
+                # from the translation cache without a prompt.
+                tries.append(1)
+                llm.reset()
+                conn.execute(f"ASK how many side effects, after {len(tries)}").fetchone()
+                return "zz_added_col" in llm.log()[-1]["body"]["messages"][0]["content"]
+            wait_until(shown, 15, "the new column in the prompt")
+        finally:
+            with shop.connect(DB) as su:
+                su.execute("ALTER TABLE side_effects DROP COLUMN zz_added_col")
+
+
+# --------------------------------------------------------------------------
 # Nothing the tenant may not see reaches the model
 # --------------------------------------------------------------------------
 

@@ -360,8 +360,23 @@ START_TEST(test_prompt_subset_and_examples)
                            "this block is malformed\n\n"
                            "Q: product count\nSQL: SELECT count(*) FROM products\n";
     PgwAskPrompt p;
+    /* A small schema is never under-sent: the caller's one table or not,
+     * the whole schema fits the default budget. */
     ck_assert_int_eq(
-        ask_build_prompt(schema, pick, 1, examples, NULL, 0, "best orders", NULL, NULL, &p), 0);
+        ask_build_prompt(schema, pick, 1, NULL, NULL, 0, "best orders", NULL, NULL, &p), 0);
+    ck_assert_ptr_nonnull(strstr(p.system, "CREATE TABLE orders"));
+    ck_assert_ptr_nonnull(strstr(p.system, "CREATE TABLE customers"));
+    ask_prompt_free(&p);
+    /* A budget too small for the whole schema: the question's tables. */
+    PgwAskBudget tight = {.schema_bytes = 1, .min_tables = 1, .max_tables = 1};
+    PgwAskPromptInput in = {
+        .schema = schema, .budget = &tight, .examples = examples, .question = "best orders"};
+    PgwAskChoice choice;
+    ck_assert_int_eq(ask_prompt_build(&in, &p, &choice), 0);
+    ck_assert(!choice.whole);
+    ck_assert_uint_eq(choice.ntables, 1);
+    ck_assert_uint_eq(choice.tables[0], (size_t)orders);
+    ask_choice_free(&choice);
     ck_assert_ptr_nonnull(strstr(p.system, "CREATE TABLE orders"));
     ck_assert_ptr_null(strstr(p.system, "CREATE TABLE customers"));
     ck_assert_ptr_nonnull(
@@ -438,42 +453,110 @@ END_TEST
 static const struct {
     const char *sqlstate;
     const char *message;
+    const char *failed_sql;
     const char *expected;
 } clean_cases[] = {
-    {"42703", "column \"ssn_number\" does not exist", "column \"ssn_number\" does not exist"},
-    {"42703", "column \"secret_score\" does not exist", "column \"<hidden>\" does not exist"},
-    {"42703", "column c.secret_score does not exist", "column c.<hidden> does not exist"},
-    {"42P01", "relation \"internal_notes\" does not exist", "relation \"<hidden>\" does not exist"},
-    {"42P01", "relation \"public.unlisted\" does not exist",
-     "relation \"public.<hidden>\" does not exist"},
-    {"42703", "column \"name\" does not exist", "column \"name\" does not exist"},
-    {NULL, "Perhaps you meant to reference the column \"customers.secret_score\".",
-     "Perhaps you meant to reference the column \"customers.<hidden>\"."},
-    {"22P02", "invalid input syntax for type integer: \"abc\"",
+    /* Names the tenant cannot see: hidden or nonexistent, one placeholder. */
+    {"42703", "column \"ssn_number\" does not exist", NULL, "column \"<unknown>\" does not exist"},
+    {"42703", "column \"secret_score\" does not exist", NULL,
+     "column \"<unknown>\" does not exist"},
+    {"42703", "column c.secret_score does not exist", "SELECT c.secret_score FROM customers c",
+     "column c.<unknown> does not exist"},
+    {"42703", "column c.no_such does not exist", "SELECT c.no_such FROM customers c",
+     "column c.<unknown> does not exist"},
+    {"42P01", "relation \"internal_notes\" does not exist", NULL,
+     "relation \"<unknown>\" does not exist"},
+    {"42P01", "relation \"public.unlisted\" does not exist", NULL,
+     "relation \"public.<unknown>\" does not exist"},
+    {"42883", "function secret_score(integer) does not exist", "SELECT secret_score(1)",
+     "function <unknown>(integer) does not exist"},
+    /* Visible names, built-ins and the SQL's own aliases stay. */
+    {"42703", "column \"name\" does not exist", NULL, "column \"name\" does not exist"},
+    {"42883", "function sum(text) does not exist", "SELECT sum(name) FROM customers",
+     "function sum(text) does not exist"},
+    {"42883", "operator does not exist: text = integer", "SELECT 1 FROM customers WHERE name = 1",
+     "operator does not exist: text = integer"},
+    {"42P01", "missing FROM-clause entry for table \"x\"", "SELECT x.id FROM customers AS x2",
+     "missing FROM-clause entry for table \"<unknown>\""},
+    {"42703", "column t.secret_score does not exist", "SELECT t.secret_score FROM orders AS t",
+     "column t.<unknown> does not exist"},
+    {NULL, "Perhaps you meant to reference the column \"customers.secret_score\".", NULL,
+     "Perhaps you meant to reference the column \"customers.<unknown>\"."},
+    /* A hidden name the message volunteers in free text. */
+    {NULL, "could not read internal_notes", NULL, "could not read <unknown>"},
+    /* A word the failed SQL wrote, hidden or not: the same. */
+    {NULL, "cannot use secret_score here", "SELECT secret_score", "cannot use <unknown> here"},
+    {NULL, "cannot use nosuchthing here", "SELECT nosuchthing", "cannot use <unknown> here"},
+    /* Values never pass. */
+    {"22P02", "invalid input syntax for type integer: \"abc\"", NULL,
      "invalid input syntax for type integer: \"***\""},
-    {"22P02", "column \"name\" bad value \"x\"", "column \"***\" bad value \"***\""},
-    {NULL, "invalid input syntax for type integer: \"abc\"",
+    {"22P02", "column \"name\" bad value \"x\"", NULL, "column \"***\" bad value \"***\""},
+    {NULL, "invalid input syntax for type integer: \"abc\"", NULL,
      "invalid input syntax for type integer: \"***\""},
-    {"42883", "operator does not exist: text = integer", "operator does not exist: text = integer"},
-    {"42601", "syntax error at or near \"FROMM\"", "syntax error at or near \"***\""},
-    {"23505", "Key (id)=(42) already exists.", "Key (id)=(***) already exists."},
-    {"XX000", "value 'Zebracorp' is 'secret'", "value '***' is '***'"},
-    {NULL, "unterminated \"quote", "unterminated \"***\""},
+    {"42601", "syntax error at or near \"FROMM\"", NULL, "syntax error at or near \"***\""},
+    {"23505", "Key (id)=(42) already exists.", NULL, "Key (id)=(***) already exists."},
+    {"XX000", "value 'Zebracorp' is 'secret'", NULL, "value '***' is '***'"},
+    {"XX000", "value 'O''Brien' is wrong", NULL, "value '***' is wrong"},
+    {NULL, "unterminated \"quote", NULL, "unterminated \"***\""},
+    /* An apostrophe inside a word is no quote (issue 14.7). */
+    {NULL, "the model's answer contains no SQL query", NULL,
+     "the model's answer contains no SQL query"},
+    {NULL, "can't read the model's answer: 'x'", NULL, "can't read the model's answer: '***'"},
 };
 
 START_TEST(test_clean_error)
 {
-    char *out =
-        ask_clean_error_state(schema, &cfg, clean_cases[_i].sqlstate, clean_cases[_i].message);
+    char *out = ask_clean_error_sql(schema, &cfg, clean_cases[_i].sqlstate, clean_cases[_i].message,
+                                    clean_cases[_i].failed_sql);
     ck_assert_str_eq(out, clean_cases[_i].expected);
     free(out);
+}
+END_TEST
+
+/* The oracle of issue 7.6: every message shape, with a hidden name and with
+ * a name that exists nowhere, written by the SQL or not, cleans the same. */
+static const char *const oracle_shapes[] = {
+    "column \"%s\" does not exist",
+    "column c.%s does not exist",
+    "column %s.id does not exist",
+    "relation \"%s\" does not exist",
+    "relation \"public.%s\" does not exist",
+    "missing FROM-clause entry for table \"%s\"",
+    "function %s(integer) does not exist",
+    "type \"%s\" does not exist",
+    "permission denied for table %s",
+    "pgwarden: relation %s is not readable",
+    "column \"%s\" of relation \"%s\" does not exist",
+    "Perhaps you meant to reference the column \"customers.%s\".",
+};
+static const char *const hidden_names[] = {"secret_score", "internal_notes", "whisper", "unlisted"};
+
+START_TEST(test_clean_error_hidden_looks_unknown)
+{
+    for (size_t h = 0; h < PGW_ARRAY_LEN(hidden_names); h++) {
+        for (size_t k = 0; k < PGW_ARRAY_LEN(oracle_shapes); k++) {
+            for (int with_sql = 0; with_sql < 2; with_sql++) {
+                char a[256], b[256], sa[256], sb[256];
+                snprintf(a, sizeof(a), oracle_shapes[k], hidden_names[h], hidden_names[h]);
+                snprintf(b, sizeof(b), oracle_shapes[k], "qqzzy_nothing", "qqzzy_nothing");
+                snprintf(sa, sizeof(sa), "SELECT c.%s FROM %s c", hidden_names[h], hidden_names[h]);
+                snprintf(sb, sizeof(sb), "SELECT c.%s FROM %s c", "qqzzy_nothing", "qqzzy_nothing");
+                char *ca = ask_clean_error_sql(schema, &cfg, "42703", a, with_sql ? sa : NULL);
+                char *cb = ask_clean_error_sql(schema, &cfg, "42703", b, with_sql ? sb : NULL);
+                ck_assert_msg(strcmp(ca, cb) == 0, "%s -> %s\n%s -> %s", a, ca, b, cb);
+                ck_assert_ptr_null(strstr(ca, hidden_names[h]));
+                free(ca);
+                free(cb);
+            }
+        }
+    }
 }
 END_TEST
 
 START_TEST(test_clean_error_without_schema)
 {
     char *out = ask_clean_error(NULL, &cfg, "column \"secret_score\" of relation internal_notes");
-    ck_assert_str_eq(out, "column \"<hidden>\" of relation <hidden>");
+    ck_assert_str_eq(out, "column \"<unknown>\" of relation <unknown>");
     free(out);
 }
 END_TEST
@@ -624,6 +707,301 @@ START_TEST(test_names)
 }
 END_TEST
 
+/* ---- the ranking on a schema of its own: one row per class of miss ---- */
+
+/* A game's characters (issue 13's classes): plural and singular, lookup
+ * tables named by their values, a bridge two links away, abbreviated and
+ * undeclared joins, and unrelated tables to lose places to. */
+static const char *const game_rows[][ASK_SCHEMA_NCOLS] = {
+    R("public", "superhero", "r", NULL, "1", "id", "integer", "t", NULL, "t", NULL, NULL, NULL),
+    R("public", "superhero", "r", NULL, "2", "superhero_name", "text", "f", NULL, "f", NULL, NULL,
+      NULL),
+    R("public", "superhero", "r", NULL, "3", "gender_id", "integer", "f", NULL, "f", "public",
+      "gender", "id"),
+    R("public", "gender", "r", NULL, "1", "id", "integer", "t", NULL, "t", NULL, NULL, NULL),
+    R("public", "gender", "r", NULL, "2", "gender", "text", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "superpower", "r", NULL, "1", "id", "integer", "t", NULL, "t", NULL, NULL, NULL),
+    R("public", "superpower", "r", NULL, "2", "power_name", "text", "f", NULL, "f", NULL, NULL,
+      NULL),
+    /* No declared keys: joined by its column names. */
+    R("public", "hero_power", "r", NULL, "1", "hero_id", "integer", "f", NULL, "f", NULL, NULL,
+      NULL),
+    R("public", "hero_power", "r", NULL, "2", "power_id", "integer", "f", NULL, "f", NULL, NULL,
+      NULL),
+    R("public", "district", "r", NULL, "1", "district_id", "integer", "t", NULL, "t", NULL, NULL,
+      NULL),
+    R("public", "district", "r", NULL, "2", "a3", "text", "f", "region", "f", NULL, NULL, NULL),
+    R("public", "account", "r", NULL, "1", "account_id", "integer", "t", NULL, "t", NULL, NULL,
+      NULL),
+    R("public", "account", "r", NULL, "2", "district_id", "integer", "f", NULL, "f", NULL, NULL,
+      NULL),
+    R("public", "account", "r", NULL, "3", "frequency", "text", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "drivers", "r", NULL, "1", "driverid", "integer", "t", NULL, "t", NULL, NULL, NULL),
+    R("public", "drivers", "r", NULL, "2", "forename", "text", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "drivers", "r", NULL, "3", "surname", "text", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "payslip", "r", NULL, "1", "slipno", "integer", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "payslip", "r", NULL, "2", "cur", "text", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "payslip", "r", NULL, "3", "currency", "text", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "emp", "r", NULL, "1", "empno", "integer", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "emp", "r", NULL, "2", "ename", "text", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "calendar", "r", NULL, "1", "day", "date", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "calendar", "r", NULL, "2", "month", "integer", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "visits", "r", NULL, "1", "visit_id", "integer", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "visits", "r", NULL, "2", "visited_on", "date", "f", NULL, "f", NULL, NULL, NULL),
+    R("public", "visits", "r", NULL, "3", "note", "text", "f", NULL, "f", NULL, NULL, NULL),
+};
+
+static const char *const game_values[][ASK_VALUES_NCOLS] = {
+    {"public", "gender", "gender", "Male"},
+    {"public", "gender", "gender", "Female"},
+    {"public", "district", "a3", "North Bohemia"},
+    {"public", "district", "a3", "Prague"},
+    {"public", "drivers", "forename", "Lewis"},
+    {"public", "drivers", "surname", "Hamilton"},
+    {"public", "account", "frequency", "monthly issuance"},
+    /* Not in the snapshot, or not a column of it: dropped. */
+    {"public", "internal_notes", "memo", "Zebracorp"},
+    {"public", "drivers", "no_such_column", "Quux"},
+};
+
+static const struct {
+    const char *question;
+    size_t max;
+    const char *must[3]; /* tables that must be among the first max */
+} rank_cases[] = {
+    /* Plural and word forms. */
+    {"How many superheroes are there?", 1, {"superhero"}},
+    {"list every superpower", 1, {"superpower"}},
+    /* A value named instead of a table (the value index). */
+    {"How many accounts are in North Bohemia?", 2, {"account", "district"}},
+    {"Which races did Lewis Hamilton win?", 1, {"drivers"}},
+    /* A concept's instance: female → gender. */
+    {"how many female superheroes", 2, {"superhero", "gender"}},
+    /* A bridge two links away: superhero → hero_power → superpower. */
+    {"which superheroes have the superpower of flight",
+     3,
+     {"superhero", "superpower", "hero_power"}},
+    /* An abbreviated name. */
+    {"names of all employees", 1, {"emp"}},
+    /* Time words are filters, not tables: visits beats calendar. */
+    {"visits per month in the last 30 days", 1, {"visits"}},
+};
+
+static PgwAskSchema *game_schema(PgwAskValues **values)
+{
+    PgwConfig allow;
+    memset(&allow, 0, sizeof(allow));
+    allow.default_access = PGW_ACCESS_ALLOW;
+    PgwAskSchema *s = ask_schema_build(&allow, NULL, PGW_ARRAY_LEN(game_rows), ASK_SCHEMA_NCOLS,
+                                       &game_rows[0][0]);
+    ck_assert_ptr_nonnull(s);
+    if (values != NULL) {
+        *values =
+            ask_values_build(s, PGW_ARRAY_LEN(game_values), ASK_VALUES_NCOLS, &game_values[0][0]);
+        ck_assert_ptr_nonnull(*values);
+    }
+    return s;
+}
+
+static bool in_first(const PgwAskSchema *s, const size_t *out, size_t n, const char *table)
+{
+    long t = ask_schema_find_table(s, "public", table);
+    for (size_t i = 0; t >= 0 && i < n; i++)
+        if (out[i] == (size_t)t)
+            return true;
+    return false;
+}
+
+START_TEST(test_rank_classes)
+{
+    PgwAskValues *v;
+    PgwAskSchema *s = game_schema(&v);
+    size_t out[16];
+    size_t n = ask_rank_tables(s, v, rank_cases[_i].question, NULL, 0, rank_cases[_i].max, out);
+    ck_assert_uint_eq(n, rank_cases[_i].max);
+    for (size_t k = 0; k < 3 && rank_cases[_i].must[k] != NULL; k++) {
+        if (in_first(s, out, n, rank_cases[_i].must[k]))
+            continue;
+        char got[512] = "";
+        for (size_t i = 0; i < n; i++) {
+            const char *sn, *tn;
+            ask_schema_table_name(s, out[i], &sn, &tn);
+            strcat(got, " ");
+            strcat(got, tn);
+        }
+        ck_abort_msg("%s: %s not in the first %zu:%s", rank_cases[_i].question,
+                     rank_cases[_i].must[k], rank_cases[_i].max, got);
+    }
+    ask_values_free(v);
+    ask_schema_free(s);
+}
+END_TEST
+
+START_TEST(test_rank_needs_the_value_index)
+{
+    /* Without values, "North Bohemia" names nothing: the index is what
+     * finds district (so the case above can fail). */
+    PgwAskSchema *s = game_schema(NULL);
+    size_t out[2];
+    size_t n = ask_rank_tables(s, NULL, "How many accounts are in North Bohemia?", NULL, 0, 1, out);
+    ck_assert_uint_eq(n, 1);
+    ck_assert(!in_first(s, out, n, "district"));
+    ask_schema_free(s);
+}
+END_TEST
+
+START_TEST(test_rank_order_is_complete_and_matches_first)
+{
+    PgwAskValues *v;
+    PgwAskSchema *s = game_schema(&v);
+    size_t nt = ask_schema_ntables(s);
+    size_t order[32];
+    size_t nmatched = 99;
+    /* A question sharing no word: every table, none matched, never empty. */
+    size_t n =
+        ask_rank_order(s, v, "give me a summary of everything", NULL, 0, order, &nmatched, NULL);
+    ck_assert_uint_eq(n, nt);
+    ck_assert_uint_eq(nmatched, 0);
+    bool seen[32] = {false};
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_uint_lt(order[i], nt);
+        ck_assert(!seen[order[i]]);
+        seen[order[i]] = true;
+    }
+    /* Every real match before any neighbour: superhero, superpower and
+     * gender match; hero_power (their bridge) and the rest do not. */
+    PgwAskMatches m = {0};
+    n = ask_rank_order(s, v, "female superheroes and their superpower", NULL, 0, order, &nmatched,
+                       &m);
+    ck_assert_uint_ge(nmatched, 3);
+    /* The matches, with the one bridge among them (hero_power). */
+    ck_assert(in_first(s, order, nmatched + 1, "superhero"));
+    ck_assert(in_first(s, order, nmatched + 1, "superpower"));
+    ck_assert(in_first(s, order, nmatched + 1, "gender"));
+    ck_assert(in_first(s, order, nmatched + 1, "hero_power"));
+    ck_assert_uint_ge(m.n, 1);
+    ck_assert_str_eq(m.v[0].value, "Female");
+    free(m.v);
+    ask_values_free(v);
+    ask_schema_free(s);
+}
+END_TEST
+
+START_TEST(test_budget)
+{
+    PgwAskSchema *s = game_schema(NULL);
+    size_t nt = ask_schema_ntables(s), whole = ask_schema_ddl_bytes(s);
+    char *ddl = ask_schema_ddl(s, NULL, 0);
+    ck_assert_uint_eq(strlen(ddl), whole);
+    free(ddl);
+    static const struct {
+        size_t bytes, min, max;
+        bool whole;
+        size_t ntables; /* 0: not checked */
+    } cases[] = {
+        {ASK_DEFAULT_SCHEMA_BYTES, 4, 10, true, 0},
+        {1, 4, 10, false, 4}, /* the minimum wins over the budget */
+        {1, 1, 1, false, 1},
+        {1000000, 1, 2, true, 0}, /* fits: max does not apply */
+    };
+    for (size_t i = 0; i < PGW_ARRAY_LEN(cases); i++) {
+        PgwAskBudget b = {cases[i].bytes, cases[i].min, cases[i].max, 0};
+        PgwAskChoice c;
+        ck_assert_int_eq(ask_choose(s, NULL, "list every superpower", NULL, 0, &b, &c), 0);
+        ck_assert(c.whole == cases[i].whole);
+        ck_assert_uint_eq(c.ntables, cases[i].whole ? nt : cases[i].ntables);
+        if (!c.whole)
+            ck_assert_uint_eq(c.tables[0],
+                              (size_t)ask_schema_find_table(s, "public", "superpower"));
+        char *text = ask_choice_describe(s, &c);
+        ck_assert_ptr_nonnull(strstr(text, c.whole ? "the whole schema" : "tables chosen"));
+        free(text);
+        ask_choice_free(&c);
+    }
+    /* Between: as many tables as fit, within min and max. */
+    PgwAskBudget mid = {whole / 2, 1, 100, 0};
+    PgwAskChoice c;
+    ck_assert_int_eq(ask_choose(s, NULL, "list every superpower", NULL, 0, &mid, &c), 0);
+    ck_assert(!c.whole);
+    ck_assert_uint_gt(c.ntables, 1);
+    ck_assert_uint_lt(c.ntables, nt);
+    ask_choice_free(&c);
+    ask_schema_free(s);
+}
+END_TEST
+
+START_TEST(test_sample_values)
+{
+    PgwAskValues *v;
+    PgwAskSchema *s = game_schema(&v);
+    /* Dropped: a table the snapshot lacks, a column it lacks. */
+    ck_assert_uint_eq(ask_values_count(v), 7);
+    PgwAskBudget b = {ASK_DEFAULT_SCHEMA_BYTES, 4, 10, 3};
+    PgwAskChoice c;
+    ck_assert_int_eq(ask_choose(s, v, "accounts in Prague", NULL, 0, &b, &c), 0);
+    char *ddl = ask_schema_prompt_ddl(s, v, &c, &b);
+    /* The value the question names first, then the others. */
+    ck_assert_ptr_nonnull(strstr(ddl, "a3 text -- region e.g. 'Prague', 'North Bohemia'"));
+    ck_assert_ptr_nonnull(strstr(ddl, "gender text -- e.g. 'Male', 'Female'"));
+    ck_assert_ptr_null(strstr(ddl, "Zebracorp"));
+    ck_assert_ptr_null(strstr(ddl, "Quux"));
+    free(ddl);
+    /* No samples asked for, or no room for them: none shown. */
+    PgwAskBudget none = {ASK_DEFAULT_SCHEMA_BYTES, 4, 10, 0};
+    ddl = ask_schema_prompt_ddl(s, v, &c, &none);
+    ck_assert_ptr_null(strstr(ddl, "e.g."));
+    free(ddl);
+    PgwAskBudget tight = {ask_schema_ddl_bytes(s) + 20, 4, 10, 3};
+    ddl = ask_schema_prompt_ddl(s, v, &c, &tight);
+    ck_assert_uint_le(strlen(ddl), tight.schema_bytes);
+    free(ddl);
+    ask_choice_free(&c);
+    ask_values_free(v);
+    ask_schema_free(s);
+}
+END_TEST
+
+START_TEST(test_values_never_masked_and_bounded)
+{
+    /* customers.ssn is masked: its values are never indexed or shown. */
+    static const char *const rows[][ASK_VALUES_NCOLS] = {
+        {"public", "customers", "ssn", "555-01-7001"},
+        {"public", "customers", "secret_score", "99"},
+        {"public", "customers", "name", "Ada"},
+        {"public", "customers", "name", "Ada"},
+        {"public", "internal_notes", "memo", "acquisition"},
+    };
+    PgwAskValues *v = ask_values_build(schema, PGW_ARRAY_LEN(rows), ASK_VALUES_NCOLS, &rows[0][0]);
+    ck_assert_uint_eq(ask_values_count(v), 1);
+    ask_values_free(v);
+    ck_assert_ptr_null(ask_values_build(schema, 0, 3, NULL));
+    /* A column with more distinct values than a category has is dropped. */
+    size_t n = ASK_VALUES_PER_COLUMN + 1;
+    const char **many = calloc(n * ASK_VALUES_NCOLS, sizeof(char *));
+    char(*text)[16] = calloc(n, 16);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(text[i], 16, "name %zu", i);
+        const char *row[] = {"public", "customers", "name", text[i]};
+        memcpy(many + i * ASK_VALUES_NCOLS, row, sizeof(row));
+    }
+    v = ask_values_build(schema, n, ASK_VALUES_NCOLS, many);
+    ck_assert_uint_eq(ask_values_count(v), 0);
+    ask_values_free(v);
+    free(many);
+    free(text);
+    /* The reading query: text columns only, never a masked one. */
+    char *sql = ask_values_sql(schema, 100);
+    ck_assert_ptr_nonnull(sql);
+    ck_assert_ptr_nonnull(strstr(sql, "\"name\"::text AS v FROM \"public\".\"customers\""));
+    ck_assert_ptr_null(strstr(sql, "ssn"));
+    ck_assert_ptr_null(strstr(sql, "secret_score"));
+    ck_assert_ptr_null(strstr(sql, "internal_notes"));
+    ck_assert_ptr_null(strstr(sql, "\"id\""));
+    free(sql);
+    ck_assert_ptr_nonnull(strstr(ask_schema_generation_sql(), "pg_attribute"));
+}
+END_TEST
+
 static Suite *ask_suite(void)
 {
     Suite *s = suite_create("ask");
@@ -649,8 +1027,18 @@ static Suite *ask_suite(void)
     tcase_add_test(tc, test_default_allow_still_hides);
     tcase_add_loop_test(tc, test_clean_error, 0, PGW_ARRAY_LEN(clean_cases));
     tcase_add_test(tc, test_clean_error_without_schema);
+    tcase_add_test(tc, test_clean_error_hidden_looks_unknown);
     tcase_add_test(tc, test_select_tables);
     tcase_add_test(tc, test_names);
+    tcase_add_test(tc, test_values_never_masked_and_bounded);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("rank");
+    tcase_add_loop_test(tc, test_rank_classes, 0, PGW_ARRAY_LEN(rank_cases));
+    tcase_add_test(tc, test_rank_needs_the_value_index);
+    tcase_add_test(tc, test_rank_order_is_complete_and_matches_first);
+    tcase_add_test(tc, test_budget);
+    tcase_add_test(tc, test_sample_values);
     suite_add_tcase(s, tc);
     return s;
 }

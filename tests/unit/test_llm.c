@@ -772,8 +772,10 @@ START_TEST(test_concurrent_calls)
         ck_assert_int_eq(p[i].out.done, 1);
         ck_assert_msg(p[i].out.ok, "call %d: %s", i, p[i].out.error);
     }
-    /* A hundred 1-second answers side by side, not one after another. */
-    ck_assert_msg(ms >= 1000 && ms < 3000, "%d calls took %.0f ms", CONCURRENT, ms);
+    /* A hundred 1-second answers side by side, not one after another (that
+     * would take 100 s). The bound leaves room for a loaded machine: this
+     * checks concurrency, not speed. */
+    ck_assert_msg(ms >= 1000 && ms < 9500, "%d calls took %.0f ms", CONCURRENT, ms);
     ck_assert_int_eq(log_count(), CONCURRENT);
     loop_free(&l);
 }
