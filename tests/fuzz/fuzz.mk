@@ -16,7 +16,7 @@ CC = clang
 PKGS = libevent_core libevent_extra libevent_openssl libevent_pthreads openssl libcurl \
 	jansson libpq hiredis libprotobuf-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lpg_query -lm
+PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lpg_query -lstemmer -lm
 
 SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 CFLAGS = -std=gnu11 -g -O1 -pthread -Wall -Wno-unused-parameter \
