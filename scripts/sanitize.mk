@@ -23,7 +23,7 @@ CC = clang
 PKGS = libevent_core libevent_extra libevent_openssl libevent_pthreads openssl libcurl \
 	jansson libpq hiredis libprotobuf-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lpg_query -lm
+PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lpg_query -lstemmer -lm
 CHECK_CFLAGS := $(shell pkg-config --cflags check)
 CHECK_LIBS := $(shell pkg-config --libs check)
 
@@ -40,8 +40,12 @@ LIB_SRCS := $(filter-out $(SRC)/src/main.c,$(wildcard $(SRC)/src/*.c))
 LIB_OBJS := $(patsubst $(SRC)/src/%.c,$(O)/obj/%.o,$(LIB_SRCS))
 UNIT := $(patsubst $(SRC)/tests/unit/%.c,%,$(wildcard $(SRC)/tests/unit/test_*.c))
 UNIT_BINS := $(addprefix $(O)/tests/unit/,$(UNIT))
+# Helper programs the integration suite runs from the build directory
+# (tests/integration/*.c, e.g. changes_follow).
+TOOLS := $(patsubst $(SRC)/tests/integration/%.c,%,$(wildcard $(SRC)/tests/integration/*.c))
+TOOL_BINS := $(addprefix $(O)/tests/integration/,$(TOOLS))
 
-all: $(O)/pgwarden $(UNIT_BINS)
+all: $(O)/pgwarden $(UNIT_BINS) $(TOOL_BINS)
 
 $(O)/obj/%.o: $(SRC)/src/%.c $(SRC)/scripts/sanitize.mk
 	@mkdir -p $(dir $@)
@@ -51,6 +55,14 @@ $(O)/obj/unit/%.o: $(SRC)/tests/unit/%.c $(SRC)/scripts/sanitize.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
 
+$(O)/obj/tools/%.o: $(SRC)/tests/integration/%.c $(SRC)/scripts/sanitize.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(O)/tests/integration/%: $(O)/obj/tools/%.o $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ $(PKG_LIBS) -o $@
+
 $(O)/pgwarden: $(O)/obj/main.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ $(PKG_LIBS) -o $@
 
@@ -58,7 +70,7 @@ $(O)/tests/unit/%: $(O)/obj/unit/%.o $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ $(CHECK_LIBS) $(PKG_LIBS) -o $@
 
--include $(O)/obj/*.d $(O)/obj/unit/*.d
+-include $(O)/obj/*.d $(O)/obj/unit/*.d $(O)/obj/tools/*.d
 
 .PHONY: all
 .SECONDARY:
