@@ -19,7 +19,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lpg_query -lstemmer -lm
 
 SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-CFLAGS = -std=gnu11 -g -O1 -pthread -Wall -Wno-unused-parameter \
+CFLAGS = -std=gnu11 -g -O1 -pthread -Wall -Werror=int-conversion -Wno-unused-parameter \
 	-Wno-missing-field-initializers $(SAN) $(PKG_CFLAGS) -I$(SRC)/src \
 	-DSYSCONFDIR='"/etc"' -DPACKAGE_VERSION='"fuzz"'
 

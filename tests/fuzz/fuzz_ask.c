@@ -49,7 +49,7 @@ static PgwTablePolicy tables[] = {
     {"public", "orders", NULL, false, 0, NULL, 2},
     {"public", "internal_notes", NULL, true, 0, NULL, 3},
 };
-static PgwTenant tenant = {"acme", "host=x", "acme", 1, 1};
+static PgwTenant tenant = {.name = "acme", .backend = "host=x", .id = "acme", .pool_size = 1};
 static PgwConfig cfg;
 static PgwAskSchema *schema;
 

@@ -73,7 +73,7 @@ static PgwTablePolicy tables[] = {
 };
 static char *allowed_functions[] = {"public.safe_fn"};
 static PgwConfig cfg;
-static PgwTenant tenant = {"acme", "", "o'acme", 1, 1};
+static PgwTenant tenant = {.name = "acme", .backend = "", .id = "o'acme", .pool_size = 1};
 static PgwSchema *schema;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
