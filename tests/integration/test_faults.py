@@ -821,10 +821,13 @@ def test_gssenc_request_inside_tls_is_answered_inside_tls(tls_gw):
 
 
 def sanitized(binary):
-    """Is this pgwarden built with ASan+UBSan (scripts/sanitize.mk)?"""
+    """Is this pgwarden built with ASan+UBSan (scripts/sanitize.mk SAN=asan)?
+    A ThreadSanitizer build carries UBSan's handlers in its runtime too, but
+    no UBSan checks: only the ASan runtime tells the two apart."""
     try:
         with open(binary, "rb") as f:
-            return b"__ubsan_handle" in f.read()
+            data = f.read()
+            return b"__asan_init" in data and b"__ubsan_handle" in data
     except OSError:
         return False
 
