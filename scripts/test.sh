@@ -149,12 +149,20 @@ if ! BUILD_DIR="$build_dir" bash "$repo/scripts/build.sh"; then
     finish
 fi
 
-# Source rules every change must keep: the pinned format (.clang-format).
+# Source rules every change must keep: the pinned format (.clang-format),
+# and the structure (no include cycle, layers, file length: check-source.py).
 step "source checks"
 if bash "$repo/scripts/format.sh" --check; then
     passed=$((passed + 1))
 else
     echo "test: source checks failed" >&2
+    failed=$((failed + 1))
+    status=1
+fi
+if "$python" "$repo/scripts/check-source.py" "$repo/src"; then
+    passed=$((passed + 1))
+else
+    echo "test: source structure checks failed" >&2
     failed=$((failed + 1))
     status=1
 fi

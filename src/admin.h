@@ -14,9 +14,8 @@
 #define PGW_ADMIN_H
 
 #include "buf.h"
+#include "config.h" /* PGW_ADMIN_DB */
 #include "pgw.h"
-
-#define PGW_ADMIN_DB "pgwarden"
 
 /* Run one admin command (a whole Query text; a trailing ';' is fine).
  * Appends the answer (RowDescription/DataRows/CommandComplete, or an

@@ -9,6 +9,19 @@
  *
  * What it must never do: compare a secret with memcmp/strcmp (everything
  * goes through CRYPTO_memcmp on equal-length buffers), or log a secret.
+ *
+ * Login probing: a SCRAM exchange must look the same for every name, known
+ * or not. The list therefore carries a mock key (a hash of all its entries,
+ * so only someone who knows the secrets could compute it, and every
+ * instance reading the same file has the same one) from which the mock
+ * exchange of an unknown user takes its stable salt, and it derives a SCRAM
+ * verifier for every plaintext secret once, when loaded
+ * (auth_userlist_prepare_scram), with a salt from the same key: no login
+ * then runs PBKDF2, so neither the salts nor the time an exchange takes
+ * tell a user with a plaintext secret, one with a stored verifier and an
+ * unknown name apart. What remains: a change to the file changes the mock
+ * key, and with it the salts of unknown and plaintext users, not those of
+ * stored verifiers.
  */
 #include "auth.h"
 
@@ -29,7 +42,28 @@ struct PgwUserlist {
     size_t n;
     char **users;
     char **secrets;
+    char **scram; /* what SCRAM runs against, per user (NULL: mock); after prepare */
+    uint8_t mock_key[SCRAM_MOCK_KEY_LEN];
 };
+
+/* SHA-256 over every entry: the mock key (see above). */
+static void compute_mock_key(PgwUserlist *ul)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    static const char domain[] = "pgwarden mock SCRAM salt key v1";
+    unsigned int len = 0;
+    if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+        EVP_DigestUpdate(ctx, domain, sizeof domain) == 1) {
+        for (size_t i = 0; i < ul->n; i++) {
+            EVP_DigestUpdate(ctx, ul->users[i], strlen(ul->users[i]) + 1);
+            EVP_DigestUpdate(ctx, ul->secrets[i], strlen(ul->secrets[i]) + 1);
+        }
+        EVP_DigestFinal_ex(ctx, ul->mock_key, &len);
+    }
+    if (len != SCRAM_MOCK_KEY_LEN && RAND_bytes(ul->mock_key, sizeof ul->mock_key) != 1)
+        memset(ul->mock_key, 0, sizeof ul->mock_key); /* still unknown to a client */
+    EVP_MD_CTX_free(ctx);
+}
 
 
 int auth_userlist_parse(const char *name, const char *text, PgwUserlist **out, char *err,
@@ -70,6 +104,7 @@ int auth_userlist_parse(const char *name, const char *text, PgwUserlist **out, c
         ul->n++;
         user = secret = NULL;
     }
+    compute_mock_key(ul);
     *out = ul;
     return 0;
 fail:
@@ -120,9 +155,15 @@ void auth_userlist_free(PgwUserlist *ul)
         free(ul->users[i]);
         OPENSSL_cleanse(ul->secrets[i], strlen(ul->secrets[i]));
         free(ul->secrets[i]);
+        if (ul->scram && ul->scram[i] && ul->scram[i] != ul->secrets[i]) {
+            OPENSSL_cleanse(ul->scram[i], strlen(ul->scram[i]));
+            free(ul->scram[i]);
+        }
     }
     free(ul->users);
     free(ul->secrets);
+    free(ul->scram);
+    OPENSSL_cleanse(ul->mock_key, sizeof ul->mock_key);
     free(ul);
 }
 
@@ -131,6 +172,49 @@ const char *auth_userlist_get(const PgwUserlist *ul, const char *user)
     for (size_t i = 0; ul && user && i < ul->n; i++)
         if (strcmp(ul->users[i], user) == 0)
             return ul->secrets[i];
+    return NULL;
+}
+
+const uint8_t *auth_userlist_mock_key(const PgwUserlist *ul)
+{
+    return ul->mock_key;
+}
+
+static bool is_md5_hash(const char *secret);
+
+int auth_userlist_prepare_scram(PgwUserlist *ul)
+{
+    if (ul->scram)
+        return 0;
+    char **scram = pgw_calloc(ul->n ? ul->n : 1, sizeof *scram);
+    for (size_t i = 0; i < ul->n; i++) {
+        const char *secret = ul->secrets[i];
+        if (auth_secret_kind(secret) == PGW_SECRET_SCRAM) {
+            scram[i] = ul->secrets[i]; /* stored: used as is (or mocked if malformed) */
+        } else if (!is_md5_hash(secret)) {
+            uint8_t salt[SCRAM_SALT_LEN];
+            if (scram_mock_salt(ul->mock_key, ul->users[i], salt) != 0)
+                goto fail;
+            scram[i] = scram_make_verifier(secret, salt, sizeof salt, SCRAM_ITERATIONS);
+            if (!scram[i])
+                goto fail;
+        } /* an md5 hash cannot answer SCRAM: NULL, the mock exchange */
+    }
+    ul->scram = scram;
+    return 0;
+fail:
+    for (size_t i = 0; i < ul->n; i++)
+        if (scram[i] && scram[i] != ul->secrets[i])
+            free(scram[i]);
+    free(scram);
+    return -1;
+}
+
+const char *auth_userlist_scram(const PgwUserlist *ul, const char *user)
+{
+    for (size_t i = 0; ul && user && i < ul->n; i++)
+        if (strcmp(ul->users[i], user) == 0)
+            return ul->scram ? ul->scram[i] : ul->secrets[i];
     return NULL;
 }
 

@@ -22,6 +22,18 @@ void auth_userlist_free(PgwUserlist *ul);
 /* The stored secret for user, or NULL. */
 const char *auth_userlist_get(const PgwUserlist *ul, const char *user);
 
+/* Derive a SCRAM verifier for every plaintext secret, once (PBKDF2 per
+ * plaintext user), so a SCRAM login never runs PBKDF2: call it after
+ * loading when SCRAM is in use. */
+int auth_userlist_prepare_scram(PgwUserlist *ul) PGW_WUR;
+/* What a SCRAM exchange for user runs against: its verifier (stored, or
+ * derived by prepare; before prepare, the stored secret), or NULL when the
+ * user is unknown or has only an md5 hash (the mock exchange then runs). */
+const char *auth_userlist_scram(const PgwUserlist *ul, const char *user);
+/* SCRAM_MOCK_KEY_LEN bytes that only this list's secrets determine: the
+ * salts of the mock exchange derive from it (scram_server_new_keyed). */
+const uint8_t *auth_userlist_mock_key(const PgwUserlist *ul);
+
 typedef enum { PGW_SECRET_PLAIN, PGW_SECRET_MD5, PGW_SECRET_SCRAM } PgwSecretKind;
 PgwSecretKind auth_secret_kind(const char *secret);
 

@@ -10,35 +10,37 @@
  *
  * The relay reads message headers only. Messages pgwarden must look at are
  * small and buffered whole: ReadyForQuery (to track the statement boundary
- * and transaction status) and ErrorResponse (FATALs mean the server is going
- * away). Everything else is streamed: the header, then the body as it comes
- * (stream_left), straight from the backend's input buffer into the client's
- * output buffer without copying, and reading stops while the client's output
- * is over its high-water mark.
+ * and transaction status), ErrorResponse (FATALs mean the server is going
+ * away), NoticeResponse and CommandComplete. Everything else is streamed:
+ * the header, then the body as it comes (stream_left), handed to the user
+ * straight from the backend's input buffer (the link moves it into the
+ * client's output buffer without copying), and reading stops while the
+ * user says it is congested.
+ *
+ * Responses to pgwarden's own queries (RFQ_SWALLOW, RFQ_CAPTURE) never
+ * reach the user; everything else does, through PgwBackendUser. Callbacks
+ * may give the session back or discard it from inside the relay loop:
+ * backend_free then only marks it, and the loop frees it when it unwinds.
  */
 #include "backend.h"
 
-#include "client.h"
 #include "codec.h"
 #include "log.h"
-#include "pool.h"
 #include "schema.h"
-#include "scrub.h"
-#include "server.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-
-#define CLIENT_OUT_HIGH (256 * 1024)
 
 static void backend_event_cb(struct bufferevent *bev, short what, void *arg);
 static void backend_read_cb(struct bufferevent *bev, void *arg);
@@ -84,7 +86,7 @@ static void connect_failed(PgwBackend *b, const char *why)
         b->ev = NULL;
     }
     b->state = PGW_BE_BROKEN;
-    pool_backend_failed(b, why);
+    b->home_ops->connect_failed(b->home, b, why);
 }
 
 static void setup_cb(evutil_socket_t fd, short what, void *arg);
@@ -103,7 +105,7 @@ static void setup_done(PgwBackend *b, PGresult *res)
     PgwSchema *schema = schema_from_rows((size_t)nrows, (size_t)ncols, vals);
     free(vals);
     if (schema)
-        pool_schema_set(b->pool, schema);
+        b->home_ops->schema_read(b->home, schema);
 }
 
 static void setup_cb(evutil_socket_t fd, short what, void *arg)
@@ -135,7 +137,7 @@ fail : {
 
 static void start_setup(PgwBackend *b)
 {
-    if (!pool_schema_needed(b->pool)) {
+    if (!b->home_ops->schema_needed(b->home)) {
         connect_done(b);
         return;
     }
@@ -162,7 +164,7 @@ static void connect_done(PgwBackend *b)
     b->tx_status = 'I';
     b->state = PGW_BE_READY;
     backend_attach(b, b->worker);
-    pool_backend_ready(b);
+    b->home_ops->connected(b->home, b);
 }
 
 static void backend_connect_cb(evutil_socket_t fd, short what, void *arg)
@@ -188,13 +190,13 @@ static void backend_connect_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-PgwBackend *backend_connect(PgwPool *pool, PgwWorker *w, const char *conninfo, const char *options,
-                            uint32_t want_pid, uint64_t want_serial)
+PgwBackend *backend_connect(const PgwBackendHome *ops, void *home, void *want, PgwWorker *w,
+                            const char *conninfo, const char *options)
 {
     PgwBackend *b = pgw_calloc(1, sizeof *b);
-    b->want_pid = want_pid;
-    b->want_serial = want_serial;
-    b->pool = pool;
+    b->home_ops = ops;
+    b->home = home;
+    b->want = want;
     b->worker = w;
     b->state = PGW_BE_CONNECTING;
     b->created_usec = now_usec();
@@ -208,7 +210,7 @@ PgwBackend *backend_connect(PgwPool *pool, PgwWorker *w, const char *conninfo, c
         snprintf(why, sizeof why, "invalid backend conninfo: %s", err ? err : "out of memory");
         PQfreemem(err);
         b->state = PGW_BE_BROKEN;
-        pool_backend_failed(b, why);
+        ops->connect_failed(home, b, why);
         return NULL;
     }
     size_t n = 0;
@@ -251,7 +253,7 @@ PgwBackend *backend_connect(PgwPool *pool, PgwWorker *w, const char *conninfo, c
         snprintf(why, sizeof why, "%s", b->conn ? PQerrorMessage(b->conn) : "out of memory");
         why[strcspn(why, "\n")] = '\0';
         b->state = PGW_BE_BROKEN;
-        pool_backend_failed(b, why);
+        ops->connect_failed(home, b, why);
         return NULL;
     }
     PQsetnonblocking(b->conn, 1);
@@ -290,7 +292,8 @@ void backend_free(PgwBackend *b)
     if (b->in_process) {
         /* Freed by backend_process when its loop is done. */
         b->free_pending = true;
-        b->client = NULL;
+        b->user_ops = NULL;
+        b->user = NULL;
         return;
     }
     if (b->ev)
@@ -302,45 +305,280 @@ void backend_free(PgwBackend *b)
         PQfinish(b->conn);
     while (b->internal)
         internal_finish(b, true);
-    free(b->rfq);
+    backend_stmt_clear(b);
+    free(b->applied_sets);
+    free(b->q);
     free(b->fatal_message);
     free(b);
 }
 
-/* ---------- the ReadyForQuery queue ---------- */
+/* ---------- what the server owes: the response queue ---------- */
+
+#define Q_TYPE(e) ((char)((e)&0xff))
+#define Q_KIND(e) ((uint8_t)((e) >> 8))
+
+static bool synthetic(char type)
+{
+    return type == BACKEND_SYNTH_PARSE || type == BACKEND_SYNTH_CLOSE ||
+           type == BACKEND_SYNTH_ERROR;
+}
+
+static void q_push(PgwBackend *b, char type, uint8_t kind)
+{
+    if (b->q_len == b->q_cap) {
+        uint32_t cap = b->q_cap ? b->q_cap * 2 : 8;
+        uint16_t *q = pgw_malloc(cap * sizeof *q);
+        for (uint32_t i = 0; i < b->q_len; i++)
+            q[i] = b->q[(b->q_head + i) % b->q_cap];
+        free(b->q);
+        b->q = q;
+        b->q_head = 0;
+        b->q_cap = cap;
+    }
+    b->q[(b->q_head + b->q_len) % b->q_cap] = (uint16_t)((uint8_t)type | (uint16_t)kind << 8);
+    b->q_len++;
+}
+
+static uint16_t q_at(const PgwBackend *b, uint32_t i)
+{
+    return b->q[(b->q_head + i) % b->q_cap];
+}
+
+static void q_pop(PgwBackend *b)
+{
+    if (!b->q_len)
+        return;
+    b->q_head = (b->q_head + 1) % b->q_cap;
+    if (--b->q_len == 0)
+        b->idle_due = true;
+}
+
+void backend_expect(PgwBackend *b, char type, uint8_t kind)
+{
+    switch (type) {
+    case 'S':
+        b->skipping = false; /* the server reads again from here */
+        b->unsynced = false;
+        q_push(b, type, kind);
+        return;
+    case 'Q':
+        if (b->skipping)
+            return; /* discarded by the server while it looks for Sync */
+        backend_set_unnamed(b, NULL); /* a simple Query drops the unnamed statement */
+        q_push(b, type, kind);
+        return;
+    case 'H':
+        b->unsynced = true;
+        return;
+    case 'P':
+    case 'B':
+    case 'D':
+    case 'E':
+    case 'C':
+        b->unsynced = true;
+        if (!b->skipping)
+            q_push(b, type, kind);
+        return;
+    default:
+        if (!synthetic(type) || b->skipping)
+            return;
+        if (b->q_len == 0 && b->stream_left == 0 && b->user_ops) {
+            if (type == BACKEND_SYNTH_ERROR && b->unsynced)
+                b->skipping = true; /* the server's pipeline goes on, the client's stops */
+            b->user_ops->synth(b->user, type, kind);
+            return;
+        }
+        q_push(b, type, kind);
+    }
+}
 
 void backend_expect_rfq(PgwBackend *b, uint8_t kind)
 {
-    if (b->rfq_len == b->rfq_cap) {
-        uint32_t cap = b->rfq_cap ? b->rfq_cap * 2 : 4;
-        uint8_t *q = pgw_malloc(cap);
-        for (uint32_t i = 0; i < b->rfq_len; i++)
-            q[i] = b->rfq[(b->rfq_head + i) % b->rfq_cap];
-        free(b->rfq);
-        b->rfq = q;
-        b->rfq_head = 0;
-        b->rfq_cap = cap;
-    }
-    b->rfq[(b->rfq_head + b->rfq_len) % b->rfq_cap] = kind;
-    b->rfq_len++;
-}
-
-static uint8_t rfq_head(const PgwBackend *b)
-{
-    return b->rfq_len ? b->rfq[b->rfq_head] : (b->client ? RFQ_RELAY : RFQ_SWALLOW);
-}
-
-static void rfq_pop(PgwBackend *b)
-{
-    if (!b->rfq_len)
-        return;
-    b->rfq_head = (b->rfq_head + 1) % b->rfq_cap;
-    b->rfq_len--;
+    backend_expect(b, 'Q', kind);
 }
 
 bool backend_busy(const PgwBackend *b)
 {
-    return b->rfq_len > 0;
+    return b->q_len > 0;
+}
+
+uint32_t backend_expected(const PgwBackend *b, uint8_t kind)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < b->q_len; i++) {
+        uint16_t e = q_at(b, i);
+        n += Q_KIND(e) == kind && (Q_TYPE(e) == 'Q' || Q_TYPE(e) == 'S');
+    }
+    return n;
+}
+
+bool backend_mid_message(const PgwBackend *b)
+{
+    return b->stream_left > 0 && !b->stream_swallow;
+}
+
+bool backend_reusable(const PgwBackend *b)
+{
+    return b->state == PGW_BE_READY && !backend_busy(b) && b->stream_left == 0 && !b->unsynced &&
+           !b->skipping;
+}
+
+void backend_hand_back(PgwBackend *b)
+{
+    b->user_ops = NULL;
+    b->user = NULL;
+    if (b->in_process)
+        b->clean_pending = true;
+    else
+        b->home_ops->clean(b->home, b);
+}
+
+/* ---------- prepared statements kept on the session ---------- */
+
+static uint64_t fnv1a64(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+PgwStmtBody *backend_body_new(const uint8_t *data, size_t len)
+{
+    PgwStmtBody *body = pgw_malloc(sizeof *body + len);
+    body->refs = 1;
+    body->len = (uint32_t)len;
+    body->hash = fnv1a64(data, len);
+    snprintf(body->name, sizeof body->name, "pgw_%016llx", (unsigned long long)body->hash);
+    memcpy(body->data, data, len);
+    return body;
+}
+
+PgwStmtBody *backend_body_ref(PgwStmtBody *body)
+{
+    if (body)
+        __atomic_add_fetch(&body->refs, 1, __ATOMIC_RELAXED);
+    return body;
+}
+
+void backend_body_unref(PgwStmtBody *body)
+{
+    if (body && __atomic_sub_fetch(&body->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(body);
+}
+
+bool backend_body_same(const PgwStmtBody *a, const PgwStmtBody *b)
+{
+    return a == b || (a && b && a->hash == b->hash && a->len == b->len &&
+                      memcmp(a->data, b->data, a->len) == 0);
+}
+
+/* The name is the hash; the bytes are compared too, so two bodies whose
+ * hashes collide are never taken for each other (the newer one evicts the
+ * older from the session first: see backend_stmt_add). */
+PgwBackendStmt *backend_stmt_find(PgwBackend *b, const PgwStmtBody *body)
+{
+    for (uint32_t i = 0; i < b->nstmts; i++) {
+        PgwBackendStmt *s = &b->stmts[i];
+        if (s->body->hash == body->hash && backend_body_same(s->body, body)) {
+            s->used = ++b->stmt_clock;
+            return s;
+        }
+    }
+    return NULL;
+}
+
+PgwStmtBody *backend_stmt_add(PgwBackend *b, PgwStmtBody *body, uint32_t max)
+{
+    PgwStmtBody *evicted = NULL;
+    uint32_t slot = b->nstmts;
+    for (uint32_t i = 0; i < b->nstmts; i++)
+        if (b->stmts[i].body->hash == body->hash) {
+            slot = i; /* same name, other bytes: replaced */
+            break;
+        }
+    if (slot == b->nstmts && b->nstmts >= (max ? max : 1)) {
+        slot = 0;
+        for (uint32_t i = 1; i < b->nstmts; i++)
+            if (b->stmts[i].used < b->stmts[slot].used)
+                slot = i;
+    }
+    if (slot < b->nstmts) {
+        evicted = b->stmts[slot].body;
+    } else {
+        b->stmts = pgw_realloc(b->stmts, (b->nstmts + 1) * sizeof *b->stmts);
+        b->nstmts++;
+    }
+    b->stmts[slot].body = backend_body_ref(body);
+    b->stmts[slot].used = b->stmts[slot].added = ++b->stmt_clock;
+    return evicted;
+}
+
+void backend_set_unnamed(PgwBackend *b, PgwStmtBody *body)
+{
+    backend_body_ref(body);
+    backend_body_unref(b->unnamed);
+    b->unnamed = body;
+}
+
+uint32_t backend_stmt_retain(PgwBackend *b, const char *names, uint64_t since)
+{
+    uint32_t kept = 0, before = b->nstmts;
+    for (uint32_t i = 0; i < b->nstmts; i++) {
+        const char *name = b->stmts[i].body->name;
+        size_t n = strlen(name);
+        bool present = b->stmts[i].added > since;
+        for (const char *p = names ? strstr(names, name) : NULL; p; p = strstr(p + 1, name))
+            if ((p == names || p[-1] == ',') && (p[n] == ',' || p[n] == '\0')) {
+                present = true;
+                break;
+            }
+        if (present)
+            b->stmts[kept++] = b->stmts[i];
+        else
+            backend_body_unref(b->stmts[i].body);
+    }
+    b->nstmts = kept;
+    return before - kept;
+}
+
+void backend_stmt_clear(PgwBackend *b)
+{
+    for (uint32_t i = 0; i < b->nstmts; i++)
+        backend_body_unref(b->stmts[i].body);
+    free(b->stmts);
+    b->stmts = NULL;
+    b->nstmts = 0;
+    backend_set_unnamed(b, NULL);
+}
+
+void backend_set_user(PgwBackend *b, const PgwBackendUser *ops, void *user)
+{
+    b->user_ops = ops;
+    b->user = user;
+}
+
+void backend_write(PgwBackend *b, const void *data, size_t len)
+{
+    bufferevent_write(b->bev, data, len);
+}
+
+void backend_forward(PgwBackend *b, struct evbuffer *src, size_t n)
+{
+    evbuffer_remove_buffer(src, bufferevent_get_output(b->bev), n);
+}
+
+size_t backend_output_pending(const PgwBackend *b)
+{
+    return b->bev ? evbuffer_get_length(bufferevent_get_output(b->bev)) : 0;
+}
+
+void backend_watch_output(PgwBackend *b, size_t low)
+{
+    /* backend_write_cb runs once the output drains below low. */
+    bufferevent_setwatermark(b->bev, EV_WRITE, low, 0);
 }
 
 void backend_send_internal(PgwBackend *b, const char *sql)
@@ -430,10 +668,10 @@ static void schema_refreshed(void *arg, size_t nrows, size_t ncols, char **value
     PgwBackend *b = arg;
     PgwSchema *schema = error ? NULL : schema_from_rows(nrows, ncols, (const char *const *)values);
     if (schema)
-        pool_schema_set(b->pool, schema);
+        b->home_ops->schema_read(b->home, schema);
     else
         log_warning("tenant %s: re-reading the schema failed (%s); keeping the old one",
-                    b->pool->tenant, error ? error : "unexpected result");
+                    b->home_ops->name(b->home), error ? error : "unexpected result");
 }
 
 void backend_refresh_schema(PgwBackend *b)
@@ -476,10 +714,10 @@ static void backend_broken(PgwBackend *b, const char *why)
     b->state = PGW_BE_BROKEN;
     if (b->bev)
         bufferevent_disable(b->bev, EV_READ | EV_WRITE);
-    if (b->client)
-        client_backend_lost(b->client, b->fatal_message ? b->fatal_message : why);
+    if (b->user_ops)
+        b->user_ops->lost(b->user, b->fatal_message ? b->fatal_message : why);
     else
-        pool_discard(b->pool, b);
+        b->home_ops->broken(b->home, b);
 }
 
 static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -491,11 +729,12 @@ static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 /* Relay what the backend sent. Returns after the input is used up, the
- * client is throttled, or the session broke. */
+ * user is congested, or the session broke. */
 static void backend_process(PgwBackend *b)
 {
-    /* Callbacks below (client, ASK job, pool) may release or discard this
-     * session; while the loop runs, backend_free only marks it. */
+    /* Callbacks below (the user, an ASK job, the home) may release or
+     * discard this session; while the loop runs, backend_free only marks
+     * it. */
     b->in_process = true;
     backend_relay(b);
     b->in_process = false;
@@ -504,21 +743,70 @@ static void backend_process(PgwBackend *b)
         return;
     }
     if (b->clean_pending) {
-        /* Last: the pool may hand the session to another thread. */
+        /* Last: the home may hand the session to another thread. */
         b->clean_pending = false;
-        pool_backend_clean(b);
+        b->home_ops->clean(b->home, b);
+    }
+}
+
+/* Does a response of this type complete the message at the head? */
+static bool completes(char head, char type)
+{
+    switch (head) {
+    case 'P':
+        return type == '1';
+    case 'B':
+        return type == '2';
+    case 'D':
+        return type == 'T' || type == 'n';
+    case 'E':
+        return type == 'C' || type == 'I' || type == 's';
+    case 'C':
+        return type == '3';
+    default: /* Query, Sync */
+        return type == 'Z';
+    }
+}
+
+/* An ErrorResponse to the extended-protocol message at the head: the
+ * server answers nothing more up to the next Sync. */
+static void skip_to_sync(PgwBackend *b)
+{
+    q_pop(b);
+    while (b->q_len && Q_TYPE(q_at(b, 0)) != 'S') {
+        if (Q_TYPE(q_at(b, 0)) == 'Q' && Q_KIND(q_at(b, 0)) == RFQ_CAPTURE && b->internal)
+            internal_finish(b, true);
+        q_pop(b);
+    }
+    if (!b->q_len)
+        b->skipping = true;
+}
+
+/* Synthesized responses at the head go out now: everything before them
+ * has been relayed. */
+static void run_synthetic(PgwBackend *b)
+{
+    while (b->q_len && b->stream_left == 0 && synthetic(Q_TYPE(q_at(b, 0))) &&
+           b->state == PGW_BE_READY && !b->free_pending) {
+        uint16_t e = q_at(b, 0);
+        q_pop(b);
+        if (b->user_ops)
+            b->user_ops->synth(b->user, Q_TYPE(e), Q_KIND(e));
     }
 }
 
 static void backend_relay(PgwBackend *b)
 {
     struct evbuffer *in = bufferevent_get_input(b->bev);
-    bool idle_now = false;
     while (b->state == PGW_BE_READY && !b->free_pending) {
-        PgwClient *c = b->client;
-        struct evbuffer *out = c ? bufferevent_get_output(client_output(c)) : NULL;
-        if (out && evbuffer_get_length(out) > CLIENT_OUT_HIGH) {
-            client_throttle_backend(c);
+        run_synthetic(b);
+        if (b->state != PGW_BE_READY || b->free_pending)
+            break;
+        const PgwBackendUser *u = b->user_ops;
+        if (u && u->congested(b->user)) {
+            /* Stop reading the server too: backend_resume goes on once the
+             * user has drained. */
+            bufferevent_disable(b->bev, EV_READ);
             break;
         }
         size_t avail = evbuffer_get_length(in);
@@ -526,11 +814,11 @@ static void backend_relay(PgwBackend *b)
             size_t n = avail < b->stream_left ? avail : b->stream_left;
             if (!n)
                 break;
-            if (b->stream_swallow || !out)
+            b->stream_left -= (uint32_t)n;
+            if (b->stream_swallow || !u)
                 evbuffer_drain(in, n);
             else
-                evbuffer_remove_buffer(in, out, n);
-            b->stream_left -= (uint32_t)n;
+                u->stream(b->user, b->stream_kind, 0, in, n, false);
             continue;
         }
         uint8_t hdr[5];
@@ -543,10 +831,15 @@ static void backend_relay(PgwBackend *b)
             backend_broken(b, "invalid message from server");
             return;
         }
-        uint8_t head = rfq_head(b);
-        bool relay =
-            (head == RFQ_RELAY || head == RFQ_RELAY_ERROR || head == RFQ_DROP_READY) && out;
-        bool capturing = head == RFQ_CAPTURE && b->internal;
+        /* What the response belongs to; with nothing expected, a message
+         * the server sends on its own (ParameterStatus, NoticeResponse,
+         * NotificationResponse) goes to the user, if any. */
+        uint16_t e = b->q_len ? q_at(b, 0) : (uint16_t)(u ? RFQ_USER << 8 : RFQ_SWALLOW << 8);
+        char head = b->q_len ? Q_TYPE(e) : 0;
+        uint8_t kind = Q_KIND(e);
+        bool relay = kind >= RFQ_USER && u;
+        bool capturing = kind == RFQ_CAPTURE && head == 'Q' && b->internal;
+        bool async = type == 'N' || type == 'S' || type == 'A';
         if (type == 'Z' || type == 'E' || type == 'C' || type == 'N' ||
             (capturing && type == 'D')) {
             if (avail < 5 + (size_t)blen)
@@ -560,32 +853,30 @@ static void backend_relay(PgwBackend *b)
                 char st;
                 if (codec_parse_ready(msg + 5, blen, &st) == 0)
                     b->tx_status = st;
-                rfq_pop(b);
+                int64_t rows = b->rows;
+                b->rows = 0;
+                if (head == 'Q' || head == 'S')
+                    q_pop(b);
                 if (capturing)
                     internal_finish(b, false);
-                if (head == RFQ_RELAY_ERROR && relay)
-                    client_write_deferred_error(c); /* before its ReadyForQuery */
-                if (head == RFQ_DROP_READY)
-                    relay = false;
-                if (relay)
-                    client_statement_done(c, b->rows);
-                b->rows = 0;
-                if (b->rfq_len == 0)
-                    idle_now = true;
+                if (relay && (head == 'Q' || head == 'S'))
+                    u->ready(b->user, kind, b->tx_status, rows, msg, 5 + (size_t)blen);
+                free(msg);
+                continue;
             } else if (type == 'C') {
                 /* CommandComplete's tag ends with the row count, if any. */
                 const char *tag = (const char *)msg + 5;
                 const char *sp = strrchr(tag, ' ');
                 if (sp && sp[1] >= '0' && sp[1] <= '9')
                     b->rows += strtoll(sp + 1, NULL, 10);
-            } else {
+            } else if (type == 'E') {
                 PgwErrorFields ef;
                 if (codec_parse_error(msg + 5, blen, &ef) == 0) {
                     const char *sev = ef.severity_nl ? ef.severity_nl : ef.severity;
                     if (sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0)) {
-                        /* Reported to the client as the lost session, not
-                         * as the server's own FATAL (which would make the
-                         * client think pgwarden is going away). */
+                        /* Reported to the user as the lost session, not
+                         * relayed as the server's own FATAL (which would
+                         * make a client think pgwarden is going away). */
                         b->fatal_seen = true;
                         free(b->fatal_message);
                         b->fatal_message = pgw_strdup(ef.message ? ef.message : "FATAL");
@@ -594,46 +885,49 @@ static void backend_relay(PgwBackend *b)
                         if (!b->internal->error)
                             b->internal->error =
                                 pgw_strdup(ef.message ? ef.message : "error without message");
-                    } else if (!relay && b->client == NULL) {
+                    } else if (!relay && !u) {
                         log_warning("server error while resetting a session: %s",
                                     ef.message ? ef.message : "?");
                     }
                 }
             }
-            if (relay && (type == 'E' || type == 'N')) {
-                PgwBuf clean;
-                buf_init(&clean);
-                if (scrub_backend_error(type, msg + 5, blen, &clean) == 0)
-                    evbuffer_add(out, clean.data, clean.len);
-                buf_free(&clean);
-            } else if (relay) {
-                evbuffer_add(out, msg, 5 + (size_t)blen);
-            }
+            if (relay)
+                u->message(b->user, kind, type, msg, 5 + (size_t)blen);
             free(msg);
+            if (type == 'E' && head && head != 'Q' && head != 'S' && !b->fatal_seen)
+                skip_to_sync(b);
+            else if (!async && head && completes(head, type))
+                q_pop(b);
             continue;
         }
-        evbuffer_drain(in, 5);
-        if (relay)
-            evbuffer_add(out, hdr, 5);
         b->stream_left = blen;
         b->stream_swallow = !relay;
+        b->stream_kind = kind;
+        if (relay)
+            u->stream(b->user, kind, type, in, 5, true);
+        else
+            evbuffer_drain(in, 5);
+        if (!async && head && completes(head, type))
+            q_pop(b);
     }
-    if (idle_now && b->state == PGW_BE_READY && !b->free_pending && b->rfq_len == 0) {
-        if (b->client)
-            client_backend_idle(b->client);
+    if (b->idle_due && b->q_len == 0 && b->stream_left == 0 && b->state == PGW_BE_READY &&
+        !b->free_pending) {
+        b->idle_due = false;
+        if (b->user_ops)
+            b->user_ops->idle(b->user);
         else
             b->clean_pending = true;
     }
 }
 
-/* Our output to the server drained below its low-water mark: a client
+/* Our output to the server drained below its low-water mark: a user
  * whose input was paused for it may go on. */
 static void backend_write_cb(struct bufferevent *bev, void *arg)
 {
     PgwBackend *b = arg;
     bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-    if (b->client)
-        client_resume_input(b->client);
+    if (b->user_ops)
+        b->user_ops->drained(b->user);
 }
 
 static void backend_read_cb(struct bufferevent *bev, void *arg)

@@ -26,6 +26,10 @@ typedef enum { PGW_ACCESS_DENY, PGW_ACCESS_ALLOW } PgwAccess;
 typedef enum { PGW_LLM_OPENAI, PGW_LLM_ANTHROPIC } PgwLlmProvider;
 typedef enum { PGW_CACHE_OFF, PGW_CACHE_MEMORY, PGW_CACHE_REDIS } PgwCacheMode;
 typedef enum { PGW_INVALIDATE_TTL, PGW_INVALIDATE_REPLICATION } PgwCacheInvalidation;
+/* Session: a client keeps its backend session from its first statement to
+ * its last. Transaction: only while a transaction (or one autocommit
+ * statement, or an extended-protocol batch up to Sync) runs. */
+typedef enum { PGW_POOL_SESSION, PGW_POOL_TRANSACTION } PgwPoolMode;
 
 typedef enum {
     PGW_MASK_NULL, /* the column reads as NULL of its type */
@@ -49,6 +53,9 @@ typedef struct PgwTablePolicy {
     size_t nmasks;
     PgwColumnMask *masks;
     int line; /* where the section starts, for messages */
+    /* cache_ttl: > 0, results that read the table live at most this long;
+     * 0, not set ([cache] ttl applies); -1, never cached (cache_ttl = 0). */
+    int cache_ttl_ms;
 } PgwTablePolicy;
 
 /* [tenant.NAME] */
@@ -57,9 +64,18 @@ typedef struct PgwTenant {
     char *backend; /* libpq conninfo */
     char *id; /* the value of $tenant; defaults to name */
     int pool_size; /* defaults to [pgwarden] pool_size */
+    int pool_mode; /* a PgwPoolMode; defaults to [pgwarden] pool_mode */
     char *changes; /* conninfo for the change stream; NULL: backend's */
     int line; /* where the section starts, for messages */
 } PgwTenant;
+
+/* [peers]: id = host:port, the other instances behind the same address. */
+typedef struct PgwPeer {
+    int id;
+    char *host;
+    char *port;
+    int line;
+} PgwPeer;
 
 /* [users]: user = tenant [, tenant ...] */
 typedef struct PgwUserMap {
@@ -90,13 +106,19 @@ typedef struct PgwConfig {
     int metrics_port;
     int pool_size;
     int pool_timeout_ms; /* how long a client waits for a backend session */
+    int pool_mode; /* a PgwPoolMode */
+    int max_prepared_statements; /* transaction mode: statements kept per backend session */
+    int peer_id; /* this instance's id among [peers]; 0: none */
     int statement_timeout_ms;
+    size_t max_query_size; /* longest Query or Parse message accepted */
     int shutdown_timeout_ms; /* SIGTERM: how long running statements may finish */
     int client_idle_timeout_ms; /* 0: never */
     PgwAccess default_access;
     char *search_path; /* pinned on backend sessions; default "public" */
     size_t nallowed_functions; /* user-defined functions the policy may let through */
     char **allowed_functions; /* "schema.name" */
+    int max_nesting_depth; /* parse-tree levels; deeper statements: 54001 */
+    size_t rewrite_cache_size; /* bytes the policy's rewrite cache may hold; 0: off */
 
     /* [llm] */
     PgwLlmProvider llm_provider;
@@ -122,6 +144,11 @@ typedef struct PgwConfig {
     size_t cache_max_memory;
     PgwCacheInvalidation cache_invalidation;
     char *cache_publication;
+    char *cache_key_prefix; /* Redis key and channel prefix */
+    int cache_redis_timeout_ms; /* longest a Redis reply may take before the statement bypasses */
+    char *cache_redis_tls_ca_file; /* rediss://: CA bundle; NULL: the system's */
+    char *cache_redis_tls_cert_file; /* rediss://: client certificate, if Redis asks for one */
+    char *cache_redis_tls_key_file;
 
     size_t nusers;
     PgwUserMap *users;
@@ -129,6 +156,8 @@ typedef struct PgwConfig {
     PgwTenant *tenants;
     size_t ntables;
     PgwTablePolicy *tables;
+    size_t npeers;
+    PgwPeer *peers;
 
     unsigned version; /* increases with every successful load in this process */
     int refs; /* managed by config_acquire/config_release */
@@ -149,6 +178,11 @@ const PgwUserMap *config_user(const PgwConfig *cfg, const char *user);
 const PgwTenant *config_tenant(const PgwConfig *cfg, const char *name);
 const PgwTablePolicy *config_table(const PgwConfig *cfg, const char *schema, const char *name);
 bool config_is_admin(const PgwConfig *cfg, const char *user);
+const PgwPeer *config_peer(const PgwConfig *cfg, int id);
+/* The pool mode of a tenant (its own, else [pgwarden]'s). */
+PgwPoolMode config_pool_mode(const PgwConfig *cfg, const PgwTenant *t);
+/* The database name that selects the admin console rather than a tenant. */
+#define PGW_ADMIN_DB "pgwarden"
 
 /* The process-wide current snapshot, reference-counted and thread-safe.
  * config_acquire returns the current one with a reference taken. */
@@ -188,7 +222,7 @@ typedef struct PgwSetting {
      * or a RATE's period (int ms). */
     size_t offset;
     size_t offset2;
-    long min, max; /* INT range; STRING with min 1: must not be empty */
+    long min, max; /* INT range; SIZE range when max > 0; STRING with min 1: must not be empty */
     const char *const *choices; /* ENUM: names in enum order, NULL-terminated */
 } PgwSetting;
 extern const PgwSetting config_settings[];

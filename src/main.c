@@ -2,18 +2,42 @@
  * main.c — the pgwarden command: parse options, load the configuration, and
  * either check it (--check) or run the server.
  *
+ * It is also where the top layers are wired to the ones below that must
+ * not know them: the client layer gets the admin console as a
+ * PgwAdminConsole, the server gets the /metrics endpoint as a service on
+ * its main loop.
+ *
  *     pgwarden [-d] [-v] CONFIG      run
  *     pgwarden --check CONFIG        validate and exit 0, or print FILE:LINE: why and exit 1
  *     pgwarden -V                    print the version
  */
+#include "admin.h"
+#include "client.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "pgw.h"
 #include "server.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+static const PgwAdminConsole admin_console = {
+    .execute = admin_execute,
+    .login_params = admin_login_params,
+};
+
+static int start_metrics(struct event_base *main_base, const PgwConfig *cfg, char *err,
+                         size_t errlen)
+{
+    return metrics_start(main_base, cfg->listen_addr, cfg->metrics_port, err, errlen);
+}
+
+static const PgwServerServices services = {
+    .start = start_metrics,
+    .stop = metrics_stop,
+};
 
 static void usage(FILE *out)
 {
@@ -75,5 +99,6 @@ int main(int argc, char **argv)
         snapshot_free(snap);
         return 0;
     }
-    return server_run(path, snap, daemonize);
+    client_set_admin_console(&admin_console);
+    return server_run(path, snap, daemonize, &services);
 }

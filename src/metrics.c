@@ -1,5 +1,7 @@
 /*
- * metrics.c — see metrics.h.
+ * metrics.c — see metrics.h. Like the admin console, it reads only what
+ * the lower layers publish: atomic counters, pool_views' copies, the
+ * rewrite cache's stats and the server's shutting-down flag.
  */
 #include "metrics.h"
 
@@ -16,19 +18,14 @@
 
 static struct evhttp *http;
 
-static void pool_metrics(PgwPool *p, void *arg)
+static void pool_metrics(const PgwPoolView *p, void *arg)
 {
     PgwBuf *b = arg;
-    pthread_mutex_lock(&p->mu);
-    int waiting = 0;
-    for (PgwPoolWaiter *w = p->waiters; w; w = w->next)
-        waiting++;
-    buf_printf(b, "pgwarden_pool_sessions{tenant=\"%s\"} %d\n", p->tenant, p->total);
-    buf_printf(b, "pgwarden_pool_idle{tenant=\"%s\"} %d\n", p->tenant, p->nidle);
-    buf_printf(b, "pgwarden_pool_waiting{tenant=\"%s\"} %d\n", p->tenant, waiting);
+    buf_printf(b, "pgwarden_pool_sessions{tenant=\"%s\"} %d\n", p->tenant, p->sessions);
+    buf_printf(b, "pgwarden_pool_idle{tenant=\"%s\"} %d\n", p->tenant, p->idle);
+    buf_printf(b, "pgwarden_pool_waiting{tenant=\"%s\"} %d\n", p->tenant, p->waiting);
     buf_printf(b, "pgwarden_pool_connect_failures_total{tenant=\"%s\"} %llu\n", p->tenant,
                (unsigned long long)p->connect_failures);
-    pthread_mutex_unlock(&p->mu);
 }
 
 static void counter(PgwBuf *b, const char *name, const char *type, const char *help, uint64_t v)
@@ -60,7 +57,7 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     counter(&b, "pgwarden_rewrite_cache_misses_total", "counter", "Policy rewrite cache misses.",
             st.misses);
     buf_printf(&b, "# TYPE pgwarden_pool_sessions gauge\n");
-    pool_foreach(pool_metrics, &b);
+    pool_views(pool_metrics, &b);
     struct evbuffer *out = evbuffer_new();
     evbuffer_add(out, b.data, b.len);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",

@@ -1,8 +1,9 @@
 /*
  * metrics.h — the HTTP endpoint on metrics_port: /metrics in Prometheus'
- * text format and /healthz. Served by evhttp on the main thread, reading
- * only atomic counters and the pools' locked stats; it never touches a
- * client.
+ * text format and /healthz. Served by evhttp on the main thread (the
+ * program starts it as a server service), reading only what the lower
+ * layers publish: atomic counters and the pools' views; it never touches
+ * a client, a session or a pool.
  */
 #ifndef PGW_METRICS_H
 #define PGW_METRICS_H

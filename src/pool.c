@@ -4,27 +4,39 @@
  * Invariants, all under the pool's mutex: total counts every session alive
  * or connecting; total <= the tenant's pool_size when a new session starts;
  * a session is in exactly one place: the idle list (detached from any event
- * base), a client, a mail in flight, or the reset that precedes release.
+ * base), a user, a mail in flight, or the reset that precedes release.
  *
- * Work that touches a client or a session's bufferevent runs on the owning
- * worker; the pool only decides under its lock and then mails.
+ * A wait ticket is shared by the waiter and the pool (its queue, a mail in
+ * flight, or the session connecting for it), so it is reference-counted;
+ * its owner field is read and cleared only on the waiter's worker (by the
+ * answer, or by pool_cancel_wait), which is also where every mail about it
+ * runs and where a session connecting for it lives — so whether the waiter
+ * still waits is never a cross-thread question.
+ *
+ * Work that touches a session's bufferevent runs on the worker it is
+ * attached to; the pool only decides under its lock and then mails. The
+ * pool is the backends' home (PgwBackendHome): they report to it, and it
+ * never includes anything above it.
  */
 #include "pool.h"
 
 #include "backend.h"
-#include "client.h"
 #include "codec.h"
 #include "config.h"
 #include "log.h"
 #include "schema.h"
-#include "server.h"
+#include "snapshot.h"
+#include "worker.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+
+#define PGW_MAX_PARAMS 24
 
 /* The GUC_REPORT settings of PostgreSQL 15: what a client learns at login. */
 static const char *const reported_params[] = {
@@ -43,15 +55,40 @@ static const char *const reported_params[] = {
     "standard_conforming_strings",
 };
 
+struct PgwPoolWait {
+    PgwPool *pool;
+    PgwWorker *worker; /* the waiter's */
+    const PgwPoolWaitOps *ops;
+    void *owner; /* NULL once answered or withdrawn (worker's thread only) */
+    int refs; /* atomic */
+    struct PgwPoolWait *next; /* the queue */
+};
+
+struct PgwPool {
+    char *tenant;
+    pthread_mutex_t mu;
+    int total; /* sessions alive or connecting */
+    int nidle;
+    PgwBackend *idle;
+    PgwPoolWait *waiters, *waiters_tail;
+    int nwaiting;
+    /* Learnt from the first session; guarded by mu. */
+    bool have_params;
+    size_t nparams;
+    char *param_names[PGW_MAX_PARAMS];
+    char *param_values[PGW_MAX_PARAMS];
+    PgwSchemaRef *schema; /* what the policy knows of the backend */
+    unsigned schema_version; /* config version it was read under */
+    /* counters for SHOW POOLS */
+    uint64_t connects, connect_failures;
+    long prepared; /* atomic */
+    struct PgwPool *next;
+};
+
 static pthread_mutex_t pools_mu = PTHREAD_MUTEX_INITIALIZER;
 static PgwPool *pools;
 
-typedef struct PoolMail {
-    PgwPool *pool;
-    PgwBackend *backend; /* NULL: "a slot is yours, connect" */
-    uint32_t pid;
-    uint64_t serial;
-} PoolMail;
+static const PgwBackendHome pool_home;
 
 PgwPool *pool_get(const char *tenant)
 {
@@ -71,11 +108,44 @@ PgwPool *pool_get(const char *tenant)
     return p;
 }
 
-void pool_foreach(void (*fn)(PgwPool *p, void *arg), void *arg)
+const char *pool_tenant(const PgwPool *p)
+{
+    return p->tenant;
+}
+
+static const char *pool_mode_name(PgwPool *p)
+{
+    PgwSnapshot *s = snapshot_acquire();
+    PgwPoolMode m = config_pool_mode(s->cfg, config_tenant(s->cfg, p->tenant));
+    snapshot_release(s);
+    return m == PGW_POOL_TRANSACTION ? "transaction" : "session";
+}
+
+void pool_count_prepared(PgwPool *p, int delta)
+{
+    if (delta)
+        __atomic_add_fetch(&p->prepared, delta, __ATOMIC_RELAXED);
+}
+
+void pool_views(void (*fn)(const PgwPoolView *v, void *arg), void *arg)
 {
     pthread_mutex_lock(&pools_mu);
-    for (PgwPool *p = pools; p; p = p->next)
-        fn(p, arg);
+    for (PgwPool *p = pools; p; p = p->next) {
+        PgwPoolView v;
+        pthread_mutex_lock(&p->mu);
+        v.tenant = p->tenant;
+        v.mode = pool_mode_name(p);
+        v.sessions = p->total;
+        v.idle = p->nidle;
+        v.active = p->total - p->nidle;
+        v.prepared = __atomic_load_n(&p->prepared, __ATOMIC_RELAXED);
+        v.waiting = p->nwaiting;
+        v.connects = p->connects;
+        v.connect_failures = p->connect_failures;
+        v.schema_tables = p->schema ? schema_ntables(p->schema->schema) : 0;
+        pthread_mutex_unlock(&p->mu);
+        fn(&v, arg);
+    }
     pthread_mutex_unlock(&pools_mu);
 }
 
@@ -88,21 +158,46 @@ static int pool_limit(PgwPool *p)
     return limit;
 }
 
-/* Start a session for the client (pid, serial) on worker w. The slot is
- * already counted in total. */
-static void connect_for(PgwPool *p, PgwWorker *w, uint32_t pid, uint64_t serial)
+/* ---------- wait tickets ---------- */
+
+static void wait_put(PgwPoolWait *t)
+{
+    if (t && __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(t);
+}
+
+/* On the waiter's worker: hand over (b) or refuse (b NULL). Returns false
+ * when nobody waits any more. */
+static bool answer(PgwPoolWait *t, PgwBackend *b, const char *sqlstate, const char *message)
+{
+    void *owner = t->owner;
+    if (!owner)
+        return false;
+    t->owner = NULL;
+    const PgwPoolWaitOps *ops = t->ops;
+    wait_put(t); /* the owner's reference */
+    if (b)
+        ops->ready(owner, b);
+    else
+        ops->failed(owner, sqlstate, message);
+    return true;
+}
+
+/* ---------- connecting ---------- */
+
+/* Start a session for the waiter t on its worker (the slot is already
+ * counted in total); t's reference passes to the connecting session. */
+static void connect_for(PgwPool *p, PgwPoolWait *t)
 {
     PgwSnapshot *s = snapshot_acquire();
-    const PgwTenant *t = config_tenant(s->cfg, p->tenant);
-    if (!t) {
+    const PgwTenant *t_cfg = config_tenant(s->cfg, p->tenant);
+    if (!t_cfg) {
         snapshot_release(s);
         pthread_mutex_lock(&p->mu);
         p->total--;
         pthread_mutex_unlock(&p->mu);
-        PgwClient *c = worker_find_client(w, pid, serial);
-        if (c)
-            client_backend_failed(c, SQLSTATE_INVALID_CATALOG,
-                                  "pgwarden: the tenant is no longer configured");
+        answer(t, NULL, SQLSTATE_INVALID_CATALOG, "pgwarden: the tenant is no longer configured");
+        wait_put(t);
         return;
     }
     /* Session settings are startup options, not SETs, so DISCARD ALL on
@@ -115,33 +210,40 @@ static void connect_for(PgwPool *p, PgwWorker *w, uint32_t pid, uint64_t serial)
              "-c default_transaction_read_only=on -c standard_conforming_strings=on "
              "-c search_path=%s -c statement_timeout=%d",
              s->cfg->search_path ? s->cfg->search_path : "public", s->cfg->statement_timeout_ms);
-    char *conninfo = pgw_strdup(t->backend);
+    char *conninfo = pgw_strdup(t_cfg->backend);
     snapshot_release(s);
     pthread_mutex_lock(&p->mu);
     p->connects++;
     pthread_mutex_unlock(&p->mu);
-    backend_connect(p, w, conninfo, options, pid, serial);
+    backend_connect(&pool_home, p, t, t->worker, conninfo, options);
     free(conninfo);
 }
 
+typedef struct PoolMail {
+    PgwPool *pool;
+    PgwBackend *backend; /* NULL: "a slot is yours, connect" */
+    PgwPoolWait *wait; /* the mail holds the queue's reference */
+} PoolMail;
+
 static void connect_mail(PgwWorker *w, void *arg);
 
-/* A slot freed up: give it to the first waiter, if any. Called with the
- * lock held; returns the mail to post after unlocking (or NULL). */
+/* A slot or a session freed up: give it to the first waiter, if any.
+ * Called with the lock held; returns the mail to post after unlocking (or
+ * NULL). */
 static PoolMail *next_waiter_locked(PgwPool *p, PgwBackend *b)
 {
-    PgwPoolWaiter *wt = p->waiters;
-    if (!wt)
+    PgwPoolWait *t = p->waiters;
+    if (!t)
         return NULL;
-    p->waiters = wt->next;
+    p->waiters = t->next;
     if (!p->waiters)
         p->waiters_tail = NULL;
+    p->nwaiting--;
+    t->next = NULL;
     PoolMail *m = pgw_malloc(sizeof *m);
     m->pool = p;
     m->backend = b;
-    m->pid = wt->pid; /* the pid names the worker the mail goes to */
-    m->serial = wt->serial;
-    free(wt);
+    m->wait = t;
     return m;
 }
 
@@ -149,12 +251,10 @@ static void handoff_mail(PgwWorker *w, void *arg)
 {
     PoolMail *m = arg;
     PgwBackend *b = m->backend;
-    PgwClient *c = worker_find_client(w, m->pid, m->serial);
     backend_attach(b, w);
-    if (c && client_is_waiting(c))
-        client_backend_ready(c, b);
-    else
-        pool_backend_clean(b);
+    if (!answer(m->wait, b, NULL, NULL))
+        pool_home.clean(m->pool, b); /* the waiter left meanwhile: next one */
+    wait_put(m->wait);
     free(m);
 }
 
@@ -162,9 +262,8 @@ static void connect_mail(PgwWorker *w, void *arg)
 {
     PoolMail *m = arg;
     PgwPool *p = m->pool;
-    PgwClient *c = worker_find_client(w, m->pid, m->serial);
-    if (c && client_is_waiting(c)) {
-        connect_for(p, w, m->pid, m->serial);
+    if (m->wait->owner) {
+        connect_for(p, m->wait); /* the mail's reference goes with it */
     } else {
         pthread_mutex_lock(&p->mu);
         p->total--;
@@ -175,15 +274,15 @@ static void connect_mail(PgwWorker *w, void *arg)
         }
         pthread_mutex_unlock(&p->mu);
         if (next)
-            worker_post(server_worker_for_pid(next->pid), connect_mail, next);
+            worker_post(next->wait->worker, connect_mail, next);
+        wait_put(m->wait);
     }
     free(m);
 }
 
 static void post_mail(PoolMail *m)
 {
-    PgwWorker *w = server_worker_for_pid(m->pid);
-    worker_post(w, m->backend ? handoff_mail : connect_mail, m);
+    worker_post(m->wait->worker, m->backend ? handoff_mail : connect_mail, m);
 }
 
 /* An idle session whose server went away shows EOF (or an unexpected
@@ -195,7 +294,8 @@ static bool idle_alive(PgwBackend *b)
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-PgwAcquire pool_acquire(PgwPool *p, PgwClient *c, PgwBackend **out)
+PgwAcquire pool_acquire(PgwPool *p, PgwWorker *w, const PgwPoolWaitOps *ops, void *owner,
+                        PgwBackend **out, PgwPoolWait **wait)
 {
     int limit = pool_limit(p);
     PgwBackend *dead = NULL;
@@ -217,23 +317,27 @@ PgwAcquire pool_acquire(PgwPool *p, PgwClient *c, PgwBackend **out)
             dead = d->next;
             backend_free(d);
         }
-        backend_attach(b, client_worker(c));
+        backend_attach(b, w);
         *out = b;
         return PGW_ACQUIRE_NOW;
     }
+    PgwPoolWait *t = pgw_calloc(1, sizeof *t);
+    t->pool = p;
+    t->worker = w;
+    t->ops = ops;
+    t->owner = owner;
+    t->refs = 2; /* the owner's, and the queue's or the connecting session's */
+    *wait = t;
     bool start = p->total < limit;
     if (start) {
         p->total++;
     } else {
-        PgwPoolWaiter *wt = pgw_calloc(1, sizeof *wt);
-        wt->worker = client_worker(c);
-        wt->pid = client_pid(c);
-        wt->serial = client_serial(c);
         if (p->waiters_tail)
-            p->waiters_tail->next = wt;
+            p->waiters_tail->next = t;
         else
-            p->waiters = wt;
-        p->waiters_tail = wt;
+            p->waiters = t;
+        p->waiters_tail = t;
+        p->nwaiting++;
     }
     pthread_mutex_unlock(&p->mu);
     while (dead) {
@@ -242,41 +346,71 @@ PgwAcquire pool_acquire(PgwPool *p, PgwClient *c, PgwBackend **out)
         backend_free(d);
     }
     if (start)
-        connect_for(p, client_worker(c), client_pid(c), client_serial(c));
+        connect_for(p, t);
     return PGW_ACQUIRE_LATER;
 }
 
-void pool_cancel_wait(PgwPool *p, uint32_t pid, uint64_t serial)
+void pool_cancel_wait(PgwPoolWait *t)
 {
+    /* Only for a wait not answered yet: an answer may have freed it. */
+    PgwPool *p = t->pool;
+    t->owner = NULL;
+    bool queued = false;
     pthread_mutex_lock(&p->mu);
-    PgwPoolWaiter **pp = &p->waiters, *prev = NULL;
+    PgwPoolWait **pp = &p->waiters, *prev = NULL;
     while (*pp) {
-        PgwPoolWaiter *wt = *pp;
-        if (wt->pid == pid && wt->serial == serial) {
-            *pp = wt->next;
-            if (p->waiters_tail == wt)
+        if (*pp == t) {
+            *pp = t->next;
+            if (p->waiters_tail == t)
                 p->waiters_tail = prev;
-            free(wt);
+            p->nwaiting--;
+            queued = true;
             break;
         }
-        prev = wt;
-        pp = &wt->next;
+        prev = *pp;
+        pp = &(*pp)->next;
     }
     pthread_mutex_unlock(&p->mu);
+    if (queued)
+        wait_put(t); /* the queue's reference */
+    wait_put(t); /* the owner's */
 }
 
 void pool_release(PgwPool *p, PgwBackend *b)
 {
-    /* Reset first; pool_backend_clean follows when it is done. */
-    b->client = NULL;
+    /* Reset first; the home's clean() follows when it is done. DISCARD
+     * ALL drops the prepared statements and settings it carried. */
+    backend_set_user(b, NULL, NULL);
     if (b->tx_status != 'I')
         backend_send_internal(b, "ROLLBACK");
     backend_send_internal(b, "DISCARD ALL");
+    pool_count_prepared(p, -(int)b->nstmts);
+    backend_stmt_clear(b);
+    free(b->applied_sets);
+    b->applied_sets = NULL;
 }
 
-void pool_backend_clean(PgwBackend *b)
+void pool_discard(PgwPool *p, PgwBackend *b)
 {
-    PgwPool *p = b->pool;
+    pool_count_prepared(p, -(int)b->nstmts);
+    pthread_mutex_lock(&p->mu);
+    p->total--;
+    PoolMail *m = NULL;
+    if (p->waiters && p->total < pool_limit(p)) {
+        m = next_waiter_locked(p, NULL);
+        p->total++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    backend_free(b);
+    if (m)
+        post_mail(m);
+}
+
+/* ---------- the backends' home ---------- */
+
+static void home_clean(void *home, PgwBackend *b)
+{
+    PgwPool *p = home;
     if (b->state != PGW_BE_READY || b->fatal_seen || b->tx_status != 'I') {
         pool_discard(p, b);
         return;
@@ -294,24 +428,9 @@ void pool_backend_clean(PgwBackend *b)
         post_mail(m);
 }
 
-void pool_discard(PgwPool *p, PgwBackend *b)
+static void home_connected(void *home, PgwBackend *b)
 {
-    pthread_mutex_lock(&p->mu);
-    p->total--;
-    PoolMail *m = NULL;
-    if (p->waiters && p->total < pool_limit(p)) {
-        m = next_waiter_locked(p, NULL);
-        p->total++;
-    }
-    pthread_mutex_unlock(&p->mu);
-    backend_free(b);
-    if (m)
-        post_mail(m);
-}
-
-void pool_backend_ready(PgwBackend *b)
-{
-    PgwPool *p = b->pool;
+    PgwPool *p = home;
     pthread_mutex_lock(&p->mu);
     if (!p->have_params) {
         for (size_t i = 0; i < PGW_ARRAY_LEN(reported_params) && p->nparams < PGW_MAX_PARAMS; i++) {
@@ -324,32 +443,57 @@ void pool_backend_ready(PgwBackend *b)
         p->have_params = true;
     }
     pthread_mutex_unlock(&p->mu);
-    PgwClient *c = worker_find_client(b->worker, b->want_pid, b->want_serial);
-    if (c && client_is_waiting(c))
-        client_backend_ready(c, b);
-    else
-        pool_backend_clean(b);
+    PgwPoolWait *t = b->want;
+    b->want = NULL;
+    if (!answer(t, b, NULL, NULL))
+        home_clean(p, b);
+    wait_put(t);
 }
 
-void pool_backend_failed(PgwBackend *b, const char *why)
+static void home_connect_failed(void *home, PgwBackend *b, const char *why)
 {
-    PgwPool *p = b->pool;
-    PgwWorker *w = b->worker;
-    uint32_t pid = b->want_pid;
-    uint64_t serial = b->want_serial;
+    PgwPool *p = home;
+    PgwPoolWait *t = b->want;
+    b->want = NULL;
     log_warning("tenant %s: cannot connect to the backend: %s", p->tenant, why);
     pthread_mutex_lock(&p->mu);
     p->connect_failures++;
     pthread_mutex_unlock(&p->mu);
     pool_discard(p, b);
-    PgwClient *c = pid ? worker_find_client(w, pid, serial) : NULL;
-    if (c && client_is_waiting(c)) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "pgwarden: cannot connect to the server of tenant \"%s\"",
-                 p->tenant);
-        client_backend_failed(c, SQLSTATE_CANNOT_CONNECT, msg);
-    }
+    char msg[256];
+    snprintf(msg, sizeof msg, "pgwarden: cannot connect to the server of tenant \"%s\"", p->tenant);
+    answer(t, NULL, SQLSTATE_CANNOT_CONNECT, msg);
+    wait_put(t);
 }
+
+static void home_broken(void *home, PgwBackend *b)
+{
+    pool_discard(home, b);
+}
+
+static const char *home_name(void *home)
+{
+    return ((PgwPool *)home)->tenant;
+}
+
+static bool home_schema_needed(void *home)
+{
+    return pool_schema_needed(home);
+}
+
+static void home_schema_read(void *home, PgwSchema *schema);
+
+static const PgwBackendHome pool_home = {
+    .connected = home_connected,
+    .connect_failed = home_connect_failed,
+    .clean = home_clean,
+    .broken = home_broken,
+    .schema_needed = home_schema_needed,
+    .schema_read = home_schema_read,
+    .name = home_name,
+};
+
+/* ---------- what clients learn at login ---------- */
 
 bool pool_params(PgwPool *p, PgwBuf *out, size_t nover, const char *const *over_names,
                  const char *const *over_values)
@@ -388,15 +532,16 @@ bool pool_schema_needed(PgwPool *p)
 
 static void schema_ref_drop(PgwSchemaRef *ref)
 {
-    /* called with p->mu held */
+    /* called with the pool's mutex held */
     if (ref && --ref->refs == 0) {
         schema_free(ref->schema);
         free(ref);
     }
 }
 
-void pool_schema_set(PgwPool *p, PgwSchema *schema)
+static void home_schema_read(void *home, PgwSchema *schema)
 {
+    PgwPool *p = home;
     PgwSchemaRef *ref = pgw_malloc(sizeof *ref);
     ref->schema = schema;
     ref->pool = p;
@@ -419,8 +564,9 @@ PgwSchemaRef *pool_schema_acquire(PgwPool *p)
     return ref;
 }
 
-void pool_schema_release(PgwPool *p, PgwSchemaRef *ref)
+void pool_schema_release(PgwSchemaRef *ref)
 {
+    PgwPool *p = ref->pool;
     pthread_mutex_lock(&p->mu);
     schema_ref_drop(ref);
     pthread_mutex_unlock(&p->mu);

@@ -1,18 +1,25 @@
 /*
- * pool.h — per-tenant pools of backend sessions (session pooling).
+ * pool.h — per-tenant pools of backend sessions.
  *
- * A client takes a session on its first statement and keeps it for its
- * lifetime; on release the session is reset (ROLLBACK if needed, DISCARD
- * ALL) and handed to the next waiting client or kept idle. pool_size bounds
- * the sessions of a tenant (idle + in use + connecting); clients beyond it
- * wait in FIFO order, each with its own pool_timeout.
+ * A user (the link of a client) takes a session on its first statement and
+ * keeps it for its lifetime (session pooling; on release the session is
+ * reset: ROLLBACK if needed, DISCARD ALL) or for one transaction
+ * (transaction pooling: the session goes back as it is, carrying the
+ * shared prepared statements, and the link brings each client's own state
+ * where it lands); then it is handed to the next waiter or kept idle.
+ * pool_size bounds the sessions of a tenant (idle + in use + connecting);
+ * users beyond it wait in FIFO order, each with its own timeout (theirs).
  *
  * Pools are shared by all workers, guarded by one mutex each. A session is
- * handed to a client on another worker by mail: it is detached from its
- * event base, posted, and attached on the receiver's base.
+ * handed to a waiter on another worker by mail: it is detached from its
+ * event base, posted, and attached on the receiver's base. The pool knows
+ * nothing of clients: a waiter is a PgwPoolWait ticket carrying the
+ * waiter's callbacks (PgwPoolWaitOps) and its worker, and is answered on
+ * that worker exactly once — or never, once withdrawn.
  *
  * The pool also remembers what every client needs at login and what the
- * policy needs: the backend's ParameterStatus values and the tenant's schema.
+ * policy needs: the backend's ParameterStatus values and the tenant's
+ * schema. The admin views read only pool_views' copies.
  */
 #ifndef PGW_POOL_H
 #define PGW_POOL_H
@@ -20,60 +27,42 @@
 #include "buf.h"
 #include "pgw.h"
 
-#include <pthread.h>
-
 struct PgwBackend;
-struct PgwClient;
 struct PgwWorker;
 struct PgwSchema;
 
-#define PGW_MAX_PARAMS 24
+typedef struct PgwPool PgwPool;
 
-typedef struct PgwPoolWaiter {
-    struct PgwWorker *worker;
-    uint32_t pid;
-    uint64_t serial;
-    struct PgwPoolWaiter *next;
-} PgwPoolWaiter;
-
-typedef struct PgwPool {
-    char *tenant;
-    pthread_mutex_t mu;
-    int total; /* sessions alive or connecting */
-    int nidle;
-    struct PgwBackend *idle;
-    PgwPoolWaiter *waiters, *waiters_tail;
-    /* Learnt from the first session; guarded by mu. */
-    bool have_params;
-    size_t nparams;
-    char *param_names[PGW_MAX_PARAMS];
-    char *param_values[PGW_MAX_PARAMS];
-    struct PgwSchemaRef *schema; /* what the policy knows of the backend */
-    unsigned schema_version; /* config version it was read under */
-    /* counters for SHOW POOLS */
-    uint64_t connects, connect_failures;
-    struct PgwPool *next;
-} PgwPool;
-
-/* The pool of a tenant, created on first use. */
+/* The pool of a tenant, created on first use (pools live as long as the
+ * process). */
 PgwPool *pool_get(const char *tenant);
+const char *pool_tenant(const PgwPool *p);
 
-/* Outcome of pool_acquire; later outcomes arrive as client_backend_ready /
- * client_backend_failed on the client's worker. */
+/* A waiter's callbacks, called on its worker. Each answer ends the wait:
+ * the ticket is gone afterwards. */
+typedef struct PgwPoolWaitOps {
+    void (*ready)(void *owner, struct PgwBackend *b); /* b is attached to the waiter's worker */
+    void (*failed)(void *owner, const char *sqlstate, const char *message);
+} PgwPoolWaitOps;
+typedef struct PgwPoolWait PgwPoolWait;
+
 typedef enum { PGW_ACQUIRE_NOW, PGW_ACQUIRE_LATER } PgwAcquire;
-PgwAcquire pool_acquire(PgwPool *p, struct PgwClient *c, struct PgwBackend **out);
-/* Withdraw a waiting client (timeout or disconnect). */
-void pool_cancel_wait(PgwPool *p, uint32_t pid, uint64_t serial);
-/* Return a session after the client is done; reset runs first. */
+/* NOW: *out is an idle session, attached to w. LATER: *wait is the
+ * ticket, stored before anything can answer it — an answer may come
+ * before pool_acquire returns (a conninfo that cannot even start
+ * connecting fails at once). */
+PgwAcquire pool_acquire(PgwPool *p, struct PgwWorker *w, const PgwPoolWaitOps *ops, void *owner,
+                        struct PgwBackend **out, PgwPoolWait **wait);
+/* Withdraw a wait that has not been answered (on the waiter's worker):
+ * the ticket is never answered and gone afterwards. */
+void pool_cancel_wait(PgwPoolWait *wait);
+/* Return a session after its user is done; reset runs first. */
 void pool_release(PgwPool *p, struct PgwBackend *b);
-/* A session broke or could not connect: forget it, maybe wake a waiter. */
+/* A session broke: forget it, maybe wake a waiter. */
 void pool_discard(PgwPool *p, struct PgwBackend *b);
-
-/* From backend.c, on the owning worker. */
-void pool_backend_ready(struct PgwBackend *b);
-void pool_backend_failed(struct PgwBackend *b, const char *why);
-/* Back from reset: idle and clean. */
-void pool_backend_clean(struct PgwBackend *b);
+/* Prepared statements kept on the tenant's sessions changed by delta
+ * (transaction pooling; SHOW POOLS). */
+void pool_count_prepared(PgwPool *p, int delta);
 
 /* Copy the cached ParameterStatus values into the caller's message buffer,
  * replacing values the client set in its startup packet. Returns false when
@@ -90,11 +79,19 @@ typedef struct PgwSchemaRef {
     int refs;
 } PgwSchemaRef;
 bool pool_schema_needed(PgwPool *p);
-void pool_schema_set(PgwPool *p, struct PgwSchema *schema);
 PgwSchemaRef *pool_schema_acquire(PgwPool *p);
-void pool_schema_release(PgwPool *p, PgwSchemaRef *ref);
+void pool_schema_release(PgwSchemaRef *ref);
 
-/* Stats for the admin console. */
-void pool_foreach(void (*fn)(PgwPool *p, void *arg), void *arg);
+/* What SHOW POOLS and /metrics show: a copy made under the pool's lock. */
+typedef struct PgwPoolView {
+    const char *tenant; /* lives as long as the process */
+    const char *mode; /* "session" or "transaction" (the tenant's, now) */
+    int sessions, idle, waiting;
+    int active; /* sessions lent to clients (or being reset) */
+    long prepared; /* protocol-level statements kept on its sessions */
+    uint64_t connects, connect_failures;
+    size_t schema_tables;
+} PgwPoolView;
+void pool_views(void (*fn)(const PgwPoolView *v, void *arg), void *arg);
 
 #endif

@@ -6,17 +6,25 @@
  * means for the connection.
  *
  * What this module must never do: tell an unknown user from a wrong
- * password. For a user without a usable secret it invents a verifier whose
- * salt is an HMAC of the user name under a key drawn once per process, so
- * repeated attempts see the same salt, exactly as for a real user, and the
- * final step fails the same way a wrong proof does.
+ * password. For a user without a usable secret it runs a mock exchange, as
+ * PostgreSQL does (auth-scram.c, mock_scram_secret): a made-up verifier
+ * whose salt is an HMAC of the user name under the caller's mock key, so
+ * repeated attempts see the same salt, exactly as for a real user with a
+ * stored verifier, and the final step fails the same way a wrong proof
+ * does. The caller's key (auth_userlist_mock_key) depends only on the
+ * auth_file's secrets, so every instance reading the same file shows an
+ * unknown user the same salt, as it does a real user; without a key the
+ * module draws one per process. A plaintext secret gets its salt the same
+ * way (scram_mock_salt), so no user's salt changes from one attempt to the
+ * next either.
  *
  * Design choices: like PostgreSQL, the user name in "n=" is ignored (the
  * startup packet already said who is logging in) and no channel binding is
  * offered, so a client asking for it ("p=") is refused while "y" (client
- * could bind, thinks we cannot) is accepted. A plaintext secret from the
- * auth_file is turned into a verifier with a fresh random salt per exchange.
- * Passwords are not SASLprep-normalised: ASCII passwords, the common case,
+ * could bind, thinks we cannot) is accepted. A plaintext secret is turned
+ * into a verifier per exchange (the runtime avoids that cost: the auth
+ * module derives verifiers once, at load). Passwords are not
+ * SASLprep-normalised: ASCII passwords, the common case,
  * are unaffected. Every secret comparison is constant-time.
  */
 #include "scram.h"
@@ -34,8 +42,7 @@
 #include <string.h>
 
 #define KEY_LEN SHA256_DIGEST_LENGTH
-#define DEFAULT_ITERATIONS 4096
-#define SALT_LEN 16
+#define SALT_LEN SCRAM_SALT_LEN
 #define NONCE_BYTES 18
 #define VERIFIER_PREFIX "SCRAM-SHA-256$"
 
@@ -235,59 +242,81 @@ static void mock_key_init(void)
     mock_key_ok = RAND_bytes(mock_key, sizeof(mock_key)) == 1;
 }
 
-/* An unknown user still gets a stable, real-looking salt and iteration
- * count; its keys are random, so no proof can match. */
-static int doom(PgwScram *s, const char *user)
+int scram_mock_salt(const uint8_t *key, const char *user, uint8_t salt[SCRAM_SALT_LEN])
 {
-    uint8_t salt[KEY_LEN];
+    uint8_t mac[KEY_LEN];
 
-    pthread_once(&mock_key_once, mock_key_init);
+    if (!key) {
+        pthread_once(&mock_key_once, mock_key_init);
+        if (!mock_key_ok)
+            return -1;
+        key = mock_key;
+    }
     if (!user)
         user = "";
-    if (!mock_key_ok || hmac256(mock_key, sizeof(mock_key), user, strlen(user), salt) < 0)
+    if (hmac256(key, KEY_LEN, user, strlen(user), mac) < 0)
+        return -1;
+    memcpy(salt, mac, SCRAM_SALT_LEN);
+    return 0;
+}
+
+/* An unknown user still gets a stable, real-looking salt and iteration
+ * count; its keys are random, so no proof can match. */
+static int doom(PgwScram *s, const char *user, const uint8_t *key)
+{
+    uint8_t salt[SCRAM_SALT_LEN];
+
+    if (scram_mock_salt(key, user, salt) < 0)
         return -1;
     free(s->salt);
     s->salt = pgw_malloc(SALT_LEN);
     memcpy(s->salt, salt, SALT_LEN);
     s->salt_len = SALT_LEN;
-    s->iterations = DEFAULT_ITERATIONS;
+    s->iterations = SCRAM_ITERATIONS;
     s->doomed = true;
     if (RAND_bytes(s->stored_key, KEY_LEN) != 1 || RAND_bytes(s->server_key, KEY_LEN) != 1)
         return -1;
     return 0;
 }
 
-static int load_secret(PgwScram *s, const char *user, const char *secret)
+static int load_secret(PgwScram *s, const char *user, const char *secret, const uint8_t *key)
 {
     uint8_t salt[SALT_LEN];
 
     if (!secret)
-        return doom(s, user);
+        return doom(s, user, key);
     if (strncmp(secret, VERIFIER_PREFIX, strlen(VERIFIER_PREFIX)) == 0) {
         if (scram_parse_verifier(secret, &s->iterations, &s->salt, &s->salt_len, s->stored_key,
                                  s->server_key) < 0)
-            return doom(s, user);
+            return doom(s, user, key);
         return 0;
     }
     /* An md5 hash cannot answer SCRAM (PostgreSQL behaves the same). */
     if (strncmp(secret, "md5", 3) == 0 && strlen(secret) == 35 &&
         strspn(secret + 3, "0123456789abcdef") == 32)
-        return doom(s, user);
-    if (RAND_bytes(salt, sizeof(salt)) != 1)
+        return doom(s, user, key);
+    /* A plaintext secret: a salt as stable as a stored verifier's. */
+    if (scram_mock_salt(key, user, salt) < 0)
         return -1;
     s->salt = pgw_malloc(SALT_LEN);
     memcpy(s->salt, salt, SALT_LEN);
     s->salt_len = SALT_LEN;
-    s->iterations = DEFAULT_ITERATIONS;
+    s->iterations = SCRAM_ITERATIONS;
     return derive_keys(secret, s->salt, s->salt_len, s->iterations, s->stored_key, s->server_key);
 }
 
 PgwScram *scram_server_new(const char *user, const char *secret, const char *nonce)
 {
+    return scram_server_new_keyed(user, secret, NULL, nonce);
+}
+
+PgwScram *scram_server_new_keyed(const char *user, const char *secret, const uint8_t *mock_key,
+                                 const char *nonce)
+{
     PgwScram *s = pgw_calloc(1, sizeof(*s));
     uint8_t raw[NONCE_BYTES];
 
-    if (load_secret(s, user, secret) < 0)
+    if (load_secret(s, user, secret, mock_key) < 0)
         goto fail;
     if (nonce) {
         s->server_nonce = pgw_strdup(nonce);

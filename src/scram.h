@@ -5,7 +5,8 @@
  * No channel binding is offered (mechanism "SCRAM-SHA-256" only); a client
  * asking for binding with 'p=' is refused, 'y'/'n' accepted. Unknown users
  * still get a full exchange with a made-up verifier (as PostgreSQL does) so
- * the failure looks the same as a wrong password.
+ * the failure looks the same as a wrong password, down to a salt that is
+ * the same on every attempt.
  */
 #ifndef PGW_SCRAM_H
 #define PGW_SCRAM_H
@@ -14,10 +15,21 @@
 
 typedef struct PgwScram PgwScram;
 
+#define SCRAM_SALT_LEN 16
+#define SCRAM_ITERATIONS 4096 /* for verifiers pgwarden makes up or derives */
+#define SCRAM_MOCK_KEY_LEN 32
+
 /* secret: plaintext password or SCRAM verifier; NULL for an unknown user
  * (the exchange then always fails at the end). nonce: server nonce to use
  * (base64-ish printable) for tests, or NULL to generate 18 random bytes. */
 PgwScram *scram_server_new(const char *user, const char *secret, const char *nonce);
+/* The same, with the key the salts of unknown users (and of plaintext
+ * secrets) derive from: SCRAM_MOCK_KEY_LEN bytes, or NULL for one drawn
+ * once per process. */
+PgwScram *scram_server_new_keyed(const char *user, const char *secret, const uint8_t *mock_key,
+                                 const char *nonce);
+/* The stable salt for user under key (NULL: the per-process key). */
+int scram_mock_salt(const uint8_t *key, const char *user, uint8_t salt[SCRAM_SALT_LEN]) PGW_WUR;
 void scram_free(PgwScram *s);
 
 /* client-first-message in (the SASLInitialResponse data); server-first out

@@ -1,7 +1,7 @@
 /*
- * server.c — the process around the clients: the runtime snapshot, worker
- * threads with their mailboxes and client registries, listeners, signals and
- * shutdown. See server.h for the threading model.
+ * server.c — the process around the clients: worker threads (started
+ * here, defined in worker.c), listeners, signals, reload and shutdown.
+ * See worker.h for the threading model.
  *
  * Listeners: every worker binds its own socket to each listen address with
  * SO_REUSEPORT, so the kernel spreads new connections over the workers and
@@ -17,14 +17,13 @@
 #include "server.h"
 
 #include "audit.h"
-#include "auth.h"
 #include "buf.h"
 #include "client.h"
 #include "config.h"
 #include "llm.h"
 #include "log.h"
-#include "metrics.h"
-#include "tls.h"
+#include "policy.h" /* PGW_POLICY_INLINE_STACK */
+#include "worker.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,44 +42,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define PID_SLOT_BITS 22
-#define PID_SLOT_MASK ((1u << PID_SLOT_BITS) - 1)
 #define MAX_LISTENERS 8
 
-typedef struct Mail {
-    PgwMailFn fn;
-    void *arg;
-    struct Mail *next;
-} Mail;
-
-typedef struct ClientSlot {
-    PgwClient *client; /* NULL when free */
-    uint64_t serial;
-} ClientSlot;
-
-struct PgwWorker {
-    int index;
-    pthread_t thread;
-    struct event_base *base;
-    struct event *mail_ev;
-    pthread_mutex_t mail_mu;
-    Mail *mail_head, *mail_tail;
-    struct evconnlistener *listeners[MAX_LISTENERS];
-    int nlisteners;
-    /* client registry: changed only by this worker's thread, under reg_mu
-     * so the admin console can read it */
-    pthread_mutex_t reg_mu;
-    ClientSlot *slots;
-    uint32_t nslots;
-    uint32_t *free_slots;
-    uint32_t nfree;
-    uint64_t next_serial;
-    int nclients; /* atomic reads from main for shutdown */
-};
+typedef struct Listeners {
+    struct evconnlistener *l[MAX_LISTENERS];
+    int n;
+} Listeners;
 
 static struct {
-    PgwWorker *workers;
-    int nworkers;
+    Listeners *listeners; /* per worker */
     struct event_base *main_base;
     const char *config_path;
     int shutting_down; /* 0, 1 graceful, 2 immediate */
@@ -89,133 +59,9 @@ static struct {
     char *unix_path;
 } server;
 
-/* ---------- workers, mail and the client registry ---------- */
-
-struct event_base *worker_base(PgwWorker *w)
-{
-    return w->base;
-}
-
-int worker_index(PgwWorker *w)
-{
-    return w->index;
-}
-
-PgwWorker *server_worker(int index)
-{
-    return &server.workers[index];
-}
-
-int server_nworkers(void)
-{
-    return server.nworkers;
-}
-
-void worker_post(PgwWorker *w, PgwMailFn fn, void *arg)
-{
-    Mail *m = pgw_malloc(sizeof *m);
-    m->fn = fn;
-    m->arg = arg;
-    m->next = NULL;
-    pthread_mutex_lock(&w->mail_mu);
-    if (w->mail_tail)
-        w->mail_tail->next = m;
-    else
-        w->mail_head = m;
-    w->mail_tail = m;
-    pthread_mutex_unlock(&w->mail_mu);
-    event_active(w->mail_ev, EV_READ, 0);
-}
-
-static void mail_cb(evutil_socket_t fd, short what, void *arg)
-{
-    PgwWorker *w = arg;
-    pthread_mutex_lock(&w->mail_mu);
-    Mail *m = w->mail_head;
-    w->mail_head = w->mail_tail = NULL;
-    pthread_mutex_unlock(&w->mail_mu);
-    while (m) {
-        Mail *next = m->next;
-        m->fn(w, m->arg);
-        free(m);
-        m = next;
-    }
-}
-
-uint32_t worker_register_client(PgwWorker *w, PgwClient *c, uint64_t *serial)
-{
-    uint32_t slot;
-    pthread_mutex_lock(&w->reg_mu);
-    if (w->nfree) {
-        slot = w->free_slots[--w->nfree];
-    } else {
-        if (w->nslots > PID_SLOT_MASK) {
-            log_error("too many clients on worker %d", w->index);
-            abort();
-        }
-        slot = w->nslots++;
-        w->slots = pgw_realloc(w->slots, w->nslots * sizeof *w->slots);
-        w->free_slots = pgw_realloc(w->free_slots, w->nslots * sizeof *w->free_slots);
-    }
-    w->slots[slot].client = c;
-    w->slots[slot].serial = *serial = ++w->next_serial;
-    __atomic_add_fetch(&w->nclients, 1, __ATOMIC_SEQ_CST);
-    pthread_mutex_unlock(&w->reg_mu);
-    /* pid: worker in the high bits, slot below; never 0, always positive. */
-    return ((uint32_t)(w->index + 1) << PID_SLOT_BITS) | slot;
-}
-
-void worker_unregister_client(PgwWorker *w, uint32_t pid)
-{
-    uint32_t slot = pid & PID_SLOT_MASK;
-    pthread_mutex_lock(&w->reg_mu);
-    if (slot < w->nslots && w->slots[slot].client) {
-        w->slots[slot].client = NULL;
-        w->free_slots[w->nfree++] = slot;
-    }
-    pthread_mutex_unlock(&w->reg_mu);
-}
-
-void server_foreach_client(void (*fn)(PgwClient *c, void *arg), void *arg)
-{
-    for (int i = 0; i < server.nworkers; i++) {
-        PgwWorker *w = &server.workers[i];
-        pthread_mutex_lock(&w->reg_mu);
-        for (uint32_t k = 0; k < w->nslots; k++)
-            if (w->slots[k].client)
-                fn(w->slots[k].client, arg);
-        pthread_mutex_unlock(&w->reg_mu);
-    }
-}
-
-PgwClient *worker_find_client(PgwWorker *w, uint32_t pid, uint64_t serial)
-{
-    if (server_worker_for_pid(pid) != w)
-        return NULL;
-    uint32_t slot = pid & PID_SLOT_MASK;
-    if (slot >= w->nslots || !w->slots[slot].client)
-        return NULL;
-    if (serial && w->slots[slot].serial != serial)
-        return NULL;
-    return w->slots[slot].client;
-}
-
-PgwWorker *server_worker_for_pid(uint32_t pid)
-{
-    int index = (int)(pid >> PID_SLOT_BITS) - 1;
-    if (index < 0 || index >= server.nworkers)
-        return NULL;
-    return &server.workers[index];
-}
-
 bool server_shutting_down(void)
 {
     return __atomic_load_n(&server.shutting_down, __ATOMIC_SEQ_CST) != 0;
-}
-
-void server_client_gone(PgwWorker *w)
-{
-    __atomic_sub_fetch(&w->nclients, 1, __ATOMIC_SEQ_CST);
 }
 
 /* ---------- listeners ---------- */
@@ -249,7 +95,7 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
     if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         evconnlistener_disable(l);
         struct timeval tv = {1, 0};
-        event_base_once(w->base, -1, EV_TIMEOUT, listener_resume_cb, l, &tv);
+        event_base_once(worker_base(w), -1, EV_TIMEOUT, listener_resume_cb, l, &tv);
     }
 }
 
@@ -287,18 +133,19 @@ static int start_listeners(PgwConfig *cfg, char *err, size_t errlen)
             return -1;
         }
     }
-    for (int i = 0; i < server.nworkers; i++) {
-        PgwWorker *w = &server.workers[i];
-        for (struct addrinfo *ai = res; ai && w->nlisteners < MAX_LISTENERS; ai = ai->ai_next) {
+    for (int i = 0; i < workers_count(); i++) {
+        PgwWorker *w = worker_at(i);
+        Listeners *ls = &server.listeners[i];
+        for (struct addrinfo *ai = res; ai && ls->n < MAX_LISTENERS; ai = ai->ai_next) {
             int fd = bind_tcp(ai, err, errlen);
             if (fd < 0) {
                 freeaddrinfo(res);
                 return -1;
             }
             struct evconnlistener *l =
-                evconnlistener_new(w->base, accept_cb, w, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+                evconnlistener_new(worker_base(w), accept_cb, w, LEV_OPT_CLOSE_ON_FREE, -1, fd);
             evconnlistener_set_error_cb(l, accept_error_cb);
-            w->listeners[w->nlisteners++] = l;
+            ls->l[ls->n++] = l;
         }
     }
     if (res)
@@ -317,48 +164,45 @@ static int start_listeners(PgwConfig *cfg, char *err, size_t errlen)
         }
         chmod(sun.sun_path, 0777);
         server.unix_path = pgw_strdup(sun.sun_path);
-        PgwWorker *w = &server.workers[0];
+        PgwWorker *w = worker_at(0);
+        Listeners *ls = &server.listeners[0];
         struct evconnlistener *l =
-            evconnlistener_new(w->base, accept_cb, w, LEV_OPT_CLOSE_ON_FREE, -1, fd);
-        w->listeners[w->nlisteners++] = l;
+            evconnlistener_new(worker_base(w), accept_cb, w, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+        if (ls->n < MAX_LISTENERS)
+            ls->l[ls->n++] = l;
     }
     return 0;
 }
 
 static void close_listeners_mail(PgwWorker *w, void *arg)
 {
-    for (int i = 0; i < w->nlisteners; i++)
-        evconnlistener_free(w->listeners[i]);
-    w->nlisteners = 0;
+    Listeners *ls = &server.listeners[worker_index(w)];
+    for (int i = 0; i < ls->n; i++)
+        evconnlistener_free(ls->l[i]);
+    ls->n = 0;
+}
+
+/* Every registered connection of a worker is a client. */
+static void shutdown_client(void *conn, void *arg)
+{
+    client_shutdown(conn, arg != NULL);
 }
 
 static void shutdown_clients_mail(PgwWorker *w, void *arg)
 {
-    bool immediate = arg != NULL;
-    for (uint32_t i = 0; i < w->nslots; i++)
-        if (w->slots[i].client)
-            client_shutdown(w->slots[i].client, immediate);
-}
-
-static void stop_mail(PgwWorker *w, void *arg)
-{
-    event_base_loopexit(w->base, NULL);
+    worker_foreach(w, shutdown_client, arg);
 }
 
 /* ---------- signals ---------- */
 
 static int total_clients(void)
 {
-    int n = 0;
-    for (int i = 0; i < server.nworkers; i++)
-        n += __atomic_load_n(&server.workers[i].nclients, __ATOMIC_SEQ_CST);
-    return n;
+    return workers_connections();
 }
 
+/* The main loop ends; server_run stops the workers. */
 static void finish(void)
 {
-    for (int i = 0; i < server.nworkers; i++)
-        worker_post(&server.workers[i], stop_mail, NULL);
     event_base_loopexit(server.main_base, NULL);
 }
 
@@ -375,10 +219,10 @@ static void begin_shutdown(bool immediate)
         return;
     __atomic_store_n(&server.shutting_down, immediate ? 2 : 1, __ATOMIC_SEQ_CST);
     log_info(immediate ? "shutting down now" : "shutting down: waiting for running statements");
-    for (int i = 0; i < server.nworkers; i++) {
+    for (int i = 0; i < workers_count(); i++) {
         if (!was)
-            worker_post(&server.workers[i], close_listeners_mail, NULL);
-        worker_post(&server.workers[i], shutdown_clients_mail, immediate ? (void *)1 : NULL);
+            worker_post(worker_at(i), close_listeners_mail, NULL);
+        worker_post(worker_at(i), shutdown_clients_mail, immediate ? (void *)1 : NULL);
     }
     if (server.unix_path)
         unlink(server.unix_path);
@@ -437,13 +281,6 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 
 /* ---------- run ---------- */
 
-static void *worker_main(void *arg)
-{
-    PgwWorker *w = arg;
-    event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
-    return NULL;
-}
-
 static int daemonize_now(void)
 {
     pid_t pid = fork();
@@ -468,7 +305,8 @@ static int daemonize_now(void)
     return 0;
 }
 
-int server_run(const char *config_path, PgwSnapshot *snap, bool daemonize)
+int server_run(const char *config_path, PgwSnapshot *snap, bool daemonize,
+               const PgwServerServices *services)
 {
     char err[1024];
     PgwConfig *cfg = snap->cfg;
@@ -510,21 +348,8 @@ int server_run(const char *config_path, PgwSnapshot *snap, bool daemonize)
         n = 1;
     if (n > 255)
         n = 255;
-    server.nworkers = n;
-    server.workers = pgw_calloc((size_t)n, sizeof *server.workers);
-    for (int i = 0; i < n; i++) {
-        PgwWorker *w = &server.workers[i];
-        w->index = i;
-        /* The changelist folds the add/remove of write interest that every
-         * relayed message causes into fewer epoll_ctl calls. */
-        struct event_config *ec = event_config_new();
-        event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-        w->base = event_base_new_with_config(ec);
-        event_config_free(ec);
-        pthread_mutex_init(&w->mail_mu, NULL);
-        pthread_mutex_init(&w->reg_mu, NULL);
-        w->mail_ev = event_new(w->base, -1, EV_PERSIST, mail_cb, w);
-    }
+    workers_create(n);
+    server.listeners = pgw_calloc((size_t)n, sizeof *server.listeners);
     if (start_listeners(cfg, err, sizeof err) != 0) {
         log_error("%s", err);
         return 1;
@@ -536,23 +361,28 @@ int server_run(const char *config_path, PgwSnapshot *snap, bool daemonize)
         sigs[i] = evsignal_new(server.main_base, signos[i], signal_cb, NULL);
         event_add(sigs[i], NULL);
     }
-    if (metrics_start(server.main_base, cfg->listen_addr, cfg->metrics_port, err, sizeof err) !=
-        0) {
+    if (services && services->start(server.main_base, cfg, err, sizeof err) != 0) {
         log_error("%s", err);
         return 1;
     }
     server.shutdown_timer = evtimer_new(server.main_base, shutdown_timeout_cb, NULL);
     server.check_timer = event_new(server.main_base, -1, EV_PERSIST, check_cb, NULL);
-    for (int i = 0; i < n; i++)
-        pthread_create(&server.workers[i].thread, NULL, worker_main, &server.workers[i]);
+    /* Statements up to PGW_POLICY_INLINE_MAX bytes are decided on the
+     * worker itself (longer ones on a policy thread): its stack must hold
+     * the deepest such statement. */
+    if (workers_start(PGW_POLICY_INLINE_STACK) != 0) {
+        log_error("cannot start the worker threads: %s", strerror(errno));
+        return 1;
+    }
     log_info("pgwarden %s listening on %s:%d with %d workers", PGW_VERSION_STRING, cfg->listen_addr,
              cfg->listen_port, n);
 
     event_base_dispatch(server.main_base);
 
-    metrics_stop();
-    for (int i = 0; i < n; i++)
-        pthread_join(server.workers[i].thread, NULL);
+    if (services)
+        services->stop();
+    workers_stop();
+    audit_shutdown(); /* every record of the statements that ran is written */
     log_info("pgwarden stopped");
     return 0;
 }

@@ -34,6 +34,12 @@ int snapshot_load(const char *path, PgwSnapshot **out, char *err, size_t errlen)
         }
         if (auth_userlist_load(cfg->auth_file, &s->users, err, errlen) != 0)
             goto fail;
+        /* Once here rather than per login: no SCRAM login runs PBKDF2, so
+         * none takes visibly longer than another (see auth.c). */
+        if (cfg->auth_type == PGW_AUTH_SCRAM && auth_userlist_prepare_scram(s->users) != 0) {
+            snprintf(err, errlen, "%s: cannot derive SCRAM verifiers", cfg->auth_file);
+            goto fail;
+        }
     }
     if (cfg->tls_cert_file && *cfg->tls_cert_file && cfg->client_tls != PGW_TLS_DISABLE) {
         char terr[512];

@@ -1,7 +1,11 @@
 /*
  * stmt.c — the statement pipeline; see stmt.h.
  *
- * Plain SQL is decided at once by the policy: parse, refuse or rewrite.
+ * Plain SQL is decided by the policy: parse, refuse or rewrite — at once,
+ * or, for a statement longer than PGW_POLICY_INLINE_MAX bytes, on a policy
+ * thread with the answer posted back to the request's event loop
+ * (stmt_offload.c), so a huge statement never stalls a worker's other
+ * clients. The same holds for the SQL an ASK produces.
  *
  * ASK statements (ASK q, EXPLAIN ASK q, ask('q') as a relation) become an
  * AskJob that runs on the request's event loop, one step at a time, each
@@ -30,6 +34,7 @@
  * fails, the statement is refused, never forwarded as written.
  */
 #include "stmt.h"
+#include "stmt_int.h"
 
 #include "ask.h"
 #include "ask_schema.h"
@@ -57,6 +62,7 @@
 #define SQLSTATE_ASK_LIMIT "53400" /* configuration_limit_exceeded */
 #define SQLSTATE_ASK_LLM "58000" /* system_error: the model is unavailable */
 #define SQLSTATE_ASK_CANNOT "0A000"
+#define SQLSTATE_INSUFFICIENT_RESOURCES "53000"
 
 static int64_t now_ms(void)
 {
@@ -251,6 +257,7 @@ struct PgwStmtHandle {
     bool from_cache;
     PgwLlmCall *call;
     void *internal; /* the owner's query in flight */
+    PgwPolicyTask *task; /* a decision in flight on a policy thread */
     PgwAudit *audit;
     long tokens_in, tokens_out;
     double model_ms;
@@ -380,6 +387,9 @@ static void explain_done(void *arg, size_t nrows, size_t ncols, char **values, c
     job_succeed(j);
 }
 
+static void job_checked(PgwStmtHandle *j, int rc, PgwPolicyResult *pr);
+static void job_decided(void *arg, int rc, PgwPolicyResult *pr);
+
 /* Policy, then EXPLAIN on the client's session. */
 static void job_check_sql(PgwStmtHandle *j)
 {
@@ -399,24 +409,46 @@ static void job_check_sql(PgwStmtHandle *j)
                         .schema = j->policy_schema,
                         .nparam_types = j->kind == PGW_ASK_RELATION ? j->nparam_types : 0,
                         .param_types = j->param_types};
+    if (ctx.tenant && ctx.schema && !stmt_policy_inline(strlen(statement))) {
+        j->task = stmt_policy_offload(j->base, j->snap, &ctx, statement, job_decided, j);
+        free(statement);
+        if (!j->task)
+            job_refuse(j, SQLSTATE_INSUFFICIENT_RESOURCES,
+                       "pgwarden ask: the statement is too long to be checked now", NULL, NULL);
+        return;
+    }
     PgwPolicyResult pr;
     memset(&pr, 0, sizeof pr);
     int rc = ctx.tenant && ctx.schema ? policy_rewrite(&ctx, statement, &pr) : -1;
     free(statement);
-    if (rc != 0 || pr.decision != PGW_POLICY_ALLOW || !pr.read_only_query) {
+    job_checked(j, rc, &pr);
+}
+
+/* A policy thread decided the generated SQL. */
+static void job_decided(void *arg, int rc, PgwPolicyResult *pr)
+{
+    PgwStmtHandle *j = arg;
+    j->task = NULL;
+    job_checked(j, rc, pr);
+}
+
+/* The policy's verdict on the generated SQL: EXPLAIN it, or try again. */
+static void job_checked(PgwStmtHandle *j, int rc, PgwPolicyResult *pr)
+{
+    if (rc != 0 || pr->decision != PGW_POLICY_ALLOW || !pr->read_only_query) {
         char why[1024];
         snprintf(why, sizeof why, "%s",
                  rc != 0 ? "the statement could not be checked"
-                 : pr.decision != PGW_POLICY_ALLOW
-                     ? (pr.message ? pr.message : "refused")
+                 : pr->decision != PGW_POLICY_ALLOW
+                     ? (pr->message ? pr->message : "refused")
                      : "only a query that returns rows can answer a question");
-        policy_result_free(&pr);
+        policy_result_free(pr);
         job_failed(j, why);
         return;
     }
     free(j->final_sql);
-    j->final_sql = pgw_strdup(pr.sql);
-    policy_result_free(&pr);
+    j->final_sql = pgw_strdup(pr->sql);
+    policy_result_free(pr);
     PgwBuf b;
     buf_init(&b);
     buf_append_str(&b, "EXPLAIN ");
@@ -773,42 +805,103 @@ static PgwStmtHandle *ask_start(const PgwStmtRequest *req, PgwAskKind kind, char
 
 /* ---------- the pipeline ---------- */
 
+/* The policy's answer as the pipeline's result; frees *pr. */
+static void policy_outcome(PgwStmtResult *res, PgwAudit *audit, int rc, PgwPolicyResult *pr)
+{
+    if (rc != 0) {
+        refuse(res, SQLSTATE_INSUFFICIENT_PRIVILEGE,
+               "pgwarden: the statement could not be checked, so it is refused", NULL, NULL);
+        audit_set_decision(audit, "refuse", NULL, pr->reason ? pr->reason : "policy failure",
+                           res->sqlstate);
+    } else if (pr->decision == PGW_POLICY_REFUSE) {
+        refuse(res, pr->sqlstate, pr->message, NULL, pr->hint);
+        audit_set_decision(audit, "refuse", NULL, pr->reason, pr->sqlstate);
+    } else {
+        res->action = PGW_STMT_REWRITE;
+        res->sql = pgw_strdup(pr->sql);
+        audit_set_decision(audit, "allow", pr->sql, pr->reason, NULL);
+    }
+    policy_result_free(pr);
+    res->audit = audit;
+}
+
+static PgwAudit *sql_audit(const PgwStmtRequest *req)
+{
+    return audit_begin(req->user, req->tenant, req->client_addr, "sql",
+                       req->protocol == PGW_STMT_SIMPLE ? "simple" : "extended", req->sql);
+}
+
+static PgwPolicyCtx sql_ctx(const PgwStmtRequest *req, const PgwTenant *tenant)
+{
+    PgwPolicyCtx ctx = {.cfg = req->snap->cfg,
+                        .tenant = tenant,
+                        .schema = req->schema,
+                        .nparam_types = req->nparam_types,
+                        .param_types = req->param_types};
+    return ctx;
+}
+
 static void decide_sql(const PgwStmtRequest *req, PgwStmtResult *res)
 {
-    PgwConfig *cfg = req->snap->cfg;
-    PgwAudit *audit =
-        audit_begin(req->user, req->tenant, req->client_addr, "sql",
-                    req->protocol == PGW_STMT_SIMPLE ? "simple" : "extended", req->sql);
-    const PgwTenant *tenant = config_tenant(cfg, req->tenant);
+    PgwAudit *audit = sql_audit(req);
+    const PgwTenant *tenant = config_tenant(req->snap->cfg, req->tenant);
     if (!tenant || !req->schema) {
         refuse(res, SQLSTATE_CANNOT_CONNECT_NOW,
                "pgwarden: the tenant's schema is not known yet, so no statement can be checked",
                NULL, "Retry in a moment.");
         audit_set_decision(audit, "refuse", NULL, "schema unknown", res->sqlstate);
-    } else {
-        PgwPolicyCtx ctx = {.cfg = cfg,
-                            .tenant = tenant,
-                            .schema = req->schema,
-                            .nparam_types = req->nparam_types,
-                            .param_types = req->param_types};
-        PgwPolicyResult pr;
-        memset(&pr, 0, sizeof pr);
-        if (policy_rewrite(&ctx, req->sql, &pr) != 0) {
-            refuse(res, SQLSTATE_INSUFFICIENT_PRIVILEGE,
-                   "pgwarden: the statement could not be checked, so it is refused", NULL, NULL);
-            audit_set_decision(audit, "refuse", NULL, pr.reason ? pr.reason : "policy failure",
-                               res->sqlstate);
-        } else if (pr.decision == PGW_POLICY_REFUSE) {
-            refuse(res, pr.sqlstate, pr.message, NULL, pr.hint);
-            audit_set_decision(audit, "refuse", NULL, pr.reason, pr.sqlstate);
-        } else {
-            res->action = PGW_STMT_REWRITE;
-            res->sql = pgw_strdup(pr.sql);
-            audit_set_decision(audit, "allow", pr.sql, pr.reason, NULL);
-        }
-        policy_result_free(&pr);
+        res->audit = audit;
+        return;
     }
-    res->audit = audit;
+    PgwPolicyCtx ctx = sql_ctx(req, tenant);
+    PgwPolicyResult pr;
+    memset(&pr, 0, sizeof pr);
+    int rc = policy_rewrite(&ctx, req->sql, &pr);
+    policy_outcome(res, audit, rc, &pr);
+}
+
+/* A policy thread decided a long statement. */
+static void sql_decided(void *arg, int rc, PgwPolicyResult *pr)
+{
+    PgwStmtHandle *j = arg;
+    j->task = NULL;
+    PgwStmtResult res;
+    result_init(&res);
+    policy_outcome(&res, j->audit, rc, pr);
+    j->audit = NULL;
+    PgwStmtDone done = j->done;
+    void *done_arg = j->arg;
+    job_free(j); /* drops the schema: nothing reads it any more */
+    done(done_arg, &res);
+}
+
+/* A long statement: decided on a policy thread. Returns NULL when done()
+ * has run already (no thread could take it). */
+static PgwStmtHandle *sql_offload(const PgwStmtRequest *req, const PgwTenant *tenant,
+                                  PgwStmtDone done, void *arg)
+{
+    PgwStmtHandle *j = pgw_calloc(1, sizeof *j);
+    j->done = done;
+    j->arg = arg;
+    j->snap = snapshot_retain(req->snap);
+    j->schema_release = req->schema_release;
+    j->schema_ref = req->schema_ref;
+    j->audit = sql_audit(req);
+    PgwPolicyCtx ctx = sql_ctx(req, tenant);
+    j->task = stmt_policy_offload(req->base, j->snap, &ctx, req->sql, sql_decided, j);
+    if (j->task)
+        return j;
+    PgwStmtResult res;
+    result_init(&res);
+    refuse(&res, SQLSTATE_INSUFFICIENT_RESOURCES,
+           "pgwarden: the statement is too long to be checked now, so it is refused", NULL,
+           "Retry in a moment, or send a shorter statement.");
+    audit_set_decision(j->audit, "refuse", NULL, "no policy thread", res.sqlstate);
+    res.audit = j->audit;
+    j->audit = NULL;
+    job_free(j);
+    done(arg, &res);
+    return NULL;
 }
 
 static void drop_schema(const PgwStmtRequest *req)
@@ -834,6 +927,9 @@ PgwStmtHandle *stmt_submit(const PgwStmtRequest *req, PgwStmtDone done, void *ar
     if (kind != PGW_ASK_NONE && req->ops)
         return ask_start(req, kind, question, done, arg);
     free(question);
+    const PgwTenant *tenant = config_tenant(req->snap->cfg, req->tenant);
+    if (tenant && req->schema && !stmt_policy_inline(strlen(req->sql)))
+        return sql_offload(req, tenant, done, arg);
     decide_sql(req, &res);
     drop_schema(req);
     done(arg, &res);
@@ -848,6 +944,12 @@ void stmt_abort(PgwStmtHandle *j)
         llm_abort(j->call);
     if (j->internal)
         j->ops->forget(j->owner, j->internal);
+    if (j->task) {
+        /* A policy thread may still read the schema: its reference goes
+         * with the task. */
+        stmt_policy_abandon(j->task, j->schema_release, j->schema_ref);
+        j->schema_release = NULL;
+    }
     audit_set_str(j->audit, "outcome", "canceled");
     audit_finish(j->audit, 0);
     j->audit = NULL;

@@ -445,3 +445,115 @@ def query_one(conn, sql, params=None):
     with conn.cursor() as cur:
         cur.execute(sql, params)
         return cur.fetchone()
+
+
+# --------------------------------------------------------------------------
+# Redis (the result cache's shared store, mode = redis)
+# --------------------------------------------------------------------------
+
+REDIS_SERVER = os.environ.get("REDIS_SERVER", "redis-server")
+
+
+class RedisServer:
+    """A redis-server of the test session's own, on a free port in a temp dir.
+
+    `url` is what [cache] redis takes; `command(...)` speaks RESP to it (a few
+    lines of protocol, so the tests need no client library); `kill()` and
+    `start()` let a test take Redis away mid-run and bring it back on the same
+    port; `stop()` is for the end of the session.
+    """
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.port = free_port()
+        self.log = self.root / "redis.log"
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"redis://{HOST}:{self.port}/0"
+
+    def start(self, timeout=15):
+        log = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", HOST, "--dir", str(self.root),
+             "--save", "", "--appendonly", "no", "--daemonize", "no"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+        def answers():
+            if self.proc.poll() is not None:
+                raise AssertionError("redis-server exited during start-up:\n"
+                                     + self.log.read_text(errors="replace")[-2000:])
+            try:
+                return self.command("PING") == "PONG"
+            except OSError:
+                return False
+
+        wait_until(answers, timeout, f"redis-server to answer on port {self.port}")
+        return self
+
+    def kill(self):
+        """SIGKILL: Redis gone with its data, as a crash would leave it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def command(self, *args, timeout=5):
+        """One command, its reply as Python values (errors raise)."""
+        with socket.create_connection((HOST, self.port), timeout=timeout) as s:
+            out = b"*%d\r\n" % len(args)
+            for a in args:
+                a = a if isinstance(a, bytes) else str(a).encode()
+                out += b"$%d\r\n%s\r\n" % (len(a), a)
+            s.sendall(out)
+            return _resp_read(s.makefile("rb"))
+
+    def flush(self):
+        self.command("FLUSHALL")
+
+
+def _resp_read(f):
+    line = f.readline()
+    if not line:
+        raise OSError("redis closed the connection")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest.decode()
+    if kind == b"-":
+        raise AssertionError("redis: " + rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)
+        return data[:-2]
+    if kind == b"*":
+        n = int(rest)
+        return None if n < 0 else [_resp_read(f) for _ in range(n)]
+    raise AssertionError(f"redis: unexpected reply {line!r}")
+
+
+@pytest.fixture(scope="session")
+def redis():
+    """A real redis-server for the session (started on first use)."""
+    root = tempfile.mkdtemp(prefix="pgw-redis-")
+    server = RedisServer(root)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)

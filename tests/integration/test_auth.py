@@ -4,13 +4,14 @@ Login failures are checked with the raw protocol client (pgwire) because the
 SQLSTATE is the contract and libpq does not hand it back for start-up errors.
 """
 
+import base64
 import subprocess
 
 import psycopg
 import pytest
 
 import pgwire
-from conftest import HOST
+from conftest import DEFAULT_USERS, HOST
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +56,20 @@ def test_dbname_outside_the_users_tenants_is_refused(gw, user, dbname):
 
 
 def test_user_without_a_tenant_is_refused(gw):
-    # dave has a valid password in the userlist but no [users] entry
+    # dave has a valid password in the userlist but no [users] entry: told
+    # so only once his password is proven
     err = gw.login_error("dave", "acme")
     assert err is not None and err.sqlstate == "28000", err
 
 
+# Old behaviour: an unknown user was told so (28000 "no tenant is configured
+# for user") before any password was asked, which let anyone enumerate the
+# user names. Now the exchange runs to the end and fails like a wrong
+# password.
 def test_user_unknown_everywhere_is_refused(gw):
     err = gw.login_error("mallory", "acme", password="whatever")
-    assert err is not None and err.sqlstate == "28000", err
+    assert err is not None and err.sqlstate == "28P01", err
+    assert err.message == 'password authentication failed for user "mallory"'
 
 
 def test_wrong_password_is_refused(gw):
@@ -77,6 +84,122 @@ def test_refused_login_leaves_the_gateway_serving(gw):
         assert gw.login_error("alice", "acme", password="bad") is not None
     with gw.connect("alice", "acme") as conn:
         assert tenant_of(conn) == "acme"
+
+
+# -- login probing: nothing is told before the password is proven ----------
+
+
+class Probe:
+    """One login attempt seen from the wire: the authentication requests the
+    server made (codes), what they carried, and the ErrorResponse."""
+
+    def __init__(self, gw, user, dbname, password):
+        session = pgwire.Session(HOST, gw.port)
+        self.codes, self.salt, self.iterations, self.md5_salt = [], None, None, None
+        original = session._authenticate
+
+        def spy(payload, *args):
+            code = int.from_bytes(payload[:4], "big")
+            self.codes.append(code)
+            if code == 11:
+                attrs = dict(a.split("=", 1) for a in payload[4:].decode().split(","))
+                self.salt, self.iterations = attrs["s"], int(attrs["i"])
+            if code == 5:
+                self.md5_salt = payload[4:8]
+            return original(payload, *args)
+
+        session._authenticate = spy
+        self.error = None
+        try:
+            session.startup(user, dbname, password)
+        except pgwire.ServerError as err:
+            self.error = err
+        finally:
+            session.close()
+
+    def shape(self):
+        """What may not differ between one refused name and another."""
+        e = self.error
+        return (tuple(self.codes), self.iterations, e.sqlstate, e.severity,
+                tuple(sorted(e.fields)), e.message.rsplit('"', 2)[0])
+
+
+# Before authentication, these must be indistinguishable: an unknown user, a
+# user with a tenant but no secret, a known user with a wrong password, a user
+# without a tenant, a non-admin (or an unknown name) asking for the admin
+# console, an admin with a wrong password, a database that is no tenant of
+# the user. Old behaviour: the first, the second, the fourth and the fifth
+# were refused with 28000 before any password was asked, naming the reason.
+BEFORE_AUTH = [
+    ("mallory", "acme"),
+    ("erin", "acme"),
+    ("alice", "acme"),
+    ("dave", "acme"),
+    ("alice", "pgwarden"),
+    ("mallory", "pgwarden"),
+    ("admin", "pgwarden"),
+    ("alice", "initech"),
+]
+
+
+@pytest.mark.parametrize("secret_format", ["plain", "scram"])
+def test_before_authentication_every_failure_looks_the_same(pgwarden, secret_format):
+    gw = pgwarden(users={**DEFAULT_USERS, "erin": "acme"}, secret_format=secret_format)
+    shapes = set()
+    for user, dbname in BEFORE_AUTH:
+        first = Probe(gw, user, dbname, "not-the-password")
+        again = Probe(gw, user, dbname, "not-the-password")
+        case = f"{user}@{dbname}"
+        assert first.error is not None, case
+        assert first.error.sqlstate == "28P01", (case, first.error)
+        assert first.error.message == f'password authentication failed for user "{user}"', case
+        # SASL, then SASLContinue with a salt; the failure follows the proof
+        assert first.codes == [10, 11], (case, first.codes)
+        assert first.iterations == 4096, case
+        assert len(base64.b64decode(first.salt)) == 16, case
+        # the salt a name gets is the same on every attempt, as for a real user
+        assert first.salt == again.salt, case
+        shapes.add(first.shape())
+    assert len(shapes) == 1, shapes
+
+
+# After authentication the client is told why it cannot go on: only those who
+# know the password learn who is an admin or which tenants a user has.
+@pytest.mark.parametrize("user,dbname,sqlstate,words", [
+    ("alice", "pgwarden", "28000", "may not use the admin console"),
+    ("dave", "acme", "28000", "no tenant is configured"),
+    ("alice", "globex", "3D000", "does not exist"),
+])
+def test_routing_refusals_come_after_authentication(gw, user, dbname, sqlstate, words):
+    probe = Probe(gw, user, dbname, gw.passwords[user])
+    assert probe.codes == [10, 11, 12, 0], probe.codes  # ... SASLFinal, AuthenticationOk
+    assert probe.error is not None and probe.error.sqlstate == sqlstate, probe.error
+    assert words in probe.error.message
+
+
+def test_md5_unknown_user_gets_a_challenge_like_everyone(pgwarden):
+    gw = pgwarden(settings={"auth_type": "md5"})
+    shapes = set()
+    for user in ("mallory", "alice", "dave"):
+        first = Probe(gw, user, "acme", "not-the-password")
+        again = Probe(gw, user, "acme", "not-the-password")
+        assert first.codes == [5] and again.codes == [5], (user, first.codes)
+        # md5 salts are random for everyone
+        assert first.md5_salt != again.md5_salt, user
+        assert first.error.sqlstate == "28P01", (user, first.error)
+        shapes.add(first.shape())
+    assert len(shapes) == 1, shapes
+
+
+# Instances behind one address read the same auth_file: an unknown name must
+# get the same salt from each, as a real user does, or connecting twice would
+# tell them apart.
+def test_every_instance_shows_a_name_the_same_salt(pgwarden):
+    one, two = pgwarden(), pgwarden()
+    for user in ("mallory", "alice"):
+        a = Probe(one, user, "acme", "x")
+        b = Probe(two, user, "acme", "x")
+        assert a.salt == b.salt, user
 
 
 # -- auth modes ------------------------------------------------------------

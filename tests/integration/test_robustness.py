@@ -12,8 +12,10 @@ import os
 import socket
 import struct
 import subprocess
+import threading
 import time
 
+import psycopg
 import pytest
 
 import pgwire
@@ -349,3 +351,254 @@ def test_running_out_of_descriptors_does_not_spin_and_recovers(pgwarden):
             sock.close()
     assert gw.alive()
     wait_until(lambda: serves_select_1(gw), 10, "a login once descriptors are free again")
+
+
+# --------------------------------------------------------------------------
+# Bounds: max_query_size, big messages, long and deep statements
+# --------------------------------------------------------------------------
+
+
+def peak_rss_kb(pid):
+    """The process's peak resident set size (VmHWM) in kB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmHWM for pid {pid}")
+
+
+@pytest.fixture(scope="module")
+def small_limit(pgwarden):
+    return pgwarden(settings={"max_query_size": "64kB"})
+
+
+# Old behaviour: max_query_size was in the contract but not implemented: a
+# Query was buffered whole whatever its size (a 100 MB Query peaked at ~1 GB
+# of RSS) and then handed to the policy. Now a Query longer than the limit is
+# discarded as its bytes arrive and refused with 54000; the connection stays
+# usable.
+@pytest.mark.timeout(60)
+def test_query_longer_than_max_query_size_is_refused_without_being_held(small_limit):
+    gw = small_limit
+    session = login(gw)
+    try:
+        assert session.simple_query("SELECT 1") == ([["1"]], None)
+        before = peak_rss_kb(gw.pid)
+        # pgwarden answers only once the whole message is gone, and reads
+        # (and drops) it meanwhile, so sending never blocks for good.
+        session.sock.settimeout(30)
+        session.sock.sendall(query("SELECT 1 -- " + "x" * (200 << 20)))
+        assert kinds(read_until_idle(session, 1, timeout=30)) == ["E:54000", "Z"]
+        growth_mb = (peak_rss_kb(gw.pid) - before) / 1024
+        assert growth_mb < 32, f"a 200 MB Query grew pgwarden's peak RSS by {growth_mb:.0f} MB"
+        # the same connection goes on
+        assert session.simple_query("SELECT 2") == ([["2"]], None)
+        # a statement under the limit still passes
+        rows, error = session.simple_query("SELECT length('" + "y" * 30000 + "')")
+        assert error is None and rows == [["30000"]]
+    finally:
+        session.close()
+    assert gw.alive()
+
+
+@pytest.mark.timeout(30)
+def test_parse_longer_than_max_query_size_is_refused_until_sync(small_limit):
+    session = login(small_limit)
+    try:
+        big = "SELECT $1::text, '" + "z" * 100_000 + "'"
+        session.sock.sendall(parse(big) + bind() + execute() + SYNC + query("SELECT 3"))
+        got = kinds(read_until_idle(session, 2))
+        # the Parse's error, the rest skipped up to Sync, then the next query
+        assert got == ["E:54000", "Z", "T", "D", "C", "Z"], got
+    finally:
+        session.close()
+
+
+def test_psycopg_sees_54000_and_keeps_the_connection(small_limit):
+    conn = small_limit.connect()
+    try:
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("SELECT 1 WHERE 'a' <> '" + "b" * 100_000 + "'")
+        assert info.value.sqlstate == "54000"
+        assert "max_query_size" in str(info.value)
+        assert conn.execute("SELECT 4").fetchone() == (4,)
+    finally:
+        conn.close()
+
+
+def test_max_query_size_reload_applies(pgwarden):
+    gw = pgwarden(settings={"max_query_size": "1MB"})
+    statement = "SELECT length('" + "q" * 200_000 + "')"
+    conn = gw.connect()
+    try:
+        assert conn.execute(statement).fetchone() == (200_000,)
+    finally:
+        conn.close()
+    gw.reload(settings={"max_query_size": "100kB"})
+    conn = gw.connect()
+    try:
+        wait_until(lambda: refused(conn, statement), 10, "the reloaded max_query_size")
+    finally:
+        conn.close()
+
+
+def refused(conn, statement):
+    try:
+        conn.execute(statement)
+        return False
+    except psycopg.Error as e:
+        assert e.sqlstate == "54000"
+        return True
+
+
+# Old behaviour: every frontend message was held whole before it was
+# forwarded, so a 100 MB Bind parameter cost 100 MB of pgwarden's memory.
+# Bind (and CopyData) now stream to the server as they arrive.
+@pytest.mark.timeout(60)
+def test_a_huge_bind_parameter_streams_through(gw):
+    conn = gw.connect()
+    try:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+        before = peak_rss_kb(gw.pid)
+        value = "v" * (100 << 20)
+        row = conn.execute("SELECT length(%s::text)", (value,), prepare=False).fetchone()
+        assert row == (100 << 20,)
+        growth_mb = (peak_rss_kb(gw.pid) - before) / 1024
+        assert growth_mb < 32, f"a 100 MB Bind grew pgwarden's peak RSS by {growth_mb:.0f} MB"
+        assert conn.execute("SELECT 5").fetchone() == (5,)
+    finally:
+        conn.close()
+
+
+# Control messages are bounded as PostgreSQL bounds them (10000 bytes): a
+# "Sync" claiming to be 500 MB long is a broken client, not a reason to wait
+# for (or hold) 500 MB.
+@pytest.mark.timeout(20)
+def test_an_absurdly_long_control_message_is_a_protocol_violation(gw):
+    session = login(gw)
+    try:
+        session.sock.sendall(b"S" + struct.pack("!I", 500 << 20))
+        kind, payload = session.read_message()
+        assert kind == b"E"
+        assert fields(payload)["C"] == "08P01"
+    finally:
+        session.close()
+    assert serves_select_1(gw)
+
+
+@pytest.fixture(scope="module")
+def one_worker(pgwarden):
+    return pgwarden(settings={"workers": "1"})
+
+
+# Old behaviour: every statement was decided on the worker that reads it, so
+# a client whose statement takes the policy half a second (here a
+# 100,000-value IN list, ~600 kB, over a relation that does not exist, so the
+# backend has no part in it) held up every other client of that worker for
+# that long. Statements longer than PGW_POLICY_INLINE_MAX are decided on a
+# policy thread: the other client's queries, sent after, answer first.
+@pytest.mark.timeout(60)
+def test_a_long_statement_does_not_hold_up_other_clients_of_its_worker(one_worker):
+    long_sql = ("SELECT count(*) FROM no_such_table WHERE id IN ("
+                + ",".join(str(i) for i in range(100_000, 200_000)) + ")")
+    slow, fast = login(one_worker), login(one_worker)
+    order = []
+    try:
+        assert fast.simple_query("SELECT 1") == ([["1"]], None)
+        slow.send_query(long_sql)
+
+        def wait_slow():
+            slow.sock.settimeout(30)
+            read_until_idle(slow, 1, timeout=30)
+            order.append("long")
+
+        waiter = threading.Thread(target=wait_slow)
+        waiter.start()
+        for _ in range(3):
+            assert fast.simple_query("SELECT 1") == ([["1"]], None)
+        order.append("short")
+        waiter.join(40)
+        assert order == ["short", "long"], order
+    finally:
+        slow.close()
+        fast.close()
+
+
+# Old behaviour (issue 7 item 8): SELECT 1+1+...+1 with 6,000 terms, or 4,500
+# nested NOTs, overflowed the worker's stack inside the parse tree's protobuf
+# unpack and killed the process for every tenant. Workers now have the stack
+# the inline policy needs and longer statements run on policy threads with
+# far more; whatever the policy decides, the process lives and the
+# connection answers the next query.
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("sql", [
+    "SELECT " + "+".join(["1"] * 6000),
+    "SELECT " + "NOT " * 4500 + "true",
+    "SELECT " + "(" * 3000 + "1" + ")" * 3000,
+    "SELECT coalesce(" + ",".join(["1"] * 8000) + ")",
+], ids=["sum-6000", "not-4500", "parens-3000", "coalesce-8000"])
+def test_deep_and_wide_statements_never_crash_the_gateway(one_worker, sql):
+    session = login(one_worker)
+    try:
+        session.sock.settimeout(30)
+        rows, error = session.simple_query(sql)
+        assert error is None or error.get("C", "").startswith("54") or error.get("C") == "42501", error
+        assert session.simple_query("SELECT 6") == ([["6"]], None)
+    finally:
+        session.close()
+    assert one_worker.alive()
+
+
+# The SQL an ASK produces is decided like any other: spliced into a long
+# statement (ask() as a relation beside a 10,000-value IN list) it goes to a
+# policy thread too, and the answer comes back to the client's worker.
+@pytest.mark.timeout(60)
+def test_a_long_statement_around_ask_is_decided_off_the_worker(pgwarden):
+    from askutil import FakeLLM, exact, llm_section, sql_reply
+
+    llm = FakeLLM()
+    try:
+        gw = pgwarden(extra=llm_section(llm))
+        question = "the number one"
+        llm.script([{"match": exact(question), "reply": sql_reply("SELECT 1 AS one")}])
+        values = ",".join(str(i) for i in range(1, 10_001))
+        statement = f"SELECT t.one FROM ask('{question}') AS t WHERE t.one IN ({values})"
+        assert len(statement) > 16 * 1024
+        conn = gw.connect()
+        try:
+            assert conn.execute(statement).fetchall() == [(1,)]
+            assert conn.execute("SELECT 7").fetchone() == (7,)
+        finally:
+            conn.close()
+    finally:
+        llm.stop()
+
+
+# Old behaviour: client_idle_timeout was parsed and documented but did
+# nothing. A client that sends nothing for that long is closed with 57P05;
+# one that keeps talking, or whose statement runs longer, is not.
+@pytest.mark.timeout(30)
+def test_client_idle_timeout_closes_only_idle_clients(pgwarden):
+    gw = pgwarden(settings={"client_idle_timeout": "1s"})
+    idle = login(gw)
+    busy = login(gw)
+    slow = login(gw)
+    try:
+        started = time.monotonic()
+        slow.send_query("SELECT pg_sleep(2)")
+        # the busy client talks every 200 ms for 2.5 s: never idle for 1 s
+        while time.monotonic() - started < 2.5:
+            assert busy.simple_query("SELECT 1") == ([["1"]], None)
+            time.sleep(0.2)  # the client's pace, not synchronisation
+        idle.sock.settimeout(10)
+        kind, payload = idle.read_message()
+        assert kind == b"E" and fields(payload)["C"] == "57P05", fields(payload)
+        with pytest.raises((ConnectionError, OSError)):
+            idle.read_message()
+        # the 2 s statement finished and answered: running is not idle
+        slow.sock.settimeout(10)
+        assert kinds(read_until_idle(slow, 1)) == ["T", "D", "C", "Z"]
+        assert busy.simple_query("SELECT 2") == ([["2"]], None)
+    finally:
+        for s in (idle, busy, slow):
+            s.close(graceful=False)

@@ -117,12 +117,14 @@ START_TEST(wrong_proof_rejected)
 }
 END_TEST
 
-/* A full exchange for a plaintext secret, with the test's own client. */
-static int exchange(const char *user, const char *secret, const char *password, const char *gs2,
-                    const char *cbind, char **server_first_out)
+/* A full exchange, with the test's own client; key: the mock key (NULL:
+ * the per-process one). */
+static int exchange_keyed(const char *user, const char *secret, const uint8_t *key,
+                          const char *password, const char *gs2, const char *cbind,
+                          char **server_first_out)
 {
     char err[256], *sf = NULL, *sfinal = NULL, cf[128];
-    PgwScram *s = scram_server_new(user, secret, NULL);
+    PgwScram *s = scram_server_new_keyed(user, secret, key, NULL);
 
     ck_assert_ptr_nonnull(s);
     snprintf(cf, sizeof(cf), "%sn=,r=clientnonce123", gs2);
@@ -141,18 +143,104 @@ static int exchange(const char *user, const char *secret, const char *password, 
     return rc;
 }
 
+static int exchange(const char *user, const char *secret, const char *password, const char *gs2,
+                    const char *cbind, char **server_first_out)
+{
+    return exchange_keyed(user, secret, NULL, password, gs2, cbind, server_first_out);
+}
+
+/* The salt attribute of a server-first message, malloc'd. */
+static char *salt_of(const char *server_first)
+{
+    const char *s = strstr(server_first, ",s=");
+    ck_assert_ptr_nonnull(s);
+    return strndup(s + 3, strcspn(s + 3, ","));
+}
+
 START_TEST(plaintext_secret_round_trip)
 {
     char *sf;
 
     ck_assert_int_eq(exchange("alice", "s3cret", "s3cret", "n,,", "biws", &sf), 0);
-    /* A fresh 16-byte salt (24 base64 chars) and PostgreSQL's 4096 rounds. */
+    /* A 16-byte salt (24 base64 chars) and PostgreSQL's 4096 rounds. */
     ck_assert_ptr_nonnull(strstr(sf, ",i=4096"));
     ck_assert_int_eq((int)(strstr(sf, ",i=") - strstr(sf, ",s=")), 3 + 24);
     free(sf);
     ck_assert_int_eq(exchange("alice", "s3cret", "wrong", "n,,", "biws", NULL), -1);
     /* "y,," (client could bind, thinks we cannot) echoes as eSws. */
     ck_assert_int_eq(exchange("alice", "s3cret", "s3cret", "y,,", "eSws", NULL), 0);
+}
+END_TEST
+
+/* Login probing: no name's salt changes from one attempt to the next,
+ * known or not, and with the same mock key (two instances reading the same
+ * auth_file) the same name gets the same salt everywhere. */
+START_TEST(salts_are_stable_for_every_kind_of_user)
+{
+    uint8_t k1[SCRAM_MOCK_KEY_LEN], k2[SCRAM_MOCK_KEY_LEN];
+    memset(k1, 1, sizeof k1);
+    memset(k2, 2, sizeof k2);
+    const char *users[] = {"ghost", "alice"};
+    const char *secrets[] = {NULL, "s3cret"}; /* unknown; plaintext */
+    for (int u = 0; u < 2; u++) {
+        char *a, *b, *c;
+        exchange_keyed(users[u], secrets[u], k1, "whatever", "n,,", "biws", &a);
+        exchange_keyed(users[u], secrets[u], k1, "whatever", "n,,", "biws", &b);
+        exchange_keyed(users[u], secrets[u], k2, "whatever", "n,,", "biws", &c);
+        char *sa = salt_of(a), *sb = salt_of(b), *sc = salt_of(c);
+        ck_assert_str_eq(sa, sb);
+        ck_assert_str_ne(sa, sc);
+        ck_assert_ptr_nonnull(strstr(a, ",i=4096"));
+        free(sa);
+        free(sb);
+        free(sc);
+        free(a);
+        free(b);
+        free(c);
+    }
+    /* The right password still works for the plaintext user. */
+    ck_assert_int_eq(exchange_keyed("alice", "s3cret", k1, "s3cret", "n,,", "biws", NULL), 0);
+    ck_assert_int_eq(exchange_keyed("ghost", NULL, k1, "s3cret", "n,,", "biws", NULL), -1);
+}
+END_TEST
+
+START_TEST(userlist_mock_key_and_prepared_verifiers)
+{
+    static const char text[] = "\"amy\" \"plain-pw\"\n"
+                               "\"hal\" \"md520c46e3762c864548e296b33c3406aa9\"\n";
+    char err[256];
+    PgwUserlist *a, *b, *c;
+    ck_assert_int_eq(auth_userlist_parse("u", text, &a, err, sizeof err), 0);
+    ck_assert_int_eq(auth_userlist_parse("u", text, &b, err, sizeof err), 0);
+    ck_assert_int_eq(auth_userlist_parse("u", "\"amy\" \"other-pw\"\n", &c, err, sizeof err), 0);
+    /* The key follows the file's content, not the process. */
+    ck_assert_mem_eq(auth_userlist_mock_key(a), auth_userlist_mock_key(b), SCRAM_MOCK_KEY_LEN);
+    ck_assert(memcmp(auth_userlist_mock_key(a), auth_userlist_mock_key(c), SCRAM_MOCK_KEY_LEN) !=
+              0);
+
+    ck_assert_int_eq(auth_userlist_prepare_scram(a), 0);
+    const char *v = auth_userlist_scram(a, "amy");
+    ck_assert_ptr_nonnull(v);
+    ck_assert_int_eq(strncmp(v, "SCRAM-SHA-256$4096:", 19), 0);
+    ck_assert_ptr_null(auth_userlist_scram(a, "hal")); /* md5 cannot answer SCRAM */
+    ck_assert_ptr_null(auth_userlist_scram(a, "nobody"));
+    /* The derived verifier works, and its salt is the one the keyed
+     * exchange would choose for a plaintext secret. */
+    char *sf1, *sf2;
+    ck_assert_int_eq(
+        exchange_keyed("amy", v, auth_userlist_mock_key(a), "plain-pw", "n,,", "biws", &sf1), 0);
+    ck_assert_int_eq(exchange_keyed("amy", "plain-pw", auth_userlist_mock_key(a), "plain-pw", "n,,",
+                                    "biws", &sf2),
+                     0);
+    char *s1 = salt_of(sf1), *s2 = salt_of(sf2);
+    ck_assert_str_eq(s1, s2);
+    free(s1);
+    free(s2);
+    free(sf1);
+    free(sf2);
+    auth_userlist_free(a);
+    auth_userlist_free(b);
+    auth_userlist_free(c);
 }
 END_TEST
 
@@ -432,6 +520,8 @@ int main(void)
     tcase_add_test(tc, plaintext_secret_round_trip);
     tcase_add_test(tc, verifier_secret_round_trip);
     tcase_add_test(tc, unknown_user_looks_real_and_fails);
+    tcase_add_test(tc, salts_are_stable_for_every_kind_of_user);
+    tcase_add_test(tc, userlist_mock_key_and_prepared_verifiers);
     tcase_add_loop_test(tc, malformed_client_first, 0, PGW_ARRAY_LEN(bad_first));
     tcase_add_test(tc, channel_binding_refused_with_reason);
     tcase_add_loop_test(tc, malformed_client_final, 0, PGW_ARRAY_LEN(bad_final));

@@ -1,0 +1,119 @@
+/*
+ * client_int.h — what the two halves of the client module share: the
+ * connection's state and the few helpers both use. client_login.c runs a
+ * connection from its first byte to READY (startup, TLS, authentication,
+ * routing); client.c owns the connection's life (accept, close, socket
+ * callbacks) and everything after login (the ready-state message loop, the
+ * statement pipeline, the admin console). Nothing outside the client
+ * module includes this header.
+ */
+#ifndef PGW_CLIENT_INT_H
+#define PGW_CLIENT_INT_H
+
+#include "buf.h"
+#include "client.h"
+#include "link.h"
+#include "pgw.h"
+#include "stmt.h"
+
+#include <event2/util.h>
+
+struct PgwPool;
+struct PgwSnapshot;
+struct PgwScram;
+struct bufferevent;
+struct evbuffer;
+struct event;
+
+#define CLIENT_IN_HIGH (1024 * 1024)
+
+typedef enum {
+    CS_STARTUP,
+    CS_AUTH_MD5,
+    CS_AUTH_SASL_INIT,
+    CS_AUTH_SASL_CONT,
+    CS_LOGIN_WAIT, /* the tenant's pool has never seen a backend: waiting for one */
+    CS_READY,
+} ClientState;
+
+/* Parameters a client may set in its startup packet that pgwarden applies
+ * to the backend session with SET when it links one. */
+#define CLIENT_SESSION_PARAMS 9
+
+/* What only the login needs; freed once the client is READY. */
+typedef struct ClientLogin {
+    struct PgwSnapshot *snap;
+    struct PgwScram *scram;
+    uint8_t md5_salt[4];
+    char *dbname;
+    size_t nparams;
+    char *param_names[CLIENT_SESSION_PARAMS];
+    char *param_values[CLIENT_SESSION_PARAMS];
+} ClientLogin;
+
+struct PgwClient {
+    struct PgwWorker *w;
+    struct bufferevent *bev;
+    evutil_socket_t fd; /* -1 once a TLS bufferevent owns it */
+    uint32_t pid, key;
+    int idle_ms; /* client_idle_timeout as of the last statement; 0: none */
+    uint64_t serial;
+    uint8_t state;
+    bool tls;
+    bool in_process; /* client_process is on the stack */
+    bool ext_skip; /* discard until Sync after an extended-protocol error */
+    bool shutting_down;
+    bool closing; /* FATAL sent, closing once output is flushed */
+    bool admin; /* connected to the admin console, not a tenant */
+    bool read_mark_raised; /* the read high-water mark fits one big message */
+    char cur_type; /* 'Q' or 'P' held in cur while the pipeline decides, else 0 */
+    /* A message passing through without being held: pass_left bytes still
+     * to forward to the session, or skip_left still to discard (then
+     * refused as skip_type once all are gone, when skip_type is set). */
+    char pass_type, skip_type;
+    uint32_t pass_left, skip_left, skip_len;
+    char *user;
+    char *tenant;
+    char *ident;
+    PgwLink link; /* initialized once the tenant is known; it holds the tenant's pool */
+    PgwStmtHandle *stmt;
+    PgwStmtResult *result; /* decided, not yet applied */
+    PgwBuf cur;
+    struct event *resume_ev; /* runs client_process later (see stmt_done) */
+    ClientLogin *login;
+    struct event *timer; /* the login timeout; once READY, the idle timeout */
+    void *hook_state; /* the pipeline's per-session state (stmt_session_free) */
+    char addr[64];
+};
+
+/* client.c */
+extern const PgwLinkOps client_link_ops;
+const char *client_ident(const PgwClient *c); /* "user/tenant@addr" for logs */
+/* A CancelRequest for (pid, key): mailed to the worker that owns pid. */
+void client_cancel_request(uint32_t pid, uint32_t key);
+const PgwAdminConsole *client_admin(void);
+void client_write(PgwClient *c, const PgwBuf *b);
+/* Install the client's callbacks on c->bev (a new one after SSLRequest). */
+void client_watch(PgwClient *c);
+/* Send a FATAL and close once it is flushed: the one way a client is
+ * refused at login or thrown out. */
+void client_fatal(PgwClient *c, const char *sqlstate, const char *message, const char *hint);
+/* Close without writing anything more (once what is buffered is flushed):
+ * for a stream that cannot be repaired. */
+void client_abort(PgwClient *c, const char *why);
+/* The one place a client goes away (frees c). */
+void client_close(PgwClient *c, const char *why);
+/* Take one whole typed message of at most max bytes from the input, as a
+ * NUL-terminated malloc'd body. False when it has not all arrived, or when
+ * its length is invalid (the client is then being closed). */
+bool client_take_small_message(PgwClient *c, struct evbuffer *in, size_t max, char *type,
+                               char **body, uint32_t *blen);
+
+/* client_login.c */
+/* One step of the login. Returns false when more input is needed. */
+bool client_login_step(PgwClient *c, struct evbuffer *in);
+/* The session a LOGIN_WAIT client waited for is linked: say hello. */
+void client_login_finish(PgwClient *c);
+void client_login_free(ClientLogin *l);
+
+#endif

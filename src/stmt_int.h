@@ -1,0 +1,39 @@
+/*
+ * stmt_int.h — inside the statement pipeline: deciding a statement on a
+ * policy thread (stmt_offload.c) for stmt.c. Nothing outside the stmt
+ * module includes it.
+ */
+#ifndef PGW_STMT_INT_H
+#define PGW_STMT_INT_H
+
+#include "pgw.h"
+#include "policy.h"
+
+struct event_base;
+struct PgwSnapshot;
+
+/* Whether a statement of len bytes is decided on the caller's thread. */
+static inline bool stmt_policy_inline(size_t len)
+{
+    return len <= PGW_POLICY_INLINE_MAX;
+}
+
+typedef struct PgwPolicyTask PgwPolicyTask;
+/* The decision, on the event loop the task was started from. rc is
+ * policy_rewrite's; the callee frees *pr (policy_result_free). */
+typedef void (*PgwPolicyTaskDone)(void *arg, int rc, PgwPolicyResult *pr);
+
+/* Decide sql under ctx on a policy thread. ctx's cfg and tenant must belong
+ * to snap (the task holds its own reference), its parameter types and sql
+ * are copied; ctx->schema must stay alive until done runs, or until
+ * stmt_policy_abandon hands its reference over. NULL when no policy thread
+ * can be started (done is then never called). */
+PgwPolicyTask *stmt_policy_offload(struct event_base *base, struct PgwSnapshot *snap,
+                                   const PgwPolicyCtx *ctx, const char *sql, PgwPolicyTaskDone done,
+                                   void *arg);
+/* The caller no longer wants the decision (on the task's event loop):
+ * done is never called, and release(ref) runs once nothing reads the
+ * schema any more (at once when the task had not started). */
+void stmt_policy_abandon(PgwPolicyTask *t, void (*release)(void *ref), void *ref);
+
+#endif
