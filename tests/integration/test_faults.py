@@ -10,11 +10,11 @@ SQLSTATE instead of a hang or a corrupted result, the other clients served as
 before, nothing left behind (memory from /proc/PID/status, descriptors from
 /proc/PID/fd, backend statements from pg_stat_activity).
 
-The faults issue 14 found and nobody has fixed yet are tests too, marked
-xfail(strict=True, reason="issue 14 item N"): they fail today, and the day
-the runtime is fixed they pass, which strict mode reports as a failure, so
-the marker is removed with the fix. Every one of them asserts the behaviour
-the fix must produce, not the defect.
+The faults issue 14 found are tests too, each asserting the behaviour the
+fix must produce, not the defect. Those not fixed yet are marked
+xfail(strict=True, reason="issue 14 item N"): the day the fix lands they
+pass, which strict mode reports as a failure, so the marker goes with the
+fix (items 1a, 2, 3, 4 and 5 lost theirs when the runtime's fixes merged).
 
 Killing a backend with SIGKILL makes the postmaster restart every backend of
 the session's shared cluster; those tests wait until it accepts connections
@@ -291,7 +291,7 @@ def test_backend_terminated_mid_copy_ends_the_copy_with_whole_rows(gw, postgres)
     reader = CopyReader(gw, PACED_COPY, prime=0)
     try:
         reader.out += reader.proc.stdout.read(4096)  # rows are flowing
-        pids = wait_until(lambda: backend_pids(postgres, "LATERAL pg_sleep"), 10,
+        pids = wait_until(lambda: backend_pids(postgres, "generate_series(1, 100000)"), 10,
                           "the COPY to reach the backend")
         with postgres.connect() as su:
             su.execute("SELECT pg_terminate_backend(%s)", (pids[0],))
@@ -318,7 +318,6 @@ HUGE_COPY = f"COPY (SELECT repeat('x', {HUGE}) AS faults_huge) TO STDOUT"
 
 
 @pytest.mark.timeout(90)
-@pytest.mark.xfail(strict=True, reason="issue 14 item 3")
 @pytest.mark.parametrize("how", ["terminate", "kill"])
 def test_backend_dying_mid_message_never_corrupts_what_the_client_reads(gw, postgres, how):
     """The backend dies (pg_terminate_backend, or SIGKILL) in the middle of
@@ -371,7 +370,6 @@ def test_backend_dying_mid_message_never_corrupts_what_the_client_reads(gw, post
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="issue 14 item 4")
 def test_backend_lost_inside_a_transaction_is_reported_to_the_client(gw, postgres):
     """A client idle in a REPEATABLE READ transaction with an open cursor
     whose backend session is terminated: its next statement must fail with
@@ -400,7 +398,6 @@ def test_backend_lost_inside_a_transaction_is_reported_to_the_client(gw, postgre
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="issue 14 item 2")
 def test_a_query_inside_a_failed_extended_batch_does_not_hang_the_session(pgwarden, postgres):
     """Parse/Bind(wrong parameter count)/Execute/Query/Sync: PostgreSQL
     answers the Bind error and skips everything up to the Sync, the Query
@@ -681,7 +678,6 @@ def test_reload_storm_under_load_gives_no_wrong_answer_and_no_error(pgwarden):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="issue 14 item 1a")
 def test_a_client_that_never_reads_its_refusals_has_bounded_memory(gw):
     """A client pipelining statements pgwarden refuses itself (no backend
     involved) and never reading the answers: pgwarden must stop reading
@@ -722,7 +718,6 @@ LONG_USER = "u" + "l" * 2000  # the leak is the length of "user@address"
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(strict=True, reason="issue 14 item 5")
 def test_logins_do_not_leak_memory(pgwarden):
     """Thousands of tenant logins and logouts leave pgwarden's memory where
     it was. The user name is 2,000 characters long so that a per-login leak
