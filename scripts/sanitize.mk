@@ -40,6 +40,10 @@ LIB_SRCS := $(filter-out $(SRC)/src/main.c,$(wildcard $(SRC)/src/*.c))
 LIB_OBJS := $(patsubst $(SRC)/src/%.c,$(O)/obj/%.o,$(LIB_SRCS))
 UNIT := $(patsubst $(SRC)/tests/unit/%.c,%,$(wildcard $(SRC)/tests/unit/test_*.c))
 UNIT_BINS := $(addprefix $(O)/tests/unit/,$(UNIT))
+# Helpers the unit tests share (tests/unit/*.c that are not test_*.c, e.g.
+# redis_server.c): linked into every unit test.
+UNIT_HELPERS := $(filter-out $(SRC)/tests/unit/test_%.c,$(wildcard $(SRC)/tests/unit/*.c))
+HELPER_OBJS := $(patsubst $(SRC)/tests/unit/%.c,$(O)/obj/unit/%.o,$(UNIT_HELPERS))
 # Helper programs the integration suite runs from the build directory
 # (tests/integration/*.c, e.g. changes_follow).
 TOOLS := $(patsubst $(SRC)/tests/integration/%.c,%,$(wildcard $(SRC)/tests/integration/*.c))
@@ -66,7 +70,7 @@ $(O)/tests/integration/%: $(O)/obj/tools/%.o $(LIB_OBJS)
 $(O)/pgwarden: $(O)/obj/main.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ $(PKG_LIBS) -o $@
 
-$(O)/tests/unit/%: $(O)/obj/unit/%.o $(LIB_OBJS)
+$(O)/tests/unit/%: $(O)/obj/unit/%.o $(HELPER_OBJS) $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ $(CHECK_LIBS) $(PKG_LIBS) -o $@
 
