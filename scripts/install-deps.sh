@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # install-deps.sh — install everything pgwarden needs to build, test and run
-# its demo on Debian 12, then node-postgres for the client tests.
+# its demo on Debian 12, then node-postgres for the client tests. clang,
+# libclang-rt-14-dev (libFuzzer and the sanitizer runtimes) and llvm-14
+# (llvm-symbolizer, which sanitizer suppressions need) are for
+# scripts/fuzz.sh and scripts/sanitize.sh.
 #
 # Runs as root without questions (CI and fresh machines); as another user it
 # uses sudo. Safe to run again: apt-get install -y does nothing for packages
@@ -19,6 +22,7 @@ packages=(
     odbc-postgresql unixodbc python3-pyodbc python3-sqlalchemy python3-psycopg2
     libpostgresql-jdbc-java default-jdk-headless
     openssl ca-certificates procps
+    clang libclang-rt-14-dev llvm-14
 )
 # Node.js: use whatever node is already installed (nodesource, nvm, ...);
 # only fall back to Debian's packages when there is none.

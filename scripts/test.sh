@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # test.sh — everything CI runs: dependencies, build, C unit tests (make check),
 # the integration suite and the real-client suite (pytest against a throwaway
-# PostgreSQL the tests start themselves). Exits non-zero if anything failed and
-# ends with one line: "N passed, N failed".
+# PostgreSQL the tests start themselves), the demo smoke test, then the
+# reliability stages: a 60-second smoke run of each libFuzzer target, the unit
+# tests and the integration suite against an ASan+UBSan build, and a one-minute
+# soak. Exits non-zero if anything failed and ends with one line: "N passed,
+# N failed".
 #
 # Environment:
 #   BUILD_DIR=DIR      build out of tree (default: in the source tree)
 #   SKIP_DEPS=1        do not run scripts/install-deps.sh
 #   PYTEST_ARGS="..."  extra pytest arguments, e.g. "-x" or "-k reload"
 #   PGW_TEST_TIMEOUT=N per-test time limit in seconds (default 60)
+#   FUZZ_SMOKE_SECONDS=N  seconds per fuzz target (default 60)
+#   SKIP_FUZZ=1, SKIP_SANITIZE=1, SKIP_SOAK=1  leave a reliability stage out
+#                      (for quick local runs; CI runs them all)
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -96,6 +102,35 @@ run_pytest() {
     fi
 }
 
+# A stage that prints "N passed, N failed" as its last such line: its counts
+# join the totals (a stage that failed without saying so counts as one
+# failure, one that printed nothing but passed as one test).
+run_counted() {
+    local name=$1 budget=$2
+    shift 2
+    step "$name"
+    local log=$results/$name.log rc line p f
+    timeout --kill-after=30 "$budget" "$@" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    if [ -n "$line" ]; then
+        read -r p f <<<"$(echo "$line" | tr -dc '0-9 ' | tr -s ' ')"
+        passed=$((passed + p))
+        failed=$((failed + f))
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+            failed=$((failed + 1))
+        fi
+    elif [ "$rc" -eq 0 ]; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+    fi
+    if [ "$rc" -ne 0 ]; then
+        echo "test: stage $name failed (exit $rc)" >&2
+        status=1
+    fi
+}
+
 if [ "${SKIP_DEPS:-0}" != 1 ]; then
     step "install dependencies"
     if ! bash "$repo/scripts/install-deps.sh"; then
@@ -157,6 +192,22 @@ else
     echo "test: demo smoke test failed" >&2
     failed=$((failed + 1))
     status=1
+fi
+
+# Reliability (DEVELOPERS.md, "Fuzzing, sanitizers and soak"). Their build
+# directories sit beside BUILD_DIR when it is set, in /tmp otherwise.
+if [ -n "${BUILD_DIR:-}" ]; then
+    export FUZZ_DIR=${FUZZ_DIR:-$BUILD_DIR-fuzz} SAN_BUILD_DIR=${SAN_BUILD_DIR:-$BUILD_DIR-asan}
+fi
+if [ "${SKIP_FUZZ:-0}" != 1 ]; then
+    run_counted fuzz-smoke 900 bash "$repo/scripts/fuzz.sh" --smoke "${FUZZ_SMOKE_SECONDS:-60}"
+fi
+if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
+    run_counted sanitizers 1500 bash "$repo/scripts/sanitize.sh"
+fi
+if [ "${SKIP_SOAK:-0}" != 1 ]; then
+    run_counted soak-smoke 300 env PGWARDEN_BIN="$build_dir/pgwarden" \
+        "$python" "$repo/contrib/bench/soak.py" --smoke --summary
 fi
 
 finish

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# sanitize.sh — pgwarden under AddressSanitizer + LeakSanitizer +
+# UndefinedBehaviorSanitizer: build it (scripts/sanitize.mk, clang, its own
+# directory), run the C unit tests and the integration suite against that
+# build, and fail on any sanitizer report, leaks at exit included.
+#
+#   bash scripts/sanitize.sh                 ASan+UBSan: unit tests + integration suite
+#   bash scripts/sanitize.sh --tsan          ThreadSanitizer build, same runs (exploratory:
+#                                            not part of test.sh, see DEVELOPERS.md)
+#   bash scripts/sanitize.sh --unit          unit tests only
+#   PYTEST_ARGS="-k reload" bash scripts/sanitize.sh
+#
+# Environment: SAN_BUILD_DIR (default /tmp/pgwarden-asan or /tmp/pgwarden-tsan),
+# PYTEST_ARGS, PGW_TEST_TIMEOUT (per-test limit, default 90 here: a
+# sanitized build is 2-3x slower).
+#
+# Every instrumented process writes its reports to files under
+# SAN_BUILD_DIR/reports (log_path), so a report is seen even when the test
+# that caused it passed, and LeakSanitizer's exit-time check of every
+# pgwarden the harness stops with SIGTERM counts. Known leaks in code the
+# sanitizer stage does not own are suppressed only through
+# scripts/lsan.supp and scripts/ubsan.supp, one commented entry per known
+# issue, each of which has a strict xfail test
+# (tests/integration/test_faults.py) -- see those files for the one
+# exception waiting for the lead's decision.
+#
+# Ends with "N passed, N failed": the unit checks, the pytest tests, and one
+# more test "no sanitizer report" (failed when any report file was written).
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+python=/usr/bin/python3
+san=asan
+unit_only=no
+while [ $# -gt 0 ]; do
+    case $1 in
+        --tsan) san=tsan; shift ;;
+        --unit) unit_only=yes; shift ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        *) echo "sanitize: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+dir=${SAN_BUILD_DIR:-/tmp/pgwarden-$san}
+reports=$dir/reports
+passed=0
+failed=0
+status=0
+
+finish() {
+    echo
+    echo "$passed passed, $failed failed"
+    exit "$status"
+}
+
+# Symbolized reports (and function-name suppressions) need llvm-symbolizer.
+if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ] && [ -x /usr/lib/llvm-14/bin/llvm-symbolizer ]; then
+    export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer
+fi
+if ! command -v clang >/dev/null 2>&1; then
+    echo "sanitize: clang not found (apt-get install clang libclang-rt-14-dev)" >&2
+    failed=$((failed + 1)); status=1; finish
+fi
+
+echo "=== sanitize: build ($san) into $dir"
+if ! make -s -f "$repo/scripts/sanitize.mk" SRC="$repo" O="$dir" SAN="$san" -j"$(nproc)"; then
+    echo "sanitize: build failed" >&2
+    failed=$((failed + 1)); status=1; finish
+fi
+
+rm -rf "$reports"
+mkdir -p "$reports"
+# Reports go to files (one per process); every report is fatal. The
+# quarantine is kept small so that the suite's memory-bound tests (a 1 GB
+# result with bounded RSS, a client that never reads) measure pgwarden, not
+# ASan's pool of freed blocks.
+common="log_path=$reports/report:print_stacktrace=1"
+export ASAN_OPTIONS="$common:detect_leaks=1:abort_on_error=0:quarantine_size_mb=16:malloc_context_size=20:detect_stack_use_after_return=0"
+export LSAN_OPTIONS="suppressions=$repo/scripts/lsan.supp:print_suppressions=0"
+export UBSAN_OPTIONS="$common:halt_on_error=0:suppressions=$repo/scripts/ubsan.supp"
+export TSAN_OPTIONS="$common:halt_on_error=0:second_deadlock_stack=1"
+export PGW_TEST_TIMEOUT=${PGW_TEST_TIMEOUT:-90}
+
+echo "=== sanitize: unit tests"
+for t in "$dir"/tests/unit/test_*; do
+    [ -x "$t" ] || continue
+    name=$(basename "$t")
+    log=$dir/tests/unit/$name.log
+    (cd "$repo" && timeout 600 "$t") >"$log" 2>&1
+    rc=$?
+    line=$(grep -Eo 'Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+' "$log" | tail -n 1)
+    if [ -n "$line" ]; then
+        read -r checks failures errors <<<"$(echo "$line" | tr -dc '0-9 ' | tr -s ' ')"
+        passed=$((passed + checks - failures - errors))
+        failed=$((failed + failures + errors))
+        echo "$name: $line (exit $rc)"
+        [ "$rc" -ne 0 ] && [ "$failures" -eq 0 ] && [ "$errors" -eq 0 ] && failed=$((failed + 1))
+    else
+        echo "$name: died before its summary (exit $rc)"
+        failed=$((failed + 1))
+    fi
+    [ "$rc" -ne 0 ] && status=1
+done
+
+# Tests whose own hard-coded time limits a 2-5x slower build cannot meet on
+# a loaded 2-CPU machine (they run in the plain integration stage all the
+# same). Each entry says why; reported to the lead with issue 14.
+#  - psql's \d * issues a catalog query per relation: 8 s through the plain
+#    build, 13-35 s through this one, against psql()'s fixed 30 s timeout in
+#    test_catalog.py.
+deselect=(
+    "--deselect=tests/integration/test_catalog.py::test_psql_describe_shows_no_hidden_object[\\\\d *-must_show13]"
+)
+
+if [ "$unit_only" = no ]; then
+    echo "=== sanitize: integration suite against $dir/pgwarden"
+    xml=$dir/pytest.xml
+    rm -f "$xml"
+    # PYTEST_ARGS is split into words on purpose.
+    # shellcheck disable=SC2086
+    if ! (cd "$repo" && PGWARDEN_BIN="$dir/pgwarden" timeout --kill-after=30 1200 \
+            "$python" -m pytest -q -p no:cacheprovider --junitxml="$xml" "${deselect[@]}" \
+            ${PYTEST_ARGS:-} tests/integration); then
+        status=1
+    fi
+    if [ -s "$xml" ]; then
+        read -r p f <<<"$("$python" - "$xml" <<'PY'
+import sys
+import xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+tests = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+skip = sum(int(s.get("skipped", 0)) for s in suites)
+print(tests - bad - skip, bad)
+PY
+)"
+        passed=$((passed + p))
+        failed=$((failed + f))
+        [ "$status" -ne 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1))
+    else
+        failed=$((failed + 1))
+    fi
+fi
+
+echo "=== sanitize: reports"
+mapfile -t files < <(find "$reports" -type f | sort)
+if [ ${#files[@]} -eq 0 ]; then
+    echo "no sanitizer report"
+    passed=$((passed + 1))
+else
+    echo "sanitize: ${#files[@]} process(es) wrote a report; distinct ones:"
+    # One line per distinct report: its kind and the first frames in pgwarden.
+    for f in "${files[@]}"; do
+        kind=$(grep -m1 -Eo 'ERROR: [A-Za-z]+Sanitizer: [a-z-]+|runtime error: .*|WARNING: ThreadSanitizer: [a-z -]+' "$f")
+        frames=$(grep -E '^ +#[0-9]+ .* in [a-z_]+ .*/src/' "$f" | head -n 3 \
+                 | sed -E 's/.* in ([A-Za-z_0-9]+) .*\/(src\/[^ ]+).*/\1 \2/' | tr '\n' ';')
+        echo "  $kind | $frames"
+    done | sort | uniq -c | sort -rn
+    echo "first report in full (${files[0]}):"
+    head -n 60 "${files[0]}"
+    failed=$((failed + 1))
+    status=1
+fi
+finish
