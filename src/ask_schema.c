@@ -155,8 +155,8 @@ static void strlist_unique(StrList *l)
 static bool sorted_contains(char *const *v, size_t n, const char *name, size_t len)
 {
     char key[128];
-    if (len >= sizeof(key))
-        return false;
+    if (n == 0 || len >= sizeof(key))
+        return false; /* bsearch's base must not be NULL, even for n == 0 */
     for (size_t i = 0; i < len; i++)
         key[i] = (char)tolower((unsigned char)name[i]);
     key[len] = '\0';

@@ -142,8 +142,32 @@ static SchemaEntry *schemas;
 static PgwKvCache *translations;
 static PgwAskLimiter *limiter;
 /* One model client per thread, on the event base of the first request the
- * thread runs: a worker thread runs one event loop for its whole life. */
-static __thread PgwLlm *thread_llm;
+ * thread runs: a worker thread runs one event loop for its whole life. The
+ * key's destructor frees it when the thread ends, after its loop has
+ * returned and before the event base is freed (workers are joined first). */
+static pthread_key_t llm_key;
+static pthread_once_t llm_key_once = PTHREAD_ONCE_INIT;
+
+static void llm_key_free(void *llm)
+{
+    llm_free(llm);
+}
+
+static void llm_key_make(void)
+{
+    (void)pthread_key_create(&llm_key, llm_key_free);
+}
+
+static PgwLlm *thread_llm(struct event_base *base)
+{
+    pthread_once(&llm_key_once, llm_key_make);
+    PgwLlm *llm = pthread_getspecific(llm_key);
+    if (llm == NULL) {
+        llm = llm_new(base);
+        (void)pthread_setspecific(llm_key, llm);
+    }
+    return llm;
+}
 
 static void ask_globals(void)
 {
@@ -593,10 +617,8 @@ static void job_ask_model(PgwStmtHandle *j)
         .timeout_ms = cfg->llm_timeout_ms,
         .max_attempts = cfg->llm_max_attempts,
     };
-    if (!thread_llm)
-        thread_llm = llm_new(j->base);
     j->step = STEP_LLM;
-    j->call = llm_call(thread_llm, &opt, prompt.system, msgs, nm, llm_done, j);
+    j->call = llm_call(thread_llm(j->base), &opt, prompt.system, msgs, nm, llm_done, j);
     ask_prompt_free(&prompt);
     if (!j->call)
         job_refuse(j, SQLSTATE_ASK_LLM, "pgwarden ask: cannot start the model call", NULL, NULL);

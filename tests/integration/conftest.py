@@ -256,6 +256,11 @@ class PgCluster:
                     )
                 conn.execute(f"INSERT INTO internal_notes VALUES (1, 'secret note of {tenant}')")
                 conn.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader")
+        # With synchronous_commit = off, a test that kills a backend makes the
+        # server restart and lose unflushed commits (the set-up's GRANTs);
+        # a checkpoint makes the fixture durable for every later test.
+        with self.connect() as conn:
+            conn.execute("CHECKPOINT")
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import isolation_data as data
-from conftest import HOST
+from conftest import DEFAULT_TIMEOUT, HOST
 
 PSQL = shutil.which("psql") or "/usr/lib/postgresql/15/bin/psql"
 PGJDBC = os.environ.get("PGJDBC_JAR", "/usr/share/java/postgresql.jar")
@@ -49,7 +49,8 @@ def psql(gw, command):
     proc = subprocess.run(
         [PSQL, "-X", "-h", HOST, "-p", str(gw.port), "-U", "alice", "-d", "isoa",
          "-v", "ON_ERROR_STOP=1", "-c", command],
-        capture_output=True, text=True, env=env, timeout=30)
+        # Most of the test's own time limit (slower builds raise both).
+        capture_output=True, text=True, env=env, timeout=max(30, DEFAULT_TIMEOUT - 10))
     return proc
 
 

@@ -832,8 +832,6 @@ def sanitized(binary):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="found by the sanitizer stage: bsearch on an empty list "
-                   "in ask_schema.c sorted_contains (reported with issue 14)")
 def test_ask_error_cleaning_without_hidden_names_is_defined_behaviour(pgwarden, llm, tmp_path):
     """An ASK whose first answer is refused, on a gateway whose tenant has
     no hidden names: pgwarden cleans the refusal for the model's retry,

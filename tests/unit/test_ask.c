@@ -74,7 +74,8 @@ static PgwTablePolicy tables[] = {
     {"sales", "regions", NULL, false, 0, NULL, 5},
     {"public", "empty_table", NULL, false, 0, NULL, 6},
 };
-static PgwTenant tenant = {"acme", "host=x", "acme", 1, 1};
+static PgwTenant tenant = {
+    .name = "acme", .backend = "host=x", .id = "acme", .pool_size = 1, .line = 1};
 static PgwConfig cfg;
 static PgwAskSchema *schema;
 
