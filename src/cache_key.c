@@ -514,6 +514,10 @@ typedef struct Analysis {
      * per-table rules hold even where one of the two lists misses one. */
     size_t nrels;
     char **rels;
+    bool analysed; /* the tree was walked: the two flags below mean something */
+    bool touches_settings; /* set_config() or a user-defined function */
+    bool drops_prepared; /* DEALLOCATE or DISCARD at the top */
+    bool neutral_kinds; /* every statement is a SELECT, BEGIN/COMMIT/ROLLBACK or SHOW */
 } Analysis;
 
 static void add_relation(Analysis *a, const char *schema, const char *name)
@@ -826,12 +830,29 @@ static void check_func_call(Analysis *a, const PgQuery__FuncCall *f)
         check_datetime_cast(a, name, f->args[0]);
 }
 
+/* Whether a call may change a session setting: set_config(), or a
+ * user-defined function (its body or its SET clause may). */
+static void note_settings_call(Analysis *a, const PgQuery__FuncCall *f)
+{
+    const char *schema = NULL, *name = NULL;
+    if (f->n_funcname == 1) {
+        name = node_string(f->funcname[0]);
+    } else if (f->n_funcname == 2) {
+        schema = node_string(f->funcname[0]);
+        name = node_string(f->funcname[1]);
+    }
+    if (name == NULL || strcmp(name, "set_config") == 0 || user_function(a->st->cfg, schema, name))
+        a->touches_settings = true;
+}
+
 static void visit(const ProtobufCMessage *m, void *arg)
 {
     Analysis *a = arg;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    if (d == &pg_query__func_call__descriptor)
+        note_settings_call(a, (const PgQuery__FuncCall *)m);
     if (a->refused)
         return;
-    const ProtobufCMessageDescriptor *d = m->descriptor;
     if (d == &pg_query__func_call__descriptor) {
         check_func_call(a, (const PgQuery__FuncCall *)m);
     } else if (d == &pg_query__sqlvalue_function__descriptor) {
@@ -944,16 +965,29 @@ static void analyze_sql(Analysis *a, const char *sql)
     }
     if (tree->n_stmts == 0)
         refuse(a, "the statement is empty");
-    for (size_t i = 0; i < tree->n_stmts && !a->refused; i++) {
+    a->analysed = true;
+    a->neutral_kinds = true;
+    for (size_t i = 0; i < tree->n_stmts; i++) {
         const PgQuery__Node *s = tree->stmts[i]->stmt;
-        if (s == NULL || s->node_case != PG_QUERY__NODE__NODE_SELECT_STMT)
+        if (s != NULL && (s->node_case == PG_QUERY__NODE__NODE_DEALLOCATE_STMT ||
+                          s->node_case == PG_QUERY__NODE__NODE_DISCARD_STMT))
+            a->drops_prepared = true;
+        if (s == NULL || s->node_case != PG_QUERY__NODE__NODE_SELECT_STMT) {
+            /* BEGIN, COMMIT, ROLLBACK and SHOW change no setting by
+             * themselves (a ROLLBACK undoes SETs, which were seen when they
+             * ran); anything else may. */
+            if (s == NULL || (s->node_case != PG_QUERY__NODE__NODE_TRANSACTION_STMT &&
+                              s->node_case != PG_QUERY__NODE__NODE_VARIABLE_SHOW_STMT))
+                a->neutral_kinds = false;
             refuse(a, "%s", s == NULL ? "the statement is empty" : statement_kind_reason(s));
+        }
     }
     if (!a->refused) {
         /* Relations first, so the cast rule can look columns up. */
         policy_walk_messages(&tree->base, collect_relations, a);
-        policy_walk_messages(&tree->base, visit, a);
     }
+    if (a->neutral_kinds) /* the settings flags are wanted even when refused */
+        policy_walk_messages(&tree->base, visit, a);
     pg_query__parse_result__free_unpacked(tree, NULL);
 }
 
@@ -1026,6 +1060,8 @@ void cache_eligible(const PgwCacheStatement *st, PgwCacheVerdict *out)
     if (!a.refused && ttl <= 0)
         refuse(&a, "ttl is 0");
 done:
+    out->settings_safe = a.analysed && a.neutral_kinds && !a.touches_settings;
+    out->drops_prepared = !a.analysed || a.drops_prepared;
     out->cacheable = !a.refused;
     out->ttl_ms = a.refused ? 0 : ttl;
     if (a.refused) {
@@ -1037,6 +1073,15 @@ done:
         out->nrelations = a.nrels;
         out->relations = a.rels;
     }
+}
+
+bool cache_bind_cacheable(const PgwCacheBind *b, char *why, size_t whylen)
+{
+    Analysis a = {.st = NULL};
+    check_params(&a, b);
+    if (a.refused && why && whylen)
+        snprintf(why, whylen, "%s", a.reason);
+    return !a.refused;
 }
 
 void cache_verdict_free(PgwCacheVerdict *v)
