@@ -60,6 +60,7 @@ static const PgwBackendUser link_user;
 static const PgwPoolWaitOps link_wait_ops;
 
 static void flush_answer(PgwLink *l);
+static void statement_done(PgwLink *l, int64_t rows);
 
 /* The client's worker: its registry id says which. */
 static PgwWorker *link_worker(const PgwLink *l)
@@ -236,6 +237,11 @@ bool link_busy(const PgwLink *l)
     return l->be && backend_busy(l->be);
 }
 
+bool link_synced(const PgwLink *l)
+{
+    return !l->be || !l->be->unsynced;
+}
+
 char link_tx_status(const PgwLink *l)
 {
     return l->be ? l->be->tx_status : 'I';
@@ -311,6 +317,18 @@ void link_sync(PgwLink *l, struct evbuffer *src, size_t n, bool after_error)
         backend_forward(l->be, src, n);
         l->be->unsynced = false;
         backend_expect_rfq(l->be, LINK_RFQ_RELAY_ERROR);
+        return;
+    }
+    if (!after_error && l->be && l->be->state == PGW_BE_READY && !l->be->unsynced) {
+        /* Nothing of this pipeline reached the server (the result cache
+         * answered it, or pgwarden's own Sync closed it already): its
+         * ReadyForQuery is ours to give, in protocol order. */
+        evbuffer_drain(src, n);
+        PgwBuf none;
+        buf_init(&none);
+        link_answer(l, &none, true);
+        if (l->audit_head && !backend_busy(l->be))
+            statement_done(l, 0); /* the pipeline's Parses are done */
         return;
     }
     if (after_error || !l->be) {
@@ -414,8 +432,23 @@ void link_cancel(PgwLink *l)
         backend_cancel(l->be);
 }
 
+bool link_client_congested(PgwLink *l)
+{
+    if (evbuffer_get_length(bufferevent_get_output(l->out)) <= CLIENT_OUT_HIGH)
+        return false;
+    l->out_wait = true;
+    bufferevent_setwatermark(l->out, EV_WRITE, CLIENT_OUT_LOW, 0);
+    return true;
+}
+
 void link_client_drained(PgwLink *l)
 {
+    if (l->out_wait) {
+        l->out_wait = false;
+        if (!l->throttled)
+            bufferevent_setwatermark(l->out, EV_WRITE, 0, 0);
+        l->ops->resume(l->owner);
+    }
     if (!l->throttled)
         return;
     l->throttled = false;
@@ -466,10 +499,20 @@ static void user_stream(void *arg, char type, struct evbuffer *src, size_t n, bo
 {
     PgwLink *l = arg;
     if (l->hooks && l->hooks->relayed) {
-        uint8_t *copy = pgw_malloc(n);
-        evbuffer_copyout(src, copy, n);
-        l->hooks->relayed(l->hooks_arg, copy, n);
-        free(copy);
+        /* The hook sees the bytes where they lie: no copy. */
+        struct evbuffer_iovec small[8], *v = small;
+        int nv = evbuffer_peek(src, (ev_ssize_t)n, NULL, NULL, 0);
+        if (nv > (int)PGW_ARRAY_LEN(small))
+            v = pgw_malloc((size_t)nv * sizeof *v);
+        nv = evbuffer_peek(src, (ev_ssize_t)n, NULL, v, nv);
+        size_t left = n;
+        for (int i = 0; i < nv && left > 0; i++) {
+            size_t k = v[i].iov_len < left ? v[i].iov_len : left;
+            l->hooks->relayed(l->hooks_arg, v[i].iov_base, k);
+            left -= k;
+        }
+        if (v != small)
+            free(v);
     }
     evbuffer_remove_buffer(src, bufferevent_get_output(l->out), n);
 }

@@ -90,6 +90,7 @@ typedef struct PgwLink {
     bool answer_pending; /* pending_out waits for the session to drain */
     bool answer_ready; /* ... and is followed by a ReadyForQuery */
     bool throttled; /* the relay is paused for the client's output */
+    bool out_wait; /* pgwarden's own answers wait for the client's output */
     bool input_paused; /* the server is not taking our writes */
     bool partial; /* the session has part of a client message */
     PgwBuf pending_out;
@@ -116,6 +117,9 @@ bool link_waiting(const PgwLink *l);
 bool link_has_session(const PgwLink *l);
 /* Responses are still expected from the session. */
 bool link_busy(const PgwLink *l);
+/* No extended-protocol message went to the session since its last Sync
+ * (true without a session). */
+bool link_synced(const PgwLink *l);
 /* The transaction status to report: the session's, 'I' without one. */
 char link_tx_status(const PgwLink *l);
 /* An answer of pgwarden's own waits for the session to drain. */
@@ -140,7 +144,9 @@ void link_forward(PgwLink *l, struct evbuffer *src, size_t n, char type, bool la
 void link_send_statement(PgwLink *l, char type, const PgwBuf *msg, struct PgwAudit *audit);
 /* The client's Sync (n bytes at the front of src). after_error: the client
  * was discarding messages after an error; the refusal held for this Sync,
- * if any, goes before its ReadyForQuery. */
+ * if any, goes before its ReadyForQuery. A Sync of a pipeline none of
+ * whose messages reached the session (pgwarden answered them all: the
+ * result cache) is answered here, after what is still due. */
 void link_sync(PgwLink *l, struct evbuffer *src, size_t n, bool after_error);
 /* An ErrorResponse for the message the client is on: a simple-protocol one
  * is answered with ReadyForQuery; an extended-protocol one inside an
@@ -162,5 +168,8 @@ void link_forget(PgwLink *l, void *query);
 void link_cancel(PgwLink *l);
 /* The client's output drained below its low-water mark. */
 void link_client_drained(PgwLink *l);
+/* The client is not reading what it was sent: pgwarden's own answers wait
+ * (ops->resume follows once it has read most of it). */
+bool link_client_congested(PgwLink *l);
 
 #endif

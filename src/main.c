@@ -12,6 +12,7 @@
  *     pgwarden -V                    print the version
  */
 #include "admin.h"
+#include "cache_service.h"
 #include "client.h"
 #include "config.h"
 #include "log.h"
@@ -26,6 +27,7 @@
 static const PgwAdminConsole admin_console = {
     .execute = admin_execute,
     .login_params = admin_login_params,
+    .execute_later = admin_execute_later,
 };
 
 static int start_metrics(struct event_base *main_base, const PgwConfig *cfg, char *err,
@@ -92,6 +94,12 @@ int main(int argc, char **argv)
     PgwSnapshot *snap;
     if (snapshot_load(path, &snap, err, sizeof err) != 0) {
         fprintf(stderr, "pgwarden: %s\n", err);
+        return 1;
+    }
+    char why[512];
+    if (cache_service_check(snap->cfg, why, sizeof why) != 0) {
+        fprintf(stderr, "pgwarden: %s: %s\n", path, why);
+        snapshot_free(snap);
         return 1;
     }
     if (check) {
