@@ -94,6 +94,10 @@ const PgwSetting config_settings[] = {
         "search_path pinned on backend sessions"),
     LIST("pgwarden", "allowed_functions", true, allowed_functions, nallowed_functions,
          "user-defined functions (schema.name) queries may call"),
+    INT("pgwarden", "max_nesting_depth", "10000", true, max_nesting_depth, 100, 1000000,
+        "deepest parse tree a statement may have; deeper: 54001"),
+    ROW("pgwarden", "rewrite_cache_size", PGW_SET_SIZE, "64MB", true,
+        "memory for cached policy rewrites; 0: no cache", rewrite_cache_size, 0, 0, 0, NULL),
 
     ENUM("llm", "provider", "openai", true, llm_provider, provider_names,
          "API dialect: openai (and compatible servers) or anthropic"),

@@ -101,6 +101,8 @@ typedef struct PgwConfig {
     char *search_path; /* pinned on backend sessions; default "public" */
     size_t nallowed_functions; /* user-defined functions the policy may let through */
     char **allowed_functions; /* "schema.name" */
+    int max_nesting_depth; /* parse-tree levels; deeper statements: 54001 */
+    size_t rewrite_cache_size; /* bytes the policy's rewrite cache may hold; 0: off */
 
     /* [llm] */
     PgwLlmProvider llm_provider;

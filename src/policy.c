@@ -17,25 +17,30 @@
  * Leak-proof evaluation (the one subtle design point). PostgreSQL flattens a
  * simple derived table into the outer query and may then evaluate an outer
  * WHERE/ON qual on a base row *before* the row filter (quals are ordered by
- * cost). A qual that can raise an error or take data-dependent time on
- * another tenant's row would leak it (e.g. WHERE 1/(x-42) > 0). security
- * barriers only exist for views, so we decide per statement: if every
- * expression that could be pushed below a scan (everything except the
- * outermost SELECT list, its ORDER BY/GROUP BY/LIMIT and aggregate/window
- * arguments, which are evaluated after the scan's quals) is built from
- * comparisons (= <> < > <= >=, IN, BETWEEN, IS [NOT] DISTINCT, IS NULL),
- * AND/OR/NOT, constants, parameters and column references, the derived
- * tables stay flattenable and `WHERE id = 5` still uses an index. Otherwise
- * every derived table of the statement gets OFFSET 0, which PostgreSQL
- * treats as a fence: no pull-up and no qual push-down, so the row filter
- * runs first. Residual: comparisons between columns of different types may
- * cast (date vs timestamptz), which we do not inspect.
+ * cost). A qual that can raise an error on another tenant's row is an
+ * oracle (e.g. WHERE 1/(x-42) > 0). Security barriers only exist for
+ * views, so we decide per statement: when every qual that could be pushed
+ * below a scan is one of an allowlist of typed shapes built from leak-proof
+ * comparisons (policy_qual.c has the list and the argument), the derived
+ * tables stay flattenable and `WHERE id = 5` still uses an index.
+ * Otherwise every derived table of the statement, catalog views included,
+ * gets OFFSET 0, which PostgreSQL treats as a fence: no pull-up and no qual
+ * push-down, so the row filter runs first.
+ *
+ * Bounds (issue 7, class 8): the statement is parsed on a stack big enough
+ * for its length, and its packed tree is measured without recursion before
+ * anything else runs; deeper than max_nesting_depth is 54001
+ * (policy_guard.c).
+ *
+ * EXPLAIN of a statement that reads a filtered or masked relation or a
+ * filtered catalog is refused: its estimates come from statistics over
+ * every tenant's rows, and ANALYZE shows rows removed by the filter.
  *
  * Catalogs are virtualized the same way (the rules live in
  * policy_catalog.c with the function and settings allowlists); functions
  * that take a relation by name or OID (has_table_privilege, to_regclass,
  * pg_get_viewdef ...) answer for a hidden relation as for a missing one.
- * EXPLAIN, PREPARE and DECLARE rewrite their statement exactly as if it ran
+ * PREPARE, DECLARE and COPY rewrite their statement exactly as if it ran
  * alone, and are refused the same way.
  *
  * This file holds the statement kinds and the driver (parse, walk each
@@ -341,20 +346,40 @@ int policy_check_set_config(Rewrite *rw, const PgQuery__FuncCall *fc)
 static int walk_statement(Rewrite *rw, PgQuery__Node **slot, bool *rows);
 
 /* EXPLAIN [ANALYZE] of an allowed statement: the statement is rewritten
- * exactly as when it runs alone, and refused the same way. ANALYZE runs it,
- * which is no more than running it. VERBOSE is refused: its output lists
- * the columns every scan reads, hidden ones included. */
+ * exactly as when it runs alone, and refused the same way. It is refused
+ * outright when it reads a relation with a row filter or mask, or a
+ * filtered catalog: the planner's estimates come from statistics over every
+ * tenant's rows (EXPLAIN ... WHERE name < 'x' tells value prefixes) and
+ * ANALYZE shows the rows the filter removed. Over shared tables it works.
+ * EXPLAIN EXECUTE is refused too: what the prepared statement reads is not
+ * known here. VERBOSE is refused: it lists the columns every scan reads,
+ * hidden ones included. */
 static int walk_explain(Rewrite *rw, PgQuery__ExplainStmt *es)
 {
     static const char *const options[] = {"analyze", "costs",  "settings", "buffers",
                                           "wal",     "timing", "summary",  "format"};
+    static const char hint[] =
+        "EXPLAIN shows estimates computed from every tenant's rows; pgwarden allows it only for "
+        "statements that read shared tables. Run the query itself instead.";
     for (size_t i = 0; i < es->n_options; i++) {
         if (!NODE(es->options[i], DEF_ELEM) || !IN_LIST(options, es->options[i]->def_elem->defname))
             return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
                                  "pgwarden: this EXPLAIN option is not allowed");
     }
     bool inner;
-    return walk_statement(rw, &es->query, &inner);
+    bool before = rw->reads_protected;
+    rw->reads_protected = false;
+    if (walk_statement(rw, &es->query, &inner) < 0)
+        return -1;
+    if (NODE(es->query, EXECUTE_STMT))
+        return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, hint,
+                             "pgwarden: EXPLAIN EXECUTE is not allowed");
+    if (rw->reads_protected)
+        return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, hint,
+                             "pgwarden: EXPLAIN of a statement that reads tenant-filtered or "
+                             "masked data is not allowed");
+    rw->reads_protected = before;
+    return 0;
 }
 
 /* Decide on one statement; returns -1 when refused. *rows says whether it is
@@ -367,11 +392,12 @@ static int walk_statement(Rewrite *rw, PgQuery__Node **slot, bool *rows)
     switch (n->node_case) {
     case PG_QUERY__NODE__NODE_SELECT_STMT:
         *rows = true;
-        return policy_walk_select(rw, n->select_stmt, NULL, true);
+        return policy_walk_select(rw, n->select_stmt, NULL, NULL, WALK_OUTERMOST, NULL, NULL);
     case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
         if (!NODE(n->declare_cursor_stmt->query, SELECT_STMT))
             return refuse_kind(rw, "DECLARE CURSOR");
-        return policy_walk_select(rw, n->declare_cursor_stmt->query->select_stmt, NULL, true);
+        return policy_walk_select(rw, n->declare_cursor_stmt->query->select_stmt, NULL, NULL,
+                                  WALK_OUTERMOST, NULL, NULL);
     case PG_QUERY__NODE__NODE_COPY_STMT: {
         PgQuery__CopyStmt *cs = n->copy_stmt;
         if (cs->is_from)
@@ -385,7 +411,8 @@ static int walk_statement(Rewrite *rw, PgQuery__Node **slot, bool *rows)
                 statement_kind(cs->query, kind, sizeof(kind));
             return refuse_kind(rw, cs->query != NULL ? kind : "COPY");
         }
-        return policy_walk_select(rw, cs->query->select_stmt, NULL, true);
+        return policy_walk_select(rw, cs->query->select_stmt, NULL, NULL, WALK_OUTERMOST, NULL,
+                                  NULL);
     }
     case PG_QUERY__NODE__NODE_VARIABLE_SET_STMT:
         return check_set(rw, n->variable_set_stmt);
@@ -409,9 +436,12 @@ static int walk_statement(Rewrite *rw, PgQuery__Node **slot, bool *rows)
         return walk_statement(rw, &n->prepare_stmt->query, &inner);
     }
     case PG_QUERY__NODE__NODE_EXECUTE_STMT: {
-        Walk params = {rw, NULL, true};
+        QualLevel lv = {0};
+        Walk params = {rw, NULL, &lv, false};
         rw->volatile_seen = true;
-        return policy_walk_slots(&params, n->execute_stmt->params, n->execute_stmt->n_params);
+        int rc = policy_walk_slots(&params, n->execute_stmt->params, n->execute_stmt->n_params);
+        qual_level_free(&lv);
+        return rc;
     }
     case PG_QUERY__NODE__NODE_TRANSACTION_STMT:
         if (check_transaction_options(rw, n->transaction_stmt->options,
@@ -433,8 +463,27 @@ static int walk_statement(Rewrite *rw, PgQuery__Node **slot, bool *rows)
     }
 }
 
-/* Parse all of the statement's replacement SQL at once and splice the
- * derived tables in place of the RangeVars. */
+/* OFFSET 0 on a derived table's SELECT: the optimization fence. */
+static void add_fence(PgQuery__SelectStmt *body)
+{
+    if (body->limit_offset != NULL || body->limit_count != NULL)
+        return; /* already not flattenable */
+    PgQuery__Node *n = pgw_malloc(sizeof(*n));
+    pg_query__node__init(n);
+    n->node_case = PG_QUERY__NODE__NODE_A_CONST;
+    n->a_const = pgw_malloc(sizeof(*n->a_const));
+    pg_query__a__const__init(n->a_const);
+    n->a_const->val_case = PG_QUERY__A__CONST__VAL_IVAL;
+    n->a_const->ival = pgw_malloc(sizeof(*n->a_const->ival));
+    pg_query__integer__init(n->a_const->ival);
+    n->a_const->location = -1;
+    body->limit_offset = n;
+    body->limit_option = PG_QUERY__LIMIT_OPTION__LIMIT_OPTION_COUNT;
+}
+
+/* Parse all of the statement's replacement SQL at once, check the columns
+ * the leak analysis relied on, fence if needed, and splice the derived
+ * tables in place of the RangeVars. */
 static int materialize(Rewrite *rw)
 {
     if (rw->nrepl == 0)
@@ -446,13 +495,12 @@ static int materialize(Rewrite *rw)
         if (i > 0)
             buf_append_str(&b, ", ");
         buf_append_str(&b, rw->repl[i].body);
-        if (rw->leaky)
-            buf_append_str(&b, " OFFSET 0");
         buf_append_str(&b, rw->repl[i].tail);
     }
     char *sql = buf_steal_str(&b);
     PgQueryProtobufParseResult pr = pg_query_parse_protobuf(sql);
     PgQuery__ParseResult *tree = NULL;
+    PgQuery__SelectStmt **bodies = NULL;
     int rc = -1;
     if (pr.error != NULL) {
         policy_refuse(rw, SQLSTATE_INTERNAL_ERROR, NULL,
@@ -468,11 +516,19 @@ static int materialize(Rewrite *rw)
     PgQuery__SelectStmt *s = tree->stmts[0]->stmt->select_stmt;
     if (s->n_from_clause != rw->nrepl)
         goto done;
+    bodies = pgw_malloc(rw->nrepl * sizeof(*bodies));
+    for (size_t i = 0; i < rw->nrepl; i++) {
+        PgQuery__Node *sub = s->from_clause[i];
+        if (!NODE(sub, RANGE_SUBSELECT) || !NODE(sub->range_subselect->subquery, SELECT_STMT))
+            goto done;
+        bodies[i] = sub->range_subselect->subquery->select_stmt;
+    }
+    qual_check_needs(rw, bodies);
     for (size_t i = 0; i < rw->nrepl; i++) {
         PgQuery__Node *sub = s->from_clause[i];
         PgQuery__RangeVar *rv = (*rw->repl[i].slot)->range_var;
-        if (!NODE(sub, RANGE_SUBSELECT))
-            goto done;
+        if (rw->leaky)
+            add_fence(bodies[i]);
         if (rv->alias != NULL) {
             /* Keep the client's alias, column aliases included. */
             pg_query__alias__free_unpacked(sub->range_subselect->alias, NULL);
@@ -486,6 +542,7 @@ static int materialize(Rewrite *rw)
     s->n_from_clause = 0;
     rc = 0;
 done:
+    free(bodies);
     free(sql);
     if (tree != NULL)
         pg_query__parse_result__free_unpacked(tree, NULL);
@@ -513,11 +570,43 @@ static void rewrite_reset_statement(Rewrite *rw)
     }
     free(rw->repl);
     rw->repl = NULL;
-    rw->nrepl = 0;
+    rw->nrepl = rw->repl_cap = 0;
     free(rw->colfix);
     rw->colfix = NULL;
-    rw->ncolfix = 0;
-    rw->leaky = false;
+    rw->ncolfix = rw->colfix_cap = 0;
+    free(rw->needs);
+    rw->needs = NULL;
+    rw->nneeds = rw->needs_cap = 0;
+    free(rw->safe_sublinks);
+    rw->safe_sublinks = NULL;
+    rw->nsafe_sublinks = rw->safe_sublinks_cap = 0;
+    /* Without a schema snapshot nothing can be typed: always fenced. */
+    rw->leaky = rw->ctx->schema == NULL;
+}
+
+static int string_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The relations the statement reads, each once, into the result. */
+static void take_relations(Rewrite *rw, PgwPolicyResult *out)
+{
+    if (rw->nrelations == 0)
+        return;
+    qsort(rw->relations, rw->nrelations, sizeof(*rw->relations), string_cmp);
+    size_t n = 0;
+    for (size_t i = 0; i < rw->nrelations; i++) {
+        if (n > 0 && strcmp(rw->relations[n - 1], rw->relations[i]) == 0) {
+            free(rw->relations[i]);
+            continue;
+        }
+        rw->relations[n++] = rw->relations[i];
+    }
+    out->relations = rw->relations;
+    out->nrelations = n;
+    rw->relations = NULL;
+    rw->nrelations = rw->relations_cap = 0;
 }
 
 /* Deparse, then parse the output again: a deparser fault that changes the
@@ -564,28 +653,65 @@ done:
     return rc;
 }
 
-int policy_rewrite_uncached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out)
-{
-    Rewrite rw = {0};
+#define DEFAULT_MAX_NESTING_DEPTH 10000
+
+/* One rewrite in two steps, each on a stack big enough for it (see
+ * policy_guard.c): the parse, whose need grows with the text's length, and
+ * everything after, whose need grows with the depth the parse measured. */
+typedef struct Job {
+    const PgwPolicyCtx *ctx;
+    const char *sql;
+    PgwPolicyResult *out;
+    int max_depth;
     PgQueryProtobufParseResult pr;
+    int depth; /* > max_depth: too deep; 0: not measured */
+    bool measured;
+} Job;
+
+static int parse_job(void *arg)
+{
+    Job *job = arg;
+    job->pr = pg_query_parse_protobuf(job->sql);
+    if (job->pr.error == NULL)
+        job->measured = policy_guard_depth((const uint8_t *)job->pr.parse_tree.data,
+                                           job->pr.parse_tree.len, job->max_depth, &job->depth);
+    return 0;
+}
+
+static int rewrite_job(void *arg)
+{
+    Job *job = arg;
+    const PgwPolicyCtx *ctx = job->ctx;
+    PgwPolicyResult *out = job->out;
+    Rewrite rw = {0};
+    PgQueryProtobufParseResult pr = job->pr;
     PgQuery__ParseResult *tree = NULL;
     bool rows_all = true;
     int rc = -1;
 
-    memset(out, 0, sizeof(*out));
-    out->decision = PGW_POLICY_REFUSE;
     rw.ctx = ctx;
     rw.out = out;
-    if (ctx == NULL || ctx->cfg == NULL || ctx->tenant == NULL || sql == NULL)
-        return -1;
-    if (policy_split_search_path(&rw) < 0)
+    rw.leaky = ctx->schema == NULL;
+    if (policy_split_search_path(&rw) < 0) {
+        pg_query_free_protobuf_parse_result(pr);
         goto done;
-
-    pr = pg_query_parse_protobuf(sql);
+    }
     if (pr.error != NULL) {
         policy_refuse(&rw, SQLSTATE_SYNTAX_ERROR, NULL, "%s", pr.error->message);
         pg_query_free_protobuf_parse_result(pr);
         rc = 0;
+        goto done;
+    }
+    /* Measured before anything recursive (unpack included) touched it. */
+    if (!job->measured) {
+        pg_query_free_protobuf_parse_result(pr);
+        if (job->depth > job->max_depth) {
+            policy_refuse(&rw, SQLSTATE_STATEMENT_TOO_COMPLEX,
+                          "Simplify the statement, or raise max_nesting_depth in pgwarden.ini.",
+                          "pgwarden: statement too deeply nested (more than %d levels)",
+                          job->max_depth);
+            rc = 0;
+        }
         goto done;
     }
     tree = pg_query__parse_result__unpack(NULL, pr.parse_tree.len,
@@ -610,6 +736,10 @@ int policy_rewrite_uncached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyR
         shorten_column_refs(&rw);
         rewrite_reset_statement(&rw);
     }
+    /* Row filters, masks, catalog views and OID wrappers get their
+     * operators and built-in calls pinned to pg_catalog like the client's. */
+    if (policy_qualify_names(&tree->base) < 0)
+        goto done;
     if (deparse_verified(&rw, tree, &out->sql) < 0) {
         rc = rw.refused ? 0 : -1;
         goto done;
@@ -618,16 +748,46 @@ int policy_rewrite_uncached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyR
     out->read_only_query = tree->n_stmts > 0 && rows_all;
     out->cacheable = out->read_only_query && !rw.volatile_seen;
     out->reason = pgw_strdup(tree->n_stmts > 0 ? "allowed" : "empty");
+    take_relations(&rw, out);
     rc = 0;
 done:
     rewrite_reset_statement(&rw);
     for (size_t i = 0; i < rw.nsearch_path; i++)
         free(rw.search_path[i]);
     free(rw.search_path);
+    for (size_t i = 0; i < rw.nrelations; i++)
+        free(rw.relations[i]);
+    free(rw.relations);
     if (tree != NULL)
         pg_query__parse_result__free_unpacked(tree, NULL);
     if (rc < 0 && !rw.refused)
         policy_refuse(&rw, SQLSTATE_INTERNAL_ERROR, NULL, "pgwarden: internal error in the policy");
+    return rc;
+}
+
+int policy_rewrite_uncached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->decision = PGW_POLICY_REFUSE;
+    if (ctx == NULL || ctx->cfg == NULL || ctx->tenant == NULL || sql == NULL)
+        return -1;
+    int max_depth =
+        ctx->cfg->max_nesting_depth > 0 ? ctx->cfg->max_nesting_depth : DEFAULT_MAX_NESTING_DEPTH;
+    Job job = {.ctx = ctx, .sql = sql, .out = out, .max_depth = max_depth};
+    int rc = policy_guard_run(policy_guard_parse_stack(strlen(sql)), parse_job, &job);
+    if (rc == 0) {
+        /* rewrite_job owns job.pr from here; if it cannot run, free it. */
+        rc = policy_guard_run(policy_guard_rewrite_stack(job.measured ? job.depth : 0), rewrite_job,
+                              &job);
+        if (rc < 0 && out->message == NULL)
+            pg_query_free_protobuf_parse_result(job.pr);
+    }
+    if (rc < 0 && out->message == NULL) {
+        /* No thread could be had for it: refuse rather than risk the stack. */
+        Rewrite rw = {.ctx = ctx, .out = out};
+        policy_refuse(&rw, SQLSTATE_STATEMENT_TOO_COMPLEX, NULL,
+                      "pgwarden: not enough memory to check this statement");
+    }
     return rc;
 }
 

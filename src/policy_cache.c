@@ -1,15 +1,22 @@
 /*
  * policy_cache.c — the rewrite cache: policy decisions kept by (config
- * version, schema snapshot, tenant, statement text), so a client repeating a
- * statement (drivers re-Parse the same text constantly) pays the parse,
- * rewrite, deparse and verification once.
+ * version, schema snapshot, tenant, parameter types, statement text), so a
+ * client repeating a statement (drivers re-Parse the same text constantly)
+ * pays the parse, rewrite, deparse and verification once.
  *
- * Owns one process-wide bounded map behind a mutex; policy_rewrite() here is
- * the entry point the runtime calls, policy_rewrite_uncached() (policy.c) the
- * one it falls back to on a miss. The key carries the config version and the
- * schema generation, so a reload or a new schema snapshot can never be
- * answered from an old rewrite; nothing is invalidated explicitly. Refusals
- * are cached like approvals. The cache never holds a lock while rewriting.
+ * Owns one process-wide map behind a mutex, bounded in bytes
+ * (rewrite_cache_size): every entry is charged for its key, its rewritten
+ * SQL and its messages, the oldest entries go first (FIFO: rewrites are
+ * cheap to redo, and FIFO needs no bookkeeping on hits), and an entry that
+ * would take more than 1/256 of the bound is never stored, so a few huge
+ * statements (390 kB IN lists) cannot pin memory after their client left.
+ * policy_rewrite() here is the entry point the runtime calls,
+ * policy_rewrite_uncached() (policy.c) the one it falls back to on a miss.
+ * The key carries the config version, the schema generation and the Parse
+ * message's parameter types (they change the decision), so a reload or a
+ * new schema snapshot can never be answered from an old rewrite; nothing is
+ * invalidated explicitly. Refusals are cached like approvals. The cache
+ * never holds a lock while rewriting.
  */
 #include "policy_cache.h"
 
@@ -25,24 +32,26 @@
 #include <pg_query/pg_query.pb-c.h>
 
 
-/* A bounded map from key to decision; when full, the oldest entry goes
- * (FIFO: rewrites are cheap to redo, and FIFO needs no bookkeeping on hits). */
-#define CACHE_BUCKETS 4096
-#define CACHE_CAPACITY 4096
+/* A map from key to decision bounded in bytes; when full, the oldest
+ * entries go. */
+#define CACHE_BUCKETS 16384
+#define CACHE_ENTRY_SHARE 256 /* the largest entry stored: bound / this */
 
 typedef struct CacheEntry {
-    struct CacheEntry *next;
+    struct CacheEntry *next; /* bucket chain */
+    struct CacheEntry *newer; /* insertion order */
     uint64_t hash;
     char *key;
     size_t keylen;
+    size_t bytes; /* what the entry is charged */
     PgwPolicyResult result;
 } CacheEntry;
 
 static struct {
     pthread_mutex_t lock;
     CacheEntry *buckets[CACHE_BUCKETS];
-    CacheEntry *ring[CACHE_CAPACITY]; /* insertion order */
-    size_t head, count;
+    CacheEntry *oldest, *newest;
+    size_t count, bytes, max_bytes;
     unsigned long hits, misses;
 } cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -96,11 +105,45 @@ static char *cache_key(const PgwPolicyCtx *ctx, const char *sql, size_t *len)
 {
     PgwBuf b;
     buf_init(&b);
-    buf_printf(&b, "%u/%lu/", ctx->cfg->version, schema_generation(ctx->schema));
+    buf_printf(&b, "%u/%lu/%c%zu:", ctx->cfg->version, schema_generation(ctx->schema),
+               ctx->params_are_literals ? 'L' : 'P', ctx->nparam_types);
+    for (size_t i = 0; i < ctx->nparam_types && ctx->param_types != NULL; i++)
+        buf_printf(&b, "%u,", ctx->param_types[i]);
+    buf_append_byte(&b, '/');
     buf_append(&b, ctx->tenant->name, strlen(ctx->tenant->name) + 1);
     buf_append_str(&b, sql);
     *len = b.len;
     return buf_steal_str(&b);
+}
+
+static size_t strsize(const char *s)
+{
+    return s != NULL ? strlen(s) + 1 : 0;
+}
+
+static size_t entry_bytes(size_t keylen, const PgwPolicyResult *r)
+{
+    size_t n = sizeof(CacheEntry) + keylen + 1 + strsize(r->sql) + strsize(r->message) +
+               strsize(r->hint) + strsize(r->reason) + r->nrelations * sizeof(char *);
+    for (size_t i = 0; i < r->nrelations; i++)
+        n += strsize(r->relations[i]);
+    return n;
+}
+
+/* Drop the oldest entries until bytes more fit under the bound. Called with
+ * the lock held. */
+static void cache_make_room(size_t bytes)
+{
+    while (cache.oldest != NULL && cache.bytes + bytes > cache.max_bytes) {
+        CacheEntry *old = cache.oldest;
+        cache.oldest = old->newer;
+        if (cache.oldest == NULL)
+            cache.newest = NULL;
+        cache_unlink(old);
+        cache.bytes -= old->bytes;
+        cache.count--;
+        cache_entry_free(old);
+    }
 }
 
 static int rewrite_cached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out)
@@ -108,6 +151,17 @@ static int rewrite_cached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyRes
     if (ctx == NULL || ctx->cfg == NULL || ctx->tenant == NULL || sql == NULL) {
         memset(out, 0, sizeof(*out));
         return -1;
+    }
+    size_t max_bytes = ctx->cfg->rewrite_cache_size;
+    /* A statement whose key alone exceeds an entry's share is never stored:
+     * do not even build the key. */
+    if (max_bytes == 0 || strlen(sql) > max_bytes / CACHE_ENTRY_SHARE) {
+        pthread_mutex_lock(&cache.lock);
+        cache.misses++;
+        cache.max_bytes = max_bytes;
+        cache_make_room(0);
+        pthread_mutex_unlock(&cache.lock);
+        return policy_rewrite_uncached(ctx, sql, out);
     }
     size_t keylen;
     char *key = cache_key(ctx, sql, &keylen);
@@ -127,7 +181,8 @@ static int rewrite_cached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyRes
     pthread_mutex_unlock(&cache.lock);
 
     int rc = policy_rewrite_uncached(ctx, sql, out);
-    if (rc < 0) {
+    size_t bytes = entry_bytes(keylen, out);
+    if (rc < 0 || bytes > max_bytes / CACHE_ENTRY_SHARE) {
         free(key);
         return rc;
     }
@@ -135,19 +190,26 @@ static int rewrite_cached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyRes
     e->hash = h;
     e->key = key;
     e->keylen = keylen;
+    e->bytes = bytes;
     policy_result_copy(&e->result, out);
 
     pthread_mutex_lock(&cache.lock);
-    if (cache.count == CACHE_CAPACITY) {
-        CacheEntry *old = cache.ring[cache.head];
-        cache_unlink(old);
-        cache_entry_free(old);
-        cache.ring[cache.head] = e;
-        cache.head = (cache.head + 1) % CACHE_CAPACITY;
-    } else {
-        cache.ring[(cache.head + cache.count) % CACHE_CAPACITY] = e;
-        cache.count++;
-    }
+    /* Another thread may have stored the same statement meanwhile. */
+    for (CacheEntry *d = cache.buckets[h % CACHE_BUCKETS]; d != NULL; d = d->next)
+        if (d->hash == h && d->keylen == keylen && memcmp(d->key, key, keylen) == 0) {
+            pthread_mutex_unlock(&cache.lock);
+            cache_entry_free(e);
+            return 0;
+        }
+    cache.max_bytes = max_bytes;
+    cache_make_room(bytes);
+    if (cache.newest != NULL)
+        cache.newest->newer = e;
+    else
+        cache.oldest = e;
+    cache.newest = e;
+    cache.count++;
+    cache.bytes += bytes;
     e->next = cache.buckets[h % CACHE_BUCKETS];
     cache.buckets[h % CACHE_BUCKETS] = e;
     pthread_mutex_unlock(&cache.lock);
@@ -160,17 +222,21 @@ void policy_cache_stats(PgwPolicyCacheStats *out)
     out->hits = cache.hits;
     out->misses = cache.misses;
     out->entries = cache.count;
-    out->capacity = CACHE_CAPACITY;
+    out->capacity = cache.max_bytes;
+    out->bytes = cache.bytes;
     pthread_mutex_unlock(&cache.lock);
 }
 
 void policy_cache_clear(void)
 {
     pthread_mutex_lock(&cache.lock);
-    for (size_t i = 0; i < cache.count; i++)
-        cache_entry_free(cache.ring[(cache.head + i) % CACHE_CAPACITY]);
+    for (CacheEntry *e = cache.oldest, *next; e != NULL; e = next) {
+        next = e->newer;
+        cache_entry_free(e);
+    }
     memset(cache.buckets, 0, sizeof(cache.buckets));
-    cache.head = cache.count = 0;
+    cache.oldest = cache.newest = NULL;
+    cache.count = cache.bytes = 0;
     cache.hits = cache.misses = 0;
     pthread_mutex_unlock(&cache.lock);
 }
@@ -228,6 +294,7 @@ typedef struct Template {
     char *text;
     size_t n;
     char **literals;
+    uint32_t *types; /* the literal's type, so the policy judges $k as it */
 } Template;
 
 static void template_free(Template *t)
@@ -235,8 +302,28 @@ static void template_free(Template *t)
     for (size_t i = 0; i < t->n; i++)
         free(t->literals[i]);
     free(t->literals);
+    free(t->types);
     free(t->text);
     memset(t, 0, sizeof *t);
+}
+
+/* The type PostgreSQL gives a numeric literal: int4, int8 when larger,
+ * numeric beyond or with a fraction or exponent. */
+static uint32_t literal_type(const char *s, size_t len, bool integer)
+{
+    if (!integer)
+        return 1700;
+    unsigned long long v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 1700; /* 0x1F, 1_000: leave them to numeric, the widest */
+        if (v > (~0ull - 9) / 10)
+            return 1700;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    if (v <= 2147483647ull)
+        return 23;
+    return v <= 9223372036854775807ull ? 20 : 1700;
 }
 
 static PgQuery__ScanResult *scan(const char *sql)
@@ -270,7 +357,13 @@ static int template_of(const char *sql, Template *t)
                 break;
             }
             buf_append(&b, sql + pos, start - pos);
-            t->literals = pgw_realloc(t->literals, (t->n + 1) * sizeof *t->literals);
+            if ((t->n & (t->n - 1)) == 0) { /* grow at powers of two */
+                size_t cap = t->n > 0 ? t->n * 2 : 1;
+                t->literals = pgw_realloc(t->literals, cap * sizeof *t->literals);
+                t->types = pgw_realloc(t->types, cap * sizeof *t->types);
+            }
+            t->types[t->n] =
+                literal_type(sql + start, end - start, tok->token == PG_QUERY__TOKEN__ICONST);
             t->literals[t->n++] = pgw_strndup(sql + start, end - start);
             buf_printf(&b, "$%zu", t->n);
             pos = end;
@@ -324,10 +417,18 @@ static char *template_fill(const char *rewritten, const Template *t)
 int policy_rewrite(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out)
 {
     Template t;
-    if (sql != NULL && template_of(sql, &t) == 0) {
+    /* Templates only for statements without parameters of their own, and
+     * small enough to be cached at all. */
+    if (sql != NULL && ctx != NULL && ctx->nparam_types == 0 && ctx->cfg != NULL &&
+        strlen(sql) <= ctx->cfg->rewrite_cache_size / CACHE_ENTRY_SHARE &&
+        template_of(sql, &t) == 0) {
         PgwPolicyResult tr;
         memset(&tr, 0, sizeof tr);
-        if (rewrite_cached(ctx, t.text, &tr) == 0 && tr.decision == PGW_POLICY_ALLOW &&
+        PgwPolicyCtx tctx = *ctx;
+        tctx.nparam_types = t.n;
+        tctx.param_types = t.types;
+        tctx.params_are_literals = true;
+        if (rewrite_cached(&tctx, t.text, &tr) == 0 && tr.decision == PGW_POLICY_ALLOW &&
             tr.read_only_query && tr.sql != NULL) {
             char *filled = template_fill(tr.sql, &t);
             if (filled != NULL) {

@@ -11,7 +11,9 @@
  * whose SQL is collected here and spliced in by policy.c (one parse for all
  * of a statement's replacements). Catalog relations get the filtered views
  * policy_catalog.c writes. Whether a replacement is fenced is decided by the
- * expression analysis (policy_expr.c), not here.
+ * leak analysis (policy_qual.c), not here; this file tells it what each FROM
+ * item is (a base relation with known columns, replaced or read as is, or
+ * something opaque such as a CTE reference).
  */
 #include "policy_int.h"
 
@@ -47,6 +49,19 @@ bool policy_relation_readable(const PgwConfig *cfg, const char *schema, const ch
     if (tp != NULL)
         return !tp->hidden;
     return cfg->default_access == PGW_ACCESS_ALLOW;
+}
+
+bool policy_catalog_first(const PgwConfig *cfg)
+{
+    /* pg_catalog is searched first unless the path names it later. */
+    const char *sp = cfg->search_path != NULL ? cfg->search_path : "";
+    const char *at = strstr(sp, "pg_catalog");
+    if (at == NULL)
+        return true;
+    for (const char *p = sp; p < at; p++)
+        if (*p != ' ' && *p != '"')
+            return false;
+    return true;
 }
 
 int policy_split_search_path(Rewrite *rw)
@@ -172,7 +187,11 @@ static int add_replacement(Rewrite *rw, PgQuery__Node **slot, PgwBuf *body,
     buf_init(&tail);
     buf_append_str(&tail, ") AS ");
     policy_append_ident(&tail, rv->alias != NULL ? rv->alias->aliasname : rv->relname);
-    rw->repl = pgw_realloc(rw->repl, (rw->nrepl + 1) * sizeof(*rw->repl));
+    if (rw->nrepl == rw->repl_cap) {
+        rw->repl_cap = rw->repl_cap > 0 ? rw->repl_cap * 2 : 8;
+        rw->repl = pgw_realloc(rw->repl, rw->repl_cap * sizeof(*rw->repl));
+    }
+    rw->reads_protected = true;
     rw->repl[rw->nrepl].slot = slot;
     rw->repl[rw->nrepl].body = buf_steal_str(body);
     rw->repl[rw->nrepl].tail = buf_steal_str(&tail);
@@ -185,7 +204,21 @@ static int add_replacement(Rewrite *rw, PgQuery__Node **slot, PgwBuf *body,
 /* Relations                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static bool cte_visible(const Scope *scope, const char *name)
+const QualColumns *policy_cte_columns(const Scope *scope, const char *name)
+{
+    for (; scope != NULL; scope = scope->up) {
+        if (scope->with == NULL)
+            continue;
+        for (size_t i = 0; i < scope->nvisible; i++) {
+            const PgQuery__Node *n = scope->with->ctes[i];
+            if (NODE(n, COMMON_TABLE_EXPR) && strcmp(n->common_table_expr->ctename, name) == 0)
+                return scope->cte_cols != NULL ? &scope->cte_cols[i] : NULL;
+        }
+    }
+    return NULL;
+}
+
+bool policy_cte_visible(const Scope *scope, const char *name)
 {
     for (; scope != NULL; scope = scope->up) {
         if (scope->with == NULL)
@@ -318,21 +351,49 @@ Resolved policy_resolve_relation(const Rewrite *rw, const PgQuery__RangeVar *rv,
     return RESOLVED_NONE;
 }
 
-/* A RangeVar in FROM: a CTE reference, a catalog, or a user relation. */
+/* A RangeVar in FROM: a CTE reference, a catalog, or a user relation; it
+ * becomes a FROM item of the walker's level for the leak analysis. */
 int policy_visit_range_var(Walk *w, PgQuery__Node **slot)
 {
     PgQuery__RangeVar *rv = (*slot)->range_var;
+    Rewrite *rw = w->rw;
     const PgwSchemaTable *t;
     const char *catalog;
+    const char *shown =
+        rv->alias != NULL && rv->alias->aliasname[0] != '\0' ? rv->alias->aliasname : rv->relname;
 
-    if (rv->schemaname[0] == '\0' && cte_visible(w->scope, rv->relname))
+    if (rv->schemaname[0] == '\0' && policy_cte_visible(w->scope, rv->relname)) {
+        /* A CTE's contents are analysed where it is defined, not where a
+         * strict level would run them per outer row. */
+        if (w->level->strict)
+            rw->leaky = true;
+        qual_add_item(w->level, shown, NULL, rv->alias, NULL, false);
+        const QualColumns *cols = policy_cte_columns(w->scope, rv->relname);
+        if (cols != NULL && (rv->alias == NULL || rv->alias->n_colnames == 0))
+            w->level->items[w->level->nitems - 1].cols = cols;
         return 0;
-    switch (policy_resolve_relation(w->rw, rv, &t, &catalog)) {
-    case RESOLVED_CATALOG:
-        return rewrite_catalog(w->rw, slot, rv, catalog);
-    case RESOLVED_USER:
-        return rewrite_user_relation(w->rw, slot, rv, t);
-    default:
-        return refuse_missing(w->rw, rv);
     }
+    size_t before = rw->nrepl;
+    int rc;
+    switch (policy_resolve_relation(rw, rv, &t, &catalog)) {
+    case RESOLVED_CATALOG:
+        policy_note_relation(rw, catalog, rv->relname);
+        rc = rewrite_catalog(rw, slot, rv, catalog);
+        t = schema_table(rw->ctx->schema, catalog, rv->relname);
+        break;
+    case RESOLVED_USER:
+        policy_note_relation(rw, t->schema, t->name);
+        rc = rewrite_user_relation(rw, slot, rv, t);
+        break;
+    default:
+        return refuse_missing(rw, rv);
+    }
+    if (rc < 0)
+        return -1;
+    bool replaced = rw->nrepl > before;
+    qual_add_item(w->level, shown, t, rv->alias, replaced ? slot : NULL, replaced);
+    /* A view's contents are not analysed: a strict level may not run it. */
+    if (w->level->strict && (t == NULL || t->relkind == 'v'))
+        rw->leaky = true;
+    return 0;
 }

@@ -15,13 +15,27 @@ The backend role pgwarden uses (iso_writer) may write: if a hostile statement
 slipped through, the database would change and the tests would notice.
 `Raw` speaks to pgwarden with libpq directly, so the protocol is certain:
 `simple()` sends Query ('Q'), `extended()` sends Parse/Bind/Describe/Execute/Sync.
+`Wire` sends the extended protocol by hand, with parameter type OIDs in the
+Parse message (libpq leaves them unspecified).
+
+The `trap` schema plays "someone created a function": functions and operators
+named like built-ins that, when run, read every tenant's rows and say so in a
+NOTICE. A gateway whose search_path includes trap must never call them.
+
+The oracle generator (issue 7, class 1) builds statements from predicates
+that raise an error on every row of tenant B and on none of tenant A's,
+placed in every position a qual can take; through pgwarden each must answer
+exactly what the same statement answers on isoref_a.
 """
 
 import hashlib
 import datetime
+import struct
 
 import psycopg
 from psycopg import pq
+
+import pgwire
 
 MARKER = "ZZLEAK"
 SECRET_NUMBER = 987654321
@@ -92,6 +106,35 @@ INSERT INTO hush.keyring VALUES (1, '{MARKER} key');
 CREATE SEQUENCE ticket_seq;
 CREATE FUNCTION leak_fn() RETURNS text LANGUAGE sql
     AS $$ SELECT secret FROM audit_secrets LIMIT 1 $$;
+"""
+
+# Functions and operators named like built-ins, in a schema of their own: if
+# one ever runs, every tenant's names come back in a NOTICE.
+TRAP_SQL = """
+CREATE SCHEMA trap;
+CREATE FUNCTION trap.spill() RETURNS integer LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE NOTICE 'trap ran: %', (SELECT string_agg(name || ' ' || coalesce(ssn, ''), ', ')
+                                 FROM public.customers);
+    RETURN 1;
+END $$;
+CREATE FUNCTION trap.length(customers) RETURNS integer LANGUAGE sql AS 'SELECT trap.spill()';
+CREATE FUNCTION trap.lower(integer) RETURNS integer LANGUAGE sql AS 'SELECT trap.spill()';
+CREATE FUNCTION trap.upper(integer) RETURNS integer LANGUAGE sql AS 'SELECT trap.spill()';
+CREATE FUNCTION trap.abs(text) RETURNS integer LANGUAGE sql AS 'SELECT trap.spill()';
+CREATE FUNCTION trap.md5(integer) RETURNS text LANGUAGE sql AS 'SELECT trap.spill()::text';
+CREATE FUNCTION trap.count(customers) RETURNS integer LANGUAGE sql AS 'SELECT trap.spill()';
+CREATE FUNCTION trap.eq_rows(customers, customers) RETURNS boolean LANGUAGE sql
+    AS 'SELECT trap.spill() = 1';
+CREATE FUNCTION trap.eq_int_text(integer, text) RETURNS boolean LANGUAGE sql
+    AS 'SELECT trap.spill() = 1';
+CREATE FUNCTION trap.cat(integer, integer) RETURNS text LANGUAGE sql
+    AS 'SELECT trap.spill()::text';
+CREATE OPERATOR trap.= (LEFTARG = customers, RIGHTARG = customers, FUNCTION = trap.eq_rows);
+CREATE OPERATOR trap.= (LEFTARG = integer, RIGHTARG = text, FUNCTION = trap.eq_int_text);
+CREATE OPERATOR trap.< (LEFTARG = integer, RIGHTARG = text, FUNCTION = trap.eq_int_text);
+CREATE OPERATOR trap.~~ (LEFTARG = integer, RIGHTARG = text, FUNCTION = trap.eq_int_text);
+CREATE OPERATOR trap.|| (LEFTARG = integer, RIGHTARG = integer, FUNCTION = trap.cat);
 """
 
 # The policy under test; `extra` for the conftest pgwarden factory.
@@ -228,6 +271,8 @@ def ensure_databases(postgres):
         _load(conn, customers(TENANT_A) + customers(TENANT_B),
               orders(TENANT_A) + orders(TENANT_B), hidden_column=True)
         conn.execute(HIDDEN_SQL)
+        conn.execute(TRAP_SQL)
+        conn.execute(f"GRANT USAGE ON SCHEMA trap TO {BACKEND_ROLE}")
         # The backend role can write: only pgwarden stands in the way.
         conn.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public, hush TO {BACKEND_ROLE}")
         conn.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {BACKEND_ROLE}")
@@ -248,12 +293,12 @@ def gateway_extra(postgres):
 
 GATEWAY_USERS = {"alice": "isoa", "bob": "isob", "admin": "isoa"}
 GATEWAY_SETTINGS = {"default_access": "deny", "allowed_functions": None,
-                    "search_path": "public"}
+                    "search_path": "public", "audit_log": "audit.jsonl"}
 
 
-def start_gateway(pgwarden, postgres):
+def start_gateway(pgwarden, postgres, **settings):
     ensure_databases(postgres)
-    return pgwarden(settings=GATEWAY_SETTINGS, users=GATEWAY_USERS,
+    return pgwarden(settings={**GATEWAY_SETTINGS, **settings}, users=GATEWAY_USERS,
                     extra=gateway_extra(postgres))
 
 
@@ -426,6 +471,185 @@ class Raw:
             return
         if self.pgconn.transaction_status != pq.TransactionStatus.IDLE:
             self.simple("ROLLBACK")
+
+
+class Wire:
+    """The extended protocol by hand (pgwire.Session): Parse carries the
+    parameter type OIDs, which libpq always leaves unspecified."""
+
+    def __init__(self, port, user="alice", dbname="isoa", password="alice-secret"):
+        self.session = pgwire.Session("127.0.0.1", port)
+        self.session.startup(user, dbname, password)
+
+    def close(self):
+        self.session.close()
+
+    def _msg(self, kind, payload):
+        self.session._send(kind, payload)
+
+    def run(self, sql, params=(), types=()):
+        """Parse (with types) / Bind (text values) / Describe / Execute / Sync."""
+        types = list(types) + [0] * (len(params) - len(types))
+        parse = b"\0" + sql.encode() + b"\0" + struct.pack("!H", len(types))
+        parse += b"".join(struct.pack("!I", t) for t in types)
+        self._msg(b"P", parse)
+        bind = b"\0\0" + struct.pack("!H", 0) + struct.pack("!H", len(params))
+        for v in params:
+            if v is None:
+                bind += struct.pack("!i", -1)
+            else:
+                data = str(v).encode()
+                bind += struct.pack("!i", len(data)) + data
+        bind += struct.pack("!H", 0)
+        self._msg(b"B", bind)
+        self._msg(b"D", b"P\0")
+        self._msg(b"E", b"\0" + struct.pack("!i", 0))
+        self._msg(b"S", b"")
+        out = Outcome()
+        while True:
+            kind, payload = self.session.read_message()
+            if kind == b"T":
+                (n,) = struct.unpack("!H", payload[:2])
+                pos = 2
+                for _ in range(n):
+                    end = payload.index(b"\0", pos)
+                    out.columns.append(payload[pos:end].decode(errors="replace"))
+                    pos = end + 1 + 18
+            elif kind == b"D":
+                (n,) = struct.unpack("!H", payload[:2])
+                pos, row = 2, []
+                for _ in range(n):
+                    (ln,) = struct.unpack("!i", payload[pos:pos + 4])
+                    pos += 4
+                    row.append(None if ln < 0 else payload[pos:pos + ln].decode(errors="replace"))
+                    pos += max(ln, 0)
+                out.rows.append(tuple(row))
+            elif kind in (b"E", b"N"):
+                fields = pgwire.Session._fields(payload)
+                text = "\n".join(fields.values())
+                if kind == b"E":
+                    out.errors.append((fields.get("C", ""), fields.get("M", ""), text))
+                else:
+                    out.notices.append(text)
+            elif kind == b"Z":
+                return out
+
+
+# --------------------------------------------------------------------------
+# The oracle generator
+# --------------------------------------------------------------------------
+
+# Predicates over an orders row (alias o) that raise an error on every row of
+# tenant B and on no row of tenant A. None writes the secret number: B's
+# amount is 987654321, A's amounts are below 500; B's text columns start
+# with the marker (Z...), A's do not.
+_ZB = "(CASE WHEN o.region LIKE 'Z%' THEN 0 ELSE 1 END)"
+ORDER_ORACLES = [
+    ("division", f"1 / {_ZB} = 1"),
+    ("division-amount", "1 / (o.amount - 987654320 - 1) <> 7"),
+    ("int2-overflow", "o.amount::int2 > 0"),
+    ("mul-overflow", "o.amount * 10000 > 0"),
+    ("add-overflow", "o.amount + 2147000000 > 0"),
+    ("power-overflow", "power(o.amount, 100) > 0"),
+    ("sqrt-negative", "sqrt(987654320 - o.amount) > 0"),
+    ("array-shape", "ARRAY[ARRAY[1], CASE WHEN o.status LIKE 'Z%' THEN ARRAY[1, 2] "
+                    "ELSE ARRAY[1] END] IS NOT NULL"),
+    ("text-to-int", "(CASE WHEN o.region LIKE 'Z%' THEN o.region ELSE '1' END)::int = 1"),
+    ("text-to-date", "(CASE WHEN o.status LIKE 'Z%' THEN 'x' ELSE '2024-01-01' END)::date "
+                     "IS NOT NULL"),
+    ("substr-negative", "substr(o.region, 1, CASE WHEN o.region LIKE 'Z%' THEN -1 ELSE 1 END) "
+                        "IS NOT NULL"),
+    ("bad-regex", "o.region ~ (CASE WHEN o.region LIKE 'Z%' THEN '(' ELSE '.' END)"),
+    ("bad-json", "(CASE WHEN o.status LIKE 'Z%' THEN '{' ELSE '{}' END)::jsonb IS NOT NULL"),
+    ("make-date", "make_date(2024, CASE WHEN o.region LIKE 'Z%' THEN 13 ELSE 1 END, 1) "
+                  "IS NOT NULL"),
+    ("chr-zero", "chr(CASE WHEN o.region LIKE 'Z%' THEN 0 ELSE 65 END) = 'A'"),
+    ("row-compare", f"ROW(0, 1 / {_ZB}) > ROW(0, 0)"),
+    ("any-array", f"1 = ANY(ARRAY[1 / {_ZB}])"),
+    ("in-list", f"1 IN (1 / {_ZB}, 2)"),
+    ("between", f"1 BETWEEN 0 AND 1 / {_ZB}"),
+    ("distinct", f"o.id IS DISTINCT FROM 1 / {_ZB}"),
+    ("coalesce", f"COALESCE(NULL, 1 / {_ZB}) = 1"),
+    ("greatest", f"GREATEST(0, 1 / {_ZB}) = 1"),
+    ("nullif", f"NULLIF(1 / {_ZB}, 5) = 1"),
+    ("collate", "(CASE WHEN o.region COLLATE \"C\" BETWEEN 'Z' AND 'Z~' THEN 1 / (o.id - o.id) "
+                "ELSE 1 END) = 1"),
+    ("to-date-fmt", "to_date(CASE WHEN o.region LIKE 'Z%' THEN 'zz' ELSE '2024-01-01' END, "
+                    "'YYYY-MM-DD') IS NOT NULL"),
+    ("id-any", f"o.id = ANY(ARRAY[o.id, 1 / {_ZB}])"),
+]
+
+# Where a qual can sit. {p} is the predicate over orders alias o.
+POSITIONS = [
+    ("where", "SELECT o.id FROM orders o WHERE {p} ORDER BY o.id"),
+    ("where-key", "SELECT o.id FROM orders o WHERE o.id = 100001 AND {p}"),
+    ("where-range", "SELECT o.id FROM orders o WHERE o.id > 99990 AND o.id < 100010 AND {p} "
+                    "ORDER BY 1"),
+    ("where-or", "SELECT o.id FROM orders o WHERE o.id < 3 OR {p} ORDER BY o.id"),
+    ("where-not", "SELECT count(*) FROM orders o WHERE NOT ({p})"),
+    ("join-on", "SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id AND {p} "
+                "ORDER BY o.id"),
+    ("left-join-on", "SELECT c.id, o.id FROM customers c LEFT JOIN orders o "
+                     "ON o.customer_id = c.id AND {p} ORDER BY 1, 2"),
+    ("join-where", "SELECT o.id FROM customers c JOIN orders o ON o.customer_id = c.id "
+                   "WHERE {p} ORDER BY o.id"),
+    ("cross-join", "SELECT o.id FROM products p, orders o WHERE p.id = o.product_id AND {p} "
+                   "ORDER BY 1"),
+    ("having", "SELECT o.id FROM orders o GROUP BY o.id, o.amount, o.region, o.status "
+               "HAVING {p} ORDER BY o.id"),
+    ("cte-body", "WITH x AS (SELECT o.* FROM orders o WHERE {p}) SELECT id FROM x ORDER BY id"),
+    ("cte-outer", "WITH o AS (SELECT * FROM orders) SELECT o.id FROM o WHERE {p} ORDER BY o.id"),
+    ("cte-materialized", "WITH o AS MATERIALIZED (SELECT * FROM orders) SELECT o.id FROM o "
+                         "WHERE {p} ORDER BY o.id"),
+    ("derived", "SELECT o.id FROM (SELECT * FROM orders) o WHERE {p} ORDER BY o.id"),
+    ("derived-inner", "SELECT s.id FROM (SELECT o.id FROM orders o WHERE {p}) s ORDER BY s.id"),
+    ("lateral", "SELECT l.id FROM customers c, LATERAL (SELECT o.id FROM orders o "
+                "WHERE o.customer_id = c.id AND {p}) l ORDER BY 1"),
+    ("in-subquery", "SELECT c.id FROM customers c WHERE c.id IN (SELECT o.customer_id "
+                    "FROM orders o WHERE {p}) ORDER BY 1"),
+    ("exists", "SELECT c.id FROM customers c WHERE EXISTS (SELECT 1 FROM orders o "
+               "WHERE o.customer_id = c.id AND {p}) ORDER BY 1"),
+    ("exists-or", "SELECT c.id FROM customers c WHERE c.id < 0 OR EXISTS (SELECT 1 FROM orders o "
+                  "WHERE o.customer_id = c.id AND {p}) ORDER BY 1"),
+    ("not-exists", "SELECT c.id FROM customers c WHERE NOT EXISTS (SELECT 1 FROM orders o "
+                   "WHERE o.customer_id = c.id AND {p}) ORDER BY 1"),
+    ("scalar-subquery", "SELECT c.id FROM customers c WHERE (SELECT count(*) FROM orders o "
+                        "WHERE o.customer_id = c.id AND {p}) >= 0 ORDER BY 1"),
+    ("union", "SELECT o.id FROM orders o WHERE {p} UNION ALL SELECT -1 ORDER BY 1"),
+    ("union-inside", "SELECT o.id FROM (SELECT * FROM orders UNION ALL SELECT * FROM orders) o "
+                     "WHERE {p} ORDER BY 1"),
+    ("values-join", "SELECT o.id FROM orders o JOIN (VALUES (1), (2)) v(x) "
+                    "ON o.customer_id = v.x AND {p} ORDER BY 1"),
+    ("select-list", "SELECT o.id, ({p}) FROM orders o ORDER BY o.id"),
+    ("order-by", "SELECT o.id FROM orders o ORDER BY ({p}), o.id"),
+    ("group-by", "SELECT ({p}), count(*) FROM orders o GROUP BY 1"),
+    ("aggregate-filter", "SELECT count(*) FILTER (WHERE {p}) FROM orders o"),
+    ("window-filter", "SELECT o.id, count(*) FILTER (WHERE {p}) OVER () FROM orders o "
+                      "ORDER BY o.id LIMIT 5"),
+    ("case", "SELECT CASE WHEN {p} THEN 1 ELSE 0 END FROM orders o ORDER BY o.id LIMIT 5"),
+    ("copy", "COPY (SELECT o.id FROM orders o WHERE {p} ORDER BY o.id) TO STDOUT"),
+]
+
+# Positions that need several statements: (setup..., the one whose rows count, teardown...)
+MULTI_POSITIONS = [
+    ("cursor", ["DECLARE gz CURSOR WITH HOLD FOR SELECT o.id FROM orders o WHERE {p} "
+                "ORDER BY o.id", "FETCH ALL FROM gz", "CLOSE gz"], 1),
+    ("prepare", ["PREPARE pz AS SELECT o.id FROM orders o WHERE {p} ORDER BY o.id",
+                 "EXECUTE pz", "DEALLOCATE pz"], 1),
+]
+
+
+def oracle_statements():
+    """(id, statement) for every predicate in every single-statement position."""
+    return [(f"{pos}/{name}", template.format(p=pred))
+            for pos, template in POSITIONS for name, pred in ORDER_ORACLES]
+
+
+def reference_sql(statement):
+    """What to run on isoref_a for a statement: COPY (q) TO STDOUT -> q."""
+    if statement.startswith("COPY ("):
+        return statement[len("COPY ("):statement.rindex(") TO STDOUT")]
+    return statement
 
 
 def load_corpus(path):
