@@ -42,6 +42,7 @@
  * The policy's own `cacheable` flag is required as well: two independent
  * analyses must both agree.
  */
+#define _GNU_SOURCE /* pthread_getattr_np */
 #include "cache_key.h"
 
 #include "buf.h"
@@ -52,6 +53,7 @@
 #include <pg_query.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -991,6 +993,83 @@ static void analyze_sql(Analysis *a, const char *sql)
     pg_query__parse_result__free_unpacked(tree, NULL);
 }
 
+/* The analysis recurses once per nesting level of the rewrite (the parse,
+ * protobuf-c's unpack, the walks), and the rewrite may be longer and a few
+ * levels deeper than the statement the policy checked. Like the policy, it
+ * runs on the caller's stack when enough of it is left (nearly always: a
+ * worker has PGW_POLICY_INLINE_STACK) and on a helper thread with enough
+ * otherwise, never risking the process on an estimate. The estimate is the
+ * policy's worst case, per byte: about 175 bytes for the parse and, at a
+ * level per two bytes, 500 for the unpack and walks; tripled under
+ * AddressSanitizer, whose frames are larger. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ANALYSIS_STACK_FACTOR 3
+#else
+#define ANALYSIS_STACK_FACTOR 1
+#endif
+
+static size_t analysis_stack(size_t len)
+{
+    return ((size_t)2 * 1024 * 1024 + 700 * len) * ANALYSIS_STACK_FACTOR;
+}
+
+static size_t stack_left(void)
+{
+    static __thread uintptr_t low;
+    char here;
+    if (low == 0) {
+        pthread_attr_t a;
+        void *addr;
+        size_t size;
+        if (pthread_getattr_np(pthread_self(), &a) != 0)
+            return 0;
+        int rc = pthread_attr_getstack(&a, &addr, &size);
+        pthread_attr_destroy(&a);
+        if (rc != 0)
+            return 0;
+        low = (uintptr_t)addr + 64 * 1024; /* clear of the guard page */
+    }
+    uintptr_t sp = (uintptr_t)&here;
+    return sp > low ? sp - low : 0;
+}
+
+typedef struct AnalyzeJob {
+    Analysis *a;
+    const char *sql;
+} AnalyzeJob;
+
+static void *analyze_main(void *arg)
+{
+    AnalyzeJob *j = arg;
+    analyze_sql(j->a, j->sql);
+    return NULL;
+}
+
+static void analyze_on_enough_stack(Analysis *a, const char *sql)
+{
+    size_t need = analysis_stack(strlen(sql));
+    if (stack_left() >= need) {
+        analyze_sql(a, sql);
+        return;
+    }
+    AnalyzeJob j = {a, sql};
+    pthread_attr_t attr;
+    pthread_t th;
+    size_t page = 64 * 1024;
+    int rc = pthread_attr_init(&attr);
+    if (rc == 0) {
+        rc = pthread_attr_setstacksize(&attr, (need + page - 1) / page * page);
+        if (rc == 0)
+            rc = pthread_create(&th, &attr, analyze_main, &j);
+        pthread_attr_destroy(&attr);
+    }
+    if (rc != 0) {
+        refuse(a, "pgwarden has no stack to analyse a statement this large");
+        return;
+    }
+    pthread_join(th, NULL);
+}
+
 static void check_params(Analysis *a, const PgwCacheBind *b)
 {
     for (size_t i = 0; b != NULL && i < b->nparams && !a->refused; i++) {
@@ -1031,7 +1110,7 @@ void cache_eligible(const PgwCacheStatement *st, PgwCacheVerdict *out)
 
     for (size_t i = 0; i < pr->nrelations; i++)
         add_relation(&a, NULL, pr->relations[i]);
-    analyze_sql(&a, pr->sql);
+    analyze_on_enough_stack(&a, pr->sql);
     check_params(&a, st->bind);
     if (!a.refused && !pr->read_only_query)
         refuse(&a, "it is not a query");
