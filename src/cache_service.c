@@ -26,6 +26,7 @@
 #include "cache_redis.h"
 #include "cache_redis_tls.h"
 #include "log.h"
+#include "snapshot.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -64,9 +65,9 @@ int cache_service_check(const PgwConfig *cfg, char *err, size_t errlen)
     bool tls = u.tls;
     cache_redis_url_free(&u);
     if (tls) {
-        SSL_CTX *ctx = cache_redis_tls_ctx(cfg->cache_redis_tls_ca_file,
-                                           cfg->cache_redis_tls_cert_file,
-                                           cfg->cache_redis_tls_key_file, why, sizeof why);
+        SSL_CTX *ctx =
+            cache_redis_tls_ctx(cfg->cache_redis_tls_ca_file, cfg->cache_redis_tls_cert_file,
+                                cfg->cache_redis_tls_key_file, why, sizeof why);
         if (ctx == NULL) {
             snprintf(err, errlen, "[cache] redis: %s", why);
             return -1;
@@ -188,6 +189,21 @@ PgwCacheFront *cache_service_front(PgwWorker *w, const PgwConfig *cfg)
     struct timeval second = {1, 0};
     event_add(f->expire, &second);
     return f->front;
+}
+
+static void front_mail(PgwWorker *w, void *arg)
+{
+    PgwSnapshot *s = snapshot_acquire();
+    cache_service_front(w, s->cfg);
+    snapshot_release(s);
+}
+
+void cache_service_start(const PgwConfig *cfg)
+{
+    if (cfg->cache_mode == PGW_CACHE_OFF)
+        return;
+    for (int i = 0; i < workers_count(); i++)
+        worker_post(worker_at(i), front_mail, NULL);
 }
 
 void cache_service_clear(PgwWorker *w, const PgwConfig *cfg, const char *tenant,

@@ -30,6 +30,10 @@ struct PgwWorker;
  * mistake is named before any client connects. */
 int cache_service_check(const PgwConfig *cfg, char *err, size_t errlen) PGW_WUR;
 
+/* Make every worker's front now (each on its own thread, by mail), so that
+ * with mode = redis the connections are up before the first client comes.
+ * Once, after the workers exist. */
+void cache_service_start(const PgwConfig *cfg);
 /* This worker's front, made on first use; on w's thread only. NULL when
  * the cache is off (or Redis could not be set up: logged once). */
 PgwCacheFront *cache_service_front(struct PgwWorker *w, const PgwConfig *cfg);

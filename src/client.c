@@ -105,7 +105,7 @@ static void publish_state(PgwClient *c)
         [CS_LOGIN_WAIT] = PGW_CONN_LOGIN,    [CS_READY] = PGW_CONN_IDLE,
     };
     PgwConnState st = by_state[c->state];
-    if (c->state == CS_READY && c->stmt)
+    if (c->state == CS_READY && (c->stmt || client_cache_busy(c)))
         st = PGW_CONN_ACTIVE;
     if (link_waiting(&c->link))
         st = PGW_CONN_WAITING;

@@ -547,7 +547,8 @@ static void settings_read(void *arg, size_t nrows, size_t ncols, char **values, 
             if (!values[2 * i])
                 continue;
             cc->settings[cc->nsettings].name = pgw_strdup(values[2 * i]);
-            cc->settings[cc->nsettings++].value = pgw_strdup(values[2 * i + 1] ? values[2 * i + 1] : "");
+            cc->settings[cc->nsettings++].value =
+                pgw_strdup(values[2 * i + 1] ? values[2 * i + 1] : "");
         }
         cc->settings_known = true;
     }
@@ -682,7 +683,8 @@ static void lookup_execute(ClientCache *cc, const PgwConfig *cfg)
     PgwClient *c = cc->c;
     uint8_t hdr[5];
     evbuffer_copyout(cc->held, hdr, 5);
-    uint32_t blen = (uint32_t)hdr[1] << 24 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 8 | hdr[4];
+    uint32_t blen =
+        (uint32_t)hdr[1] << 24 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 8 | hdr[4];
     const uint8_t *bind_msg = evbuffer_pullup(cc->held, 1 + (ev_ssize_t)blen);
     PgwCacheBind bind;
     if (!bind_msg || blen < 4 || cache_parse_bind(bind_msg + 5, blen - 4, &bind) != 0) {
@@ -736,7 +738,7 @@ static void advance(ClientCache *cc)
     settle(cc);
     if (!link_synced(l) && cc->dirty) {
         decide(cc, cc->kind == JOB_QUERY ? PGW_CACHE_MISS : PGW_CACHE_BYPASS,
-                "bypass: it follows other messages of an unfinished pipeline");
+               "bypass: it follows other messages of an unfinished pipeline");
         return;
     }
     if (cc->kind != JOB_EXECUTE && !link_synced(l)) {

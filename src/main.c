@@ -4,8 +4,9 @@
  *
  * It is also where the top layers are wired to the ones below that must
  * not know them: the client layer gets the admin console as a
- * PgwAdminConsole, the server gets the /metrics endpoint as a service on
- * its main loop.
+ * PgwAdminConsole, the server gets the /metrics endpoint (and the result
+ * cache's start, which connects each worker to Redis) as services on its
+ * main loop.
  *
  *     pgwarden [-d] [-v] CONFIG      run
  *     pgwarden --check CONFIG        validate and exit 0, or print FILE:LINE: why and exit 1
@@ -30,14 +31,16 @@ static const PgwAdminConsole admin_console = {
     .execute_later = admin_execute_later,
 };
 
-static int start_metrics(struct event_base *main_base, const PgwConfig *cfg, char *err,
-                         size_t errlen)
+static int start_services(struct event_base *main_base, const PgwConfig *cfg, char *err,
+                          size_t errlen)
 {
+    /* The result cache's Redis connections come up with the workers. */
+    cache_service_start(cfg);
     return metrics_start(main_base, cfg->listen_addr, cfg->metrics_port, err, errlen);
 }
 
 static const PgwServerServices services = {
-    .start = start_metrics,
+    .start = start_services,
     .stop = metrics_stop,
 };
 
