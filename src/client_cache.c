@@ -133,6 +133,7 @@ typedef struct ClientCache {
     char why[192];
     /* extended protocol: Bind [Describe] Execute held for a lookup */
     struct evbuffer *held;
+    size_t hold_max; /* the largest Bind held (max_query_size, as of the last decision) */
     int nheld;
     bool held_describe;
     unsigned no_hold; /* messages put back: they pass without being held */
@@ -410,6 +411,7 @@ static ClientCache *cc_get(PgwClient *c)
     }
     PgwSnapshot *s = snapshot_acquire();
     PgwCacheFront *front = cache_service_front(c->w, s->cfg);
+    size_t max_query = s->cfg->max_query_size;
     snapshot_release(s);
     if (!front) {
         c->cache_off = true;
@@ -418,6 +420,7 @@ static ClientCache *cc_get(PgwClient *c)
     ClientCache *cc = pgw_calloc(1, sizeof *cc);
     cc->c = c;
     cc->front = front;
+    cc->hold_max = max_query < HOLD_MAX ? max_query : HOLD_MAX;
     c->cache = cc;
     link_set_hooks(&c->link, &cache_hooks, cc);
     return cc;
@@ -767,6 +770,7 @@ static void advance(ClientCache *cc)
     }
     PgwSnapshot *snap = snapshot_acquire();
     cache_service_configure(snap->cfg);
+    cc->hold_max = snap->cfg->max_query_size < HOLD_MAX ? snap->cfg->max_query_size : HOLD_MAX;
     switch (cc->kind) {
     case JOB_QUERY:
         lookup_query(cc, snap->cfg);
@@ -1162,10 +1166,7 @@ bool client_cache_message(PgwClient *c, struct evbuffer *in, char type, size_t w
     }
     /* A Bind: held when it binds the unnamed portal to an eligible
      * statement and is small enough to be held. */
-    PgwSnapshot *s = snapshot_acquire();
-    size_t hold_max = s->cfg->max_query_size < HOLD_MAX ? s->cfg->max_query_size : HOLD_MAX;
-    snapshot_release(s);
-    if (whole > hold_max) {
+    if (whole > cc->hold_max) {
         note_forward(cc, in, type, whole);
         return false;
     }

@@ -7,6 +7,7 @@ Each test module's instances use a key_prefix of their own, so nothing here
 meets what another module left in the shared Redis.
 """
 
+import subprocess
 import threading
 import uuid
 
@@ -15,7 +16,7 @@ from psycopg import errors
 
 from askutil import FakeLLM, audit_records, exact, llm_section, sql_reply
 from cacheutil import Audit, lock_waiters, simple
-from conftest import wait_until
+from conftest import PGWARDEN_BIN, wait_until
 
 PREFIX = f"pgwt-{uuid.uuid4().hex[:8]}:"
 
@@ -46,9 +47,9 @@ def llm():
     fake.stop()
 
 
-def redis_gateway(pgwarden, redis, tmp_path_factory, llm, **llm_overrides):
+def redis_gateway(pgwarden, redis, tmp_path_factory, llm, prefix=PREFIX, **llm_overrides):
     audit = tmp_path_factory.mktemp("audit") / "audit.jsonl"
-    extra = (f"\n[cache]\nmode = redis\nredis = {redis.url}\nkey_prefix = {PREFIX}\n"
+    extra = (f"\n[cache]\nmode = redis\nredis = {redis.url}\nkey_prefix = {prefix}\n"
              f"redis_timeout = 250ms\n" + llm_section(llm, **llm_overrides))
     gw = pgwarden(settings={"audit_log": str(audit), "pool_size": "20", "admin_users": "admin"},
                   extra=extra)
@@ -170,6 +171,36 @@ def test_ask_rate_limit_and_translations_are_shared(pair, llm):
             simple(conn, "ASK how many labels are there, take 3")
         assert "rate limit" in str(e.value)
     assert llm.calls() == 3
+
+
+def test_the_ask_token_budget_is_shared(pgwarden, redis, shared, tmp_path_factory, llm):
+    prefix = PREFIX + "budget:"
+    a, b = [redis_gateway(pgwarden, redis, tmp_path_factory, llm, prefix=prefix,
+                          token_budget="1000") for _ in range(2)]
+    llm.script([{"match": exact("how many labels, costly"), "prompt_tokens": 900,
+                 "completion_tokens": 200,
+                 "reply": sql_reply("SELECT count(*) AS n FROM cache_shared")},
+                {"match": exact("how many labels, again"),
+                 "reply": sql_reply("SELECT count(*) AS m FROM cache_shared")}])
+    with a.connect("alice", "acme") as conn:
+        assert simple(conn, "ASK how many labels, costly")[1] == [(50,)]
+    # counted in Redis (fire and forget): wait until it is there
+    wait_until(lambda: any(int(redis.command("GET", k) or 0) >= 1100
+                           for k in redis.command("KEYS", f"{prefix}tokens:*")), 10,
+               "the tokens to be counted in Redis")
+    with b.connect("alice", "acme") as conn, \
+            pytest.raises(errors.ConfigurationLimitExceeded) as e:
+        simple(conn, "ASK how many labels, again")
+    assert "token budget" in str(e.value)
+    assert llm.calls() == 1
+
+
+def test_check_names_a_bad_redis_url(pgwarden, redis, tmp_path_factory, llm):
+    gw = pgwarden(extra="\n[cache]\nmode = redis\nredis = http://nowhere:6379\n", start=False)
+    run = subprocess.run([str(PGWARDEN_BIN), "--check", str(gw.config_path)],
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 1
+    assert "[cache] redis" in run.stderr and "redis://" in run.stderr, run.stderr
 
 
 @pytest.mark.timeout(90)
