@@ -162,10 +162,18 @@ typedef struct Hasher {
 static __thread EVP_MD_CTX *thread_ctx;
 static const EVP_MD *sha256_md;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static pthread_key_t ctx_key; /* frees a thread's context when the thread ends */
+
+static void free_ctx(void *ctx)
+{
+    EVP_MD_CTX_free(ctx);
+}
 
 static void fetch_sha256(void)
 {
     sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (pthread_key_create(&ctx_key, free_ctx) != 0)
+        abort(); /* at most once per process, at the first key */
 }
 
 static void hasher_put(Hasher *h, const void *data, size_t len)
@@ -222,8 +230,10 @@ static void hash_int(Hasher *h, uint8_t tag, long long v)
 static void hasher_final(Hasher *h, uint8_t out[PGW_CACHE_DIGEST_LEN])
 {
     pthread_once(&sha256_once, fetch_sha256);
-    if (thread_ctx == NULL)
+    if (thread_ctx == NULL) {
         thread_ctx = EVP_MD_CTX_new();
+        pthread_setspecific(ctx_key, thread_ctx);
+    }
     const uint8_t *data = h->on_heap ? h->b.data : h->small;
     unsigned n = 0;
     if (thread_ctx == NULL || sha256_md == NULL ||
