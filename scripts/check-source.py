@@ -27,7 +27,7 @@ MAX_C_LINES = 1500
 # Lowest first. Patterns are fnmatch-style module names.
 LAYERS = [
     ("base", ["pgw", "buf", "log", "codec", "config", "auth", "scram", "tls", "stats",
-              "audit", "snapshot", "worker"]),
+              "audit", "snapshot", "worker", "peers"]),
     ("logic", ["policy*", "schema", "scrub", "ask*", "llm", "kvcache", "cache*", "changes"]),
     ("pipeline", ["stmt"]),
     ("sessions", ["backend", "pool"]),

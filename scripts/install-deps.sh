@@ -16,6 +16,7 @@ packages=(
     libhiredis-dev libpg-query-dev libprotobuf-c-dev libstemmer-dev check
     postgresql redis-server pgbouncer
     python3-psycopg python3-pytest
+    odbc-postgresql unixodbc python3-pyodbc python3-sqlalchemy python3-psycopg2
     libpostgresql-jdbc-java default-jdk-headless
     openssl ca-certificates procps
 )

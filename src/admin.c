@@ -106,28 +106,84 @@ static void show_tenants(PgwBuf *out)
     table_end(&t, "SHOW");
 }
 
+/* Clients per tenant by what they do, for SHOW POOLS: active holds a
+ * backend session (or a statement being decided), waiting waits for one. */
+typedef struct ClientCounts {
+    struct ClientCounts *next;
+    char tenant[64];
+    int active, idle, waiting;
+} ClientCounts;
+
+static void count_client(const PgwConnView *v, void *arg)
+{
+    ClientCounts **list = arg;
+    if (!*v->database)
+        return;
+    ClientCounts *c = *list;
+    while (c && strcmp(c->tenant, v->database) != 0)
+        c = c->next;
+    if (!c) {
+        c = pgw_calloc(1, sizeof *c);
+        snprintf(c->tenant, sizeof c->tenant, "%s", v->database);
+        c->next = *list;
+        *list = c;
+    }
+    if (v->state == PGW_CONN_WAITING)
+        c->waiting++;
+    else if (v->backend_pid || v->state == PGW_CONN_ACTIVE)
+        c->active++;
+    else if (v->state == PGW_CONN_IDLE)
+        c->idle++;
+}
+
+typedef struct PoolTable {
+    Table t;
+    ClientCounts *clients;
+} PoolTable;
+
 static void pool_row(const PgwPoolView *p, void *arg)
 {
-    Table *t = arg;
+    PoolTable *pt = arg;
+    Table *t = &pt->t;
     char total[16], idle[16], wait[16], conn[24], fail[24], tables[24];
+    char active[16], prepared[24], cl_active[16], cl_idle[16], cl_waiting[16];
+    const ClientCounts *c = pt->clients;
+    while (c && strcmp(c->tenant, p->tenant) != 0)
+        c = c->next;
+    snprintf(active, sizeof active, "%d", p->active);
+    snprintf(prepared, sizeof prepared, "%ld", p->prepared);
+    snprintf(cl_active, sizeof cl_active, "%d", c ? c->active : 0);
+    snprintf(cl_idle, sizeof cl_idle, "%d", c ? c->idle : 0);
+    snprintf(cl_waiting, sizeof cl_waiting, "%d", c ? c->waiting : 0);
     snprintf(total, sizeof total, "%d", p->sessions);
     snprintf(idle, sizeof idle, "%d", p->idle);
     snprintf(wait, sizeof wait, "%d", p->waiting);
     snprintf(conn, sizeof conn, "%llu", (unsigned long long)p->connects);
     snprintf(fail, sizeof fail, "%llu", (unsigned long long)p->connect_failures);
     snprintf(tables, sizeof tables, "%zu", p->schema_tables);
-    const char *row[] = {p->tenant, total, idle, wait, conn, fail, tables};
+    const char *row[] = {p->tenant, total,  idle,     wait,      conn,    fail,      tables,
+                         p->mode,   active, prepared, cl_active, cl_idle, cl_waiting};
     table_row(t, row);
 }
 
+/* The first seven columns are the old ones, in their order: tools that
+ * read them by position go on working. */
 static void show_pools(PgwBuf *out)
 {
-    static const char *const names[] = {"tenant",   "sessions",         "idle",         "waiting",
-                                        "connects", "connect_failures", "schema_tables"};
-    Table t;
-    table_begin(&t, out, 7, names);
-    pool_views(pool_row, &t);
-    table_end(&t, "SHOW");
+    static const char *const names[] = {
+        "tenant",           "sessions",      "idle",      "waiting", "connects",
+        "connect_failures", "schema_tables", "pool_mode", "active",  "prepared",
+        "cl_active",        "cl_idle",       "cl_waiting"};
+    PoolTable pt = {.clients = NULL};
+    workers_foreach_view(count_client, &pt.clients);
+    table_begin(&pt.t, out, 13, names);
+    pool_views(pool_row, &pt);
+    table_end(&pt.t, "SHOW");
+    while (pt.clients) {
+        ClientCounts *c = pt.clients;
+        pt.clients = c->next;
+        free(c);
+    }
 }
 
 static void client_row(const PgwConnView *v, void *arg)
@@ -138,25 +194,27 @@ static void client_row(const PgwConnView *v, void *arg)
         [PGW_CONN_ACTIVE] = "active",   [PGW_CONN_WAITING] = "waiting",
     };
     Table *t = arg;
-    char pid[16], bpid[16];
+    char pid[16], bpid[16], prepared[16];
     snprintf(pid, sizeof pid, "%u", v->id);
     snprintf(bpid, sizeof bpid, "%d", v->backend_pid);
+    snprintf(prepared, sizeof prepared, "%u", v->prepared);
     const char *row[] = {*v->user ? v->user : NULL,
                          *v->database ? v->database : NULL,
                          v->addr,
                          (size_t)v->state < PGW_ARRAY_LEN(states) ? states[v->state] : "?",
                          v->tls ? "yes" : "no",
                          pid,
-                         v->backend_pid ? bpid : NULL};
+                         v->backend_pid ? bpid : NULL,
+                         prepared};
     table_row(t, row);
 }
 
 static void show_clients(PgwBuf *out)
 {
-    static const char *const names[] = {"user", "tenant", "addr",       "state",
-                                        "tls",  "pid",    "backend_pid"};
+    static const char *const names[] = {"user", "tenant", "addr",        "state",
+                                        "tls",  "pid",    "backend_pid", "prepared"};
     Table t;
-    table_begin(&t, out, 7, names);
+    table_begin(&t, out, 8, names);
     workers_foreach_view(client_row, &t);
     table_end(&t, "SHOW");
 }

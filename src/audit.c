@@ -1,6 +1,22 @@
 /*
- * audit.c — see audit.h. Records are jansson objects; the start time is kept
- * beside them so the duration covers decision and execution.
+ * audit.c — see audit.h.
+ *
+ * The event loops only collect a record's fields (plain strings and
+ * integers, in the order they were set) and hand the finished record to
+ * one writer thread; formatting it as JSON (jansson) and writing it happen
+ * there, so neither ever makes a client wait. The writer takes every
+ * record queued within AUDIT_FLUSH_MS of the first and writes them with
+ * one write(2), so under load the cost per record is a queue append (no
+ * wake-up per statement), and lines never interleave (one writer).
+ *
+ * The writer owns the descriptor: audit_open hands it a new one, and the
+ * writer closes the old one only after writing every record queued before
+ * the switch, so a reload can never make a line of the audit log go to a
+ * descriptor number that meanwhile belongs to a socket.
+ *
+ * The queue is bounded (AUDIT_QUEUE_MAX records): if the disk stalls that
+ * long, the event loop waits for room rather than dropping audit records or
+ * growing without limit.
  */
 #include "audit.h"
 
@@ -9,24 +25,155 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
+#define AUDIT_QUEUE_MAX 65536
+#define AUDIT_BATCH_BYTES (256 * 1024)
+/* The writer looks for records this often, and is woken early only when
+ * this many wait: waking it for every record would cost a context switch
+ * per statement. */
+#define AUDIT_FLUSH_MS 10
+#define AUDIT_WAKE_RECORDS 512
+
+typedef struct Field {
+    const char *key; /* a string literal at every call site */
+    char *str; /* NULL: an integer */
+    int64_t num;
+} Field;
+
 struct PgwAudit {
-    json_t *obj;
     int64_t start_usec;
+    size_t n, cap;
+    Field *f;
+    struct PgwAudit *next;
 };
 
-static int audit_fd = -1;
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t wake, room;
+    bool started, stopping;
+    PgwAudit *head, *tail;
+    size_t queued;
+    int fd; /* the writer's; -1: off */
+    int new_fd; /* handed over by audit_open; -2: none */
+    bool enabled; /* atomic: audit_open's view, for audit_begin */
+    pthread_t thread;
+} q = {.mu = PTHREAD_MUTEX_INITIALIZER,
+       .wake = PTHREAD_COND_INITIALIZER,
+       .room = PTHREAD_COND_INITIALIZER,
+       .fd = -1,
+       .new_fd = -2};
 
 static int64_t now_usec(void)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* ---------- the writer ---------- */
+
+static void record_free(PgwAudit *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->f[i].str);
+    free(a->f);
+    free(a);
+}
+
+static void format_record(PgwBuf *out, const PgwAudit *a)
+{
+    json_t *obj = json_object();
+    time_t t = (time_t)(a->start_usec / 1000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char ts[64];
+    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(a->start_usec % 1000000));
+    json_object_set_new(obj, "time", json_string(ts));
+    for (size_t i = 0; i < a->n; i++)
+        json_object_set_new(obj, a->f[i].key,
+                            a->f[i].str ? json_string(a->f[i].str) : json_integer(a->f[i].num));
+    char *line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(obj);
+    if (line) {
+        buf_append_str(out, line);
+        buf_append_byte(out, '\n');
+        free(line);
+    }
+}
+
+static void write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (fd >= 0 && n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    PgwBuf out;
+    buf_init(&out);
+    pthread_mutex_lock(&q.mu);
+    for (;;) {
+        while (!q.head && q.new_fd == -2 && !q.stopping)
+            pthread_cond_wait(&q.wake, &q.mu);
+        if (q.queued < AUDIT_WAKE_RECORDS && q.new_fd == -2 && !q.stopping) {
+            /* Let a batch gather (a reload or shutdown does not wait). */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += AUDIT_FLUSH_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&q.wake, &q.mu, &until);
+        }
+        PgwAudit *batch = q.head;
+        q.head = q.tail = NULL;
+        q.queued = 0;
+        int new_fd = q.new_fd;
+        q.new_fd = -2;
+        bool stop = q.stopping;
+        int fd = q.fd;
+        pthread_cond_broadcast(&q.room);
+        pthread_mutex_unlock(&q.mu);
+        /* Records queued before a switch go to the descriptor they were
+         * written for. */
+        while (batch) {
+            PgwAudit *a = batch;
+            batch = a->next;
+            format_record(&out, a);
+            record_free(a);
+            if (out.len >= AUDIT_BATCH_BYTES || !batch) {
+                write_all(fd, out.data, out.len);
+                buf_reset(&out);
+            }
+        }
+        pthread_mutex_lock(&q.mu);
+        if (new_fd != -2) {
+            if (q.fd >= 0)
+                close(q.fd);
+            q.fd = new_fd;
+        }
+        if (stop && !q.head)
+            break;
+    }
+    pthread_mutex_unlock(&q.mu);
+    buf_free(&out);
+    return NULL;
 }
 
 int audit_open(const char *path)
@@ -37,15 +184,60 @@ int audit_open(const char *path)
         if (fd < 0)
             return -1;
     }
-    int old = __atomic_exchange_n(&audit_fd, fd, __ATOMIC_SEQ_CST);
-    if (old >= 0)
-        close(old);
+    pthread_mutex_lock(&q.mu);
+    if (!q.started && fd >= 0) {
+        if (pthread_create(&q.thread, NULL, writer_main, NULL) != 0) {
+            pthread_mutex_unlock(&q.mu);
+            close(fd);
+            return -1;
+        }
+        q.started = true;
+    }
+    if (q.started) {
+        if (q.new_fd >= 0)
+            close(q.new_fd); /* two reloads before the writer woke */
+        q.new_fd = fd;
+        pthread_cond_signal(&q.wake);
+    }
+    __atomic_store_n(&q.enabled, fd >= 0, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&q.mu);
     return 0;
+}
+
+void audit_shutdown(void)
+{
+    pthread_mutex_lock(&q.mu);
+    bool started = q.started;
+    q.stopping = true;
+    pthread_cond_signal(&q.wake);
+    pthread_mutex_unlock(&q.mu);
+    if (started)
+        pthread_join(q.thread, NULL);
+    q.started = false;
 }
 
 bool audit_enabled(void)
 {
-    return __atomic_load_n(&audit_fd, __ATOMIC_SEQ_CST) >= 0;
+    return __atomic_load_n(&q.enabled, __ATOMIC_SEQ_CST);
+}
+
+/* ---------- records, on the event loops ---------- */
+
+static void set_field(PgwAudit *a, const char *key, char *str, int64_t num)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        if (strcmp(a->f[i].key, key) == 0) {
+            free(a->f[i].str);
+            a->f[i].str = str;
+            a->f[i].num = num;
+            return;
+        }
+    }
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 16;
+        a->f = pgw_realloc(a->f, a->cap * sizeof *a->f);
+    }
+    a->f[a->n++] = (Field){key, str, num};
 }
 
 PgwAudit *audit_begin(const char *user, const char *tenant, const char *client_addr,
@@ -55,32 +247,25 @@ PgwAudit *audit_begin(const char *user, const char *tenant, const char *client_a
         return NULL;
     PgwAudit *a = pgw_calloc(1, sizeof *a);
     a->start_usec = now_usec();
-    time_t t = (time_t)(a->start_usec / 1000000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char ts[64];
-    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(a->start_usec % 1000000));
-    a->obj =
-        json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s?}", "time", ts, "user", user, "tenant",
-                  tenant, "client", client_addr, "kind", kind, "protocol", protocol, "sql", sql);
-    if (!a->obj) {
-        free(a);
-        return NULL;
-    }
+    audit_set_str(a, "user", user);
+    audit_set_str(a, "tenant", tenant);
+    audit_set_str(a, "client", client_addr);
+    audit_set_str(a, "kind", kind ? kind : "");
+    audit_set_str(a, "protocol", protocol ? protocol : "");
+    audit_set_str(a, "sql", sql);
     return a;
 }
 
 void audit_set_str(PgwAudit *a, const char *key, const char *value)
 {
     if (a && value)
-        json_object_set_new(a->obj, key, json_string(value));
+        set_field(a, key, pgw_strdup(value), 0);
 }
 
 void audit_set_int(PgwAudit *a, const char *key, int64_t value)
 {
     if (a)
-        json_object_set_new(a->obj, key, json_integer(value));
+        set_field(a, key, NULL, value);
 }
 
 void audit_set_decision(PgwAudit *a, const char *decision, const char *rewritten,
@@ -98,24 +283,28 @@ void audit_finish(PgwAudit *a, int64_t rows)
         return;
     audit_set_int(a, "rows", rows);
     audit_set_int(a, "duration_us", now_usec() - a->start_usec);
-    char *line = json_dumps(a->obj, JSON_COMPACT);
-    int fd = __atomic_load_n(&audit_fd, __ATOMIC_SEQ_CST);
-    if (line && fd >= 0) {
-        size_t n = strlen(line);
-        line[n] = '\n'; /* replaces the NUL; written by length */
-        ssize_t w;
-        do {
-            w = write(fd, line, n + 1);
-        } while (w < 0 && errno == EINTR);
+    a->next = NULL;
+    pthread_mutex_lock(&q.mu);
+    if (!q.started || q.stopping) {
+        pthread_mutex_unlock(&q.mu);
+        record_free(a);
+        return;
     }
-    free(line);
-    audit_discard(a);
+    while (q.queued >= AUDIT_QUEUE_MAX && !q.stopping)
+        pthread_cond_wait(&q.room, &q.mu);
+    if (q.tail)
+        q.tail->next = a;
+    else
+        q.head = a;
+    q.tail = a;
+    size_t queued = ++q.queued;
+    if (queued == 1 || queued == AUDIT_WAKE_RECORDS)
+        pthread_cond_signal(&q.wake); /* the first starts the writer's short wait */
+    pthread_mutex_unlock(&q.mu);
 }
 
 void audit_discard(PgwAudit *a)
 {
-    if (!a)
-        return;
-    json_decref(a->obj);
-    free(a);
+    if (a)
+        record_free(a);
 }

@@ -4,7 +4,8 @@
  * A record is opened when the statement hook decides, carries the original
  * and rewritten text, the decision and its reason, and is written when the
  * statement's ReadyForQuery passes (rows, duration) or at once for a refusal.
- * Lines are written with one write(2) each, so workers never interleave.
+ * Records are formatted and written by one writer thread, off the event
+ * loops, in batches (see audit.c), so lines never interleave.
  * The audit log never receives secrets: api keys and passwords never reach
  * a statement text pgwarden logs.
  */
@@ -18,6 +19,8 @@ typedef struct PgwAudit PgwAudit;
 /* (Re)open the audit log; NULL or "" turns it off. */
 int audit_open(const char *path) PGW_WUR;
 bool audit_enabled(void);
+/* At exit: write what is queued and stop the writer. */
+void audit_shutdown(void);
 
 /* A new record; NULL when the audit log is off (every function accepts NULL). */
 PgwAudit *audit_begin(const char *user, const char *tenant, const char *client_addr,

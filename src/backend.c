@@ -305,55 +305,128 @@ void backend_free(PgwBackend *b)
         PQfinish(b->conn);
     while (b->internal)
         internal_finish(b, true);
-    free(b->rfq);
+    backend_stmt_clear(b);
+    free(b->applied_sets);
+    free(b->q);
     free(b->fatal_message);
     free(b);
 }
 
-/* ---------- the ReadyForQuery queue ---------- */
+/* ---------- what the server owes: the response queue ---------- */
+
+#define Q_TYPE(e) ((char)((e)&0xff))
+#define Q_KIND(e) ((uint8_t)((e) >> 8))
+
+static bool synthetic(char type)
+{
+    return type == BACKEND_SYNTH_PARSE || type == BACKEND_SYNTH_CLOSE ||
+           type == BACKEND_SYNTH_ERROR;
+}
+
+static void q_push(PgwBackend *b, char type, uint8_t kind)
+{
+    if (b->q_len == b->q_cap) {
+        uint32_t cap = b->q_cap ? b->q_cap * 2 : 8;
+        uint16_t *q = pgw_malloc(cap * sizeof *q);
+        for (uint32_t i = 0; i < b->q_len; i++)
+            q[i] = b->q[(b->q_head + i) % b->q_cap];
+        free(b->q);
+        b->q = q;
+        b->q_head = 0;
+        b->q_cap = cap;
+    }
+    b->q[(b->q_head + b->q_len) % b->q_cap] = (uint16_t)((uint8_t)type | (uint16_t)kind << 8);
+    b->q_len++;
+}
+
+static uint16_t q_at(const PgwBackend *b, uint32_t i)
+{
+    return b->q[(b->q_head + i) % b->q_cap];
+}
+
+static void q_pop(PgwBackend *b)
+{
+    if (!b->q_len)
+        return;
+    b->q_head = (b->q_head + 1) % b->q_cap;
+    if (--b->q_len == 0)
+        b->idle_due = true;
+}
+
+void backend_expect(PgwBackend *b, char type, uint8_t kind)
+{
+    switch (type) {
+    case 'S':
+        b->skipping = false; /* the server reads again from here */
+        b->unsynced = false;
+        q_push(b, type, kind);
+        return;
+    case 'Q':
+        if (b->skipping)
+            return; /* discarded by the server while it looks for Sync */
+        backend_set_unnamed(b, NULL); /* a simple Query drops the unnamed statement */
+        q_push(b, type, kind);
+        return;
+    case 'H':
+        b->unsynced = true;
+        return;
+    case 'P':
+    case 'B':
+    case 'D':
+    case 'E':
+    case 'C':
+        b->unsynced = true;
+        if (!b->skipping)
+            q_push(b, type, kind);
+        return;
+    default:
+        if (!synthetic(type) || b->skipping)
+            return;
+        if (b->q_len == 0 && b->stream_left == 0 && b->user_ops) {
+            if (type == BACKEND_SYNTH_ERROR && b->unsynced)
+                b->skipping = true; /* the server's pipeline goes on, the client's stops */
+            b->user_ops->synth(b->user, type, kind);
+            return;
+        }
+        q_push(b, type, kind);
+    }
+}
 
 void backend_expect_rfq(PgwBackend *b, uint8_t kind)
 {
-    if (b->rfq_len == b->rfq_cap) {
-        uint32_t cap = b->rfq_cap ? b->rfq_cap * 2 : 4;
-        uint8_t *q = pgw_malloc(cap);
-        for (uint32_t i = 0; i < b->rfq_len; i++)
-            q[i] = b->rfq[(b->rfq_head + i) % b->rfq_cap];
-        free(b->rfq);
-        b->rfq = q;
-        b->rfq_head = 0;
-        b->rfq_cap = cap;
-    }
-    b->rfq[(b->rfq_head + b->rfq_len) % b->rfq_cap] = kind;
-    b->rfq_len++;
-}
-
-/* What the next response belongs to; with nothing expected, a message
- * the server sends on its own (ParameterStatus, NoticeResponse,
- * NotificationResponse) goes to the user, if any. */
-static uint8_t rfq_head(const PgwBackend *b)
-{
-    return b->rfq_len ? b->rfq[b->rfq_head] : (b->user_ops ? RFQ_USER : RFQ_SWALLOW);
-}
-
-static void rfq_pop(PgwBackend *b)
-{
-    if (!b->rfq_len)
-        return;
-    b->rfq_head = (b->rfq_head + 1) % b->rfq_cap;
-    b->rfq_len--;
+    backend_expect(b, 'Q', kind);
 }
 
 bool backend_busy(const PgwBackend *b)
 {
-    return b->rfq_len > 0;
+    return b->q_len > 0;
+}
+
+bool backend_owes_only(const PgwBackend *b, const char *types)
+{
+    for (uint32_t i = 0; i < b->q_len; i++)
+        if (strchr(types, Q_TYPE(q_at(b, i))) == NULL)
+            return false;
+    return true;
+}
+
+bool backend_owes_ready(const PgwBackend *b)
+{
+    for (uint32_t i = 0; i < b->q_len; i++) {
+        char t = Q_TYPE(q_at(b, i));
+        if (t == 'Q' || t == 'S')
+            return true;
+    }
+    return false;
 }
 
 uint32_t backend_expected(const PgwBackend *b, uint8_t kind)
 {
     uint32_t n = 0;
-    for (uint32_t i = 0; i < b->rfq_len; i++)
-        n += b->rfq[(b->rfq_head + i) % b->rfq_cap] == kind;
+    for (uint32_t i = 0; i < b->q_len; i++) {
+        uint16_t e = q_at(b, i);
+        n += Q_KIND(e) == kind && (Q_TYPE(e) == 'Q' || Q_TYPE(e) == 'S');
+    }
     return n;
 }
 
@@ -364,7 +437,139 @@ bool backend_mid_message(const PgwBackend *b)
 
 bool backend_reusable(const PgwBackend *b)
 {
-    return b->state == PGW_BE_READY && !backend_busy(b) && b->stream_left == 0 && !b->unsynced;
+    return b->state == PGW_BE_READY && !backend_busy(b) && b->stream_left == 0 && !b->unsynced &&
+           !b->skipping;
+}
+
+void backend_hand_back(PgwBackend *b)
+{
+    b->user_ops = NULL;
+    b->user = NULL;
+    if (b->in_process)
+        b->clean_pending = true;
+    else
+        b->home_ops->clean(b->home, b);
+}
+
+/* ---------- prepared statements kept on the session ---------- */
+
+static uint64_t fnv1a64(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+PgwStmtBody *backend_body_new(const uint8_t *data, size_t len)
+{
+    PgwStmtBody *body = pgw_malloc(sizeof *body + len);
+    body->refs = 1;
+    body->len = (uint32_t)len;
+    body->hash = fnv1a64(data, len);
+    snprintf(body->name, sizeof body->name, "pgw_%016llx", (unsigned long long)body->hash);
+    memcpy(body->data, data, len);
+    return body;
+}
+
+PgwStmtBody *backend_body_ref(PgwStmtBody *body)
+{
+    if (body)
+        __atomic_add_fetch(&body->refs, 1, __ATOMIC_RELAXED);
+    return body;
+}
+
+void backend_body_unref(PgwStmtBody *body)
+{
+    if (body && __atomic_sub_fetch(&body->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(body);
+}
+
+bool backend_body_same(const PgwStmtBody *a, const PgwStmtBody *b)
+{
+    return a == b || (a && b && a->hash == b->hash && a->len == b->len &&
+                      memcmp(a->data, b->data, a->len) == 0);
+}
+
+/* The name is the hash; the bytes are compared too, so two bodies whose
+ * hashes collide are never taken for each other (the newer one evicts the
+ * older from the session first: see backend_stmt_add). */
+PgwBackendStmt *backend_stmt_find(PgwBackend *b, const PgwStmtBody *body)
+{
+    for (uint32_t i = 0; i < b->nstmts; i++) {
+        PgwBackendStmt *s = &b->stmts[i];
+        if (s->body->hash == body->hash && backend_body_same(s->body, body)) {
+            s->used = ++b->stmt_clock;
+            return s;
+        }
+    }
+    return NULL;
+}
+
+PgwStmtBody *backend_stmt_add(PgwBackend *b, PgwStmtBody *body, uint32_t max)
+{
+    PgwStmtBody *evicted = NULL;
+    uint32_t slot = b->nstmts;
+    for (uint32_t i = 0; i < b->nstmts; i++)
+        if (b->stmts[i].body->hash == body->hash) {
+            slot = i; /* same name, other bytes: replaced */
+            break;
+        }
+    if (slot == b->nstmts && b->nstmts >= (max ? max : 1)) {
+        slot = 0;
+        for (uint32_t i = 1; i < b->nstmts; i++)
+            if (b->stmts[i].used < b->stmts[slot].used)
+                slot = i;
+    }
+    if (slot < b->nstmts) {
+        evicted = b->stmts[slot].body;
+    } else {
+        b->stmts = pgw_realloc(b->stmts, (b->nstmts + 1) * sizeof *b->stmts);
+        b->nstmts++;
+    }
+    b->stmts[slot].body = backend_body_ref(body);
+    b->stmts[slot].used = b->stmts[slot].added = ++b->stmt_clock;
+    return evicted;
+}
+
+void backend_set_unnamed(PgwBackend *b, PgwStmtBody *body)
+{
+    backend_body_ref(body);
+    backend_body_unref(b->unnamed);
+    b->unnamed = body;
+}
+
+uint32_t backend_stmt_retain(PgwBackend *b, const char *names, uint64_t since)
+{
+    uint32_t kept = 0, before = b->nstmts;
+    for (uint32_t i = 0; i < b->nstmts; i++) {
+        const char *name = b->stmts[i].body->name;
+        size_t n = strlen(name);
+        bool present = b->stmts[i].added > since;
+        for (const char *p = names ? strstr(names, name) : NULL; p; p = strstr(p + 1, name))
+            if ((p == names || p[-1] == ',') && (p[n] == ',' || p[n] == '\0')) {
+                present = true;
+                break;
+            }
+        if (present)
+            b->stmts[kept++] = b->stmts[i];
+        else
+            backend_body_unref(b->stmts[i].body);
+    }
+    b->nstmts = kept;
+    return before - kept;
+}
+
+void backend_stmt_clear(PgwBackend *b)
+{
+    for (uint32_t i = 0; i < b->nstmts; i++)
+        backend_body_unref(b->stmts[i].body);
+    free(b->stmts);
+    b->stmts = NULL;
+    b->nstmts = 0;
+    backend_set_unnamed(b, NULL);
 }
 
 void backend_set_user(PgwBackend *b, const PgwBackendUser *ops, void *user)
@@ -562,11 +767,59 @@ static void backend_process(PgwBackend *b)
     }
 }
 
+/* Does a response of this type complete the message at the head? */
+static bool completes(char head, char type)
+{
+    switch (head) {
+    case 'P':
+        return type == '1';
+    case 'B':
+        return type == '2';
+    case 'D':
+        return type == 'T' || type == 'n';
+    case 'E':
+        return type == 'C' || type == 'I' || type == 's';
+    case 'C':
+        return type == '3';
+    default: /* Query, Sync */
+        return type == 'Z';
+    }
+}
+
+/* An ErrorResponse to the extended-protocol message at the head: the
+ * server answers nothing more up to the next Sync. */
+static void skip_to_sync(PgwBackend *b)
+{
+    q_pop(b);
+    while (b->q_len && Q_TYPE(q_at(b, 0)) != 'S') {
+        if (Q_TYPE(q_at(b, 0)) == 'Q' && Q_KIND(q_at(b, 0)) == RFQ_CAPTURE && b->internal)
+            internal_finish(b, true);
+        q_pop(b);
+    }
+    if (!b->q_len)
+        b->skipping = true;
+}
+
+/* Synthesized responses at the head go out now: everything before them
+ * has been relayed. */
+static void run_synthetic(PgwBackend *b)
+{
+    while (b->q_len && b->stream_left == 0 && synthetic(Q_TYPE(q_at(b, 0))) &&
+           b->state == PGW_BE_READY && !b->free_pending) {
+        uint16_t e = q_at(b, 0);
+        q_pop(b);
+        if (b->user_ops)
+            b->user_ops->synth(b->user, Q_TYPE(e), Q_KIND(e));
+    }
+}
+
 static void backend_relay(PgwBackend *b)
 {
     struct evbuffer *in = bufferevent_get_input(b->bev);
-    bool idle_now = false;
     while (b->state == PGW_BE_READY && !b->free_pending) {
+        run_synthetic(b);
+        if (b->state != PGW_BE_READY || b->free_pending)
+            break;
         const PgwBackendUser *u = b->user_ops;
         if (u && u->congested(b->user)) {
             /* Stop reading the server too: backend_resume goes on once the
@@ -583,7 +836,7 @@ static void backend_relay(PgwBackend *b)
             if (b->stream_swallow || !u)
                 evbuffer_drain(in, n);
             else
-                u->stream(b->user, 0, in, n, false);
+                u->stream(b->user, b->stream_kind, 0, in, n, false);
             continue;
         }
         uint8_t hdr[5];
@@ -596,9 +849,15 @@ static void backend_relay(PgwBackend *b)
             backend_broken(b, "invalid message from server");
             return;
         }
-        uint8_t head = rfq_head(b);
-        bool relay = head >= RFQ_USER && u;
-        bool capturing = head == RFQ_CAPTURE && b->internal;
+        /* What the response belongs to; with nothing expected, a message
+         * the server sends on its own (ParameterStatus, NoticeResponse,
+         * NotificationResponse) goes to the user, if any. */
+        uint16_t e = b->q_len ? q_at(b, 0) : (uint16_t)(u ? RFQ_USER << 8 : RFQ_SWALLOW << 8);
+        char head = b->q_len ? Q_TYPE(e) : 0;
+        uint8_t kind = Q_KIND(e);
+        bool relay = kind >= RFQ_USER && u;
+        bool capturing = kind == RFQ_CAPTURE && head == 'Q' && b->internal;
+        bool async = type == 'N' || type == 'S' || type == 'A';
         if (type == 'Z' || type == 'E' || type == 'C' || type == 'N' ||
             (capturing && type == 'D')) {
             if (avail < 5 + (size_t)blen)
@@ -614,13 +873,12 @@ static void backend_relay(PgwBackend *b)
                     b->tx_status = st;
                 int64_t rows = b->rows;
                 b->rows = 0;
-                rfq_pop(b);
-                if (b->rfq_len == 0)
-                    idle_now = true;
+                if (head == 'Q' || head == 'S')
+                    q_pop(b);
                 if (capturing)
                     internal_finish(b, false);
-                if (relay)
-                    u->ready(b->user, head, b->tx_status, rows, msg, 5 + (size_t)blen);
+                if (relay && (head == 'Q' || head == 'S'))
+                    u->ready(b->user, kind, b->tx_status, rows, msg, 5 + (size_t)blen);
                 free(msg);
                 continue;
             } else if (type == 'C') {
@@ -629,7 +887,7 @@ static void backend_relay(PgwBackend *b)
                 const char *sp = strrchr(tag, ' ');
                 if (sp && sp[1] >= '0' && sp[1] <= '9')
                     b->rows += strtoll(sp + 1, NULL, 10);
-            } else {
+            } else if (type == 'E') {
                 PgwErrorFields ef;
                 if (codec_parse_error(msg + 5, blen, &ef) == 0) {
                     const char *sev = ef.severity_nl ? ef.severity_nl : ef.severity;
@@ -652,19 +910,27 @@ static void backend_relay(PgwBackend *b)
                 }
             }
             if (relay)
-                u->message(b->user, type, msg, 5 + (size_t)blen);
+                u->message(b->user, kind, type, msg, 5 + (size_t)blen);
             free(msg);
+            if (type == 'E' && head && head != 'Q' && head != 'S' && !b->fatal_seen)
+                skip_to_sync(b);
+            else if (!async && head && completes(head, type))
+                q_pop(b);
             continue;
         }
         b->stream_left = blen;
         b->stream_swallow = !relay;
-        if (relay) {
-            u->stream(b->user, type, in, 5, true);
-        } else {
+        b->stream_kind = kind;
+        if (relay)
+            u->stream(b->user, kind, type, in, 5, true);
+        else
             evbuffer_drain(in, 5);
-        }
+        if (!async && head && completes(head, type))
+            q_pop(b);
     }
-    if (idle_now && b->state == PGW_BE_READY && !b->free_pending && b->rfq_len == 0) {
+    if (b->idle_due && b->q_len == 0 && b->stream_left == 0 && b->state == PGW_BE_READY &&
+        !b->free_pending) {
+        b->idle_due = false;
         if (b->user_ops)
             b->user_ops->idle(b->user);
         else

@@ -48,31 +48,58 @@ typedef struct PgwBackendHome {
 /* The user's side (the session is lent to it): called on the backend's
  * worker, from inside the relay loop. The user must not free the backend
  * from these callbacks except through its home (release/discard), which
- * the backend defers until the loop is done. */
+ * the backend defers until the loop is done. kind is the kind the user
+ * queued the message under that these responses answer (backend_expect). */
 typedef struct PgwBackendUser {
     /* Stop relaying for now: the user's output is over its high-water mark
      * (it calls backend_resume when it has drained). */
     bool (*congested)(void *user);
     /* A relayed message pgwarden read whole (ErrorResponse, NoticeResponse,
      * CommandComplete): msg holds the 5-byte header and the body. */
-    void (*message)(void *user, char type, const uint8_t *msg, size_t len);
+    void (*message)(void *user, uint8_t kind, char type, const uint8_t *msg, size_t len);
     /* n bytes at the front of src belong to a relayed message streamed
      * through (first: they start with its 5-byte header); the user must
      * take them (evbuffer_remove_buffer or drain). */
-    void (*stream)(void *user, char type, struct evbuffer *src, size_t n, bool first);
-    /* A ReadyForQuery that closes the user's statements, with the kind the
-     * user queued it under (backend_expect_rfq), the transaction status and
-     * the rows CommandComplete reported since the previous one. msg is the
-     * whole message; relaying it is the user's choice. */
+    void (*stream)(void *user, uint8_t kind, char type, struct evbuffer *src, size_t n, bool first);
+    /* A ReadyForQuery that closes the user's Query or Sync, with the kind
+     * the user queued it under, the transaction status and the rows
+     * CommandComplete reported since the previous one. msg is the whole
+     * message; relaying it is the user's choice. */
     void (*ready)(void *user, uint8_t kind, char tx_status, int64_t rows, const uint8_t *msg,
                   size_t len);
-    /* Nothing is expected any more (every queued ReadyForQuery arrived). */
+    /* A response the user synthesizes (BACKEND_SYNTH_*) is due: every
+     * response before it has been relayed. */
+    void (*synth)(void *user, char what, uint8_t kind);
+    /* Nothing is expected any more (every queued response arrived). */
     void (*idle)(void *user);
     /* The session died while lent; the user gives it back (discard). */
     void (*lost)(void *user, const char *why);
     /* The server took what was written to it (after backend_watch_output). */
     void (*drained)(void *user);
 } PgwBackendUser;
+
+/* A statement body prepared on a session under a server-side name: the
+ * bytes of a Parse message after its name (query text, parameter types),
+ * shared by every client and session that prepared the same bytes
+ * (reference-counted, any thread). */
+typedef struct PgwStmtBody {
+    int refs; /* atomic */
+    uint64_t hash;
+    uint32_t len;
+    char name[24]; /* the server-side name: "pgw_" and the hash in hex */
+    uint8_t data[];
+} PgwStmtBody;
+PgwStmtBody *backend_body_new(const uint8_t *data, size_t len);
+PgwStmtBody *backend_body_ref(PgwStmtBody *body);
+void backend_body_unref(PgwStmtBody *body);
+bool backend_body_same(const PgwStmtBody *a, const PgwStmtBody *b);
+
+/* One statement in a session's cache (transaction pooling). */
+typedef struct PgwBackendStmt {
+    PgwStmtBody *body;
+    uint64_t used; /* the session's use counter when last used: least is evicted */
+    uint64_t added; /* ... when it was prepared */
+} PgwBackendStmt;
 
 typedef enum {
     PGW_BE_CONNECTING,
@@ -96,13 +123,28 @@ struct PgwBackend {
     int pid;
     char tx_status; /* 'I', 'T', 'E' from the last ReadyForQuery */
 
-    /* Expected ReadyForQuery messages, oldest first, each with its kind. A
-     * byte array keeps it obvious; it only grows when a client pipelines. */
-    uint8_t *rfq;
-    uint32_t rfq_head, rfq_len, rfq_cap;
+    /* What the server owes, oldest first: one entry per message sent that
+     * PostgreSQL answers (Parse, Bind, Describe, Execute, Close, Sync,
+     * Query) and per response the user synthesizes in between, each with
+     * the kind it was queued under. A ring; it only grows when a client
+     * pipelines. */
+    uint16_t *q; /* type | kind << 8 */
+    uint32_t q_head, q_len, q_cap;
+    /* An ErrorResponse to an extended-protocol message arrived and no Sync
+     * is queued yet: the server discards everything up to the next Sync
+     * (Query messages included), so nothing sent meanwhile is answered. */
+    bool skipping;
+    bool idle_due; /* the queue emptied: tell idle once the message in progress ends */
     uint32_t stream_left; /* body bytes of the current message still to pass through */
     bool stream_swallow; /* ... and whether they are dropped */
+    uint8_t stream_kind; /* ... and the kind of what they answer */
     bool unsynced; /* extended-protocol messages sent since the last Sync (the user's) */
+    /* Transaction pooling: what of its users' state the session carries. */
+    PgwBackendStmt *stmts; /* prepared statements under server-side names */
+    uint32_t nstmts;
+    uint64_t stmt_clock;
+    PgwStmtBody *unnamed; /* what the unnamed statement holds; NULL: unknown or none */
+    char *applied_sets; /* the SETs applied for the last user (NULL: none since reset) */
     struct PgwInternal *internal; /* pgwarden's own queries awaiting results, oldest first */
     int64_t rows; /* rows reported by CommandComplete since the last ReadyForQuery */
     bool in_process; /* backend_process is on the stack */
@@ -128,22 +170,56 @@ void backend_free(PgwBackend *b);
 /* Lend the session to a user (NULL: take it back). */
 void backend_set_user(PgwBackend *b, const PgwBackendUser *ops, void *user);
 
-/* Kinds of expected ReadyForQuery. The backend's own: */
+/* Kinds of expected responses. The backend's own: */
 #define RFQ_SWALLOW 0 /* pgwarden's own query: drop its responses */
 #define RFQ_CAPTURE 1 /* pgwarden's own query whose rows it wants */
 /* Any other kind is the user's: its responses are relayed through the
- * user's callbacks, and the kind comes back with its ReadyForQuery. */
+ * user's callbacks with the kind. */
 #define RFQ_USER 2 /* the first kind free for the user */
 
+/* Responses the user synthesizes, queued like messages sent (their type). */
+#define BACKEND_SYNTH_PARSE '1' /* ParseComplete */
+#define BACKEND_SYNTH_CLOSE '3' /* CloseComplete */
+#define BACKEND_SYNTH_ERROR                                                                        \
+    '!' /* an ErrorResponse of the user's (skips to Sync like the server's) */
+
+/* A message of this type was written to the server (P, B, D, E, C, S, Q;
+ * H marks a pipeline open; others are not answered), or a synthesized
+ * response is due after everything queued (BACKEND_SYNTH_*: when nothing
+ * is queued, the user's synth() runs at once; while the server skips to
+ * Sync, it is dropped, as PostgreSQL would send nothing). */
+void backend_expect(PgwBackend *b, char type, uint8_t kind);
+/* backend_expect(b, 'Q', kind) */
 void backend_expect_rfq(PgwBackend *b, uint8_t kind);
-bool backend_busy(const PgwBackend *b); /* ReadyForQuery still expected */
-/* How many of the expected ReadyForQuery messages are of this kind. */
+bool backend_busy(const PgwBackend *b); /* responses still expected */
+/* Every response still expected answers a message of one of these types
+ * (the result cache: only the Parses of an open pipeline are owed). */
+bool backend_owes_only(const PgwBackend *b, const char *types);
+/* A ReadyForQuery (for a Query or a Sync) is among them. */
+bool backend_owes_ready(const PgwBackend *b);
+/* How many ReadyForQuery messages (for Query and Sync) of this kind are owed. */
 uint32_t backend_expected(const PgwBackend *b, uint8_t kind);
 /* Part of a relayed message has reached the user and the rest has not: the
  * user's stream cannot be repaired if the session dies now. */
 bool backend_mid_message(const PgwBackend *b);
 /* Nothing expected, nothing unsynced: the session can be given back clean. */
 bool backend_reusable(const PgwBackend *b);
+/* Give an idle session back to its home without a reset (transaction
+ * pooling): at once, or when the relay loop on the stack unwinds. */
+void backend_hand_back(PgwBackend *b);
+/* The session's prepared statement cache (transaction pooling): find a
+ * body (NULL: not prepared here), add one (returns the body evicted to
+ * make room, with its reference, for the caller to close on the server,
+ * or NULL), forget everything (the server dropped them: DISCARD ALL). */
+PgwBackendStmt *backend_stmt_find(PgwBackend *b, const PgwStmtBody *body);
+PgwStmtBody *backend_stmt_add(PgwBackend *b, PgwStmtBody *body, uint32_t max);
+void backend_stmt_clear(PgwBackend *b);
+/* Keep only the statements named in names (comma-separated: what the
+ * server said it has when the clock read since); those prepared later
+ * stay. Returns how many were dropped. */
+uint32_t backend_stmt_retain(PgwBackend *b, const char *names, uint64_t since);
+/* What the server's unnamed statement holds now (takes a reference). */
+void backend_set_unnamed(PgwBackend *b, PgwStmtBody *body);
 
 /* Write protocol bytes to the server (the user's messages). */
 void backend_write(PgwBackend *b, const void *data, size_t len);

@@ -28,6 +28,7 @@
 #include "codec.h"
 #include "config.h"
 #include "log.h"
+#include "peers.h"
 #include "pool.h"
 #include "schema.h"
 #include "snapshot.h"
@@ -112,6 +113,18 @@ static void publish_state(PgwClient *c)
     worker_publish_state(c->w, c->pid, st);
 }
 
+void client_abort(PgwClient *c, const char *why)
+{
+    if (c->closing)
+        return;
+    log_info("%s: closing: %s", client_ident(c), why);
+    c->closing = true;
+    bufferevent_disable(c->bev, EV_READ);
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        client_close(c, NULL);
+}
+
 void client_fatal(PgwClient *c, const char *sqlstate, const char *message, const char *hint)
 {
     if (c->closing)
@@ -167,6 +180,9 @@ void client_accept(PgwWorker *w, evutil_socket_t fd, const struct sockaddr *addr
     STATS_ADD(clients_active, 1);
     if (RAND_bytes((unsigned char *)&c->key, sizeof c->key) != 1)
         c->key = (uint32_t)random();
+    PgwSnapshot *snap = snapshot_acquire();
+    c->key = peers_cancel_key(snap->cfg, c->key); /* [peers]: whose client this is */
+    snapshot_release(snap);
     c->bev = bufferevent_socket_new(worker_base(w), fd, 0);
     client_watch(c);
     /* Like authentication_timeout: a connection must log in within a minute. */
@@ -338,7 +354,7 @@ static void link_acquire_failed(void *owner, const char *sqlstate, const char *m
     client_process(c);
 }
 
-static void link_lost(void *owner, const char *why, bool fatal, bool skip_to_sync)
+static void link_lost(void *owner, const char *why, int how, bool skip_to_sync)
 {
     PgwClient *c = owner;
     log_warning("%s: backend session lost: %s", client_ident(c), why);
@@ -348,7 +364,18 @@ static void link_lost(void *owner, const char *why, bool fatal, bool skip_to_syn
         skip_message(c, c->pass_left, 0);
         c->pass_left = 0;
     }
-    if (fatal || c->state == CS_LOGIN_WAIT) {
+    if (how == PGW_LOSS_STREAM) {
+        /* Half a message reached the client: end the stream there. */
+        client_abort(c, "the server connection was lost in the middle of a message");
+        return;
+    }
+    if (how == PGW_LOSS_TRANSACTION) {
+        client_fatal(c, SQLSTATE_CONNECTION_FAILURE,
+                     "pgwarden: the server connection was lost inside a transaction",
+                     "The transaction is gone; reconnect and run it again.");
+        return;
+    }
+    if (c->state == CS_LOGIN_WAIT) {
         client_fatal(c, SQLSTATE_CONNECTION_FAILURE, "pgwarden: the server connection was lost",
                      NULL);
         return;
@@ -358,12 +385,18 @@ static void link_lost(void *owner, const char *why, bool fatal, bool skip_to_syn
     client_process(c);
 }
 
+static void link_refused(void *owner, char type, const char *sqlstate, const char *message)
+{
+    client_error_for(owner, type, sqlstate, message, NULL, NULL);
+}
+
 const PgwLinkOps client_link_ops = {
     .resume = link_resume,
     .idle = link_idle,
     .acquired = link_acquired,
     .acquire_failed = link_acquire_failed,
     .lost = link_lost,
+    .refused = link_refused,
 };
 
 /* ---------- the statement pipeline ---------- */
@@ -732,6 +765,8 @@ static bool ready_step(PgwClient *c, struct evbuffer *in)
         return false; /* the link's resume() goes on when the server has taken most */
     if (c->skip_left || c->pass_left)
         return pass_through(c, in);
+    if (link_output_congested(&c->link))
+        return false; /* a client that does not read: its input waits (resume follows) */
     if (c->shutting_down && !link_busy(&c->link)) {
         client_fatal(c, SQLSTATE_ADMIN_SHUTDOWN,
                      "terminating connection because pgwarden is shutting down", NULL);
@@ -814,9 +849,29 @@ static bool ready_step(PgwClient *c, struct evbuffer *in)
         }
         /* fall through */
     case 'B':
-    case 'E':
     case 'D':
     case 'C':
+        if (type != 'H' && link_transaction_mode(&c->link) && !c->ext_skip) {
+            /* They name statements, which the link translates. */
+            size_t take = link_named_take(type, whole);
+            if (avail < take)
+                return false;
+            if (!link_acquire(&c->link))
+                return !link_waiting(&c->link) && !c->closing;
+            size_t rest;
+            if (link_named_message(&c->link, in, type, take, whole, &rest) != 0) {
+                skip_message(c, whole, 0); /* refused: ops->refused answered it */
+                return true;
+            }
+            if (rest) {
+                c->pass_left = (uint32_t)rest;
+                c->pass_type = type;
+                return pass_through(c, in);
+            }
+            return true;
+        }
+        /* fall through */
+    case 'E':
     case 'd':
     case 'c':
     case 'f':
@@ -858,6 +913,8 @@ static void client_process(PgwClient *c)
             break;
     }
     c->in_process = false;
+    if (c->state == CS_READY && !c->stmt && !c->result && !c->pass_left && !c->skip_left)
+        link_quiet(&c->link); /* transaction pooling: between transactions, no session */
     publish_state(c);
     if (c->state == CS_READY && c->idle_ms > 0)
         arm_idle_timeout(c);

@@ -110,6 +110,7 @@ typedef struct ClientCache {
     Stmt *pending;
     bool saw_error; /* an ErrorResponse was relayed since then */
     bool dirty; /* more than Parses went to the session since its last Sync */
+    bool waiting; /* a decision waits for the session to answer what came first */
     /* what the unnamed portal was bound to, when it went to the session */
     bool portal_known, portal_safe, portal_drops;
     /* framing of the relayed bytes */
@@ -392,6 +393,12 @@ static void on_ready(void *arg, char tx_status)
     if (cc->capturing && cc->cap.ready)
         lead_finish(cc);
     settle(cc);
+    if (cc->waiting) {
+        /* What came before may be answered now (the session need not be
+         * idle: a Parse of the pipeline may still be owed). */
+        cc->waiting = false;
+        client_resume(cc->c);
+    }
 }
 
 static const PgwLinkHooks cache_hooks = {
@@ -734,9 +741,20 @@ static void advance(ClientCache *cc)
     PgwLink *l = &c->link;
     if (cc->stage != ST_START)
         return;
-    if (link_busy(l))
-        return; /* the link's idle() brings us back */
-    if (link_client_congested(l))
+    switch (link_owed(l)) {
+    case PGW_LINK_OWES_READY:
+        cc->waiting = true; /* the ready hook or the link's idle() brings us back */
+        return;
+    case PGW_LINK_OWES_PIPELINE:
+        decide(cc, cc->kind == JOB_QUERY ? PGW_CACHE_MISS : PGW_CACHE_BYPASS,
+               "bypass: it follows other messages of an unfinished pipeline");
+        return;
+    case PGW_LINK_OWES_PARSES:
+    case PGW_LINK_OWES_NOTHING:
+        break;
+    }
+    cc->waiting = false;
+    if (link_output_congested(l))
         return; /* a client that does not read gets no more answers: resume() */
     settle(cc);
     if (!link_synced(l) && cc->dirty) {
@@ -752,6 +770,12 @@ static void advance(ClientCache *cc)
     if (link_tx_status(l) != 'I') {
         decide(cc, cc->kind == JOB_QUERY ? PGW_CACHE_MISS : PGW_CACHE_BYPASS,
                "bypass: it runs inside an explicit transaction");
+        return;
+    }
+    if (!cc->settings_known && cc->kind == JOB_EXECUTE && stmt_find(cc, "") != NULL) {
+        /* Reading them is a simple Query, which would end the client's
+         * unnamed statement on the session. */
+        decide(cc, PGW_CACHE_BYPASS, "bypass: the session's settings changed since its Parse");
         return;
     }
     if (!cc->settings_known && !link_synced(l)) {
@@ -820,6 +844,9 @@ bool client_cache_query(PgwClient *c)
     ClientCache *cc = cc_get(c);
     if (!cc || cc->kind != JOB_NONE)
         return false;
+    /* A simple Query ends the unnamed statement, in PostgreSQL (and in
+     * transaction pooling's link): whether it runs or is answered here. */
+    stmt_forget(cc, "");
     cc->kind = JOB_QUERY;
     cc->stage = ST_START;
     advance(cc); /* client_cache_step goes on from where this gets */
@@ -833,6 +860,10 @@ bool client_cache_parse(PgwClient *c)
     if (!cc || cc->settings_known || cc->kind != JOB_NONE || link_busy(l) || !link_synced(l) ||
         link_tx_status(l) != 'I')
         return false;
+    PgwParseMsg pm;
+    if (codec_parse_parse(c->cur.data + 5, c->cur.len - 5, &pm) != 0 ||
+        (*pm.name && stmt_find(cc, "") != NULL))
+        return false; /* reading them would end the unnamed statement the client still has */
     /* The settings are read before the Parse goes: once it has, reading
      * them would end the unnamed statement it makes. */
     cc->kind = JOB_PARSE;

@@ -106,6 +106,9 @@ void client_watch(PgwClient *c);
 /* Send a FATAL and close once it is flushed: the one way a client is
  * refused at login or thrown out. */
 void client_fatal(PgwClient *c, const char *sqlstate, const char *message, const char *hint);
+/* Close without writing anything more (once what is buffered is flushed):
+ * for a stream that cannot be repaired. */
+void client_abort(PgwClient *c, const char *why);
 /* The one place a client goes away (frees c). */
 void client_close(PgwClient *c, const char *why);
 /* Take one whole typed message of at most max bytes from the input, as a

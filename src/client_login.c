@@ -21,6 +21,7 @@
 #include "config.h"
 #include "log.h"
 #include "policy_catalog.h" /* policy_setting_verdict for startup parameters */
+#include "peers.h"
 #include "pool.h"
 #include "scram.h"
 #include "snapshot.h"
@@ -191,6 +192,10 @@ static void login_authenticated(PgwClient *c)
     c->ident = pgw_malloc(n);
     snprintf(c->ident, n, "%s/%s@%s", c->user, c->tenant, c->addr);
     link_init(&c->link, c->pid, c->bev, pool_get(c->tenant), &client_link_ops, c);
+    /* The pool mode is the client's for its whole life: its prepared
+     * statements are kept one way or the other. */
+    link_set_transaction_mode(&c->link, config_pool_mode(cfg, config_tenant(cfg, tenant)) ==
+                                            PGW_POOL_TRANSACTION);
     worker_publish_names(c->w, c->pid, c->user, c->tenant, c->addr, c->tls);
     PgwBuf probe;
     buf_init(&probe);
@@ -255,7 +260,9 @@ static void handle_startup(PgwClient *c, const uint8_t *body, size_t len)
     PgwConfig *cfg = snap->cfg;
     switch (st.kind) {
     case PGW_STARTUP_CANCEL: {
-        client_cancel_request(st.cancel_pid, st.cancel_key);
+        /* Another instance's client (its id in the key): forwarded there. */
+        if (!peers_forward_cancel(cfg, st.cancel_pid, st.cancel_key))
+            client_cancel_request(st.cancel_pid, st.cancel_key);
         snapshot_release(snap);
         client_close(c, NULL);
         return;

@@ -36,6 +36,7 @@ static const char *const access_names[] = {"deny", "allow", NULL};
 static const char *const provider_names[] = {"openai", "anthropic", NULL};
 static const char *const cache_names[] = {"off", "memory", "redis", NULL};
 static const char *const invalidation_names[] = {"ttl", "replication", NULL};
+const char *const config_pool_mode_names[] = {"session", "transaction", NULL};
 
 #define OFF(f) offsetof(PgwConfig, f)
 #define ROW(sec, name, type, def, rl, help, f, f2, lo, hi, ch)                                     \
@@ -79,6 +80,12 @@ const PgwSetting config_settings[] = {
         "backend sessions per tenant unless the tenant sets its own"),
     DUR("pgwarden", "pool_timeout", "30s", true, pool_timeout_ms, 1,
         "how long a client waits for a backend session"),
+    ENUM("pgwarden", "pool_mode", "session", true, pool_mode, config_pool_mode_names,
+         "session: a client keeps its backend session; transaction: only while a transaction runs"),
+    INT("pgwarden", "max_prepared_statements", "200", true, max_prepared_statements, 1, 100000,
+        "transaction mode: protocol-level prepared statements kept per backend session"),
+    INT("pgwarden", "peer_id", "0", false, peer_id, 0, 255,
+        "this instance's id in [peers] (cancel forwarding); 0: none"),
     DUR("pgwarden", "statement_timeout", "30s", true, statement_timeout_ms, 0,
         "longest a statement may run; 0: no limit"),
     ROW("pgwarden", "max_query_size", PGW_SET_SIZE, "1MB", true,
@@ -600,6 +607,11 @@ void config_free(PgwConfig *cfg)
         free(cfg->tenants[i].id);
         free(cfg->tenants[i].changes);
     }
+    for (size_t i = 0; i < cfg->npeers; i++) {
+        free(cfg->peers[i].host);
+        free(cfg->peers[i].port);
+    }
+    free(cfg->peers);
     for (size_t i = 0; i < cfg->ntables; i++) {
         PgwTablePolicy *t = &cfg->tables[i];
         free(t->schema);
@@ -618,6 +630,19 @@ void config_free(PgwConfig *cfg)
 }
 
 /* ---- lookups ------------------------------------------------------------ */
+
+const PgwPeer *config_peer(const PgwConfig *cfg, int id)
+{
+    for (size_t i = 0; cfg && i < cfg->npeers; i++)
+        if (cfg->peers[i].id == id)
+            return &cfg->peers[i];
+    return NULL;
+}
+
+PgwPoolMode config_pool_mode(const PgwConfig *cfg, const PgwTenant *t)
+{
+    return (PgwPoolMode)(t && t->pool_mode >= 0 ? t->pool_mode : cfg->pool_mode);
+}
 
 const PgwUserMap *config_user(const PgwConfig *cfg, const char *user)
 {

@@ -26,6 +26,10 @@ typedef enum { PGW_ACCESS_DENY, PGW_ACCESS_ALLOW } PgwAccess;
 typedef enum { PGW_LLM_OPENAI, PGW_LLM_ANTHROPIC } PgwLlmProvider;
 typedef enum { PGW_CACHE_OFF, PGW_CACHE_MEMORY, PGW_CACHE_REDIS } PgwCacheMode;
 typedef enum { PGW_INVALIDATE_TTL, PGW_INVALIDATE_REPLICATION } PgwCacheInvalidation;
+/* Session: a client keeps its backend session from its first statement to
+ * its last. Transaction: only while a transaction (or one autocommit
+ * statement, or an extended-protocol batch up to Sync) runs. */
+typedef enum { PGW_POOL_SESSION, PGW_POOL_TRANSACTION } PgwPoolMode;
 
 typedef enum {
     PGW_MASK_NULL, /* the column reads as NULL of its type */
@@ -60,9 +64,18 @@ typedef struct PgwTenant {
     char *backend; /* libpq conninfo */
     char *id; /* the value of $tenant; defaults to name */
     int pool_size; /* defaults to [pgwarden] pool_size */
+    int pool_mode; /* a PgwPoolMode; defaults to [pgwarden] pool_mode */
     char *changes; /* conninfo for the change stream; NULL: backend's */
     int line; /* where the section starts, for messages */
 } PgwTenant;
+
+/* [peers]: id = host:port, the other instances behind the same address. */
+typedef struct PgwPeer {
+    int id;
+    char *host;
+    char *port;
+    int line;
+} PgwPeer;
 
 /* [users]: user = tenant [, tenant ...] */
 typedef struct PgwUserMap {
@@ -93,6 +106,9 @@ typedef struct PgwConfig {
     int metrics_port;
     int pool_size;
     int pool_timeout_ms; /* how long a client waits for a backend session */
+    int pool_mode; /* a PgwPoolMode */
+    int max_prepared_statements; /* transaction mode: statements kept per backend session */
+    int peer_id; /* this instance's id among [peers]; 0: none */
     int statement_timeout_ms;
     size_t max_query_size; /* longest Query or Parse message accepted */
     int shutdown_timeout_ms; /* SIGTERM: how long running statements may finish */
@@ -140,6 +156,8 @@ typedef struct PgwConfig {
     PgwTenant *tenants;
     size_t ntables;
     PgwTablePolicy *tables;
+    size_t npeers;
+    PgwPeer *peers;
 
     unsigned version; /* increases with every successful load in this process */
     int refs; /* managed by config_acquire/config_release */
@@ -160,6 +178,9 @@ const PgwUserMap *config_user(const PgwConfig *cfg, const char *user);
 const PgwTenant *config_tenant(const PgwConfig *cfg, const char *name);
 const PgwTablePolicy *config_table(const PgwConfig *cfg, const char *schema, const char *name);
 bool config_is_admin(const PgwConfig *cfg, const char *user);
+const PgwPeer *config_peer(const PgwConfig *cfg, int id);
+/* The pool mode of a tenant (its own, else [pgwarden]'s). */
+PgwPoolMode config_pool_mode(const PgwConfig *cfg, const PgwTenant *t);
 /* The database name that selects the admin console rather than a tenant. */
 #define PGW_ADMIN_DB "pgwarden"
 

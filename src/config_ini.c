@@ -29,7 +29,7 @@
 
 /* ---- the parser -------------------------------------------------------- */
 
-typedef enum { SEC_NONE, SEC_SETTINGS, SEC_USERS, SEC_TENANT, SEC_TABLE } SectionKind;
+typedef enum { SEC_NONE, SEC_SETTINGS, SEC_USERS, SEC_TENANT, SEC_TABLE, SEC_PEERS } SectionKind;
 
 /* Keys seen so far, as "section\x1fkey", to refuse duplicates. */
 typedef struct SeenKey {
@@ -229,6 +229,11 @@ static int open_section(Parser *p, char *name)
             *c = (char)tolower((unsigned char)*c);
         return 0;
     }
+    if (strcasecmp(name, "peers") == 0) {
+        p->kind = SEC_PEERS;
+        p->section = pgw_strdup("peers");
+        return 0;
+    }
     if (strcasecmp(name, "users") == 0) {
         p->kind = SEC_USERS;
         p->section = pgw_strdup("users");
@@ -252,6 +257,7 @@ static int open_section(Parser *p, char *name)
         memset(t, 0, sizeof(*t));
         t->name = tname;
         t->pool_size = -1; /* [pgwarden] pool_size, once known */
+        t->pool_mode = -1; /* [pgwarden] pool_mode */
         t->line = p->line;
         p->index = cfg->ntenants++;
         p->kind = SEC_TENANT;
@@ -401,9 +407,53 @@ static int tenant_line(Parser *p, const char *key, const char *value)
         t->pool_size = (int)v;
         return 0;
     }
+    if (strcasecmp(key, "pool_mode") == 0) {
+        if (note_key(p, "pool_mode") < 0)
+            return -1;
+        for (int i = 0; config_pool_mode_names[i]; i++)
+            if (strcasecmp(value, config_pool_mode_names[i]) == 0) {
+                t->pool_mode = i;
+                return 0;
+            }
+        return fail_at(p, p->line,
+                       "invalid value for pool_mode: '%s' (expected session or transaction)",
+                       value);
+    }
     return fail_at(p, p->line,
-                   "unknown key '%s' in [%s] (expected backend, id, pool_size or changes)", key,
-                   p->section);
+                   "unknown key '%s' in [%s] (expected backend, id, pool_size, pool_mode or "
+                   "changes)",
+                   key, p->section);
+}
+
+/* [peers]: id = host:port (an IPv6 address in brackets: [::1]:6432). */
+static int peers_line(Parser *p, const char *key, const char *value)
+{
+    PgwConfig *cfg = p->cfg;
+    long id;
+    if (config_parse_long(key, 1, 255, &id) < 0)
+        return fail_at(p, p->line, "invalid peer id '%s' (expected an integer from 1 to 255)", key);
+    const PgwPeer *dup = config_peer(cfg, (int)id);
+    if (dup)
+        return fail_at(p, p->line, "duplicate peer %ld (first at line %d)", id, dup->line);
+    const char *colon = strrchr(value, ':');
+    const char *host = value, *host_end = colon;
+    if (*value == '[') {
+        const char *close = strchr(value, ']');
+        if (!close || close + 1 != colon)
+            return fail_at(p, p->line, "invalid peer address '%s' (expected host:port)", value);
+        host = value + 1;
+        host_end = close;
+    }
+    long port;
+    if (!colon || host_end == host || config_parse_long(colon + 1, 1, 65535, &port) < 0)
+        return fail_at(p, p->line, "invalid peer address '%s' (expected host:port)", value);
+    cfg->peers = pgw_realloc(cfg->peers, (cfg->npeers + 1) * sizeof(PgwPeer));
+    PgwPeer *peer = &cfg->peers[cfg->npeers++];
+    peer->id = (int)id;
+    peer->host = pgw_strndup(host, (size_t)(host_end - host));
+    peer->port = pgw_strdup(colon + 1);
+    peer->line = p->line;
+    return 0;
 }
 
 static const char *const mask_names[] = {"null", "redact", "hash", "partial", "hide", NULL};
@@ -530,6 +580,9 @@ static int parse_line(Parser *p, char *line)
         break;
     case SEC_TABLE:
         rc = table_line(p, key, value);
+        break;
+    case SEC_PEERS:
+        rc = peers_line(p, key, value);
         break;
     case SEC_NONE:
         break;

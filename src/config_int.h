@@ -18,6 +18,7 @@ int config_parse_long(const char *s, long lo, long hi, long *out) PGW_WUR;
 int config_parse_list(const char *s, char ***out, size_t *n_out) PGW_WUR;
 /* The auth_type names, in enum order. */
 extern const char *const config_auth_names[];
+extern const char *const config_pool_mode_names[];
 /* The next config version number of this process. */
 unsigned config_next_version(void);
 

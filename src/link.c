@@ -7,15 +7,20 @@
  * client's output buffer (evbuffer_remove_buffer: chains move, nothing is
  * copied) unless a hook wants to see them.
  *
- * Protocol order. Every ReadyForQuery the session owes is queued in the
- * backend under a kind: the client's own (LINK_RFQ_RELAY), the client's
- * Sync after a refusal inside its pipeline (LINK_RFQ_RELAY_ERROR: the held
- * refusal goes first), and pgwarden's Sync that closes a client pipeline
- * before one of pgwarden's own queries or answers (LINK_RFQ_DROP_READY: its
- * ReadyForQuery is not the client's and is dropped). An answer of
- * pgwarden's own (link_answer) is written only once nothing is owed; if an
- * extended-protocol pipeline is open, a Sync with DROP_READY makes the
- * server answer everything before it first.
+ * Protocol order. The backend keeps an exact model of what the server owes
+ * (backend_expect: one entry per message it answers, PostgreSQL's skip to
+ * Sync after an extended-protocol error included), each entry under a
+ * kind: the client's own (LINK_RFQ_RELAY), responses pgwarden needs but
+ * the client must not see (LINK_HIDDEN: a statement prepared again on the
+ * session the client landed on; only an error from it is relayed), and
+ * pgwarden's Sync that closes a client pipeline before one of pgwarden's
+ * own queries or answers (LINK_RFQ_DROP_READY: its ReadyForQuery is not the
+ * client's). What pgwarden answers inside a pipeline (a refusal, a
+ * ParseComplete for a statement the session already has) is queued in the
+ * same model and written when its turn comes (synth). An answer of
+ * pgwarden's own to a whole statement (link_answer) is written only once
+ * nothing is owed; if an extended-protocol pipeline is open, a Sync with
+ * DROP_READY makes the server answer everything before it first.
  *
  * The session goes back to the pool only idle, synced and not mid-message;
  * otherwise it is discarded (its state is unknown).
@@ -47,9 +52,7 @@
  * that pipelines without reading costs bounded memory. */
 #define BACKEND_OUT_HIGH (1024 * 1024)
 
-#define LINK_RFQ_RELAY RFQ_USER
-#define LINK_RFQ_RELAY_ERROR (RFQ_USER + 1)
-#define LINK_RFQ_DROP_READY (RFQ_USER + 2)
+#include "link_int.h"
 
 struct PgwLinkAudit {
     PgwAudit *audit;
@@ -78,7 +81,6 @@ void link_init(PgwLink *l, uint32_t conn_id, struct bufferevent *out, PgwPool *p
     l->ops = ops;
     l->owner = owner;
     buf_init(&l->pending_out);
-    buf_init(&l->deferred_err);
 }
 
 void link_set_hooks(PgwLink *l, const PgwLinkHooks *hooks, void *arg)
@@ -87,7 +89,7 @@ void link_set_hooks(PgwLink *l, const PgwLinkHooks *hooks, void *arg)
     l->hooks_arg = arg;
 }
 
-static void client_write(PgwLink *l, const void *data, size_t len)
+void link_client_write(PgwLink *l, const void *data, size_t len)
 {
     if (len)
         bufferevent_write(l->out, data, len);
@@ -100,6 +102,10 @@ static void attach(PgwLink *l, PgwBackend *b)
     l->be = b;
     backend_set_user(b, &link_user, l);
     worker_publish_backend(link_worker(l), l->conn_id, b->pid);
+    if (l->txn) {
+        link_txn_attached(l);
+        return;
+    }
     if (l->startup_sets) {
         backend_send_internal(b, l->startup_sets);
         free(l->startup_sets);
@@ -107,14 +113,23 @@ static void attach(PgwLink *l, PgwBackend *b)
     }
 }
 
-/* Unlink the session: back to the pool when clean, else discarded. */
-static void give_back(PgwLink *l)
+/* Unlink the session: back to the pool when clean (without a reset when a
+ * transaction-pooled client leaves nothing of its own on it), else
+ * discarded. */
+void link_give_back(PgwLink *l)
 {
     PgwBackend *b = l->be;
+    if (l->state_query) {
+        backend_internal_forget(b, l->state_query);
+        l->state_query = NULL;
+    }
     l->be = NULL;
     worker_publish_backend(link_worker(l), l->conn_id, 0);
     backend_set_user(b, NULL, NULL);
-    if (backend_reusable(b) && !l->partial)
+    bool clean = backend_reusable(b) && !l->partial;
+    if (clean && l->txn && !l->pinned && !l->dirty && b->tx_status == 'I')
+        backend_hand_back(b);
+    else if (clean)
         pool_release(l->pool, b);
     else
         pool_discard(l->pool, b);
@@ -130,7 +145,8 @@ void link_close(PgwLink *l)
         event_free(l->wait_timer);
     l->wait_timer = NULL;
     if (l->be)
-        give_back(l);
+        link_give_back(l);
+    link_txn_free(l);
     while (l->audit_head) {
         PgwLinkAudit *a = l->audit_head;
         l->audit_head = a->next;
@@ -140,7 +156,6 @@ void link_close(PgwLink *l)
     }
     l->audit_tail = NULL;
     buf_free(&l->pending_out);
-    buf_free(&l->deferred_err);
     free(l->startup_sets);
     l->startup_sets = NULL;
 }
@@ -242,6 +257,21 @@ bool link_synced(const PgwLink *l)
     return !l->be || !l->be->unsynced;
 }
 
+PgwLinkOwed link_owed(const PgwLink *l)
+{
+    const PgwBackend *b = l->be;
+    if (!b || b->state != PGW_BE_READY)
+        return PGW_LINK_OWES_NOTHING;
+    if (b->skipping)
+        return PGW_LINK_OWES_PIPELINE; /* the server ignores everything up to Sync */
+    if (!backend_busy(b))
+        return PGW_LINK_OWES_NOTHING;
+    char only[] = {'P', BACKEND_SYNTH_PARSE, 0};
+    if (backend_owes_only(b, only))
+        return PGW_LINK_OWES_PARSES;
+    return backend_owes_ready(b) ? PGW_LINK_OWES_READY : PGW_LINK_OWES_PIPELINE;
+}
+
 char link_tx_status(const PgwLink *l)
 {
     return l->be ? l->be->tx_status : 'I';
@@ -272,6 +302,10 @@ bool link_refresh_schema(PgwLink *l)
 
 void link_set_startup_sets(PgwLink *l, char *sql)
 {
+    if (l->txn) {
+        link_txn_startup_sets(l, sql);
+        return;
+    }
     free(l->startup_sets);
     l->startup_sets = sql;
     if (sql && l->be) {
@@ -285,19 +319,26 @@ void link_set_startup_sets(PgwLink *l, char *sql)
 
 void link_forward(PgwLink *l, struct evbuffer *src, size_t n, char type, bool last)
 {
+    if (!l->partial)
+        backend_expect(l->be, type, LINK_RFQ_RELAY); /* once per message, at its first bytes */
     backend_forward(l->be, src, n);
     l->partial = !last;
-    if (type != 'd' && type != 'c' && type != 'f')
-        l->be->unsynced = true;
 }
 
 void link_send_statement(PgwLink *l, char type, const PgwBuf *msg, PgwAudit *audit)
 {
-    backend_write(l->be, msg->data, msg->len);
-    if (type == 'Q')
-        backend_expect_rfq(l->be, LINK_RFQ_RELAY);
-    else
-        l->be->unsynced = true;
+    if (type == 'P' && l->txn) {
+        if (link_txn_parse(l, msg) != 0) {
+            audit_set_str(audit, "outcome", "refused by the link");
+            audit_finish(audit, 0);
+            return;
+        }
+    } else {
+        backend_write(l->be, msg->data, msg->len);
+        backend_expect(l->be, type, LINK_RFQ_RELAY);
+        if (type == 'Q' && l->txn)
+            link_txn_simple_query(l);
+    }
     if (audit) {
         PgwLinkAudit *a = pgw_malloc(sizeof *a);
         a->audit = audit;
@@ -312,40 +353,31 @@ void link_send_statement(PgwLink *l, char type, const PgwBuf *msg, PgwAudit *aud
 
 void link_sync(PgwLink *l, struct evbuffer *src, size_t n, bool after_error)
 {
-    if (after_error && l->deferred_err.len && l->be && l->be->state == PGW_BE_READY) {
-        /* The held refusal goes out just before this Sync's ReadyForQuery. */
-        backend_forward(l->be, src, n);
-        l->be->unsynced = false;
-        backend_expect_rfq(l->be, LINK_RFQ_RELAY_ERROR);
-        return;
-    }
-    if (!after_error && l->be && l->be->state == PGW_BE_READY && !l->be->unsynced) {
+    PgwBackend *b = l->be;
+    bool at_server = b && b->state == PGW_BE_READY && (backend_busy(b) || b->unsynced);
+    if (!after_error && b && b->state == PGW_BE_READY && !b->unsynced) {
         /* Nothing of this pipeline reached the server (the result cache
          * answered it, or pgwarden's own Sync closed it already): its
-         * ReadyForQuery is ours to give, in protocol order. */
+         * ReadyForQuery is ours to give, after what is still due. */
         evbuffer_drain(src, n);
         PgwBuf none;
         buf_init(&none);
         link_answer(l, &none, true);
-        if (l->audit_head && !backend_busy(l->be))
+        if (l->audit_head && !backend_busy(b))
             statement_done(l, 0); /* the pipeline's Parses are done */
         return;
     }
-    if (after_error || !l->be) {
-        /* Nothing of this pipeline is at the server: answer it here. */
+    if (!b || b->state != PGW_BE_READY || (after_error && !at_server)) {
+        /* Nothing of this pipeline is at the server: answer it here, after
+         * whatever pgwarden still holds for the client. */
         evbuffer_drain(src, n);
-        PgwBuf b;
-        buf_init(&b);
-        buf_append(&b, l->deferred_err.data, l->deferred_err.len);
-        buf_reset(&l->deferred_err);
-        codec_ready(&b, link_tx_status(l));
-        client_write(l, b.data, b.len);
-        buf_free(&b);
+        PgwBuf none;
+        buf_init(&none);
+        link_answer(l, &none, true);
         return;
     }
-    backend_forward(l->be, src, n);
-    l->be->unsynced = false;
-    backend_expect_rfq(l->be, LINK_RFQ_RELAY);
+    backend_forward(b, src, n);
+    backend_expect(b, 'S', LINK_RFQ_RELAY);
 }
 
 /* Close the client's open pipeline so the server answers it (the
@@ -357,17 +389,30 @@ static void close_pipeline(PgwLink *l)
     codec_sync(&m);
     backend_write(l->be, m.data, m.len);
     buf_free(&m);
-    backend_expect_rfq(l->be, LINK_RFQ_DROP_READY);
-    l->be->unsynced = false;
+    backend_expect(l->be, 'S', LINK_RFQ_DROP_READY);
 }
 
 void link_error(PgwLink *l, const PgwBuf *err, bool simple)
 {
-    if (!simple && l->be && l->be->state == PGW_BE_READY && l->be->unsynced) {
+    PgwBackend *b = l->be;
+    if (!simple && b && b->state == PGW_BE_READY && (backend_busy(b) || b->unsynced)) {
         /* Earlier messages of this pipeline are at the server: their
-         * replies come first, then this error, then the ReadyForQuery of
-         * the client's own Sync (LINK_RFQ_RELAY_ERROR). */
-        buf_append(&l->deferred_err, err->data, err->len);
+         * replies come first, then this error (synth), then the
+         * ReadyForQuery of the client's own Sync. While the server skips
+         * to Sync after an error of its own, the client gets only that
+         * one, as from PostgreSQL. */
+        if (b->skipping)
+            return;
+        PgwLinkErr *e = pgw_malloc(sizeof *e);
+        buf_init(&e->msg);
+        buf_append(&e->msg, err->data, err->len);
+        e->next = NULL;
+        if (l->errs_tail)
+            l->errs_tail->next = e;
+        else
+            l->errs_head = e;
+        l->errs_tail = e;
+        backend_expect(b, BACKEND_SYNTH_ERROR, LINK_RFQ_RELAY);
         return;
     }
     link_answer(l, err, simple);
@@ -377,7 +422,7 @@ void link_error(PgwLink *l, const PgwBuf *err, bool simple)
 
 static void flush_answer(PgwLink *l)
 {
-    client_write(l, l->pending_out.data, l->pending_out.len);
+    link_client_write(l, l->pending_out.data, l->pending_out.len);
     buf_reset(&l->pending_out);
     if (l->pending_out.cap > 65536)
         buf_free(&l->pending_out);
@@ -385,7 +430,7 @@ static void flush_answer(PgwLink *l)
         PgwBuf b;
         buf_init(&b);
         codec_ready(&b, link_tx_status(l));
-        client_write(l, b.data, b.len);
+        link_client_write(l, b.data, b.len);
         buf_free(&b);
     }
     l->answer_pending = false;
@@ -432,19 +477,10 @@ void link_cancel(PgwLink *l)
         backend_cancel(l->be);
 }
 
-bool link_client_congested(PgwLink *l)
-{
-    if (evbuffer_get_length(bufferevent_get_output(l->out)) <= CLIENT_OUT_HIGH)
-        return false;
-    l->out_wait = true;
-    bufferevent_setwatermark(l->out, EV_WRITE, CLIENT_OUT_LOW, 0);
-    return true;
-}
-
 void link_client_drained(PgwLink *l)
 {
-    if (l->out_wait) {
-        l->out_wait = false;
+    if (l->answers_paused) {
+        l->answers_paused = false;
         if (!l->throttled)
             bufferevent_setwatermark(l->out, EV_WRITE, 0, 0);
         l->ops->resume(l->owner);
@@ -455,6 +491,19 @@ void link_client_drained(PgwLink *l)
     bufferevent_setwatermark(l->out, EV_WRITE, 0, 0);
     if (l->be)
         backend_resume(l->be);
+}
+
+bool link_output_congested(PgwLink *l)
+{
+    if (evbuffer_get_length(bufferevent_get_output(l->out)) <= CLIENT_OUT_HIGH)
+        return false;
+    if (!l->answers_paused) {
+        /* The client's write callback (link_client_drained) resumes its
+         * input once the output is down to the low-water mark. */
+        l->answers_paused = true;
+        bufferevent_setwatermark(l->out, EV_WRITE, CLIENT_OUT_LOW, 0);
+    }
+    return true;
 }
 
 /* ---------- the relay (PgwBackendUser) ---------- */
@@ -477,12 +526,14 @@ static void relay_bytes(PgwLink *l, const uint8_t *data, size_t len)
 {
     if (l->hooks && l->hooks->relayed)
         l->hooks->relayed(l->hooks_arg, data, len);
-    client_write(l, data, len);
+    link_client_write(l, data, len);
 }
 
-static void user_message(void *arg, char type, const uint8_t *msg, size_t len)
+static void user_message(void *arg, uint8_t kind, char type, const uint8_t *msg, size_t len)
 {
     PgwLink *l = arg;
+    if (type == 'E' && l->txn)
+        l->dirty = true; /* a Parse may have failed or been skipped: see what the server has */
     if (type == 'E' || type == 'N') {
         /* What of a server error may reach a client: see scrub.h. */
         PgwBuf clean;
@@ -492,12 +543,21 @@ static void user_message(void *arg, char type, const uint8_t *msg, size_t len)
         buf_free(&clean);
         return;
     }
+    if (kind == LINK_HIDDEN)
+        return;
+    if (type == 'C' && l->txn)
+        link_txn_command_done(l, (const char *)msg + 5);
     relay_bytes(l, msg, len);
 }
 
-static void user_stream(void *arg, char type, struct evbuffer *src, size_t n, bool first)
+static void user_stream(void *arg, uint8_t kind, char type, struct evbuffer *src, size_t n,
+                        bool first)
 {
     PgwLink *l = arg;
+    if (kind == LINK_HIDDEN) {
+        evbuffer_drain(src, n);
+        return;
+    }
     if (l->hooks && l->hooks->relayed) {
         /* The hook sees the bytes where they lie: no copy. */
         struct evbuffer_iovec small[8], *v = small;
@@ -515,6 +575,31 @@ static void user_stream(void *arg, char type, struct evbuffer *src, size_t n, bo
             free(v);
     }
     evbuffer_remove_buffer(src, bufferevent_get_output(l->out), n);
+}
+
+/* A response pgwarden gives in the session's place, now that its turn has
+ * come. */
+static void user_synth(void *arg, char what, uint8_t kind)
+{
+    PgwLink *l = arg;
+    PgwBuf m;
+    buf_init(&m);
+    if (what == BACKEND_SYNTH_ERROR) {
+        PgwLinkErr *e = l->errs_head;
+        if (!e)
+            return;
+        l->errs_head = e->next;
+        if (!l->errs_head)
+            l->errs_tail = NULL;
+        relay_bytes(l, e->msg.data, e->msg.len);
+        buf_free(&e->msg);
+        free(e);
+        return;
+    }
+    buf_append_byte(&m, (uint8_t)what); /* ParseComplete, CloseComplete: no body */
+    buf_append_u32(&m, 4);
+    relay_bytes(l, m.data, m.len);
+    buf_free(&m);
 }
 
 /* A relayed ReadyForQuery: the statements forwarded before it are done. */
@@ -536,13 +621,8 @@ static void user_ready(void *arg, uint8_t kind, char tx_status, int64_t rows, co
                        size_t len)
 {
     PgwLink *l = arg;
-    if (kind == LINK_RFQ_DROP_READY)
+    if (kind != LINK_RFQ_RELAY)
         return; /* pgwarden's own Sync: not the client's ReadyForQuery */
-    if (kind == LINK_RFQ_RELAY_ERROR) {
-        /* The refusal held for this Sync, before its ReadyForQuery. */
-        client_write(l, l->deferred_err.data, l->deferred_err.len);
-        buf_reset(&l->deferred_err);
-    }
     relay_bytes(l, msg, len);
     if (l->hooks && l->hooks->ready)
         l->hooks->ready(l->hooks_arg, tx_status);
@@ -566,12 +646,18 @@ static void user_lost(void *arg, const char *reason)
     PgwBackend *b = l->be;
     bool mid_message = backend_mid_message(b);
     uint32_t relays = backend_expected(b, LINK_RFQ_RELAY);
-    bool unsynced = b->unsynced;
+    bool unsynced = b->unsynced || b->skipping;
+    bool in_tx = b->tx_status != 'I' || l->pinned;
+    if (l->state_query) {
+        backend_internal_forget(b, l->state_query);
+        l->state_query = NULL;
+    }
     l->be = NULL;
     l->partial = false;
     worker_publish_backend(link_worker(l), l->conn_id, 0);
     backend_set_user(b, NULL, NULL);
     pool_discard(l->pool, b);
+    link_txn_lost(l);
     if (l->throttled) {
         l->throttled = false;
         bufferevent_setwatermark(l->out, EV_WRITE, 0, 0);
@@ -579,8 +665,15 @@ static void user_lost(void *arg, const char *reason)
     STATS_ADD(backend_lost, 1);
     if (mid_message) {
         /* Half a message already reached the client: its stream cannot be
-         * repaired. */
-        l->ops->lost(l->owner, why, true, false);
+         * repaired, and anything written now would be read as the rest of
+         * that message. */
+        l->ops->lost(l->owner, why, PGW_LOSS_STREAM, false);
+        return;
+    }
+    if (in_tx) {
+        /* The client's transaction (or the session state it pinned) is
+         * gone; it must not go on as if it were not. */
+        l->ops->lost(l->owner, why, PGW_LOSS_TRANSACTION, false);
         return;
     }
     PgwBuf out;
@@ -592,11 +685,11 @@ static void user_lost(void *arg, const char *reason)
             "The next statement runs on a new server session; session state (prepared statements, settings, open transaction) is gone.");
     for (uint32_t i = 0; i < relays; i++)
         codec_ready(&out, 'I');
-    client_write(l, out.data, out.len);
+    link_client_write(l, out.data, out.len);
     buf_free(&out);
     if (l->answer_pending)
         flush_answer(l);
-    l->ops->lost(l->owner, why, false, unsynced);
+    l->ops->lost(l->owner, why, PGW_LOSS_STATEMENT, unsynced);
 }
 
 static void user_drained(void *arg)
@@ -613,6 +706,7 @@ static const PgwBackendUser link_user = {
     .message = user_message,
     .stream = user_stream,
     .ready = user_ready,
+    .synth = user_synth,
     .idle = user_idle,
     .lost = user_lost,
     .drained = user_drained,

@@ -16,6 +16,13 @@
  * the server have been relayed (link_answer), and inside an unsynced
  * extended-protocol pipeline a refusal waits for the client's Sync.
  *
+ * Transaction pooling (link_txn.c): with pool_mode = transaction the link
+ * holds a session only while a transaction, an autocommit statement or an
+ * extended-protocol batch runs, and carries the client's session state
+ * across the sessions it lands on: protocol-level prepared statements
+ * under shared server-side names (prepared where the client lands, an LRU
+ * bound per session), the unnamed statement, the settings it changed.
+ *
  * Seams for what will grow here: a hook on every byte relayed to the
  * client and on every relayed ReadyForQuery (PgwLinkHooks: the result
  * cache captures answers there; transaction pooling learns there when a
@@ -52,13 +59,28 @@ typedef struct PgwLinkOps {
     void (*acquired)(void *owner);
     /* No session: the pool refused or pool_timeout passed. */
     void (*acquire_failed)(void *owner, const char *sqlstate, const char *message);
-    /* The session died. fatal: part of a message had reached the client, so
-     * its stream cannot be repaired and it must be closed; otherwise the
-     * errors for the statements in flight have been written, and
-     * skip_to_sync says an extended-protocol pipeline was open (the client
-     * must discard up to Sync, as PostgreSQL does after an error). */
-    void (*lost)(void *owner, const char *why, bool fatal, bool skip_to_sync);
+    /* The session died (how: PgwLinkLoss). For a statement, the errors for
+     * the statements in flight have been written, and skip_to_sync says an
+     * extended-protocol pipeline was open (the client must discard up to
+     * Sync, as PostgreSQL does after an error). */
+    void (*lost)(void *owner, const char *why, int how, bool skip_to_sync);
+    /* The link refused the extended-protocol message of this type the
+     * client is on (an unknown statement name, a duplicate one): answer it
+     * as an error and skip to Sync. */
+    void (*refused)(void *owner, char type, const char *sqlstate, const char *message);
 } PgwLinkOps;
+
+typedef enum {
+    /* Outside any transaction: the client goes on, on a new session. */
+    PGW_LOSS_STATEMENT,
+    /* Inside a transaction: it is gone, and the client must be told so
+     * (a FATAL, then close): a next statement must never run outside the
+     * transaction the client believes it is in. */
+    PGW_LOSS_TRANSACTION,
+    /* Part of a message had reached the client: its stream cannot be
+     * repaired; close without writing anything more. */
+    PGW_LOSS_STREAM,
+} PgwLinkLoss;
 
 /* Hooks on the relay (see above). Called on the client's worker from inside
  * the relay loop; they must not write to the client or the session. */
@@ -73,6 +95,9 @@ typedef struct PgwLinkHooks {
 } PgwLinkHooks;
 
 typedef struct PgwLinkAudit PgwLinkAudit;
+typedef struct PgwLinkStmt PgwLinkStmt;
+typedef struct PgwLinkErr PgwLinkErr;
+struct PgwStmtBody;
 
 /* Embedded in the client; all fields are link.c's. */
 typedef struct PgwLink {
@@ -90,17 +115,48 @@ typedef struct PgwLink {
     bool answer_pending; /* pending_out waits for the session to drain */
     bool answer_ready; /* ... and is followed by a ReadyForQuery */
     bool throttled; /* the relay is paused for the client's output */
-    bool out_wait; /* pgwarden's own answers wait for the client's output */
     bool input_paused; /* the server is not taking our writes */
     bool partial; /* the session has part of a client message */
+    bool answers_paused; /* the client's input waits for its output to drain */
+    /* Transaction pooling (link_txn.c). */
+    bool txn; /* pool_mode = transaction for this client (fixed at login) */
+    bool dirty; /* the transaction changed session state: read it before release */
+    bool pinned; /* SQL PREPARE or a WITH HOLD cursor keep the client on its session */
+    void *state_query; /* reading the session's state, before release */
+    uint64_t state_clock; /* the session's statement clock when it was sent */
+    char *sets; /* the client's settings, as statements (NULL: none) */
+    PgwLinkStmt **stmts; /* the client's named statements: hash buckets */
+    uint32_t stmt_buckets, nstmts;
+    struct PgwStmtBody *unnamed; /* the client's unnamed statement */
+    PgwLinkErr *errs_head, *errs_tail; /* refusals queued in the session's response order */
     PgwBuf pending_out;
-    PgwBuf deferred_err; /* a refusal inside a pipeline, sent before its Sync's ReadyForQuery */
     char *startup_sets; /* SET statements for the session, applied when it is linked */
     PgwLinkAudit *audit_head, *audit_tail; /* forwarded statements awaiting ReadyForQuery */
 } PgwLink;
 
 void link_init(PgwLink *l, uint32_t conn_id, struct bufferevent *out, struct PgwPool *pool,
                const PgwLinkOps *ops, void *owner);
+/* pool_mode = transaction for this client (at login, before a session). */
+void link_set_transaction_mode(PgwLink *l, bool on);
+bool link_transaction_mode(const PgwLink *l);
+/* The client has nothing in flight: in transaction mode, give the session
+ * back if it is between transactions. */
+void link_quiet(PgwLink *l);
+/* Prepared statements the client has (SHOW CLIENTS). */
+uint32_t link_prepared_count(const PgwLink *l);
+/* Transaction mode: a Bind, Describe or Close whose first take bytes are
+ * in src (the whole message for Describe and Close; for Bind at least its
+ * names) and whose whole length is whole. The statement it names is
+ * prepared on the session if needed and the message goes on under the
+ * server-side name; *rest is what is still to forward (link_forward).
+ * Returns -1 when refused (ops->refused has run; nothing was taken). */
+int link_named_message(PgwLink *l, struct evbuffer *src, char type, size_t take, size_t whole,
+                       size_t *rest) PGW_WUR;
+/* The bytes of a Bind needed before link_named_message can take it. */
+size_t link_named_take(char type, size_t whole);
+/* The client's output is past its bound: stop reading it (resume follows
+ * when it drained), exactly as the relay stops for a slow reader. */
+bool link_output_congested(PgwLink *l);
 /* The tenant's pool (NULL before link_init). */
 struct PgwPool *link_pool(const PgwLink *l);
 /* The client goes away: withdraw a wait, give the session back when it is
@@ -120,6 +176,15 @@ bool link_busy(const PgwLink *l);
 /* No extended-protocol message went to the session since its last Sync
  * (true without a session). */
 bool link_synced(const PgwLink *l);
+/* What the session still owes, for the result cache, which must know
+ * where the answer to the next statement will begin in the relayed bytes. */
+typedef enum {
+    PGW_LINK_OWES_NOTHING,
+    PGW_LINK_OWES_PARSES, /* only (Parse|ParseComplete)s of the open pipeline: answered first */
+    PGW_LINK_OWES_READY, /* up to a ReadyForQuery: it will be answered (ready hook, idle) */
+    PGW_LINK_OWES_PIPELINE, /* other messages of a pipeline whose Sync has not come */
+} PgwLinkOwed;
+PgwLinkOwed link_owed(const PgwLink *l);
 /* The transaction status to report: the session's, 'I' without one. */
 char link_tx_status(const PgwLink *l);
 /* An answer of pgwarden's own waits for the session to drain. */
@@ -168,8 +233,6 @@ void link_forget(PgwLink *l, void *query);
 void link_cancel(PgwLink *l);
 /* The client's output drained below its low-water mark. */
 void link_client_drained(PgwLink *l);
-/* The client is not reading what it was sent: pgwarden's own answers wait
- * (ops->resume follows once it has read most of it). */
-bool link_client_congested(PgwLink *l);
+
 
 #endif

@@ -614,9 +614,11 @@ static void take_relations(Rewrite *rw, PgwPolicyResult *out)
  * something we did not check. */
 static int deparse_verified(Rewrite *rw, PgQuery__ParseResult *tree, char **out)
 {
+    policy_object_portal_names(tree, true);
     size_t len = pg_query__parse_result__get_packed_size(tree);
     uint8_t *packed = pgw_malloc(len > 0 ? len : 1);
     pg_query__parse_result__pack(tree, packed);
+    policy_object_portal_names(tree, false);
     PgQueryProtobuf pb = {len, (char *)packed};
     PgQueryDeparseResult dr = pg_query_deparse_protobuf(pb);
     free(packed);
@@ -724,7 +726,8 @@ static int rewrite_job(void *arg)
         bool rows;
         if (tree->stmts[i]->stmt == NULL)
             continue;
-        if (walk_statement(&rw, &tree->stmts[i]->stmt, &rows) < 0 || rw.refused) {
+        if (policy_object_prepare(&rw, &tree->stmts[i]->stmt) < 0 ||
+            walk_statement(&rw, &tree->stmts[i]->stmt, &rows) < 0 || rw.refused) {
             rc = rw.refused ? 0 : -1;
             goto done;
         }
@@ -735,6 +738,10 @@ static int rewrite_job(void *arg)
         }
         shorten_column_refs(&rw);
         rewrite_reset_statement(&rw);
+        if (policy_object_finish(&rw, &tree->stmts[i]->stmt) < 0) {
+            rc = rw.refused ? 0 : -1;
+            goto done;
+        }
     }
     /* Row filters, masks, catalog views and OID wrappers get their
      * operators and built-in calls pinned to pg_catalog like the client's. */
@@ -752,6 +759,7 @@ static int rewrite_job(void *arg)
     rc = 0;
 done:
     rewrite_reset_statement(&rw);
+    policy_object_reset(&rw);
     for (size_t i = 0; i < rw.nsearch_path; i++)
         free(rw.search_path[i]);
     free(rw.search_path);

@@ -45,6 +45,11 @@ typedef struct CacheEntry {
     size_t keylen;
     size_t bytes; /* what the entry is charged */
     PgwPolicyResult result;
+    /* For a statement template: where each $k sits in result.sql, as the
+     * scanner found it when the entry was made (start, end, k triples), so
+     * filling a template in needs no second scan. NULL: not computed. */
+    uint32_t *spans;
+    size_t nspans;
 } CacheEntry;
 
 static struct {
@@ -87,6 +92,7 @@ void policy_result_copy(PgwPolicyResult *dst, const PgwPolicyResult *src)
 
 static void cache_entry_free(CacheEntry *e)
 {
+    free(e->spans);
     policy_result_free(&e->result);
     free(e->key);
     free(e);
@@ -146,8 +152,18 @@ static void cache_make_room(size_t bytes)
     }
 }
 
-static int rewrite_cached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out)
+static int param_spans(const char *sql, uint32_t **spans, size_t *nspans);
+
+/* spans (may be NULL): the entry's parameter spans are copied out (or
+ * computed, once, when the entry is made); *spans stays NULL when they are
+ * not known. */
+static int rewrite_cached_spans(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out,
+                                uint32_t **spans, size_t *nspans)
 {
+    if (spans) {
+        *spans = NULL;
+        *nspans = 0;
+    }
     if (ctx == NULL || ctx->cfg == NULL || ctx->tenant == NULL || sql == NULL) {
         memset(out, 0, sizeof(*out));
         return -1;
@@ -171,6 +187,11 @@ static int rewrite_cached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyRes
     for (CacheEntry *e = cache.buckets[h % CACHE_BUCKETS]; e != NULL; e = e->next) {
         if (e->hash == h && e->keylen == keylen && memcmp(e->key, key, keylen) == 0) {
             policy_result_copy(out, &e->result);
+            if (spans && e->spans) {
+                *spans = pgw_malloc((e->nspans * 3 + 1) * sizeof **spans);
+                memcpy(*spans, e->spans, e->nspans * 3 * sizeof **spans);
+                *nspans = e->nspans;
+            }
             cache.hits++;
             pthread_mutex_unlock(&cache.lock);
             free(key);
@@ -192,6 +213,13 @@ static int rewrite_cached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyRes
     e->keylen = keylen;
     e->bytes = bytes;
     policy_result_copy(&e->result, out);
+    if (spans && out->sql != NULL && param_spans(out->sql, &e->spans, &e->nspans) == 0) {
+        *spans = pgw_malloc((e->nspans * 3 + 1) * sizeof **spans);
+        memcpy(*spans, e->spans, e->nspans * 3 * sizeof **spans);
+        *nspans = e->nspans;
+        bytes += e->nspans * 3 * sizeof *e->spans; /* charged like the rest */
+        e->bytes = bytes;
+    }
 
     pthread_mutex_lock(&cache.lock);
     /* Another thread may have stored the same statement meanwhile. */
@@ -214,6 +242,11 @@ static int rewrite_cached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyRes
     cache.buckets[h % CACHE_BUCKETS] = e;
     pthread_mutex_unlock(&cache.lock);
     return 0;
+}
+
+static int rewrite_cached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out)
+{
+    return rewrite_cached_spans(ctx, sql, out, NULL, NULL);
 }
 
 void policy_cache_stats(PgwPolicyCacheStats *out)
@@ -288,7 +321,9 @@ int policy_measure_us(const PgwPolicyCtx *ctx, const char *sql, int iterations, 
  * refusal) is decided on the original text, so a number the policy must see
  * (SET values, FETCH counts) is never hidden from it: those statements do
  * not even parse as templates. A statement that already has parameters is
- * left alone. */
+ * left alone. One scan per statement: where the parameters sit in the
+ * rewritten template is found by the scanner once, when its cache entry is
+ * made, and kept beside it (param_spans), so a hit only splices. */
 
 typedef struct Template {
     char *text;
@@ -379,36 +414,66 @@ static int template_of(const char *sql, Template *t)
     return 0;
 }
 
-/* The rewritten template with each $k replaced by literal k; NULL when a
- * parameter is out of range (the template was not ours after all). */
-static char *template_fill(const char *rewritten, const Template *t)
+/* Where each parameter ($k) sits in a rewritten template, by scanner
+ * token: (start, end, k) triples. -1 when one is malformed or out of the
+ * 32-bit range (the template is then not used). */
+static int param_spans(const char *sql, uint32_t **spans, size_t *nspans)
 {
-    PgQuery__ScanResult *tokens = scan(rewritten);
+    *spans = NULL;
+    *nspans = 0;
+    PgQuery__ScanResult *tokens = scan(sql);
     if (tokens == NULL)
-        return NULL;
-    PgwBuf b;
-    buf_init(&b);
-    size_t pos = 0, len = strlen(rewritten);
-    bool ok = true;
-    for (size_t i = 0; i < tokens->n_tokens && ok; i++) {
+        return -1;
+    size_t len = strlen(sql), n = 0, pos = 0;
+    uint32_t *sp = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < tokens->n_tokens && rc == 0; i++) {
         PgQuery__ScanToken *tok = tokens->tokens[i];
         if (tok->token != PG_QUERY__TOKEN__PARAM)
             continue;
         size_t start = (size_t)tok->start, end = (size_t)tok->end;
         char *endp;
-        unsigned long k = strtoul(rewritten + start + 1, &endp, 10);
-        if (start < pos || end > len || (size_t)(endp - rewritten) != end || k == 0 || k > t->n) {
-            ok = false;
+        unsigned long k = strtoul(sql + start + 1, &endp, 10);
+        if (start < pos || end > len || (size_t)(endp - sql) != end || k == 0 || k > UINT32_MAX ||
+            end > UINT32_MAX) {
+            rc = -1;
             break;
+        }
+        sp = pgw_realloc(sp, (n + 1) * 3 * sizeof *sp);
+        sp[3 * n] = (uint32_t)start;
+        sp[3 * n + 1] = (uint32_t)end;
+        sp[3 * n + 2] = (uint32_t)k;
+        n++;
+        pos = end;
+    }
+    pg_query__scan_result__free_unpacked(tokens, NULL);
+    if (rc != 0) {
+        free(sp);
+        return -1;
+    }
+    *spans = sp;
+    *nspans = n;
+    return 0;
+}
+
+/* The rewritten template with each $k replaced by literal k, at the spans
+ * the scanner found in exactly this text (param_spans); NULL when a
+ * parameter is out of range (the template was not ours after all). */
+static char *template_fill(const char *rewritten, const uint32_t *spans, size_t nspans,
+                           const Template *t)
+{
+    PgwBuf b;
+    buf_init(&b);
+    size_t pos = 0, len = strlen(rewritten);
+    for (size_t i = 0; i < nspans; i++) {
+        size_t start = spans[3 * i], end = spans[3 * i + 1], k = spans[3 * i + 2];
+        if (start < pos || end > len || k == 0 || k > t->n) {
+            buf_free(&b);
+            return NULL;
         }
         buf_append(&b, rewritten + pos, start - pos);
         buf_append_str(&b, t->literals[k - 1]);
         pos = end;
-    }
-    pg_query__scan_result__free_unpacked(tokens, NULL);
-    if (!ok) {
-        buf_free(&b);
-        return NULL;
     }
     buf_append(&b, rewritten + pos, len - pos);
     return buf_steal_str(&b);
@@ -428,9 +493,14 @@ int policy_rewrite(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *ou
         tctx.nparam_types = t.n;
         tctx.param_types = t.types;
         tctx.params_are_literals = true;
-        if (rewrite_cached(&tctx, t.text, &tr) == 0 && tr.decision == PGW_POLICY_ALLOW &&
-            tr.read_only_query && tr.sql != NULL) {
-            char *filled = template_fill(tr.sql, &t);
+        uint32_t *spans = NULL;
+        size_t nspans = 0;
+        if (rewrite_cached_spans(&tctx, t.text, &tr, &spans, &nspans) == 0 &&
+            tr.decision == PGW_POLICY_ALLOW && tr.read_only_query && tr.sql != NULL &&
+            (spans != NULL || param_spans(tr.sql, &spans, &nspans) == 0)) {
+            char *filled = template_fill(tr.sql, spans, nspans, &t);
+            free(spans);
+            spans = NULL;
             if (filled != NULL) {
                 free(tr.sql);
                 tr.sql = filled;
@@ -439,6 +509,7 @@ int policy_rewrite(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *ou
                 return 0;
             }
         }
+        free(spans);
         policy_result_free(&tr);
         template_free(&t);
     }

@@ -1,675 +1,1062 @@
 /*
- * policy_catalog.c — catalog virtualization: which pg_catalog and
- * information_schema relations a tenant may read, and how each is filtered
- * so hidden relations and hidden columns vanish from it (see
- * policy_catalog.h).
+ * policy_catalog.c — the tenant's virtual catalog (see policy_catalog.h).
  *
- * Every rule is a boolean SQL expression over the catalog row (alias r).
- * Placeholders expand to SQL built from the configuration alone, never from
- * the backend's schema snapshot, so the filter is evaluated by the backend
- * against its real catalog at the moment the query runs:
- *     %R          the OIDs of every readable relation and of their indexes
- *     %N(ns, rel) (ns, rel) names a readable relation
- *     %F(ns, fn)  (ns, fn) names a built-in or an allowed_functions entry
- *     %C(ns, rel, col) the column is hidden (mask = hide)
- *     %H(oid, col)     the same, by relation OID
- * With default_access = deny the readable set is the configured, non-hidden
- * tables; with allow it is everything but the hidden ones. Catalog relations
- * that expose values (pg_stats, pg_statistic) or other sessions
- * (pg_stat_activity ...) have no rule and are refused. A catalog that only
- * describes types, functions, roles or settings is readable as is.
+ * One visible object set per tenant, written once as SQL built from the
+ * configuration and evaluated by the backend at run time, so a table created
+ * after the last schema snapshot is judged by the same rules:
+ *   relations  the ones the config lets the tenant read, every pg_catalog and
+ *              information_schema relation, free-standing composite types,
+ *              the indexes of those (unless one covers a hidden column), the
+ *              sequences they own and their TOAST tables; never temporary
+ *              relations;
+ *   types      every type except the row and array types of relations that
+ *              are not visible or have hidden columns;
+ *   schemas    pg_catalog, information_schema, pg_toast, the pinned
+ *              search_path, the schemas of allowed_functions, and every
+ *              schema holding a visible relation or type;
+ *   functions  pg_catalog's, information_schema's and allowed_functions;
+ *   constraints, triggers, rules, policies, statistics objects, defaults:
+ *              those of visible relations that do not depend on a hidden
+ *              column;
+ *   roles      the session's own and the predefined pg_* roles;
+ *   databases  the backend's current one, under the tenant's name.
+ * Every virtualized catalog, and every OID or name a client hands to a
+ * function or cast (policy_object.c), is checked against these sets, so a
+ * hidden object reads exactly as one that does not exist, and a guessed OID
+ * fed through VALUES, a CTE or a subquery finds nothing: the check runs on
+ * the value at run time, whatever expression produced it.
  *
- * Known residuals: functions that take a constraint or trigger OID
- * (pg_get_constraintdef, pg_get_triggerdef) are not checked, so a guessed
- * OID can describe a hidden table's constraint; a column cast to regclass
- * (x::regclass) shows a hidden relation's name when the client feeds it a
- * guessed OID through VALUES or a CTE.
+ * Each set is a CTE (pgwarden_rel, pgwarden_type, ...) that policy_object.c
+ * attaches to the statement's outermost WITH; catalog views and OID wrappers
+ * reference it by name, so a statement pays for each set once however many
+ * catalogs and arguments use it, and the rewrite stays linear in the
+ * statement's size. A statement with no WITH to attach to (EXECUTE's
+ * parameters) gets the set bodies inline. Clients may not name a CTE with
+ * the reserved prefix, so a set cannot be shadowed.
+ *
+ * A catalog view keeps exactly the relation's columns (from the backend's
+ * schema snapshot), so SELECT * and every client's column list read the same
+ * shape as PostgreSQL's; only values change: volume figures (reltuples,
+ * relpages, relallvisible, every pg_stat and pg_statio counter, sizes) of
+ * row-filtered relations are NULL, and so are those of the catalogs
+ * themselves (pg_class's row count counts the hidden relations too) and
+ * those about the whole shared database; column statistics (pg_stats) are
+ * not shown at all (pg_class.relname's histogram would list every name); ACLs keep only the items granted to a visible role or PUBLIC;
+ * owner, grantor and grantee names of invisible roles are NULL; the
+ * database's name is the tenant's. System columns a statement names
+ * (tableoid, ctid, xmin ...) are carried through for catalog tables.
+ *
+ * Template language of the rules below (arguments are SQL fragments):
+ *   %{set}          the set as a FROM item (a CTE name, or its body inline)
+ *   %P(ns, rel)     the config lets the tenant read ns.rel (catalogs too)
+ *   %X(ns, rel)     the config hides ns.rel explicitly
+ *   %Q(ns, rel)     ns.rel has a row filter
+ *   %m(ns, rel)     ns.rel has a column mask
+ *   %F(ns, fn)      ns.fn is a built-in or an allowed function
+ *   %f(ns, spec)    the same for information_schema's specific names (fn_oid)
+ *   %V(ns, rel)     a visible relation of that name exists
+ *   %N(ns)          a visible schema of that name exists
+ *   %R(role)        the role name is visible (or PUBLIC)
+ *   %C(ns,rel,col)  the column is hidden;  %M(...) the column is masked
+ *   %H(reloid, att) the column is hidden, by relation OID and number
+ *   %h(cat, oid)    the object (of catalog cat) depends on a hidden column
+ *   %K(ns, con)     a visible constraint of that name exists
+ *   %O(cls,oid,sub) the object is visible;  %S(cls, oid) the same for
+ *                   shared objects (databases, roles, tablespaces)
+ *   %G(name)        the setting may be read
+ *   %T              the tenant's database name, as a literal
+ *   %D(col)         the ACL column with invisible grantees removed
+ * Hidden columns, masks and row filters that the config does not have
+ * expand to constant false, and the sets that depend on them collapse.
  */
 #include "policy_catalog.h"
 
-#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-/* ---- built-in functions ---- */
+/* ------------------------------------------------------------------------ */
+/* Conditions written from the configuration                                  */
+/* ------------------------------------------------------------------------ */
 
-/* Aggregates and window functions: their arguments are evaluated after the
- * scan's quals, so they never matter for leak-proofness. */
-static const char *const aggregate_functions[] = {
-    "array_agg",
-    "avg",
-    "bit_and",
-    "bit_or",
-    "bit_xor",
-    "bool_and",
-    "bool_or",
-    "corr",
-    "count",
-    "covar_pop",
-    "covar_samp",
-    "cume_dist",
-    "dense_rank",
-    "every",
-    "first_value",
-    "json_agg",
-    "json_object_agg",
-    "jsonb_agg",
-    "jsonb_object_agg",
-    "lag",
-    "last_value",
-    "lead",
-    "max",
-    "min",
-    "mode",
-    "nth_value",
-    "ntile",
-    "percent_rank",
-    "percentile_cont",
-    "percentile_disc",
-    "range_agg",
-    "range_intersect_agg",
-    "rank",
-    "regr_avgx",
-    "regr_avgy",
-    "regr_count",
-    "regr_intercept",
-    "regr_r2",
-    "regr_slope",
-    "regr_sxx",
-    "regr_sxy",
-    "regr_syy",
-    "row_number",
-    "stddev",
-    "stddev_pop",
-    "stddev_samp",
-    "string_agg",
-    "sum",
-    "var_pop",
-    "var_samp",
-    "variance",
-};
+typedef enum { PAIRS_HIDDEN, PAIRS_READABLE, PAIRS_FILTERED, PAIRS_MASKED } PairKind;
 
-/* Built-in scalar and set-returning functions a read-only query may call.
- * Absent on purpose: anything that reads files or large objects, runs a
- * query given as text (query_to_xml, ts_stat, ...), sleeps, signals or
- * changes settings, sequences, advisory locks, dblink, statistics readers. */
-static const char *const scalar_functions[] = {
-    "abs",
-    "acos",
-    "acosd",
-    "acosh",
-    "age",
-    "array_append",
-    "array_cat",
-    "array_dims",
-    "array_fill",
-    "array_length",
-    "array_lower",
-    "array_ndims",
-    "array_position",
-    "array_positions",
-    "array_prepend",
-    "array_remove",
-    "array_replace",
-    "array_to_json",
-    "array_to_string",
-    "array_upper",
-    "ascii",
-    "asin",
-    "asind",
-    "asinh",
-    "atan",
-    "atan2",
-    "atan2d",
-    "atand",
-    "atanh",
-    "bit_count",
-    "bit_length",
-    "bool",
-    "btrim",
-    "cardinality",
-    "cbrt",
-    "ceil",
-    "ceiling",
-    "char_length",
-    "character_length",
-    "chr",
-    "clock_timestamp",
-    "col_description",
-    "concat",
-    "concat_ws",
-    "cos",
-    "cosd",
-    "cosh",
-    "cot",
-    "cotd",
-    "current_database",
-    "current_schema",
-    "current_schemas",
-    "current_setting",
-    "date",
-    "date_bin",
-    "date_part",
-    "date_trunc",
-    "daterange",
-    "decode",
-    "degrees",
-    "div",
-    "encode",
-    "exp",
-    "extract",
-    "factorial",
-    "float4",
-    "float8",
-    "floor",
-    "format",
-    "format_type",
-    "gcd",
-    "gen_random_uuid",
-    "generate_series",
-    "generate_subscripts",
-    "get_bit",
-    "get_byte",
-    "has_any_column_privilege",
-    "has_column_privilege",
-    "has_database_privilege",
-    "has_function_privilege",
-    "has_schema_privilege",
-    "has_sequence_privilege",
-    "has_table_privilege",
-    "has_type_privilege",
-    "initcap",
-    "int2",
-    "int4",
-    "int4range",
-    "int8",
-    "int8range",
-    "interval",
-    "isempty",
-    "isfinite",
-    "json_array_elements",
-    "json_array_elements_text",
-    "json_array_length",
-    "json_build_array",
-    "json_build_object",
-    "json_each",
-    "json_each_text",
-    "json_extract_path",
-    "json_extract_path_text",
-    "json_object",
-    "json_object_keys",
-    "json_populate_record",
-    "json_populate_recordset",
-    "json_strip_nulls",
-    "json_to_record",
-    "json_to_recordset",
-    "json_typeof",
-    "jsonb_array_elements",
-    "jsonb_array_elements_text",
-    "jsonb_array_length",
-    "jsonb_build_array",
-    "jsonb_build_object",
-    "jsonb_each",
-    "jsonb_each_text",
-    "jsonb_extract_path",
-    "jsonb_extract_path_text",
-    "jsonb_insert",
-    "jsonb_object",
-    "jsonb_object_keys",
-    "jsonb_path_exists",
-    "jsonb_path_match",
-    "jsonb_path_query",
-    "jsonb_path_query_array",
-    "jsonb_path_query_first",
-    "jsonb_populate_record",
-    "jsonb_populate_recordset",
-    "jsonb_pretty",
-    "jsonb_set",
-    "jsonb_set_lax",
-    "jsonb_strip_nulls",
-    "jsonb_to_record",
-    "jsonb_to_recordset",
-    "jsonb_typeof",
-    "justify_days",
-    "justify_hours",
-    "justify_interval",
-    "lcm",
-    "left",
-    "length",
-    "ln",
-    "log",
-    "log10",
-    "lower",
-    "lower_inc",
-    "lower_inf",
-    "lpad",
-    "ltrim",
-    "make_date",
-    "make_interval",
-    "make_time",
-    "make_timestamp",
-    "make_timestamptz",
-    "md5",
-    "min_scale",
-    "mod",
-    "normalize",
-    "now",
-    "num_nonnulls",
-    "num_nulls",
-    "numeric",
-    "numrange",
-    "obj_description",
-    "octet_length",
-    "overlay",
-    "pg_backend_pid",
-    "pg_char_to_encoding",
-    "pg_collation_is_visible",
-    "pg_column_size",
-    "pg_conversion_is_visible",
-    "pg_encoding_max_length",
-    "pg_encoding_to_char",
-    "pg_function_is_visible",
-    "pg_get_constraintdef",
-    "pg_get_expr",
-    "pg_get_function_arguments",
-    "pg_get_function_identity_arguments",
-    "pg_get_function_result",
-    "pg_get_indexdef",
-    "pg_get_keywords",
-    "pg_get_partkeydef",
-    "pg_get_serial_sequence",
-    "pg_get_statisticsobjdef_columns",
-    "pg_get_triggerdef",
-    "pg_get_userbyid",
-    "pg_get_viewdef",
-    "pg_is_in_recovery",
-    "pg_opclass_is_visible",
-    "pg_operator_is_visible",
-    "pg_opfamily_is_visible",
-    "pg_options_to_table",
-    "pg_partition_ancestors",
-    "pg_partition_root",
-    "pg_postmaster_start_time",
-    "pg_relation_is_publishable",
-    "pg_size_pretty",
-    "pg_table_is_visible",
-    "pg_tablespace_location",
-    "pg_ts_config_is_visible",
-    "pg_type_is_visible",
-    "pg_typeof",
-    "phraseto_tsquery",
-    "pi",
-    "plainto_tsquery",
-    "position",
-    "pow",
-    "power",
-    "quote_ident",
-    "quote_literal",
-    "quote_nullable",
-    "radians",
-    "random",
-    "regexp_count",
-    "regexp_instr",
-    "regexp_like",
-    "regexp_match",
-    "regexp_matches",
-    "regexp_replace",
-    "regexp_split_to_array",
-    "regexp_split_to_table",
-    "regexp_substr",
-    "repeat",
-    "replace",
-    "reverse",
-    "right",
-    "round",
-    "row_to_json",
-    "rpad",
-    "rtrim",
-    "scale",
-    "setweight",
-    "sha224",
-    "sha256",
-    "sha384",
-    "sha512",
-    "shobj_description",
-    "sign",
-    "sin",
-    "sind",
-    "sinh",
-    "split_part",
-    "sqrt",
-    "starts_with",
-    "statement_timestamp",
-    "string_to_array",
-    "string_to_table",
-    "strpos",
-    "substr",
-    "substring",
-    "tan",
-    "tand",
-    "tanh",
-    "text",
-    "time",
-    "timeofday",
-    "timestamp",
-    "timestamptz",
-    "timezone",
-    "to_ascii",
-    "to_char",
-    "to_date",
-    "to_hex",
-    "to_regclass",
-    "to_json",
-    "to_jsonb",
-    "to_number",
-    "to_timestamp",
-    "to_tsquery",
-    "to_tsvector",
-    "transaction_timestamp",
-    "translate",
-    "trim",
-    "trim_scale",
-    "trunc",
-    "ts_headline",
-    "ts_rank",
-    "ts_rank_cd",
-    "tsrange",
-    "tstzrange",
-    "unistr",
-    "unnest",
-    "upper",
-    "upper_inc",
-    "upper_inf",
-    "varchar",
-    "version",
-    "websearch_to_tsquery",
-    "width_bucket",
-};
-
-/* Functions whose result changes between two runs of the same text: a
- * statement calling one is not cacheable. */
-static const char *const volatile_functions[] = {
-    "clock_timestamp",       "current_setting", "gen_random_uuid",     "now",
-    "pg_backend_pid",        "random",          "statement_timestamp", "timeofday",
-    "transaction_timestamp",
-};
-
-
-static bool in_list(const char *const *list, size_t n, const char *s)
+static bool pair_selected(const PgwTablePolicy *tp, PairKind kind)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(list[i], s) == 0)
+    switch (kind) {
+    case PAIRS_HIDDEN:
+        return tp->hidden;
+    case PAIRS_READABLE:
+        return !tp->hidden;
+    case PAIRS_FILTERED:
+        return !tp->hidden && tp->row_filter != NULL && tp->row_filter[0] != '\0';
+    case PAIRS_MASKED:
+        return !tp->hidden && tp->nmasks > 0;
+    }
+    return false;
+}
+
+static bool any_pair(const PgwConfig *cfg, PairKind kind)
+{
+    for (size_t i = 0; i < cfg->ntables; i++)
+        if (pair_selected(&cfg->tables[i], kind))
             return true;
     return false;
 }
 
-bool policy_builtin_aggregate(const char *name)
+/* (ns::text, rel::text) IN (VALUES ...) over the configured tables of one
+ * kind; "false" when there is none. */
+static void append_pairs_cond(const PgwConfig *cfg, PgwBuf *b, const char *ns, const char *rel,
+                              PairKind kind)
 {
-    return in_list(aggregate_functions, PGW_ARRAY_LEN(aggregate_functions), name);
-}
-
-bool policy_builtin_scalar(const char *name)
-{
-    return in_list(scalar_functions, PGW_ARRAY_LEN(scalar_functions), name);
-}
-
-bool policy_builtin_volatile(const char *name)
-{
-    return in_list(volatile_functions, PGW_ARRAY_LEN(volatile_functions), name);
-}
-
-/* ---- settings ---- */
-
-/* Settings a client may SET, RESET or set_config(), and what values they may
- * take. Everything else is pinned: search_path (name resolution depends on
- * it), role and session_authorization, work_mem (one tenant could exhaust a
- * shared server), standard_conforming_strings (the backend must read string
- * literals the way libpg_query did). Pinned values come from the backend's
- * startup options, so RESET and DISCARD ALL return to them. */
-typedef enum {
-    SETTING_ANY,
-    SETTING_ON_ONLY, /* read-only switches: only on */
-    SETTING_TIMEOUT, /* statement_timeout: 0 < value <= the configured bound */
-    SETTING_ENCODING, /* client encodings whose bytes libpg_query reads as PostgreSQL does */
-} SettingCheck;
-
-static const struct {
-    const char *name;
-    SettingCheck check;
-} settable[] = {
-    {"application_name", SETTING_ANY},
-    {"bytea_output", SETTING_ANY},
-    {"client_encoding", SETTING_ENCODING},
-    {"client_min_messages", SETTING_ANY},
-    {"datestyle", SETTING_ANY},
-    {"default_transaction_deferrable", SETTING_ANY},
-    {"default_transaction_isolation", SETTING_ANY},
-    {"default_transaction_read_only", SETTING_ON_ONLY},
-    {"extra_float_digits", SETTING_ANY},
-    {"idle_in_transaction_session_timeout", SETTING_ANY},
-    {"intervalstyle", SETTING_ANY},
-    {"jit", SETTING_ANY},
-    {"lock_timeout", SETTING_ANY},
-    {"standard_conforming_strings", SETTING_ON_ONLY},
-    {"statement_timeout", SETTING_TIMEOUT},
-    {"timezone", SETTING_ANY},
-    {"transaction_deferrable", SETTING_ANY},
-    {"transaction_isolation", SETTING_ANY},
-    {"transaction_read_only", SETTING_ON_ONLY},
-};
-
-bool policy_setting_is_on(const char *v)
-{
-    static const char *const on[] = {"on", "true", "yes", "1", "t", "y"};
-    for (size_t i = 0; i < PGW_ARRAY_LEN(on); i++)
-        if (strcasecmp(v, on[i]) == 0)
-            return true;
-    return false;
-}
-
-/* "5000", "5s", "1.5 min" ... in milliseconds, as PostgreSQL reads a
- * time setting without unit as ms; -1 when unreadable. */
-static double timeout_ms(const char *v)
-{
-    static const struct {
-        const char *unit;
-        double ms;
-    } units[] = {{"", 1},        {"us", 0.001},  {"ms", 1},      {"s", 1000},
-                 {"min", 60000}, {"h", 3600000}, {"d", 86400000}};
-    char *end;
-    double x = strtod(v, &end);
-    if (end == v)
-        return -1;
-    while (*end == ' ')
-        end++;
-    for (size_t i = 0; i < PGW_ARRAY_LEN(units); i++)
-        if (strcmp(end, units[i].unit) == 0)
-            return x * units[i].ms;
-    return -1;
-}
-
-/* SJIS, BIG5, GBK, UHC, GB18030 and JOHAB put ASCII bytes (a quote, a
- * backslash) inside multibyte characters: the backend would split the text
- * differently from the policy's parser. */
-static bool encoding_safe(const char *v)
-{
-    char norm[64];
-    size_t n = 0;
-    for (const char *p = v; *p != '\0' && n + 1 < sizeof(norm); p++)
-        if (*p != '-' && *p != '_')
-            norm[n++] = (char)tolower((unsigned char)*p);
-    norm[n] = '\0';
-    static const char *const prefixes[] = {"utf8",    "unicode", "sqlascii", "latin",  "win12",
-                                           "iso8859", "koi8",    "euc",      "default"};
-    for (size_t i = 0; i < PGW_ARRAY_LEN(prefixes); i++)
-        if (strncmp(norm, prefixes[i], strlen(prefixes[i])) == 0)
-            return strcmp(norm, "euccn") == 0 || strncmp(norm, "euc", 3) != 0 ||
-                   strcmp(norm, "euctw") == 0 || strcmp(norm, "eucjp") == 0 ||
-                   strcmp(norm, "euckr") == 0 || strcmp(norm, "eucjis2004") == 0;
-    return false;
-}
-
-/* What policy_setting_verdict says about name = value (NULL: RESET). */
-PgwSettingVerdict policy_setting_verdict(const PgwConfig *cfg, const char *name, const char *value)
-{
-    char lower[128];
-    size_t n = 0;
-    for (; name[n] != '\0' && n + 1 < sizeof(lower); n++)
-        lower[n] = (char)tolower((unsigned char)name[n]);
-    lower[n] = '\0';
-    /* RESET x and SET x TO DEFAULT return to the startup value, which for
-     * pinned settings is pgwarden's (RESET ALL does the same for all). */
-    if (value == NULL)
-        return PGW_SETTING_OK;
-    for (size_t i = 0; i < PGW_ARRAY_LEN(settable); i++) {
-        if (strcmp(settable[i].name, lower) != 0)
+    if (!any_pair(cfg, kind)) {
+        buf_append_str(b, "false");
+        return;
+    }
+    bool first = true;
+    buf_printf(b, "((%s)::pg_catalog.text, (%s)::pg_catalog.text) IN (VALUES ", ns, rel);
+    for (size_t i = 0; i < cfg->ntables; i++) {
+        const PgwTablePolicy *tp = &cfg->tables[i];
+        if (!pair_selected(tp, kind))
             continue;
-        switch (settable[i].check) {
-        case SETTING_ON_ONLY:
-            return policy_setting_is_on(value) ? PGW_SETTING_OK : PGW_SETTING_READ_ONLY;
-        case SETTING_TIMEOUT: {
-            double ms = timeout_ms(value);
-            int bound = cfg->statement_timeout_ms;
-            return bound <= 0 || (ms >= 1 && ms <= bound) ? PGW_SETTING_OK : PGW_SETTING_TIMEOUT;
+        buf_append_str(b, first ? "(" : ", (");
+        policy_append_literal(b, tp->schema);
+        buf_append_str(b, ", ");
+        policy_append_literal(b, tp->name);
+        buf_append_byte(b, ')');
+        first = false;
+    }
+    buf_append_byte(b, ')');
+}
+
+/* %P: with default_access = deny the readable relations are the configured,
+ * non-hidden ones; with allow, everything but the hidden ones. */
+static void append_readable_cond(const PgwConfig *cfg, PgwBuf *b, const char *ns, const char *rel)
+{
+    buf_printf(b, "((%s)::pg_catalog.text IN ('pg_catalog', 'information_schema') OR ", ns);
+    if (cfg->default_access == PGW_ACCESS_ALLOW) {
+        buf_append_str(b, "NOT ");
+        append_pairs_cond(cfg, b, ns, rel, PAIRS_HIDDEN);
+    } else {
+        append_pairs_cond(cfg, b, ns, rel, PAIRS_READABLE);
+    }
+    buf_append_byte(b, ')');
+}
+
+/* "schema.name" of an allowed function; a bare name means public. */
+static void split_function(const char *f, char *schema, size_t slen, const char **name)
+{
+    const char *dot = strrchr(f, '.');
+    if (dot == NULL) {
+        snprintf(schema, slen, "public");
+        *name = f;
+    } else {
+        snprintf(schema, slen, "%.*s", (int)(dot - f), f);
+        *name = dot + 1;
+    }
+}
+
+/* %F: built-ins and allowed_functions. */
+static void append_callable_cond(const PgwConfig *cfg, PgwBuf *b, const char *ns, const char *fn)
+{
+    buf_printf(b, "((%s)::pg_catalog.text IN ('pg_catalog', 'information_schema')", ns);
+    if (cfg->nallowed_functions > 0) {
+        buf_printf(b, " OR ((%s)::pg_catalog.text, (%s)::pg_catalog.text) IN (VALUES ", ns, fn);
+        for (size_t i = 0; i < cfg->nallowed_functions; i++) {
+            char schema[128];
+            const char *name;
+            split_function(cfg->allowed_functions[i], schema, sizeof(schema), &name);
+            buf_append_str(b, i > 0 ? ", (" : "(");
+            policy_append_literal(b, schema);
+            buf_append_str(b, ", ");
+            policy_append_literal(b, name);
+            buf_append_byte(b, ')');
         }
-        case SETTING_ENCODING:
-            return encoding_safe(value) ? PGW_SETTING_OK : PGW_SETTING_ENCODING;
-        default:
-            return PGW_SETTING_OK;
+        buf_append_byte(b, ')');
+    }
+    buf_append_byte(b, ')');
+}
+
+static bool any_mask(const PgwConfig *cfg, bool hide_only)
+{
+    for (size_t i = 0; i < cfg->ntables; i++)
+        for (size_t m = 0; m < cfg->tables[i].nmasks; m++)
+            if (!hide_only || cfg->tables[i].masks[m].kind == PGW_MASK_HIDE)
+                return true;
+    return false;
+}
+
+/* (schema, table, column) VALUES of hidden (or all masked) columns. */
+static void append_mask_values(const PgwConfig *cfg, PgwBuf *b, bool hide_only)
+{
+    bool first = true;
+    buf_append_str(b, "(VALUES ");
+    for (size_t i = 0; i < cfg->ntables; i++)
+        for (size_t m = 0; m < cfg->tables[i].nmasks; m++) {
+            if (hide_only && cfg->tables[i].masks[m].kind != PGW_MASK_HIDE)
+                continue;
+            buf_append_str(b, first ? "(" : ", (");
+            policy_append_literal(b, cfg->tables[i].schema);
+            buf_append_str(b, ", ");
+            policy_append_literal(b, cfg->tables[i].name);
+            buf_append_str(b, ", ");
+            policy_append_literal(b, cfg->tables[i].masks[m].column);
+            buf_append_byte(b, ')');
+            first = false;
+        }
+    buf_append_byte(b, ')');
+}
+
+static void append_column_cond(const PgwConfig *cfg, PgwBuf *b, char args[][256], bool hide_only)
+{
+    if (!any_mask(cfg, hide_only)) {
+        buf_append_str(b, "false");
+        return;
+    }
+    buf_printf(b,
+               "((%s)::pg_catalog.text, (%s)::pg_catalog.text, (%s)::pg_catalog.text) IN "
+               "(SELECT * FROM ",
+               args[0], args[1], args[2]);
+    append_mask_values(cfg, b, hide_only);
+    buf_append_str(b, " vm)");
+}
+
+/* ------------------------------------------------------------------------ */
+/* The sets                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static const char *const set_names[PGW_NSETS] = {
+    [PGW_SET_RELBASE] = "relbase", [PGW_SET_REL] = "rel",       [PGW_SET_UNF] = "unf",
+    [PGW_SET_HCOL] = "hcol",       [PGW_SET_ROWREL] = "rowrel", [PGW_SET_TYPE] = "type",
+    [PGW_SET_PROC] = "proc",       [PGW_SET_NSP] = "nsp",       [PGW_SET_CON] = "con",
+    [PGW_SET_TRIG] = "trig",       [PGW_SET_ROLE] = "role",     [PGW_SET_DB] = "db",
+};
+
+/* Bodies; each uses only sets before it (the WITH is emitted in this order). */
+static const char *const set_bodies[PGW_NSETS] = {
+    [PGW_SET_RELBASE] =
+        "SELECT c.oid AS o FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
+        "c.relnamespace WHERE n.nspname IN ('pg_catalog', 'information_schema') OR "
+        "(c.relpersistence <> 't' AND ((c.relkind IN ('r', 'v', 'm', 'f', 'p', 'S') AND "
+        "%P(n.nspname, c.relname)) OR (c.relkind = 'c' AND NOT %X(n.nspname, c.relname))))",
+    [PGW_SET_HCOL] = NULL, /* written by append_set_body: it is the config's list */
+    [PGW_SET_REL] =
+        "SELECT b.o FROM %{relbase} b UNION ALL SELECT i.indexrelid FROM pg_catalog.pg_index i "
+        "WHERE i.indrelid IN (SELECT b.o FROM %{relbase} b) AND NOT %h(pg_class, i.indexrelid) "
+        "UNION ALL SELECT d.objid FROM pg_catalog.pg_depend d WHERE d.classid = "
+        "'pg_catalog.pg_class'::pg_catalog.regclass AND d.refclassid = "
+        "'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i') AND "
+        "d.refobjsubid > 0 AND d.refobjid IN (SELECT b.o FROM %{relbase} b) AND NOT "
+        "%H(d.refobjid, d.refobjsubid) AND EXISTS (SELECT 1 FROM pg_catalog.pg_class s WHERE "
+        "s.oid = d.objid AND s.relkind = 'S') UNION ALL SELECT c.reltoastrelid FROM "
+        "pg_catalog.pg_class c WHERE c.reltoastrelid <> 0 AND c.oid IN (SELECT b.o FROM "
+        "%{relbase} b) UNION ALL SELECT i.indexrelid FROM pg_catalog.pg_index i JOIN "
+        "pg_catalog.pg_class c ON c.reltoastrelid = i.indrelid WHERE c.oid IN (SELECT b.o FROM "
+        "%{relbase} b)",
+    [PGW_SET_UNF] =
+        "SELECT r.o FROM %{rel} r WHERE r.o NOT IN (SELECT c.oid FROM pg_catalog.pg_class c JOIN "
+        "pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('pg_catalog', "
+        "'information_schema', 'pg_toast') OR %Q(n.nspname, c.relname) UNION ALL SELECT i.indexrelid FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = "
+        "i.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE "
+        "%Q(n.nspname, c.relname))",
+    [PGW_SET_ROWREL] = "SELECT r.o FROM %{rel} r WHERE r.o NOT IN (SELECT h.rel FROM %{hcol} h)",
+    [PGW_SET_TYPE] =
+        "SELECT t.oid AS o FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type e ON e.oid = "
+        "t.typelem AND e.typrelid <> 0 WHERE (t.typrelid = 0 OR t.typrelid IN (SELECT w.o FROM "
+        "%{rowrel} w)) AND (e.oid IS NULL OR e.typrelid IN (SELECT w.o FROM %{rowrel} w))",
+    [PGW_SET_PROC] = "SELECT p.oid AS o FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n "
+                     "ON n.oid = p.pronamespace WHERE %F(n.nspname, p.proname)",
+    [PGW_SET_NSP] = NULL, /* written by append_set_body: it lists configured schemas */
+    [PGW_SET_CON] =
+        "SELECT k.oid AS o FROM pg_catalog.pg_constraint k WHERE (k.conrelid = 0 OR k.conrelid IN "
+        "(SELECT r.o FROM %{rel} r)) AND (k.confrelid = 0 OR k.confrelid IN (SELECT r.o FROM "
+        "%{rel} r)) AND (k.contypid = 0 OR k.contypid IN (SELECT y.o FROM %{type} y)) AND NOT "
+        "%h(pg_constraint, k.oid)",
+    /* A foreign key from a hidden table puts triggers on the visible table
+     * it references (tgconstrrelid, tgconstraint name the hidden side). */
+    [PGW_SET_TRIG] = "SELECT g.oid AS o FROM pg_catalog.pg_trigger g WHERE g.tgrelid IN (SELECT "
+                     "r.o FROM %{rel} r) AND (g.tgconstrrelid = 0 OR g.tgconstrrelid IN (SELECT "
+                     "r.o FROM %{rel} r)) AND (g.tgconstraint = 0 OR g.tgconstraint IN (SELECT "
+                     "k.o FROM %{con} k)) AND NOT %h(pg_trigger, g.oid)",
+    [PGW_SET_ROLE] = "SELECT a.oid AS o FROM pg_catalog.pg_roles a WHERE a.rolname = CURRENT_USER "
+                     "OR a.rolname = SESSION_USER OR (a.oid < 16384 AND a.rolname ~ '^pg_')",
+    [PGW_SET_DB] = "SELECT d.oid AS o FROM pg_catalog.pg_database d WHERE d.datname = "
+                   "pg_catalog.current_database()",
+};
+
+/* Sets that are another one under this config: without hidden columns
+ * every visible relation's row type is visible. (PGW_SET_UNF never is:
+ * the catalogs' own figures count every tenant's objects.) */
+static PgwSet set_alias(const PgwCatalogCtx *cc, PgwSet s)
+{
+    if (s == PGW_SET_ROWREL && !any_mask(cc->cfg, true))
+        return PGW_SET_REL;
+    return s;
+}
+
+static void expand(PgwCatalogCtx *cc, PgwBuf *b, const char *tmpl);
+
+static void append_set_body(PgwCatalogCtx *cc, PgwBuf *b, PgwSet s)
+{
+    if (s == PGW_SET_HCOL) {
+        buf_append_str(b,
+                       "SELECT a.attrelid AS rel, a.attnum AS att FROM pg_catalog.pg_attribute a "
+                       "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN "
+                       "pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE "
+                       "(n.nspname::pg_catalog.text, c.relname::pg_catalog.text, "
+                       "a.attname::pg_catalog.text) IN (SELECT * FROM ");
+        append_mask_values(cc->cfg, b, true);
+        buf_append_str(b, " vm)");
+        return;
+    }
+    if (s == PGW_SET_NSP) {
+        buf_append_str(b, "SELECT n.oid AS o FROM pg_catalog.pg_namespace n WHERE n.nspname IN "
+                          "('pg_catalog', 'information_schema', 'pg_toast'");
+        for (size_t i = 0; i < cc->nsearch_path; i++) {
+            buf_append_str(b, ", ");
+            policy_append_literal(b, cc->search_path[i]);
+        }
+        for (size_t i = 0; i < cc->cfg->nallowed_functions; i++) {
+            char schema[128];
+            const char *name;
+            split_function(cc->cfg->allowed_functions[i], schema, sizeof(schema), &name);
+            buf_append_str(b, ", ");
+            policy_append_literal(b, schema);
+        }
+        expand(cc, b,
+               ") OR n.oid IN (SELECT c.relnamespace FROM pg_catalog.pg_class c WHERE c.oid IN "
+               "(SELECT r.o FROM %{rel} r)) OR n.oid IN (SELECT t.typnamespace FROM "
+               "pg_catalog.pg_type t WHERE t.oid IN (SELECT y.o FROM %{type} y))");
+        return;
+    }
+    expand(cc, b, set_bodies[s]);
+}
+
+static void append_set_ref(PgwCatalogCtx *cc, PgwBuf *b, PgwSet s)
+{
+    s = set_alias(cc, s);
+    cc->used |= 1u << s;
+    if (cc->inline_sets) {
+        buf_append_byte(b, '(');
+        append_set_body(cc, b, s);
+        buf_append_byte(b, ')');
+    } else {
+        buf_printf(b, PGW_CATALOG_RESERVED_PREFIX "%s", set_names[s]);
+    }
+}
+
+void policy_catalog_append_with(PgwCatalogCtx *cc, PgwBuf *b)
+{
+    if (cc->used == 0 || cc->inline_sets)
+        return;
+    /* Close over dependencies: expanding a body marks the sets it uses,
+     * which always come before it. */
+    PgwBuf scratch;
+    buf_init(&scratch);
+    for (int s = PGW_NSETS - 1; s >= 0; s--)
+        if (cc->used & (1u << s)) {
+            buf_reset(&scratch);
+            append_set_body(cc, &scratch, (PgwSet)s);
+        }
+    buf_free(&scratch);
+    bool first = true;
+    for (int s = 0; s < PGW_NSETS; s++) {
+        if (!(cc->used & (1u << s)))
+            continue;
+        buf_printf(b, "%s" PGW_CATALOG_RESERVED_PREFIX "%s AS (", first ? "WITH " : ", ",
+                   set_names[s]);
+        append_set_body(cc, b, (PgwSet)s);
+        buf_append_byte(b, ')');
+        first = false;
+    }
+    buf_append_str(b, " SELECT 1");
+}
+
+/* ------------------------------------------------------------------------ */
+/* The template expander                                                      */
+/* ------------------------------------------------------------------------ */
+
+#define MAX_ARGS 4
+
+/* Split "(a, f(b, c), d)" at top-level commas; returns the text after the
+ * closing parenthesis. */
+static const char *placeholder_args(const char *p, char args[MAX_ARGS][256], int *nargs)
+{
+    *nargs = 0;
+    if (*p != '(')
+        return p;
+    p++;
+    int depth = 0;
+    size_t n = 0;
+    while (*p != '\0') {
+        if (depth == 0 && (*p == ',' || *p == ')')) {
+            if (*nargs < MAX_ARGS) {
+                while (n > 0 && args[*nargs][n - 1] == ' ')
+                    n--;
+                args[*nargs][n] = '\0';
+                (*nargs)++;
+            }
+            n = 0;
+            if (*p++ == ')')
+                return p;
+            while (*p == ' ')
+                p++;
+            continue;
+        }
+        if (*p == '(')
+            depth++;
+        else if (*p == ')')
+            depth--;
+        if (*nargs < MAX_ARGS && n < 255)
+            args[*nargs][n++] = *p;
+        p++;
+    }
+    return p;
+}
+
+static PgwSet set_by_name(const char *name, size_t len)
+{
+    for (int s = 0; s < PGW_NSETS; s++)
+        if (strlen(set_names[s]) == len && strncmp(set_names[s], name, len) == 0)
+            return (PgwSet)s;
+    return PGW_NSETS;
+}
+
+/* The generic object predicate: one branch per catalog whose objects
+ * belong to a tenant-visible set; shared, tenant-neutral classes are
+ * visible; anything else is not. */
+static const char object_cond[] =
+    "(CASE (%1) "
+    "WHEN 'pg_catalog.pg_class'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %{rel} vs) "
+    "AND NOT %H(%2, %3) "
+    "WHEN 'pg_catalog.pg_type'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %{type} vs) "
+    "WHEN 'pg_catalog.pg_proc'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %{proc} vs) "
+    "WHEN 'pg_catalog.pg_namespace'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %{nsp} "
+    "vs) "
+    "WHEN 'pg_catalog.pg_constraint'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %{con} "
+    "vs) "
+    "WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %{trig} vs) "
+    "WHEN 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN (%2) IN (SELECT vw.oid FROM "
+    "pg_catalog.pg_rewrite vw WHERE vw.ev_class IN (SELECT vs.o FROM %{rel} vs)) "
+    "WHEN 'pg_catalog.pg_attrdef'::pg_catalog.regclass THEN (%2) IN (SELECT vd.oid FROM "
+    "pg_catalog.pg_attrdef vd WHERE vd.adrelid IN (SELECT vs.o FROM %{rel} vs) AND NOT "
+    "%H(vd.adrelid, vd.adnum)) "
+    "WHEN 'pg_catalog.pg_policy'::pg_catalog.regclass THEN (%2) IN (SELECT vp.oid FROM "
+    "pg_catalog.pg_policy vp WHERE vp.polrelid IN (SELECT vs.o FROM %{rel} vs)) "
+    "WHEN 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass THEN (%2) IN (SELECT vx.oid FROM "
+    "pg_catalog.pg_statistic_ext vx WHERE vx.stxrelid IN (SELECT vs.o FROM %{rel} vs) AND NOT "
+    "%h(pg_statistic_ext, vx.oid)) "
+    "WHEN 'pg_catalog.pg_enum'::pg_catalog.regclass THEN (%2) IN (SELECT ve.oid FROM "
+    "pg_catalog.pg_enum ve WHERE ve.enumtypid IN (SELECT vs.o FROM %{type} vs)) "
+    "WHEN 'pg_catalog.pg_publication_rel'::pg_catalog.regclass THEN (%2) IN (SELECT vr.oid FROM "
+    "pg_catalog.pg_publication_rel vr WHERE vr.prrelid IN (SELECT vs.o FROM %{rel} vs)) "
+    "WHEN 'pg_catalog.pg_database'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %{db} vs) "
+    "WHEN 'pg_catalog.pg_authid'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %{role} vs) "
+    "ELSE (%1) IN ('pg_catalog.pg_am'::pg_catalog.regclass, "
+    "'pg_catalog.pg_amop'::pg_catalog.regclass, 'pg_catalog.pg_amproc'::pg_catalog.regclass, "
+    "'pg_catalog.pg_cast'::pg_catalog.regclass, 'pg_catalog.pg_collation'::pg_catalog.regclass, "
+    "'pg_catalog.pg_conversion'::pg_catalog.regclass, "
+    "'pg_catalog.pg_language'::pg_catalog.regclass, 'pg_catalog.pg_opclass'::pg_catalog.regclass, "
+    "'pg_catalog.pg_operator'::pg_catalog.regclass, "
+    "'pg_catalog.pg_opfamily'::pg_catalog.regclass, "
+    "'pg_catalog.pg_ts_config'::pg_catalog.regclass, 'pg_catalog.pg_ts_dict'::pg_catalog.regclass, "
+    "'pg_catalog.pg_ts_parser'::pg_catalog.regclass, "
+    "'pg_catalog.pg_ts_template'::pg_catalog.regclass, "
+    "'pg_catalog.pg_extension'::pg_catalog.regclass, "
+    "'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass, "
+    "'pg_catalog.pg_foreign_server'::pg_catalog.regclass, "
+    "'pg_catalog.pg_event_trigger'::pg_catalog.regclass, "
+    "'pg_catalog.pg_publication'::pg_catalog.regclass, "
+    "'pg_catalog.pg_tablespace'::pg_catalog.regclass, "
+    "'pg_catalog.pg_transform'::pg_catalog.regclass) END)";
+
+static const char shared_cond[] =
+    "(CASE (%1) "
+    "WHEN 'pg_catalog.pg_database'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %{db} vs) "
+    "WHEN 'pg_catalog.pg_authid'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %{role} vs) "
+    "ELSE (%1) = 'pg_catalog.pg_tablespace'::pg_catalog.regclass END)";
+
+/* Expand a template whose %1..%4 stand for args. */
+static void expand_with_args(PgwCatalogCtx *cc, PgwBuf *b, const char *tmpl, char args[][256],
+                             int nargs)
+{
+    PgwBuf t;
+    buf_init(&t);
+    for (const char *p = tmpl; *p != '\0'; p++) {
+        if (*p == '%' && p[1] >= '1' && p[1] <= '0' + MAX_ARGS) {
+            int i = p[1] - '1';
+            buf_append_str(&t, i < nargs ? args[i] : "NULL");
+            p++;
+        } else {
+            buf_append_byte(&t, (uint8_t)*p);
         }
     }
-    return PGW_SETTING_PINNED;
+    char *s = buf_steal_str(&t);
+    expand(cc, b, s);
+    free(s);
 }
 
-/* ---- catalog relations ---- */
+static void expand(PgwCatalogCtx *cc, PgwBuf *b, const char *tmpl)
+{
+    const PgwConfig *cfg = cc->cfg;
+    for (const char *p = tmpl; *p != '\0';) {
+        if (*p != '%' || p[1] == '\0') {
+            buf_append_byte(b, (uint8_t)*p++);
+            continue;
+        }
+        char kind = p[1];
+        if (kind == '%') {
+            buf_append_byte(b, '%');
+            p += 2;
+            continue;
+        }
+        if (kind == '{') {
+            const char *end = strchr(p + 2, '}');
+            PgwSet s = end != NULL ? set_by_name(p + 2, (size_t)(end - p - 2)) : PGW_NSETS;
+            if (s == PGW_NSETS) {
+                buf_append_byte(b, (uint8_t)*p++);
+                continue;
+            }
+            append_set_ref(cc, b, s);
+            p = end + 1;
+            continue;
+        }
+        if (kind == 'T') {
+            policy_append_literal(b, cc->tenant != NULL ? cc->tenant : "");
+            buf_append_str(b, "::pg_catalog.name");
+            p += 2;
+            continue;
+        }
+        char args[MAX_ARGS][256];
+        int n;
+        const char *next = placeholder_args(p + 2, args, &n);
+        switch (kind) {
+        case 'P':
+            if (n == 2)
+                append_readable_cond(cfg, b, args[0], args[1]);
+            break;
+        case 'X':
+            if (n == 2)
+                append_pairs_cond(cfg, b, args[0], args[1], PAIRS_HIDDEN);
+            break;
+        case 'Q':
+            if (n == 2)
+                append_pairs_cond(cfg, b, args[0], args[1], PAIRS_FILTERED);
+            break;
+        case 'm':
+            if (n == 2)
+                append_pairs_cond(cfg, b, args[0], args[1], PAIRS_MASKED);
+            break;
+        case 'F':
+            if (n == 2)
+                append_callable_cond(cfg, b, args[0], args[1]);
+            break;
+        case 'f':
+            if (n == 2)
+                expand_with_args(cc, b,
+                                 "((%1)::pg_catalog.text IN ('pg_catalog', 'information_schema') "
+                                 "OR ((%1)::pg_catalog.name, (%2)::pg_catalog.text) IN (SELECT "
+                                 "vn.nspname, vp.proname::pg_catalog.text || '_' || "
+                                 "vp.oid::pg_catalog.text FROM pg_catalog.pg_proc vp JOIN "
+                                 "pg_catalog.pg_namespace vn ON vn.oid = vp.pronamespace WHERE "
+                                 "vp.oid IN (SELECT vs.o FROM %{proc} vs)))",
+                                 args, n);
+            break;
+        case 'V':
+            if (n == 2)
+                expand_with_args(cc, b,
+                                 "((%1)::pg_catalog.name, (%2)::pg_catalog.name) IN (SELECT "
+                                 "vn.nspname, vc.relname FROM pg_catalog.pg_class vc JOIN "
+                                 "pg_catalog.pg_namespace vn ON vn.oid = vc.relnamespace WHERE "
+                                 "vc.oid IN (SELECT vs.o FROM %{rel} vs))",
+                                 args, n);
+            break;
+        case 'N':
+            if (n == 1)
+                expand_with_args(cc, b,
+                                 "(%1) IN (SELECT vn.nspname FROM pg_catalog.pg_namespace vn "
+                                 "WHERE vn.oid IN (SELECT vs.o FROM %{nsp} vs))",
+                                 args, n);
+            break;
+        case 'R':
+            if (n == 1)
+                expand_with_args(cc, b,
+                                 "((%1) IN ('PUBLIC', 'public') OR (%1) IN (SELECT va.rolname "
+                                 "FROM pg_catalog.pg_roles va WHERE va.oid IN (SELECT vs.o FROM "
+                                 "%{role} vs)))",
+                                 args, n);
+            break;
+        case 'C':
+        case 'M':
+            if (n == 3)
+                append_column_cond(cfg, b, args, kind == 'C');
+            break;
+        case 'H':
+            if (n != 2)
+                break;
+            if (!any_mask(cfg, true))
+                buf_append_str(b, "false");
+            else
+                expand_with_args(cc, b, "((%1), (%2)) IN (SELECT vh.rel, vh.att FROM %{hcol} vh)",
+                                 args, n);
+            break;
+        case 'h':
+            if (n != 2)
+                break;
+            if (!any_mask(cfg, true))
+                buf_append_str(b, "false");
+            else
+                expand_with_args(
+                    cc, b,
+                    "(%2) IN (SELECT vd.objid FROM pg_catalog.pg_depend vd JOIN %{hcol} vh ON "
+                    "vh.rel = vd.refobjid AND vh.att = vd.refobjsubid WHERE vd.classid = "
+                    "'pg_catalog.%1'::pg_catalog.regclass AND vd.refclassid = "
+                    "'pg_catalog.pg_class'::pg_catalog.regclass)",
+                    args, n);
+            break;
+        case 'K':
+            if (n == 2)
+                expand_with_args(
+                    cc, b,
+                    "(((%1)::pg_catalog.name, (%2)::pg_catalog.name) IN (SELECT vn.nspname, "
+                    "vk.conname FROM pg_catalog.pg_constraint vk JOIN pg_catalog.pg_namespace vn "
+                    "ON vn.oid = vk.connamespace WHERE vk.oid IN (SELECT vs.o FROM %{con} vs)) OR "
+                    "((%2)::pg_catalog.text ~ '^[0-9]+_[0-9]+_[0-9]+_not_null$' AND "
+                    "pg_catalog.split_part((%2)::pg_catalog.text, '_', 2)::pg_catalog.oid IN "
+                    "(SELECT vs.o FROM %{rel} vs) AND NOT "
+                    "%H(pg_catalog.split_part((%2)::pg_catalog.text, '_', 2)::pg_catalog.oid, "
+                    "pg_catalog.split_part((%2)::pg_catalog.text, '_', 3)::pg_catalog.int2)))",
+                    args, n);
+            break;
+        case 'O':
+            if (n == 3)
+                expand_with_args(cc, b, object_cond, args, n);
+            break;
+        case 'S':
+            if (n == 2)
+                expand_with_args(cc, b, shared_cond, args, n);
+            break;
+        case 'G':
+            if (n == 1) {
+                buf_printf(b, "pg_catalog.lower((%s)::pg_catalog.text) NOT IN (", args[0]);
+                policy_setting_append_hidden(b);
+                buf_append_byte(b, ')');
+            }
+            break;
+        case 'D':
+            if (n == 1)
+                expand_with_args(
+                    cc, b,
+                    "CASE WHEN (%1) IS NULL THEN NULL ELSE COALESCE((SELECT "
+                    "pg_catalog.array_agg(va.a) FROM pg_catalog.unnest(%1) va(a) WHERE EXISTS "
+                    "(SELECT 1 FROM pg_catalog.aclexplode(ARRAY[va.a]) ve WHERE ve.grantee = 0 OR "
+                    "ve.grantee IN (SELECT vs.o FROM %{role} vs))), '{}') END",
+                    args, n);
+            break;
+        default:
+            /* Not a placeholder: a literal '%'. */
+            buf_append_byte(b, '%');
+            p++;
+            continue;
+        }
+        p = next;
+    }
+}
 
-/* Catalog relations. A filter is a boolean SQL expression over alias r, in
- * which %R stands for the set of readable relation OIDs. */
+void policy_catalog_expand(PgwCatalogCtx *cc, PgwBuf *b, const char *tmpl)
+{
+    expand(cc, b, tmpl);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Catalog relations                                                          */
+/* ------------------------------------------------------------------------ */
+
+typedef struct Override {
+    const char *column;
+    const char *expr; /* a template over the row (alias r) */
+} Override;
+
+#define CAT_STATS 0x01u /* figures NULL unless the stat_key relation is unfiltered */
+#define CAT_TENANT_DB 0x02u /* datname is the tenant's database name */
+#define CAT_COLUMNS 0x04u /* never SELECT *: a column the role may not read */
+
 typedef struct CatalogRule {
     const char *schema;
     const char *name;
-    const char *filter; /* NULL: readable as is; "" : refused */
+    const char *filter; /* NULL: readable as is; "": refused */
+    unsigned flags;
+    const char *stat_key; /* CAT_STATS: the OID column; NULL: figures always NULL */
+    Override overrides[4];
 } CatalogRule;
 
 #define REFUSED ""
+#define PG(name, filter)                                                                           \
+    {                                                                                              \
+        "pg_catalog", name, filter, 0, NULL,                                                       \
+        {                                                                                          \
+            {                                                                                      \
+                NULL, NULL                                                                         \
+            }                                                                                      \
+        }                                                                                          \
+    }
+#define IS(name, filter)                                                                           \
+    {                                                                                              \
+        "information_schema", name, filter, 0, NULL,                                               \
+        {                                                                                          \
+            {                                                                                      \
+                NULL, NULL                                                                         \
+            }                                                                                      \
+        }                                                                                          \
+    }
+#define STATS(name, key)                                                                           \
+    {                                                                                              \
+        "pg_catalog", name, "r." key " IN (SELECT s.o FROM %{rel} s)", CAT_STATS, key,             \
+        {                                                                                          \
+            {                                                                                      \
+                NULL, NULL                                                                         \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+/* Figures about the whole cluster (every tenant's work): the row stays, its
+ * figures read as NULL. */
+#define CLUSTER_STATS(name)                                                                        \
+    {                                                                                              \
+        "pg_catalog", name, "true", CAT_STATS, NULL,                                               \
+        {                                                                                          \
+            {                                                                                      \
+                NULL, NULL                                                                         \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+#define IN_REL(col) "r." col " IN (SELECT s.o FROM %{rel} s)"
+#define TBL(s, t) "%V(r." s ", r." t ")"
+#define TBL_COL(s, t, c) "%V(r." s ", r." t ") AND NOT %C(r." s ", r." t ", r." c ")"
+#define FIGURE(col)                                                                                \
+    {                                                                                              \
+        col, "CASE WHEN r.oid IN (SELECT s.o FROM %{unf} s) THEN r." col " END"                    \
+    }
+
 static const CatalogRule catalog_rules[] = {
-    {"pg_catalog", "pg_class", "r.oid IN (%R)"},
-    {"pg_catalog", "pg_attribute", "r.attrelid IN (%R) AND NOT %H(r.attrelid, r.attname)"},
-    {"pg_catalog", "pg_attrdef", "r.adrelid IN (%R)"},
-    {"pg_catalog", "pg_index", "r.indrelid IN (%R)"},
-    {"pg_catalog", "pg_constraint",
-     "(r.conrelid = 0 OR r.conrelid IN (%R)) AND (r.confrelid = 0 OR r.confrelid IN (%R))"},
-    {"pg_catalog", "pg_description",
-     "(r.classoid <> 'pg_catalog.pg_class'::pg_catalog.regclass OR r.objoid IN (%R))"},
-    {"pg_catalog", "pg_inherits", "r.inhrelid IN (%R) AND r.inhparent IN (%R)"},
-    {"pg_catalog", "pg_trigger", "r.tgrelid IN (%R)"},
-    {"pg_catalog", "pg_policy", "r.polrelid IN (%R)"},
-    {"pg_catalog", "pg_rewrite", "r.ev_class IN (%R)"},
-    {"pg_catalog", "pg_statistic_ext", "r.stxrelid IN (%R)"},
-    {"pg_catalog", "pg_partitioned_table", "r.partrelid IN (%R)"},
-    {"pg_catalog", "pg_sequence", "r.seqrelid IN (%R)"},
-    {"pg_catalog", "pg_foreign_table", "r.ftrelid IN (%R)"},
-    {"pg_catalog", "pg_depend",
-     "(r.classid <> 'pg_catalog.pg_class'::pg_catalog.regclass OR r.objid IN (%R)) AND "
-     "(r.refclassid <> 'pg_catalog.pg_class'::pg_catalog.regclass OR r.refobjid IN (%R))"},
-    {"pg_catalog", "pg_type",
-     "(r.typrelid = 0 OR r.typrelid IN (%R)) AND NOT EXISTS (SELECT 1 FROM "
-     "pg_catalog.pg_type e WHERE e.oid = r.typelem AND e.typrelid <> 0 AND "
-     "e.typrelid NOT IN (%R))"},
-    {"pg_catalog", "pg_tables", "%N(r.schemaname, r.tablename)"},
-    {"pg_catalog", "pg_views", "%N(r.schemaname, r.viewname)"},
-    {"pg_catalog", "pg_matviews", "%N(r.schemaname, r.matviewname)"},
-    {"pg_catalog", "pg_indexes", "%N(r.schemaname, r.tablename)"},
-    {"pg_catalog", "pg_sequences", "%N(r.schemaname, r.sequencename)"},
-    {"information_schema", "tables", "%N(r.table_schema, r.table_name)"},
-    {"information_schema", "views", "%N(r.table_schema, r.table_name)"},
-    {"information_schema", "columns",
-     "%N(r.table_schema, r.table_name) AND NOT %C(r.table_schema, r.table_name, "
-     "r.column_name)"},
-    {"information_schema", "table_constraints", "%N(r.table_schema, r.table_name)"},
-    {"information_schema", "key_column_usage", "%N(r.table_schema, r.table_name)"},
-    {"information_schema", "constraint_column_usage", "%N(r.table_schema, r.table_name)"},
-    {"information_schema", "table_privileges", "%N(r.table_schema, r.table_name)"},
-    {"information_schema", "column_privileges",
-     "%N(r.table_schema, r.table_name) AND NOT %C(r.table_schema, r.table_name, "
-     "r.column_name)"},
-    {"information_schema", "schemata", NULL},
-    /* Function bodies name tables: only built-ins and allowed_functions. */
-    {"information_schema", "routines", "%F(r.routine_schema, r.routine_name)"},
-    {"information_schema", "parameters",
-     "r.specific_schema::text IN ('pg_catalog', 'information_schema')"},
-    {"information_schema", "character_sets", NULL},
-    {"information_schema", "collations", NULL},
-    {"pg_catalog", "pg_namespace", NULL},
-    {"pg_catalog", "pg_am", NULL},
-    {"pg_catalog", "pg_collation", NULL},
-    {"pg_catalog", "pg_proc",
-     "EXISTS (SELECT 1 FROM pg_catalog.pg_namespace pn WHERE pn.oid = r.pronamespace AND "
-     "%F(pn.nspname, r.proname))"},
-    {"pg_catalog", "pg_database", NULL},
-    {"pg_catalog", "pg_roles", NULL},
-    {"pg_catalog", "pg_user", NULL},
-    {"pg_catalog", "pg_auth_members", NULL},
-    {"pg_catalog", "pg_settings", NULL},
-    {"pg_catalog", "pg_tablespace", NULL},
-    {"pg_catalog", "pg_extension", NULL},
-    {"pg_catalog", "pg_available_extensions", NULL},
-    {"pg_catalog", "pg_enum", NULL},
-    {"pg_catalog", "pg_range", NULL},
-    {"pg_catalog", "pg_opclass", NULL},
-    {"pg_catalog", "pg_opfamily", NULL},
-    {"pg_catalog", "pg_operator", NULL},
-    {"pg_catalog", "pg_cast", NULL},
-    {"pg_catalog", "pg_language", NULL},
-    {"pg_catalog", "pg_aggregate", NULL},
-    {"pg_catalog", "pg_conversion", NULL},
-    {"pg_catalog", "pg_ts_config", NULL},
-    {"pg_catalog", "pg_ts_dict", NULL},
-    {"pg_catalog", "pg_ts_parser", NULL},
-    {"pg_catalog", "pg_ts_template", NULL},
-    {"pg_catalog", "pg_timezone_names", NULL},
-    {"pg_catalog", "pg_timezone_abbrevs", NULL},
-    {"pg_catalog", "pg_cursors", NULL},
-    {"pg_catalog", "pg_prepared_statements", NULL},
-    {"pg_catalog", "pg_foreign_data_wrapper", NULL},
-    {"pg_catalog", "pg_foreign_server", NULL},
-    {"pg_catalog", "pg_event_trigger", NULL},
-    {"pg_catalog", "pg_publication", NULL},
-    {"pg_catalog", "pg_publication_namespace", NULL}, /* schemas only; psql's \\d reads it */
-    {"pg_catalog", "pg_publication_rel", "r.prrelid IN (%R)"},
-    {"pg_catalog", "pg_shdescription", NULL},
+    /* pg_catalog tables */
+    PG("pg_aggregate", "r.aggfnoid IN (SELECT s.o FROM %{proc} s)"),
+    PG("pg_am", NULL),
+    PG("pg_amop", NULL),
+    PG("pg_amproc", NULL),
+    PG("pg_attrdef", IN_REL("adrelid") " AND NOT %H(r.adrelid, r.adnum)"),
+    PG("pg_attribute", IN_REL("attrelid") " AND NOT %H(r.attrelid, r.attnum)"),
+    PG("pg_auth_members", "r.roleid IN (SELECT s.o FROM %{role} s) AND r.member IN (SELECT s.o "
+                          "FROM %{role} s)"),
+    PG("pg_authid", REFUSED),
+    PG("pg_cast", NULL),
+    {"pg_catalog",
+     "pg_class",
+     IN_REL("oid"),
+     0,
+     NULL,
+     {FIGURE("reltuples"), FIGURE("relpages"), FIGURE("relallvisible")}},
+    PG("pg_collation", NULL),
+    PG("pg_constraint", "r.oid IN (SELECT s.o FROM %{con} s)"),
+    PG("pg_conversion", NULL),
+    {"pg_catalog",
+     "pg_database",
+     "r.datname = pg_catalog.current_database()",
+     CAT_TENANT_DB,
+     NULL,
+     {{NULL, NULL}}},
+    PG("pg_db_role_setting",
+       "(r.setdatabase = 0 OR r.setdatabase IN (SELECT s.o FROM %{db} s)) AND "
+       "(r.setrole = 0 OR r.setrole IN (SELECT s.o FROM %{role} s))"),
+    PG("pg_default_acl", "r.defaclrole IN (SELECT s.o FROM %{role} s)"),
+    PG("pg_depend", "%O(r.classid, r.objid, r.objsubid) AND %O(r.refclassid, r.refobjid, "
+                    "r.refobjsubid)"),
+    PG("pg_description", "%O(r.classoid, r.objoid, r.objsubid)"),
+    PG("pg_enum", "r.enumtypid IN (SELECT s.o FROM %{type} s)"),
+    PG("pg_event_trigger", NULL),
+    PG("pg_extension", NULL),
+    PG("pg_foreign_data_wrapper", "true"),
+    PG("pg_foreign_server", "true"),
+    PG("pg_foreign_table", IN_REL("ftrelid")),
+    PG("pg_index", IN_REL("indexrelid")),
+    PG("pg_inherits", IN_REL("inhrelid") " AND " IN_REL("inhparent")),
+    PG("pg_init_privs", "%O(r.classoid, r.objoid, r.objsubid)"),
+    PG("pg_language", "true"),
+    PG("pg_largeobject", REFUSED),
+    /* Large objects belong to no tenant: none exist for one. */
+    PG("pg_largeobject_metadata", "false"),
+    PG("pg_namespace", "r.oid IN (SELECT s.o FROM %{nsp} s)"),
+    PG("pg_opclass", NULL),
+    PG("pg_operator", NULL),
+    PG("pg_opfamily", NULL),
+    PG("pg_parameter_acl", "true"),
+    PG("pg_partitioned_table", IN_REL("partrelid")),
+    PG("pg_policy", IN_REL("polrelid")),
+    PG("pg_proc", "r.oid IN (SELECT s.o FROM %{proc} s)"),
+    PG("pg_publication", NULL),
+    PG("pg_publication_namespace", NULL), /* schemas only; psql's \d reads it */
+    PG("pg_publication_rel", IN_REL("prrelid")),
+    PG("pg_range", "r.rngtypid IN (SELECT s.o FROM %{type} s)"),
+    PG("pg_replication_origin", REFUSED),
+    PG("pg_rewrite", IN_REL("ev_class")),
+    PG("pg_seclabel", "%O(r.classoid, r.objoid, r.objsubid)"),
+    PG("pg_sequence", IN_REL("seqrelid")),
+    PG("pg_shdepend", REFUSED),
+    PG("pg_shdescription", "%S(r.classoid, r.objoid)"),
+    PG("pg_shseclabel", "%S(r.classoid, r.objoid)"),
+    PG("pg_statistic", REFUSED),
+    PG("pg_statistic_ext", IN_REL("stxrelid") " AND NOT %h(pg_statistic_ext, r.oid)"),
+    PG("pg_statistic_ext_data", REFUSED),
+    /* Subscriptions describe replication from elsewhere: none for a tenant
+     * (and subconninfo is never read, so the view stays readable). */
+    {"pg_catalog", "pg_subscription", "false", CAT_COLUMNS, NULL, {{"subconninfo", "NULL"}}},
+    PG("pg_subscription_rel", REFUSED),
+    PG("pg_tablespace", "true"),
+    PG("pg_transform", NULL),
+    PG("pg_trigger", "r.oid IN (SELECT s.o FROM %{trig} s)"),
+    PG("pg_ts_config", NULL),
+    PG("pg_ts_config_map", NULL),
+    PG("pg_ts_dict", NULL),
+    PG("pg_ts_parser", NULL),
+    PG("pg_ts_template", NULL),
+    PG("pg_type", "r.oid IN (SELECT s.o FROM %{type} s)"),
+    PG("pg_user_mapping", REFUSED),
+    /* pg_catalog views */
+    PG("pg_available_extension_versions", NULL),
+    PG("pg_available_extensions", NULL),
+    PG("pg_backend_memory_contexts", REFUSED),
+    PG("pg_config", REFUSED),
+    /* The statement text of one's own cursors and prepared statements is the
+     * rewrite, which spells out the policy: not shown. */
+    {"pg_catalog", "pg_cursors", "true", 0, NULL, {{"statement", "NULL"}}},
+    PG("pg_file_settings", REFUSED),
+    PG("pg_group", REFUSED),
+    PG("pg_hba_file_rules", REFUSED),
+    PG("pg_ident_file_mappings", REFUSED),
+    PG("pg_indexes", TBL("schemaname", "tablename") " AND " TBL("schemaname", "indexname")),
+    /* One's own locks on objects the tenant can see (reading a view locks
+     * the relations under it). */
+    {"pg_catalog",
+     "pg_locks",
+     "r.pid = pg_catalog.pg_backend_pid() AND (r.relation IS NULL OR " IN_REL(
+         "relation") ") AND (r.classid IS NULL OR %O(r.classid, r.objid, r.objsubid))",
+     0,
+     NULL,
+     {{"transactionid", "NULL"}}},
+    PG("pg_matviews", TBL("schemaname", "matviewname")),
+    {"pg_catalog",
+     "pg_policies",
+     TBL("schemaname", "tablename"),
+     0,
+     NULL,
+     {{"roles", "ARRAY(SELECT vx.x FROM pg_catalog.unnest(r.roles) vx(x) WHERE %R(vx.x))"}}},
+    {"pg_catalog", "pg_prepared_statements", "true", 0, NULL, {{"statement", "NULL"}}},
+    /* Prepared transactions, replication and the progress of maintenance
+     * commands belong to the cluster, never to a read-only tenant: none exist
+     * for it. */
+    PG("pg_prepared_xacts", "false"),
+    PG("pg_publication_tables", REFUSED),
+    PG("pg_replication_origin_status", REFUSED),
+    PG("pg_replication_slots", "false"),
+    PG("pg_roles", "r.oid IN (SELECT s.o FROM %{role} s)"),
+    PG("pg_rules", TBL("schemaname", "tablename")),
+    PG("pg_seclabels", "%O(r.classoid, r.objoid, r.objsubid)"),
+    /* A sequence's last value counts every tenant's rows. */
+    {"pg_catalog",
+     "pg_sequences",
+     TBL("schemaname", "sequencename"),
+     0,
+     NULL,
+     {{"last_value", "NULL"}}},
+    PG("pg_settings", "%G(r.name)"),
+    PG("pg_shadow", REFUSED),
+    PG("pg_shmem_allocations", REFUSED),
+    /* Other sessions are other tenants: only one's own backend exists. Its
+     * query text is the rewrite, which spells out the policy, and
+     * transaction ids count every tenant's writes. */
+    {"pg_catalog",
+     "pg_stat_activity",
+     "r.pid = pg_catalog.pg_backend_pid()",
+     CAT_TENANT_DB,
+     NULL,
+     {{"query", "NULL"}, {"query_id", "NULL"}, {"backend_xid", "NULL"}, {"backend_xmin", "NULL"}}},
+    STATS("pg_stat_all_indexes", "indexrelid"),
+    CLUSTER_STATS("pg_stat_archiver"),
+    CLUSTER_STATS("pg_stat_bgwriter"),
+    STATS("pg_stat_all_tables", "relid"),
+    {"pg_catalog",
+     "pg_stat_database",
+     "r.datname = pg_catalog.current_database()",
+     CAT_STATS | CAT_TENANT_DB,
+     NULL,
+     {{NULL, NULL}}},
+    {"pg_catalog",
+     "pg_stat_database_conflicts",
+     "r.datname = pg_catalog.current_database()",
+     CAT_STATS | CAT_TENANT_DB,
+     NULL,
+     {{NULL, NULL}}},
+    PG("pg_stat_gssapi", "r.pid = pg_catalog.pg_backend_pid()"),
+    PG("pg_stat_progress_analyze", "false"),
+    PG("pg_stat_progress_basebackup", "false"),
+    PG("pg_stat_progress_cluster", "false"),
+    PG("pg_stat_progress_copy", "false"),
+    PG("pg_stat_progress_create_index", "false"),
+    PG("pg_stat_progress_vacuum", "false"),
+    PG("pg_stat_replication", "false"),
+    PG("pg_stat_replication_slots", "false"),
+    CLUSTER_STATS("pg_stat_slru"),
+    PG("pg_stat_ssl", "r.pid = pg_catalog.pg_backend_pid()"),
+    STATS("pg_stat_sys_indexes", "indexrelid"),
+    STATS("pg_stat_sys_tables", "relid"),
+    PG("pg_stat_subscription", "false"),
+    PG("pg_stat_subscription_stats", "false"),
+    PG("pg_stat_user_functions", "r.funcid IN (SELECT s.o FROM %{proc} s)"),
+    STATS("pg_stat_user_indexes", "indexrelid"),
+    STATS("pg_stat_user_tables", "relid"),
+    CLUSTER_STATS("pg_stat_wal"),
+    PG("pg_stat_wal_receiver", "false"),
+    STATS("pg_stat_xact_all_tables", "relid"),
+    STATS("pg_stat_xact_sys_tables", "relid"),
+    PG("pg_stat_xact_user_functions", "r.funcid IN (SELECT s.o FROM %{proc} s)"),
+    STATS("pg_stat_xact_user_tables", "relid"),
+    STATS("pg_statio_all_indexes", "indexrelid"),
+    STATS("pg_statio_all_sequences", "relid"),
+    STATS("pg_statio_all_tables", "relid"),
+    STATS("pg_statio_sys_indexes", "indexrelid"),
+    STATS("pg_statio_sys_sequences", "relid"),
+    STATS("pg_statio_sys_tables", "relid"),
+    STATS("pg_statio_user_indexes", "indexrelid"),
+    STATS("pg_statio_user_sequences", "relid"),
+    STATS("pg_statio_user_tables", "relid"),
+    /* Column statistics hold values (most common values, histograms) of
+     * every tenant's rows: not shown at all. */
+    PG("pg_stats", REFUSED),
+    PG("pg_stats_ext", REFUSED),
+    PG("pg_stats_ext_exprs", REFUSED),
+    PG("pg_tables", TBL("schemaname", "tablename")),
+    PG("pg_timezone_abbrevs", NULL),
+    PG("pg_timezone_names", NULL),
+    PG("pg_user", "r.usesysid IN (SELECT s.o FROM %{role} s)"),
+    /* One's own user mappings, without their options (passwords). */
+    {"pg_catalog",
+     "pg_user_mappings",
+     "r.umuser IN (SELECT s.o FROM %{role} s)",
+     0,
+     NULL,
+     {{"umoptions", "NULL"}}},
+    PG("pg_views", TBL("schemaname", "viewname")),
+    /* information_schema */
+    IS("administrable_role_authorizations", "%R(r.grantee) AND %R(r.role_name)"),
+    IS("applicable_roles", "%R(r.grantee) AND %R(r.role_name)"),
+    IS("attributes", "true"),
+    IS("character_sets", "true"),
+    IS("check_constraints", "%K(r.constraint_schema, r.constraint_name)"),
+    IS("collation_character_set_applicability", "true"),
+    IS("collations", "true"),
+    IS("column_column_usage", TBL_COL("table_schema", "table_name", "column_name") " AND NOT "
+                                                                                   "%C(r.table_"
+                                                                                   "schema, "
+                                                                                   "r.table_name, "
+                                                                                   "r.dependent_"
+                                                                                   "column)"),
+    IS("column_domain_usage", TBL_COL("table_schema", "table_name", "column_name")),
+    IS("column_options", TBL_COL("table_schema", "table_name", "column_name")),
+    IS("column_privileges", TBL_COL("table_schema", "table_name", "column_name")),
+    IS("column_udt_usage", TBL_COL("table_schema", "table_name", "column_name")),
+    IS("columns", TBL_COL("table_schema", "table_name", "column_name")),
+    IS("constraint_column_usage", TBL_COL("table_schema", "table_name", "column_name") " AND "
+                                                                                       "%K(r."
+                                                                                       "constraint_"
+                                                                                       "schema, "
+                                                                                       "r."
+                                                                                       "constraint_"
+                                                                                       "name)"),
+    IS("constraint_table_usage",
+       TBL("table_schema", "table_name") " AND %K(r.constraint_schema, r.constraint_name)"),
+    IS("data_type_privileges",
+       "(r.object_type NOT IN ('TABLE', 'VIEW') OR %V(r.object_schema, r.object_name))"),
+    IS("domain_constraints", "true"),
+    IS("domain_udt_usage", "true"),
+    IS("domains", "true"),
+    IS("element_types",
+       "(r.object_type NOT IN ('TABLE', 'VIEW') OR %V(r.object_schema, r.object_name))"),
+    IS("enabled_roles", "%R(r.role_name)"),
+    IS("foreign_data_wrapper_options", "true"),
+    IS("foreign_data_wrappers", "true"),
+    IS("foreign_server_options", "true"),
+    IS("foreign_servers", "true"),
+    IS("foreign_table_options", TBL("foreign_table_schema", "foreign_table_name")),
+    IS("foreign_tables", TBL("foreign_table_schema", "foreign_table_name")),
+    IS("information_schema_catalog_name", "true"),
+    IS("key_column_usage", TBL_COL("table_schema", "table_name", "column_name") " AND "
+                                                                                "%K(r.constraint_"
+                                                                                "schema, "
+                                                                                "r.constraint_"
+                                                                                "name)"),
+    IS("parameters", "%f(r.specific_schema, r.specific_name)"),
+    IS("referential_constraints",
+       "%K(r.constraint_schema, r.constraint_name) AND (r.unique_constraint_name IS NULL OR "
+       "%K(r.unique_constraint_schema, r.unique_constraint_name))"),
+    IS("role_column_grants", TBL_COL("table_schema", "table_name", "column_name")),
+    IS("role_routine_grants", "%f(r.specific_schema, r.specific_name)"),
+    IS("role_table_grants", TBL("table_schema", "table_name")),
+    IS("role_udt_grants", "true"),
+    IS("role_usage_grants", "(r.object_type <> 'SEQUENCE' OR %V(r.object_schema, r.object_name))"),
+    IS("routine_column_usage", "%f(r.specific_schema, r.specific_name) AND " TBL_COL(
+                                   "table_schema", "table_name", "column_name")),
+    IS("routine_privileges", "%f(r.specific_schema, r.specific_name)"),
+    IS("routine_routine_usage",
+       "%f(r.specific_schema, r.specific_name) AND %f(r.routine_schema, r.routine_name)"),
+    IS("routine_sequence_usage",
+       "%f(r.specific_schema, r.specific_name) AND " TBL("sequence_schema", "sequence_name")),
+    IS("routine_table_usage",
+       "%f(r.specific_schema, r.specific_name) AND " TBL("table_schema", "table_name")),
+    IS("routines", "%f(r.specific_schema, r.specific_name)"),
+    IS("schemata", "%N(r.schema_name)"),
+    IS("sequences", TBL("sequence_schema", "sequence_name")),
+    IS("sql_features", NULL),
+    IS("sql_implementation_info", NULL),
+    IS("sql_parts", NULL),
+    IS("sql_sizing", NULL),
+    IS("table_constraints",
+       TBL("table_schema", "table_name") " AND %K(r.constraint_schema, r.constraint_name)"),
+    IS("table_privileges", TBL("table_schema", "table_name")),
+    IS("tables", TBL("table_schema", "table_name")),
+    IS("transforms", "true"),
+    IS("triggered_update_columns",
+       TBL_COL("event_object_schema", "event_object_table", "event_object_column")),
+    IS("triggers", TBL("event_object_schema", "event_object_table")),
+    IS("udt_privileges", "true"),
+    IS("usage_privileges", "(r.object_type <> 'SEQUENCE' OR %V(r.object_schema, r.object_name))"),
+    IS("user_defined_types", "true"),
+    IS("user_mapping_options", REFUSED),
+    IS("user_mappings", REFUSED),
+    IS("view_column_usage", TBL("view_schema", "view_name") " AND " TBL_COL(
+                                "table_schema", "table_name", "column_name")),
+    IS("view_routine_usage",
+       TBL("table_schema", "table_name") " AND %f(r.specific_schema, r.specific_name)"),
+    IS("view_table_usage",
+       TBL("view_schema", "view_name") " AND " TBL("table_schema", "table_name")),
+    IS("views", TBL("table_schema", "table_name")),
 };
-
-void policy_append_ident(PgwBuf *b, const char *s)
-{
-    buf_append_byte(b, '"');
-    for (; *s != '\0'; s++) {
-        if (*s == '"')
-            buf_append_byte(b, '"');
-        buf_append_byte(b, (uint8_t)*s);
-    }
-    buf_append_byte(b, '"');
-}
-
-void policy_append_literal(PgwBuf *b, const char *s)
-{
-    buf_append_byte(b, '\'');
-    for (; *s != '\0'; s++) {
-        if (*s == '\'')
-            buf_append_byte(b, '\'');
-        buf_append_byte(b, (uint8_t)*s);
-    }
-    buf_append_byte(b, '\'');
-}
 
 static const CatalogRule *catalog_rule(const char *schema, const char *name)
 {
     for (size_t i = 0; i < PGW_ARRAY_LEN(catalog_rules); i++)
-        if (strcmp(catalog_rules[i].schema, schema) == 0 &&
-            strcmp(catalog_rules[i].name, name) == 0)
+        if (strcmp(catalog_rules[i].name, name) == 0 &&
+            strcmp(catalog_rules[i].schema, schema) == 0)
             return &catalog_rules[i];
     return NULL;
+}
+
+const char *policy_catalog_rule_at(size_t i, const char **schema)
+{
+    if (i >= PGW_ARRAY_LEN(catalog_rules))
+        return NULL;
+    *schema = catalog_rules[i].schema;
+    return catalog_rules[i].name;
 }
 
 PgwCatalogAccess policy_catalog_access(const char *schema, const char *name)
@@ -682,194 +1069,137 @@ PgwCatalogAccess policy_catalog_access(const char *schema, const char *name)
     return rule->filter[0] == '\0' ? PGW_CATALOG_REFUSED : PGW_CATALOG_FILTERED;
 }
 
-/* "%R": OIDs of relations the tenant may read, plus their indexes. */
-static void append_readable_pair_cond(const PgwConfig *cfg, PgwBuf *b, const char *ns,
-                                      const char *rel)
+unsigned policy_catalog_syscol(const char *column)
 {
-    bool allow = cfg->default_access == PGW_ACCESS_ALLOW;
-    bool any = false;
-    buf_printf(b, "(%s::text IN ('pg_catalog', 'information_schema') OR ", ns);
-    if (allow)
-        buf_append_str(b, "NOT ");
-    buf_printf(b, "(%s::text, %s::text) IN (VALUES ", ns, rel);
-    for (size_t i = 0; i < cfg->ntables; i++) {
-        const PgwTablePolicy *tp = &cfg->tables[i];
-        if (tp->hidden != allow)
-            continue;
-        buf_append_str(b, any ? ", (" : "(");
-        policy_append_literal(b, tp->schema);
-        buf_append_str(b, ", ");
-        policy_append_literal(b, tp->name);
-        buf_append_byte(b, ')');
-        any = true;
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } syscols[] = {
+        {"tableoid", PGW_SYSCOL_TABLEOID}, {"ctid", PGW_SYSCOL_CTID}, {"xmin", PGW_SYSCOL_XMIN},
+        {"xmax", PGW_SYSCOL_XMAX},         {"cmin", PGW_SYSCOL_CMIN}, {"cmax", PGW_SYSCOL_CMAX},
+    };
+    for (size_t i = 0; i < PGW_ARRAY_LEN(syscols); i++)
+        if (strcmp(syscols[i].name, column) == 0)
+            return syscols[i].bit;
+    return 0;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Columns a stats view keeps whatever the relation: what it is about. */
+static bool stats_identity(const char *column)
+{
+    static const char *const identity[] = {"relid",        "indexrelid",  "schemaname", "relname",
+                                           "indexrelname", "datid",       "datname",    "funcid",
+                                           "funcname",     "stats_reset", "name"};
+    for (size_t i = 0; i < PGW_ARRAY_LEN(identity); i++)
+        if (strcmp(identity[i], column) == 0)
+            return true;
+    return false;
+}
+
+static bool is_role_name_type(const char *type)
+{
+    return strcmp(type, "name") == 0 || strcmp(type, "information_schema.sql_identifier") == 0;
+}
+
+/* The expression (a template over alias r) that replaces a column, or NULL
+ * when the column is shown as it is. */
+static const char *column_override(const CatalogRule *rule, const PgwSchemaColumn *c, char *tmp,
+                                   size_t tmplen)
+{
+    for (size_t i = 0; i < PGW_ARRAY_LEN(rule->overrides) && rule->overrides[i].column; i++)
+        if (strcmp(rule->overrides[i].column, c->name) == 0)
+            return rule->overrides[i].expr;
+    bool infoschema = strcmp(rule->schema, "information_schema") == 0;
+    if (strcmp(c->type, "aclitem[]") == 0) {
+        snprintf(tmp, tmplen, "%%D(r.\"%s\")", c->name);
+        return tmp;
     }
-    /* An empty list still needs a row; a NULL row would make NOT IN yield
-     * NULL and hide everything. No relation is named ''. */
-    if (!any)
-        buf_append_str(b, "('', '')");
-    buf_append_str(b, "))");
-}
-
-/* "%F": functions the tenant may see: built-ins and allowed_functions
- * ("schema.name"; a bare name means public). */
-static void append_callable_pair_cond(const PgwConfig *cfg, PgwBuf *b, const char *ns,
-                                      const char *name)
-{
-    buf_printf(b,
-               "(%s::text IN ('pg_catalog', 'information_schema') OR (%s::text, %s::text) IN "
-               "(VALUES ('', '')",
-               ns, ns, name);
-    for (size_t i = 0; i < cfg->nallowed_functions; i++) {
-        const char *f = cfg->allowed_functions[i];
-        const char *dot = strchr(f, '.');
-        char *schema = dot ? strndup(f, (size_t)(dot - f)) : strdup("public");
-        buf_append_str(b, ", (");
-        policy_append_literal(b, schema);
-        buf_append_str(b, ", ");
-        policy_append_literal(b, dot ? dot + 1 : f);
-        buf_append_byte(b, ')');
-        free(schema);
+    if ((rule->flags & CAT_TENANT_DB) && strcmp(c->name, "datname") == 0)
+        return "%T";
+    if (infoschema && (ends_with(c->name, "_catalog") || strcmp(c->name, "catalog_name") == 0)) {
+        snprintf(tmp, tmplen, "CASE WHEN r.\"%s\" IS NULL THEN NULL ELSE %%T END", c->name);
+        return tmp;
     }
-    buf_append_str(b, "))");
-}
-
-static void append_readable_oids(const PgwConfig *cfg, PgwBuf *b)
-{
-    buf_append_str(b, "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
-                      "ON n.oid = c.relnamespace WHERE ");
-    append_readable_pair_cond(cfg, b, "n.nspname", "c.relname");
-    buf_append_str(b, " UNION ALL SELECT i.indexrelid FROM pg_catalog.pg_index i JOIN "
-                      "pg_catalog.pg_class c ON c.oid = i.indrelid JOIN pg_catalog.pg_namespace "
-                      "n ON n.oid = c.relnamespace WHERE ");
-    append_readable_pair_cond(cfg, b, "n.nspname", "c.relname");
-}
-
-/* Hidden columns (mask hide) as a VALUES list of (schema, table, column). */
-static void append_hidden_columns(const PgwConfig *cfg, PgwBuf *b)
-{
-    bool any = false;
-    buf_append_str(b, "(VALUES ");
-    for (size_t i = 0; i < cfg->ntables; i++)
-        for (size_t m = 0; m < cfg->tables[i].nmasks; m++) {
-            if (cfg->tables[i].masks[m].kind != PGW_MASK_HIDE)
-                continue;
-            buf_append_str(b, any ? ", (" : "(");
-            policy_append_literal(b, cfg->tables[i].schema);
-            buf_append_str(b, ", ");
-            policy_append_literal(b, cfg->tables[i].name);
-            buf_append_str(b, ", ");
-            policy_append_literal(b, cfg->tables[i].masks[m].column);
-            buf_append_byte(b, ')');
-            any = true;
-        }
-    if (!any)
-        buf_append_str(b, "('', '', '')"); /* never matches; NULL would poison NOT IN */
-    buf_append_byte(b, ')');
-}
-
-/* Split "f(a, b, c)" argument text of a filter placeholder. */
-static const char *placeholder_args(const char *p, char args[3][64], int *nargs)
-{
-    *nargs = 0;
-    if (*p != '(')
-        return p;
-    p++;
-    while (*p != '\0' && *p != ')' && *nargs < 3) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        size_t n = 0;
-        while (*p != '\0' && *p != ',' && *p != ')' && n < 63)
-            args[*nargs][n++] = *p++;
-        args[*nargs][n] = '\0';
-        (*nargs)++;
+    if (is_role_name_type(c->type) &&
+        (ends_with(c->name, "owner") || strcmp(c->name, "grantor") == 0 ||
+         strcmp(c->name, "grantee") == 0)) {
+        snprintf(tmp, tmplen, "CASE WHEN %%R(r.\"%s\") THEN r.\"%s\" END", c->name, c->name);
+        return tmp;
     }
-    return *p == ')' ? p + 1 : p;
-}
-
-static void append_catalog_filter(const PgwConfig *cfg, PgwBuf *b, const char *filter)
-{
-    for (const char *p = filter; *p != '\0';) {
-        if (*p != '%') {
-            buf_append_byte(b, (uint8_t)*p++);
-            continue;
-        }
-        char kind = p[1];
-        char args[3][64];
-        int nargs;
-        p = placeholder_args(p + 2, args, &nargs);
-        if (kind == 'R') {
-            append_readable_oids(cfg, b);
-        } else if (kind == 'N' && nargs == 2) {
-            append_readable_pair_cond(cfg, b, args[0], args[1]);
-        } else if (kind == 'F' && nargs == 2) {
-            append_callable_pair_cond(cfg, b, args[0], args[1]);
-        } else if (kind == 'C' && nargs == 3) {
-            buf_printf(b, "(%s::text, %s::text, %s::text) IN (SELECT * FROM ", args[0], args[1],
-                       args[2]);
-            append_hidden_columns(cfg, b);
-            buf_append_str(b, " h)");
-        } else if (kind == 'H' && nargs == 2) {
-            buf_append_str(b, "EXISTS (SELECT 1 FROM pg_catalog.pg_class hc JOIN "
-                              "pg_catalog.pg_namespace hn ON hn.oid = hc.relnamespace, ");
-            append_hidden_columns(cfg, b);
-            buf_printf(b,
-                       " h(s, t, c) WHERE hc.oid = %s AND hn.nspname::text = h.s AND "
-                       "hc.relname::text = h.t AND %s::text = h.c)",
-                       args[0], args[1]);
-        }
+    if ((rule->flags & CAT_STATS) && !stats_identity(c->name)) {
+        if (rule->stat_key == NULL)
+            return "NULL";
+        snprintf(tmp, tmplen, "CASE WHEN r.%s IN (SELECT s.o FROM %%{unf} s) THEN r.\"%s\" END",
+                 rule->stat_key, c->name);
+        return tmp;
     }
+    return NULL;
 }
 
-void policy_catalog_append_view(PgwBuf *b, const PgwConfig *cfg, const char *schema,
-                                const char *name)
+static bool column_used(const PgwCatalogCtx *cc, const char *column)
+{
+    return cc->column_used == NULL || cc->column_used(cc->column_arg, column);
+}
+
+int policy_catalog_view(PgwCatalogCtx *cc, PgwBuf *b, const char *schema, const char *name,
+                        const PgwSchemaTable *t)
 {
     const CatalogRule *rule = catalog_rule(schema, name);
-    buf_printf(b, "(SELECT * FROM %s.%s r WHERE ", rule->schema, rule->name);
-    append_catalog_filter(cfg, b, rule->filter);
-}
-
-void policy_catalog_append_readable_oids(PgwBuf *b, const PgwConfig *cfg)
-{
-    append_readable_oids(cfg, b);
-}
-
-/* Functions that take a relation (by name or OID) and would answer
- * differently for a hidden relation than for a missing one. */
-static const struct {
-    const char *name;
-    size_t nargs;
-    PgwRelationArg arg;
-} relation_functions[] = {
-    {"has_table_privilege", 2, {0, -1, false}},
-    {"has_table_privilege", 3, {1, -1, false}},
-    {"has_any_column_privilege", 2, {0, -1, false}},
-    {"has_any_column_privilege", 3, {1, -1, false}},
-    {"has_sequence_privilege", 2, {0, -1, false}},
-    {"has_sequence_privilege", 3, {1, -1, false}},
-    {"has_column_privilege", 3, {0, 1, false}},
-    {"has_column_privilege", 4, {1, 2, false}},
-    {"to_regclass", 1, {0, -1, true}},
-    {"pg_table_is_visible", 1, {0, -1, false}},
-    {"obj_description", 1, {0, -1, false}},
-    {"obj_description", 2, {0, -1, false}},
-    {"col_description", 2, {0, -1, false}},
-    {"pg_get_viewdef", 1, {0, -1, false}},
-    {"pg_get_viewdef", 2, {0, -1, false}},
-    {"pg_get_indexdef", 1, {0, -1, false}},
-    {"pg_get_indexdef", 3, {0, -1, false}},
-    {"pg_get_partkeydef", 1, {0, -1, false}},
-    {"pg_get_serial_sequence", 2, {0, 1, false}},
-    {"pg_relation_is_publishable", 1, {0, -1, false}},
-    {"pg_get_expr", 2, {1, -1, false}},
-    {"pg_get_expr", 3, {1, -1, false}},
-};
-
-bool policy_catalog_relation_arg(const char *func, size_t nargs, PgwRelationArg *out)
-{
-    for (size_t i = 0; i < PGW_ARRAY_LEN(relation_functions); i++)
-        if (relation_functions[i].nargs == nargs && strcmp(relation_functions[i].name, func) == 0) {
-            *out = relation_functions[i].arg;
-            return true;
+    if (rule == NULL || rule->filter == NULL || rule->filter[0] == '\0')
+        return -1;
+    char tmp[512];
+    /* Columns the statement can read keep their rewritten values; with none
+     * of those, the view is the catalog's own rows (SELECT *: shortest, and
+     * a column nobody reads shows nothing). */
+    bool columns =
+        (cc->syscols != 0 && t != NULL && t->relkind == 'r') || (rule->flags & CAT_COLUMNS);
+    if (t == NULL) {
+        columns = rule->overrides[0].column != NULL ||
+                  (rule->flags & (CAT_STATS | CAT_TENANT_DB | CAT_COLUMNS)) ||
+                  strcmp(schema, "information_schema") == 0;
+        if (columns)
+            return -1; /* values to rewrite, and no column list to do it with */
+    }
+    for (size_t i = 0; !columns && t != NULL && i < t->ncolumns; i++)
+        columns = column_used(cc, t->columns[i].name) &&
+                  column_override(rule, &t->columns[i], tmp, sizeof(tmp)) != NULL;
+    if (!columns) {
+        buf_printf(b, "(SELECT * FROM %s.%s r WHERE ", rule->schema, rule->name);
+        expand(cc, b, rule->filter);
+        return 0;
+    }
+    buf_append_str(b, "(SELECT ");
+    size_t n = 0;
+    for (size_t i = 0; i < t->ncolumns; i++) {
+        const PgwSchemaColumn *c = &t->columns[i];
+        if (!column_used(cc, c->name) && !(i + 1 == t->ncolumns && n == 0))
+            continue;
+        const char *expr = column_override(rule, c, tmp, sizeof(tmp));
+        if (n++ > 0)
+            buf_append_str(b, ", ");
+        if (expr == NULL) {
+            buf_append_str(b, "r.");
+            policy_append_ident(b, c->name);
+            continue;
         }
-    return false;
+        buf_append_str(b, "CAST((");
+        expand(cc, b, expr);
+        buf_printf(b, ") AS %s) AS ", c->type);
+        policy_append_ident(b, c->name);
+    }
+    if (t->relkind == 'r') {
+        static const char *const names[] = {"tableoid", "ctid", "xmin", "xmax", "cmin", "cmax"};
+        for (size_t i = 0; i < PGW_ARRAY_LEN(names); i++)
+            if (cc->syscols & policy_catalog_syscol(names[i]))
+                buf_printf(b, ", r.%s", names[i]);
+    }
+    buf_printf(b, " FROM %s.%s r WHERE ", rule->schema, rule->name);
+    expand(cc, b, rule->filter);
+    return 0;
 }

@@ -265,8 +265,7 @@ static int visit_func_call(Walk *w, PgQuery__Node **slot)
         policy_qualify_name(&fc->funcname, &fc->n_funcname, user_schema);
         rw->volatile_seen = true; /* its volatility is not known here */
     }
-    PgwRelationArg ra;
-    if (builtin && policy_catalog_relation_arg(name, fc->n_args, &ra))
+    if (builtin && policy_builtin_objects(name, fc->n_args) != NULL)
         rw->reads_protected = true; /* answers from the catalog: no EXPLAIN */
 
     if (policy_walk_node(w, &fc->base) < 0)

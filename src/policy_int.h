@@ -10,8 +10,14 @@
  *                    tables that replace them
  *   policy_expr.c    expressions: the function allowlist, leak-proofness
  *                    (which decides the optimization fence), SELECT walking
- *   policy_object.c  objects named inside expressions: relations and types
- *                    given by name or OID to casts and built-in functions
+ *   policy_object.c  objects named inside expressions: relations, types,
+ *                    functions, schemas, roles and databases given by name or
+ *                    OID to casts and built-in functions
+ *   policy_object_stmt.c  the statement around them: pre-pass, parameter
+ *                    types, star expansion, the visible sets' WITH (their
+ *                    shared state: policy_object_int.h)
+ *   policy_catalog.c the virtual catalog: visible sets, catalog views
+ *   policy_builtin.c constant tables of built-ins and settings
  *   policy_qual.c    the leak analysis: which quals may run below a row
  *                    filter (an allowlist of typed shapes), the FROM items
  *                    of each query level that column references resolve to
@@ -137,6 +143,7 @@ typedef struct Rewrite {
     bool reads_protected; /* a filtered or masked relation or catalog is read (EXPLAIN) */
     size_t nrelations, relations_cap;
     char **relations; /* "schema.name" of every relation read, duplicates allowed */
+    struct PgwObjectState *objects; /* policy_object.c's per-statement state */
 } Rewrite;
 
 /* Where the walker is: the CTE scope and the query level whose FROM items
@@ -277,19 +284,31 @@ int policy_guard_run(size_t need, int (*fn)(void *), void *arg) PGW_WUR;
 #endif
 
 /* ---- policy_object.c ---- */
-/* A type name used in a cast, a column definition or a declaration: refused
- * when it names a relation's row type the tenant may not see. */
+typedef struct PgwObjectState PgwObjectState;
+/* A type name used in a column definition or a declaration: refused when it
+ * names a relation's row type the tenant may not see, or a reg* type. */
 int policy_check_type_name(Walk *w, const PgQuery__TypeName *tn);
 /* Casts to reg* types and row types. Returns 1 when the cast was handled
  * completely (walked and rewritten), 0 when the caller walks it as any other
  * expression, -1 when refused. */
 int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc);
 /* A built-in function call named name (already allowed), after its
- * arguments were walked: relation and object arguments are checked or
- * rewritten so a hidden object answers as a missing one. May replace *slot. */
+ * arguments were walked: object arguments are checked or rewritten so a
+ * hidden object answers as a missing one. May replace *slot; everything it
+ * generates calls built-ins as pg_catalog.name. */
 int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name);
-/* Replace X by a subquery that yields X only when it is the OID of a
- * relation the tenant may read, NULL otherwise. */
-int policy_wrap_readable_oid(Rewrite *rw, PgQuery__Node **slot);
+/* The filtered view of a catalog relation (policy_rel.c's rewrite_catalog):
+ * appends "(SELECT ... FROM schema.name r WHERE ..." or refuses. */
+int policy_object_catalog_view(Rewrite *rw, PgwBuf *b, const char *schema, const char *name);
+/* Driver hooks (policy.c), per statement: before the walk (the pre-pass, and
+ * for the first statement the Parse parameter types), after the
+ * replacements are spliced in (attach the visible sets' WITH), and when the
+ * rewrite ends. */
+int policy_object_prepare(Rewrite *rw, PgQuery__Node **stmt);
+int policy_object_finish(Rewrite *rw, PgQuery__Node **stmt);
+void policy_object_reset(Rewrite *rw);
+/* Around deparse: quote (true) and unquote (false) FETCH/MOVE cursor names,
+ * which libpg_query 15's deparser writes without quotes. */
+void policy_object_portal_names(PgQuery__ParseResult *tree, bool quote);
 
 #endif

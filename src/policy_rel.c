@@ -259,7 +259,10 @@ static int rewrite_catalog(Rewrite *rw, PgQuery__Node **slot, PgQuery__RangeVar 
     }
     PgwBuf b;
     buf_init(&b);
-    policy_catalog_append_view(&b, rw->ctx->cfg, schema, rv->relname);
+    if (policy_object_catalog_view(rw, &b, schema, rv->relname) < 0) {
+        buf_free(&b);
+        return -1;
+    }
     return add_replacement(rw, slot, &b, rv);
 }
 

@@ -81,6 +81,7 @@ struct PgwPool {
     unsigned schema_version; /* config version it was read under */
     /* counters for SHOW POOLS */
     uint64_t connects, connect_failures;
+    long prepared; /* atomic */
     struct PgwPool *next;
 };
 
@@ -112,6 +113,20 @@ const char *pool_tenant(const PgwPool *p)
     return p->tenant;
 }
 
+static const char *pool_mode_name(PgwPool *p)
+{
+    PgwSnapshot *s = snapshot_acquire();
+    PgwPoolMode m = config_pool_mode(s->cfg, config_tenant(s->cfg, p->tenant));
+    snapshot_release(s);
+    return m == PGW_POOL_TRANSACTION ? "transaction" : "session";
+}
+
+void pool_count_prepared(PgwPool *p, int delta)
+{
+    if (delta)
+        __atomic_add_fetch(&p->prepared, delta, __ATOMIC_RELAXED);
+}
+
 void pool_views(void (*fn)(const PgwPoolView *v, void *arg), void *arg)
 {
     pthread_mutex_lock(&pools_mu);
@@ -119,8 +134,11 @@ void pool_views(void (*fn)(const PgwPoolView *v, void *arg), void *arg)
         PgwPoolView v;
         pthread_mutex_lock(&p->mu);
         v.tenant = p->tenant;
+        v.mode = pool_mode_name(p);
         v.sessions = p->total;
         v.idle = p->nidle;
+        v.active = p->total - p->nidle;
+        v.prepared = __atomic_load_n(&p->prepared, __ATOMIC_RELAXED);
         v.waiting = p->nwaiting;
         v.connects = p->connects;
         v.connect_failures = p->connect_failures;
@@ -360,15 +378,21 @@ void pool_cancel_wait(PgwPoolWait *t)
 
 void pool_release(PgwPool *p, PgwBackend *b)
 {
-    /* Reset first; the home's clean() follows when it is done. */
+    /* Reset first; the home's clean() follows when it is done. DISCARD
+     * ALL drops the prepared statements and settings it carried. */
     backend_set_user(b, NULL, NULL);
     if (b->tx_status != 'I')
         backend_send_internal(b, "ROLLBACK");
     backend_send_internal(b, "DISCARD ALL");
+    pool_count_prepared(p, -(int)b->nstmts);
+    backend_stmt_clear(b);
+    free(b->applied_sets);
+    b->applied_sets = NULL;
 }
 
 void pool_discard(PgwPool *p, PgwBackend *b)
 {
+    pool_count_prepared(p, -(int)b->nstmts);
     pthread_mutex_lock(&p->mu);
     p->total--;
     PoolMail *m = NULL;

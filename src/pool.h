@@ -1,9 +1,12 @@
 /*
- * pool.h — per-tenant pools of backend sessions (session pooling).
+ * pool.h — per-tenant pools of backend sessions.
  *
  * A user (the link of a client) takes a session on its first statement and
- * keeps it for its lifetime; on release the session is reset (ROLLBACK if
- * needed, DISCARD ALL) and handed to the next waiter or kept idle.
+ * keeps it for its lifetime (session pooling; on release the session is
+ * reset: ROLLBACK if needed, DISCARD ALL) or for one transaction
+ * (transaction pooling: the session goes back as it is, carrying the
+ * shared prepared statements, and the link brings each client's own state
+ * where it lands); then it is handed to the next waiter or kept idle.
  * pool_size bounds the sessions of a tenant (idle + in use + connecting);
  * users beyond it wait in FIFO order, each with its own timeout (theirs).
  *
@@ -57,6 +60,9 @@ void pool_cancel_wait(PgwPoolWait *wait);
 void pool_release(PgwPool *p, struct PgwBackend *b);
 /* A session broke: forget it, maybe wake a waiter. */
 void pool_discard(PgwPool *p, struct PgwBackend *b);
+/* Prepared statements kept on the tenant's sessions changed by delta
+ * (transaction pooling; SHOW POOLS). */
+void pool_count_prepared(PgwPool *p, int delta);
 
 /* Copy the cached ParameterStatus values into the caller's message buffer,
  * replacing values the client set in its startup packet. Returns false when
@@ -79,7 +85,10 @@ void pool_schema_release(PgwSchemaRef *ref);
 /* What SHOW POOLS and /metrics show: a copy made under the pool's lock. */
 typedef struct PgwPoolView {
     const char *tenant; /* lives as long as the process */
+    const char *mode; /* "session" or "transaction" (the tenant's, now) */
     int sessions, idle, waiting;
+    int active; /* sessions lent to clients (or being reset) */
+    long prepared; /* protocol-level statements kept on its sessions */
     uint64_t connects, connect_failures;
     size_t schema_tables;
 } PgwPoolView;

@@ -382,6 +382,7 @@ int server_run(const char *config_path, PgwSnapshot *snap, bool daemonize,
     if (services)
         services->stop();
     workers_stop();
+    audit_shutdown(); /* every record of the statements that ran is written */
     log_info("pgwarden stopped");
     return 0;
 }

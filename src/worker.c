@@ -40,6 +40,7 @@ typedef struct Slot {
     int backend_pid; /* atomic */
     uint8_t state; /* atomic */
     bool tls;
+    uint16_t prepared; /* atomic; saturates */
 } Slot;
 
 struct PgwWorker {
@@ -289,6 +290,13 @@ void worker_publish_backend(PgwWorker *w, uint32_t id, int backend_pid)
         __atomic_store_n(&s->backend_pid, backend_pid, __ATOMIC_RELAXED);
 }
 
+void worker_publish_prepared(PgwWorker *w, uint32_t id, uint32_t n)
+{
+    Slot *s = slot_of(w, id);
+    if (s)
+        __atomic_store_n(&s->prepared, (uint16_t)(n > 65535 ? 65535 : n), __ATOMIC_RELAXED);
+}
+
 static void copy_name(char *dst, size_t len, const char *src)
 {
     snprintf(dst, len, "%s", src ? src : "");
@@ -313,6 +321,7 @@ void workers_foreach_view(void (*fn)(const PgwConnView *v, void *arg), void *arg
             v->tls = s->tls;
             v->state = (PgwConnState)__atomic_load_n(&s->state, __ATOMIC_RELAXED);
             v->backend_pid = __atomic_load_n(&s->backend_pid, __ATOMIC_RELAXED);
+            v->prepared = __atomic_load_n(&s->prepared, __ATOMIC_RELAXED);
         }
         pthread_mutex_unlock(&w->reg_mu);
         for (size_t k = 0; k < n; k++)

@@ -77,6 +77,7 @@ typedef struct PgwConnView {
     PgwConnState state;
     bool tls;
     int backend_pid; /* 0: none */
+    uint32_t prepared; /* protocol-level prepared statements it has (transaction pooling) */
 } PgwConnView;
 
 /* Publish what a connection is. The strings are not copied: the owner
@@ -86,6 +87,7 @@ void worker_publish_names(PgwWorker *w, uint32_t id, const char *user, const cha
                           const char *addr, bool tls);
 void worker_publish_state(PgwWorker *w, uint32_t id, PgwConnState state);
 void worker_publish_backend(PgwWorker *w, uint32_t id, int backend_pid);
+void worker_publish_prepared(PgwWorker *w, uint32_t id, uint32_t n);
 /* Copy out every connection's view on every worker, one worker at a time
  * (each copy is consistent), and call fn on the copies outside the lock. */
 void workers_foreach_view(void (*fn)(const PgwConnView *v, void *arg), void *arg);

@@ -2,6 +2,8 @@
 reading the cache's outcomes from the audit log, running a statement on one
 protocol or the other, and counting on the backend who waits for a lock."""
 
+import itertools
+
 import psycopg
 
 from askutil import audit_records
@@ -9,22 +11,39 @@ from conftest import wait_until
 
 
 class Audit:
-    """The audit log, read as it grows."""
+    """The audit log, read as it grows. pgwarden writes it from a thread of
+    its own, in the order statements finish: a mark is a statement of its
+    own whose record, once there, has every earlier one before it."""
 
-    def __init__(self, path):
+    marks = itertools.count()
+
+    def __init__(self, path, gw):
         self.path = path
+        self.gw = gw
 
     def mark(self):
-        return len(audit_records(self.path))
+        sql = f"SELECT 'audit mark {next(self.marks)}' AS mark"
+        with self.gw.connect("alice", "acme") as conn:
+            conn.execute(sql)
 
-    def cache_of(self, since, sql, count=1, timeout=5):
-        """The cache outcomes of the first `count` records for sql after mark
-        `since` that say something about the cache."""
+        def found():
+            for i, r in enumerate(audit_records(self.path)):
+                if r.get("sql") == sql:
+                    return i + 1
+            return None
+        return wait_until(found, 10, "the audit log to catch up")
+
+    def records(self, since, sql, count, timeout=10, pred=None):
+        """The first `count` records for sql after mark `since` that say
+        something about the cache."""
         def found():
             recs = [r for r in audit_records(self.path)[since:]
-                    if r.get("sql") == sql and "cache" in r]
+                    if r.get("sql") == sql and "cache" in r and (pred is None or pred(r))]
             return recs[:count] if len(recs) >= count else None
-        recs = wait_until(found, timeout, f"{count} audit records for {sql!r}")
+        return wait_until(found, timeout, f"{count} audit records for {sql!r}")
+
+    def cache_of(self, since, sql, count=1, timeout=10):
+        recs = self.records(since, sql, count, timeout)
         return [r["cache"] for r in recs], recs
 
 

@@ -420,8 +420,13 @@ def test_a_repeated_question_is_answered_from_the_translation_cache(llm, gw):
             assert [r[0] for r in conn.execute(f"ASK {question}")] == ["Abe Acme", "Ada Acme",
                                                                        "Amy Acme"]
     assert llm.calls() == 1
-    rec = [r for r in audit_records(gw.audit_path) if r.get("question") == question]
-    assert [r.get("translation") for r in rec][-2:] == ["model", "cache"], rec
+    # The audit log is written by a thread of its own: wait for both records.
+    def both_records():
+        rec = [r for r in audit_records(gw.audit_path) if r.get("question") == question]
+        return rec[-2:] if len(rec) >= 2 else None
+
+    rec = wait_until(both_records, 5, "both ASK audit records")
+    assert [r.get("translation") for r in rec] == ["model", "cache"], rec
 
 
 def test_a_follow_up_question_sees_the_earlier_one(llm, conn):
@@ -457,6 +462,9 @@ def test_api_key_is_sent_and_never_logged(pgwarden, shop, tmp_path_factory, seen
         log = keyed.log()
         assert log and all(e["key_matches"] for e in log)
         assert key not in gw.log_text()
+        wait_until(lambda: any("ASK how many orders with a key" in str(r.get("sql", "")) or
+                               r.get("question") == "how many orders with a key"
+                               for r in audit_records(gw.audit_path)), 5, "the ASK's audit record")
         assert key not in gw.audit_path.read_text()
         with gw.connect("admin", "pgwarden") as admin:
             shown = repr(admin.execute("SHOW LLM").fetchall())

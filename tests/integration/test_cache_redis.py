@@ -53,7 +53,7 @@ def redis_gateway(pgwarden, redis, tmp_path_factory, llm, prefix=PREFIX, **llm_o
              f"redis_timeout = 250ms\n" + llm_section(llm, **llm_overrides))
     gw = pgwarden(settings={"audit_log": str(audit), "pool_size": "20", "admin_users": "admin"},
                   extra=extra)
-    gw.audit = Audit(audit)
+    gw.audit = Audit(audit, gw)
     wait_until(lambda: redis_connected(gw) == 2, 10, "both workers to connect to Redis")
     return gw
 
@@ -90,7 +90,7 @@ def test_two_instances_share_entries(pair):
             cur.execute("SELECT label, id FROM cache_shared WHERE id = %s", (8,))
             assert cur.fetchall() == [("acme 8", 8)]
     assert outcome(a, marks[0], sql) == ["miss"]
-    recs = [r for r in audit_records(b.audit.path)[marks[1]:] if r.get("sql") == sql]
+    recs = b.audit.records(marks[1], sql, 2)
     assert [(r["tenant"], r["cache"]) for r in recs] == [("acme", "hit"), ("globex", "miss")]
     xsql = "SELECT label, id FROM cache_shared WHERE id = $1"
     assert outcome(b, marks[1], xsql, 2) == ["miss", "hit"]

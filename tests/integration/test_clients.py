@@ -1,4 +1,7 @@
-"""Real clients through pgwarden: psql, pgjdbc, node-postgres.
+"""Real clients through pgwarden: psql, pgjdbc, node-postgres, and the BI-tool
+libraries (psqlODBC with UseDeclareFetch, SQLAlchemy 1.4 reflection, pgjdbc
+DatabaseMetaData, node-postgres catalog queries) against the two-tenant
+catalog fixture of catalog_data.py.
 
 Each runs as a subprocess against one gateway; the programs live in
 tests/clients. A missing toolchain (no javac, no node_modules) skips its test
@@ -7,8 +10,10 @@ with the command that fixes it, so a developer knows what to install.
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -136,3 +141,118 @@ def test_node_postgres(gw, node_ready):
     assert result["after_error"] == 2
     assert result["multi"] == [{"a": 1}, {"b": 2}]
     assert sorted(result["pooled"]) == list(range(20))
+
+
+# --------------------------------------------------------------------------
+# BI-tool client libraries against the two-tenant catalog fixture (issue 12)
+# --------------------------------------------------------------------------
+
+import catalog_data  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def catgw(postgres, pgwarden, tmp_path_factory):
+    audit = tmp_path_factory.mktemp("audit") / "audit.jsonl"
+    gw = catalog_data.start_gateway(pgwarden, postgres, {"audit_log": str(audit)})
+    gw.audit_path = audit
+    return gw
+
+
+def client_args(gw):
+    return [HOST, str(gw.port), catalog_data.TENANT, "alice", gw.passwords["alice"]]
+
+
+def assert_nothing_hidden(text):
+    leaked = catalog_data.leaks(text) + [w for w in (catalog_data.SHARED_DB,) if w in text]
+    assert not leaked, f"{leaked} visible:\n{text[:3000]}"
+
+
+VISIBLE_TABLES = ["big_facts", "customers", "orders", "products"]
+
+
+def test_psqlodbc_declare_fetch_and_catalog(catgw):
+    """Tableau's path: psqlODBC with UseDeclareFetch=1 reads every result
+    through 'declare "SQL_CUR0x..." cursor with hold' and 'fetch 2 in
+    "SQL_CUR0x..."' (mixed-case quoted cursor names), and syncs with the
+    driver's own catalog SQL."""
+    out = run([sys.executable, str(CLIENTS / "odbc_check.py")] + client_args(catgw))
+    assert_nothing_hidden(out)
+    r = json.loads(out.strip().splitlines()[-1])
+    assert [c[:2] for c in r["customers"]] == [[i, f"Customer {i}"] for i in range(1, 6)]
+    assert all(c[2] is None for c in r["customers"]), "ssn is masked"
+    assert r["orders_of_2"] == 6 and r["facts"] == catalog_data.N_ACME_FACTS
+    assert r["tables"] == VISIBLE_TABLES
+    assert r["views"] == ["customer_regions"]
+    assert [c[0] for c in r["columns"]] == ["id", "tenant_id", "name", "email", "ssn", "region",
+                                           "created_at"]
+    assert r["pk"] == ["id"]
+    assert "orders_customer_idx" in r["indexes"]
+    assert r["fks"] == ["customer_id", "product_id"]
+    assert r["types"] > 20
+    assert r["hidden_tables"] == 0
+    assert r["hidden_select"] == "42P01"
+    audit = catgw.audit_path.read_text()
+    assert re.search(r'fetch 2 in \\"SQL_CUR0x[0-9a-f]+\\"', audit), audit[-2000:]
+
+
+def test_sqlalchemy_14_reflection(catgw):
+    out = run([sys.executable, str(CLIENTS / "sqlalchemy_reflect.py")] + client_args(catgw),
+              timeout=120)
+    assert_nothing_hidden(out)
+    r = json.loads(out.strip().splitlines()[-1])
+    assert "public" in r["schemas"] and "vault" not in r["schemas"]
+    assert r["tables"] == VISIBLE_TABLES
+    assert r["views"] == ["customer_regions"]
+    assert [c[0] for c in r["columns"]["customers"]][:5] == ["id", "tenant_id", "name", "email",
+                                                            "ssn"]
+    assert r["pk"]["orders"] == ["id"]
+    assert [f[1] for f in r["fks"]["orders"]] == ["customers", "products"]
+    assert "orders_customer_idx" in r["indexes"]["orders"]
+    assert r["checks"]["orders"] == ["orders_status_check"]
+    assert r["comments"]["customers"] == "Customers of the tenant"
+    assert r["reflected"] == VISIBLE_TABLES + ["customer_regions"] or set(r["reflected"]) >= set(
+        VISIBLE_TABLES)
+    assert r["rows"] == [[i, None] for i in range(1, 6)]
+    assert r["has_hidden"] is False
+
+
+@pytest.mark.timeout(180)
+def test_pgjdbc_database_metadata_calls(catgw):
+    if not shutil.which("java") or not os.path.exists(PGJDBC):
+        pytest.skip("java or pgjdbc missing: apt-get install default-jdk-headless "
+                    "libpostgresql-jdbc-java")
+    out = run(["java", "-cp", PGJDBC, str(CLIENTS / "JdbcMetaCheck.java")] + client_args(catgw),
+              timeout=170)
+    assert_nothing_hidden(out)
+    lines = out.splitlines()
+    assert lines[-1] == "DONE"
+    assert "CATALOG acme" in lines
+    tables = {l.split()[2].split("=")[1] for l in lines if l.startswith("TABLES ")}
+    assert tables == set(VISIBLE_TABLES) | {"customer_regions"}
+    assert "COUNT HIDDEN 0" in lines and "COUNT HIDDENCOLS 0" in lines
+    assert [l.split()[1] for l in lines if l.startswith("COLUMNS ")] == [
+        "COLUMN_NAME=" + c for c in ("id", "tenant_id", "name", "email", "ssn", "region",
+                                     "created_at")]
+    assert "PK COLUMN_NAME=id PK_NAME=customers_pkey" in lines
+    assert any(l.startswith("IMPORTED PKTABLE_NAME=customers") for l in lines)
+    assert any("INDEX_NAME=orders_customer_idx" in l for l in lines)
+    assert any(l.startswith("SCHEMAS TABLE_SCHEM=public") for l in lines)
+    assert not any("vault" in l for l in lines if l.startswith("SCHEMAS"))
+    assert [l for l in lines if l.startswith("ROW ")] == ["ROW 1 Customer 1", "ROW 2 Customer 2"]
+
+
+def test_node_postgres_catalog(catgw, node_ready):
+    out = run(["node", str(CLIENTS / "node_catalog.js")] + client_args(catgw), cwd=CLIENTS)
+    assert_nothing_hidden(out.replace("internal_notes", ""))
+    r = json.loads(out.strip().splitlines()[-1])
+    assert r["database"] == "acme"
+    assert r["hasCustomers"] == 1 and r["hasHidden"] == 0
+    assert r["columns"][:3] == ["id", "tenant_id", "customer_id"]
+    assert r["regclass"] is True
+    # a hidden relation's name fails exactly as a missing one's
+    assert r["hiddenRegclass"].replace("internal_notes", "X") == \
+        r["missingRegclass"].replace("zz_missing_rel", "X")
+    assert r["hiddenRegclass"].startswith("42P01")
+    assert r["fks"] == ["orders_customer_id_fkey", "orders_product_id_fkey"]
+    assert r["sizes"][0][0] == "big_facts" and r["sizes"][0][1] is None
+    assert r["sizes"][1][0] == "products" and int(r["sizes"][1][1]) > 0

@@ -306,8 +306,8 @@ any   | SELECT * FROM orders WHERE region SIMILAR TO (CASE WHEN region LIKE 'Z%'
 42883 | SELECT pg_stat_get_activity(NULL)
 42883 | SELECT pg_stat_reset()
 42883 | SELECT pg_current_logfile()
-err   | SELECT * FROM pg_stat_activity
-err   | SELECT query FROM pg_catalog.pg_stat_activity
+any   | SELECT * FROM pg_stat_activity
+any   | SELECT query FROM pg_catalog.pg_stat_activity
 err   | SELECT * FROM pg_stats
 err   | SELECT most_common_vals::text FROM pg_stats WHERE tablename = 'customers'
 err   | SELECT histogram_bounds::text FROM pg_stats WHERE tablename = 'orders'

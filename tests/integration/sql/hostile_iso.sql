@@ -307,7 +307,8 @@ ok    | EXPLAIN SELECT * FROM products
 ok    | EXPLAIN ANALYZE SELECT * FROM products WHERE id = 3
 ok    | EXPLAIN (COSTS OFF) SELECT count(*) FROM products GROUP BY category
 ok    | EXPLAIN (FORMAT JSON) SELECT * FROM products ORDER BY price
-ok    | EXPLAIN SELECT * FROM pg_namespace
+ok    | EXPLAIN SELECT * FROM pg_am
+42501 | EXPLAIN SELECT * FROM pg_namespace
 ok    | EXPLAIN SELECT 1
 ok    | EXPLAIN VALUES (1), (2)
 42P01 | EXPLAIN SELECT * FROM audit_secrets

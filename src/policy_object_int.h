@@ -1,0 +1,53 @@
+/*
+ * policy_object_int.h — what policy_object.c (objects named by calls and
+ * casts) and policy_object_stmt.c (the statement around them: pre-pass,
+ * parameter types, star expansion, the visible sets' WITH) share: the
+ * per-statement state and the few tree helpers both use. Private to those
+ * two files; the rest of the policy sees only policy_int.h.
+ */
+#ifndef PGW_POLICY_OBJECT_INT_H
+#define PGW_POLICY_OBJECT_INT_H
+
+#include "policy_catalog.h"
+#include "policy_int.h"
+
+/* A wrapper template: SQL text expanded once per statement, parsed once,
+ * copied for every use. */
+typedef struct Template {
+    char *sql; /* "SELECT <expr>" as expanded */
+    PgQuery__ParseResult *tree;
+} Template;
+
+/* Names a statement uses: which catalog columns it can read. */
+typedef struct Names {
+    size_t n, cap;
+    char **v;
+} Names;
+
+struct PgwObjectState {
+    PgwCatalogCtx cat;
+    size_t ntemplates;
+    Template *templates;
+    bool params_checked;
+    Names columns; /* last fields of column references, USING and COPY lists */
+    Names bare; /* one-field column references (maybe a whole-row reference) */
+    Names ranges; /* relation names and aliases in FROM */
+    Names ctes; /* names of the statement's own CTEs */
+    bool all_columns; /* *, t.*, NATURAL, column aliases, a whole-row reference */
+};
+
+/* The statement's state, made on first use. */
+PgwObjectState *policy_object_state(Rewrite *rw);
+void policy_object_free_templates(PgwObjectState *st);
+
+/* sql (a template: %T, %{set}...) expanded and parsed as one expression. */
+PGW_WUR int policy_object_expression(Rewrite *rw, const char *sql, PgQuery__Node **out);
+/* *slot freed and replaced by with. */
+void policy_object_replace_node(PgQuery__Node **slot, PgQuery__Node *with);
+/* The output column name n (a generated expression) will have. */
+void policy_object_set_output_name(PgQuery__Node *n, const char *name);
+/* A type name in a cast (cast) or a declaration: refused when it names a
+ * reg* type where that is not allowed, or a hidden relation's row type. */
+PGW_WUR int policy_object_check_type_name(Walk *w, const PgQuery__TypeName *tn, bool cast);
+
+#endif
