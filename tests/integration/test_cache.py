@@ -621,3 +621,35 @@ def test_pipelined_statements_get_their_own_answers(gw):
                             for n in (b"1", b"2", b"1")]
     finally:
         session.close()
+
+
+# --------------------------------------------------------------------------
+# Transaction pooling
+# --------------------------------------------------------------------------
+
+
+def test_transaction_pooling_serves_hits_and_keeps_settings_apart(pgwarden, items,
+                                                                  tmp_path_factory):
+    """Clients sharing two sessions: each one's settings shape its own
+    answers, hits need no session, and prepared statements hit too."""
+    gw = start(pgwarden, tmp_path_factory,
+               settings={"pool_mode": "transaction", "pool_size": "2"})
+    sql = "SELECT at::text FROM cache_items WHERE 'txn' <> '' AND id = 1"
+    zones = ["'UTC'", "'Asia/Tokyo'", "'America/New_York'", "'UTC'"]
+    expected = [direct_value(items, "TIME ZONE", z, sql) for z in zones]
+    conns = [gw.connect("alice", "acme") for _ in zones]
+    try:
+        for conn, zone in zip(conns, zones):
+            conn.execute(f"SET TIME ZONE {zone}")
+        since = gw.audit.mark()
+        for _ in range(3):
+            for conn, want in zip(conns, expected):
+                assert simple(conn, sql)[1] == [(want,)]
+                prepared = extended(conn, sql.replace("= 1", "= %s"), (1,), prepare=True)
+                assert prepared[1] == [(want,)]
+        hows, _ = gw.audit.cache_of(since, sql, 12)
+        assert hows.count("miss") == 3  # UTC twice: one entry
+        assert hows.count("hit") == 9
+    finally:
+        for conn in conns:
+            conn.close()
