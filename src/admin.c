@@ -10,6 +10,8 @@
  */
 #include "admin.h"
 
+#include "cache_redis.h"
+#include "cache_service.h"
 #include "codec.h"
 #include "config.h"
 #include "policy.h"
@@ -17,6 +19,7 @@
 #include "server.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "stmt.h"
 #include "worker.h"
 
 #include <ctype.h>
@@ -221,6 +224,8 @@ static void show_stats(PgwBuf *out)
     static const char *const names[] = {"stat", "value"};
     Table t;
     table_begin(&t, out, 2, names);
+    PgwRedisStats rs;
+    cache_redis_stats(&rs);
     struct {
         const char *name;
         uint64_t v;
@@ -233,6 +238,13 @@ static void show_stats(PgwBuf *out)
         {"rows", STATS_GET(rows)},
         {"cancels", STATS_GET(cancels)},
         {"backend_lost", STATS_GET(backend_lost)},
+        /* the result cache's Redis (mode = redis) */
+        {"redis_connected", (uint64_t)(rs.connected > 0 ? rs.connected : 0)},
+        {"redis_outages", rs.outages},
+        {"redis_timeouts", rs.timeouts},
+        {"redis_errors", rs.errors},
+        {"redis_reconnects", rs.reconnects},
+        {"redis_bypassed", rs.bypassed},
     };
     for (size_t i = 0; i < PGW_ARRAY_LEN(rows); i++) {
         char v[32];
@@ -243,11 +255,36 @@ static void show_stats(PgwBuf *out)
     table_end(&t, "SHOW");
 }
 
+static const char *mode_name(PgwCacheMode m)
+{
+    return m == PGW_CACHE_REDIS ? "redis" : m == PGW_CACHE_MEMORY ? "memory" : "off";
+}
+
+/* The counters of one cache as text cells (NULL where a cache has none). */
+typedef struct CacheRow {
+    char v[9][24];
+    const char *cell[9];
+} CacheRow;
+
+static void cache_row_counters(CacheRow *r, const PgwCacheCounters *n)
+{
+    const unsigned long long vals[] = {n->entries,   n->bytes,     n->hits,     n->misses,
+                                       n->evictions, n->coalesced, n->bypasses, n->invalidations};
+    for (size_t i = 0; i < PGW_ARRAY_LEN(vals); i++) {
+        snprintf(r->v[i], sizeof r->v[i], "%llu", vals[i]);
+        r->cell[i] = r->v[i];
+    }
+}
+
+/* SHOW CACHE: the three caches a statement meets, side by side. The first
+ * six columns are the ones SHOW CACHE always had. */
 static void show_cache(PgwBuf *out)
 {
-    static const char *const names[] = {"cache", "mode", "entries", "capacity", "hits", "misses"};
+    static const char *const names[] = {"cache",     "mode",     "entries",      "capacity",
+                                        "hits",      "misses",   "bytes",        "evictions",
+                                        "coalesced", "bypasses", "invalidations"};
     Table t;
-    table_begin(&t, out, 6, names);
+    table_begin(&t, out, 11, names);
     PgwPolicyCacheStats st;
     policy_cache_stats(&st);
     char e[24], c[24], h[24], m[24];
@@ -255,8 +292,85 @@ static void show_cache(PgwBuf *out)
     snprintf(c, sizeof c, "%zu", st.capacity);
     snprintf(h, sizeof h, "%lu", st.hits);
     snprintf(m, sizeof m, "%lu", st.misses);
-    const char *row[] = {"rewrite", "memory", e, c, h, m};
-    table_row(&t, row);
+    const char *rewrite[] = {"rewrite", "memory", e, c, h, m, NULL, NULL, NULL, NULL, NULL};
+    table_row(&t, rewrite);
+
+    PgwSnapshot *s = snapshot_acquire();
+    PgwCacheMode mode = s->cfg->cache_mode;
+    snapshot_release(s);
+    PgwCacheCounters n = {0};
+    size_t max_memory = 0;
+    PgwCache *store = cache_service_store();
+    if (store)
+        cache_totals(store, &n, &max_memory);
+    CacheRow r;
+    cache_row_counters(&r, &n);
+    char cap[24];
+    snprintf(cap, sizeof cap, "%zu", max_memory);
+    /* In Redis mode the entries live in Redis: this process holds none. */
+    const char *result[] = {"result",
+                            mode_name(mode),
+                            mode == PGW_CACHE_REDIS ? NULL : r.cell[0],
+                            mode == PGW_CACHE_REDIS ? NULL : cap,
+                            r.cell[2],
+                            r.cell[3],
+                            mode == PGW_CACHE_REDIS ? NULL : r.cell[1],
+                            r.cell[4],
+                            r.cell[5],
+                            r.cell[6],
+                            r.cell[7]};
+    table_row(&t, result);
+
+    PgwKvCacheStats ks;
+    stmt_ask_cache_stats(&ks);
+    char ke[24], kh[24], km[24];
+    snprintf(ke, sizeof ke, "%zu", ks.entries);
+    snprintf(kh, sizeof kh, "%llu", (unsigned long long)ks.hits);
+    snprintf(km, sizeof km, "%llu", (unsigned long long)ks.misses);
+    const char *translation[] = {"translation",
+                                 mode == PGW_CACHE_REDIS ? "memory+redis" : "memory",
+                                 ke,
+                                 NULL,
+                                 kh,
+                                 km,
+                                 NULL,
+                                 NULL,
+                                 NULL,
+                                 NULL,
+                                 NULL};
+    table_row(&t, translation);
+    table_end(&t, "SHOW");
+}
+
+typedef struct TenantRows {
+    Table *t;
+    const char *only; /* one tenant, or NULL */
+} TenantRows;
+
+static void tenant_row(void *arg, const char *tenant, const PgwCacheCounters *n)
+{
+    TenantRows *tr = arg;
+    if (tr->only && strcmp(tr->only, tenant) != 0)
+        return;
+    CacheRow r;
+    cache_row_counters(&r, n);
+    const char *row[] = {tenant,    r.cell[0], r.cell[1], r.cell[2], r.cell[3],
+                         r.cell[4], r.cell[5], r.cell[6], r.cell[7]};
+    table_row(tr->t, row);
+}
+
+/* SHOW CACHE TENANTS | SHOW CACHE <tenant>: the result cache per tenant. */
+static void show_cache_tenants(PgwBuf *out, const char *only)
+{
+    static const char *const names[] = {"tenant",    "entries",  "bytes",
+                                        "hits",      "misses",   "evictions",
+                                        "coalesced", "bypasses", "invalidations"};
+    Table t;
+    table_begin(&t, out, 9, names);
+    PgwCache *store = cache_service_store();
+    TenantRows tr = {&t, only};
+    if (store)
+        cache_foreach_tenant(store, tenant_row, &tr);
     table_end(&t, "SHOW");
 }
 
@@ -290,6 +404,25 @@ static void show_version(PgwBuf *out)
     const char *row[] = {"pgwarden " PGW_VERSION_STRING};
     table_row(&t, row);
     table_end(&t, "SHOW");
+}
+
+/* The third word of a command as typed (a tenant name keeps its case). */
+static void third_word(const char *sql, char *out, size_t outlen)
+{
+    const char *p = sql;
+    for (int w = 0; w < 2; w++) {
+        while (*p && isspace((unsigned char)*p))
+            p++;
+        while (*p && !isspace((unsigned char)*p) && *p != ';')
+            p++;
+    }
+    while (*p && isspace((unsigned char)*p))
+        p++;
+    size_t n = 0;
+    while (p[n] && !isspace((unsigned char)p[n]) && p[n] != ';' && n + 1 < outlen)
+        n++;
+    memcpy(out, p, n);
+    out[n] = '\0';
 }
 
 /* Split the command into at most 4 lower-cased words. */
@@ -340,6 +473,11 @@ void admin_execute(const char *sql, PgwBuf *out)
         if (strcmp(w[1], "version") == 0)
             return show_version(out);
     }
+    if (n == 3 && strcmp(w[0], "show") == 0 && strcmp(w[1], "cache") == 0) {
+        char tenant[64];
+        third_word(sql, tenant, sizeof tenant);
+        return show_cache_tenants(out, strcmp(w[2], "tenants") == 0 ? NULL : tenant);
+    }
     if (n == 1 && strcmp(w[0], "reload") == 0) {
         char err[1024];
         if (server_reload(err, sizeof err) != 0) {
@@ -351,15 +489,67 @@ void admin_execute(const char *sql, PgwBuf *out)
         return;
     }
     if ((n == 2 || n == 3) && strcmp(w[0], "cache") == 0 && strcmp(w[1], "clear") == 0) {
-        /* The rewrite cache is keyed by tenant but cleared whole: a rewrite
-         * is cheap to redo. */
+        /* Without a worker to reach Redis from (admin_execute_later is
+         * the console's way): what lives in this process. */
+        char tenant[64];
+        third_word(sql, tenant, sizeof tenant);
         policy_cache_clear();
+        if (n == 2)
+            stmt_ask_cache_clear();
+        PgwCache *store = cache_service_store();
+        if (store)
+            cache_clear(store, n == 3 ? tenant : NULL);
         codec_command_complete(out, "CACHE CLEAR");
         return;
     }
-    codec_error(
-        out, "ERROR", SQLSTATE_SYNTAX_ERROR, "pgwarden admin: unknown command", NULL,
-        "Commands: SHOW TENANTS|POOLS|CLIENTS|STATS|CACHE|LLM|VERSION; RELOAD; CACHE CLEAR [tenant].");
+    codec_error(out, "ERROR", SQLSTATE_SYNTAX_ERROR, "pgwarden admin: unknown command", NULL,
+                "Commands: SHOW TENANTS|POOLS|CLIENTS|STATS|CACHE [TENANTS|tenant]|LLM|VERSION; "
+                "RELOAD; CACHE CLEAR [tenant].");
+}
+
+typedef struct Clear {
+    void (*done)(void *arg, const PgwBuf *out);
+    void *arg;
+} Clear;
+
+static void cleared(void *arg, size_t memory, long long redis, bool redis_ok)
+{
+    Clear *cl = arg;
+    PgwBuf out;
+    buf_init(&out);
+    if (!redis_ok)
+        codec_notice(&out, "WARNING", "58000",
+                     "pgwarden: the result cache's entries in Redis were not cleared: Redis is "
+                     "unavailable",
+                     NULL,
+                     "Run CACHE CLEAR again once Redis is back (SHOW STATS: redis_connected).");
+    codec_command_complete(&out, "CACHE CLEAR");
+    cl->done(cl->arg, &out);
+    buf_free(&out);
+    free(cl);
+}
+
+bool admin_execute_later(PgwWorker *w, const char *sql, void (*done)(void *arg, const PgwBuf *out),
+                         void *arg)
+{
+    char words_[4][64];
+    int n = words(sql, words_);
+    if (!((n == 2 || n == 3) && strcmp(words_[0], "cache") == 0 && strcmp(words_[1], "clear") == 0))
+        return false;
+    char tenant[64];
+    third_word(sql, tenant, sizeof tenant);
+    /* The rewrite cache is keyed by tenant but cleared whole: a rewrite is
+     * cheap to redo; so are ASK translations, cleared with everything. */
+    policy_cache_clear();
+    if (n == 2)
+        stmt_ask_cache_clear();
+    Clear *cl = pgw_malloc(sizeof *cl);
+    cl->done = done;
+    cl->arg = arg;
+    PgwSnapshot *s = snapshot_acquire();
+    cache_service_clear(w, s->cfg, n == 3 ? tenant : NULL, cleared, cl);
+    snapshot_release(s);
+    return true;
 }
 
 void admin_login_params(PgwBuf *out)

@@ -3,7 +3,7 @@
  * users in admin_users, answering a few commands with ordinary result sets
  * so psql shows them as tables:
  *
- *     SHOW TENANTS | POOLS | CLIENTS | STATS | CACHE | LLM | VERSION
+ *     SHOW TENANTS | POOLS | CLIENTS | STATS | CACHE [TENANTS | tenant] | LLM | VERSION
  *     RELOAD
  *     CACHE CLEAR [tenant]
  *
@@ -21,6 +21,13 @@
  * Appends the answer (RowDescription/DataRows/CommandComplete, or an
  * ErrorResponse) to out, without ReadyForQuery. */
 void admin_execute(const char *sql, PgwBuf *out);
+
+struct PgwWorker;
+/* A command that finishes later on worker w (CACHE CLEAR [tenant], which
+ * reaches Redis): true when it took sql; done(arg, answer without
+ * ReadyForQuery) then runs once on w, possibly before this returns. */
+bool admin_execute_later(struct PgwWorker *w, const char *sql,
+                         void (*done)(void *arg, const PgwBuf *out), void *arg);
 
 /* ParameterStatus messages an admin session gets at login. */
 void admin_login_params(PgwBuf *out);

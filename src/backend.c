@@ -402,6 +402,24 @@ bool backend_busy(const PgwBackend *b)
     return b->q_len > 0;
 }
 
+bool backend_owes_only(const PgwBackend *b, const char *types)
+{
+    for (uint32_t i = 0; i < b->q_len; i++)
+        if (strchr(types, Q_TYPE(q_at(b, i))) == NULL)
+            return false;
+    return true;
+}
+
+bool backend_owes_ready(const PgwBackend *b)
+{
+    for (uint32_t i = 0; i < b->q_len; i++) {
+        char t = Q_TYPE(q_at(b, i));
+        if (t == 'Q' || t == 'S')
+            return true;
+    }
+    return false;
+}
+
 uint32_t backend_expected(const PgwBackend *b, uint8_t kind)
 {
     uint32_t n = 0;

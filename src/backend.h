@@ -192,6 +192,11 @@ void backend_expect(PgwBackend *b, char type, uint8_t kind);
 /* backend_expect(b, 'Q', kind) */
 void backend_expect_rfq(PgwBackend *b, uint8_t kind);
 bool backend_busy(const PgwBackend *b); /* responses still expected */
+/* Every response still expected answers a message of one of these types
+ * (the result cache: only the Parses of an open pipeline are owed). */
+bool backend_owes_only(const PgwBackend *b, const char *types);
+/* A ReadyForQuery (for a Query or a Sync) is among them. */
+bool backend_owes_ready(const PgwBackend *b);
 /* How many ReadyForQuery messages (for Query and Sync) of this kind are owed. */
 uint32_t backend_expected(const PgwBackend *b, uint8_t kind);
 /* Part of a relayed message has reached the user and the rest has not: the

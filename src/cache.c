@@ -325,6 +325,11 @@ void cache_capture_bytes(PgwCacheCapture *cap, const uint8_t *data, size_t len)
             cap->ready = true;
         else if (!cap->failed && cap->msg.len > 0) /* 0: skipped */
             cache_capture_message(cap, cap->msg.data, cap->msg.len);
+        /* An extended-protocol answer is one portal's: what follows its
+         * CommandComplete (or its end in an error or a suspension) answers
+         * the client's next message, not this one. */
+        if (cap->shape == PGW_CACHE_EXTENDED && memchr("CIEs", cap->hdr[0], 4) != NULL)
+            cap->ready = true;
         buf_reset(&cap->msg);
     }
 }

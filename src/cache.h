@@ -103,7 +103,9 @@ void cache_capture_init(PgwCacheCapture *cap, PgwCacheShape shape, size_t max_en
 bool cache_capture_message(PgwCacheCapture *cap, const uint8_t *msg, size_t len);
 /* The same for bytes as the relay passes them (link.h's relayed hook):
  * whole messages or any pieces of them, framed here. A ReadyForQuery ends
- * the answer: cap->ready is set and later bytes are ignored. */
+ * the answer (and, for EXTENDED, the portal's CommandComplete,
+ * EmptyQueryResponse, ErrorResponse or PortalSuspended): cap->ready is set
+ * and later bytes are ignored. */
 void cache_capture_bytes(PgwCacheCapture *cap, const uint8_t *data, size_t len);
 /* The entry (NULL, why in cap->why, when not storable); the capture is
  * emptied either way. */

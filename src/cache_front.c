@@ -256,11 +256,17 @@ static void start_primary(PgwCacheTicket *t)
     PgwCacheEntry *hit;
     PgwCacheFlight *flight;
     PgwCacheWaiter *waiter;
-    if (t->wait_ms > 0 && t->deadline_ms == 0) {
+    PgwCacheOutcome how = cache_lookup(t->f->store, &rq, &hit, &flight, &waiter);
+    /* The deadline matters only to a ticket that is going to wait (here, or
+     * for Redis): a hit costs no timer. */
+    bool waits = how == PGW_CACHE_WAIT || (how == PGW_CACHE_LEAD && t->f->redis != NULL);
+    if (waits && t->wait_ms > 0 && t->deadline_ms == 0) {
         t->deadline_ms = mono_ms() + t->wait_ms;
+        if (!t->timer)
+            t->timer = evtimer_new(t->f->base, on_deadline, t);
         event_add(t->timer, &(struct timeval){t->wait_ms / 1000, (t->wait_ms % 1000) * 1000});
     }
-    switch (cache_lookup(t->f->store, &rq, &hit, &flight, &waiter)) {
+    switch (how) {
     case PGW_CACHE_HIT:
         file_alias(t);
         deliver(t, PGW_CACHE_HIT, hit, "hit");
@@ -309,7 +315,6 @@ PgwCacheTicket *cache_begin(PgwCacheFront *f, const PgwCacheBegin *b, PgwCacheRe
     t->ttl_ms = b->ttl_ms;
     t->wait_ms = b->wait_ms;
     t->delivered = &delivered;
-    t->timer = evtimer_new(f->base, on_deadline, t);
     if (b->raw) {
         t->raw = *b->raw;
         t->has_raw = true;

@@ -42,6 +42,7 @@
  * The policy's own `cacheable` flag is required as well: two independent
  * analyses must both agree.
  */
+#define _GNU_SOURCE /* pthread_getattr_np */
 #include "cache_key.h"
 
 #include "buf.h"
@@ -52,6 +53,7 @@
 #include <pg_query.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,10 +162,18 @@ typedef struct Hasher {
 static __thread EVP_MD_CTX *thread_ctx;
 static const EVP_MD *sha256_md;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static pthread_key_t ctx_key; /* frees a thread's context when the thread ends */
+
+static void free_ctx(void *ctx)
+{
+    EVP_MD_CTX_free(ctx);
+}
 
 static void fetch_sha256(void)
 {
     sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (pthread_key_create(&ctx_key, free_ctx) != 0)
+        abort(); /* at most once per process, at the first key */
 }
 
 static void hasher_put(Hasher *h, const void *data, size_t len)
@@ -220,8 +230,10 @@ static void hash_int(Hasher *h, uint8_t tag, long long v)
 static void hasher_final(Hasher *h, uint8_t out[PGW_CACHE_DIGEST_LEN])
 {
     pthread_once(&sha256_once, fetch_sha256);
-    if (thread_ctx == NULL)
+    if (thread_ctx == NULL) {
         thread_ctx = EVP_MD_CTX_new();
+        pthread_setspecific(ctx_key, thread_ctx);
+    }
     const uint8_t *data = h->on_heap ? h->b.data : h->small;
     unsigned n = 0;
     if (thread_ctx == NULL || sha256_md == NULL ||
@@ -514,6 +526,10 @@ typedef struct Analysis {
      * per-table rules hold even where one of the two lists misses one. */
     size_t nrels;
     char **rels;
+    bool analysed; /* the tree was walked: the two flags below mean something */
+    bool touches_settings; /* set_config() or a user-defined function */
+    bool drops_prepared; /* DEALLOCATE or DISCARD at the top */
+    bool neutral_kinds; /* every statement is a SELECT, BEGIN/COMMIT/ROLLBACK or SHOW */
 } Analysis;
 
 static void add_relation(Analysis *a, const char *schema, const char *name)
@@ -826,12 +842,29 @@ static void check_func_call(Analysis *a, const PgQuery__FuncCall *f)
         check_datetime_cast(a, name, f->args[0]);
 }
 
+/* Whether a call may change a session setting: set_config(), or a
+ * user-defined function (its body or its SET clause may). */
+static void note_settings_call(Analysis *a, const PgQuery__FuncCall *f)
+{
+    const char *schema = NULL, *name = NULL;
+    if (f->n_funcname == 1) {
+        name = node_string(f->funcname[0]);
+    } else if (f->n_funcname == 2) {
+        schema = node_string(f->funcname[0]);
+        name = node_string(f->funcname[1]);
+    }
+    if (name == NULL || strcmp(name, "set_config") == 0 || user_function(a->st->cfg, schema, name))
+        a->touches_settings = true;
+}
+
 static void visit(const ProtobufCMessage *m, void *arg)
 {
     Analysis *a = arg;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    if (d == &pg_query__func_call__descriptor)
+        note_settings_call(a, (const PgQuery__FuncCall *)m);
     if (a->refused)
         return;
-    const ProtobufCMessageDescriptor *d = m->descriptor;
     if (d == &pg_query__func_call__descriptor) {
         check_func_call(a, (const PgQuery__FuncCall *)m);
     } else if (d == &pg_query__sqlvalue_function__descriptor) {
@@ -944,17 +977,107 @@ static void analyze_sql(Analysis *a, const char *sql)
     }
     if (tree->n_stmts == 0)
         refuse(a, "the statement is empty");
-    for (size_t i = 0; i < tree->n_stmts && !a->refused; i++) {
+    a->analysed = true;
+    a->neutral_kinds = true;
+    for (size_t i = 0; i < tree->n_stmts; i++) {
         const PgQuery__Node *s = tree->stmts[i]->stmt;
-        if (s == NULL || s->node_case != PG_QUERY__NODE__NODE_SELECT_STMT)
+        if (s != NULL && (s->node_case == PG_QUERY__NODE__NODE_DEALLOCATE_STMT ||
+                          s->node_case == PG_QUERY__NODE__NODE_DISCARD_STMT))
+            a->drops_prepared = true;
+        if (s == NULL || s->node_case != PG_QUERY__NODE__NODE_SELECT_STMT) {
+            /* BEGIN, COMMIT, ROLLBACK and SHOW change no setting by
+             * themselves (a ROLLBACK undoes SETs, which were seen when they
+             * ran); anything else may. */
+            if (s == NULL || (s->node_case != PG_QUERY__NODE__NODE_TRANSACTION_STMT &&
+                              s->node_case != PG_QUERY__NODE__NODE_VARIABLE_SHOW_STMT))
+                a->neutral_kinds = false;
             refuse(a, "%s", s == NULL ? "the statement is empty" : statement_kind_reason(s));
+        }
     }
     if (!a->refused) {
         /* Relations first, so the cast rule can look columns up. */
         policy_walk_messages(&tree->base, collect_relations, a);
-        policy_walk_messages(&tree->base, visit, a);
     }
+    if (a->neutral_kinds) /* the settings flags are wanted even when refused */
+        policy_walk_messages(&tree->base, visit, a);
     pg_query__parse_result__free_unpacked(tree, NULL);
+}
+
+/* The analysis recurses once per nesting level of the rewrite (the parse,
+ * protobuf-c's unpack, the walks), and the rewrite may be longer and a few
+ * levels deeper than the statement the policy checked. Like the policy, it
+ * runs on the caller's stack when enough of it is left (nearly always: a
+ * worker has PGW_POLICY_INLINE_STACK) and on a helper thread with enough
+ * otherwise, never risking the process on an estimate. The estimate is the
+ * policy's worst case, per byte: about 175 bytes for the parse and, at a
+ * level per two bytes, 500 for the unpack and walks; tripled under
+ * AddressSanitizer, whose frames are larger. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ANALYSIS_STACK_FACTOR 3
+#else
+#define ANALYSIS_STACK_FACTOR 1
+#endif
+
+static size_t analysis_stack(size_t len)
+{
+    return ((size_t)2 * 1024 * 1024 + 700 * len) * ANALYSIS_STACK_FACTOR;
+}
+
+static size_t stack_left(void)
+{
+    static __thread uintptr_t low;
+    char here;
+    if (low == 0) {
+        pthread_attr_t a;
+        void *addr;
+        size_t size;
+        if (pthread_getattr_np(pthread_self(), &a) != 0)
+            return 0;
+        int rc = pthread_attr_getstack(&a, &addr, &size);
+        pthread_attr_destroy(&a);
+        if (rc != 0)
+            return 0;
+        low = (uintptr_t)addr + 64 * 1024; /* clear of the guard page */
+    }
+    uintptr_t sp = (uintptr_t)&here;
+    return sp > low ? sp - low : 0;
+}
+
+typedef struct AnalyzeJob {
+    Analysis *a;
+    const char *sql;
+} AnalyzeJob;
+
+static void *analyze_main(void *arg)
+{
+    AnalyzeJob *j = arg;
+    analyze_sql(j->a, j->sql);
+    return NULL;
+}
+
+static void analyze_on_enough_stack(Analysis *a, const char *sql)
+{
+    size_t need = analysis_stack(strlen(sql));
+    if (stack_left() >= need) {
+        analyze_sql(a, sql);
+        return;
+    }
+    AnalyzeJob j = {a, sql};
+    pthread_attr_t attr;
+    pthread_t th;
+    size_t page = 64 * 1024;
+    int rc = pthread_attr_init(&attr);
+    if (rc == 0) {
+        rc = pthread_attr_setstacksize(&attr, (need + page - 1) / page * page);
+        if (rc == 0)
+            rc = pthread_create(&th, &attr, analyze_main, &j);
+        pthread_attr_destroy(&attr);
+    }
+    if (rc != 0) {
+        refuse(a, "pgwarden has no stack to analyse a statement this large");
+        return;
+    }
+    pthread_join(th, NULL);
 }
 
 static void check_params(Analysis *a, const PgwCacheBind *b)
@@ -997,7 +1120,7 @@ void cache_eligible(const PgwCacheStatement *st, PgwCacheVerdict *out)
 
     for (size_t i = 0; i < pr->nrelations; i++)
         add_relation(&a, NULL, pr->relations[i]);
-    analyze_sql(&a, pr->sql);
+    analyze_on_enough_stack(&a, pr->sql);
     check_params(&a, st->bind);
     if (!a.refused && !pr->read_only_query)
         refuse(&a, "it is not a query");
@@ -1026,6 +1149,8 @@ void cache_eligible(const PgwCacheStatement *st, PgwCacheVerdict *out)
     if (!a.refused && ttl <= 0)
         refuse(&a, "ttl is 0");
 done:
+    out->settings_safe = a.analysed && a.neutral_kinds && !a.touches_settings;
+    out->drops_prepared = !a.analysed || a.drops_prepared;
     out->cacheable = !a.refused;
     out->ttl_ms = a.refused ? 0 : ttl;
     if (a.refused) {
@@ -1037,6 +1162,15 @@ done:
         out->nrelations = a.nrels;
         out->relations = a.rels;
     }
+}
+
+bool cache_bind_cacheable(const PgwCacheBind *b, char *why, size_t whylen)
+{
+    Analysis a = {.st = NULL};
+    check_params(&a, b);
+    if (a.refused && why && whylen)
+        snprintf(why, whylen, "%s", a.reason);
+    return !a.refused;
 }
 
 void cache_verdict_free(PgwCacheVerdict *v)

@@ -124,6 +124,15 @@ typedef struct PgwCacheVerdict {
     bool cacheable;
     int ttl_ms; /* cacheable: the entry's lifetime (ttl, or the shortest cache_ttl) */
     char reason[192]; /* not cacheable: "because ..." for the audit log and tests */
+    /* Whatever the verdict (once the statement was analysed at all): it
+     * cannot change a session setting (only SELECTs, transaction control
+     * and SHOW; no set_config(), no user-defined function, which may SET
+     * anything), and whether it drops
+     * prepared statements (DEALLOCATE, DISCARD). A runtime that tracks the
+     * session's settings and statements knows from these when to look
+     * again. Both are false/true, the safe side, when not analysed. */
+    bool settings_safe;
+    bool drops_prepared;
     /* cacheable: every relation the answer depends on, "schema.name" (the
      * policy's list and the rewrite's qualified relations), for the store's
      * per-table invalidation. Free with cache_verdict_free. */
@@ -137,6 +146,10 @@ typedef struct PgwCacheVerdict {
  * policy_rewrite needed for the same text (policy.h: PGW_POLICY_INLINE_MAX
  * and the stack sizes): call it where the policy ran. */
 void cache_eligible(const PgwCacheStatement *st, PgwCacheVerdict *out);
+/* The part of eligibility that depends on a Bind's values alone (text
+ * parameters that read the clock), for a statement found eligible without
+ * them: true when they keep it cacheable, else false and why. */
+bool cache_bind_cacheable(const PgwCacheBind *b, char *why, size_t whylen);
 void cache_verdict_free(PgwCacheVerdict *v);
 
 #endif

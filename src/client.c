@@ -24,6 +24,7 @@
 #include "client_int.h"
 
 #include "audit.h"
+#include "client_cache.h"
 #include "codec.h"
 #include "config.h"
 #include "log.h"
@@ -70,7 +71,7 @@ static void no_admin_params(PgwBuf *out)
 {
 }
 
-static const PgwAdminConsole no_admin = {no_admin_execute, no_admin_params};
+static const PgwAdminConsole no_admin = {no_admin_execute, no_admin_params, NULL};
 static const PgwAdminConsole *admin_console = &no_admin;
 
 void client_set_admin_console(const PgwAdminConsole *console)
@@ -105,7 +106,7 @@ static void publish_state(PgwClient *c)
         [CS_LOGIN_WAIT] = PGW_CONN_LOGIN,    [CS_READY] = PGW_CONN_IDLE,
     };
     PgwConnState st = by_state[c->state];
-    if (c->state == CS_READY && c->stmt)
+    if (c->state == CS_READY && (c->stmt || client_cache_busy(c)))
         st = PGW_CONN_ACTIVE;
     if (link_waiting(&c->link))
         st = PGW_CONN_WAITING;
@@ -205,6 +206,7 @@ void client_close(PgwClient *c, const char *why)
         stmt_result_free(c->result);
         free(c->result);
     }
+    client_cache_free(c);
     link_close(&c->link);
     if (c->timer)
         event_free(c->timer);
@@ -356,6 +358,7 @@ static void link_lost(void *owner, const char *why, int how, bool skip_to_sync)
 {
     PgwClient *c = owner;
     log_warning("%s: backend session lost: %s", client_ident(c), why);
+    client_cache_lost(c, skip_to_sync);
     if (c->pass_left) {
         /* The rest of the message that was on its way is for nobody now. */
         skip_message(c, c->pass_left, 0);
@@ -436,6 +439,15 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
     client_process(arg);
 }
 
+void client_resume(PgwClient *c)
+{
+    if (c->in_process)
+        return;
+    if (!c->resume_ev)
+        c->resume_ev = event_new(worker_base(c->w), -1, 0, resume_cb, c);
+    event_active(c->resume_ev, EV_TIMEOUT, 0);
+}
+
 /* The pipeline decided. When that happens later (ASK), the caller may be
  * deep in a backend's read loop: processing resumes from the event loop
  * instead, never re-entering the client from there. */
@@ -445,14 +457,10 @@ static void stmt_done(void *arg, PgwStmtResult *res)
     c->stmt = NULL;
     c->result = pgw_malloc(sizeof *res);
     *c->result = *res;
-    if (c->in_process)
-        return;
-    if (!c->resume_ev)
-        c->resume_ev = event_new(worker_base(c->w), -1, 0, resume_cb, c);
-    event_active(c->resume_ev, EV_TIMEOUT, 0);
+    client_resume(c);
 }
 
-static void submit_statement(PgwClient *c)
+void client_submit_statement(PgwClient *c)
 {
     const uint8_t *body = c->cur.data + 5;
     size_t len = c->cur.len - 5;
@@ -497,6 +505,8 @@ static void submit_statement(PgwClient *c)
         .session_state = &c->hook_state,
         .ops = &client_stmt_ops,
         .owner = c,
+        .cache_verdict = client_cache_on(c),
+        .redis = client_cache_redis(c),
     };
     c->idle_ms = req.snap->cfg->client_idle_timeout_ms; /* a reload applies from here on */
     PgwStmtHandle *h = stmt_submit(&req, stmt_done, c);
@@ -521,6 +531,17 @@ static bool apply_result(PgwClient *c)
         buf_reset(&r->notices);
         if (link_answer_pending(&c->link))
             return false; /* the link's idle() brings us back */
+    }
+    if (forward && c->cache) {
+        /* The result cache may answer it, or capture its answer. */
+        switch (client_cache_apply(c, r)) {
+        case CLIENT_CACHE_WAIT:
+            return false; /* client_cache_step brings us back */
+        case CLIENT_CACHE_ANSWERED:
+            goto done;
+        case CLIENT_CACHE_SEND:
+            break;
+        }
     }
     if (r->action == PGW_STMT_REFUSE)
         STATS_ADD(statements_refused, 1);
@@ -555,10 +576,13 @@ static bool apply_result(PgwClient *c)
                              "pgwarden: this statement cannot be prepared", NULL, NULL);
         break;
     }
+    if (forward && c->cache)
+        client_cache_sent(c, r);
     if (!forward) {
         audit_finish(r->audit, 0);
         r->audit = NULL;
     }
+done:
     stmt_result_free(r);
     free(r);
     c->result = NULL;
@@ -571,12 +595,38 @@ static bool apply_result(PgwClient *c)
 
 /* ---------- READY: the message loop ---------- */
 
+/* Which admin client a later answer is for (it may have gone meanwhile). */
+typedef struct AdminLater {
+    PgwWorker *w;
+    uint32_t pid;
+    uint64_t serial;
+} AdminLater;
+
+static void admin_later_done(void *arg, const PgwBuf *answer)
+{
+    AdminLater *al = arg;
+    PgwClient *c = worker_find(al->w, al->pid, al->serial);
+    free(al);
+    if (!c || c->closing)
+        return;
+    PgwBuf out;
+    buf_init(&out);
+    buf_append(&out, answer->data, answer->len);
+    codec_ready(&out, 'I');
+    client_write(c, &out);
+    buf_free(&out);
+    c->admin_wait = false;
+    client_resume(c);
+}
+
 /* The admin console: simple Query only, answered here. */
 static bool admin_step(PgwClient *c, struct evbuffer *in)
 {
     char type;
     uint32_t blen;
     char *body;
+    if (c->admin_wait)
+        return false; /* admin_later_done resumes */
     if (!client_take_small_message(c, in, PGW_MAX_STARTUP_LEN * 10, &type, &body, &blen))
         return false;
     PgwBuf out;
@@ -584,6 +634,20 @@ static bool admin_step(PgwClient *c, struct evbuffer *in)
     bool go_on = true;
     switch (type) {
     case 'Q':
+        if (admin_console->execute_later) {
+            AdminLater *al = pgw_malloc(sizeof *al);
+            al->w = c->w;
+            al->pid = c->pid;
+            al->serial = c->serial;
+            c->admin_wait = true;
+            if (admin_console->execute_later(c->w, body, admin_later_done, al)) {
+                free(body);
+                buf_free(&out);
+                return !c->admin_wait; /* answered already, or later */
+            }
+            c->admin_wait = false;
+            free(al);
+        }
         admin_console->execute(body, &out);
         codec_ready(&out, 'I');
         break;
@@ -693,6 +757,8 @@ static bool ready_step(PgwClient *c, struct evbuffer *in)
         return admin_step(c, in);
     if (c->stmt || link_answer_pending(&c->link) || link_waiting(&c->link))
         return false;
+    if (client_cache_busy(c))
+        return client_cache_step(c);
     if (c->result)
         return apply_result(c);
     if (link_input_congested(&c->link))
@@ -718,6 +784,9 @@ static bool ready_step(PgwClient *c, struct evbuffer *in)
         return false;
     }
     size_t whole = 5 + (size_t)blen;
+    bool go_on;
+    if (type != 'Q' && type != 'P' && client_cache_message(c, in, type, whole, &go_on))
+        return go_on; /* a Bind, Describe and Execute the result cache may answer */
     bool held = false; /* must the message arrive whole before it is handled? */
     if (type == 'Q' || type == 'P') {
         if (c->ext_skip) {
@@ -757,7 +826,9 @@ static bool ready_step(PgwClient *c, struct evbuffer *in)
         evbuffer_remove(in, c->cur.data, whole);
         c->cur.len = whole;
         c->cur_type = type;
-        submit_statement(c);
+        if (type == 'Q' ? client_cache_query(c) : client_cache_parse(c))
+            return !c->closing; /* looked up by its text, or settings read, first */
+        client_submit_statement(c);
         return !c->closing;
     case 'X':
         client_close(c, NULL);
@@ -857,6 +928,14 @@ static void client_cancel(PgwClient *c, uint32_t key)
         return;
     log_info("%s: cancel request", client_ident(c));
     STATS_ADD(cancels, 1);
+    char type;
+    if (client_cache_cancel(c, &type)) {
+        /* It was waiting for an identical statement, or for its settings. */
+        client_error_for(c, type, SQLSTATE_QUERY_CANCELED,
+                         "canceling statement due to user request", NULL, NULL);
+        client_process(c);
+        return;
+    }
     if (c->stmt) {
         stmt_abort(c->stmt);
         c->stmt = NULL;
@@ -910,7 +989,8 @@ void client_shutdown(PgwClient *c, bool immediate)
 static bool client_idle(PgwClient *c)
 {
     return !c->closing && !c->stmt && !c->result && !c->pass_left && !c->skip_left &&
-           !link_busy(&c->link) && !link_waiting(&c->link) && !link_answer_pending(&c->link) &&
+           client_cache_idle(c) && !link_busy(&c->link) && !link_waiting(&c->link) &&
+           !link_answer_pending(&c->link) &&
            evbuffer_get_length(bufferevent_get_input(c->bev)) == 0;
 }
 

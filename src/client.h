@@ -39,6 +39,11 @@ void client_shutdown(PgwClient *c, bool immediate);
 typedef struct PgwAdminConsole {
     void (*execute)(const char *sql, PgwBuf *out);
     void (*login_params)(PgwBuf *out);
+    /* A command answered later (CACHE CLEAR, which reaches Redis): true
+     * when it took sql; done(arg, answer) then runs once on w, possibly
+     * before it returns. NULL: every command is execute's. */
+    bool (*execute_later)(struct PgwWorker *w, const char *sql,
+                          void (*done)(void *arg, const PgwBuf *out), void *arg);
 } PgwAdminConsole;
 void client_set_admin_console(const PgwAdminConsole *console);
 

@@ -65,6 +65,7 @@ struct PgwClient {
     bool shutting_down;
     bool closing; /* FATAL sent, closing once output is flushed */
     bool admin; /* connected to the admin console, not a tenant */
+    bool admin_wait; /* an admin command answers later (execute_later) */
     bool read_mark_raised; /* the read high-water mark fits one big message */
     char cur_type; /* 'Q' or 'P' held in cur while the pipeline decides, else 0 */
     /* A message passing through without being held: pass_left bytes still
@@ -83,6 +84,8 @@ struct PgwClient {
     ClientLogin *login;
     struct event *timer; /* the login timeout; once READY, the idle timeout */
     void *hook_state; /* the pipeline's per-session state (stmt_session_free) */
+    struct ClientCache *cache; /* the result cache's view of this session (client_cache.c) */
+    bool cache_off; /* ... and none is needed */
     char addr[64];
 };
 
@@ -93,6 +96,11 @@ const char *client_ident(const PgwClient *c); /* "user/tenant@addr" for logs */
 void client_cancel_request(uint32_t pid, uint32_t key);
 const PgwAdminConsole *client_admin(void);
 void client_write(PgwClient *c, const PgwBuf *b);
+/* Send c->cur (a Query or Parse) through the statement pipeline. */
+void client_submit_statement(PgwClient *c);
+/* Run client_process soon from the event loop (never re-entering it from
+ * a callback deep in a relay). */
+void client_resume(PgwClient *c);
 /* Install the client's callbacks on c->bev (a new one after SSLRequest). */
 void client_watch(PgwClient *c);
 /* Send a FATAL and close once it is flushed: the one way a client is

@@ -63,6 +63,7 @@ static const PgwBackendUser link_user;
 static const PgwPoolWaitOps link_wait_ops;
 
 static void flush_answer(PgwLink *l);
+static void statement_done(PgwLink *l, int64_t rows);
 
 /* The client's worker: its registry id says which. */
 static PgwWorker *link_worker(const PgwLink *l)
@@ -251,6 +252,26 @@ bool link_busy(const PgwLink *l)
     return l->be && backend_busy(l->be);
 }
 
+bool link_synced(const PgwLink *l)
+{
+    return !l->be || !l->be->unsynced;
+}
+
+PgwLinkOwed link_owed(const PgwLink *l)
+{
+    const PgwBackend *b = l->be;
+    if (!b || b->state != PGW_BE_READY)
+        return PGW_LINK_OWES_NOTHING;
+    if (b->skipping)
+        return PGW_LINK_OWES_PIPELINE; /* the server ignores everything up to Sync */
+    if (!backend_busy(b))
+        return PGW_LINK_OWES_NOTHING;
+    char only[] = {'P', BACKEND_SYNTH_PARSE, 0};
+    if (backend_owes_only(b, only))
+        return PGW_LINK_OWES_PARSES;
+    return backend_owes_ready(b) ? PGW_LINK_OWES_READY : PGW_LINK_OWES_PIPELINE;
+}
+
 char link_tx_status(const PgwLink *l)
 {
     return l->be ? l->be->tx_status : 'I';
@@ -334,6 +355,18 @@ void link_sync(PgwLink *l, struct evbuffer *src, size_t n, bool after_error)
 {
     PgwBackend *b = l->be;
     bool at_server = b && b->state == PGW_BE_READY && (backend_busy(b) || b->unsynced);
+    if (!after_error && b && b->state == PGW_BE_READY && !b->unsynced) {
+        /* Nothing of this pipeline reached the server (the result cache
+         * answered it, or pgwarden's own Sync closed it already): its
+         * ReadyForQuery is ours to give, after what is still due. */
+        evbuffer_drain(src, n);
+        PgwBuf none;
+        buf_init(&none);
+        link_answer(l, &none, true);
+        if (l->audit_head && !backend_busy(b))
+            statement_done(l, 0); /* the pipeline's Parses are done */
+        return;
+    }
     if (!b || b->state != PGW_BE_READY || (after_error && !at_server)) {
         /* Nothing of this pipeline is at the server: answer it here, after
          * whatever pgwarden still holds for the client. */
@@ -526,10 +559,20 @@ static void user_stream(void *arg, uint8_t kind, char type, struct evbuffer *src
         return;
     }
     if (l->hooks && l->hooks->relayed) {
-        uint8_t *copy = pgw_malloc(n);
-        evbuffer_copyout(src, copy, n);
-        l->hooks->relayed(l->hooks_arg, copy, n);
-        free(copy);
+        /* The hook sees the bytes where they lie: no copy. */
+        struct evbuffer_iovec small[8], *v = small;
+        int nv = evbuffer_peek(src, (ev_ssize_t)n, NULL, NULL, 0);
+        if (nv > (int)PGW_ARRAY_LEN(small))
+            v = pgw_malloc((size_t)nv * sizeof *v);
+        nv = evbuffer_peek(src, (ev_ssize_t)n, NULL, v, nv);
+        size_t left = n;
+        for (int i = 0; i < nv && left > 0; i++) {
+            size_t k = v[i].iov_len < left ? v[i].iov_len : left;
+            l->hooks->relayed(l->hooks_arg, v[i].iov_base, k);
+            left -= k;
+        }
+        if (v != small)
+            free(v);
     }
     evbuffer_remove_buffer(src, bufferevent_get_output(l->out), n);
 }

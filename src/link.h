@@ -173,6 +173,18 @@ bool link_waiting(const PgwLink *l);
 bool link_has_session(const PgwLink *l);
 /* Responses are still expected from the session. */
 bool link_busy(const PgwLink *l);
+/* No extended-protocol message went to the session since its last Sync
+ * (true without a session). */
+bool link_synced(const PgwLink *l);
+/* What the session still owes, for the result cache, which must know
+ * where the answer to the next statement will begin in the relayed bytes. */
+typedef enum {
+    PGW_LINK_OWES_NOTHING,
+    PGW_LINK_OWES_PARSES, /* only (Parse|ParseComplete)s of the open pipeline: answered first */
+    PGW_LINK_OWES_READY, /* up to a ReadyForQuery: it will be answered (ready hook, idle) */
+    PGW_LINK_OWES_PIPELINE, /* other messages of a pipeline whose Sync has not come */
+} PgwLinkOwed;
+PgwLinkOwed link_owed(const PgwLink *l);
 /* The transaction status to report: the session's, 'I' without one. */
 char link_tx_status(const PgwLink *l);
 /* An answer of pgwarden's own waits for the session to drain. */
@@ -197,7 +209,9 @@ void link_forward(PgwLink *l, struct evbuffer *src, size_t n, char type, bool la
 void link_send_statement(PgwLink *l, char type, const PgwBuf *msg, struct PgwAudit *audit);
 /* The client's Sync (n bytes at the front of src). after_error: the client
  * was discarding messages after an error; the refusal held for this Sync,
- * if any, goes before its ReadyForQuery. */
+ * if any, goes before its ReadyForQuery. A Sync of a pipeline none of
+ * whose messages reached the session (pgwarden answered them all: the
+ * result cache) is answered here, after what is still due. */
 void link_sync(PgwLink *l, struct evbuffer *src, size_t n, bool after_error);
 /* An ErrorResponse for the message the client is on: a simple-protocol one
  * is answered with ReadyForQuery; an extended-protocol one inside an
@@ -219,5 +233,6 @@ void link_forget(PgwLink *l, void *query);
 void link_cancel(PgwLink *l);
 /* The client's output drained below its low-water mark. */
 void link_client_drained(PgwLink *l);
+
 
 #endif

@@ -4,14 +4,16 @@
  *
  * It is also where the top layers are wired to the ones below that must
  * not know them: the client layer gets the admin console as a
- * PgwAdminConsole, the server gets the /metrics endpoint as a service on
- * its main loop.
+ * PgwAdminConsole, the server gets the /metrics endpoint (and the result
+ * cache's start, which connects each worker to Redis) as services on its
+ * main loop.
  *
  *     pgwarden [-d] [-v] CONFIG      run
  *     pgwarden --check CONFIG        validate and exit 0, or print FILE:LINE: why and exit 1
  *     pgwarden -V                    print the version
  */
 #include "admin.h"
+#include "cache_service.h"
 #include "client.h"
 #include "config.h"
 #include "log.h"
@@ -26,16 +28,19 @@
 static const PgwAdminConsole admin_console = {
     .execute = admin_execute,
     .login_params = admin_login_params,
+    .execute_later = admin_execute_later,
 };
 
-static int start_metrics(struct event_base *main_base, const PgwConfig *cfg, char *err,
-                         size_t errlen)
+static int start_services(struct event_base *main_base, const PgwConfig *cfg, char *err,
+                          size_t errlen)
 {
+    /* The result cache's Redis connections come up with the workers. */
+    cache_service_start(cfg);
     return metrics_start(main_base, cfg->listen_addr, cfg->metrics_port, err, errlen);
 }
 
 static const PgwServerServices services = {
-    .start = start_metrics,
+    .start = start_services,
     .stop = metrics_stop,
 };
 
@@ -92,6 +97,12 @@ int main(int argc, char **argv)
     PgwSnapshot *snap;
     if (snapshot_load(path, &snap, err, sizeof err) != 0) {
         fprintf(stderr, "pgwarden: %s\n", err);
+        return 1;
+    }
+    char why[512];
+    if (cache_service_check(snap->cfg, why, sizeof why) != 0) {
+        fprintf(stderr, "pgwarden: %s: %s\n", path, why);
+        snapshot_free(snap);
         return 1;
     }
     if (check) {

@@ -1,18 +1,23 @@
 /*
  * metrics.c — see metrics.h. Like the admin console, it reads only what
  * the lower layers publish: atomic counters, pool_views' copies, the
- * rewrite cache's stats and the server's shutting-down flag.
+ * rewrite cache's stats, the result cache's totals (copied under its lock),
+ * the Redis connections' counters and the server's shutting-down flag.
  */
 #include "metrics.h"
 
 #include "buf.h"
+#include "cache_redis.h"
+#include "cache_service.h"
 #include "policy.h"
 #include "pool.h"
 #include "server.h"
 #include "stats.h"
+#include "stmt.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,6 +37,104 @@ static void counter(PgwBuf *b, const char *name, const char *type, const char *h
 {
     buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
                (unsigned long long)v);
+}
+
+/* Prometheus label values escape backslash, quote and newline. */
+static void label(PgwBuf *b, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            buf_append_byte(b, '\\');
+        if (*v == '\n')
+            buf_append_str(b, "\\n");
+        else
+            buf_append_byte(b, (uint8_t)*v);
+    }
+}
+
+typedef struct TenantSeries {
+    PgwBuf *b;
+    const char *name;
+    size_t offset; /* of the counter in PgwCacheCounters */
+    bool wide; /* uint64_t, else size_t */
+} TenantSeries;
+
+static void tenant_series(void *arg, const char *tenant, const PgwCacheCounters *n)
+{
+    TenantSeries *ts = arg;
+    const char *p = (const char *)n + ts->offset;
+    unsigned long long v = ts->wide ? *(const uint64_t *)p : *(const size_t *)p;
+    buf_printf(ts->b, "%s{tenant=\"", ts->name);
+    label(ts->b, tenant);
+    buf_printf(ts->b, "\"} %llu\n", v);
+}
+
+/* The result cache: totals, then per tenant. */
+static void cache_metrics(PgwBuf *b)
+{
+    PgwCache *store = cache_service_store();
+    PgwCacheCounters n = {0};
+    size_t max_memory = 0;
+    if (store)
+        cache_totals(store, &n, &max_memory);
+    static const struct {
+        const char *name, *type, *help;
+        size_t offset;
+        bool wide;
+    } series[] = {
+        {"pgwarden_cache_entries", "gauge", "Result cache entries held in this process.",
+         offsetof(PgwCacheCounters, entries), false},
+        {"pgwarden_cache_bytes", "gauge", "Bytes the result cache holds in this process.",
+         offsetof(PgwCacheCounters, bytes), false},
+        {"pgwarden_cache_hits_total", "counter", "Statements answered from the result cache.",
+         offsetof(PgwCacheCounters, hits), true},
+        {"pgwarden_cache_misses_total", "counter", "Cacheable statements run on the backend.",
+         offsetof(PgwCacheCounters, misses), true},
+        {"pgwarden_cache_evictions_total", "counter", "Entries dropped to stay within max_memory.",
+         offsetof(PgwCacheCounters, evictions), true},
+        {"pgwarden_cache_coalesced_total", "counter",
+         "Statements that waited for an identical one instead of running.",
+         offsetof(PgwCacheCounters, coalesced), true},
+        {"pgwarden_cache_bypasses_total", "counter",
+         "Cacheable statements run without storing (too big, Redis away, a wait too long).",
+         offsetof(PgwCacheCounters, bypasses), true},
+        {"pgwarden_cache_invalidations_total", "counter",
+         "Entries dropped because a table changed.", offsetof(PgwCacheCounters, invalidations),
+         true},
+    };
+    for (size_t i = 0; i < PGW_ARRAY_LEN(series); i++) {
+        const char *p = (const char *)&n + series[i].offset;
+        unsigned long long v = series[i].wide ? *(const uint64_t *)p : *(const size_t *)p;
+        counter(b, series[i].name, series[i].type, series[i].help, v);
+        TenantSeries ts = {b, series[i].name, series[i].offset, series[i].wide};
+        if (store)
+            cache_foreach_tenant(store, tenant_series, &ts);
+    }
+    counter(b, "pgwarden_cache_max_memory_bytes", "gauge", "The result cache's max_memory.",
+            max_memory);
+    PgwRedisStats rs;
+    cache_redis_stats(&rs);
+    counter(b, "pgwarden_cache_redis_connected", "gauge",
+            "Workers whose Redis connection is up (mode = redis).",
+            (uint64_t)(rs.connected > 0 ? rs.connected : 0));
+    counter(b, "pgwarden_cache_redis_outages_total", "counter", "Times Redis became unavailable.",
+            rs.outages);
+    counter(b, "pgwarden_cache_redis_timeouts_total", "counter",
+            "Redis replies later than redis_timeout.", rs.timeouts);
+    counter(b, "pgwarden_cache_redis_errors_total", "counter",
+            "Redis error replies, garbled entries and failed connects.", rs.errors);
+    counter(b, "pgwarden_cache_redis_reconnects_total", "counter",
+            "Redis connection attempts after a failure.", rs.reconnects);
+    counter(b, "pgwarden_cache_redis_bypassed_total", "counter",
+            "Redis operations answered \"bypass\" (the statement ran uncached).", rs.bypassed);
+    PgwKvCacheStats ks;
+    stmt_ask_cache_stats(&ks);
+    counter(b, "pgwarden_ask_translation_cache_entries", "gauge",
+            "ASK translations cached in this process.", ks.entries);
+    counter(b, "pgwarden_ask_translation_cache_hits_total", "counter",
+            "ASK questions answered from the translation cache.", ks.hits);
+    counter(b, "pgwarden_ask_translation_cache_misses_total", "counter",
+            "ASK questions that went to the model.", ks.misses);
 }
 
 static void metrics_cb(struct evhttp_request *req, void *arg)
@@ -56,6 +159,7 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
             st.hits);
     counter(&b, "pgwarden_rewrite_cache_misses_total", "counter", "Policy rewrite cache misses.",
             st.misses);
+    cache_metrics(&b);
     buf_printf(&b, "# TYPE pgwarden_pool_sessions gauge\n");
     pool_views(pool_metrics, &b);
     struct evbuffer *out = evbuffer_new();

@@ -39,6 +39,7 @@
 #include "ask.h"
 #include "ask_schema.h"
 #include "audit.h"
+#include "cache_redis_shared.h"
 #include "codec.h"
 #include "config.h"
 #include "kvcache.h"
@@ -86,6 +87,38 @@ static void refuse(PgwStmtResult *res, const char *sqlstate, const char *message
     res->message = pgw_strdup(message);
     res->detail = pgw_strdup(detail);
     res->hint = pgw_strdup(hint);
+}
+
+bool stmt_cache_verdict(const PgwPolicyCtx *ctx, const PgwPolicyResult *pr, PgwCacheVerdict *out)
+{
+    if (pr->decision != PGW_POLICY_ALLOW || pr->sql == NULL)
+        return false;
+    PgwCacheStatement st = {
+        .cfg = ctx->cfg,
+        .tenant = ctx->tenant,
+        .schema = ctx->schema,
+        .policy = pr,
+        .param_types = ctx->param_types,
+        .nparam_types = ctx->nparam_types,
+    };
+    cache_eligible(&st, out);
+    return true;
+}
+
+/* Hand the verdict (taken: *v is emptied) and the fingerprints of what it
+ * was decided under to a REWRITE result. */
+static void result_set_verdict(PgwStmtResult *res, const PgwConfig *cfg, const PgwTenant *tenant,
+                               const PgwSchema *schema, PgwCacheVerdict *v)
+{
+    if (res->action != PGW_STMT_REWRITE) {
+        cache_verdict_free(v);
+        return;
+    }
+    res->has_verdict = true;
+    res->verdict = *v;
+    memset(v, 0, sizeof *v);
+    cache_policy_fingerprint(cfg, tenant, res->policy_fp);
+    cache_schema_fingerprint(schema, res->schema_fp);
 }
 
 /* ---------- per-session ASK conversation ---------- */
@@ -245,6 +278,12 @@ void stmt_ask_cache_clear(void)
     kvcache_clear(translations);
 }
 
+void stmt_ask_cache_stats(PgwKvCacheStats *out)
+{
+    ask_globals();
+    kvcache_stats(translations, out);
+}
+
 /* ---------- the ASK job ---------- */
 
 typedef enum { STEP_SCHEMA, STEP_LLM, STEP_EXPLAIN, STEP_DONE } AskStep;
@@ -282,6 +321,11 @@ struct PgwStmtHandle {
     PgwLlmCall *call;
     void *internal; /* the owner's query in flight */
     PgwPolicyTask *task; /* a decision in flight on a policy thread */
+    bool cache_verdict; /* the request wants the cache's verdict */
+    bool has_verdict;
+    PgwCacheVerdict verdict; /* of final_sql */
+    PgwRedis *redis; /* mode = redis: shared limits and translations */
+    PgwRedisOp *redis_op; /* a Redis call in flight */
     PgwAudit *audit;
     long tokens_in, tokens_out;
     double model_ms;
@@ -290,6 +334,10 @@ struct PgwStmtHandle {
 
 static void job_free(PgwStmtHandle *j)
 {
+    if (j->redis_op)
+        cache_redis_cancel(j->redis_op);
+    if (j->has_verdict)
+        cache_verdict_free(&j->verdict);
     if (j->snap)
         snapshot_release(j->snap);
     if (j->schema_release)
@@ -373,6 +421,9 @@ static void job_succeed(PgwStmtHandle *j)
         PgwConfig *cfg = j->snap->cfg;
         int ttl = cfg->cache_ttl_ms > 0 ? cfg->cache_ttl_ms : 60000;
         kvcache_put(translations, j->cache_key, j->last_sql, now_ms() + ttl * 10LL);
+        if (j->redis)
+            cache_redis_kv_set(j->redis, "ask", j->cache_key, j->last_sql,
+                               ttl > INT32_MAX / 10 ? INT32_MAX : ttl * 10);
     }
     AskSession **sess = (AskSession **)j->session_state;
     if (!*sess)
@@ -391,6 +442,13 @@ static void job_succeed(PgwStmtHandle *j)
     } else {
         res.sql = j->final_sql;
         j->final_sql = NULL;
+        res.from_ask = true;
+        if (j->has_verdict) {
+            PgwConfig *cfg = j->snap->cfg;
+            j->has_verdict = false;
+            result_set_verdict(&res, cfg, config_tenant(cfg, j->tenant), j->policy_schema,
+                               &j->verdict);
+        }
         char msg[8192];
         snprintf(msg, sizeof msg, "ask: %s", j->last_sql);
         codec_notice(&res.notices, "NOTICE", "00000", msg, NULL, NULL);
@@ -411,8 +469,8 @@ static void explain_done(void *arg, size_t nrows, size_t ncols, char **values, c
     job_succeed(j);
 }
 
-static void job_checked(PgwStmtHandle *j, int rc, PgwPolicyResult *pr);
-static void job_decided(void *arg, int rc, PgwPolicyResult *pr);
+static void job_checked(PgwStmtHandle *j, int rc, PgwPolicyResult *pr, PgwCacheVerdict *v);
+static void job_decided(void *arg, int rc, PgwPolicyResult *pr, PgwCacheVerdict *v);
 
 /* Policy, then EXPLAIN on the client's session. */
 static void job_check_sql(PgwStmtHandle *j)
@@ -434,7 +492,8 @@ static void job_check_sql(PgwStmtHandle *j)
                         .nparam_types = j->kind == PGW_ASK_RELATION ? j->nparam_types : 0,
                         .param_types = j->param_types};
     if (ctx.tenant && ctx.schema && !stmt_policy_inline(strlen(statement))) {
-        j->task = stmt_policy_offload(j->base, j->snap, &ctx, statement, job_decided, j);
+        j->task = stmt_policy_offload(j->base, j->snap, &ctx, statement, j->cache_verdict,
+                                      job_decided, j);
         free(statement);
         if (!j->task)
             job_refuse(j, SQLSTATE_INSUFFICIENT_RESOURCES,
@@ -445,20 +504,30 @@ static void job_check_sql(PgwStmtHandle *j)
     memset(&pr, 0, sizeof pr);
     int rc = ctx.tenant && ctx.schema ? policy_rewrite(&ctx, statement, &pr) : -1;
     free(statement);
-    job_checked(j, rc, &pr);
+    PgwCacheVerdict v;
+    bool hv = j->cache_verdict && rc == 0 && stmt_cache_verdict(&ctx, &pr, &v);
+    job_checked(j, rc, &pr, hv ? &v : NULL);
 }
 
 /* A policy thread decided the generated SQL. */
-static void job_decided(void *arg, int rc, PgwPolicyResult *pr)
+static void job_decided(void *arg, int rc, PgwPolicyResult *pr, PgwCacheVerdict *v)
 {
     PgwStmtHandle *j = arg;
     j->task = NULL;
-    job_checked(j, rc, pr);
+    job_checked(j, rc, pr, v);
 }
 
-/* The policy's verdict on the generated SQL: EXPLAIN it, or try again. */
-static void job_checked(PgwStmtHandle *j, int rc, PgwPolicyResult *pr)
+/* The policy's verdict on the generated SQL: EXPLAIN it, or try again.
+ * Takes v (the cache's verdict, or NULL). */
+static void job_checked(PgwStmtHandle *j, int rc, PgwPolicyResult *pr, PgwCacheVerdict *v)
 {
+    if (j->has_verdict)
+        cache_verdict_free(&j->verdict);
+    j->has_verdict = v != NULL;
+    if (v) {
+        j->verdict = *v;
+        memset(v, 0, sizeof *v);
+    }
     if (rc != 0 || pr->decision != PGW_POLICY_ALLOW || !pr->read_only_query) {
         char why[1024];
         snprintf(why, sizeof why, "%s",
@@ -492,7 +561,12 @@ static void llm_done(void *arg, PgwLlmResult *r)
     j->tokens_in += r->prompt_tokens;
     j->tokens_out += r->completion_tokens;
     j->model_ms += r->latency_ms;
-    ask_limiter_add_tokens(limiter, j->tenant, r->prompt_tokens + r->completion_tokens, now_ms());
+    long tokens = r->prompt_tokens + r->completion_tokens;
+    /* Counted here too, so the local limiter is right whenever Redis is
+     * not there to decide. */
+    ask_limiter_add_tokens(limiter, j->tenant, tokens, now_ms());
+    if (j->redis && tokens > 0)
+        cache_redis_tokens_add(j->redis, j->tenant, tokens);
     if (!r->ok) {
         char msg[1024];
         snprintf(msg, sizeof msg, "pgwarden ask: the language model is unavailable: %s",
@@ -536,15 +610,83 @@ static void job_progress(PgwStmtHandle *j, const char *text)
     buf_free(&b);
 }
 
+static void job_call_model(PgwStmtHandle *j);
+
+/* "10 s", "1 min", "2 h": the rate limit's period as the local limiter
+ * says it. */
+static void period_words(char *out, size_t outlen, int period_ms)
+{
+    if (period_ms % 3600000 == 0)
+        snprintf(out, outlen, "%d h", period_ms / 3600000);
+    else if (period_ms % 60000 == 0)
+        snprintf(out, outlen, "%d min", period_ms / 60000);
+    else
+        snprintf(out, outlen, "%d s", (period_ms + 999) / 1000);
+}
+
+/* Redis decided the shared limit (mode = redis): one limit per tenant for
+ * every instance. Redis unavailable: this process's limiter decides. */
+static void rate_taken(void *arg, PgwRedisStatus st, const PgwRedisRate *rate)
+{
+    PgwStmtHandle *j = arg;
+    j->redis_op = NULL;
+    PgwConfig *cfg = j->snap->cfg;
+    char msg[512];
+    if (st != PGW_REDIS_OK) {
+        if (ask_limiter_take(limiter, j->tenant, cfg->llm_rate_limit, cfg->llm_rate_period_ms,
+                             cfg->llm_token_budget, now_ms(), msg, sizeof msg) != 0) {
+            job_refuse(j, SQLSTATE_ASK_LIMIT, msg, NULL, NULL);
+            return;
+        }
+        job_call_model(j);
+        return;
+    }
+    if (rate->verdict == PGW_REDIS_RATE_BUDGET) {
+        int64_t day_ms = 86400000;
+        int64_t left_min = ((rate->now_ms / day_ms + 1) * day_ms - rate->now_ms + 59999) / 60000;
+        snprintf(msg, sizeof msg,
+                 "ASK token budget reached for tenant %s: %ld tokens per day; "
+                 "it renews in %lld h %lld min (00:00 UTC)",
+                 j->tenant, cfg->llm_token_budget, (long long)(left_min / 60),
+                 (long long)(left_min % 60));
+        job_refuse(j, SQLSTATE_ASK_LIMIT, msg, NULL, NULL);
+        return;
+    }
+    if (rate->verdict == PGW_REDIS_RATE_LIMITED) {
+        char per[32];
+        period_words(per, sizeof per, cfg->llm_rate_period_ms);
+        snprintf(msg, sizeof msg,
+                 "ASK rate limit reached for tenant %s: %d per %s; try again in %lld s", j->tenant,
+                 cfg->llm_rate_limit, per, (long long)((rate->wait_ms + 999) / 1000));
+        job_refuse(j, SQLSTATE_ASK_LIMIT, msg, NULL, NULL);
+        return;
+    }
+    job_call_model(j);
+}
+
 static void job_ask_model(PgwStmtHandle *j)
 {
     PgwConfig *cfg = j->snap->cfg;
+    if (j->redis && (cfg->llm_rate_limit > 0 || cfg->llm_token_budget > 0)) {
+        j->redis_op =
+            cache_redis_rate_take(j->redis, j->tenant, cfg->llm_rate_limit, cfg->llm_rate_period_ms,
+                                  cfg->llm_token_budget, rate_taken, j);
+        if (j->redis_op)
+            return;
+    }
     char msg[512];
     if (ask_limiter_take(limiter, j->tenant, cfg->llm_rate_limit, cfg->llm_rate_period_ms,
                          cfg->llm_token_budget, now_ms(), msg, sizeof msg) != 0) {
         job_refuse(j, SQLSTATE_ASK_LIMIT, msg, NULL, NULL);
         return;
     }
+    job_call_model(j);
+}
+
+/* The limit allowed it: the prompt, then the model. */
+static void job_call_model(PgwStmtHandle *j)
+{
+    PgwConfig *cfg = j->snap->cfg;
     j->attempt++;
     AskSession *sess = *(AskSession **)j->session_state;
     PgwAskTurn turns[ASK_HISTORY];
@@ -624,6 +766,23 @@ static void job_ask_model(PgwStmtHandle *j)
         job_refuse(j, SQLSTATE_ASK_LLM, "pgwarden ask: cannot start the model call", NULL, NULL);
 }
 
+/* The shared translation cache answered (mode = redis). */
+static void translation_read(void *arg, PgwRedisStatus st, const char *value, size_t len)
+{
+    PgwStmtHandle *j = arg;
+    j->redis_op = NULL;
+    if (st == PGW_REDIS_OK && value && len > 0 && memchr(value, 0, len) == NULL) {
+        char *sql = pgw_malloc(len + 1);
+        memcpy(sql, value, len);
+        sql[len] = 0;
+        j->from_cache = true;
+        j->last_sql = sql;
+        job_check_sql(j);
+        return;
+    }
+    job_ask_model(j);
+}
+
 /* The prompt schema is known: the translation cache, else the model. */
 static void job_have_schema(PgwStmtHandle *j)
 {
@@ -642,6 +801,12 @@ static void job_have_schema(PgwStmtHandle *j)
         j->last_sql = cached;
         job_check_sql(j);
         return;
+    }
+    if (j->redis && j->cache_key) {
+        /* Another instance may have asked the model already. */
+        j->redis_op = cache_redis_kv_get(j->redis, "ask", j->cache_key, translation_read, j);
+        if (j->redis_op)
+            return;
     }
     job_ask_model(j);
 }
@@ -809,6 +974,8 @@ static PgwStmtHandle *ask_start(const PgwStmtRequest *req, PgwAskKind kind, char
     j->policy_schema = req->schema;
     j->schema_release = req->schema_release;
     j->schema_ref = req->schema_ref;
+    j->cache_verdict = req->cache_verdict;
+    j->redis = req->redis;
     j->started_ms = now_ms();
     j->audit = audit_begin(req->user, req->tenant, req->client_addr,
                            kind == PGW_ASK_EXPLAIN ? "explain ask" : "ask",
@@ -879,11 +1046,15 @@ static void decide_sql(const PgwStmtRequest *req, PgwStmtResult *res)
     PgwPolicyResult pr;
     memset(&pr, 0, sizeof pr);
     int rc = policy_rewrite(&ctx, req->sql, &pr);
+    PgwCacheVerdict v;
+    bool hv = req->cache_verdict && rc == 0 && stmt_cache_verdict(&ctx, &pr, &v);
     policy_outcome(res, audit, rc, &pr);
+    if (hv)
+        result_set_verdict(res, ctx.cfg, tenant, req->schema, &v);
 }
 
 /* A policy thread decided a long statement. */
-static void sql_decided(void *arg, int rc, PgwPolicyResult *pr)
+static void sql_decided(void *arg, int rc, PgwPolicyResult *pr, PgwCacheVerdict *v)
 {
     PgwStmtHandle *j = arg;
     j->task = NULL;
@@ -891,6 +1062,10 @@ static void sql_decided(void *arg, int rc, PgwPolicyResult *pr)
     result_init(&res);
     policy_outcome(&res, j->audit, rc, pr);
     j->audit = NULL;
+    if (v) {
+        PgwConfig *cfg = j->snap->cfg;
+        result_set_verdict(&res, cfg, config_tenant(cfg, j->tenant), j->policy_schema, v);
+    }
     PgwStmtDone done = j->done;
     void *done_arg = j->arg;
     job_free(j); /* drops the schema: nothing reads it any more */
@@ -906,11 +1081,14 @@ static PgwStmtHandle *sql_offload(const PgwStmtRequest *req, const PgwTenant *te
     j->done = done;
     j->arg = arg;
     j->snap = snapshot_retain(req->snap);
+    j->tenant = pgw_strdup(req->tenant);
+    j->policy_schema = req->schema;
     j->schema_release = req->schema_release;
     j->schema_ref = req->schema_ref;
     j->audit = sql_audit(req);
     PgwPolicyCtx ctx = sql_ctx(req, tenant);
-    j->task = stmt_policy_offload(req->base, j->snap, &ctx, req->sql, sql_decided, j);
+    j->task =
+        stmt_policy_offload(req->base, j->snap, &ctx, req->sql, req->cache_verdict, sql_decided, j);
     if (j->task)
         return j;
     PgwStmtResult res;
@@ -980,6 +1158,8 @@ void stmt_abort(PgwStmtHandle *j)
 
 void stmt_result_free(PgwStmtResult *r)
 {
+    if (r->has_verdict)
+        cache_verdict_free(&r->verdict);
     free(r->sql);
     free(r->message);
     free(r->detail);

@@ -23,9 +23,12 @@
 #define PGW_STMT_H
 
 #include "buf.h"
+#include "cache_key.h"
+#include "kvcache.h"
 #include "pgw.h"
 
 struct event_base;
+struct PgwRedis;
 struct PgwSnapshot;
 struct PgwSchema;
 struct PgwAudit;
@@ -41,6 +44,16 @@ typedef struct PgwStmtResult {
     PgwBuf answer; /* ANSWER: whole protocol messages up to (not including) ReadyForQuery */
     PgwBuf notices; /* NoticeResponses to send before the statement's results */
     struct PgwAudit *audit; /* the statement's audit record, or NULL; the caller finishes it */
+    /* REWRITE, when the request asked for it (cache_verdict): the result
+     * cache's verdict on the statement as the policy rewrote it, made where
+     * the policy ran and without the runtime's facts (transaction, Bind,
+     * row limit: the caller adds those), and the fingerprints of the
+     * policy and schema it was decided under, for the keys. */
+    bool has_verdict;
+    PgwCacheVerdict verdict;
+    uint8_t policy_fp[PGW_CACHE_DIGEST_LEN];
+    uint8_t schema_fp[PGW_CACHE_DIGEST_LEN];
+    bool from_ask; /* the SQL came from a model: the client's text does not determine it */
 } PgwStmtResult;
 
 /* The answer to one of pgwarden's own queries: rows as text, row-major,
@@ -93,6 +106,12 @@ typedef struct PgwStmtRequest {
      * needs the backend, is refused). */
     const PgwStmtSessionOps *ops;
     void *owner;
+    /* The result cache is on: decide its verdict too (see PgwStmtResult). */
+    bool cache_verdict;
+    /* mode = redis: this loop's Redis connection, where ASK's rate limit,
+     * token budget and translation cache are shared between instances;
+     * NULL: in this process only. Borrowed; it outlives the statement. */
+    struct PgwRedis *redis;
 } PgwStmtRequest;
 
 typedef void (*PgwStmtDone)(void *arg, PgwStmtResult *res);
@@ -108,5 +127,11 @@ void stmt_abort(PgwStmtHandle *h);
 void stmt_result_free(PgwStmtResult *r);
 /* Free the per-session state the pipeline keeps in *session_state. */
 void stmt_session_free(void *state);
+
+/* ASK's translation cache in this process (question and context -> SQL),
+ * for SHOW CACHE and CACHE CLEAR. With mode = redis it also lives in Redis,
+ * which this process only reads after a local miss. */
+void stmt_ask_cache_clear(void);
+void stmt_ask_cache_stats(PgwKvCacheStats *out);
 
 #endif

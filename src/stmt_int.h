@@ -6,6 +6,7 @@
 #ifndef PGW_STMT_INT_H
 #define PGW_STMT_INT_H
 
+#include "cache_key.h"
 #include "pgw.h"
 #include "policy.h"
 
@@ -18,19 +19,28 @@ static inline bool stmt_policy_inline(size_t len)
     return len <= PGW_POLICY_INLINE_MAX;
 }
 
+/* The result cache's verdict on an allowed statement (cache_eligible
+ * without the runtime's facts), on the thread where the policy decided it:
+ * the parse needs the same stack. False (nothing in *out) when the policy
+ * did not allow it. */
+bool stmt_cache_verdict(const PgwPolicyCtx *ctx, const PgwPolicyResult *pr, PgwCacheVerdict *out);
+
 typedef struct PgwPolicyTask PgwPolicyTask;
 /* The decision, on the event loop the task was started from. rc is
- * policy_rewrite's; the callee frees *pr (policy_result_free). */
-typedef void (*PgwPolicyTaskDone)(void *arg, int rc, PgwPolicyResult *pr);
+ * policy_rewrite's; the callee frees *pr (policy_result_free). verdict:
+ * the cache's, when asked for and the policy allowed it (the callee takes
+ * it), else NULL. */
+typedef void (*PgwPolicyTaskDone)(void *arg, int rc, PgwPolicyResult *pr, PgwCacheVerdict *verdict);
 
-/* Decide sql under ctx on a policy thread. ctx's cfg and tenant must belong
- * to snap (the task holds its own reference), its parameter types and sql
- * are copied; ctx->schema must stay alive until done runs, or until
- * stmt_policy_abandon hands its reference over. NULL when no policy thread
- * can be started (done is then never called). */
+/* Decide sql under ctx on a policy thread (and the cache's verdict, when
+ * verdict is set). ctx's cfg and tenant must belong to snap (the task holds
+ * its own reference), its parameter types and sql are copied; ctx->schema
+ * must stay alive until done runs, or until stmt_policy_abandon hands its
+ * reference over. NULL when no policy thread can be started (done is then
+ * never called). */
 PgwPolicyTask *stmt_policy_offload(struct event_base *base, struct PgwSnapshot *snap,
-                                   const PgwPolicyCtx *ctx, const char *sql, PgwPolicyTaskDone done,
-                                   void *arg);
+                                   const PgwPolicyCtx *ctx, const char *sql, bool verdict,
+                                   PgwPolicyTaskDone done, void *arg);
 /* The caller no longer wants the decision (on the task's event loop):
  * done is never called, and release(ref) runs once nothing reads the
  * schema any more (at once when the task had not started). */

@@ -41,6 +41,9 @@ struct PgwPolicyTask {
     PgwSnapshot *snap;
     int rc;
     PgwPolicyResult pr;
+    bool want_verdict;
+    bool has_verdict;
+    PgwCacheVerdict verdict;
     struct event *ev;
     PgwPolicyTaskDone done;
     void *arg;
@@ -74,6 +77,8 @@ static void *policy_main(void *arg)
         pthread_mutex_unlock(&pool.mu);
         memset(&t->pr, 0, sizeof t->pr);
         t->rc = policy_rewrite(&t->ctx, t->sql, &t->pr);
+        if (t->want_verdict && t->rc == 0)
+            t->has_verdict = stmt_cache_verdict(&t->ctx, &t->pr, &t->verdict);
         /* Last touch of t on this thread: the loop may free it at once. */
         event_active(t->ev, EV_TIMEOUT, 0);
     }
@@ -120,6 +125,8 @@ static void task_done_cb(evutil_socket_t fd, short what, void *arg)
     PgwPolicyTask *t = arg;
     if (t->abandoned) {
         policy_result_free(&t->pr);
+        if (t->has_verdict)
+            cache_verdict_free(&t->verdict);
         task_free(t);
         return;
     }
@@ -127,13 +134,17 @@ static void task_done_cb(evutil_socket_t fd, short what, void *arg)
     void *done_arg = t->arg;
     int rc = t->rc;
     PgwPolicyResult pr = t->pr;
+    bool hv = t->has_verdict;
+    PgwCacheVerdict v = t->verdict;
     task_free(t);
-    done(done_arg, rc, &pr);
+    done(done_arg, rc, &pr, hv ? &v : NULL);
+    if (hv)
+        cache_verdict_free(&v); /* what the callee did not take */
 }
 
 PgwPolicyTask *stmt_policy_offload(struct event_base *base, PgwSnapshot *snap,
-                                   const PgwPolicyCtx *ctx, const char *sql, PgwPolicyTaskDone done,
-                                   void *arg)
+                                   const PgwPolicyCtx *ctx, const char *sql, bool verdict,
+                                   PgwPolicyTaskDone done, void *arg)
 {
     pthread_once(&pool_once, pool_start);
     if (pool.nthreads == 0)
@@ -149,6 +160,7 @@ PgwPolicyTask *stmt_policy_offload(struct event_base *base, PgwSnapshot *snap,
     t->snap = snapshot_retain(snap);
     t->done = done;
     t->arg = arg;
+    t->want_verdict = verdict;
     t->ev = event_new(base, -1, 0, task_done_cb, t);
     pthread_mutex_lock(&pool.mu);
     t->queued = true;

@@ -66,7 +66,7 @@ typedef enum {
     PGW_CONN_AUTH,
     PGW_CONN_LOGIN,
     PGW_CONN_IDLE,
-    PGW_CONN_ACTIVE, /* a statement is being decided (ASK, policy thread) */
+    PGW_CONN_ACTIVE, /* a statement is being decided (ASK, policy thread, the result cache) */
     PGW_CONN_WAITING, /* waiting for a backend session */
 } PgwConnState;
 

@@ -106,12 +106,26 @@ static void bench_keys(void)
         fprintf(stderr, "%s\n", err);
         exit(1);
     }
-    const char *rows[] = {
-        "public", "pgbench_accounts", "r", "1", "aid",      "integer",       "N",
-        "public", "pgbench_accounts", "r", "2", "bid",      "integer",       "N",
-        "public", "pgbench_accounts", "r", "3", "abalance", "integer",       "N",
-        "public", "pgbench_accounts", "r", "4", "filler",   "character(84)", "S",
+    static const char *const cols[4][3] = {
+        {"aid", "integer", "N"},
+        {"bid", "integer", "N"},
+        {"abalance", "integer", "N"},
+        {"filler", "character(84)", "S"},
     };
+    /* relation rows; the columns past typcategory stay NULL */
+    const char *rows[4 * SCHEMA_INTROSPECTION_NCOLS] = {NULL};
+    char attnum[4][4];
+    for (int i = 0; i < 4; i++) {
+        const char **r = rows + i * SCHEMA_INTROSPECTION_NCOLS;
+        snprintf(attnum[i], sizeof attnum[i], "%d", i + 1);
+        r[0] = "public";
+        r[1] = "pgbench_accounts";
+        r[2] = "r";
+        r[3] = attnum[i];
+        r[4] = cols[i][0];
+        r[5] = cols[i][1];
+        r[6] = cols[i][2];
+    }
     PgwSchema *schema = schema_from_rows(4, SCHEMA_INTROSPECTION_NCOLS, rows);
     const PgwTenant *tenant = config_tenant(cfg, "acme");
     const char *sql = "SELECT abalance FROM pgbench_accounts WHERE aid = 517;";

@@ -205,6 +205,48 @@ START_TEST(capture_bytes_in_any_pieces)
 }
 END_TEST
 
+/* Extended protocol: one portal's answer ends with its CommandComplete;
+ * what follows in the same stream (the next portal's, a CloseComplete, the
+ * Sync's ReadyForQuery) is not part of it. */
+START_TEST(capture_extended_ends_with_its_portal)
+{
+    static const struct {
+        const char *stream;
+        const char *stored; /* NULL: not stored */
+    } cases[] = {
+        {"12TDC2TDDC3Z", "TDC"}, {"2DCZ", "DC"},  {"12nCZ", "nC"},
+        {"12IZ", "I"},           {"2TDsZ", NULL}, {"12TDE2TDCZ", NULL},
+    };
+    for (size_t c = 0; c < PGW_ARRAY_LEN(cases); c++) {
+        PgwBuf stream;
+        buf_init(&stream);
+        for (const char *t = cases[c].stream; *t; t++)
+            msg(&stream, *t, "abc");
+        for (size_t piece = 1; piece <= 7; piece += 3) {
+            PgwCacheCapture cap;
+            cache_capture_init(&cap, PGW_CACHE_EXTENDED, 1 << 20);
+            for (size_t off = 0; off < stream.len; off += piece)
+                cache_capture_bytes(&cap, stream.data + off,
+                                    off + piece <= stream.len ? piece : stream.len - off);
+            ck_assert(cap.ready);
+            PgwCacheEntry *e = cache_capture_finish(&cap);
+            if (cases[c].stored == NULL) {
+                ck_assert_msg(e == NULL, "%s: stored", cases[c].stream);
+                continue;
+            }
+            ck_assert_msg(e != NULL, "%s: not stored: %s", cases[c].stream, cap.why);
+            const PgwCacheAnswer *a = cache_entry_answer(e);
+            size_t n = strlen(cases[c].stored);
+            ck_assert_int_eq(a->len, n * 8);
+            for (size_t i = 0; i < n; i++)
+                ck_assert_int_eq(a->data[i * 8], cases[c].stored[i]);
+            cache_entry_release(e);
+        }
+        buf_free(&stream);
+    }
+}
+END_TEST
+
 START_TEST(capture_bytes_never_buffers_what_cannot_fit)
 {
     /* a 1 MB DataRow against max_entry 1000: refused at its header */
@@ -796,6 +838,7 @@ int main(void)
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, capture, 0, (int)PGW_ARRAY_LEN(capture_cases));
     tcase_add_loop_test(tc, capture_bytes_in_any_pieces, 0, (int)PGW_ARRAY_LEN(capture_cases));
+    tcase_add_test(tc, capture_extended_ends_with_its_portal);
     tcase_add_test(tc, capture_bytes_never_buffers_what_cannot_fit);
     tcase_add_test(tc, capture_bytes_fuzz);
     tcase_add_test(tc, hit_after_fill_and_tenants_apart);

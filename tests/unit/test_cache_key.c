@@ -276,6 +276,79 @@ START_TEST(eligibility)
 }
 END_TEST
 
+/* What a statement may do to the session the cache follows, whatever its
+ * verdict: change a setting (the runtime reads the settings again), drop
+ * prepared statements (it forgets the names). */
+typedef struct SessionCase {
+    const char *sql;
+    bool settings_safe;
+    bool drops_prepared;
+} SessionCase;
+
+static const SessionCase session_cases[] = {
+    {"SELECT name FROM customers WHERE id = 1", true, false},
+    {"SELECT now()", true, false}, /* not cacheable, but changes nothing */
+    {"SELECT random(); SELECT 1", true, false},
+    {"BEGIN", true, false},
+    {"COMMIT", true, false},
+    {"ROLLBACK", true, false}, /* undoes SETs, each of which was seen */
+    {"SHOW TimeZone", true, false},
+    {"SET TimeZone = 'UTC'", false, false},
+    {"RESET ALL", false, false},
+    {"SET extra_float_digits = 3", false, false},
+    {"SELECT 1; SET bytea_output = 'escape'", false, false},
+    {"SELECT set_config('TimeZone', 'UTC', false)", false, false},
+    {"SELECT name FROM customers WHERE my_fn(id) > 0", false, false},
+    {"SELECT public.my_fn(1)", false, false},
+    {"DISCARD ALL", false, true},
+    {"DEALLOCATE ALL", false, true},
+    {"DECLARE c CURSOR FOR SELECT 1", false, false},
+    {"FETCH 1 FROM c", false, false},
+};
+
+START_TEST(what_a_statement_may_do_to_the_session)
+{
+    const SessionCase *tc = &session_cases[_i];
+    PgwPolicyResult pr;
+    PgwCacheVerdict v;
+    decide(cfg, "acme", tc->sql, NULL, false, 0, &pr, &v);
+    ck_assert_msg(pr.decision == PGW_POLICY_ALLOW, "%s: the policy refused it: %s", tc->sql,
+                  pr.message);
+    ck_assert_msg(v.settings_safe == tc->settings_safe, "%s: settings_safe %d", tc->sql,
+                  v.settings_safe);
+    ck_assert_msg(v.drops_prepared == tc->drops_prepared, "%s: drops_prepared %d", tc->sql,
+                  v.drops_prepared);
+    policy_result_free(&pr);
+}
+END_TEST
+
+/* A statement eligible without its values, checked against each Bind. */
+START_TEST(bind_values_alone)
+{
+    static const struct {
+        Param p;
+        bool ok;
+    } cases[] = {
+        {{0, "42"}, true},         {{0, "2024-01-01"}, true}, {{0, "snowco"}, true},
+        {{1, "now"}, true}, /* binary: not read as text by a date/time input */
+        {{0, NULL}, true},         {{0, "now"}, false},       {{0, "Today 10:00"}, false},
+        {{0, "yesterday"}, false}, {{0, "TOMORROW"}, false},
+    };
+    for (size_t i = 0; i < PGW_ARRAY_LEN(cases); i++) {
+        PgwBuf body;
+        PgwCacheBind bind;
+        build_bind(&body, 1, &cases[i].p, 1, 0, NULL);
+        ck_assert_int_eq(cache_parse_bind(body.data, body.len, &bind), 0);
+        char why[160] = "";
+        bool ok = cache_bind_cacheable(&bind, why, sizeof why);
+        ck_assert_msg(ok == cases[i].ok, "value %s: %d", cases[i].p.value, ok);
+        if (!ok)
+            ck_assert(strstr(why, "parameter $1") != NULL);
+        buf_free(&body);
+    }
+}
+END_TEST
+
 START_TEST(refused_statements_are_not_cacheable)
 {
     PgwPolicyResult pr;
@@ -781,6 +854,9 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, eligibility, 0, (int)PGW_ARRAY_LEN(elig_cases));
     tcase_add_test(tc, refused_statements_are_not_cacheable);
+    tcase_add_loop_test(tc, what_a_statement_may_do_to_the_session, 0,
+                        (int)PGW_ARRAY_LEN(session_cases));
+    tcase_add_test(tc, bind_values_alone);
     tcase_add_test(tc, relations_from_the_policy_count);
     tcase_add_test(tc, cache_off_and_ttl_zero);
     tcase_add_test(tc, a_row_filter_reading_the_clock_makes_it_uncacheable);
