@@ -79,6 +79,9 @@ export LSAN_OPTIONS="suppressions=$repo/scripts/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="$common:halt_on_error=0:suppressions=$repo/scripts/ubsan.supp"
 export TSAN_OPTIONS="$common:halt_on_error=0:second_deadlock_stack=1"
 export PGW_TEST_TIMEOUT=${PGW_TEST_TIMEOUT:-90}
+# Check's per-test limits were set for an optimised build; ASan runs the deep
+# parses of test_leak's stack guard several times slower.
+export CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4}
 
 echo "=== sanitize: unit tests"
 for t in "$dir"/tests/unit/test_*; do

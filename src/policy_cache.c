@@ -189,7 +189,8 @@ static int rewrite_cached_spans(const PgwPolicyCtx *ctx, const char *sql, PgwPol
             policy_result_copy(out, &e->result);
             if (spans && e->spans) {
                 *spans = pgw_malloc((e->nspans * 3 + 1) * sizeof **spans);
-                memcpy(*spans, e->spans, e->nspans * 3 * sizeof **spans);
+                if (e->nspans > 0) /* no spans: e->spans may be NULL */
+                    memcpy(*spans, e->spans, e->nspans * 3 * sizeof **spans);
                 *nspans = e->nspans;
             }
             cache.hits++;
@@ -215,7 +216,8 @@ static int rewrite_cached_spans(const PgwPolicyCtx *ctx, const char *sql, PgwPol
     policy_result_copy(&e->result, out);
     if (spans && out->sql != NULL && param_spans(out->sql, &e->spans, &e->nspans) == 0) {
         *spans = pgw_malloc((e->nspans * 3 + 1) * sizeof **spans);
-        memcpy(*spans, e->spans, e->nspans * 3 * sizeof **spans);
+        if (e->nspans > 0) /* no spans: e->spans may be NULL */
+            memcpy(*spans, e->spans, e->nspans * 3 * sizeof **spans);
         *nspans = e->nspans;
         bytes += e->nspans * 3 * sizeof *e->spans; /* charged like the rest */
         e->bytes = bytes;
