@@ -12,6 +12,7 @@
 
 #include "cache_redis.h"
 #include "cache_service.h"
+#include "changes_service.h"
 #include "codec.h"
 #include "config.h"
 #include "policy.h"
@@ -276,15 +277,49 @@ static void cache_row_counters(CacheRow *r, const PgwCacheCounters *n)
     }
 }
 
-/* SHOW CACHE: the three caches a statement meets, side by side. The first
- * six columns are the ones SHOW CACHE always had. */
+#define SHOW_CACHE_COLS 16
+
+/* invalidation = replication: one row per followed database (cache
+ * "stream"): whether its results are served (mode: exact, held, fallback
+ * to ttl), the invalidations it sent, and the stream's state, last LSN
+ * processed and lag. */
+static void stream_row(void *arg, const PgwChangesView *v)
+{
+    char inv[24], lsn[32], lag[24];
+    snprintf(inv, sizeof inv, "%llu", (unsigned long long)v->invalidations);
+    snprintf(lsn, sizeof lsn, "%X/%X", (unsigned)(v->st.last_lsn >> 32),
+             (unsigned)(v->st.last_lsn & 0xffffffffu));
+    snprintf(lag, sizeof lag, "%lld", (long long)v->st.lag_ms);
+    const char *row[SHOW_CACHE_COLS] = {"stream",
+                                        changes_gate_name(v->gate),
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        inv,
+                                        v->database,
+                                        changes_state_name(v->st.state),
+                                        lsn,
+                                        lag,
+                                        v->tenants};
+    table_row(arg, row);
+}
+
+/* SHOW CACHE: the three caches a statement meets, side by side, then the
+ * change streams. The first six columns are the ones SHOW CACHE always
+ * had; database..tenants are the streams' alone. */
 static void show_cache(PgwBuf *out)
 {
-    static const char *const names[] = {"cache",     "mode",     "entries",      "capacity",
-                                        "hits",      "misses",   "bytes",        "evictions",
-                                        "coalesced", "bypasses", "invalidations"};
+    static const char *const names[SHOW_CACHE_COLS] = {
+        "cache",  "mode",      "entries",   "capacity", "hits",          "misses",
+        "bytes",  "evictions", "coalesced", "bypasses", "invalidations", "database",
+        "stream", "last_lsn",  "lag_ms",    "tenants"};
     Table t;
-    table_begin(&t, out, 11, names);
+    table_begin(&t, out, SHOW_CACHE_COLS, names);
     PgwPolicyCacheStats st;
     policy_cache_stats(&st);
     char e[24], c[24], h[24], m[24];
@@ -292,7 +327,7 @@ static void show_cache(PgwBuf *out)
     snprintf(c, sizeof c, "%zu", st.capacity);
     snprintf(h, sizeof h, "%lu", st.hits);
     snprintf(m, sizeof m, "%lu", st.misses);
-    const char *rewrite[] = {"rewrite", "memory", e, c, h, m, NULL, NULL, NULL, NULL, NULL};
+    const char *rewrite[SHOW_CACHE_COLS] = {"rewrite", "memory", e, c, h, m};
     table_row(&t, rewrite);
 
     PgwSnapshot *s = snapshot_acquire();
@@ -308,17 +343,17 @@ static void show_cache(PgwBuf *out)
     char cap[24];
     snprintf(cap, sizeof cap, "%zu", max_memory);
     /* In Redis mode the entries live in Redis: this process holds none. */
-    const char *result[] = {"result",
-                            mode_name(mode),
-                            mode == PGW_CACHE_REDIS ? NULL : r.cell[0],
-                            mode == PGW_CACHE_REDIS ? NULL : cap,
-                            r.cell[2],
-                            r.cell[3],
-                            mode == PGW_CACHE_REDIS ? NULL : r.cell[1],
-                            r.cell[4],
-                            r.cell[5],
-                            r.cell[6],
-                            r.cell[7]};
+    const char *result[SHOW_CACHE_COLS] = {"result",
+                                           mode_name(mode),
+                                           mode == PGW_CACHE_REDIS ? NULL : r.cell[0],
+                                           mode == PGW_CACHE_REDIS ? NULL : cap,
+                                           r.cell[2],
+                                           r.cell[3],
+                                           mode == PGW_CACHE_REDIS ? NULL : r.cell[1],
+                                           r.cell[4],
+                                           r.cell[5],
+                                           r.cell[6],
+                                           r.cell[7]};
     table_row(&t, result);
 
     PgwKvCacheStats ks;
@@ -327,18 +362,19 @@ static void show_cache(PgwBuf *out)
     snprintf(ke, sizeof ke, "%zu", ks.entries);
     snprintf(kh, sizeof kh, "%llu", (unsigned long long)ks.hits);
     snprintf(km, sizeof km, "%llu", (unsigned long long)ks.misses);
-    const char *translation[] = {"translation",
-                                 mode == PGW_CACHE_REDIS ? "memory+redis" : "memory",
-                                 ke,
-                                 NULL,
-                                 kh,
-                                 km,
-                                 NULL,
-                                 NULL,
-                                 NULL,
-                                 NULL,
-                                 NULL};
+    const char *translation[SHOW_CACHE_COLS] = {"translation",
+                                                mode == PGW_CACHE_REDIS ? "memory+redis" : "memory",
+                                                ke,
+                                                NULL,
+                                                kh,
+                                                km,
+                                                NULL,
+                                                NULL,
+                                                NULL,
+                                                NULL,
+                                                NULL};
     table_row(&t, translation);
+    changes_service_views(stream_row, &t);
     table_end(&t, "SHOW");
 }
 

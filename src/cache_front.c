@@ -40,6 +40,7 @@ struct PgwCacheFront {
     PgwCache *store;
     void *self;
     PgwRedis *redis;
+    PgwCacheGateFn gate;
 };
 
 typedef enum { T_NEW, T_PROBE, T_LOCAL, T_GET, T_LOCK, T_REMOTE_WAIT, T_LEADING } TicketState;
@@ -319,7 +320,19 @@ PgwCacheTicket *cache_begin(PgwCacheFront *f, const PgwCacheBegin *b, PgwCacheRe
         t->raw = *b->raw;
         t->has_raw = true;
     }
-    if (b->primary == NULL) {
+    /* The gate (replication invalidation): a database whose change stream
+     * cannot vouch for its results yet serves and stores none; otherwise
+     * the statement is filed under what its relations depend on too. */
+    size_t nextra = 0;
+    char **extra = NULL;
+    if (f->gate &&
+        !f->gate(t->tenant, b->primary ? b->nrelations : 0, b->relations, &nextra, &extra)) {
+        if (b->primary == NULL)
+            deliver(t, PGW_CACHE_MISS, NULL, "miss");
+        else
+            deliver(t, PGW_CACHE_BYPASS, NULL,
+                    "bypass: the database's change stream has not caught up");
+    } else if (b->primary == NULL) {
         if (!t->has_raw) {
             deliver(t, PGW_CACHE_MISS, NULL, "miss");
         } else if (f->redis == NULL) {
@@ -339,14 +352,20 @@ PgwCacheTicket *cache_begin(PgwCacheFront *f, const PgwCacheBegin *b, PgwCacheRe
         }
     } else {
         t->primary = *b->primary;
-        if (b->nrelations > 0) {
-            t->rels = pgw_calloc(b->nrelations, sizeof(char *));
+        if (b->nrelations + nextra > 0) {
+            t->rels = pgw_calloc(b->nrelations + nextra, sizeof(char *));
             for (size_t i = 0; i < b->nrelations; i++)
                 t->rels[i] = pgw_strdup(b->relations[i]);
-            t->nrels = b->nrelations;
+            for (size_t i = 0; i < nextra; i++)
+                t->rels[b->nrelations + i] = extra[i];
+            t->nrels = b->nrelations + nextra;
+            nextra = 0;
         }
         start_primary(t);
     }
+    for (size_t i = 0; i < nextra; i++)
+        free(extra[i]);
+    free(extra);
     if (delivered)
         return NULL; /* freed, or leading and already told so */
     t->delivered = NULL;
@@ -468,6 +487,7 @@ PgwCacheFront *cache_front_new(const PgwCacheFrontOptions *o, char *err, size_t 
     f->base = o->base;
     f->store = o->store;
     f->self = o->self;
+    f->gate = o->gate;
     if (o->redis) {
         PgwRedisOptions ro = *o->redis;
         ro.on_event = on_event;

@@ -33,11 +33,19 @@
 typedef struct PgwCacheFront PgwCacheFront;
 typedef struct PgwCacheTicket PgwCacheTicket;
 
+/* Whether tenant's results may be served and stored now (false: hold —
+ * every lookup misses or bypasses), and (when true) the further relations
+ * to file a statement reading rels under: *extra malloc'd, each string too
+ * (replication invalidation: changes_service_gate). */
+typedef bool (*PgwCacheGateFn)(const char *tenant, size_t nrels, char *const *rels, size_t *nextra,
+                               char ***extra);
+
 typedef struct PgwCacheFrontOptions {
     struct event_base *base; /* the worker's */
     PgwCache *store; /* the process's; its post function must reach this worker by self */
     void *self;
     const PgwRedisOptions *redis; /* mode = redis; NULL: memory only */
+    PgwCacheGateFn gate; /* NULL: always open, nothing added */
 } PgwCacheFrontOptions;
 
 PgwCacheFront *cache_front_new(const PgwCacheFrontOptions *o, char *err, size_t errlen);

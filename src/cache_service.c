@@ -147,6 +147,23 @@ PgwCacheMode cache_service_mode(void)
 
 /* ---- the fronts ---- */
 
+/* The gate fronts ask with invalidation = replication (set once at
+ * start-up by the program: the change service's). Fronts made before it
+ * is set ask it through this trampoline, which holds until then: nothing
+ * is stored that the streams could not vouch for. */
+static PgwCacheGateFn gate_fn;
+
+void cache_service_set_gate(PgwCacheGateFn fn)
+{
+    __atomic_store_n(&gate_fn, fn, __ATOMIC_RELEASE);
+}
+
+static bool gate(const char *tenant, size_t nrels, char *const *rels, size_t *nextra, char ***extra)
+{
+    PgwCacheGateFn fn = __atomic_load_n(&gate_fn, __ATOMIC_ACQUIRE);
+    return fn != NULL && fn(tenant, nrels, rels, nextra, extra);
+}
+
 static void expire_cb(evutil_socket_t fd, short what, void *arg)
 {
     cache_expire(arg, EXPIRE_BATCH);
@@ -177,6 +194,7 @@ PgwCacheFront *cache_service_front(PgwWorker *w, const PgwConfig *cfg)
         .store = store,
         .self = w,
         .redis = svc.mode == PGW_CACHE_REDIS ? &ro : NULL,
+        .gate = cfg->cache_invalidation == PGW_INVALIDATE_REPLICATION ? gate : NULL,
     };
     char err[256];
     f->front = cache_front_new(&fo, err, sizeof err);
@@ -230,4 +248,16 @@ void cache_service_invalidate(PgwWorker *w, const char *tenant, const char *rela
         cache_front_invalidate(f, tenant, relation);
     else if (cache_service_store() != NULL)
         cache_invalidate(cache_service_store(), tenant, relation);
+}
+
+bool cache_service_redis_invalidate(PgwWorker *w, const char *tenant, const char *relation)
+{
+    PgwSnapshot *s = snapshot_acquire();
+    PgwCacheFront *f = cache_service_front(w, s->cfg);
+    snapshot_release(s);
+    PgwRedis *r = f ? cache_front_redis(f) : NULL;
+    if (r == NULL || !cache_redis_ready(r))
+        return r == NULL && cache_service_mode() != PGW_CACHE_REDIS;
+    cache_redis_invalidate(r, tenant, relation);
+    return true;
 }

@@ -41,6 +41,10 @@ PgwCacheFront *cache_service_front(struct PgwWorker *w, const PgwConfig *cfg);
  * they are not: one atomic load). */
 void cache_service_configure(const PgwConfig *cfg);
 
+/* The gate fronts ask before they serve or store (cache_front.h) when
+ * invalidation = replication; until it is set they hold. Any thread. */
+void cache_service_set_gate(PgwCacheGateFn fn);
+
 /* For the views: the store (NULL until first used or when off), the mode
  * it runs in, and its totals. */
 PgwCache *cache_service_store(void);
@@ -54,5 +58,9 @@ void cache_service_clear(struct PgwWorker *w, const PgwConfig *cfg, const char *
                          void *arg);
 /* A write to tenant's relation (issue 10's change stream), from worker w. */
 void cache_service_invalidate(struct PgwWorker *w, const char *tenant, const char *relation);
+/* The same in Redis only (the caller invalidated the store), from worker
+ * w: false when Redis could not be told now (not connected), so the
+ * caller tries again. */
+bool cache_service_redis_invalidate(struct PgwWorker *w, const char *tenant, const char *relation);
 
 #endif

@@ -14,6 +14,8 @@
  */
 #include "admin.h"
 #include "cache_service.h"
+#include "changes_service.h"
+#include "pool.h"
 #include "client.h"
 #include "config.h"
 #include "log.h"
@@ -36,12 +38,25 @@ static int start_services(struct event_base *main_base, const PgwConfig *cfg, ch
 {
     /* The result cache's Redis connections come up with the workers. */
     cache_service_start(cfg);
+    /* invalidation = replication: the change streams, on their thread,
+     * decide what the cache may serve and tell the pools of DDL */
+    if (changes_service_start(cfg, pool_schema_refresh, err, errlen) != 0)
+        return -1;
+    if (cfg->cache_invalidation == PGW_INVALIDATE_REPLICATION)
+        cache_service_set_gate(changes_service_cache_gate);
     return metrics_start(main_base, cfg->listen_addr, cfg->metrics_port, err, errlen);
+}
+
+static void stop_services(void)
+{
+    /* the streams close first: the server drops their temporary slots */
+    changes_service_stop();
+    metrics_stop();
 }
 
 static const PgwServerServices services = {
     .start = start_services,
-    .stop = metrics_stop,
+    .stop = stop_services,
 };
 
 static void usage(FILE *out)

@@ -79,6 +79,7 @@ struct PgwPool {
     char *param_values[PGW_MAX_PARAMS];
     PgwSchemaRef *schema; /* what the policy knows of the backend */
     unsigned schema_version; /* config version it was read under */
+    bool schema_stale; /* the backend's catalog changed since (pool_schema_refresh) */
     /* counters for SHOW POOLS */
     uint64_t connects, connect_failures;
     long prepared; /* atomic */
@@ -537,9 +538,24 @@ bool pool_schema_needed(PgwPool *p)
 {
     unsigned v = current_config_version();
     pthread_mutex_lock(&p->mu);
-    bool needed = !p->schema || p->schema_version != v;
+    bool needed = !p->schema || p->schema_version != v || p->schema_stale;
     pthread_mutex_unlock(&p->mu);
     return needed;
+}
+
+/* The change service saw DDL on the tenant's database: the next statement
+ * reads the schema again (as after a reload), so the policy knows a new
+ * column at once. A pool not made yet has nothing to refresh. */
+void pool_schema_refresh(const char *tenant)
+{
+    pthread_mutex_lock(&pools_mu);
+    for (PgwPool *p = pools; p; p = p->next)
+        if (strcmp(p->tenant, tenant) == 0) {
+            pthread_mutex_lock(&p->mu);
+            p->schema_stale = p->schema != NULL;
+            pthread_mutex_unlock(&p->mu);
+        }
+    pthread_mutex_unlock(&pools_mu);
 }
 
 static void schema_ref_drop(PgwSchemaRef *ref)
@@ -563,6 +579,7 @@ static void home_schema_read(void *home, PgwSchema *schema)
     schema_ref_drop(p->schema);
     p->schema = ref;
     p->schema_version = v;
+    p->schema_stale = false;
     pthread_mutex_unlock(&p->mu);
 }
 

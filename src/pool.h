@@ -79,6 +79,9 @@ typedef struct PgwSchemaRef {
     int refs;
 } PgwSchemaRef;
 bool pool_schema_needed(PgwPool *p);
+/* The tenant's backend catalog changed (DDL): re-read before the next
+ * statement. Any thread. */
+void pool_schema_refresh(const char *tenant);
 PgwSchemaRef *pool_schema_acquire(PgwPool *p);
 void pool_schema_release(PgwSchemaRef *ref);
 
