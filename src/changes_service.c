@@ -424,6 +424,7 @@ static Db *plan(const PgwConfig *cfg)
                 break;
         if (!db) {
             db = pgw_calloc(1, sizeof *db);
+            atomic_store(&db->gate, PGW_CHANGES_GATE_HOLD);
             db->key = pgw_strdup(key);
             *tail = db;
             tail = &db->next;
@@ -452,54 +453,59 @@ static void open_stream(Db *db)
     db->stream = changes_open(svc.base, &o, &callbacks, db);
 }
 
+/* The stream's callbacks hold their Db: a database that stays (same key,
+ * same conninfo) keeps its Db, whose tenant list is replaced in place. */
 static void reconfigure(const PgwConfig *cfg)
 {
     Db *fresh = plan(cfg);
-    Db *gone = NULL;
-    pthread_rwlock_wrlock(&svc.lk);
-    Db *old = svc.dbs;
-    /* keep a stream whose database and conninfo are the same; take the
-     * new tenant list (and the catalog map, which is the database's) */
+    Db *keep = NULL, **ktail = &keep, *gone = NULL;
+    /* New databases' streams first (only this thread changes the list, so
+     * it reads it unlocked): nothing is published without its stream. */
     for (Db *n = fresh; n; n = n->next) {
-        for (Db **pp = &old; *pp; pp = &(*pp)->next) {
-            Db *o = *pp;
-            if (strcmp(o->key, n->key) != 0 || strcmp(o->conninfo, n->conninfo) != 0)
-                continue;
-            *pp = o->next;
-            n->stream = o->stream;
-            o->stream = NULL;
-            atomic_store(&n->gate, atomic_load(&o->gate));
-            n->caught_up = o->caught_up;
-            n->fallback_logged = o->fallback_logged;
-            n->failures_at = o->failures_at;
-            n->unexact_since_ms = o->unexact_since_ms;
-            atomic_store(&n->expand_ready, atomic_load(&o->expand_ready));
-            n->edges = o->edges;
-            n->nedges = o->nedges;
-            o->edges = NULL;
-            o->nedges = 0;
-            atomic_store(&n->invalidations, atomic_load(&o->invalidations));
-            atomic_store(&n->schema_refreshes, atomic_load(&o->schema_refreshes));
-            o->next = gone;
-            gone = o;
-            break;
-        }
-    }
-    for (Db *o = old; o;) {
-        Db *next = o->next;
-        o->next = gone;
-        gone = o;
-        o = next;
-    }
-    svc.dbs = fresh;
-    pthread_rwlock_unlock(&svc.lk);
-    for (Db *n = fresh; n; n = n->next) {
-        if (!n->stream) {
+        Db *o;
+        for (o = svc.dbs; o; o = o->next)
+            if (strcmp(o->key, n->key) == 0 && strcmp(o->conninfo, n->conninfo) == 0)
+                break;
+        if (!o) {
             log_info("result cache: following the changes of %s (tenants %s)", n->label,
                      n->tenant_list);
             open_stream(n);
         }
     }
+    pthread_rwlock_wrlock(&svc.lk);
+    Db *old = svc.dbs;
+    while (fresh) {
+        Db *n = fresh;
+        fresh = n->next;
+        n->next = NULL;
+        Db **pp;
+        for (pp = &old; *pp; pp = &(*pp)->next)
+            if (strcmp((*pp)->key, n->key) == 0 && strcmp((*pp)->conninfo, n->conninfo) == 0)
+                break;
+        if (*pp) {
+            Db *o = *pp;
+            *pp = o->next;
+            o->next = NULL;
+            char **t = o->tenants;
+            size_t nt = o->ntenants;
+            char *list = o->tenant_list;
+            o->tenants = n->tenants;
+            o->ntenants = n->ntenants;
+            o->tenant_list = n->tenant_list;
+            n->tenants = t;
+            n->ntenants = nt;
+            n->tenant_list = list;
+            db_free(n);
+            *ktail = o;
+            ktail = &o->next;
+        } else {
+            *ktail = n;
+            ktail = &n->next;
+        }
+    }
+    gone = old;
+    svc.dbs = keep;
+    pthread_rwlock_unlock(&svc.lk);
     for (Db *o = gone; o;) {
         Db *next = o->next;
         if (o->stream) {
@@ -821,8 +827,8 @@ PgwChangesGate changes_service_gate(const char *tenant, size_t nrels, char *cons
     return g;
 }
 
-bool changes_service_cache_gate(const char *tenant, size_t nrels, char *const *rels,
-                                size_t *nextra, char ***extra)
+bool changes_service_cache_gate(const char *tenant, size_t nrels, char *const *rels, size_t *nextra,
+                                char ***extra)
 {
     return changes_service_gate(tenant, nrels, rels, nextra, extra) != PGW_CHANGES_GATE_HOLD;
 }

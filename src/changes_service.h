@@ -65,8 +65,8 @@ PgwChangesGate changes_service_gate(const char *tenant, size_t nrels, char *cons
 const char *changes_gate_name(PgwChangesGate g);
 /* The same as the result cache's gate (cache_front.h's PgwCacheGateFn):
  * false for HOLD. */
-bool changes_service_cache_gate(const char *tenant, size_t nrels, char *const *rels,
-                                size_t *nextra, char ***extra);
+bool changes_service_cache_gate(const char *tenant, size_t nrels, char *const *rels, size_t *nextra,
+                                char ***extra);
 
 /* SHOW CACHE: one call per followed database, under the service's lock
  * (fn copies what it needs). */

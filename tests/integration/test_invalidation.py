@@ -29,7 +29,7 @@ SCHEMA = """
 CREATE TABLE items (id integer PRIMARY KEY, v text NOT NULL);
 CREATE TABLE other (id integer PRIMARY KEY, v text NOT NULL);
 CREATE TABLE rows_of (id integer PRIMARY KEY, owner text NOT NULL, v text NOT NULL);
-CREATE TABLE wide (id integer PRIMARY KEY, v text NOT NULL);
+CREATE TABLE wide (id integer PRIMARY KEY, owner text NOT NULL, v text NOT NULL);
 CREATE TABLE fence (id bigserial PRIMARY KEY);
 CREATE VIEW items_view AS SELECT id, v FROM items;
 CREATE PUBLICATION pgwarden_cache FOR ALL TABLES;
@@ -75,7 +75,7 @@ def reset(postgres, gw=None):
         conn.execute("INSERT INTO other SELECT g, 'other ' || g FROM generate_series(1, 10) g")
         conn.execute("INSERT INTO rows_of VALUES (1, 'a', 'a one'), (2, 'a', 'a two'), "
                      "(3, 'b', 'b three'), (4, 'b', 'b four')")
-        conn.execute("INSERT INTO wide VALUES (1, 'wide one')")
+        conn.execute("INSERT INTO wide VALUES (1, 'a', 'wide one'), (2, 'b', 'wide two')")
     if gw:
         # the stream reports commits in order: once the fence's write has
         # dropped the fence's cached answer, the writes above have too
@@ -89,19 +89,25 @@ def write(postgres, sql, params=None):
         conn.execute(sql, params)
 
 
-def tenants_section(postgres):
+def tenants_section(postgres, tenants=(("inva", "a"), ("invb", "b"))):
     out = ""
-    for name, tid in (("inva", "a"), ("invb", "b")):
+    for name, tid in tenants:
         out += (f"\n[tenant.{name}]\nbackend = {postgres.conninfo(DB)}\nid = {tid}\n"
                 f"changes = {postgres.conninfo(DB, ROLE)}\n")
-    return out + "\n[table.public.rows_of]\nrow_filter = owner = $tenant\n"
+    return out + "".join(f"\n[table.public.{t}]\nrow_filter = owner = $tenant\n"
+                         for t in ("rows_of", "wide"))
+
+
+SETTINGS = {"admin_users": "admin", "pool_size": "10"}
+
+
+def config_extra(postgres, cache="mode = memory\n", **tenants):
+    return ("\n[cache]\n" + cache + "ttl = 1h\ninvalidation = replication\n"
+            + tenants_section(postgres, **tenants))
 
 
 def start(pgwarden, postgres, cache="mode = memory\n"):
-    extra = ("\n[cache]\n" + cache + "ttl = 1h\ninvalidation = replication\n"
-             + tenants_section(postgres))
-    gw = pgwarden(settings={"admin_users": "admin", "pool_size": "10"}, users=USERS,
-                  extra=extra)
+    gw = pgwarden(settings=SETTINGS, users=USERS, extra=config_extra(postgres, cache))
     wait_until(lambda: stream_row(gw) and stream_row(gw)["mode"] == "exact", 15,
                "the change stream to catch up")
     return gw
@@ -257,17 +263,20 @@ def test_a_killed_walsender_reconnects_and_the_cache_stays_correct(gw, inv):
 
 
 def test_a_column_added_by_ddl_is_usable_without_reload(gw, inv):
+    # a table the policy rewrites (a row filter): what the policy knows of
+    # its columns decides what SELECT * returns and whether a column exists
     with gw.connect("dave", "inva") as conn:
-        assert value(conn, "SELECT v FROM wide WHERE id = 1") == [("wide one",)]
+        assert value(conn, "SELECT * FROM wide") == [(1, "a", "wide one")]
         write(inv, "ALTER TABLE wide ADD COLUMN extra text NOT NULL DEFAULT 'new column'")
 
         def usable():
             try:
-                return value(conn, "SELECT extra FROM wide WHERE id = 1") == [("new column",)]
+                return value(conn, "SELECT extra FROM wide") == [("new column",)]
             except psycopg.Error:
                 return False
 
         wait_until(usable, 10, "the new column to be usable through pgwarden")
+        assert value(conn, "SELECT * FROM wide") == [(1, "a", "wide one", "new column")]
         assert "configuration reloaded" not in gw.log_text()
 
 
@@ -284,6 +293,35 @@ def test_stopping_pgwarden_leaves_no_replication_slot(pgwarden, inv, gw):
     other.stop()
     wait_until(lambda: len(slots(inv)) == 1, 10, "the stopped instance's slot to go")
     assert "pgwarden stopped" in other.log_text()
+
+
+def own_slot(postgres, gw):
+    with postgres.connect() as conn:
+        return conn.execute("SELECT slot_name, active_pid FROM pg_replication_slots "
+                            "WHERE slot_name LIKE %s", (f"pgwarden_{gw.pid}_%",)).fetchall()
+
+
+def test_the_streams_follow_a_reload(pgwarden, inv, gw):
+    other = start(pgwarden, inv)
+    slot = own_slot(inv, other)
+    assert len(slot) == 1
+    # a tenant leaves the database: the stream stays, with one tenant
+    other.reload(settings=SETTINGS, users=dict(USERS, dave="inva"),
+                 extra=config_extra(inv, tenants=(("inva", "a"),)))
+    wait_until(lambda: stream_row(other)["tenants"] == "inva", 10, "the reload to be followed")
+    assert own_slot(inv, other) == slot
+    with other.connect("dave", "inva") as conn:
+        sql = "SELECT v FROM items WHERE id = 6"
+        cached(other, conn, "inva", sql)
+        write(inv, "UPDATE items SET v = 'after the reload' WHERE id = 6")
+        visible_within(conn, sql, [("after the reload",)], 1.0)
+    # the tenant is moved to a database of its own: a stream of its own
+    other.reload(settings=SETTINGS, users=dict(USERS, dave="inva"),
+                 extra=config_extra(inv, tenants=()) + "\n[tenant.inva]\n"
+                 f"backend = {inv.conninfo('acme')}\n")
+    wait_until(lambda: stream_row(other) is None, 10, "the stream of pgw_inv to close")
+    wait_until(lambda: not own_slot(inv, other), 10, "its slot to go")
+    other.stop()
 
 
 def test_two_instances_sharing_redis_both_stop_serving_an_invalidated_entry(
