@@ -390,6 +390,80 @@ static void instances_down(void)
     server_teardown();
 }
 
+/* ---- the gate (invalidation = replication) ---- */
+
+static bool gate_hold;
+static char *gate_extra[] = {"public.base", "*stream"};
+
+static bool test_gate(const char *tenant, size_t nrels, char *const *rels, size_t *nextra,
+                      char ***extra)
+{
+    *nextra = 0;
+    *extra = NULL;
+    if (gate_hold)
+        return false;
+    *extra = malloc(2 * sizeof(char *));
+    (*extra)[0] = strdup(gate_extra[0]);
+    (*extra)[1] = strdup(gate_extra[1]);
+    *nextra = 2;
+    return true;
+}
+
+static void lead_and_store(PgwCacheFront *f, int raw, int primary)
+{
+    Stmt s;
+    begin(f, &s, "acme", raw, primary, 0);
+    ck_assert_int_eq(s.how, PGW_CACHE_LEAD);
+    answer_and_finish(&s, 10, 1 << 20);
+    begin(f, &s, "acme", raw, 0, 0);
+    ck_assert_int_eq(s.how, PGW_CACHE_HIT);
+}
+
+START_TEST(memory_gate_holds_and_files_under_extras)
+{
+    base_a = event_base_new();
+    PgwCache *store = store_new(1 << 20);
+    PgwCacheFrontOptions o = {.base = base_a, .store = store, .self = base_a, .gate = test_gate};
+    char err[256];
+    PgwCacheFront *f = cache_front_new(&o, err, sizeof err);
+    ck_assert_ptr_nonnull(f);
+    /* stored while open ... */
+    gate_hold = false;
+    lead_and_store(f, 1, 100);
+    /* ... never served while the gate holds, and nothing led or stored */
+    gate_hold = true;
+    Stmt s;
+    begin(f, &s, "acme", 1, 0, 0);
+    ck_assert_int_eq(s.how, PGW_CACHE_MISS);
+    begin(f, &s, "acme", 1, 100, 0);
+    ck_assert_int_eq(s.how, PGW_CACHE_BYPASS);
+    ck_assert_msg(strstr(s.why, "change stream") != NULL, "%s", s.why);
+    gate_hold = false;
+    begin(f, &s, "acme", 1, 0, 0);
+    ck_assert_int_eq(s.how, PGW_CACHE_HIT);
+    /* a write to a table under the view the statement read drops it */
+    cache_invalidate(store, "acme", "public.base");
+    begin(f, &s, "acme", 1, 0, 0);
+    ck_assert_int_eq(s.how, PGW_CACHE_MISS);
+    /* so does the stream's own pseudo-relation (it stopped vouching) */
+    lead_and_store(f, 1, 100);
+    cache_invalidate(store, "acme", "*stream");
+    begin(f, &s, "acme", 1, 0, 0);
+    ck_assert_int_eq(s.how, PGW_CACHE_MISS);
+    /* and a statement running across that edge stores nothing */
+    begin(f, &s, "acme", 1, 100, 0);
+    ck_assert_int_eq(s.how, PGW_CACHE_LEAD);
+    cache_invalidate(store, "acme", "*stream");
+    answer_and_finish(&s, 10, 1 << 20);
+    begin(f, &s, "acme", 1, 0, 0);
+    ck_assert_int_eq(s.how, PGW_CACHE_MISS);
+    cache_front_free(f);
+    cache_free(store);
+    event_base_free(base_a);
+    base_a = NULL;
+}
+END_TEST
+
 START_TEST(redis_two_instances_share)
 {
     instances_up();
@@ -546,6 +620,7 @@ int main(void)
     tcase_add_test(tc, memory_waits_end_at_statement_timeout);
     tcase_add_test(tc, memory_too_big_then_bypass);
     tcase_add_test(tc, memory_invalidated_while_running);
+    tcase_add_test(tc, memory_gate_holds_and_files_under_extras);
     tcase_add_test(tc, redis_two_instances_share);
     tcase_add_test(tc, redis_twenty_across_two_instances_run_once);
     tcase_add_test(tc, redis_killed_mid_run_everything_answered);
