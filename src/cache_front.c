@@ -26,6 +26,15 @@
  * An answer is written to Redis only by a leader that holds the lock, with
  * the generations the lock read, so an entry is never filed older than an
  * invalidation it did not see.
+ *
+ * With invalidation = replication a gate (changes_service.h) is asked
+ * first, for every statement, before the store or Redis: while the
+ * tenant's database's change stream cannot vouch for its results, a probe
+ * misses and a statement bypasses (nothing served, nothing stored, no
+ * flight); otherwise the relations the gate adds (a view's tables, a
+ * parent's partitions, the stream's pseudo-relation) join the statement's
+ * own, so the flight is poisoned, and the Redis entry's generations are
+ * read, for all of them.
  */
 #include "cache_front.h"
 
