@@ -235,6 +235,23 @@ def test_row_filters_hold_for_answers_rebuilt_after_an_invalidation(gw, inv):
         assert cached(gw, b, "invb", sql) == [(3, "b three!"), (4, "b four!"), (5, "b five")]
 
 
+def test_a_failing_stream_falls_back_to_ttl_logged_once(gw):
+    # acme's backend role may not replicate: its stream fails at every try
+    def acme():
+        rows = [r for r in show_cache(gw)
+                if r["cache"] == "stream" and r["database"].startswith("acme@")]
+        return rows[0] if rows else None
+
+    wait_until(lambda: acme()["mode"] == "fallback to ttl", 15, "acme to fall back to ttl")
+    assert acme()["stream"] in ("retrying", "connecting")
+    with gw.connect("alice", "acme") as conn:
+        cached(gw, conn, "acme", "SELECT name FROM customers WHERE id = 1")
+    lines = [ln for ln in gw.log_text().splitlines()
+             if "change stream for acme@" in ln and "replication" in ln]
+    assert len(lines) == 1, lines
+    assert "falls back to ttl" in lines[0]
+
+
 def walsender_pid(postgres):
     with postgres.connect() as conn:
         row = conn.execute("SELECT active_pid FROM pg_replication_slots "
