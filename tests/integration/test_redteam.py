@@ -219,6 +219,78 @@ def test_hidden_answers_as_missing(session, sql, hidden, protocol):
 
 
 # --------------------------------------------------------------------------
+# Objects of kinds whose catalogs have no visible set, in a schema A cannot
+# see (made here, dropped afterwards; nothing in other modules reads them)
+# --------------------------------------------------------------------------
+
+HIDDEN_SCHEMA_SQL = """
+CREATE SCHEMA rt_hidden;
+CREATE COLLATION rt_hidden.rt_coll FROM "C";
+CREATE TEXT SEARCH DICTIONARY rt_hidden.rt_dict (TEMPLATE = simple);
+CREATE TEXT SEARCH CONFIGURATION rt_hidden.rt_cfg (COPY = simple);
+CREATE OPERATOR FAMILY rt_hidden.rt_fam USING btree;
+CREATE CONVERSION rt_hidden.rt_conv FOR 'UTF8' TO 'LATIN1' FROM utf8_to_iso8859_1;
+CREATE FUNCTION rt_hidden.rt_evt_fn() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN END';
+CREATE EVENT TRIGGER rt_evt ON ddl_command_start EXECUTE FUNCTION rt_hidden.rt_evt_fn();
+"""
+RT_NAMES = ("rt_hidden", "rt_coll", "rt_dict", "rt_cfg", "rt_fam", "rt_conv", "rt_evt")
+UNFILTERED = ("the catalog has no visible set (policy_catalog.c: PG(\"{}\", NULL)): rows "
+              "of objects in hidden schemas pass through with their names")
+OBJECT_KINDS = [
+    ("SELECT string_agg(collname, ',') FROM pg_collation WHERE oid > 16384", "pg_collation"),
+    ("SELECT string_agg(dictname, ',') FROM pg_ts_dict WHERE oid > 16384", "pg_ts_dict"),
+    ("SELECT string_agg(cfgname, ',') FROM pg_ts_config WHERE oid > 16384", "pg_ts_config"),
+    ("SELECT string_agg(opfname, ',') FROM pg_opfamily WHERE oid > 16384", "pg_opfamily"),
+    ("SELECT string_agg(conname, ',') FROM pg_conversion WHERE oid > 16384", "pg_conversion"),
+    ("SELECT string_agg(evtname || ' ' || evtfoid::regproc::text, ',') FROM pg_event_trigger",
+     None),
+    ("SELECT string_agg(collation_name, ',') FROM information_schema.collations", "pg_collation"),
+    ("SELECT 'rt_hidden.rt_cfg'::regconfig", "REG_SCHEMA"),
+    ("SELECT to_regcollation('rt_hidden.rt_coll')", None),
+    ("SELECT string_agg(nspname, ',') FROM pg_namespace", None),
+]
+
+
+@pytest.fixture(scope="module")
+def hidden_schema(postgres, gw):
+    data.ensure_databases(postgres)
+    with postgres.connect(data.SHARED_DB) as conn:
+        conn.execute("DROP EVENT TRIGGER IF EXISTS rt_evt")
+        conn.execute("DROP SCHEMA IF EXISTS rt_hidden CASCADE")
+        conn.execute(HIDDEN_SCHEMA_SQL)
+    yield
+    with postgres.connect(data.SHARED_DB) as conn:
+        conn.execute("DROP EVENT TRIGGER IF EXISTS rt_evt")
+        conn.execute("DROP SCHEMA IF EXISTS rt_hidden CASCADE")
+
+
+def kind_params():
+    out = []
+    for i, (sql, catalog) in enumerate(OBJECT_KINDS):
+        for protocol in ("simple", "extended"):
+            reason = REG_SCHEMA + (" (here 42501: the backend role has no USAGE on the "
+                                   "schema)") if catalog == "REG_SCHEMA" else (
+                UNFILTERED.format(catalog) if catalog else None)
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            out.append(pytest.param(sql, protocol, marks=marks,
+                                    id=f"{i:02d} {sql[:50]}-{protocol}"))
+    return out
+
+
+@pytest.mark.parametrize("sql, protocol", kind_params())
+def test_objects_of_hidden_schemas_never_show(session, hidden_schema, sql, protocol):
+    raw = session("alice", protocol)
+    got = raw.run(protocol, sql)
+    leaked = [n for n in RT_NAMES if n in got.everything() and n not in sql]
+    assert not leaked, f"{leaked} reached tenant A:\n{got.everything()[:2000]}"
+    if "rt_hidden.rt_cfg" in sql:
+        missing = raw.run(protocol, sql.replace("rt_hidden", "zz_missing_nsp"))
+        assert (got.sqlstate, got.rows) == (missing.sqlstate, missing.rows), (
+            got.errors, missing.errors)
+    assert_still_a(raw, protocol)
+
+
+# --------------------------------------------------------------------------
 # Masks
 # --------------------------------------------------------------------------
 
