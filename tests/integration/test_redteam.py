@@ -405,6 +405,44 @@ def test_ask_translation_is_not_shared_between_tenants(ask_gw):
     assert not got.leaks(SECRETS), got.everything()
 
 
+ASK_PAIRS = [
+    ("SELECT * FROM {X}", "audit_secrets", "zz_missing_rel"),
+    ("SELECT * FROM {X}", "staff_salaries", "zz_missing_rel"),
+    ("SELECT * FROM {X}.keyring", "hush", "zz_missing_nsp"),
+    ("SELECT {X} FROM customers", "internal_rating", "zz_missing_col"),
+    ("SELECT {X}()", "leak_fn", "zz_missing_fn"),
+    ("SELECT 1 FROM customers c WHERE c.id = 'trap.=(integer,text)'::regoperator::oid::int",
+     None, None),
+]
+
+
+@pytest.mark.parametrize("sql, hidden, missing", ASK_PAIRS, ids=[p[0][:40] for p in ASK_PAIRS])
+def test_ask_feedback_treats_hidden_as_missing(ask_gw, sql, hidden, missing):
+    """What the model is told after a failure, and what the client finally
+    gets, is the same for a hidden name and a missing one."""
+    gw, llm = ask_gw
+    seen = []
+    for name in ([hidden, missing] if hidden else [None]):
+        text = sql.replace("{X}", name) if name else sql
+        question = f"red team probe {len(seen)} {sql[:20]}"
+        llm.script([{"match": askutil.exact(question),
+                     "replies": [askutil.sql_reply(text)] * 3}])
+        alice = data.Raw(gw.conninfo("alice", "isoa"))
+        try:
+            got = alice.simple(f"ASK {question}")
+            assert_still_a(alice)
+        finally:
+            alice.close()
+        told = "\n".join(m for e in llm.log()[1:] for m in askutil.user_messages(e)[-1:])
+        assert_clean(got, text)  # the model wrote text: its echo is no leak
+        for secret in HIDDEN_NAMES + SECRETS:
+            assert secret not in told, f"{secret} told to the model: {told[:500]}"
+        norm = (lambda v: v.replace(name, "<X>")) if name else (lambda v: v)
+        seen.append((norm(told), [norm(e[2]) for e in got.errors]))
+    if hidden:
+        assert seen[0] == seen[1]
+
+
 # --------------------------------------------------------------------------
 # Transaction pooling: nothing of B's session state reaches A
 # --------------------------------------------------------------------------
