@@ -367,3 +367,50 @@ any  | SELECT has_database_privilege('isoshared', 'connect')
 any  | SELECT pg_has_role('postgres', 'member')
 any  | SELECT string_agg(nspname || ':' || nspacl::text, ',') FROM pg_namespace
 any  | SELECT 1 OPERATOR(trap.=) 'x'
+# --- row locks and lock waits (an oracle of other sessions' activity)
+err  | SELECT * FROM orders FOR UPDATE
+err  | SELECT * FROM orders FOR SHARE SKIP LOCKED
+err  | SELECT * FROM orders FOR KEY SHARE NOWAIT
+err  | SELECT * FROM products FOR UPDATE
+err  | BEGIN; DECLARE rt_c4 CURSOR FOR SELECT * FROM orders FOR UPDATE; FETCH 1 FROM rt_c4; COMMIT
+err  | LOCK TABLE orders IN ACCESS SHARE MODE
+err  | BEGIN; LOCK TABLE products; COMMIT
+err  | SELECT pg_try_advisory_xact_lock(1)
+err  | SELECT pg_advisory_unlock_all()
+any  | BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY DEFERRABLE; SELECT count(*) FROM orders; COMMIT
+any  | BEGIN; SET TRANSACTION SNAPSHOT '00000003-00000002-1'; COMMIT
+err  | SELECT pg_export_snapshot()
+err  | SELECT * FROM pg_logical_slot_peek_changes('x', NULL, NULL)
+err  | SELECT pg_cancel_backend(1)
+err  | SELECT pg_terminate_backend(1)
+err  | SELECT pg_reload_conf()
+err  | SELECT dblink('dbname=isoshared', 'SELECT 1')
+err  | SELECT query_to_xml('SELECT * FROM audit_secrets', true, true, '')
+err  | SELECT table_to_xml('orders', true, true, '')
+err  | SELECT cursor_to_xml('rt_none', 1, true, true, '')
+err  | SELECT database_to_xml(true, true, '')
+err  | SELECT schema_to_xml('public', true, true, '')
+err  | SELECT xpath_table('id', 'x', 'orders', '/a', 'true')
+err  | DO $$ BEGIN PERFORM 1; END $$
+err  | CALL pg_catalog.pg_sleep(0)
+err  | CREATE TEMP TABLE rt_t AS SELECT * FROM orders
+err  | SELECT * INTO TEMP rt_t2 FROM orders
+err  | WITH d AS (DELETE FROM orders RETURNING *) SELECT count(*) FROM d
+err  | WITH u AS (UPDATE orders SET note = 'x' RETURNING *) SELECT count(*) FROM u
+any  | COPY orders TO STDOUT
+err  | COPY orders FROM STDIN
+err  | COPY (SELECT 1) TO '/tmp/rt_out'
+err  | COPY (SELECT 1) TO PROGRAM 'id'
+err  | PREPARE rt_w AS DELETE FROM orders
+err  | EXECUTE rt_never_prepared
+err  | DEALLOCATE ALL; EXECUTE rt_bobs
+err  | DISCARD ALL; SELECT * FROM audit_secrets
+err  | VACUUM orders
+err  | ANALYZE orders
+err  | REFRESH MATERIALIZED VIEW secret_view
+err  | SECURITY LABEL ON TABLE orders IS 'x'
+err  | COMMENT ON TABLE orders IS 'x'
+err  | ALTER SYSTEM SET work_mem = '1GB'
+err  | LOAD 'plpgsql'
+err  | CHECKPOINT
+err  | IMPORT FOREIGN SCHEMA public FROM SERVER s INTO public
