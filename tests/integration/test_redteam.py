@@ -21,6 +21,7 @@ import psycopg
 import pytest
 
 import askutil
+from conftest import wait_until
 import isolation_data as data
 
 CORPUS_PATH = Path(__file__).with_name("sql") / "hostile_redteam.sql"
@@ -362,6 +363,41 @@ def test_b_cached_answer_with_typed_parameters_never_served_to_a(gw):
         alice.close()
     text = repr(got)
     assert not [s for s in SECRETS if s in text], text[:2000]
+
+
+def _big(i):
+    return (f"SELECT id, status, region, placed_on, amount FROM orders WHERE id > {i} "
+            f"ORDER BY id LIMIT 150")
+
+
+@pytest.mark.xfail(strict=True, reason="the result cache's memory is one LRU for all tenants "
+                   "(cache.c:evict_to): B's entries evict A's, and a hit (0.03 ms) is told from "
+                   "a miss (0.7 ms) by timing, so A can prime and probe to measure B's activity")
+def test_b_activity_never_evicts_a_entries(postgres, pgwarden):
+    data.ensure_databases(postgres)
+    gw = pgwarden(settings={**data.GATEWAY_SETTINGS}, users=data.GATEWAY_USERS,
+                  extra=data.gateway_extra(postgres)
+                  + "\n[cache]\nmode = memory\nmax_memory = 400kB\nttl = 300s\n")
+    alice = data.Raw(gw.conninfo("alice", "isoa"))
+    bob = data.Raw(gw.conninfo("bob", "isob"))
+    try:
+        for i in range(40):  # prime
+            assert not alice.simple(_big(20000 + i)).errors
+        for i in range(60):  # B's activity
+            assert not bob.simple(_big(50000 + i)).errors
+        for i in range(40):  # probe
+            assert not alice.simple(_big(20000 + i)).errors
+    finally:
+        alice.close()
+        bob.close()
+    probes = {_big(20000 + i) for i in range(40)}
+
+    def outcomes():
+        recs = [r for r in askutil.audit_records(gw.dir / "audit.jsonl")
+                if r.get("sql") in probes and r.get("user") == "alice" and "cache" in r]
+        return recs if len(recs) == 80 else None
+    recs = wait_until(outcomes, 10, "the audit records of the probes")
+    assert [r["cache"] for r in recs[40:]] == ["hit"] * 40
 
 
 # --------------------------------------------------------------------------
