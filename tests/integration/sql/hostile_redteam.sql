@@ -226,7 +226,7 @@ any  | BEGIN; DECLARE rt_c2 SCROLL CURSOR FOR SELECT relname FROM pg_class ORDER
 any  | SELECT row_to_json(c) FROM pg_class c
 any  | SELECT c FROM pg_attribute c
 any  | SELECT to_json(t) FROM pg_tables t
-any  | SELECT * FROM pg_tables, pg_class
+any  | SELECT * FROM pg_tables, pg_class LIMIT 50
 any  | SELECT string_agg(t.typname, ',') FROM pg_type t WHERE t.typtype = 'c'
 any  | SELECT string_agg(attname, ',') FROM pg_attribute WHERE attnum > 0
 any  | SELECT string_agg(c.relname, ',') FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
