@@ -417,10 +417,6 @@ def ask_gw(postgres, pgwarden):
     llm.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="the ASK translation cache key (stmt.c/ask.c:"
-                   "ask_cache_key) has no tenant: two tenants whose masked schemas are alike "
-                   "share translations, so B's model SQL (with literals from B's prompt and "
-                   "data) is A's NOTICE, and A learns which questions B asked")
 def test_ask_translation_is_not_shared_between_tenants(ask_gw):
     gw, llm = ask_gw
     question = "which city do most of our customers live in"
