@@ -198,14 +198,49 @@ const char *changes_gate_name(PgwChangesGate g)
 
 static void redis_mail(PgwWorker *w, void *arg);
 
+/* Keep an invalidation Redis has not heard yet. The list holds each
+ * (tenant, relation) once, so a long outage costs at most one entry per
+ * table read, not one per write; past PENDING_MAX a tenant's entries
+ * collapse into its PGW_CHANGES_REL_STREAM, which drops everything of it
+ * (more than needed, never less). Takes the strings. */
+#define PENDING_MAX 4096
+
+static size_t pending_count;
+
 static void queue_redis(char *tenant, char *relation)
 {
+    pthread_mutex_lock(&svc.qmu);
+    for (Pending *q = svc.pending; q; q = q->next)
+        if (strcmp(q->tenant, tenant) == 0 && (strcmp(q->relation, relation) == 0 ||
+                                               strcmp(q->relation, PGW_CHANGES_REL_STREAM) == 0)) {
+            pthread_mutex_unlock(&svc.qmu);
+            free(tenant);
+            free(relation);
+            return;
+        }
+    if (pending_count >= PENDING_MAX) {
+        /* this tenant's entries make way for one that covers them all */
+        for (Pending **pp = &svc.pending; *pp;) {
+            Pending *q = *pp;
+            if (strcmp(q->tenant, tenant) != 0) {
+                pp = &q->next;
+                continue;
+            }
+            *pp = q->next;
+            free(q->tenant);
+            free(q->relation);
+            free(q);
+            pending_count--;
+        }
+        free(relation);
+        relation = pgw_strdup(PGW_CHANGES_REL_STREAM);
+    }
     Pending *p = pgw_calloc(1, sizeof *p);
     p->tenant = tenant;
     p->relation = relation;
-    pthread_mutex_lock(&svc.qmu);
     p->next = svc.pending;
     svc.pending = p;
+    pending_count++;
     pthread_mutex_unlock(&svc.qmu);
 }
 
@@ -245,24 +280,39 @@ static void invalidate(Db *db, const char *relation)
     }
 }
 
-static void retry_redis(void)
+/* On worker 0: send what is pending, or, while Redis is not there, keep
+ * all of it for the next tick (one mail per tick, whatever the backlog). */
+static void drain_mail(PgwWorker *w, void *arg)
 {
+    (void)arg;
     pthread_mutex_lock(&svc.qmu);
     Pending *p = svc.pending;
     svc.pending = NULL;
+    pending_count = 0;
     pthread_mutex_unlock(&svc.qmu);
+    bool up = true;
     while (p) {
         Pending *next = p->next;
-        p->next = NULL;
-        if (workers_count() > 0) {
-            worker_post(worker_at(0), redis_mail, p);
-        } else {
+        if (up)
+            up = cache_service_redis_invalidate(w, p->tenant, p->relation);
+        if (up) {
             free(p->tenant);
             free(p->relation);
-            free(p);
+        } else {
+            queue_redis(p->tenant, p->relation);
         }
+        free(p);
         p = next;
     }
+}
+
+static void retry_redis(void)
+{
+    pthread_mutex_lock(&svc.qmu);
+    bool any = svc.pending != NULL;
+    pthread_mutex_unlock(&svc.qmu);
+    if (any && workers_count() > 0)
+        worker_post(worker_at(0), drain_mail, NULL);
 }
 
 /* ---- the gate (changes thread) --------------------------------------------- */
@@ -767,6 +817,7 @@ void changes_service_stop(void)
     pthread_mutex_lock(&svc.qmu);
     Pending *p = svc.pending;
     svc.pending = NULL;
+    pending_count = 0;
     pthread_mutex_unlock(&svc.qmu);
     while (p) {
         Pending *next = p->next;
