@@ -51,9 +51,15 @@
  * poisons local flights), and in Redis through worker 0's connection, by
  * mail: cache_redis_invalidate bumps the relation's generation, which every
  * instance's lookup compares with the entry's, and announces it. When that
- * connection is not up, the invalidation is kept and sent again on every
- * tick until it goes: an instance that reads Redis meanwhile may still see
- * the entry, for as long as this one cannot reach Redis.
+ * connection is not up, the invalidation is kept (once per tenant and
+ * relation, collapsing into the tenant's stream pseudo-relation when too
+ * many pile up) and sent on the first tick that finds Redis there. Two
+ * windows remain, both as long as a Redis round trip or an outage of this
+ * instance's connection: another instance that reads Redis while this one
+ * cannot reach it may serve an entry this one invalidated (its own stream
+ * saw the same write, and bumps the same generation); and entries stored
+ * in Redis during a fallback may be served in the moment between the gate
+ * turning EXACT and the stream pseudo-relation's bump reaching Redis.
  */
 #include "changes_service.h"
 
