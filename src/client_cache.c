@@ -26,10 +26,12 @@
  *
  * Soundness rests on four things this file follows exactly:
  *  - Where an answer starts: a statement is looked up (and led) only when
- *    the session owes nothing (no ReadyForQuery expected) and nothing but
- *    Parses went to it since it was last synced; so the next bytes relayed
- *    are this statement's answer (a ParseComplete, which the capture skips,
- *    may come first). Otherwise it waits for the session, or bypasses.
+ *    the session owes the client nothing (no ReadyForQuery of the client's
+ *    expected; pgwarden's own queries and Syncs relay nothing) and nothing
+ *    but Parses went to it since it was last synced; so the next bytes
+ *    relayed are this statement's answer (a ParseComplete, which the
+ *    capture skips, may come first). Otherwise it waits for the session, or
+ *    bypasses.
  *  - The settings that shape the answer's bytes: read from the session
  *    itself (pg_settings, what the client or pgwarden set) when first
  *    needed, and read again after anything that may have changed one — a
@@ -47,6 +49,19 @@
  * The relay's bytes are framed here from the first one on (link hooks, set
  * before anything is forwarded), so ErrorResponse and ParameterStatus are
  * seen wherever they fall.
+ *
+ * Never waiting for the client. While a decision is under way the client's
+ * input is not read (its Sync may be in it), so what a decision waits for
+ * must come without the client: a ReadyForQuery of the client's own (the
+ * ready hook says it came), the settings query's answer (read only on a
+ * synced session), the store's answer (a single-flight lead is another
+ * client's statement, which never waits on a lookup while it captures),
+ * the client's output draining. Never a ParseComplete: the server sends it
+ * only at the client's Sync or Flush (hence OWES_PARSES goes on), and
+ * never a ReadyForQuery of pgwarden's own (the SET of the client's startup
+ * parameters, its settings replayed where transaction pooling lands it):
+ * nothing announces those, and a Parse owed behind one would wait for the
+ * very Sync not read; link_owed does not count them.
  */
 #include "client_cache.h"
 
