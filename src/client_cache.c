@@ -31,7 +31,8 @@
  *    but Parses went to it since it was last synced; so the next bytes
  *    relayed are this statement's answer (a ParseComplete, which the
  *    capture skips, may come first). Otherwise it waits for the session, or
- *    bypasses.
+ *    bypasses. A capture ends with its answer, with the session, or at the
+ *    client's Sync when its messages found no session at all.
  *  - The settings that shape the answer's bytes: read from the session
  *    itself (pg_settings, what the client or pgwarden set) when first
  *    needed, and read again after anything that may have changed one — a
@@ -345,7 +346,7 @@ static void lead_finish(ClientCache *cc)
     cc->lead = NULL;
 }
 
-static void lead_abandon(ClientCache *cc)
+static void lead_abandon(ClientCache *cc, const char *outcome)
 {
     if (!cc->capturing)
         return;
@@ -356,7 +357,7 @@ static void lead_abandon(ClientCache *cc)
     cc->lead_query_audit = NULL;
     if (cc->lead_audit) {
         audit_set_str(cc->lead_audit, "cache", "miss");
-        audit_set_str(cc->lead_audit, "outcome", "session lost");
+        audit_set_str(cc->lead_audit, "outcome", outcome);
         audit_finish(cc->lead_audit, -1);
         cc->lead_audit = NULL;
     }
@@ -492,7 +493,7 @@ void client_cache_free(PgwClient *c)
         return;
     link_set_hooks(&c->link, NULL, NULL);
     job_reset(cc);
-    lead_abandon(cc);
+    lead_abandon(cc, "client disconnected");
     settings_forget(cc);
     settings_clear(cc);
     stmts_clear(cc);
@@ -839,7 +840,7 @@ static void start_capture(ClientCache *cc, PgwCacheShape shape, PgwCacheTicket *
 {
     /* A lead starts only once the session owes nothing, so the previous
      * capture has ended; should one still run, it gives up. */
-    lead_abandon(cc);
+    lead_abandon(cc, "not answered");
     cache_capture_init(&cc->cap, shape, max_entry_now());
     cc->capturing = true;
     cc->lead = lead;
@@ -1165,6 +1166,13 @@ bool client_cache_message(PgwClient *c, struct evbuffer *in, char type, size_t w
     *go_on = true;
     if (!cc)
         return false;
+    if (type == 'S' && cc->capturing && !link_has_session(&c->link)) {
+        /* A lead whose messages found no session (transaction pooling:
+         * none came free within pool_timeout; the client got the error and
+         * skipped to this Sync): its answer will never be relayed, and the
+         * next statement's must not be taken for it. */
+        lead_abandon(cc, "no server session");
+    }
     if (cc->no_hold > 0) {
         cc->no_hold--;
         if (!c->ext_skip)
@@ -1293,7 +1301,7 @@ void client_cache_lost(PgwClient *c, bool skip_to_sync)
     ClientCache *cc = c->cache;
     if (!cc)
         return;
-    lead_abandon(cc);
+    lead_abandon(cc, "session lost");
     if (cc->kind == JOB_EXECUTE || cc->nheld) {
         /* The held messages name a statement of the lost session: inside
          * the pipeline the error ends they go with it; otherwise they go

@@ -745,3 +745,37 @@ def test_messages_in_separate_writes_are_all_answered(pgwarden, items, tmp_path_
     assert errors == []
     if pool_mode == "session":  # the cache did answer some of them
         gw.audit.records(since, SPLIT_SQL, 1, pred=lambda r: r["cache"] == "hit")
+
+
+def test_a_lead_that_never_gets_a_session_stores_nothing(pgwarden, items, tmp_path_factory):
+    """Transaction pooling: a prepared statement's Bind/Execute looked up
+    without a session leads, then finds no session free within
+    pool_timeout. Its answer never comes; the next statement's must not be
+    stored as its answer."""
+    gw = start(pgwarden, tmp_path_factory, settings={
+        "pool_mode": "transaction", "pool_size": "1", "pool_timeout": "1s"})
+    sql = "SELECT label FROM cache_items WHERE 'no session' <> '' AND id = $1"
+    session = pgwire.Session(HOST, gw.port).startup("alice", "acme", "alice-secret")
+
+    def run(value):
+        bind = (b"\0s1\0" + struct.pack("!HH", 0, 1) + struct.pack("!I", 1) + value
+                + struct.pack("!H", 0))
+        session.sock.sendall(message(b"B", bind) + message(b"D", b"P\0")
+                             + message(b"E", b"\0\0\0\0\0") + message(b"S"))
+        return raw_messages(session, 1)
+
+    try:
+        session.sock.sendall(message(b"P", b"s1\0" + sql.encode() + b"\0\0\0") + message(b"S"))
+        assert [k for k, _ in raw_messages(session, 1)] == [b"1", b"Z"]
+        holder = gw.connect("alice", "acme", autocommit=False)
+        try:
+            holder.execute("SELECT 1")  # the only session, inside a transaction
+            got = run(b"2")
+            assert got[0][0] == b"E" and "no backend session" in got[0][1].decode(), got
+        finally:
+            holder.rollback()
+            holder.close()
+        assert [p for k, p in run(b"3") if k == b"D"] == expected_label("acme", "3")
+        assert [p for k, p in run(b"2") if k == b"D"] == expected_label("acme", "2")
+    finally:
+        session.close()
