@@ -372,9 +372,6 @@ def _big(i):
             f"ORDER BY id LIMIT 150")
 
 
-@pytest.mark.xfail(strict=True, reason="the result cache's memory is one LRU for all tenants "
-                   "(cache.c:evict_to): B's entries evict A's, and a hit (0.03 ms) is told from "
-                   "a miss (0.7 ms) by timing, so A can prime and probe to measure B's activity")
 def test_b_activity_never_evicts_a_entries(postgres, pgwarden):
     data.ensure_databases(postgres)
     gw = pgwarden(settings={**data.GATEWAY_SETTINGS}, users=data.GATEWAY_USERS,
