@@ -102,6 +102,7 @@ typedef struct Stmt {
     bool has_verdict;
     PgwCacheVerdict verdict;
     uint8_t policy_fp[PGW_CACHE_DIGEST_LEN], schema_fp[PGW_CACHE_DIGEST_LEN];
+    size_t bytes; /* charged to the client's max_prepared_memory */
     struct Stmt *next;
 } Stmt;
 
@@ -124,6 +125,7 @@ typedef struct ClientCache {
      * since the session last owed nothing (in order) */
     Stmt *stmts[STMT_BUCKETS];
     Stmt *pending;
+    size_t stmt_bytes; /* what they hold, against max_prepared_memory */
     bool saw_error; /* an ErrorResponse was relayed since then */
     bool dirty; /* more than Parses went to the session since its last Sync */
     bool waiting; /* a decision waits for the session to answer what came first */
@@ -175,10 +177,11 @@ static uint64_t name_hash(const char *s)
     return h;
 }
 
-static void stmt_free(Stmt *s)
+static void stmt_free(ClientCache *cc, Stmt *s)
 {
     if (!s)
         return;
+    cc->stmt_bytes -= s->bytes;
     free(s->name);
     free(s->raw);
     free(s->rewrite);
@@ -213,13 +216,13 @@ static void stmt_forget(ClientCache *cc, const char *name)
     if (*pp) {
         Stmt *s = *pp;
         *pp = s->next;
-        stmt_free(s);
+        stmt_free(cc, s);
     }
     for (Stmt **q = &cc->pending; *q;) {
         if (strcmp((*q)->name, name) == 0) {
             Stmt *s = *q;
             *q = s->next;
-            stmt_free(s);
+            stmt_free(cc, s);
         } else {
             q = &(*q)->next;
         }
@@ -232,13 +235,13 @@ static void stmts_clear(ClientCache *cc)
         while (cc->stmts[i]) {
             Stmt *s = cc->stmts[i];
             cc->stmts[i] = s->next;
-            stmt_free(s);
+            stmt_free(cc, s);
         }
     }
     while (cc->pending) {
         Stmt *s = cc->pending;
         cc->pending = s->next;
-        stmt_free(s);
+        stmt_free(cc, s);
     }
     cc->portal_known = false;
 }
@@ -256,7 +259,7 @@ static void settle(ClientCache *cc)
         while (cc->pending) {
             Stmt *s = cc->pending;
             cc->pending = s->next;
-            stmt_free(s);
+            stmt_free(cc, s);
         }
         stmt_forget(cc, "");
     }
@@ -267,7 +270,7 @@ static void settle(ClientCache *cc)
         if (*pp) {
             Stmt *old = *pp;
             s->next = old->next;
-            stmt_free(old);
+            stmt_free(cc, old);
         } else {
             s->next = NULL;
         }
@@ -979,8 +982,25 @@ void client_cache_sent(PgwClient *c, const PgwStmtResult *r)
         return;
     Stmt *s = pgw_calloc(1, sizeof *s);
     s->name = pgw_strdup(pm.name);
+    const char *rewrite = r->action == PGW_STMT_REWRITE && r->sql ? r->sql : pm.query;
+    size_t bytes = strlen(pm.query) + strlen(rewrite) + 4 * (size_t)pm.nparams;
+    PgwSnapshot *snap = snapshot_acquire();
+    bool fits = cc->stmt_bytes + bytes <= snap->cfg->max_prepared_memory;
+    snapshot_release(snap);
+    if (!fits) {
+        /* Past max_prepared_memory the name is all that is kept: the
+         * statement runs as usual, never from the cache (no verdict), so a
+         * client's Parses cannot grow this process without bound. */
+        Stmt **tail = &cc->pending;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = s;
+        return;
+    }
+    s->bytes = bytes;
+    cc->stmt_bytes += bytes;
     s->raw = pgw_strdup(pm.query);
-    s->rewrite = pgw_strdup(r->action == PGW_STMT_REWRITE && r->sql ? r->sql : pm.query);
+    s->rewrite = pgw_strdup(rewrite);
     if (pm.nparams) {
         s->ntypes = pm.nparams;
         s->types = pgw_malloc(s->ntypes * sizeof *s->types);

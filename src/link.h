@@ -127,6 +127,7 @@ typedef struct PgwLink {
     char *sets; /* the client's settings, as statements (NULL: none) */
     PgwLinkStmt **stmts; /* the client's named statements: hash buckets */
     uint32_t stmt_buckets, nstmts;
+    size_t stmt_bytes; /* their bodies, against max_prepared_memory */
     struct PgwStmtBody *unnamed; /* the client's unnamed statement */
     PgwLinkErr *errs_head, *errs_tail; /* refusals queued in the session's response order */
     PgwBuf pending_out;
