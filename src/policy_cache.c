@@ -481,9 +481,24 @@ static char *template_fill(const char *rewritten, const uint32_t *spans, size_t 
     return buf_steal_str(&b);
 }
 
+void policy_shape_free(PgwPolicyShape *shape)
+{
+    free(shape->key);
+    free(shape->sql);
+    memset(shape, 0, sizeof *shape);
+}
+
 int policy_rewrite(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out)
 {
+    return policy_rewrite_shaped(ctx, sql, out, NULL);
+}
+
+int policy_rewrite_shaped(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out,
+                          PgwPolicyShape *shape)
+{
     Template t;
+    if (shape)
+        memset(shape, 0, sizeof *shape);
     /* Templates only for statements without parameters of their own, and
      * small enough to be cached at all. */
     if (sql != NULL && ctx != NULL && ctx->nparam_types == 0 && ctx->cfg != NULL &&
@@ -504,7 +519,15 @@ int policy_rewrite(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *ou
             free(spans);
             spans = NULL;
             if (filled != NULL) {
-                free(tr.sql);
+                if (shape) {
+                    /* What the decision was made on: the template's key
+                     * (version, schema, tenant, literal types, text) and
+                     * its rewrite, before the numbers went back in. */
+                    shape->key = cache_key(&tctx, t.text, &shape->keylen);
+                    shape->sql = tr.sql;
+                } else {
+                    free(tr.sql);
+                }
                 tr.sql = filled;
                 *out = tr;
                 template_free(&t);
