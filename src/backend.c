@@ -28,6 +28,7 @@
 #include "log.h"
 #include "schema.h"
 #include "worker.h"
+#include "worker_out.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -274,10 +275,14 @@ void backend_attach(PgwBackend *b, PgwWorker *w)
         b->bev = bufferevent_socket_new(worker_base(w), fd, 0);
     bufferevent_setcb(b->bev, backend_read_cb, backend_write_cb, backend_event_cb, b);
     bufferevent_enable(b->bev, EV_READ | EV_WRITE);
+    if (!ssl)
+        b->out = worker_out_new(b->bev); /* a TLS session's bytes are not the socket's */
 }
 
 void backend_detach(PgwBackend *b)
 {
+    worker_out_free(b->out);
+    b->out = NULL;
     if (b->bev) {
         bufferevent_free(b->bev);
         b->bev = NULL;
@@ -730,6 +735,8 @@ void backend_cancel(PgwBackend *b)
 static void backend_broken(PgwBackend *b, const char *why)
 {
     b->state = PGW_BE_BROKEN;
+    worker_out_free(b->out); /* nothing more is written to it */
+    b->out = NULL;
     if (b->bev)
         bufferevent_disable(b->bev, EV_READ | EV_WRITE);
     if (b->user_ops)

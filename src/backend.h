@@ -120,6 +120,7 @@ struct PgwBackend {
     PgwBackendState state;
     struct event *ev; /* libpq-phase socket event */
     struct bufferevent *bev; /* relay phase */
+    struct PgwOut *out; /* bev's writes at the loop turn's end (plain sockets) */
     int pid;
     char tx_status; /* 'I', 'T', 'E' from the last ReadyForQuery */
 
