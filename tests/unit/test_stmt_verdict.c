@@ -86,8 +86,7 @@ static void same_verdict(const char *sql, const PgwCacheVerdict *want, const Pgw
     ck_assert_msg(strcmp(want->reason, got->reason) == 0, "%s (%s): reason '%s', memo '%s'", sql,
                   how, want->reason, got->reason);
     ck_assert_msg(want->settings_safe == got->settings_safe, "%s (%s): settings_safe", sql, how);
-    ck_assert_msg(want->drops_prepared == got->drops_prepared, "%s (%s): drops_prepared", sql,
-                  how);
+    ck_assert_msg(want->drops_prepared == got->drops_prepared, "%s (%s): drops_prepared", sql, how);
     ck_assert_msg(want->nrelations == got->nrelations, "%s (%s): relations", sql, how);
     for (size_t i = 0; i < want->nrelations; i++)
         ck_assert_str_eq(want->relations[i], got->relations[i]);
@@ -139,7 +138,8 @@ static const char *const pairs[][2] = {
     {"SELECT count(*) FROM orders GROUP BY customer_id HAVING count(*) > 2 OFFSET 1",
      "SELECT count(*) FROM orders GROUP BY customer_id HAVING count(*) > 3 OFFSET 4"},
     {"SELECT id FROM orders FOR UPDATE LIMIT 1", "SELECT id FROM orders FOR UPDATE LIMIT 2"},
-    {"SELECT * FROM pg_stat_activity WHERE pid = 1", "SELECT * FROM pg_stat_activity WHERE pid = 2"},
+    {"SELECT * FROM pg_stat_activity WHERE pid = 1",
+     "SELECT * FROM pg_stat_activity WHERE pid = 2"},
     {"SELECT set_config('work_mem', '64MB', false), 1",
      "SELECT set_config('work_mem', '64MB', false), 2"},
     {"SELECT (SELECT max(v) FROM live) + 1", "SELECT (SELECT max(v) FROM live) + 2"},
