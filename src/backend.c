@@ -284,6 +284,12 @@ void backend_detach(PgwBackend *b)
     worker_out_free(b->out);
     b->out = NULL;
     if (b->bev) {
+        /* Off this base's epoll now: bufferevent_free from inside the
+         * bufferevent's own callback (the relay hands sessions back from
+         * there) defers deleting that event to a finalizer that runs later
+         * on this thread, by which time the socket may be another worker's
+         * or closed and its number reused (ThreadSanitizer saw both). */
+        bufferevent_disable(b->bev, EV_READ | EV_WRITE);
         bufferevent_free(b->bev);
         b->bev = NULL;
     }

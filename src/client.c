@@ -214,6 +214,10 @@ void client_close(PgwClient *c, const char *why)
     worker_unregister(c->w, c->pid);
     STATS_SUB(clients_active, 1);
     worker_out_free(c->out);
+    /* Off the epoll before the socket closes: freed from inside its own
+     * callback, a bufferevent deletes that event only later (see
+     * backend_detach), when the number may be another worker's socket. */
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     bufferevent_free(c->bev);
     if (c->fd >= 0)
         evutil_closesocket(c->fd);
