@@ -274,9 +274,16 @@ void backend_attach(PgwBackend *b, PgwWorker *w)
     else
         b->bev = bufferevent_socket_new(worker_base(w), fd, 0);
     bufferevent_setcb(b->bev, backend_read_cb, backend_write_cb, backend_event_cb, b);
-    bufferevent_enable(b->bev, EV_READ | EV_WRITE);
-    if (!ssl)
-        b->out = worker_out_new(b->bev); /* a TLS session's bytes are not the socket's */
+    /* A TLS session's bytes are not the socket's: libevent writes them.
+     * Otherwise worker_out does, and EV_WRITE is never armed here (one
+     * epoll_ctl per attach, which transaction pooling does per
+     * transaction). */
+    if (ssl) {
+        bufferevent_enable(b->bev, EV_READ | EV_WRITE);
+    } else {
+        b->out = worker_out_new(b->bev);
+        bufferevent_enable(b->bev, EV_READ);
+    }
 }
 
 void backend_detach(PgwBackend *b)
