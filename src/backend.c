@@ -420,10 +420,20 @@ bool backend_busy(const PgwBackend *b)
     return b->q_len > 0;
 }
 
+/* A response the user neither sees nor waits for: pgwarden's own query
+ * (transaction pooling's settings, the result cache's settings read). A
+ * decision waiting for its ReadyForQuery would wait forever when what
+ * follows it is a Parse the server answers only at the client's Sync,
+ * which that decision is holding back. */
+static bool owed_to_user(uint16_t e)
+{
+    return Q_KIND(e) != RFQ_SWALLOW && Q_KIND(e) != RFQ_CAPTURE;
+}
+
 bool backend_owes_only(const PgwBackend *b, const char *types)
 {
     for (uint32_t i = 0; i < b->q_len; i++)
-        if (strchr(types, Q_TYPE(q_at(b, i))) == NULL)
+        if (owed_to_user(q_at(b, i)) && strchr(types, Q_TYPE(q_at(b, i))) == NULL)
             return false;
     return true;
 }
@@ -432,7 +442,7 @@ bool backend_owes_ready(const PgwBackend *b)
 {
     for (uint32_t i = 0; i < b->q_len; i++) {
         char t = Q_TYPE(q_at(b, i));
-        if (t == 'Q' || t == 'S')
+        if (owed_to_user(q_at(b, i)) && (t == 'Q' || t == 'S'))
             return true;
     }
     return false;

@@ -193,7 +193,9 @@ void backend_expect(PgwBackend *b, char type, uint8_t kind);
 /* backend_expect(b, 'Q', kind) */
 void backend_expect_rfq(PgwBackend *b, uint8_t kind);
 bool backend_busy(const PgwBackend *b); /* responses still expected */
-/* Every response still expected answers a message of one of these types
+/* What the user is owed, leaving out pgwarden's own queries (RFQ_SWALLOW,
+ * RFQ_CAPTURE: their responses never reach the user, and their end wakes
+ * nobody): every such response answers a message of one of these types
  * (the result cache: only the Parses of an open pipeline are owed). */
 bool backend_owes_only(const PgwBackend *b, const char *types);
 /* A ReadyForQuery (for a Query or a Sync) is among them. */
