@@ -26,10 +26,13 @@
  *
  * Soundness rests on four things this file follows exactly:
  *  - Where an answer starts: a statement is looked up (and led) only when
- *    the session owes nothing (no ReadyForQuery expected) and nothing but
- *    Parses went to it since it was last synced; so the next bytes relayed
- *    are this statement's answer (a ParseComplete, which the capture skips,
- *    may come first). Otherwise it waits for the session, or bypasses.
+ *    the session owes the client nothing (no ReadyForQuery of the client's
+ *    expected; pgwarden's own queries and Syncs relay nothing) and nothing
+ *    but Parses went to it since it was last synced; so the next bytes
+ *    relayed are this statement's answer (a ParseComplete, which the
+ *    capture skips, may come first). Otherwise it waits for the session, or
+ *    bypasses. A capture ends with its answer, with the session, or at the
+ *    client's Sync when its messages found no session at all.
  *  - The settings that shape the answer's bytes: read from the session
  *    itself (pg_settings, what the client or pgwarden set) when first
  *    needed, and read again after anything that may have changed one — a
@@ -47,6 +50,19 @@
  * The relay's bytes are framed here from the first one on (link hooks, set
  * before anything is forwarded), so ErrorResponse and ParameterStatus are
  * seen wherever they fall.
+ *
+ * Never waiting for the client. While a decision is under way the client's
+ * input is not read (its Sync may be in it), so what a decision waits for
+ * must come without the client: a ReadyForQuery of the client's own (the
+ * ready hook says it came), the settings query's answer (read only on a
+ * synced session), the store's answer (a single-flight lead is another
+ * client's statement, which never waits on a lookup while it captures),
+ * the client's output draining. Never a ParseComplete: the server sends it
+ * only at the client's Sync or Flush (hence OWES_PARSES goes on), and
+ * never a ReadyForQuery of pgwarden's own (the SET of the client's startup
+ * parameters, its settings replayed where transaction pooling lands it):
+ * nothing announces those, and a Parse owed behind one would wait for the
+ * very Sync not read; link_owed does not count them.
  */
 #include "client_cache.h"
 
@@ -340,7 +356,7 @@ static void lead_finish(ClientCache *cc)
     cc->lead = NULL;
 }
 
-static void lead_abandon(ClientCache *cc)
+static void lead_abandon(ClientCache *cc, const char *outcome)
 {
     if (!cc->capturing)
         return;
@@ -351,7 +367,7 @@ static void lead_abandon(ClientCache *cc)
     cc->lead_query_audit = NULL;
     if (cc->lead_audit) {
         audit_set_str(cc->lead_audit, "cache", "miss");
-        audit_set_str(cc->lead_audit, "outcome", "session lost");
+        audit_set_str(cc->lead_audit, "outcome", outcome);
         audit_finish(cc->lead_audit, -1);
         cc->lead_audit = NULL;
     }
@@ -487,7 +503,7 @@ void client_cache_free(PgwClient *c)
         return;
     link_set_hooks(&c->link, NULL, NULL);
     job_reset(cc);
-    lead_abandon(cc);
+    lead_abandon(cc, "client disconnected");
     settings_forget(cc);
     settings_clear(cc);
     stmts_clear(cc);
@@ -850,7 +866,7 @@ static void start_capture(ClientCache *cc, PgwCacheShape shape, PgwCacheTicket *
 {
     /* A lead starts only once the session owes nothing, so the previous
      * capture has ended; should one still run, it gives up. */
-    lead_abandon(cc);
+    lead_abandon(cc, "not answered");
     cache_capture_init(&cc->cap, shape, max_entry_now());
     cc->capturing = true;
     cc->lead = lead;
@@ -1178,6 +1194,13 @@ bool client_cache_message(PgwClient *c, struct evbuffer *in, char type, size_t w
     *go_on = true;
     if (!cc)
         return false;
+    if (type == 'S' && cc->capturing && !link_has_session(&c->link)) {
+        /* A lead whose messages found no session (transaction pooling:
+         * none came free within pool_timeout; the client got the error and
+         * skipped to this Sync): its answer will never be relayed, and the
+         * next statement's must not be taken for it. */
+        lead_abandon(cc, "no server session");
+    }
     if (cc->no_hold > 0) {
         cc->no_hold--;
         if (!c->ext_skip)
@@ -1306,7 +1329,7 @@ void client_cache_lost(PgwClient *c, bool skip_to_sync)
     ClientCache *cc = c->cache;
     if (!cc)
         return;
-    lead_abandon(cc);
+    lead_abandon(cc, "session lost");
     if (cc->kind == JOB_EXECUTE || cc->nheld) {
         /* The held messages name a statement of the lost session: inside
          * the pipeline the error ends they go with it; otherwise they go
