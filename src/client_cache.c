@@ -117,6 +117,7 @@ typedef struct ClientCache {
     PgwCacheFront *front;
     /* the session's settings that shape answers */
     bool settings_known;
+    unsigned settings_gen; /* counts every change of settings[] */
     size_t nsettings;
     PgwCacheSetting *settings; /* strings owned */
     void *settings_query; /* being read ... */
@@ -156,6 +157,14 @@ typedef struct ClientCache {
     int nheld;
     bool held_describe;
     unsigned no_hold; /* messages put back: they pass without being held */
+    /* A Query's raw-text key, kept from its first lookup for the alias its
+     * miss stores: valid for the same text (the next lookup_result of this
+     * Query), the same fingerprints and the same settings (generation). */
+    bool raw_saved;
+    char *raw_sql; /* the text it was made of */
+    unsigned raw_gen;
+    PgwCacheKey raw_key;
+    uint8_t raw_pfp[PGW_CACHE_DIGEST_LEN], raw_sfp[PGW_CACHE_DIGEST_LEN];
 } ClientCache;
 
 static const PgwLinkHooks cache_hooks;
@@ -290,6 +299,7 @@ static void settings_clear(ClientCache *cc)
     cc->settings = NULL;
     cc->nsettings = 0;
     cc->settings_known = false;
+    cc->settings_gen++;
 }
 
 /* What a statement that went to the session may have done to it. */
@@ -502,6 +512,7 @@ void client_cache_free(PgwClient *c)
     stmts_clear(cc);
     if (cc->held)
         evbuffer_free(cc->held);
+    free(cc->raw_sql);
     free(cc);
     c->cache = NULL;
 }
@@ -580,6 +591,7 @@ static void settings_read(void *arg, size_t nrows, size_t ncols, char **values, 
                 pgw_strdup(values[2 * i + 1] ? values[2 * i + 1] : "");
         }
         cc->settings_known = true;
+        cc->settings_gen++;
     }
     if (cc->kind == JOB_PARSE && cc->stage == ST_SETTINGS) {
         cc->stage = ST_READY;
@@ -674,6 +686,13 @@ static void lookup_query(ClientCache *cc, const PgwConfig *cfg)
         decide(cc, PGW_CACHE_MISS, "miss");
         return;
     }
+    cc->raw_saved = true;
+    free(cc->raw_sql);
+    cc->raw_sql = pgw_strdup(sql);
+    cc->raw_gen = cc->settings_gen;
+    cc->raw_key = raw;
+    memcpy(cc->raw_pfp, pfp, sizeof pfp);
+    memcpy(cc->raw_sfp, sfp, sizeof sfp);
     PgwCacheBegin b = {.tenant = c->tenant, .raw = &raw};
     begin(cc, &b);
 }
@@ -691,9 +710,16 @@ static void lookup_result(ClientCache *cc, const PgwConfig *cfg)
         return;
     }
     /* A model's SQL is not a function of the client's text. */
+    bool saved = cc->raw_saved && sql && strcmp(cc->raw_sql, sql) == 0 &&
+                 cc->raw_gen == cc->settings_gen &&
+                 memcmp(cc->raw_pfp, r->policy_fp, PGW_CACHE_DIGEST_LEN) == 0 &&
+                 memcmp(cc->raw_sfp, r->schema_fp, PGW_CACHE_DIGEST_LEN) == 0;
+    cc->raw_saved = false;
+    if (saved)
+        raw = cc->raw_key; /* the key lookup_query made of the same inputs */
     bool has_raw = !r->from_ask && sql &&
-                   make_key(cc, c->tenant, r->policy_fp, r->schema_fp, PGW_CACHE_SIMPLE, true, sql,
-                            0, NULL, NULL, &raw) == 0;
+                   (saved || make_key(cc, c->tenant, r->policy_fp, r->schema_fp, PGW_CACHE_SIMPLE,
+                                      true, sql, 0, NULL, NULL, &raw) == 0);
     PgwCacheBegin b = {
         .tenant = c->tenant,
         .raw = has_raw ? &raw : NULL,
@@ -861,6 +887,8 @@ static void audit_cache(PgwAudit *a, const char *how, const char *why)
 bool client_cache_query(PgwClient *c)
 {
     ClientCache *cc = cc_get(c);
+    if (cc)
+        cc->raw_saved = false; /* another Query */
     if (!cc || cc->kind != JOB_NONE)
         return false;
     /* A simple Query ends the unnamed statement, in PostgreSQL (and in
