@@ -308,6 +308,7 @@ void cache_policy_fingerprint(const PgwConfig *cfg, const PgwTenant *tenant,
     }
     hash_int(&h, 'a', cfg->default_access);
     hash_str(&h, 's', cfg->search_path);
+    hash_str(&h, 'K', config_mask_key(cfg)); /* the hash mask's values (never shown) */
     for (size_t i = 0; i < cfg->nallowed_functions; i++)
         hash_str(&h, 'f', cfg->allowed_functions[i]);
     hash_int(&h, 'T', cfg->cache_ttl_ms);

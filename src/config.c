@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 
 /* ---- the settings table ----------------------------------------------- */
 
@@ -100,6 +101,8 @@ const PgwSetting config_settings[] = {
         "disconnect clients idle this long; 0: never"),
     ENUM("pgwarden", "default_access", "deny", true, default_access, access_names,
          "tables without a [table.*] section: deny or allow"),
+    STR("pgwarden", "mask_key", "", true, mask_key, 0,
+        "secret the hash mask is keyed with; empty: a random key per process start"),
     STR("pgwarden", "search_path", "public", true, search_path, 1,
         "search_path pinned on backend sessions"),
     LIST("pgwarden", "allowed_functions", true, allowed_functions, nallowed_functions,
@@ -715,4 +718,30 @@ void config_set_current(PgwConfig *cfg)
     }
     pthread_mutex_unlock(&current_lock);
     config_release(old);
+}
+
+static char random_mask_key[33];
+static pthread_once_t random_mask_key_once = PTHREAD_ONCE_INIT;
+
+static void random_mask_key_draw(void)
+{
+    uint8_t raw[16];
+    size_t got = 0;
+    while (got < sizeof raw) {
+        ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
+        if (n > 0)
+            got += (size_t)n;
+        else if (errno != EINTR)
+            abort(); /* no randomness: no key to mask with, fail closed */
+    }
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(random_mask_key + 2 * i, 3, "%02x", raw[i]);
+}
+
+const char *config_mask_key(const PgwConfig *cfg)
+{
+    if (cfg != NULL && cfg->mask_key != NULL && cfg->mask_key[0] != '\0')
+        return cfg->mask_key;
+    pthread_once(&random_mask_key_once, random_mask_key_draw);
+    return random_mask_key;
 }

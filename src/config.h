@@ -109,6 +109,7 @@ typedef struct PgwConfig {
     int pool_mode; /* a PgwPoolMode */
     int max_prepared_statements; /* transaction mode: statements kept per backend session */
     size_t max_prepared_memory; /* what one client's prepared statements may hold here */
+    char *mask_key; /* the hash mask's key; "": config_mask_key() picks one */
     int peer_id; /* this instance's id among [peers]; 0: none */
     int statement_timeout_ms;
     size_t max_query_size; /* longest Query or Parse message accepted */
@@ -236,5 +237,10 @@ void config_format_setting(const PgwConfig *cfg, const PgwSetting *set, char *bu
 /* Settings that differ between two snapshots but only take effect at
  * restart: returns how many, their names comma-separated in buf. */
 size_t config_restart_needed(const PgwConfig *old, const PgwConfig *new_cfg, char *buf, size_t len);
+
+/* The key the hash mask is computed with: mask_key, or when that is empty
+ * a random key drawn once per process (hashes then stay equal for as long
+ * as the process runs, and change when it restarts). */
+const char *config_mask_key(const PgwConfig *cfg);
 
 #endif

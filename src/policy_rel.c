@@ -145,7 +145,19 @@ const PgwColumnMask *policy_column_mask(const PgwTablePolicy *tp, const char *co
     return NULL;
 }
 
-static void append_masked_column(PgwBuf *b, const PgwSchemaColumn *c, PgwMaskKind kind)
+/* hash and partial are meant to keep a value unreadable while equal values
+ * stay equal (joins, GROUP BY) or the tail stays recognisable:
+ *  - hash is keyed (config_mask_key): md5 over the key and the value, so a
+ *    tenant cannot invert it by hashing guessed values itself (an unkeyed
+ *    md5 of an e-mail or a name falls to a dictionary at once). The key
+ *    only ever travels to the backend inside the rewrite, which no tenant
+ *    reads back (EXPLAIN of a masked relation is refused, errors are
+ *    scrubbed, pg_stat_activity shows no query text).
+ *  - partial shows the last 4 characters only of values of 8 or more, so
+ *    at least half of every value stays hidden; shorter values read as x's
+ *    of their length (a 4-character value used to show whole). */
+static void append_masked_column(PgwBuf *b, const PgwSchemaColumn *c, PgwMaskKind kind,
+                                 const char *key)
 {
     switch (kind) {
     case PGW_MASK_NULL:
@@ -162,16 +174,25 @@ static void append_masked_column(PgwBuf *b, const PgwSchemaColumn *c, PgwMaskKin
         break;
     case PGW_MASK_HASH:
         buf_append_str(b, "pg_catalog.md5(");
+        policy_append_literal(b, key);
+        buf_append_str(b, " OPERATOR(pg_catalog.||) ");
         policy_append_ident(b, c->name);
         buf_append_str(b, "::text)");
         break;
     case PGW_MASK_PARTIAL:
-        /* repeat('x', n-4) || last 4 characters; shorter values keep all. */
-        buf_append_str(b, "pg_catalog.repeat('x', pg_catalog.length(");
+        /* CASE WHEN length(v) >= 8 THEN repeat('x', n-4) || right(v, 4)
+         * ELSE repeat('x', n) END */
+        buf_append_str(b, "CASE WHEN pg_catalog.length(");
         policy_append_ident(b, c->name);
-        buf_append_str(b, "::text) - 4) || pg_catalog.\"right\"(");
+        buf_append_str(b, "::text) OPERATOR(pg_catalog.>=) 8 THEN pg_catalog.repeat('x', "
+                          "pg_catalog.length(");
         policy_append_ident(b, c->name);
-        buf_append_str(b, "::text, 4)");
+        buf_append_str(b, "::text) OPERATOR(pg_catalog.-) 4) OPERATOR(pg_catalog.||) "
+                          "pg_catalog.\"right\"(");
+        policy_append_ident(b, c->name);
+        buf_append_str(b, "::text, 4) ELSE pg_catalog.repeat('x', pg_catalog.length(");
+        policy_append_ident(b, c->name);
+        buf_append_str(b, "::text)) END");
         break;
     case PGW_MASK_HIDE:
         break;
@@ -294,7 +315,7 @@ static int rewrite_user_relation(Rewrite *rw, PgQuery__Node **slot, PgQuery__Ran
         if (m == NULL)
             policy_append_ident(&b, c->name);
         else
-            append_masked_column(&b, c, m->kind);
+            append_masked_column(&b, c, m->kind, config_mask_key(rw->ctx->cfg));
     }
     buf_append_str(&b, " FROM ");
     if (!rv->inh)
