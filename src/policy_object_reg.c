@@ -94,8 +94,8 @@ static void append_schema_visible(PgwBuf *b, const char *regtype, const char *x)
  * visible function goes straight to that second lookup, so hidden and
  * missing answer alike there too. X is evaluated once, in the VALUES; the
  * cast only in the branch that needs it. */
-int policy_object_wrap_resolve(Rewrite *rw, PgQuery__Node **slot, const char *regtype, const char *exists,
-                        const char *answer)
+int policy_object_wrap_resolve(Rewrite *rw, PgQuery__Node **slot, const char *regtype,
+                               const char *exists, const char *answer)
 {
     bool func = strcmp(regtype, "regproc") == 0 || strcmp(regtype, "regprocedure") == 0;
     const char *requote;
@@ -197,7 +197,8 @@ int policy_object_wrap_resolve(Rewrite *rw, PgQuery__Node **slot, const char *re
 
 /* to_regclass & co: the backend's lookup, kept when visible; NULL for a
  * hidden object exactly as for a missing one. */
-int policy_object_wrap_to_reg(Rewrite *rw, PgQuery__Node **slot, const char *regtype, const char *set)
+int policy_object_wrap_to_reg(Rewrite *rw, PgQuery__Node **slot, const char *regtype,
+                              const char *set)
 {
     if (policy_object_reg_by_rule(regtype)) {
         /* The schema is checked first: to_regoper('hidden.+') never looks
@@ -226,4 +227,3 @@ int policy_object_wrap_to_reg(Rewrite *rw, PgQuery__Node **slot, const char *reg
              regtype, set);
     return policy_object_wrap(rw, slot, tmpl, NULL, NULL);
 }
-

@@ -169,3 +169,59 @@ def test_hidden_schema_literal_says_missing_schema(raw, objects, protocol):
     got = run(raw, protocol, "SELECT 'cr_hidden.cr_cfg'::regconfig")
     assert got.sqlstate == "3F000", got.errors
     assert got.errors[0][1] == 'schema "cr_hidden" does not exist'
+
+
+# Every catalog whose rule names schemas, functions or types: it reads, and
+# PostgreSQL's own rows are all there (the gateway's count equals the
+# backend's for rows that name only pg_catalog objects).
+BUILTIN_ROWS = [
+    ("pg_operator", "oprnamespace = 11"),
+    ("pg_opclass", "opcnamespace = 11"),
+    ("pg_opfamily", "opfnamespace = 11"),
+    ("pg_amop", "amopfamily IN (SELECT oid FROM pg_opfamily WHERE opfnamespace = 11)"),
+    ("pg_amproc", "amprocfamily IN (SELECT oid FROM pg_opfamily WHERE opfnamespace = 11)"),
+    ("pg_cast", "castfunc = 0 OR castfunc < 16384"),
+    ("pg_collation", "collnamespace = 11"),
+    ("pg_conversion", "connamespace = 11"),
+    ("pg_ts_config", "cfgnamespace = 11"),
+    ("pg_ts_config_map", "mapcfg < 16384"),
+    ("pg_ts_dict", "dictnamespace = 11"),
+    ("pg_ts_parser", "prsnamespace = 11"),
+    ("pg_ts_template", "tmplnamespace = 11"),
+    ("pg_am", "oid < 16384"),
+    ("pg_aggregate", "aggfnoid::oid < 16384"),
+    ("pg_range", "rngtypid < 16384"),
+    ("pg_language", "oid < 16384"),
+    ("pg_extension", "extname = 'plpgsql'"),
+    ("pg_transform", "true"),
+    ("pg_event_trigger", "false"),
+    ("pg_publication_namespace", "false"),
+    ("pg_foreign_data_wrapper", "false"),
+]
+
+
+@pytest.mark.parametrize("catalog, where", BUILTIN_ROWS, ids=[c for c, _ in BUILTIN_ROWS])
+def test_builtin_rows_of_every_catalog_stay(raw, postgres, objects, catalog, where):
+    sql = f"SELECT count(*) FROM pg_catalog.{catalog} WHERE {where}"
+    got = run(raw, "simple", sql)
+    assert not got.errors, got.errors
+    with postgres.connect(data.SHARED_DB) as conn:
+        direct = conn.execute(sql).fetchone()[0]
+    assert got.rows == [(str(direct),)]
+    whole = run(raw, "extended", f"TABLE pg_catalog.{catalog} LIMIT 3")
+    assert not whole.errors, whole.errors
+    # An object is described exactly when its row is shown.
+    described = run(raw, "simple", f"SELECT count(pg_describe_object('pg_catalog.{catalog}'"
+                    f"::regclass, oid, 0)) = count(*) FROM pg_catalog.{catalog}"
+                    if catalog not in ("pg_ts_config_map", "pg_range", "pg_aggregate") else
+                    "SELECT true")
+    assert not described.errors, described.errors
+    assert described.rows == [("t",)]
+
+
+@pytest.mark.parametrize("view", ["collations", "collation_character_set_applicability"])
+def test_information_schema_collations(raw, objects, view):
+    got = run(raw, "simple", f"SELECT count(*) > 0, count(*) FILTER (WHERE collation_schema "
+              f"NOT IN ('pg_catalog')) FROM information_schema.{view}")
+    assert not got.errors, got.errors
+    assert got.rows == [("t", "0")]
