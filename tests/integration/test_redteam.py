@@ -359,9 +359,6 @@ def _big(i):
             f"ORDER BY id LIMIT 150")
 
 
-@pytest.mark.xfail(strict=True, reason="the result cache's memory is one LRU for all tenants "
-                   "(cache.c:evict_to): B's entries evict A's, and a hit (0.03 ms) is told from "
-                   "a miss (0.7 ms) by timing, so A can prime and probe to measure B's activity")
 def test_b_activity_never_evicts_a_entries(postgres, pgwarden):
     data.ensure_databases(postgres)
     gw = pgwarden(settings={**data.GATEWAY_SETTINGS}, users=data.GATEWAY_USERS,
@@ -404,10 +401,6 @@ def ask_gw(postgres, pgwarden):
     llm.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="the ASK translation cache key (stmt.c/ask.c:"
-                   "ask_cache_key) has no tenant: two tenants whose masked schemas are alike "
-                   "share translations, so B's model SQL (with literals from B's prompt and "
-                   "data) is A's NOTICE, and A learns which questions B asked")
 def test_ask_translation_is_not_shared_between_tenants(ask_gw):
     gw, llm = ask_gw
     question = "which city do most of our customers live in"
