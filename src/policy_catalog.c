@@ -343,10 +343,42 @@ static void append_set_body(PgwCatalogCtx *cc, PgwBuf *b, PgwSet s)
     expand(cc, b, set_bodies[s]);
 }
 
+/* Catalogs whose rule is used as a set (%W) often: each is a CTE of its
+ * own like the sets above, so a statement pays for it once however many
+ * objects check against it (pg_depend's two %O would otherwise repeat every
+ * branch's rule). Ordered so each rule uses only sets and rules before it. */
+static const char *const rule_sets[] = {
+    "pg_language",      "pg_collation", "pg_operator", "pg_opfamily",   "pg_opclass",
+    "pg_amop",          "pg_amproc",    "pg_cast",     "pg_conversion", "pg_ts_parser",
+    "pg_ts_template",   "pg_ts_config", "pg_ts_dict",  "pg_extension",  "pg_foreign_data_wrapper",
+    "pg_event_trigger", "pg_transform",
+};
+#define NRULE_SETS (sizeof(rule_sets) / sizeof(rule_sets[0]))
+#define SET_BIT(s) ((uint64_t)1 << (s))
+
+static int rule_set_index(const char *catalog)
+{
+    for (size_t i = 0; i < NRULE_SETS; i++)
+        if (strcmp(rule_sets[i], catalog) == 0)
+            return PGW_NSETS + (int)i;
+    return -1;
+}
+
+static void append_rule_set_body(PgwCatalogCtx *cc, PgwBuf *b, const char *catalog);
+
+/* The body of set s: a PgwSet or a rule set. */
+static void append_any_set_body(PgwCatalogCtx *cc, PgwBuf *b, int s)
+{
+    if (s < PGW_NSETS)
+        append_set_body(cc, b, (PgwSet)s);
+    else
+        append_rule_set_body(cc, b, rule_sets[s - PGW_NSETS]);
+}
+
 static void append_set_ref(PgwCatalogCtx *cc, PgwBuf *b, PgwSet s)
 {
     s = set_alias(cc, s);
-    cc->used |= 1u << s;
+    cc->used |= SET_BIT(s);
     if (cc->inline_sets) {
         buf_append_byte(b, '(');
         append_set_body(cc, b, s);
@@ -361,22 +393,27 @@ void policy_catalog_append_with(PgwCatalogCtx *cc, PgwBuf *b)
     if (cc->used == 0 || cc->inline_sets)
         return;
     /* Close over dependencies: expanding a body marks the sets it uses,
-     * which always come before it. */
+     * which always come before it (rule sets after the PgwSets). */
+    int nsets = PGW_NSETS + (int)NRULE_SETS;
     PgwBuf scratch;
     buf_init(&scratch);
-    for (int s = PGW_NSETS - 1; s >= 0; s--)
-        if (cc->used & (1u << s)) {
+    for (int s = nsets - 1; s >= 0; s--)
+        if (cc->used & SET_BIT(s)) {
             buf_reset(&scratch);
-            append_set_body(cc, &scratch, (PgwSet)s);
+            append_any_set_body(cc, &scratch, s);
         }
     buf_free(&scratch);
     bool first = true;
-    for (int s = 0; s < PGW_NSETS; s++) {
-        if (!(cc->used & (1u << s)))
+    for (int s = 0; s < nsets; s++) {
+        if (!(cc->used & SET_BIT(s)))
             continue;
-        buf_printf(b, "%s" PGW_CATALOG_RESERVED_PREFIX "%s AS (", first ? "WITH " : ", ",
-                   set_names[s]);
-        append_set_body(cc, b, (PgwSet)s);
+        if (s < PGW_NSETS)
+            buf_printf(b, "%s" PGW_CATALOG_RESERVED_PREFIX "%s AS (", first ? "WITH " : ", ",
+                       set_names[s]);
+        else
+            buf_printf(b, "%s" PGW_CATALOG_RESERVED_PREFIX "r_%s AS (", first ? "WITH " : ", ",
+                       rule_sets[s - PGW_NSETS]);
+        append_any_set_body(cc, b, s);
         buf_append_byte(b, ')');
         first = false;
     }
@@ -1155,18 +1192,30 @@ static const CatalogRule *catalog_rule(const char *schema, const char *name)
 /* %W(cat): the OIDs of cat's rows its rule shows (a FROM item with column
  * o). A catalog readable as is shows every row; a refused or unknown one
  * none. */
-static void append_rule_set(PgwCatalogCtx *cc, PgwBuf *b, const char *catalog)
+static void append_rule_set_body(PgwCatalogCtx *cc, PgwBuf *b, const char *catalog)
 {
     const CatalogRule *rule = catalog_rule("pg_catalog", catalog);
     if (rule == NULL || (rule->filter != NULL && rule->filter[0] == '\0')) {
-        buf_append_str(b, "(SELECT NULL::pg_catalog.oid AS o WHERE false)");
+        buf_append_str(b, "SELECT NULL::pg_catalog.oid AS o WHERE false");
         return;
     }
-    buf_printf(b, "(SELECT r.oid AS o FROM pg_catalog.%s r", rule->name);
+    buf_printf(b, "SELECT r.oid AS o FROM pg_catalog.%s r", rule->name);
     if (rule->filter != NULL) {
         buf_append_str(b, " WHERE ");
         expand(cc, b, rule->filter);
     }
+}
+
+static void append_rule_set(PgwCatalogCtx *cc, PgwBuf *b, const char *catalog)
+{
+    int s = rule_set_index(catalog);
+    if (s >= 0 && !cc->inline_sets) {
+        cc->used |= SET_BIT(s);
+        buf_printf(b, PGW_CATALOG_RESERVED_PREFIX "r_%s", catalog);
+        return;
+    }
+    buf_append_byte(b, '(');
+    append_rule_set_body(cc, b, catalog);
     buf_append_byte(b, ')');
 }
 
