@@ -19,7 +19,31 @@
  *              those of visible relations that do not depend on a hidden
  *              column;
  *   roles      the session's own and the predefined pg_* roles;
- *   databases  the backend's current one, under the tenant's name.
+ *   databases  the backend's current one, under the tenant's name;
+ *   everything else (operators, operator classes and families, casts,
+ *              collations, conversions, text search objects, extensions,
+ *              transforms, languages, event triggers ...): the rows its
+ *              catalog's rule shows, and each rule asks that the row's
+ *              schema (where it has one) be a visible schema and that every
+ *              function, type and object it names be visible (%n, %p, %y,
+ *              %c). A row that names an invisible function is left out
+ *              rather than shown with NULL: the catalogs declare those
+ *              columns NOT NULL and tools join on them, and the policy pins
+ *              every operator a statement uses to pg_catalog, so nothing the
+ *              tenant could use disappears. A relation with no rule is
+ *              refused, and one read as is (AS_IS) must describe no object.
+ * Soundness: a catalog row can show an object only through its own columns;
+ * each rule covers every column that holds a schema, a function or a type
+ * (regproc columns print schema-qualified names), so a shown row names only
+ * visible objects. OID columns that point at other rows of the same kind
+ * (oprcom, oprnegate) show a number only: turning it into a name goes
+ * through a reg* cast or a function, which checks it against the same
+ * rows. The rule sets are used as the visible sets of their kinds, so the
+ * catalog, the reg* types, pg_describe_object and pg_depend agree. Known
+ * exceptions (README, known limits): the type set is not narrowed by
+ * schema (a type in a schema the tenant cannot otherwise see is visible and
+ * makes its schema visible, and its typinput ... name its functions), and
+ * pg_am is read as is (access methods are superusers').
  * Every virtualized catalog, and every OID or name a client hands to a
  * function or cast (policy_object.c), is checked against these sets, so a
  * hidden object reads exactly as one that does not exist, and a guessed OID

@@ -13,8 +13,10 @@
  * of that class: an OID argument becomes
  *     (SELECT v.o FROM (VALUES ((X)::oid)) v(o) WHERE v.o IN <visible set>)
  * which yields NULL, PostgreSQL's own answer for an OID that names nothing,
- * and a text cast to regclass, regtype or regproc is looked up by the
- * backend and, when the object is invisible, looked up a second time with
+ * and a text cast to a reg* type is looked up by the backend (for
+ * operators, collations and text search objects only after its schema part
+ * is found visible; a literal naming a hidden schema is refused here with
+ * PostgreSQL's 3F000) and, when the object is invisible, looked up a second time with
  * search_path narrowed to pg_catalog, which fails with exactly the error a
  * missing name gets (the narrowing is transactional and is undone by that
  * very error). X appears once in every wrapper, so a volatile argument
