@@ -329,6 +329,17 @@ static PgwSet set_alias(const PgwCatalogCtx *cc, PgwSet s)
 }
 
 static void expand(PgwCatalogCtx *cc, PgwBuf *b, const char *tmpl);
+
+/* OIDs below FirstNormalObjectId (16384) belong to the objects initdb made:
+ * all in pg_catalog and information_schema (the counter never wraps below
+ * it), and every rule shows them, as does every set of functions, types
+ * and rule-checked objects. The function, type and object tests (%p, %y,
+ * %c, the %W branches of %O) answer them without building a set, and the
+ * schema test (%n) pg_catalog: the same answer, and a catalog that holds
+ * only built-ins (the usual pg_collation, pg_operator, pg_cast ...) costs
+ * no set at all. 0 (no object) is below it too. */
+#define FIRST_NORMAL_OID "16384::pg_catalog.oid"
+#define BUILTIN_NSP "11::pg_catalog.oid" /* pg_catalog */
 static void append_rule_set(PgwCatalogCtx *cc, PgwBuf *b, const char *catalog);
 
 static void append_set_body(PgwCatalogCtx *cc, PgwBuf *b, PgwSet s)
@@ -526,26 +537,46 @@ static const char object_cond[] =
     "pg_catalog.pg_publication_rel vr WHERE vr.prrelid IN (SELECT vs.o FROM %{rel} vs)) "
     "WHEN 'pg_catalog.pg_database'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %{db} vs) "
     "WHEN 'pg_catalog.pg_authid'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %{role} vs) "
-    "WHEN 'pg_catalog.pg_am'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_am) vs) "
-    "WHEN 'pg_catalog.pg_amop'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_amop) vs) "
-    "WHEN 'pg_catalog.pg_amproc'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_amproc) vs) "
-    "WHEN 'pg_catalog.pg_cast'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_cast) vs) "
-    "WHEN 'pg_catalog.pg_collation'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_collation) vs) "
-    "WHEN 'pg_catalog.pg_conversion'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_conversion) vs) "
-    "WHEN 'pg_catalog.pg_language'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_language) vs) "
-    "WHEN 'pg_catalog.pg_opclass'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_opclass) vs) "
-    "WHEN 'pg_catalog.pg_operator'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_operator) vs) "
-    "WHEN 'pg_catalog.pg_opfamily'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_opfamily) vs) "
-    "WHEN 'pg_catalog.pg_ts_config'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_ts_config) vs) "
-    "WHEN 'pg_catalog.pg_ts_dict'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_ts_dict) vs) "
-    "WHEN 'pg_catalog.pg_ts_parser'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_ts_parser) vs) "
-    "WHEN 'pg_catalog.pg_ts_template'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_ts_template) vs) "
-    "WHEN 'pg_catalog.pg_extension'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_extension) vs) "
-    "WHEN 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_foreign_data_wrapper) vs) "
-    "WHEN 'pg_catalog.pg_foreign_server'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_foreign_server) vs) "
-    "WHEN 'pg_catalog.pg_event_trigger'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_event_trigger) vs) "
-    "WHEN 'pg_catalog.pg_publication'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_publication) vs) "
-    "WHEN 'pg_catalog.pg_transform'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %W(pg_transform) vs) "
+    "WHEN 'pg_catalog.pg_am'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_am) vs)) "
+    "WHEN 'pg_catalog.pg_amop'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_amop) vs)) "
+    "WHEN 'pg_catalog.pg_amproc'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_amproc) vs)) "
+    "WHEN 'pg_catalog.pg_cast'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_cast) vs)) "
+    "WHEN 'pg_catalog.pg_collation'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_collation) vs)) "
+    "WHEN 'pg_catalog.pg_conversion'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_conversion) vs)) "
+    "WHEN 'pg_catalog.pg_language'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_language) vs)) "
+    "WHEN 'pg_catalog.pg_opclass'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_opclass) vs)) "
+    "WHEN 'pg_catalog.pg_operator'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_operator) vs)) "
+    "WHEN 'pg_catalog.pg_opfamily'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_opfamily) vs)) "
+    "WHEN 'pg_catalog.pg_ts_config'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_ts_config) vs)) "
+    "WHEN 'pg_catalog.pg_ts_dict'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_ts_dict) vs)) "
+    "WHEN 'pg_catalog.pg_ts_parser'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_ts_parser) vs)) "
+    "WHEN 'pg_catalog.pg_ts_template'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_ts_template) vs)) "
+    "WHEN 'pg_catalog.pg_extension'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_extension) vs)) "
+    "WHEN 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_foreign_data_wrapper) vs)) "
+    "WHEN 'pg_catalog.pg_foreign_server'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_foreign_server) vs)) "
+    "WHEN 'pg_catalog.pg_event_trigger'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_event_trigger) vs)) "
+    "WHEN 'pg_catalog.pg_publication'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_publication) vs)) "
+    "WHEN 'pg_catalog.pg_transform'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_transform) vs)) "
     "ELSE (%1) = 'pg_catalog.pg_tablespace'::pg_catalog.regclass END)";
 
 static const char shared_cond[] =
@@ -708,26 +739,28 @@ static void expand(PgwCatalogCtx *cc, PgwBuf *b, const char *tmpl)
             break;
         case 'n':
             if (n == 1)
-                expand_with_args(cc, b, "((%1) IN (SELECT vs.o FROM %{nsp} vs))", args, n);
+                expand_with_args(cc, b,
+                                 "((%1) = " BUILTIN_NSP " OR (%1) IN (SELECT vs.o FROM %{nsp} vs))",
+                                 args, n);
             break;
         case 'p':
             if (n == 1)
                 expand_with_args(cc, b,
-                                 "((%1)::pg_catalog.oid = 0::pg_catalog.oid OR "
+                                 "((%1)::pg_catalog.oid < " FIRST_NORMAL_OID " OR "
                                  "(%1)::pg_catalog.oid IN (SELECT vs.o FROM %{proc} vs))",
                                  args, n);
             break;
         case 'y':
             if (n == 1)
                 expand_with_args(cc, b,
-                                 "((%1)::pg_catalog.oid = 0::pg_catalog.oid OR "
+                                 "((%1)::pg_catalog.oid < " FIRST_NORMAL_OID " OR "
                                  "(%1)::pg_catalog.oid IN (SELECT vs.o FROM %{type} vs))",
                                  args, n);
             break;
         case 'c':
             if (n == 2) {
                 buf_printf(b,
-                           "((%s)::pg_catalog.oid = 0::pg_catalog.oid OR (%s)::pg_catalog.oid "
+                           "((%s)::pg_catalog.oid < " FIRST_NORMAL_OID " OR (%s)::pg_catalog.oid "
                            "IN (SELECT vr.o FROM ",
                            args[1], args[1]);
                 append_rule_set(cc, b, args[0]);
