@@ -87,26 +87,104 @@ static void record_free(PgwAudit *a)
     free(a);
 }
 
+/* jansson's encoder writing straight into the line being built. */
+static int append_dumped(const char *buffer, size_t size, void *data)
+{
+    buf_append(data, buffer, size);
+    return 0;
+}
+
+/* Keys are the program's own literals; one that is not plain [a-z0-9_]
+ * (none is) still goes through the encoder. */
+static void append_key(PgwBuf *out, const char *key)
+{
+    bool plain = *key != '\0';
+    for (const char *k = key; *k && plain; k++)
+        plain = (*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') || *k == '_';
+    if (plain) {
+        buf_append_byte(out, '"');
+        buf_append_str(out, key);
+        buf_append_byte(out, '"');
+    } else {
+        json_t *k = json_string(key);
+        json_dump_callback(k, append_dumped, out, JSON_ENCODE_ANY | JSON_COMPACT);
+        json_decref(k);
+    }
+    buf_append_byte(out, ':');
+}
+
+/* Printable ASCII without '"' and '\\': its JSON string is itself in
+ * quotes (jansson escapes only those two and control characters here: no
+ * JSON_ENSURE_ASCII, no JSON_ESCAPE_SLASH), and it is valid UTF-8. Most
+ * audit values are; anything else goes through jansson, whose per-character
+ * encoder was most of the writer's time. */
+static bool json_plain(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || *s == '"' || *s == '\\')
+            return false;
+    return true;
+}
+
+/* One field: a string (NULL: the integer num). A string jansson refuses
+ * (invalid UTF-8) is left out, as json_object_set_new left it out. */
+static void append_field(PgwBuf *out, bool *first, const char *key, const char *str, int64_t num)
+{
+    json_t *v = NULL;
+    bool plain = str && json_plain(str);
+    if (str && !plain && !(v = json_string(str)))
+        return;
+    if (!*first)
+        buf_append_byte(out, ',');
+    *first = false;
+    append_key(out, key);
+    if (plain) {
+        buf_append_byte(out, '"');
+        buf_append_str(out, str);
+        buf_append_byte(out, '"');
+    } else if (v) {
+        json_dump_callback(v, append_dumped, out, JSON_ENCODE_ANY | JSON_COMPACT);
+        json_decref(v);
+    } else {
+        buf_printf(out, "%" JSON_INTEGER_FORMAT, (json_int_t)num);
+    }
+}
+
+/* One JSON object per line, the start time first, then the fields in the
+ * order they were first set: what json_dumps of a json_object with
+ * JSON_PRESERVE_ORDER | JSON_COMPACT gave, without building the object
+ * (its hash table, allocations and the sort by insertion order were most
+ * of the writer's time). Strings are still validated and escaped by
+ * jansson; integers are printed as jansson prints them. Keys are unique
+ * (set_field replaces); a field named "time" would replace the stamp in
+ * its place, as it did in the object. */
 static void format_record(PgwBuf *out, const PgwAudit *a)
 {
-    json_t *obj = json_object();
     time_t t = (time_t)(a->start_usec / 1000000);
     struct tm tm;
     gmtime_r(&t, &tm);
     char ts[64];
     snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(a->start_usec % 1000000));
-    json_object_set_new(obj, "time", json_string(ts));
+    const Field *time_field = NULL;
+    for (size_t i = 0; i < a->n && !time_field; i++)
+        if (strcmp(a->f[i].key, "time") == 0)
+            time_field = &a->f[i];
+    bool first = true;
+    buf_append_byte(out, '{');
+    json_t *check = time_field && time_field->str && !json_plain(time_field->str)
+                        ? json_string(time_field->str)
+                        : NULL;
+    bool time_ok = time_field && (!time_field->str || json_plain(time_field->str) || check);
+    json_decref(check); /* a value json_object_set_new refused left the stamp */
+    if (time_ok)
+        append_field(out, &first, "time", time_field->str, time_field->num);
+    else
+        append_field(out, &first, "time", ts, 0);
     for (size_t i = 0; i < a->n; i++)
-        json_object_set_new(obj, a->f[i].key,
-                            a->f[i].str ? json_string(a->f[i].str) : json_integer(a->f[i].num));
-    char *line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(obj);
-    if (line) {
-        buf_append_str(out, line);
-        buf_append_byte(out, '\n');
-        free(line);
-    }
+        if (&a->f[i] != time_field)
+            append_field(out, &first, a->f[i].key, a->f[i].str, a->f[i].num);
+    buf_append_str(out, "}\n");
 }
 
 static void write_all(int fd, const uint8_t *p, size_t n)

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "schema.h"
 #include "worker.h"
+#include "worker_out.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -273,12 +274,29 @@ void backend_attach(PgwBackend *b, PgwWorker *w)
     else
         b->bev = bufferevent_socket_new(worker_base(w), fd, 0);
     bufferevent_setcb(b->bev, backend_read_cb, backend_write_cb, backend_event_cb, b);
-    bufferevent_enable(b->bev, EV_READ | EV_WRITE);
+    /* A TLS session's bytes are not the socket's: libevent writes them.
+     * Otherwise worker_out does, and EV_WRITE is never armed here (one
+     * epoll_ctl per attach, which transaction pooling does per
+     * transaction). */
+    if (ssl) {
+        bufferevent_enable(b->bev, EV_READ | EV_WRITE);
+    } else {
+        b->out = worker_out_new(b->bev);
+        bufferevent_enable(b->bev, EV_READ);
+    }
 }
 
 void backend_detach(PgwBackend *b)
 {
+    worker_out_free(b->out);
+    b->out = NULL;
     if (b->bev) {
+        /* Off this base's epoll now: bufferevent_free from inside the
+         * bufferevent's own callback (the relay hands sessions back from
+         * there) defers deleting that event to a finalizer that runs later
+         * on this thread, by which time the socket may be another worker's
+         * or closed and its number reused (ThreadSanitizer saw both). */
+        bufferevent_disable(b->bev, EV_READ | EV_WRITE);
         bufferevent_free(b->bev);
         b->bev = NULL;
     }
@@ -402,10 +420,20 @@ bool backend_busy(const PgwBackend *b)
     return b->q_len > 0;
 }
 
+/* A response the user neither sees nor waits for: pgwarden's own query
+ * (transaction pooling's settings, the result cache's settings read). A
+ * decision waiting for its ReadyForQuery would wait forever when what
+ * follows it is a Parse the server answers only at the client's Sync,
+ * which that decision is holding back. */
+static bool owed_to_user(uint16_t e)
+{
+    return Q_KIND(e) != RFQ_SWALLOW && Q_KIND(e) != RFQ_CAPTURE;
+}
+
 bool backend_owes_only(const PgwBackend *b, const char *types)
 {
     for (uint32_t i = 0; i < b->q_len; i++)
-        if (strchr(types, Q_TYPE(q_at(b, i))) == NULL)
+        if (owed_to_user(q_at(b, i)) && strchr(types, Q_TYPE(q_at(b, i))) == NULL)
             return false;
     return true;
 }
@@ -414,7 +442,7 @@ bool backend_owes_ready(const PgwBackend *b)
 {
     for (uint32_t i = 0; i < b->q_len; i++) {
         char t = Q_TYPE(q_at(b, i));
-        if (t == 'Q' || t == 'S')
+        if (owed_to_user(q_at(b, i)) && (t == 'Q' || t == 'S'))
             return true;
     }
     return false;
@@ -730,6 +758,8 @@ void backend_cancel(PgwBackend *b)
 static void backend_broken(PgwBackend *b, const char *why)
 {
     b->state = PGW_BE_BROKEN;
+    worker_out_free(b->out); /* nothing more is written to it */
+    b->out = NULL;
     if (b->bev)
         bufferevent_disable(b->bev, EV_READ | EV_WRITE);
     if (b->user_ops)

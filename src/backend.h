@@ -120,6 +120,7 @@ struct PgwBackend {
     PgwBackendState state;
     struct event *ev; /* libpq-phase socket event */
     struct bufferevent *bev; /* relay phase */
+    struct PgwOut *out; /* bev's writes at the loop turn's end (plain sockets) */
     int pid;
     char tx_status; /* 'I', 'T', 'E' from the last ReadyForQuery */
 
@@ -192,7 +193,9 @@ void backend_expect(PgwBackend *b, char type, uint8_t kind);
 /* backend_expect(b, 'Q', kind) */
 void backend_expect_rfq(PgwBackend *b, uint8_t kind);
 bool backend_busy(const PgwBackend *b); /* responses still expected */
-/* Every response still expected answers a message of one of these types
+/* What the user is owed, leaving out pgwarden's own queries (RFQ_SWALLOW,
+ * RFQ_CAPTURE: their responses never reach the user, and their end wakes
+ * nobody): every such response answers a message of one of these types
  * (the result cache: only the Parses of an open pipeline are owed). */
 bool backend_owes_only(const PgwBackend *b, const char *types);
 /* A ReadyForQuery (for a Query or a Sync) is among them. */

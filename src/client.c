@@ -34,6 +34,7 @@
 #include "snapshot.h"
 #include "stats.h"
 #include "worker.h"
+#include "worker_out.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
@@ -212,6 +213,11 @@ void client_close(PgwClient *c, const char *why)
         event_free(c->timer);
     worker_unregister(c->w, c->pid);
     STATS_SUB(clients_active, 1);
+    worker_out_free(c->out);
+    /* Off the epoll before the socket closes: freed from inside its own
+     * callback, a bufferevent deletes that event only later (see
+     * backend_detach), when the number may be another worker's socket. */
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     bufferevent_free(c->bev);
     if (c->fd >= 0)
         evutil_closesocket(c->fd);
@@ -900,6 +906,8 @@ static void client_process(PgwClient *c)
     if (c->in_process || c->closing)
         return;
     c->in_process = true;
+    if (!c->out && !c->tls && c->state == CS_READY)
+        c->out = worker_out_new(c->bev); /* logged in: the socket stays this bufferevent's */
     uint64_t serial = c->serial;
     PgwWorker *w = c->w;
     uint32_t pid = c->pid;

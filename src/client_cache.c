@@ -26,10 +26,13 @@
  *
  * Soundness rests on four things this file follows exactly:
  *  - Where an answer starts: a statement is looked up (and led) only when
- *    the session owes nothing (no ReadyForQuery expected) and nothing but
- *    Parses went to it since it was last synced; so the next bytes relayed
- *    are this statement's answer (a ParseComplete, which the capture skips,
- *    may come first). Otherwise it waits for the session, or bypasses.
+ *    the session owes the client nothing (no ReadyForQuery of the client's
+ *    expected; pgwarden's own queries and Syncs relay nothing) and nothing
+ *    but Parses went to it since it was last synced; so the next bytes
+ *    relayed are this statement's answer (a ParseComplete, which the
+ *    capture skips, may come first). Otherwise it waits for the session, or
+ *    bypasses. A capture ends with its answer, with the session, or at the
+ *    client's Sync when its messages found no session at all.
  *  - The settings that shape the answer's bytes: read from the session
  *    itself (pg_settings, what the client or pgwarden set) when first
  *    needed, and read again after anything that may have changed one — a
@@ -47,6 +50,19 @@
  * The relay's bytes are framed here from the first one on (link hooks, set
  * before anything is forwarded), so ErrorResponse and ParameterStatus are
  * seen wherever they fall.
+ *
+ * Never waiting for the client. While a decision is under way the client's
+ * input is not read (its Sync may be in it), so what a decision waits for
+ * must come without the client: a ReadyForQuery of the client's own (the
+ * ready hook says it came), the settings query's answer (read only on a
+ * synced session), the store's answer (a single-flight lead is another
+ * client's statement, which never waits on a lookup while it captures),
+ * the client's output draining. Never a ParseComplete: the server sends it
+ * only at the client's Sync or Flush (hence OWES_PARSES goes on), and
+ * never a ReadyForQuery of pgwarden's own (the SET of the client's startup
+ * parameters, its settings replayed where transaction pooling lands it):
+ * nothing announces those, and a Parse owed behind one would wait for the
+ * very Sync not read; link_owed does not count them.
  */
 #include "client_cache.h"
 
@@ -86,6 +102,7 @@ typedef struct Stmt {
     bool has_verdict;
     PgwCacheVerdict verdict;
     uint8_t policy_fp[PGW_CACHE_DIGEST_LEN], schema_fp[PGW_CACHE_DIGEST_LEN];
+    size_t bytes; /* charged to the client's max_prepared_memory */
     struct Stmt *next;
 } Stmt;
 
@@ -100,6 +117,7 @@ typedef struct ClientCache {
     PgwCacheFront *front;
     /* the session's settings that shape answers */
     bool settings_known;
+    unsigned settings_gen; /* counts every change of settings[] */
     size_t nsettings;
     PgwCacheSetting *settings; /* strings owned */
     void *settings_query; /* being read ... */
@@ -108,6 +126,7 @@ typedef struct ClientCache {
      * since the session last owed nothing (in order) */
     Stmt *stmts[STMT_BUCKETS];
     Stmt *pending;
+    size_t stmt_bytes; /* what they hold, against max_prepared_memory */
     bool saw_error; /* an ErrorResponse was relayed since then */
     bool dirty; /* more than Parses went to the session since its last Sync */
     bool waiting; /* a decision waits for the session to answer what came first */
@@ -138,6 +157,14 @@ typedef struct ClientCache {
     int nheld;
     bool held_describe;
     unsigned no_hold; /* messages put back: they pass without being held */
+    /* A Query's raw-text key, kept from its first lookup for the alias its
+     * miss stores: valid for the same text (the next lookup_result of this
+     * Query), the same fingerprints and the same settings (generation). */
+    bool raw_saved;
+    char *raw_sql; /* the text it was made of */
+    unsigned raw_gen;
+    PgwCacheKey raw_key;
+    uint8_t raw_pfp[PGW_CACHE_DIGEST_LEN], raw_sfp[PGW_CACHE_DIGEST_LEN];
 } ClientCache;
 
 static const PgwLinkHooks cache_hooks;
@@ -159,10 +186,11 @@ static uint64_t name_hash(const char *s)
     return h;
 }
 
-static void stmt_free(Stmt *s)
+static void stmt_free(ClientCache *cc, Stmt *s)
 {
     if (!s)
         return;
+    cc->stmt_bytes -= s->bytes;
     free(s->name);
     free(s->raw);
     free(s->rewrite);
@@ -197,13 +225,13 @@ static void stmt_forget(ClientCache *cc, const char *name)
     if (*pp) {
         Stmt *s = *pp;
         *pp = s->next;
-        stmt_free(s);
+        stmt_free(cc, s);
     }
     for (Stmt **q = &cc->pending; *q;) {
         if (strcmp((*q)->name, name) == 0) {
             Stmt *s = *q;
             *q = s->next;
-            stmt_free(s);
+            stmt_free(cc, s);
         } else {
             q = &(*q)->next;
         }
@@ -216,13 +244,13 @@ static void stmts_clear(ClientCache *cc)
         while (cc->stmts[i]) {
             Stmt *s = cc->stmts[i];
             cc->stmts[i] = s->next;
-            stmt_free(s);
+            stmt_free(cc, s);
         }
     }
     while (cc->pending) {
         Stmt *s = cc->pending;
         cc->pending = s->next;
-        stmt_free(s);
+        stmt_free(cc, s);
     }
     cc->portal_known = false;
 }
@@ -240,7 +268,7 @@ static void settle(ClientCache *cc)
         while (cc->pending) {
             Stmt *s = cc->pending;
             cc->pending = s->next;
-            stmt_free(s);
+            stmt_free(cc, s);
         }
         stmt_forget(cc, "");
     }
@@ -251,7 +279,7 @@ static void settle(ClientCache *cc)
         if (*pp) {
             Stmt *old = *pp;
             s->next = old->next;
-            stmt_free(old);
+            stmt_free(cc, old);
         } else {
             s->next = NULL;
         }
@@ -271,6 +299,7 @@ static void settings_clear(ClientCache *cc)
     cc->settings = NULL;
     cc->nsettings = 0;
     cc->settings_known = false;
+    cc->settings_gen++;
 }
 
 /* What a statement that went to the session may have done to it. */
@@ -330,7 +359,7 @@ static void lead_finish(ClientCache *cc)
     cc->lead = NULL;
 }
 
-static void lead_abandon(ClientCache *cc)
+static void lead_abandon(ClientCache *cc, const char *outcome)
 {
     if (!cc->capturing)
         return;
@@ -341,7 +370,7 @@ static void lead_abandon(ClientCache *cc)
     cc->lead_query_audit = NULL;
     if (cc->lead_audit) {
         audit_set_str(cc->lead_audit, "cache", "miss");
-        audit_set_str(cc->lead_audit, "outcome", "session lost");
+        audit_set_str(cc->lead_audit, "outcome", outcome);
         audit_finish(cc->lead_audit, -1);
         cc->lead_audit = NULL;
     }
@@ -477,12 +506,13 @@ void client_cache_free(PgwClient *c)
         return;
     link_set_hooks(&c->link, NULL, NULL);
     job_reset(cc);
-    lead_abandon(cc);
+    lead_abandon(cc, "client disconnected");
     settings_forget(cc);
     settings_clear(cc);
     stmts_clear(cc);
     if (cc->held)
         evbuffer_free(cc->held);
+    free(cc->raw_sql);
     free(cc);
     c->cache = NULL;
 }
@@ -561,6 +591,7 @@ static void settings_read(void *arg, size_t nrows, size_t ncols, char **values, 
                 pgw_strdup(values[2 * i + 1] ? values[2 * i + 1] : "");
         }
         cc->settings_known = true;
+        cc->settings_gen++;
     }
     if (cc->kind == JOB_PARSE && cc->stage == ST_SETTINGS) {
         cc->stage = ST_READY;
@@ -655,6 +686,13 @@ static void lookup_query(ClientCache *cc, const PgwConfig *cfg)
         decide(cc, PGW_CACHE_MISS, "miss");
         return;
     }
+    cc->raw_saved = true;
+    free(cc->raw_sql);
+    cc->raw_sql = pgw_strdup(sql);
+    cc->raw_gen = cc->settings_gen;
+    cc->raw_key = raw;
+    memcpy(cc->raw_pfp, pfp, sizeof pfp);
+    memcpy(cc->raw_sfp, sfp, sizeof sfp);
     PgwCacheBegin b = {.tenant = c->tenant, .raw = &raw};
     begin(cc, &b);
 }
@@ -672,9 +710,16 @@ static void lookup_result(ClientCache *cc, const PgwConfig *cfg)
         return;
     }
     /* A model's SQL is not a function of the client's text. */
+    bool saved = cc->raw_saved && sql && strcmp(cc->raw_sql, sql) == 0 &&
+                 cc->raw_gen == cc->settings_gen &&
+                 memcmp(cc->raw_pfp, r->policy_fp, PGW_CACHE_DIGEST_LEN) == 0 &&
+                 memcmp(cc->raw_sfp, r->schema_fp, PGW_CACHE_DIGEST_LEN) == 0;
+    cc->raw_saved = false;
+    if (saved)
+        raw = cc->raw_key; /* the key lookup_query made of the same inputs */
     bool has_raw = !r->from_ask && sql &&
-                   make_key(cc, c->tenant, r->policy_fp, r->schema_fp, PGW_CACHE_SIMPLE, true, sql,
-                            0, NULL, NULL, &raw) == 0;
+                   (saved || make_key(cc, c->tenant, r->policy_fp, r->schema_fp, PGW_CACHE_SIMPLE,
+                                      true, sql, 0, NULL, NULL, &raw) == 0);
     PgwCacheBegin b = {
         .tenant = c->tenant,
         .raw = has_raw ? &raw : NULL,
@@ -824,7 +869,7 @@ static void start_capture(ClientCache *cc, PgwCacheShape shape, PgwCacheTicket *
 {
     /* A lead starts only once the session owes nothing, so the previous
      * capture has ended; should one still run, it gives up. */
-    lead_abandon(cc);
+    lead_abandon(cc, "not answered");
     cache_capture_init(&cc->cap, shape, max_entry_now());
     cc->capturing = true;
     cc->lead = lead;
@@ -842,6 +887,8 @@ static void audit_cache(PgwAudit *a, const char *how, const char *why)
 bool client_cache_query(PgwClient *c)
 {
     ClientCache *cc = cc_get(c);
+    if (cc)
+        cc->raw_saved = false; /* another Query */
     if (!cc || cc->kind != JOB_NONE)
         return false;
     /* A simple Query ends the unnamed statement, in PostgreSQL (and in
@@ -963,8 +1010,25 @@ void client_cache_sent(PgwClient *c, const PgwStmtResult *r)
         return;
     Stmt *s = pgw_calloc(1, sizeof *s);
     s->name = pgw_strdup(pm.name);
+    const char *rewrite = r->action == PGW_STMT_REWRITE && r->sql ? r->sql : pm.query;
+    size_t bytes = strlen(pm.query) + strlen(rewrite) + 4 * (size_t)pm.nparams;
+    PgwSnapshot *snap = snapshot_acquire();
+    bool fits = cc->stmt_bytes + bytes <= snap->cfg->max_prepared_memory;
+    snapshot_release(snap);
+    if (!fits) {
+        /* Past max_prepared_memory the name is all that is kept: the
+         * statement runs as usual, never from the cache (no verdict), so a
+         * client's Parses cannot grow this process without bound. */
+        Stmt **tail = &cc->pending;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = s;
+        return;
+    }
+    s->bytes = bytes;
+    cc->stmt_bytes += bytes;
     s->raw = pgw_strdup(pm.query);
-    s->rewrite = pgw_strdup(r->action == PGW_STMT_REWRITE && r->sql ? r->sql : pm.query);
+    s->rewrite = pgw_strdup(rewrite);
     if (pm.nparams) {
         s->ntypes = pm.nparams;
         s->types = pgw_malloc(s->ntypes * sizeof *s->types);
@@ -1150,6 +1214,13 @@ bool client_cache_message(PgwClient *c, struct evbuffer *in, char type, size_t w
     *go_on = true;
     if (!cc)
         return false;
+    if (type == 'S' && cc->capturing && !link_has_session(&c->link)) {
+        /* A lead whose messages found no session (transaction pooling:
+         * none came free within pool_timeout; the client got the error and
+         * skipped to this Sync): its answer will never be relayed, and the
+         * next statement's must not be taken for it. */
+        lead_abandon(cc, "no server session");
+    }
     if (cc->no_hold > 0) {
         cc->no_hold--;
         if (!c->ext_skip)
@@ -1278,7 +1349,7 @@ void client_cache_lost(PgwClient *c, bool skip_to_sync)
     ClientCache *cc = c->cache;
     if (!cc)
         return;
-    lead_abandon(cc);
+    lead_abandon(cc, "session lost");
     if (cc->kind == JOB_EXECUTE || cc->nheld) {
         /* The held messages name a statement of the lost session: inside
          * the pipeline the error ends they go with it; otherwise they go

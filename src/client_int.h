@@ -54,6 +54,7 @@ typedef struct ClientLogin {
 struct PgwClient {
     struct PgwWorker *w;
     struct bufferevent *bev;
+    struct PgwOut *out; /* bev's writes at the loop turn's end (READY, plain sockets) */
     evutil_socket_t fd; /* -1 once a TLS bufferevent owns it */
     uint32_t pid, key;
     int idle_ms; /* client_idle_timeout as of the last statement; 0: none */

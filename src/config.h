@@ -108,6 +108,7 @@ typedef struct PgwConfig {
     int pool_timeout_ms; /* how long a client waits for a backend session */
     int pool_mode; /* a PgwPoolMode */
     int max_prepared_statements; /* transaction mode: statements kept per backend session */
+    size_t max_prepared_memory; /* what one client's prepared statements may hold here */
     int peer_id; /* this instance's id among [peers]; 0: none */
     int statement_timeout_ms;
     size_t max_query_size; /* longest Query or Parse message accepted */

@@ -266,10 +266,16 @@ PgwLinkOwed link_owed(const PgwLink *l)
         return PGW_LINK_OWES_PIPELINE; /* the server ignores everything up to Sync */
     if (!backend_busy(b))
         return PGW_LINK_OWES_NOTHING;
-    char only[] = {'P', BACKEND_SYNTH_PARSE, 0};
-    if (backend_owes_only(b, only))
-        return PGW_LINK_OWES_PARSES;
-    return backend_owes_ready(b) ? PGW_LINK_OWES_READY : PGW_LINK_OWES_PIPELINE;
+    /* Only a ReadyForQuery of the client's own is announced (the ready
+     * hook); pgwarden's own (its queries, the Sync closing a pipeline)
+     * pass unseen, and a Parse owed behind one is not answered before the
+     * client's Sync: waiting for them would wait for the client, who waits
+     * for us. They put nothing in the relayed bytes, so with them only
+     * Parses are owed as far as the client sees. */
+    if (backend_expected(b, LINK_RFQ_RELAY) > 0)
+        return PGW_LINK_OWES_READY;
+    char only[] = {'P', BACKEND_SYNTH_PARSE, 'Q', 'S', 0};
+    return backend_owes_only(b, only) ? PGW_LINK_OWES_PARSES : PGW_LINK_OWES_PIPELINE;
 }
 
 char link_tx_status(const PgwLink *l)

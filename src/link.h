@@ -127,6 +127,7 @@ typedef struct PgwLink {
     char *sets; /* the client's settings, as statements (NULL: none) */
     PgwLinkStmt **stmts; /* the client's named statements: hash buckets */
     uint32_t stmt_buckets, nstmts;
+    size_t stmt_bytes; /* their bodies, against max_prepared_memory */
     struct PgwStmtBody *unnamed; /* the client's unnamed statement */
     PgwLinkErr *errs_head, *errs_tail; /* refusals queued in the session's response order */
     PgwBuf pending_out;
@@ -177,11 +178,13 @@ bool link_busy(const PgwLink *l);
  * (true without a session). */
 bool link_synced(const PgwLink *l);
 /* What the session still owes, for the result cache, which must know
- * where the answer to the next statement will begin in the relayed bytes. */
+ * where the answer to the next statement will begin in the relayed bytes.
+ * Responses the client never sees (pgwarden's own queries and Syncs) do
+ * not count: nothing announces them. */
 typedef enum {
     PGW_LINK_OWES_NOTHING,
     PGW_LINK_OWES_PARSES, /* only (Parse|ParseComplete)s of the open pipeline: answered first */
-    PGW_LINK_OWES_READY, /* up to a ReadyForQuery: it will be answered (ready hook, idle) */
+    PGW_LINK_OWES_READY, /* up to a ReadyForQuery of the client's: the ready hook follows */
     PGW_LINK_OWES_PIPELINE, /* other messages of a pipeline whose Sync has not come */
 } PgwLinkOwed;
 PgwLinkOwed link_owed(const PgwLink *l);

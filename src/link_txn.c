@@ -153,6 +153,7 @@ static void stmt_add(PgwLink *l, const char *name, PgwStmtBody *body)
     s->next = l->stmts[s->hash & (l->stmt_buckets - 1)];
     l->stmts[s->hash & (l->stmt_buckets - 1)] = s;
     l->nstmts++;
+    l->stmt_bytes += body->len;
     publish_prepared(l);
 }
 
@@ -168,6 +169,7 @@ static void stmt_remove(PgwLink *l, const char *name)
         return;
     PgwLinkStmt *s = *pp;
     *pp = s->next;
+    l->stmt_bytes -= s->body->len;
     backend_body_unref(s->body);
     free(s);
     l->nstmts--;
@@ -186,6 +188,7 @@ static void stmts_clear(PgwLink *l)
     free(l->stmts);
     l->stmts = NULL;
     l->stmt_buckets = l->nstmts = 0;
+    l->stmt_bytes = 0;
     backend_body_unref(l->unnamed);
     l->unnamed = NULL;
 }
@@ -280,6 +283,23 @@ int link_txn_parse(PgwLink *l, const PgwBuf *msg)
         char m[160];
         snprintf(m, sizeof m, "prepared statement \"%.64s\" already exists", pm.name);
         l->ops->refused(l->owner, 'P', "42P05", m);
+        return -1;
+    }
+    /* Every named statement is kept here until the client closes it (it is
+     * prepared again wherever the client lands), so what one client may
+     * keep is bounded: past max_prepared_memory the Parse is refused, as
+     * PostgreSQL refuses what it has no memory for. */
+    PgwSnapshot *snap = snapshot_acquire();
+    size_t limit = snap->cfg->max_prepared_memory;
+    snapshot_release(snap);
+    if (l->stmt_bytes + body->len > limit) {
+        backend_body_unref(body);
+        char m[200];
+        snprintf(m, sizeof m,
+                 "prepared statement \"%.64s\" would pass this connection's limit of %zu bytes "
+                 "of prepared statements (max_prepared_memory)",
+                 pm.name, limit);
+        l->ops->refused(l->owner, 'P', "53200", m);
         return -1;
     }
     stmt_add(l, pm.name, body);

@@ -111,10 +111,17 @@ static char *cache_key(const PgwPolicyCtx *ctx, const char *sql, size_t *len)
 {
     PgwBuf b;
     buf_init(&b);
-    buf_printf(&b, "%u/%lu/%c%zu:", ctx->cfg->version, schema_generation(ctx->schema),
-               ctx->params_are_literals ? 'L' : 'P', ctx->nparam_types);
-    for (size_t i = 0; i < ctx->nparam_types && ctx->param_types != NULL; i++)
-        buf_printf(&b, "%u,", ctx->param_types[i]);
+    size_t tlen = strlen(ctx->tenant->name), slen = strlen(sql);
+    buf_reserve(&b, 48 + 11 * ctx->nparam_types + tlen + slen);
+    char num[32];
+    int n = snprintf(num, sizeof num, "%u/%lu/%c%zu:", ctx->cfg->version,
+                     schema_generation(ctx->schema), ctx->params_are_literals ? 'L' : 'P',
+                     ctx->nparam_types);
+    buf_append(&b, num, (size_t)n);
+    for (size_t i = 0; i < ctx->nparam_types && ctx->param_types != NULL; i++) {
+        n = snprintf(num, sizeof num, "%u,", ctx->param_types[i]);
+        buf_append(&b, num, (size_t)n);
+    }
     buf_append_byte(&b, '/');
     buf_append(&b, ctx->tenant->name, strlen(ctx->tenant->name) + 1);
     buf_append_str(&b, sql);
@@ -154,12 +161,26 @@ static void cache_make_room(size_t bytes)
 
 static int param_spans(const char *sql, uint32_t **spans, size_t *nspans);
 
+/* Hand the lookup's key to the caller that wants it (else free it). */
+static void give_key(char *key, size_t keylen, char **key_out, size_t *keylen_out)
+{
+    if (key_out && key) {
+        *key_out = key;
+        *keylen_out = keylen;
+    } else {
+        free(key);
+    }
+}
+
 /* spans (may be NULL): the entry's parameter spans are copied out (or
  * computed, once, when the entry is made); *spans stays NULL when they are
  * not known. */
 static int rewrite_cached_spans(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out,
-                                uint32_t **spans, size_t *nspans)
+                                uint32_t **spans, size_t *nspans, char **key_out,
+                                size_t *keylen_out)
 {
+    if (key_out)
+        *key_out = NULL;
     if (spans) {
         *spans = NULL;
         *nspans = 0;
@@ -195,7 +216,7 @@ static int rewrite_cached_spans(const PgwPolicyCtx *ctx, const char *sql, PgwPol
             }
             cache.hits++;
             pthread_mutex_unlock(&cache.lock);
-            free(key);
+            give_key(key, keylen, key_out, keylen_out);
             return 0;
         }
     }
@@ -205,8 +226,15 @@ static int rewrite_cached_spans(const PgwPolicyCtx *ctx, const char *sql, PgwPol
     int rc = policy_rewrite_uncached(ctx, sql, out);
     size_t bytes = entry_bytes(keylen, out);
     if (rc < 0 || bytes > max_bytes / CACHE_ENTRY_SHARE) {
-        free(key);
+        give_key(rc < 0 ? NULL : key, keylen, key_out, keylen_out);
+        if (rc < 0)
+            free(key);
         return rc;
+    }
+    if (key_out) {
+        *key_out = pgw_malloc(keylen + 1);
+        memcpy(*key_out, key, keylen + 1);
+        *keylen_out = keylen;
     }
     CacheEntry *e = pgw_calloc(1, sizeof(*e));
     e->hash = h;
@@ -248,7 +276,7 @@ static int rewrite_cached_spans(const PgwPolicyCtx *ctx, const char *sql, PgwPol
 
 static int rewrite_cached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out)
 {
-    return rewrite_cached_spans(ctx, sql, out, NULL, NULL);
+    return rewrite_cached_spans(ctx, sql, out, NULL, NULL, NULL, NULL);
 }
 
 void policy_cache_stats(PgwPolicyCacheStats *out)
@@ -481,9 +509,24 @@ static char *template_fill(const char *rewritten, const uint32_t *spans, size_t 
     return buf_steal_str(&b);
 }
 
+void policy_shape_free(PgwPolicyShape *shape)
+{
+    free(shape->key);
+    free(shape->sql);
+    memset(shape, 0, sizeof *shape);
+}
+
 int policy_rewrite(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out)
 {
+    return policy_rewrite_shaped(ctx, sql, out, NULL);
+}
+
+int policy_rewrite_shaped(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out,
+                          PgwPolicyShape *shape)
+{
     Template t;
+    if (shape)
+        memset(shape, 0, sizeof *shape);
     /* Templates only for statements without parameters of their own, and
      * small enough to be cached at all. */
     if (sql != NULL && ctx != NULL && ctx->nparam_types == 0 && ctx->cfg != NULL &&
@@ -497,20 +540,34 @@ int policy_rewrite(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *ou
         tctx.params_are_literals = true;
         uint32_t *spans = NULL;
         size_t nspans = 0;
-        if (rewrite_cached_spans(&tctx, t.text, &tr, &spans, &nspans) == 0 &&
+        char *key = NULL;
+        size_t keylen = 0;
+        if (rewrite_cached_spans(&tctx, t.text, &tr, &spans, &nspans, shape ? &key : NULL,
+                                 &keylen) == 0 &&
             tr.decision == PGW_POLICY_ALLOW && tr.read_only_query && tr.sql != NULL &&
             (spans != NULL || param_spans(tr.sql, &spans, &nspans) == 0)) {
             char *filled = template_fill(tr.sql, spans, nspans, &t);
             free(spans);
             spans = NULL;
             if (filled != NULL) {
-                free(tr.sql);
+                if (shape && key) {
+                    /* What the decision was made on: the template's key
+                     * (version, schema, tenant, literal types, text) and
+                     * its rewrite, before the numbers went back in. */
+                    shape->key = key;
+                    shape->keylen = keylen;
+                    key = NULL;
+                    shape->sql = tr.sql;
+                } else {
+                    free(tr.sql);
+                }
                 tr.sql = filled;
                 *out = tr;
                 template_free(&t);
                 return 0;
             }
         }
+        free(key);
         free(spans);
         policy_result_free(&tr);
         template_free(&t);

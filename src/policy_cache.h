@@ -13,4 +13,25 @@
 /* A deep copy of src (strings duplicated); free dst with policy_result_free. */
 void policy_result_copy(PgwPolicyResult *dst, const PgwPolicyResult *src);
 
+/* What a decision answered by a statement template (see policy_cache.c)
+ * was made on: the template's cache key (binary, keylen bytes: it names the
+ * configuration version, the schema generation, the tenant, the literals'
+ * types and the template's text) and the template's rewrite, with $k where
+ * the statement's numbers stand. Everything the policy decided (the
+ * decision, its relations, read_only_query, cacheable) is the template's,
+ * so a property of the rewrite that does not depend on the values of
+ * numeric constants can be computed once per key. Both NULL when the
+ * statement was decided on its own text. */
+typedef struct PgwPolicyShape {
+    char *key;
+    size_t keylen;
+    char *sql;
+} PgwPolicyShape;
+
+/* policy_rewrite, also saying (shape, may be NULL) which template decided
+ * it; free the shape with policy_shape_free. */
+int policy_rewrite_shaped(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out,
+                          PgwPolicyShape *shape) PGW_WUR;
+void policy_shape_free(PgwPolicyShape *shape);
+
 #endif

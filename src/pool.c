@@ -420,12 +420,43 @@ void pool_discard(PgwPool *p, PgwBackend *b)
 
 /* ---------- the backends' home ---------- */
 
+/* The first waiter, when it waits on the session's own worker (NULL
+ * otherwise); it leaves the queue. Called with the lock held. */
+static PgwPoolWait *local_waiter_locked(PgwPool *p, const PgwBackend *b)
+{
+    PgwPoolWait *t = p->waiters;
+    if (!t || t->worker != b->worker)
+        return NULL;
+    p->waiters = t->next;
+    if (!p->waiters)
+        p->waiters_tail = NULL;
+    p->nwaiting--;
+    t->next = NULL;
+    return t;
+}
+
 static void home_clean(void *home, PgwBackend *b)
 {
     PgwPool *p = home;
     if (b->state != PGW_BE_READY || b->fatal_seen || b->tx_status != 'I') {
         pool_discard(p, b);
         return;
+    }
+    /* A waiter on this worker (transaction pooling: the next client's
+     * transaction, most of the time) gets the session as it is, here and
+     * now: no detach and attach (a bufferevent freed and made again, two
+     * epoll_ctl), no mail. Its answer runs that client's code from here,
+     * as home_connected's does. */
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        PgwPoolWait *t = local_waiter_locked(p, b);
+        pthread_mutex_unlock(&p->mu);
+        if (!t)
+            break;
+        bool taken = answer(t, b, NULL, NULL);
+        wait_put(t); /* the queue's reference */
+        if (taken)
+            return;
     }
     backend_detach(b);
     pthread_mutex_lock(&p->mu);

@@ -46,6 +46,7 @@
 #include "llm.h"
 #include "log.h"
 #include "policy.h"
+#include "policy_cache.h" /* policy_rewrite_shaped */
 #include "policy_catalog.h" /* policy_append_literal: SQL literal quoting */
 #include "schema.h"
 #include "snapshot.h"
@@ -89,19 +90,108 @@ static void refuse(PgwStmtResult *res, const char *sqlstate, const char *message
     res->hint = pgw_strdup(hint);
 }
 
-bool stmt_cache_verdict(const PgwPolicyCtx *ctx, const PgwPolicyResult *pr, PgwCacheVerdict *out)
+/* ---------- the cache's verdict, once per statement template ----------
+ *
+ * cache_eligible parses the policy's rewrite and walks it: for a point
+ * query that is most of what a statement costs pgwarden, and pgbench-like
+ * traffic (the same text with other numbers) would pay it every time. A
+ * statement the policy answered from a template (policy_rewrite_shaped) is
+ * judged by the template's rewrite instead, once per template key, and the
+ * verdict kept here. That is the same verdict: the analysis never looks at
+ * the value of a numeric constant (it reads string constants for clock
+ * words, function and type names, relations, statement kinds and clauses;
+ * a constant and a parameter are both "fixed" as a cast's source), and the
+ * template's rewrite is the statement's with each number replaced by a
+ * parameter at the same place, so both have the same tree but for those
+ * leaves. The template key names the configuration version, the schema
+ * generation, the tenant and the literals' types, which with the text are
+ * everything else cache_eligible reads here (stmt_cache_verdict passes no
+ * runtime facts: those are checked by the caller per statement). The memo
+ * is direct-mapped and bounded: a collision only costs a new analysis. */
+
+#define VERDICT_MEMO_SLOTS 1024
+
+typedef struct VerdictMemo {
+    char *key;
+    size_t keylen;
+    uint64_t hash;
+    PgwCacheVerdict verdict;
+} VerdictMemo;
+
+static pthread_mutex_t verdict_memo_mu = PTHREAD_MUTEX_INITIALIZER;
+static VerdictMemo verdict_memo[VERDICT_MEMO_SLOTS];
+
+static uint64_t memo_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint8_t)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static void verdict_copy(PgwCacheVerdict *dst, const PgwCacheVerdict *src)
+{
+    *dst = *src;
+    dst->relations = NULL;
+    if (src->nrelations) {
+        dst->relations = pgw_malloc(src->nrelations * sizeof *dst->relations);
+        for (size_t i = 0; i < src->nrelations; i++)
+            dst->relations[i] = pgw_strdup(src->relations[i]);
+    }
+}
+
+static bool verdict_memo_get(const PgwPolicyShape *shape, uint64_t h, PgwCacheVerdict *out)
+{
+    bool found = false;
+    pthread_mutex_lock(&verdict_memo_mu);
+    VerdictMemo *m = &verdict_memo[h % VERDICT_MEMO_SLOTS];
+    if (m->key && m->hash == h && m->keylen == shape->keylen &&
+        memcmp(m->key, shape->key, shape->keylen) == 0) {
+        verdict_copy(out, &m->verdict);
+        found = true;
+    }
+    pthread_mutex_unlock(&verdict_memo_mu);
+    return found;
+}
+
+static void verdict_memo_put(const PgwPolicyShape *shape, uint64_t h, const PgwCacheVerdict *v)
+{
+    VerdictMemo fresh = {.key = pgw_malloc(shape->keylen), .keylen = shape->keylen, .hash = h};
+    memcpy(fresh.key, shape->key, shape->keylen);
+    verdict_copy(&fresh.verdict, v);
+    pthread_mutex_lock(&verdict_memo_mu);
+    VerdictMemo old = verdict_memo[h % VERDICT_MEMO_SLOTS];
+    verdict_memo[h % VERDICT_MEMO_SLOTS] = fresh;
+    pthread_mutex_unlock(&verdict_memo_mu);
+    free(old.key);
+    cache_verdict_free(&old.verdict);
+}
+
+bool stmt_cache_verdict(const PgwPolicyCtx *ctx, const PgwPolicyResult *pr,
+                        const PgwPolicyShape *shape, PgwCacheVerdict *out)
 {
     if (pr->decision != PGW_POLICY_ALLOW || pr->sql == NULL)
         return false;
+    bool memo = shape && shape->key && shape->sql;
+    uint64_t h = memo ? memo_hash(shape->key, shape->keylen) : 0;
+    if (memo && verdict_memo_get(shape, h, out))
+        return true;
+    PgwPolicyResult judged = *pr;
+    if (memo)
+        judged.sql = shape->sql; /* the template's rewrite: see above */
     PgwCacheStatement st = {
         .cfg = ctx->cfg,
         .tenant = ctx->tenant,
         .schema = ctx->schema,
-        .policy = pr,
+        .policy = &judged,
         .param_types = ctx->param_types,
         .nparam_types = ctx->nparam_types,
     };
     cache_eligible(&st, out);
+    if (memo)
+        verdict_memo_put(shape, h, out);
     return true;
 }
 
@@ -505,7 +595,7 @@ static void job_check_sql(PgwStmtHandle *j)
     int rc = ctx.tenant && ctx.schema ? policy_rewrite(&ctx, statement, &pr) : -1;
     free(statement);
     PgwCacheVerdict v;
-    bool hv = j->cache_verdict && rc == 0 && stmt_cache_verdict(&ctx, &pr, &v);
+    bool hv = j->cache_verdict && rc == 0 && stmt_cache_verdict(&ctx, &pr, NULL, &v);
     job_checked(j, rc, &pr, hv ? &v : NULL);
 }
 
@@ -1046,9 +1136,11 @@ static void decide_sql(const PgwStmtRequest *req, PgwStmtResult *res)
     PgwPolicyCtx ctx = sql_ctx(req, tenant);
     PgwPolicyResult pr;
     memset(&pr, 0, sizeof pr);
-    int rc = policy_rewrite(&ctx, req->sql, &pr);
+    PgwPolicyShape shape;
+    int rc = policy_rewrite_shaped(&ctx, req->sql, &pr, &shape);
     PgwCacheVerdict v;
-    bool hv = req->cache_verdict && rc == 0 && stmt_cache_verdict(&ctx, &pr, &v);
+    bool hv = req->cache_verdict && rc == 0 && stmt_cache_verdict(&ctx, &pr, &shape, &v);
+    policy_shape_free(&shape);
     policy_outcome(res, audit, rc, &pr);
     if (hv)
         result_set_verdict(res, ctx.cfg, tenant, req->schema, &v);

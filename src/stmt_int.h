@@ -9,6 +9,7 @@
 #include "cache_key.h"
 #include "pgw.h"
 #include "policy.h"
+#include "policy_cache.h"
 
 struct event_base;
 struct PgwSnapshot;
@@ -23,7 +24,10 @@ static inline bool stmt_policy_inline(size_t len)
  * without the runtime's facts), on the thread where the policy decided it:
  * the parse needs the same stack. False (nothing in *out) when the policy
  * did not allow it. */
-bool stmt_cache_verdict(const PgwPolicyCtx *ctx, const PgwPolicyResult *pr, PgwCacheVerdict *out);
+/* shape (may be NULL): the template that decided it (policy_cache.h), whose
+ * verdict is computed once and remembered. */
+bool stmt_cache_verdict(const PgwPolicyCtx *ctx, const PgwPolicyResult *pr,
+                        const PgwPolicyShape *shape, PgwCacheVerdict *out);
 
 typedef struct PgwPolicyTask PgwPolicyTask;
 /* The decision, on the event loop the task was started from. rc is

@@ -78,7 +78,7 @@ static void *policy_main(void *arg)
         memset(&t->pr, 0, sizeof t->pr);
         t->rc = policy_rewrite(&t->ctx, t->sql, &t->pr);
         if (t->want_verdict && t->rc == 0)
-            t->has_verdict = stmt_cache_verdict(&t->ctx, &t->pr, &t->verdict);
+            t->has_verdict = stmt_cache_verdict(&t->ctx, &t->pr, NULL, &t->verdict);
         /* Last touch of t on this thread: the loop may free it at once. */
         event_active(t->ev, EV_TIMEOUT, 0);
     }

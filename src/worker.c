@@ -85,12 +85,14 @@ void workers_create(int n)
     for (int i = 0; i < n; i++) {
         PgwWorker *w = &workers[i];
         w->index = i;
-        /* The changelist folds the add/remove of write interest that every
-         * relayed message causes into fewer epoll_ctl calls. */
-        struct event_config *ec = event_config_new();
-        event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-        w->base = event_base_new_with_config(ec);
-        event_config_free(ec);
+        /* No epoll changelist: with one, deleting an event only records
+         * the change until the loop's next epoll_wait, so a socket handed
+         * to another worker (a pooled session) or closed (and its number
+         * reused by another worker's accept) would still be touched by
+         * this one's epoll_ctl afterwards. Write interest, which the
+         * changelist used to fold, no longer comes and goes per message
+         * (worker_out.c). */
+        w->base = event_base_new();
         pthread_mutex_init(&w->mail_mu, NULL);
         pthread_mutex_init(&w->reg_mu, NULL);
         w->mail_ev = event_new(w->base, -1, EV_PERSIST, mail_cb, w);

@@ -653,3 +653,129 @@ def test_transaction_pooling_serves_hits_and_keeps_settings_apart(pgwarden, item
     finally:
         for conn in conns:
             conn.close()
+
+
+# --------------------------------------------------------------------------
+# Extended-protocol messages in separate writes (node-postgres's way)
+# --------------------------------------------------------------------------
+#
+# A held Bind/Describe/Execute waits for the session to answer what came
+# before it; when what came before is pgwarden's own (the SET for the
+# client's startup parameters, sent as the session is linked; in
+# transaction pooling, the client's settings replayed where it lands), no
+# ReadyForQuery of the client's follows, and the Parse behind it is not
+# answered until the client's Sync, which pgwarden does not read while it
+# waits: every connection hung. A startup parameter makes that SET; the
+# whole pipeline in one write is the deterministic case (the Execute is
+# decided before the SET's answer can come back), the splits at every
+# point the ones where the decision meets the input in its other states.
+
+SPLIT_SQL = "SELECT label FROM cache_items WHERE 'split' <> '' AND id = $1"
+
+
+def split_pipeline(value):
+    bind = (b"\0\0" + struct.pack("!HH", 0, 1) + struct.pack("!I", len(value)) + value
+            + struct.pack("!H", 0))
+    return [message(b"P", b"\0" + SPLIT_SQL.encode() + b"\0\0\0"), message(b"B", bind),
+            message(b"D", b"P\0"), message(b"E", b"\0\0\0\0\0"), message(b"S")]
+
+
+# Where the pipeline is cut into writes: by the messages each write ends with.
+SPLITS = {
+    "one write": [5],
+    "after Parse": [1, 5],
+    "after Bind": [2, 5],
+    "after Describe": [3, 5],
+    "after Execute": [4, 5],
+    "every message": [1, 2, 3, 4, 5],
+}
+
+
+def run_split(session, value, cuts):
+    msgs = split_pipeline(value)
+    start = 0
+    for i, cut in enumerate(cuts):
+        if i:
+            time.sleep(0.02)  # a client's separate writes, not synchronisation
+        session.sock.sendall(b"".join(msgs[start:cut]))
+        start = cut
+    got = raw_messages(session, 1)
+    assert [k for k, _ in got] == [b"1", b"2", b"T", b"D", b"C", b"Z"], got
+    return [p for k, p in got if k == b"D"]
+
+
+def expected_label(tenant, value):
+    label = dict((str(r[0]), r[1]) for r in ROWS[tenant])[value]
+    return [struct.pack("!HI", 1, len(label)) + label.encode()]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("pool_mode", ["session", "transaction"])
+def test_messages_in_separate_writes_are_all_answered(pgwarden, items, tmp_path_factory,
+                                                      pool_mode):
+    """Parse, Bind, Describe, Execute and Sync cut at every point, on fresh
+    connections with a startup parameter, several at once: every pipeline
+    is answered (hits and misses alike)."""
+    gw = start(pgwarden, tmp_path_factory,
+               settings={"pool_mode": pool_mode, "pool_size": "2"})
+    since = gw.audit.mark()
+    errors = []
+
+    def client(n):
+        try:
+            for split, cuts in SPLITS.items():
+                # A fresh connection: its first statement lands with the SET
+                # for its startup parameter in flight.
+                session = pgwire.Session(HOST, gw.port, timeout=8).startup(
+                    "alice", "acme", "alice-secret", application_name=f"split {n} {split}")
+                try:
+                    for value in (b"1", b"2", b"1"):
+                        assert run_split(session, value, cuts) == expected_label("acme",
+                                                                                 value.decode())
+                finally:
+                    session.close()
+        except Exception as e:  # reported below, with the connection's number
+            errors.append(f"client {n}: {e!r}")
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    if pool_mode == "session":  # the cache did answer some of them
+        gw.audit.records(since, SPLIT_SQL, 1, pred=lambda r: r["cache"] == "hit")
+
+
+def test_a_lead_that_never_gets_a_session_stores_nothing(pgwarden, items, tmp_path_factory):
+    """Transaction pooling: a prepared statement's Bind/Execute looked up
+    without a session leads, then finds no session free within
+    pool_timeout. Its answer never comes; the next statement's must not be
+    stored as its answer."""
+    gw = start(pgwarden, tmp_path_factory, settings={
+        "pool_mode": "transaction", "pool_size": "1", "pool_timeout": "1s"})
+    sql = "SELECT label FROM cache_items WHERE 'no session' <> '' AND id = $1"
+    session = pgwire.Session(HOST, gw.port).startup("alice", "acme", "alice-secret")
+
+    def run(value):
+        bind = (b"\0s1\0" + struct.pack("!HH", 0, 1) + struct.pack("!I", 1) + value
+                + struct.pack("!H", 0))
+        session.sock.sendall(message(b"B", bind) + message(b"D", b"P\0")
+                             + message(b"E", b"\0\0\0\0\0") + message(b"S"))
+        return raw_messages(session, 1)
+
+    try:
+        session.sock.sendall(message(b"P", b"s1\0" + sql.encode() + b"\0\0\0") + message(b"S"))
+        assert [k for k, _ in raw_messages(session, 1)] == [b"1", b"Z"]
+        holder = gw.connect("alice", "acme", autocommit=False)
+        try:
+            holder.execute("SELECT 1")  # the only session, inside a transaction
+            got = run(b"2")
+            assert got[0][0] == b"E" and "no backend session" in got[0][1].decode(), got
+        finally:
+            holder.rollback()
+            holder.close()
+        assert [p for k, p in run(b"3") if k == b"D"] == expected_label("acme", "3")
+        assert [p for k, p in run(b"2") if k == b"D"] == expected_label("acme", "2")
+    finally:
+        session.close()

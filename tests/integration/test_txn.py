@@ -124,6 +124,32 @@ def connect_prepared(gw, user, dbname="acme"):
     return psycopg.connect(gw.conninfo(user, dbname), autocommit=True, prepare_threshold=0)
 
 
+@pytest.mark.timeout(60)
+def test_unnamed_statements_of_clients_with_other_settings_share_a_session(pgwarden):
+    """Two clients with different settings (application_name) take turns on
+    one session with the result cache on (its default): each turn the
+    session is given the client's settings (pgwarden's own query) before
+    the client's Parse of its unnamed statement, and the Bind, Describe and
+    Execute the cache looks up wait behind that Parse. Every statement is
+    answered, and with the client's own values; it used to hang at the first
+    turn (the cache waited for the settings' ReadyForQuery, which wakes
+    nobody, while the server held the Parse's answer for the Sync)."""
+    gw = pgwarden(settings={"pool_mode": "transaction", "pool_size": "1",
+                            "pool_timeout": "10s"})
+    conns = [psycopg.connect(gw.conninfo(user, "acme") + f" application_name=app{n}",
+                             autocommit=True, prepare_threshold=None)
+             for n, user in enumerate(("alice", "carol"))]
+    try:
+        for i in range(20):
+            for n, conn in enumerate(conns):
+                got = conn.execute("SELECT %s::int * 10 + %s::int", (i, n)).fetchone()[0]
+                assert got == i * 10 + n
+                assert conn.execute("SHOW application_name").fetchone()[0] == f"app{n}"
+    finally:
+        for conn in conns:
+            conn.close()
+
+
 def test_tenant_may_choose_its_own_mode(pgwarden):
     # acme: session (the global default); globex: transaction
     gw = pgwarden(settings={"pool_size": "1", "pool_timeout": "2s"}, start=False)
