@@ -532,6 +532,8 @@ bool policy_builtin_volatile(const char *name)
 #define SUB PGW_ARG_SUBID
 #define SET PGW_ARG_SETTING
 #define TYV PGW_ARG_TYPE_VECTOR
+#define OPR PGW_ARG_OPERATOR
+#define COLL PGW_ARG_COLLATION
 #define V PGW_ARG_VALUE
 #define STAT_FN(n)                                                                                 \
     {                                                                                              \
@@ -665,7 +667,10 @@ static const PgwBuiltinObjects builtin_objects[] = {
     {"row_security_active", 1, {REL | T}, PGW_CALL_ARGS, NULL},
     {"shobj_description", 2, {OBJ, CLS | T}, PGW_CALL_ARGS, NULL},
     {"to_regclass", 1, {REL | T}, PGW_CALL_TO_REG, "regclass"},
+    {"to_regcollation", 1, {COLL | T}, PGW_CALL_TO_REG, "regcollation"},
     {"to_regnamespace", 1, {NSP | T}, PGW_CALL_TO_REG, "regnamespace"},
+    {"to_regoper", 1, {OPR | T}, PGW_CALL_TO_REG, "regoper"},
+    {"to_regoperator", 1, {OPR | T}, PGW_CALL_TO_REG, "regoperator"},
     {"to_regproc", 1, {FUN | T}, PGW_CALL_TO_REG, "regproc"},
     {"to_regprocedure", 1, {FUN | T}, PGW_CALL_TO_REG, "regprocedure"},
     {"to_regrole", 1, {ROL | T}, PGW_CALL_TO_REG, "regrole"},
@@ -689,6 +694,8 @@ static const PgwBuiltinObjects builtin_objects[] = {
 #undef OBJ
 #undef SUB
 #undef SET
+#undef OPR
+#undef COLL
 #undef V
 #undef STAT_FN
 
@@ -722,16 +729,28 @@ const PgwBuiltinObjects *policy_builtin_objects(const char *name, size_t nargs)
  * own lookup, blind to the tenant's view (OIDs: regclass 2205, regtype
  * 2206, regproc 24, regprocedure 2202, regoper 2203, regoperator 2204,
  * regconfig 3734, regdictionary 3769, regnamespace 4089, regrole 4096,
- * regcollation 4191, and their array types). */
+ * regcollation 4191, and their array types), and the catalog whose visible
+ * set a value of the type is checked against. */
 static const struct {
     const char *name;
     uint32_t oid, array_oid;
+    const char *catalog;
 } reg_types[] = {
-    {"regclass", 2205, 2210},      {"regcollation", 4191, 4192}, {"regconfig", 3734, 3735},
-    {"regdictionary", 3769, 3770}, {"regnamespace", 4089, 4090}, {"regoper", 2203, 2208},
-    {"regoperator", 2204, 2209},   {"regproc", 24, 1008},        {"regprocedure", 2202, 2207},
-    {"regrole", 4096, 4097},       {"regtype", 2206, 2211},
+    {"regclass", 2205, 2210, "pg_class"},         {"regcollation", 4191, 4192, "pg_collation"},
+    {"regconfig", 3734, 3735, "pg_ts_config"},    {"regdictionary", 3769, 3770, "pg_ts_dict"},
+    {"regnamespace", 4089, 4090, "pg_namespace"}, {"regoper", 2203, 2208, "pg_operator"},
+    {"regoperator", 2204, 2209, "pg_operator"},   {"regproc", 24, 1008, "pg_proc"},
+    {"regprocedure", 2202, 2207, "pg_proc"},      {"regrole", 4096, 4097, "pg_authid"},
+    {"regtype", 2206, 2211, "pg_type"},
 };
+
+const char *policy_builtin_reg_catalog(const char *name)
+{
+    for (size_t i = 0; i < PGW_ARRAY_LEN(reg_types); i++)
+        if (strcmp(reg_types[i].name, name) == 0)
+            return reg_types[i].catalog;
+    return NULL;
+}
 
 bool policy_builtin_is_reg_type(const char *name)
 {

@@ -40,6 +40,8 @@ typedef enum {
     PGW_ARG_SUBID, /* a column number qualifying a PGW_ARG_OBJECT of pg_class */
     PGW_ARG_SETTING, /* a run-time setting's name */
     PGW_ARG_TYPE_VECTOR, /* type OIDs (oidvector, oid[]): a hidden one reads as a missing one */
+    PGW_ARG_OPERATOR, /* an operator: OID, or its name (and signature) as text */
+    PGW_ARG_COLLATION, /* a collation: OID or name */
 } PgwArgKind;
 
 /* Text accepted in this position (as well as an OID): a name is resolved
@@ -78,6 +80,9 @@ bool policy_builtin_tables_sorted(void);
 bool policy_builtin_is_reg_type(const char *name);
 /* The same for type OIDs (protocol parameter types), arrays included. */
 bool policy_builtin_is_reg_type_oid(uint32_t oid);
+/* The catalog a reg* type's values are OIDs of ("pg_operator" for
+ * regoperator); NULL when name is no reg* type. */
+const char *policy_builtin_reg_catalog(const char *name);
 
 /* Settings a client may change with SET, RESET or set_config(). */
 typedef enum {

@@ -19,7 +19,31 @@
  *              those of visible relations that do not depend on a hidden
  *              column;
  *   roles      the session's own and the predefined pg_* roles;
- *   databases  the backend's current one, under the tenant's name.
+ *   databases  the backend's current one, under the tenant's name;
+ *   everything else (operators, operator classes and families, casts,
+ *              collations, conversions, text search objects, extensions,
+ *              transforms, languages, event triggers ...): the rows its
+ *              catalog's rule shows, and each rule asks that the row's
+ *              schema (where it has one) be a visible schema and that every
+ *              function, type and object it names be visible (%n, %p, %y,
+ *              %c). A row that names an invisible function is left out
+ *              rather than shown with NULL: the catalogs declare those
+ *              columns NOT NULL and tools join on them, and the policy pins
+ *              every operator a statement uses to pg_catalog, so nothing the
+ *              tenant could use disappears. A relation with no rule is
+ *              refused, and one read as is (AS_IS) must describe no object.
+ * Soundness: a catalog row can show an object only through its own columns;
+ * each rule covers every column that holds a schema, a function or a type
+ * (regproc columns print schema-qualified names), so a shown row names only
+ * visible objects. OID columns that point at other rows of the same kind
+ * (oprcom, oprnegate) show a number only: turning it into a name goes
+ * through a reg* cast or a function, which checks it against the same
+ * rows. The rule sets are used as the visible sets of their kinds, so the
+ * catalog, the reg* types, pg_describe_object and pg_depend agree. Known
+ * exceptions (README, known limits): the type set is not narrowed by
+ * schema (a type in a schema the tenant cannot otherwise see is visible and
+ * makes its schema visible, and its typinput ... name its functions), and
+ * pg_am is read as is (access methods are superusers').
  * Every virtualized catalog, and every OID or name a client hands to a
  * function or cast (policy_object.c), is checked against these sets, so a
  * hidden object reads exactly as one that does not exist, and a guessed OID
@@ -66,6 +90,16 @@
  *   %G(name)        the setting may be read
  *   %T              the tenant's database name, as a literal
  *   %D(col)         the ACL column with invisible grantees removed
+ *   %n(col)         the schema OID is in the visible schema set
+ *   %p(col)         the function OID (or regproc) is 0 or a visible function
+ *   %y(col)         the type OID is 0 or a visible type
+ *   %c(cat, col)    the OID is 0 or a row of catalog cat that its own rule
+ *                   lets the tenant see
+ *   %W(cat)         the set of cat's OIDs its rule lets the tenant see (a
+ *                   FROM item, like %{set}): a kind's visible set IS its
+ *                   catalog view, so a reg* value, pg_describe_object and
+ *                   pg_depend agree with what the catalog shows
+ *   %A(rel, natts)  relnatts less the relation's hidden columns
  * Hidden columns, masks and row filters that the config does not have
  * expand to constant false, and the sets that depend on them collapse.
  */
@@ -296,6 +330,18 @@ static PgwSet set_alias(const PgwCatalogCtx *cc, PgwSet s)
 
 static void expand(PgwCatalogCtx *cc, PgwBuf *b, const char *tmpl);
 
+/* OIDs below FirstNormalObjectId (16384) belong to the objects initdb made:
+ * all in pg_catalog and information_schema (the counter never wraps below
+ * it), and every rule shows them, as does every set of functions, types
+ * and rule-checked objects. The function, type and object tests (%p, %y,
+ * %c, the %W branches of %O) answer them without building a set, and the
+ * schema test (%n) pg_catalog: the same answer, and a catalog that holds
+ * only built-ins (the usual pg_collation, pg_operator, pg_cast ...) costs
+ * no set at all. 0 (no object) is below it too. */
+#define FIRST_NORMAL_OID "16384::pg_catalog.oid"
+#define BUILTIN_NSP "11::pg_catalog.oid" /* pg_catalog */
+static void append_rule_set(PgwCatalogCtx *cc, PgwBuf *b, const char *catalog);
+
 static void append_set_body(PgwCatalogCtx *cc, PgwBuf *b, PgwSet s)
 {
     if (s == PGW_SET_HCOL) {
@@ -332,10 +378,42 @@ static void append_set_body(PgwCatalogCtx *cc, PgwBuf *b, PgwSet s)
     expand(cc, b, set_bodies[s]);
 }
 
+/* Catalogs whose rule is used as a set (%W) often: each is a CTE of its
+ * own like the sets above, so a statement pays for it once however many
+ * objects check against it (pg_depend's two %O would otherwise repeat every
+ * branch's rule). Ordered so each rule uses only sets and rules before it. */
+static const char *const rule_sets[] = {
+    "pg_language",      "pg_collation", "pg_operator", "pg_opfamily",   "pg_opclass",
+    "pg_amop",          "pg_amproc",    "pg_cast",     "pg_conversion", "pg_ts_parser",
+    "pg_ts_template",   "pg_ts_config", "pg_ts_dict",  "pg_extension",  "pg_foreign_data_wrapper",
+    "pg_event_trigger", "pg_transform",
+};
+#define NRULE_SETS (sizeof(rule_sets) / sizeof(rule_sets[0]))
+#define SET_BIT(s) ((uint64_t)1 << (s))
+
+static int rule_set_index(const char *catalog)
+{
+    for (size_t i = 0; i < NRULE_SETS; i++)
+        if (strcmp(rule_sets[i], catalog) == 0)
+            return PGW_NSETS + (int)i;
+    return -1;
+}
+
+static void append_rule_set_body(PgwCatalogCtx *cc, PgwBuf *b, const char *catalog);
+
+/* The body of set s: a PgwSet or a rule set. */
+static void append_any_set_body(PgwCatalogCtx *cc, PgwBuf *b, int s)
+{
+    if (s < PGW_NSETS)
+        append_set_body(cc, b, (PgwSet)s);
+    else
+        append_rule_set_body(cc, b, rule_sets[s - PGW_NSETS]);
+}
+
 static void append_set_ref(PgwCatalogCtx *cc, PgwBuf *b, PgwSet s)
 {
     s = set_alias(cc, s);
-    cc->used |= 1u << s;
+    cc->used |= SET_BIT(s);
     if (cc->inline_sets) {
         buf_append_byte(b, '(');
         append_set_body(cc, b, s);
@@ -350,22 +428,27 @@ void policy_catalog_append_with(PgwCatalogCtx *cc, PgwBuf *b)
     if (cc->used == 0 || cc->inline_sets)
         return;
     /* Close over dependencies: expanding a body marks the sets it uses,
-     * which always come before it. */
+     * which always come before it (rule sets after the PgwSets). */
+    int nsets = PGW_NSETS + (int)NRULE_SETS;
     PgwBuf scratch;
     buf_init(&scratch);
-    for (int s = PGW_NSETS - 1; s >= 0; s--)
-        if (cc->used & (1u << s)) {
+    for (int s = nsets - 1; s >= 0; s--)
+        if (cc->used & SET_BIT(s)) {
             buf_reset(&scratch);
-            append_set_body(cc, &scratch, (PgwSet)s);
+            append_any_set_body(cc, &scratch, s);
         }
     buf_free(&scratch);
     bool first = true;
-    for (int s = 0; s < PGW_NSETS; s++) {
-        if (!(cc->used & (1u << s)))
+    for (int s = 0; s < nsets; s++) {
+        if (!(cc->used & SET_BIT(s)))
             continue;
-        buf_printf(b, "%s" PGW_CATALOG_RESERVED_PREFIX "%s AS (", first ? "WITH " : ", ",
-                   set_names[s]);
-        append_set_body(cc, b, (PgwSet)s);
+        if (s < PGW_NSETS)
+            buf_printf(b, "%s" PGW_CATALOG_RESERVED_PREFIX "%s AS (", first ? "WITH " : ", ",
+                       set_names[s]);
+        else
+            buf_printf(b, "%s" PGW_CATALOG_RESERVED_PREFIX "r_%s AS (", first ? "WITH " : ", ",
+                       rule_sets[s - PGW_NSETS]);
+        append_any_set_body(cc, b, s);
         buf_append_byte(b, ')');
         first = false;
     }
@@ -423,8 +506,10 @@ static PgwSet set_by_name(const char *name, size_t len)
 }
 
 /* The generic object predicate: one branch per catalog whose objects
- * belong to a tenant-visible set; shared, tenant-neutral classes are
- * visible; anything else is not. */
+ * belong to a tenant-visible set; the catalogs that have no set of their own
+ * are checked by their catalog rule (%W), so an object is described, or
+ * listed as a dependency, exactly when its catalog row is shown; anything
+ * else (a class with no rule) is not visible. */
 static const char object_cond[] =
     "(CASE (%1) "
     "WHEN 'pg_catalog.pg_class'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %{rel} vs) "
@@ -452,23 +537,47 @@ static const char object_cond[] =
     "pg_catalog.pg_publication_rel vr WHERE vr.prrelid IN (SELECT vs.o FROM %{rel} vs)) "
     "WHEN 'pg_catalog.pg_database'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %{db} vs) "
     "WHEN 'pg_catalog.pg_authid'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %{role} vs) "
-    "ELSE (%1) IN ('pg_catalog.pg_am'::pg_catalog.regclass, "
-    "'pg_catalog.pg_amop'::pg_catalog.regclass, 'pg_catalog.pg_amproc'::pg_catalog.regclass, "
-    "'pg_catalog.pg_cast'::pg_catalog.regclass, 'pg_catalog.pg_collation'::pg_catalog.regclass, "
-    "'pg_catalog.pg_conversion'::pg_catalog.regclass, "
-    "'pg_catalog.pg_language'::pg_catalog.regclass, 'pg_catalog.pg_opclass'::pg_catalog.regclass, "
-    "'pg_catalog.pg_operator'::pg_catalog.regclass, "
-    "'pg_catalog.pg_opfamily'::pg_catalog.regclass, "
-    "'pg_catalog.pg_ts_config'::pg_catalog.regclass, 'pg_catalog.pg_ts_dict'::pg_catalog.regclass, "
-    "'pg_catalog.pg_ts_parser'::pg_catalog.regclass, "
-    "'pg_catalog.pg_ts_template'::pg_catalog.regclass, "
-    "'pg_catalog.pg_extension'::pg_catalog.regclass, "
-    "'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass, "
-    "'pg_catalog.pg_foreign_server'::pg_catalog.regclass, "
-    "'pg_catalog.pg_event_trigger'::pg_catalog.regclass, "
-    "'pg_catalog.pg_publication'::pg_catalog.regclass, "
-    "'pg_catalog.pg_tablespace'::pg_catalog.regclass, "
-    "'pg_catalog.pg_transform'::pg_catalog.regclass) END)";
+    "WHEN 'pg_catalog.pg_am'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_am) vs)) "
+    "WHEN 'pg_catalog.pg_amop'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_amop) vs)) "
+    "WHEN 'pg_catalog.pg_amproc'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_amproc) vs)) "
+    "WHEN 'pg_catalog.pg_cast'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_cast) vs)) "
+    "WHEN 'pg_catalog.pg_collation'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_collation) vs)) "
+    "WHEN 'pg_catalog.pg_conversion'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_conversion) vs)) "
+    "WHEN 'pg_catalog.pg_language'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_language) vs)) "
+    "WHEN 'pg_catalog.pg_opclass'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_opclass) vs)) "
+    "WHEN 'pg_catalog.pg_operator'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_operator) vs)) "
+    "WHEN 'pg_catalog.pg_opfamily'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_opfamily) vs)) "
+    "WHEN 'pg_catalog.pg_ts_config'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_ts_config) vs)) "
+    "WHEN 'pg_catalog.pg_ts_dict'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_ts_dict) vs)) "
+    "WHEN 'pg_catalog.pg_ts_parser'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_ts_parser) vs)) "
+    "WHEN 'pg_catalog.pg_ts_template'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_ts_template) vs)) "
+    "WHEN 'pg_catalog.pg_extension'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_extension) vs)) "
+    "WHEN 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_foreign_data_wrapper) vs)) "
+    "WHEN 'pg_catalog.pg_foreign_server'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_foreign_server) vs)) "
+    "WHEN 'pg_catalog.pg_event_trigger'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_event_trigger) vs)) "
+    "WHEN 'pg_catalog.pg_publication'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_publication) vs)) "
+    "WHEN 'pg_catalog.pg_transform'::pg_catalog.regclass THEN ((%2) < " FIRST_NORMAL_OID
+    " OR (%2) IN (SELECT vs.o FROM %W(pg_transform) vs)) "
+    "ELSE (%1) = 'pg_catalog.pg_tablespace'::pg_catalog.regclass END)";
 
 static const char shared_cond[] =
     "(CASE (%1) "
@@ -628,6 +737,51 @@ static void expand(PgwCatalogCtx *cc, PgwBuf *b, const char *tmpl)
                     "pg_catalog.split_part((%2)::pg_catalog.text, '_', 3)::pg_catalog.int2)))",
                     args, n);
             break;
+        case 'n':
+            if (n == 1)
+                expand_with_args(cc, b,
+                                 "((%1) = " BUILTIN_NSP " OR (%1) IN (SELECT vs.o FROM %{nsp} vs))",
+                                 args, n);
+            break;
+        case 'p':
+            if (n == 1)
+                expand_with_args(cc, b,
+                                 "((%1)::pg_catalog.oid < " FIRST_NORMAL_OID " OR "
+                                 "(%1)::pg_catalog.oid IN (SELECT vs.o FROM %{proc} vs))",
+                                 args, n);
+            break;
+        case 'y':
+            if (n == 1)
+                expand_with_args(cc, b,
+                                 "((%1)::pg_catalog.oid < " FIRST_NORMAL_OID " OR "
+                                 "(%1)::pg_catalog.oid IN (SELECT vs.o FROM %{type} vs))",
+                                 args, n);
+            break;
+        case 'c':
+            if (n == 2) {
+                buf_printf(b,
+                           "((%s)::pg_catalog.oid < " FIRST_NORMAL_OID " OR (%s)::pg_catalog.oid "
+                           "IN (SELECT vr.o FROM ",
+                           args[1], args[1]);
+                append_rule_set(cc, b, args[0]);
+                buf_append_str(b, " vr))");
+            }
+            break;
+        case 'W':
+            if (n == 1)
+                append_rule_set(cc, b, args[0]);
+            break;
+        case 'A':
+            if (n != 2)
+                break;
+            if (!any_mask(cfg, true))
+                buf_printf(b, "(%s)", args[1]);
+            else
+                expand_with_args(cc, b,
+                                 "((%2) - (SELECT pg_catalog.count(*) FROM %{hcol} vh WHERE "
+                                 "vh.rel = (%1) AND vh.att > 0))",
+                                 args, n);
+            break;
         case 'O':
             if (n == 3)
                 expand_with_args(cc, b, object_cond, args, n);
@@ -691,6 +845,12 @@ typedef struct CatalogRule {
 } CatalogRule;
 
 #define REFUSED ""
+/* Readable unchanged: only for relations whose rows describe no database
+ * object at all (no schema, function, type, relation or role): the server's
+ * constants (and pg_am, below). Everything that lists objects has a rule, and a relation with
+ * no rule is refused (fail closed). tests/unit/test_catalog.c pins the list
+ * of AS_IS relations, so adding one is a deliberate act. */
+#define AS_IS NULL
 #define PG(name, filter)                                                                           \
     {                                                                                              \
         "pg_catalog", name, filter, 0, NULL,                                                       \
@@ -741,25 +901,41 @@ typedef struct CatalogRule {
 
 static const CatalogRule catalog_rules[] = {
     /* pg_catalog tables */
-    PG("pg_aggregate", "r.aggfnoid IN (SELECT s.o FROM %{proc} s)"),
-    PG("pg_am", NULL),
-    PG("pg_amop", NULL),
-    PG("pg_amproc", NULL),
+    PG("pg_aggregate", "r.aggfnoid IN (SELECT s.o FROM %{proc} s) AND %p(r.aggtransfn) AND "
+                       "%p(r.aggfinalfn) AND %p(r.aggcombinefn) AND %p(r.aggserialfn) AND "
+                       "%p(r.aggdeserialfn) AND %p(r.aggmtransfn) AND %p(r.aggminvtransfn) AND "
+                       "%p(r.aggmfinalfn) AND %c(pg_operator, r.aggsortop) AND "
+                       "%y(r.aggtranstype) AND %y(r.aggmtranstype)"),
+    /* Access methods are the server's (CREATE ACCESS METHOD is for
+     * superusers only), read as is like its constants, so EXPLAIN over them
+     * stays allowed. Known limit: a handler installed in a schema the tenant
+     * cannot see prints with that schema's name through amhandler. */
+    PG("pg_am", AS_IS),
+    PG("pg_amop", "%c(pg_opfamily, r.amopfamily) AND %c(pg_operator, r.amopopr) AND "
+                  "%y(r.amoplefttype) AND %y(r.amoprighttype) AND %c(pg_opfamily, "
+                  "r.amopsortfamily) AND %c(pg_am, r.amopmethod)"),
+    PG("pg_amproc", "%c(pg_opfamily, r.amprocfamily) AND %p(r.amproc) AND "
+                    "%y(r.amproclefttype) AND %y(r.amprocrighttype)"),
     PG("pg_attrdef", IN_REL("adrelid") " AND NOT %H(r.adrelid, r.adnum)"),
     PG("pg_attribute", IN_REL("attrelid") " AND NOT %H(r.attrelid, r.attnum)"),
     PG("pg_auth_members", "r.roleid IN (SELECT s.o FROM %{role} s) AND r.member IN (SELECT s.o "
                           "FROM %{role} s)"),
     PG("pg_authid", REFUSED),
-    PG("pg_cast", NULL),
+    PG("pg_cast", "%y(r.castsource) AND %y(r.casttarget) AND %p(r.castfunc)"),
     {"pg_catalog",
      "pg_class",
      IN_REL("oid"),
      0,
      NULL,
-     {FIGURE("reltuples"), FIGURE("relpages"), FIGURE("relallvisible")}},
-    PG("pg_collation", NULL),
+     /* relnatts counts only the columns the tenant sees (a hidden column
+      * before visible ones leaves a gap in attnum: README, known limits). */
+     {FIGURE("reltuples"),
+      FIGURE("relpages"),
+      FIGURE("relallvisible"),
+      {"relnatts", "%A(r.oid, r.relnatts)"}}},
+    PG("pg_collation", "%n(r.collnamespace)"),
     PG("pg_constraint", "r.oid IN (SELECT s.o FROM %{con} s)"),
-    PG("pg_conversion", NULL),
+    PG("pg_conversion", "%n(r.connamespace) AND %p(r.conproc)"),
     {"pg_catalog",
      "pg_database",
      "r.datname = pg_catalog.current_database()",
@@ -774,30 +950,45 @@ static const CatalogRule catalog_rules[] = {
                     "r.refobjsubid)"),
     PG("pg_description", "%O(r.classoid, r.objoid, r.objsubid)"),
     PG("pg_enum", "r.enumtypid IN (SELECT s.o FROM %{type} s)"),
-    PG("pg_event_trigger", NULL),
-    PG("pg_extension", NULL),
-    PG("pg_foreign_data_wrapper", "true"),
+    PG("pg_event_trigger", "%p(r.evtfoid)"),
+    /* An extension's objects live in its schema; its configuration tables
+     * must all be visible. */
+    PG("pg_extension", "%n(r.extnamespace) AND (r.extconfig IS NULL OR r.extconfig OPERATOR("
+                       "pg_catalog.<@) ARRAY(SELECT vs.o FROM %{rel} vs))"),
+    PG("pg_foreign_data_wrapper", "%p(r.fdwhandler) AND %p(r.fdwvalidator)"),
     PG("pg_foreign_server", "true"),
     PG("pg_foreign_table", IN_REL("ftrelid")),
     PG("pg_index", IN_REL("indexrelid")),
     PG("pg_inherits", IN_REL("inhrelid") " AND " IN_REL("inhparent")),
     PG("pg_init_privs", "%O(r.classoid, r.objoid, r.objsubid)"),
-    PG("pg_language", "true"),
+    PG("pg_language", "%p(r.lanplcallfoid) AND %p(r.laninline) AND %p(r.lanvalidator)"),
     PG("pg_largeobject", REFUSED),
     /* Large objects belong to no tenant: none exist for one. */
     PG("pg_largeobject_metadata", "false"),
     PG("pg_namespace", "r.oid IN (SELECT s.o FROM %{nsp} s)"),
-    PG("pg_opclass", NULL),
-    PG("pg_operator", NULL),
-    PG("pg_opfamily", NULL),
+    PG("pg_opclass", "%n(r.opcnamespace) AND %c(pg_opfamily, r.opcfamily) AND %y(r.opcintype) "
+                     "AND %y(r.opckeytype) AND %c(pg_am, r.opcmethod)"),
+    /* An operator is shown when its schema is visible and every function and
+     * type it names is: a row that named an invisible function would print
+     * it through oprcode (regproc output is schema.name). Rows are left out
+     * rather than showing NULL: these columns are NOT NULL in PostgreSQL and
+     * tools join on them, and the policy pins every operator a statement
+     * uses to pg_catalog anyway, so nothing usable disappears. */
+    PG("pg_operator", "%n(r.oprnamespace) AND %p(r.oprcode) AND %p(r.oprrest) AND "
+                      "%p(r.oprjoin) AND %y(r.oprleft) AND %y(r.oprright) AND %y(r.oprresult)"),
+    PG("pg_opfamily", "%n(r.opfnamespace) AND %c(pg_am, r.opfmethod)"),
     PG("pg_parameter_acl", "true"),
     PG("pg_partitioned_table", IN_REL("partrelid")),
     PG("pg_policy", IN_REL("polrelid")),
     PG("pg_proc", "r.oid IN (SELECT s.o FROM %{proc} s)"),
-    PG("pg_publication", NULL),
-    PG("pg_publication_namespace", NULL), /* schemas only; psql's \d reads it */
+    /* A publication names no schema object itself (its tables and schemas
+     * are the two catalogs below, filtered). */
+    PG("pg_publication", "true"),
+    PG("pg_publication_namespace", "%n(r.pnnspid)"), /* psql's \d reads it */
     PG("pg_publication_rel", IN_REL("prrelid")),
-    PG("pg_range", "r.rngtypid IN (SELECT s.o FROM %{type} s)"),
+    PG("pg_range", "r.rngtypid IN (SELECT s.o FROM %{type} s) AND %y(r.rngsubtype) AND "
+                   "%y(r.rngmultitypid) AND %p(r.rngcanonical) AND %p(r.rngsubdiff) AND "
+                   "%c(pg_collation, r.rngcollation) AND %c(pg_opclass, r.rngsubopc)"),
     PG("pg_replication_origin", REFUSED),
     PG("pg_rewrite", IN_REL("ev_class")),
     PG("pg_seclabel", "%O(r.classoid, r.objoid, r.objsubid)"),
@@ -813,18 +1004,21 @@ static const CatalogRule catalog_rules[] = {
     {"pg_catalog", "pg_subscription", "false", CAT_COLUMNS, NULL, {{"subconninfo", "NULL"}}},
     PG("pg_subscription_rel", REFUSED),
     PG("pg_tablespace", "true"),
-    PG("pg_transform", NULL),
+    PG("pg_transform", "%y(r.trftype) AND %p(r.trffromsql) AND %p(r.trftosql) AND "
+                       "%c(pg_language, r.trflang)"),
     PG("pg_trigger", "r.oid IN (SELECT s.o FROM %{trig} s)"),
-    PG("pg_ts_config", NULL),
-    PG("pg_ts_config_map", NULL),
-    PG("pg_ts_dict", NULL),
-    PG("pg_ts_parser", NULL),
-    PG("pg_ts_template", NULL),
+    PG("pg_ts_config", "%n(r.cfgnamespace) AND %c(pg_ts_parser, r.cfgparser)"),
+    PG("pg_ts_config_map", "%c(pg_ts_config, r.mapcfg) AND %c(pg_ts_dict, r.mapdict)"),
+    PG("pg_ts_dict", "%n(r.dictnamespace) AND %c(pg_ts_template, r.dicttemplate)"),
+    PG("pg_ts_parser", "%n(r.prsnamespace) AND %p(r.prsstart) AND %p(r.prstoken) AND "
+                       "%p(r.prsend) AND %p(r.prsheadline) AND %p(r.prslextype)"),
+    PG("pg_ts_template", "%n(r.tmplnamespace) AND %p(r.tmplinit) AND %p(r.tmpllexize)"),
     PG("pg_type", "r.oid IN (SELECT s.o FROM %{type} s)"),
     PG("pg_user_mapping", REFUSED),
     /* pg_catalog views */
-    PG("pg_available_extension_versions", NULL),
-    PG("pg_available_extensions", NULL),
+    /* What the server has installed (control files), not database objects. */
+    PG("pg_available_extension_versions", AS_IS),
+    PG("pg_available_extensions", AS_IS),
     PG("pg_backend_memory_contexts", REFUSED),
     PG("pg_config", REFUSED),
     /* The statement text of one's own cursors and prepared statements is the
@@ -936,8 +1130,8 @@ static const CatalogRule catalog_rules[] = {
     PG("pg_stats_ext", REFUSED),
     PG("pg_stats_ext_exprs", REFUSED),
     PG("pg_tables", TBL("schemaname", "tablename")),
-    PG("pg_timezone_abbrevs", NULL),
-    PG("pg_timezone_names", NULL),
+    PG("pg_timezone_abbrevs", AS_IS),
+    PG("pg_timezone_names", AS_IS),
     PG("pg_user", "r.usesysid IN (SELECT s.o FROM %{role} s)"),
     /* One's own user mappings, without their options (passwords). */
     {"pg_catalog",
@@ -953,8 +1147,8 @@ static const CatalogRule catalog_rules[] = {
     IS("attributes", "true"),
     IS("character_sets", "true"),
     IS("check_constraints", "%K(r.constraint_schema, r.constraint_name)"),
-    IS("collation_character_set_applicability", "true"),
-    IS("collations", "true"),
+    IS("collation_character_set_applicability", "%N(r.collation_schema)"),
+    IS("collations", "%N(r.collation_schema)"),
     IS("column_column_usage", TBL_COL("table_schema", "table_name", "column_name") " AND NOT "
                                                                                    "%C(r.table_"
                                                                                    "schema, "
@@ -1016,10 +1210,11 @@ static const CatalogRule catalog_rules[] = {
     IS("routines", "%f(r.specific_schema, r.specific_name)"),
     IS("schemata", "%N(r.schema_name)"),
     IS("sequences", TBL("sequence_schema", "sequence_name")),
-    IS("sql_features", NULL),
-    IS("sql_implementation_info", NULL),
-    IS("sql_parts", NULL),
-    IS("sql_sizing", NULL),
+    /* The SQL standard's feature lists: constants of the server version. */
+    IS("sql_features", AS_IS),
+    IS("sql_implementation_info", AS_IS),
+    IS("sql_parts", AS_IS),
+    IS("sql_sizing", AS_IS),
     IS("table_constraints",
        TBL("table_schema", "table_name") " AND %K(r.constraint_schema, r.constraint_name)"),
     IS("table_privileges", TBL("table_schema", "table_name")),
@@ -1049,6 +1244,36 @@ static const CatalogRule *catalog_rule(const char *schema, const char *name)
             strcmp(catalog_rules[i].schema, schema) == 0)
             return &catalog_rules[i];
     return NULL;
+}
+
+/* %W(cat): the OIDs of cat's rows its rule shows (a FROM item with column
+ * o). A catalog readable as is shows every row; a refused or unknown one
+ * none. */
+static void append_rule_set_body(PgwCatalogCtx *cc, PgwBuf *b, const char *catalog)
+{
+    const CatalogRule *rule = catalog_rule("pg_catalog", catalog);
+    if (rule == NULL || (rule->filter != NULL && rule->filter[0] == '\0')) {
+        buf_append_str(b, "SELECT NULL::pg_catalog.oid AS o WHERE false");
+        return;
+    }
+    buf_printf(b, "SELECT r.oid AS o FROM pg_catalog.%s r", rule->name);
+    if (rule->filter != NULL) {
+        buf_append_str(b, " WHERE ");
+        expand(cc, b, rule->filter);
+    }
+}
+
+static void append_rule_set(PgwCatalogCtx *cc, PgwBuf *b, const char *catalog)
+{
+    int s = rule_set_index(catalog);
+    if (s >= 0 && !cc->inline_sets) {
+        cc->used |= SET_BIT(s);
+        buf_printf(b, PGW_CATALOG_RESERVED_PREFIX "r_%s", catalog);
+        return;
+    }
+    buf_append_byte(b, '(');
+    append_rule_set_body(cc, b, catalog);
+    buf_append_byte(b, ')');
 }
 
 const char *policy_catalog_rule_at(size_t i, const char **schema)

@@ -59,7 +59,9 @@ typedef struct PgwCatalogCtx {
     const char *const *search_path; /* the pinned search_path, pg_catalog left out */
     size_t nsearch_path;
     bool inline_sets; /* the statement has no WITH to carry the sets: expand in place */
-    unsigned used; /* bit (1u << PgwSet) per set referenced so far */
+    /* Bit (1 << PgwSet) per set referenced so far; above PGW_NSETS, one bit
+     * per catalog rule used as a set (%W, policy_catalog.c). */
+    uint64_t used;
     unsigned syscols; /* PGW_SYSCOL_* the statement names */
     /* Which columns the statement can read: a view leaves out the others
      * (and their rewritten values). NULL: every column. */

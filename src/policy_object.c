@@ -13,8 +13,10 @@
  * of that class: an OID argument becomes
  *     (SELECT v.o FROM (VALUES ((X)::oid)) v(o) WHERE v.o IN <visible set>)
  * which yields NULL, PostgreSQL's own answer for an OID that names nothing,
- * and a text cast to regclass, regtype or regproc is looked up by the
- * backend and, when the object is invisible, looked up a second time with
+ * and a text cast to a reg* type is looked up by the backend (for
+ * operators, collations and text search objects only after its schema part
+ * is found visible; a literal naming a hidden schema is refused here with
+ * PostgreSQL's 3F000) and, when the object is invisible, looked up a second time with
  * search_path narrowed to pg_catalog, which fails with exactly the error a
  * missing name gets (the narrowing is transactional and is undone by that
  * very error). X appears once in every wrapper, so a volatile argument
@@ -276,8 +278,8 @@ static int instantiate(Rewrite *rw, const char *tmpl, PgQuery__Node *a1, PgQuery
 
 /* Replace *slot by the template's expression over *slot (and copies or
  * moved nodes for the other placeholders). */
-static int wrap(Rewrite *rw, PgQuery__Node **slot, const char *tmpl, PgQuery__Node *a2,
-                PgQuery__Node *a3)
+int policy_object_wrap(Rewrite *rw, PgQuery__Node **slot, const char *tmpl, PgQuery__Node *a2,
+                       PgQuery__Node *a3)
 {
     PgQuery__Node *out;
     if (instantiate(rw, tmpl, *slot, a2, a3, &out) < 0)
@@ -298,7 +300,7 @@ static int wrap_fmt(Rewrite *rw, PgQuery__Node **slot, PgQuery__Node *a2, PgQuer
     va_start(ap, fmt);
     vsnprintf(tmpl, sizeof(tmpl), fmt, ap);
     va_end(ap);
-    return wrap(rw, slot, tmpl, a2, a3);
+    return policy_object_wrap(rw, slot, tmpl, a2, a3);
 }
 
 /* A fresh expression from SQL (no placeholders). */
@@ -414,111 +416,6 @@ static void replace_named(PgQuery__Node **slot, PgQuery__Node *with)
 static int wrap_oid(Rewrite *rw, PgQuery__Node **slot, const char *set)
 {
     return wrap_fmt(rw, slot, NULL, NULL, OID_WRAPPER, set);
-}
-
-/* X as the client's cast to regtype would read it, kept when in answer.
- * A number (an OID, or another reg value) names nothing invisible: NULL
- * unless visible. Text is looked up by the backend exactly as the cast
- * would, and a name that exists but is not visible is looked up a second
- * time with search_path narrowed to pg_catalog, which fails exactly as a
- * missing name does (see the file's prose) and names only what the client
- * wrote. For functions, a name qualified with a schema that holds no
- * visible function goes straight to that second lookup, so hidden and
- * missing answer alike there too. X is evaluated once, in the VALUES; the
- * cast only in the branch that needs it. */
-static int wrap_resolve(Rewrite *rw, PgQuery__Node **slot, const char *regtype, const char *exists,
-                        const char *answer)
-{
-    bool func = strcmp(regtype, "regproc") == 0 || strcmp(regtype, "regprocedure") == 0;
-    const char *requote;
-    if (strcmp(regtype, "regclass") == 0)
-        requote = "pg_catalog.quote_ident(pg_catalog.array_to_string(pg_catalog.parse_ident("
-                  "pgwarden_v.x::pg_catalog.text), '.'))";
-    else if (strcmp(regtype, "regtype") == 0)
-        requote =
-            "pg_catalog.quote_ident(CASE WHEN pg_catalog.strpos(pgwarden_v.x::pg_catalog.text, "
-            "'\"') = 0 THEN pg_catalog.lower(pg_catalog.btrim(pgwarden_v.x::pg_catalog.text)) "
-            "ELSE pgwarden_v.x::pg_catalog.text END)";
-    else
-        requote =
-            "CASE WHEN pg_catalog.strpos(pg_catalog.split_part(pgwarden_v.x::pg_catalog.text, "
-            "'(', 1), '.') > 0 THEN pg_catalog.quote_ident(pg_catalog.split_part("
-            "pgwarden_v.x::pg_catalog.text, '(', 1)) || '(' || pg_catalog.split_part("
-            "pgwarden_v.x::pg_catalog.text, '(', 2) ELSE pgwarden_v.x::pg_catalog.text END";
-    /* The second lookup reads the text through set_config, so the narrowing
-     * happens first and nothing of it is folded into a constant (and
-     * evaluated) at plan time when X is a constant. */
-    PgwBuf sentinel, b;
-    buf_init(&sentinel);
-    buf_printf(&sentinel, "(CASE WHEN pg_catalog.%sin((", regtype);
-    static const char text_of_x[] = "pgwarden_v.x::pg_catalog.text";
-    for (const char *p = requote; *p != '\0';) {
-        if (strncmp(p, text_of_x, sizeof(text_of_x) - 1) == 0) {
-            buf_append_str(&sentinel,
-                           "(CASE WHEN pg_catalog.set_config('search_path', 'pg_catalog', true) IS "
-                           "NULL THEN NULL ELSE pgwarden_v.x::pg_catalog.text END)");
-            p += sizeof(text_of_x) - 1;
-        } else {
-            buf_append_byte(&sentinel, (uint8_t)*p++);
-        }
-    }
-    buf_printf(&sentinel, ")::pg_catalog.cstring) IS NOT NULL THEN NULL::pg_catalog.%s END)",
-               regtype);
-    char *stl = buf_steal_str(&sentinel);
-    buf_init(&b);
-    buf_printf(
-        &b,
-        "(SELECT CASE WHEN pgwarden_v.x IS NULL THEN NULL::pg_catalog.%s "
-        "WHEN pg_catalog.pg_typeof(pgwarden_v.x)::pg_catalog.oid NOT IN (25, 1043, 19, 1042, "
-        "705, 2275) THEN (SELECT pgwarden_w.o FROM (SELECT pgwarden_v.x::pg_catalog.%s AS o) "
-        "pgwarden_w WHERE pgwarden_w.o::pg_catalog.oid = 0::pg_catalog.oid OR "
-        "pgwarden_w.o::pg_catalog.oid IN (SELECT s.o FROM %s s)) ",
-        regtype, regtype, answer);
-    if (func) {
-        /* A name qualified with a schema holding no visible function. */
-        buf_append_str(&b, "WHEN pg_catalog.strpos(pg_catalog.split_part(pgwarden_v.x::pg_catalog."
-                           "text, '(', 1), '.') > 0 AND pg_catalog.lower(pg_catalog.btrim("
-                           "pg_catalog.split_part(pgwarden_v.x::pg_catalog.text, '.', 1), ' \"')) "
-                           "NOT IN ('pg_catalog', 'information_schema'");
-        for (size_t i = 0; i < rw->ctx->cfg->nallowed_functions; i++) {
-            const char *f = rw->ctx->cfg->allowed_functions[i];
-            const char *dot = strrchr(f, '.');
-            char schema[128];
-            snprintf(schema, sizeof(schema), "%.*s", dot != NULL ? (int)(dot - f) : 6,
-                     dot != NULL ? f : "public");
-            buf_append_str(&b, ", ");
-            policy_append_literal(&b, schema);
-        }
-        buf_printf(&b, ") THEN %s ", stl);
-    }
-    buf_printf(&b,
-               "ELSE (SELECT CASE WHEN pgwarden_w.o::pg_catalog.oid = 0::pg_catalog.oid OR "
-               "pgwarden_w.o::pg_catalog.oid IN (SELECT s.o FROM %s s) THEN pgwarden_w.o ",
-               answer);
-    if (strcmp(exists, answer) != 0)
-        buf_printf(&b, "WHEN pgwarden_w.o::pg_catalog.oid IN (SELECT s.o FROM %s s) THEN NULL ",
-                   exists);
-    buf_printf(&b,
-               "ELSE %s END FROM (SELECT pgwarden_v.x::pg_catalog.%s AS o) pgwarden_w) END FROM "
-               "(VALUES (pgwarden_arg)) pgwarden_v(x))",
-               stl, regtype);
-    free(stl);
-    char *tmpl = buf_steal_str(&b);
-    int rc = wrap(rw, slot, tmpl, NULL, NULL);
-    free(tmpl);
-    return rc;
-}
-
-/* to_regclass & co: the backend's lookup, kept when visible; NULL for a
- * hidden object exactly as for a missing one. */
-static int wrap_to_reg(Rewrite *rw, PgQuery__Node **slot, const char *regtype, const char *set)
-{
-    return wrap_fmt(
-        rw, slot, NULL, NULL,
-        "(SELECT pgwarden_w.o FROM (SELECT pg_catalog.to_%s(pgwarden_v.t) AS o FROM (VALUES "
-        "((pgwarden_arg)::pg_catalog.text)) pgwarden_v(t)) pgwarden_w WHERE pgwarden_w.o::pg_catalog.oid IN "
-        "(SELECT s.o FROM %s s))",
-        regtype, set);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -848,6 +745,45 @@ static int check_function_text(Rewrite *rw, const char *text)
 /* Casts to reg* types                                                        */
 /* ------------------------------------------------------------------------ */
 
+/* The schema a reg* name written as a literal is qualified with, parsed
+ * the way the input function reads names (libpg_query reads the
+ * identifiers); false when unqualified or not a name (the backend then
+ * decides, and the run-time check of the schema still applies). */
+static bool literal_schema(const char *text, bool op, char *out, size_t outlen)
+{
+    char *copy = pgw_strdup(text);
+    char *qual = copy;
+    if (op) {
+        /* "schema.+(int4,int4)": the symbol has no '.', so the schema is
+         * what precedes the last '.' before the argument list. */
+        char *paren = strchr(copy, '(');
+        if (paren != NULL)
+            *paren = '\0';
+        char *dot = strrchr(copy, '.');
+        if (dot == NULL) {
+            free(copy);
+            return false;
+        }
+        *dot = '\0';
+    }
+    PgQuery__ParseResult *tree;
+    const PgQuery__RangeVar *rv = parse_relation_text(qual, &tree);
+    bool found = false;
+    if (rv != NULL) {
+        /* op: "schema" or "db.schema" is the relation part; otherwise the
+         * name's own schema part. */
+        const char *schema = op ? rv->relname : rv->schemaname;
+        if (schema != NULL && schema[0] != '\0') {
+            snprintf(out, outlen, "%s", schema);
+            found = true;
+        }
+    }
+    if (tree != NULL)
+        pg_query__parse_result__free_unpacked(tree, NULL);
+    free(copy);
+    return found;
+}
+
 int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)
 {
     Rewrite *rw = w->rw;
@@ -875,9 +811,20 @@ int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)
     bool regproc = strcmp(tname, "regproc") == 0 || strcmp(tname, "regprocedure") == 0;
     bool regnamespace = strcmp(tname, "regnamespace") == 0;
     bool regrole = strcmp(tname, "regrole") == 0;
-    if (!regclass && !regtype && !regproc && !regnamespace && !regrole)
-        return 0; /* operators, collations, text search objects: not tenant-specific */
+    if (!regclass && !regtype && !regproc && !regnamespace && !regrole &&
+        !policy_object_reg_by_rule(tname))
+        /* A reg* type with no visible set: refused (fail closed). */
+        return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
+                             "pgwarden: casting to %s is not allowed", tname);
 
+    if (lit != NULL && !digits && policy_object_reg_by_rule(tname)) {
+        /* 'hidden.x'::regconfig: a schema the tenant cannot see answers as
+         * a missing one, before any lookup. */
+        char schema[256];
+        if (literal_schema(lit->sval, policy_object_reg_operator(tname), schema, sizeof(schema)) &&
+            !schema_visible(rw, schema))
+            return refuse_missing_schema(rw, schema);
+    }
     if (lit != NULL && !digits) {
         if (regclass) {
             /* 'customers'::regclass: decided now, exactly as FROM customers
@@ -895,7 +842,8 @@ int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)
     }
     if (policy_walk_node(w, &tc->base) < 0)
         return -1;
-    if (digits && wrap(rw, &tc->arg, "((pgwarden_arg)::pg_catalog.oid)", NULL, NULL) < 0)
+    if (digits &&
+        policy_object_wrap(rw, &tc->arg, "((pgwarden_arg)::pg_catalog.oid)", NULL, NULL) < 0)
         return -1; /* '16433'::regclass: the input function reads digits as an OID */
     /* The column keeps the name PostgreSQL gives the cast. */
     char *colname = NULL;
@@ -904,13 +852,19 @@ int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)
     colname = pgw_strdup(strength >= 2 ? figured : tname);
     int rc;
     if (regclass)
-        rc = wrap_resolve(rw, &tc->arg, "regclass", "%{rel}", "%{rel}");
+        rc = policy_object_wrap_resolve(rw, &tc->arg, "regclass", "%{rel}", "%{rel}");
     else if (regtype)
-        rc = wrap_resolve(rw, &tc->arg, "regtype", "%{type}", "%{type}");
+        rc = policy_object_wrap_resolve(rw, &tc->arg, "regtype", "%{type}", "%{type}");
     else if (regproc)
-        rc = wrap_resolve(rw, &tc->arg, tname, "%{proc}", "%{proc}");
-    else if (regnamespace)
-        rc = wrap(
+        rc = policy_object_wrap_resolve(rw, &tc->arg, tname, "%{proc}", "%{proc}");
+    else if (policy_object_reg_by_rule(tname)) {
+        /* Operators, collations, text search objects: the set is their
+         * catalog view's rows (policy_catalog.c, %W). */
+        char set[64];
+        snprintf(set, sizeof(set), "%%W(%s)", policy_builtin_reg_catalog(tname));
+        rc = policy_object_wrap_resolve(rw, &tc->arg, tname, set, set);
+    } else if (regnamespace)
+        rc = policy_object_wrap(
             rw, &tc->arg,
             "(SELECT n.oid::pg_catalog.regnamespace FROM pg_catalog.pg_namespace n, (VALUES "
             "((pgwarden_arg)::pg_catalog.text)) pgwarden_v(t) WHERE n.oid IN (SELECT s.o FROM %{nsp} "
@@ -918,7 +872,7 @@ int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)
             "= pg_catalog.to_regnamespace(pgwarden_v.t)::pg_catalog.oid END)",
             NULL, NULL);
     else
-        rc = wrap(
+        rc = policy_object_wrap(
             rw, &tc->arg,
             "(SELECT a.oid::pg_catalog.regrole FROM pg_catalog.pg_roles a, (VALUES "
             "((pgwarden_arg)::pg_catalog.text)) pgwarden_v(t) WHERE a.oid IN (SELECT s.o FROM "
@@ -936,7 +890,9 @@ int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)
 /* ------------------------------------------------------------------------ */
 
 /* The set (FROM-item template) a catalog's OIDs are checked against;
- * "" for classes every tenant may see; NULL when unknown. */
+ * "" for classes every tenant may see (tablespaces, shared); NULL when
+ * unknown. A catalog without a set of its own is checked by its catalog
+ * rule (%W): an object is described exactly when its row is shown. */
 static const char *class_set(const char *catalog)
 {
     static const struct {
@@ -955,25 +911,25 @@ static const char *class_set(const char *catalog)
         {"pg_statistic_ext", "(SELECT vx.oid AS o FROM pg_catalog.pg_statistic_ext vx WHERE "
                              "vx.stxrelid IN (SELECT vs.o FROM %{rel} vs) AND NOT "
                              "%h(pg_statistic_ext, vx.oid))"},
-        {"pg_am", ""},
-        {"pg_cast", ""},
-        {"pg_collation", ""},
-        {"pg_conversion", ""},
-        {"pg_event_trigger", ""},
-        {"pg_extension", ""},
-        {"pg_foreign_data_wrapper", ""},
-        {"pg_foreign_server", ""},
-        {"pg_language", ""},
-        {"pg_opclass", ""},
-        {"pg_operator", ""},
-        {"pg_opfamily", ""},
-        {"pg_publication", ""},
+        {"pg_am", "%W(pg_am)"},
+        {"pg_cast", "%W(pg_cast)"},
+        {"pg_collation", "%W(pg_collation)"},
+        {"pg_conversion", "%W(pg_conversion)"},
+        {"pg_event_trigger", "%W(pg_event_trigger)"},
+        {"pg_extension", "%W(pg_extension)"},
+        {"pg_foreign_data_wrapper", "%W(pg_foreign_data_wrapper)"},
+        {"pg_foreign_server", "%W(pg_foreign_server)"},
+        {"pg_language", "%W(pg_language)"},
+        {"pg_opclass", "%W(pg_opclass)"},
+        {"pg_operator", "%W(pg_operator)"},
+        {"pg_opfamily", "%W(pg_opfamily)"},
+        {"pg_publication", "%W(pg_publication)"},
         {"pg_tablespace", ""},
-        {"pg_transform", ""},
-        {"pg_ts_config", ""},
-        {"pg_ts_dict", ""},
-        {"pg_ts_parser", ""},
-        {"pg_ts_template", ""},
+        {"pg_transform", "%W(pg_transform)"},
+        {"pg_ts_config", "%W(pg_ts_config)"},
+        {"pg_ts_dict", "%W(pg_ts_dict)"},
+        {"pg_ts_parser", "%W(pg_ts_parser)"},
+        {"pg_ts_template", "%W(pg_ts_template)"},
     };
     if (strncmp(catalog, "pg_catalog.", 11) == 0)
         catalog += 11;
@@ -1008,6 +964,10 @@ static const char *kind_set(PgwArgKind k)
         return class_set("pg_rewrite");
     case PGW_ARG_STATISTICS:
         return class_set("pg_statistic_ext");
+    case PGW_ARG_OPERATOR:
+        return class_set("pg_operator");
+    case PGW_ARG_COLLATION:
+        return class_set("pg_collation");
     default:
         return NULL;
     }
@@ -1053,7 +1013,7 @@ static int relation_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, Pg
             /* Sizes and counts of a row-filtered relation (or of a catalog,
              * which counts every tenant's objects) are other tenants'
              * volume: NULL, as for a relation without storage. */
-            return wrap(
+            return policy_object_wrap(
                 rw, slot,
                 "(SELECT pgwarden_v.o FROM (VALUES "
                 "((pgwarden_arg)::pg_catalog.regclass::pg_catalog.oid)) pgwarden_v(o) WHERE pgwarden_v.o IN "
@@ -1066,10 +1026,11 @@ static int relation_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, Pg
     if ((lit == NULL || !all_digits(lit->sval)) && text) {
         /* A name computed at run time (Metabase's quoted schema || '.' ||
          * table): resolved by the backend, kept when visible. */
-        if (wrap_resolve(rw, slot, "regclass", "%{rel}", volume ? "%{unf}" : "%{rel}") < 0)
+        if (policy_object_wrap_resolve(rw, slot, "regclass", "%{rel}",
+                                       volume ? "%{unf}" : "%{rel}") < 0)
             return -1;
         if (strcmp(fname, "pg_get_serial_sequence") == 0)
-            return wrap(rw, slot, "((pgwarden_arg)::pg_catalog.text)", NULL, NULL);
+            return policy_object_wrap(rw, slot, "((pgwarden_arg)::pg_catalog.text)", NULL, NULL);
         return 0;
     }
     return wrap_oid(rw, slot, volume ? "%{unf}" : "%{rel}");
@@ -1105,13 +1066,13 @@ static int column_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, cons
     /* Both the column and (a copy of) the relation are values of the
      * wrapper's VALUES, so neither is evaluated in a scope of ours. */
     if (number)
-        return wrap(
+        return policy_object_wrap(
             rw, slot,
             "(SELECT pgwarden_v.n FROM (VALUES ((pgwarden_arg)::pg_catalog.int2, "
             "(pgwarden_arg2)::pg_catalog.text)) pgwarden_v(n, r) WHERE NOT "
             "%H(pg_catalog.regclassin(pgwarden_v.r::pg_catalog.cstring)::pg_catalog.oid, pgwarden_v.n))",
             rel, NULL);
-    return wrap(
+    return policy_object_wrap(
         rw, slot,
         "(SELECT pgwarden_v.c FROM (VALUES ((pgwarden_arg)::pg_catalog.text, "
         "(pgwarden_arg2)::pg_catalog.text)) pgwarden_v(c, r) WHERE NOT EXISTS (SELECT 1 FROM "
@@ -1128,18 +1089,18 @@ static int object_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, PgwA
     switch (k) {
     case PGW_ARG_TYPE:
         if (text)
-            return wrap_resolve(rw, slot, "regtype", "%{type}", "%{type}");
+            return policy_object_wrap_resolve(rw, slot, "regtype", "%{type}", "%{type}");
         return wrap_oid(rw, slot, "%{type}");
     case PGW_ARG_FUNC:
         if (text) {
             if (lit != NULL && check_function_text(rw, lit->sval) < 0)
                 return -1;
-            return wrap_resolve(rw, slot, "regprocedure", "%{proc}", "%{proc}");
+            return policy_object_wrap_resolve(rw, slot, "regprocedure", "%{proc}", "%{proc}");
         }
         return wrap_oid(rw, slot, "%{proc}");
     case PGW_ARG_NAMESPACE:
         if (text)
-            return wrap(
+            return policy_object_wrap(
                 rw, slot,
                 "(SELECT n.oid FROM pg_catalog.pg_namespace n, (VALUES "
                 "((pgwarden_arg)::pg_catalog.text)) pgwarden_v(t) WHERE n.oid IN (SELECT s.o FROM "
@@ -1151,7 +1112,7 @@ static int object_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, PgwA
         if (is_role_keyword(*slot) || (lit != NULL && strcasecmp(lit->sval, "public") == 0))
             return 0;
         if (text)
-            return wrap(
+            return policy_object_wrap(
                 rw, slot,
                 "(SELECT CASE WHEN pg_catalog.lower(pgwarden_v.t) = 'public' THEN "
                 "'public'::pg_catalog.name ELSE (SELECT a.rolname FROM "
@@ -1176,7 +1137,7 @@ static int object_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, PgwA
             policy_object_replace_node(slot, n);
             return 0;
         }
-        return wrap(
+        return policy_object_wrap(
             rw, slot,
             "(SELECT CASE WHEN pgwarden_v.t = %T::pg_catalog.text OR pgwarden_v.t = (SELECT "
             "d.oid::pg_catalog.text FROM pg_catalog.pg_database d WHERE d.datname = "
@@ -1188,14 +1149,15 @@ static int object_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, PgwA
         /* Each hidden type becomes an OID no type has (the largest: the
          * OID counter never hands it out in practice), so the answer is
          * the one for a missing type ("???"); 0 stays ("-"). */
-        return wrap(rw, slot,
-                    "(SELECT CASE WHEN pgwarden_v.a IS NOT NULL THEN "
-                    "pg_catalog.array_to_string(ARRAY(SELECT CASE WHEN vx.x = 0 OR vx.x IN "
-                    "(SELECT s.o FROM %{type} s) THEN vx.x ELSE 4294967295::pg_catalog.oid END "
-                    "FROM pg_catalog.unnest(pgwarden_v.a) WITH ORDINALITY vx(x, i) ORDER BY "
-                    "vx.i), ' ')::pg_catalog.oidvector END FROM (VALUES "
-                    "((pgwarden_arg)::pg_catalog.oid[])) pgwarden_v(a))",
-                    NULL, NULL);
+        return policy_object_wrap(
+            rw, slot,
+            "(SELECT CASE WHEN pgwarden_v.a IS NOT NULL THEN "
+            "pg_catalog.array_to_string(ARRAY(SELECT CASE WHEN vx.x = 0 OR vx.x IN "
+            "(SELECT s.o FROM %{type} s) THEN vx.x ELSE 4294967295::pg_catalog.oid END "
+            "FROM pg_catalog.unnest(pgwarden_v.a) WITH ORDINALITY vx(x, i) ORDER BY "
+            "vx.i), ' ')::pg_catalog.oidvector END FROM (VALUES "
+            "((pgwarden_arg)::pg_catalog.oid[])) pgwarden_v(a))",
+            NULL, NULL);
     case PGW_ARG_SETTING:
         if (lit != NULL) {
             if (!policy_setting_visible(lit->sval))
@@ -1203,10 +1165,11 @@ static int object_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, PgwA
                                      "pgwarden: permission denied to examine \"%s\"", lit->sval);
             return 0;
         }
-        return wrap(rw, slot,
-                    "(SELECT CASE WHEN %G(pgwarden_v.t) THEN pgwarden_v.t END FROM (VALUES "
-                    "((pgwarden_arg)::pg_catalog.text)) pgwarden_v(t))",
-                    NULL, NULL);
+        return policy_object_wrap(
+            rw, slot,
+            "(SELECT CASE WHEN %G(pgwarden_v.t) THEN pgwarden_v.t END FROM (VALUES "
+            "((pgwarden_arg)::pg_catalog.text)) pgwarden_v(t))",
+            NULL, NULL);
     default: {
         const char *set = kind_set(k);
         if (set == NULL)
@@ -1362,7 +1325,7 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
         PgQuery__Node *old = *slot;
         *slot = arg;
         pg_query__node__free_unpacked(old, NULL);
-        int rc = wrap_to_reg(rw, slot, bo->type, kind_set(k));
+        int rc = policy_object_wrap_to_reg(rw, slot, bo->type, kind_set(k));
         if (rc == 0)
             policy_object_set_output_name(*slot, fname);
         free(fname);
@@ -1403,7 +1366,7 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
         /* A visible partition of a hidden parent (or a visible parent of a
          * hidden partition) would name the hidden one: such a relation has
          * no partition hierarchy for the tenant. */
-        return wrap(
+        return policy_object_wrap(
             rw, &fc->args[0],
             "(SELECT pgwarden_v.o::pg_catalog.regclass FROM (VALUES "
             "(pg_catalog.regclassin((pgwarden_arg)::pg_catalog.text::pg_catalog.cstring)::"
@@ -1416,7 +1379,7 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
     if (strcmp(name, "pg_get_serial_sequence") == 0) {
         /* The sequence of a hidden column is no visible relation. (name
          * is the call's, which survives: it is moved into the wrapper.) */
-        if (wrap(
+        if (policy_object_wrap(
                 rw, slot,
                 "(SELECT pgwarden_v.t FROM (VALUES ((pgwarden_arg)::pg_catalog.text)) pgwarden_v(t) WHERE "
                 "pg_catalog.to_regclass(pgwarden_v.t)::pg_catalog.oid IN (SELECT s.o FROM %{rel} s))",

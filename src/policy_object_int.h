@@ -50,4 +50,22 @@ void policy_object_set_output_name(PgQuery__Node *n, const char *name);
  * reg* type where that is not allowed, or a hidden relation's row type. */
 PGW_WUR int policy_object_check_type_name(Walk *w, const PgQuery__TypeName *tn, bool cast);
 
+/* Replace *slot by the template's expression over *slot (and a2, a3 for
+ * the other placeholders). */
+PGW_WUR int policy_object_wrap(Rewrite *rw, PgQuery__Node **slot, const char *tmpl,
+                               PgQuery__Node *a2, PgQuery__Node *a3);
+
+/* policy_object_reg.c: reg* values checked against the visible sets. */
+bool policy_object_reg_operator(const char *regtype); /* regoper, regoperator */
+/* A reg* type checked by its catalog's rule: operators, collations, text
+ * search configurations and dictionaries. */
+bool policy_object_reg_by_rule(const char *regtype);
+/* X read as a cast to regtype would, kept when in answer (a FROM-item
+ * template); hidden and missing names fail alike. */
+PGW_WUR int policy_object_wrap_resolve(Rewrite *rw, PgQuery__Node **slot, const char *regtype,
+                                       const char *exists, const char *answer);
+/* to_<regtype>(X): NULL unless the object is in set. */
+PGW_WUR int policy_object_wrap_to_reg(Rewrite *rw, PgQuery__Node **slot, const char *regtype,
+                                      const char *set);
+
 #endif

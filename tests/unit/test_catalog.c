@@ -252,7 +252,13 @@ static const Case cases[] = {
     {"SELECT 'public.leak_fn(int)'::regprocedure", "42883", {"does not exist"}, {NULL}},
     {"SELECT 'public.safe_fn'::regproc", NULL, {"pg_catalog.regprocin"}, {NULL}},
     {"SELECT 'hush'::regnamespace", NULL, {"pg_catalog.to_regnamespace", "pgwarden_nsp"}, {NULL}},
-    {"SELECT 'english'::regconfig", NULL, {"'english'::regconfig"}, {"pgwarden"}},
+    /* Operators, collations, text search objects: checked against their
+     * catalog's rule; a schema the tenant cannot see is a missing one. */
+    {"SELECT 'english'::regconfig", NULL, {"'english'", "pg_ts_config", "cfgnamespace"}, {NULL}},
+    {"SELECT 'nowhere.english'::regconfig", "3F000", {"schema \"nowhere\" does not exist"}, {NULL}},
+    {"SELECT 'nowhere.=(integer,text)'::regoperator", "3F000", {"\"nowhere\""}, {NULL}},
+    {"SELECT 'nowhere.\"C\"'::regcollation", "3F000", {"\"nowhere\""}, {NULL}},
+    {"SELECT to_regoper('+')", NULL, {"to_regoper", "oprnamespace"}, {NULL}},
     /* name -> OID functions */
     {"SELECT to_regclass('internal_notes')",
      NULL,
@@ -594,6 +600,66 @@ START_TEST(test_builtin_objects_complete)
 }
 END_TEST
 
+/* Fail closed: a catalog is read as is only when its rows describe no
+ * database object (the server's constants); every other rule filters. A
+ * new AS_IS rule must be added here on purpose. */
+START_TEST(test_as_is_catalogs_are_pinned)
+{
+    static const char *const as_is[] = {
+        "pg_am", /* superusers' access methods (policy_catalog.c) */
+        "pg_available_extension_versions",
+        "pg_available_extensions",
+        "pg_timezone_abbrevs",
+        "pg_timezone_names",
+        "sql_features",
+        "sql_implementation_info",
+        "sql_parts",
+        "sql_sizing",
+    };
+    const char *rule_schema;
+    const char *name;
+    size_t n = 0;
+    for (size_t i = 0; (name = policy_catalog_rule_at(i, &rule_schema)) != NULL; i++) {
+        if (policy_catalog_access(rule_schema, name) != PGW_CATALOG_AS_IS)
+            continue;
+        bool pinned = false;
+        for (size_t j = 0; j < PGW_ARRAY_LEN(as_is); j++)
+            pinned = pinned || strcmp(as_is[j], name) == 0;
+        ck_assert_msg(pinned, "%s.%s is read as is but lists objects", rule_schema, name);
+        n++;
+    }
+    ck_assert_uint_eq(n, PGW_ARRAY_LEN(as_is));
+    /* The catalogs the red team found unfiltered now have rules. */
+    static const char *const filtered[] = {
+        "pg_operator",      "pg_opclass",   "pg_opfamily",  "pg_amop",
+        "pg_amproc",        "pg_cast",      "pg_collation", "pg_conversion",
+        "pg_ts_dict",       "pg_ts_config", "pg_ts_parser", "pg_ts_template",
+        "pg_ts_config_map", "pg_extension", "pg_transform", "pg_event_trigger",
+    };
+    for (size_t j = 0; j < PGW_ARRAY_LEN(filtered); j++)
+        ck_assert_int_eq(policy_catalog_access("pg_catalog", filtered[j]), PGW_CATALOG_FILTERED);
+    ck_assert_int_eq(policy_catalog_access("pg_catalog", "pg_no_such_catalog"),
+                     PGW_CATALOG_UNKNOWN);
+}
+END_TEST
+
+/* reg* types: every one has the catalog its values are checked against. */
+START_TEST(test_reg_types_have_catalogs)
+{
+    static const char *const reg[] = {
+        "regclass",    "regcollation", "regconfig",    "regdictionary", "regnamespace", "regoper",
+        "regoperator", "regproc",      "regprocedure", "regrole",       "regtype"};
+    for (size_t i = 0; i < PGW_ARRAY_LEN(reg); i++) {
+        ck_assert(policy_builtin_is_reg_type(reg[i]));
+        ck_assert_ptr_nonnull(policy_builtin_reg_catalog(reg[i]));
+    }
+    ck_assert_ptr_null(policy_builtin_reg_catalog("text"));
+    ck_assert_ptr_nonnull(policy_builtin_objects("to_regoperator", 1));
+    ck_assert_ptr_nonnull(policy_builtin_objects("to_regoper", 1));
+    ck_assert_ptr_nonnull(policy_builtin_objects("to_regcollation", 1));
+}
+END_TEST
+
 /* Every filtered catalog view expands to SQL that parses, with the WITH of
  * the sets it uses, in both modes. */
 START_TEST(test_every_catalog_rule_parses)
@@ -696,6 +762,8 @@ static Suite *catalog_suite(void)
     tcase_add_test(tc, test_parameter_types);
     tcase_add_test(tc, test_builtin_objects_complete);
     tcase_add_test(tc, test_every_catalog_rule_parses);
+    tcase_add_test(tc, test_as_is_catalogs_are_pinned);
+    tcase_add_test(tc, test_reg_types_have_catalogs);
     tcase_add_test(tc, test_many_oid_arguments_are_linear);
     suite_add_tcase(s, tc);
     return s;

@@ -1,0 +1,229 @@
+/*
+ * policy_object_reg.c — the run-time wrappers that read a value the way a
+ * client's cast to a reg* type (or to_regclass & co) would, and keep the
+ * answer only when the object is in the tenant's visible set of its kind
+ * (policy_object.c decides where they go; the sets are policy_catalog.c's).
+ *
+ * The rule: a hidden object answers exactly as a missing one. An OID (or
+ * another reg value) is kept when visible and is NULL otherwise. A name is
+ * resolved by the backend's own input function; when the object exists but
+ * is not visible, the text is looked up a second time with search_path
+ * narrowed to pg_catalog (and a qualified name requoted into one
+ * identifier), which fails with the error a missing name gets. For the
+ * kinds whose names carry a schema and whose catalog has no set of its own
+ * (operators, collations, text search configurations and dictionaries) the
+ * schema part is checked first, at run time, against the visible schema
+ * set: a name in a schema the tenant cannot see is never looked up there
+ * (the lookup would tell an existing schema from a missing one, 42704
+ * against 3F000, or fail on the backend role's USAGE, 42501) but goes
+ * straight to the failing second lookup. Literals never get that far:
+ * policy_object.c answers a hidden schema in a literal with PostgreSQL's own
+ * 3F000 before the statement runs.
+ *
+ * Soundness: every branch that returns a value returns one the visible set
+ * holds (or 0, which names nothing); every other branch ends in a lookup
+ * that fails for hidden and missing names alike, naming only what the
+ * client wrote. X appears once (in a VALUES), so a volatile argument is
+ * checked and used as one value. Known limit: regoperin and regoperatorin
+ * echo the input text in their error, so an invisible operator of a
+ * visible schema is named requoted ("public.###"(int4,text)) where a
+ * missing one is named as written; the SQLSTATE is the same.
+ */
+#include "policy_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy_catalog.h"
+#include "policy_object_int.h"
+
+/* The reg* types whose names are schema-qualified and whose catalog has
+ * no set of its own: operators (a name, then an argument list for
+ * regoperator), collations and text search objects (identifiers). */
+bool policy_object_reg_operator(const char *regtype)
+{
+    return strcmp(regtype, "regoper") == 0 || strcmp(regtype, "regoperator") == 0;
+}
+
+bool policy_object_reg_by_rule(const char *regtype)
+{
+    return policy_object_reg_operator(regtype) || strcmp(regtype, "regconfig") == 0 ||
+           strcmp(regtype, "regdictionary") == 0 || strcmp(regtype, "regcollation") == 0;
+}
+
+/* The schema a name of that reg type is qualified with, as the input
+ * function reads it (SQL over text %s; NULL when unqualified). An
+ * operator's symbol never holds '.' or '"', so whatever precedes its last
+ * '.' is the schema (db.schema allowed); an identifier name is split by
+ * parse_ident, which reads quotes as the input functions do. */
+static void append_schema_of(PgwBuf *b, const char *regtype, const char *x)
+{
+    if (policy_object_reg_operator(regtype))
+        buf_printf(b,
+                   "(SELECT CASE WHEN vq.n !~ '\\.[^.\"]*$' THEN NULL ELSE (SELECT "
+                   "vi.a[pg_catalog.array_upper(vi.a, 1)] FROM (SELECT pg_catalog.parse_ident("
+                   "pg_catalog.regexp_replace(vq.n, '\\.[^.\"]*$', ''), false) AS a) vi) END FROM "
+                   "(SELECT pg_catalog.btrim(pg_catalog.split_part(%s, '(', 1)) AS n) vq)",
+                   x);
+    else
+        buf_printf(b,
+                   "(CASE WHEN pg_catalog.strpos(%s, '.') = 0 THEN NULL ELSE (SELECT "
+                   "vi.a[pg_catalog.array_upper(vi.a, 1) - 1] FROM (SELECT "
+                   "pg_catalog.parse_ident(%s, false) AS a) vi) END)",
+                   x, x);
+}
+
+/* A condition over text %s: the name is unqualified or its schema is in
+ * the visible schema set (run-time, exact). */
+static void append_schema_visible(PgwBuf *b, const char *regtype, const char *x)
+{
+    buf_append_str(b, "COALESCE(");
+    append_schema_of(b, regtype, x);
+    buf_append_str(b, " IN (SELECT vn.nspname::pg_catalog.text FROM pg_catalog.pg_namespace vn "
+                      "WHERE vn.oid IN (SELECT vs.o FROM %{nsp} vs)), true)");
+}
+
+/* X as the client's cast to regtype would read it, kept when in answer.
+ * A number (an OID, or another reg value) names nothing invisible: NULL
+ * unless visible. Text is looked up by the backend exactly as the cast
+ * would, and a name that exists but is not visible is looked up a second
+ * time with search_path narrowed to pg_catalog, which fails exactly as a
+ * missing name does (see the file's prose) and names only what the client
+ * wrote. For functions, a name qualified with a schema that holds no
+ * visible function goes straight to that second lookup, so hidden and
+ * missing answer alike there too. X is evaluated once, in the VALUES; the
+ * cast only in the branch that needs it. */
+int policy_object_wrap_resolve(Rewrite *rw, PgQuery__Node **slot, const char *regtype,
+                               const char *exists, const char *answer)
+{
+    bool func = strcmp(regtype, "regproc") == 0 || strcmp(regtype, "regprocedure") == 0;
+    const char *requote;
+    if (strcmp(regtype, "regclass") == 0)
+        requote = "pg_catalog.quote_ident(pg_catalog.array_to_string(pg_catalog.parse_ident("
+                  "pgwarden_v.x::pg_catalog.text), '.'))";
+    else if (policy_object_reg_by_rule(regtype) && !policy_object_reg_operator(regtype))
+        requote = "pg_catalog.quote_ident(pg_catalog.array_to_string(pg_catalog.parse_ident("
+                  "pgwarden_v.x::pg_catalog.text), '.'))";
+    else if (policy_object_reg_operator(regtype))
+        requote = "CASE WHEN pg_catalog.strpos(pgwarden_v.x::pg_catalog.text, '(') = 0 THEN "
+                  "pg_catalog.quote_ident(pg_catalog.btrim(pgwarden_v.x::pg_catalog.text)) ELSE "
+                  "pg_catalog.quote_ident(pg_catalog.btrim(pg_catalog.split_part("
+                  "pgwarden_v.x::pg_catalog.text, '(', 1))) || '(' || pg_catalog.split_part("
+                  "pgwarden_v.x::pg_catalog.text, '(', 2) END";
+    else if (strcmp(regtype, "regtype") == 0)
+        requote =
+            "pg_catalog.quote_ident(CASE WHEN pg_catalog.strpos(pgwarden_v.x::pg_catalog.text, "
+            "'\"') = 0 THEN pg_catalog.lower(pg_catalog.btrim(pgwarden_v.x::pg_catalog.text)) "
+            "ELSE pgwarden_v.x::pg_catalog.text END)";
+    else
+        requote =
+            "CASE WHEN pg_catalog.strpos(pg_catalog.split_part(pgwarden_v.x::pg_catalog.text, "
+            "'(', 1), '.') > 0 THEN pg_catalog.quote_ident(pg_catalog.split_part("
+            "pgwarden_v.x::pg_catalog.text, '(', 1)) || '(' || pg_catalog.split_part("
+            "pgwarden_v.x::pg_catalog.text, '(', 2) ELSE pgwarden_v.x::pg_catalog.text END";
+    /* The second lookup reads the text through set_config, so the narrowing
+     * happens first and nothing of it is folded into a constant (and
+     * evaluated) at plan time when X is a constant. */
+    PgwBuf sentinel, b;
+    buf_init(&sentinel);
+    buf_printf(&sentinel, "(CASE WHEN pg_catalog.%sin((", regtype);
+    static const char text_of_x[] = "pgwarden_v.x::pg_catalog.text";
+    for (const char *p = requote; *p != '\0';) {
+        if (strncmp(p, text_of_x, sizeof(text_of_x) - 1) == 0) {
+            buf_append_str(&sentinel,
+                           "(CASE WHEN pg_catalog.set_config('search_path', 'pg_catalog', true) IS "
+                           "NULL THEN NULL ELSE pgwarden_v.x::pg_catalog.text END)");
+            p += sizeof(text_of_x) - 1;
+        } else {
+            buf_append_byte(&sentinel, (uint8_t)*p++);
+        }
+    }
+    buf_printf(&sentinel, ")::pg_catalog.cstring) IS NOT NULL THEN NULL::pg_catalog.%s END)",
+               regtype);
+    char *stl = buf_steal_str(&sentinel);
+    buf_init(&b);
+    buf_printf(
+        &b,
+        "(SELECT CASE WHEN pgwarden_v.x IS NULL THEN NULL::pg_catalog.%s "
+        "WHEN pg_catalog.pg_typeof(pgwarden_v.x)::pg_catalog.oid NOT IN (25, 1043, 19, 1042, "
+        "705, 2275) THEN (SELECT pgwarden_w.o FROM (SELECT pgwarden_v.x::pg_catalog.%s AS o) "
+        "pgwarden_w WHERE pgwarden_w.o::pg_catalog.oid = 0::pg_catalog.oid OR "
+        "pgwarden_w.o::pg_catalog.oid IN (SELECT s.o FROM %s s)) ",
+        regtype, regtype, answer);
+    if (func) {
+        /* A name qualified with a schema holding no visible function. */
+        buf_append_str(&b, "WHEN pg_catalog.strpos(pg_catalog.split_part(pgwarden_v.x::pg_catalog."
+                           "text, '(', 1), '.') > 0 AND pg_catalog.lower(pg_catalog.btrim("
+                           "pg_catalog.split_part(pgwarden_v.x::pg_catalog.text, '.', 1), ' \"')) "
+                           "NOT IN ('pg_catalog', 'information_schema'");
+        for (size_t i = 0; i < rw->ctx->cfg->nallowed_functions; i++) {
+            const char *f = rw->ctx->cfg->allowed_functions[i];
+            const char *dot = strrchr(f, '.');
+            char schema[128];
+            snprintf(schema, sizeof(schema), "%.*s", dot != NULL ? (int)(dot - f) : 6,
+                     dot != NULL ? f : "public");
+            buf_append_str(&b, ", ");
+            policy_append_literal(&b, schema);
+        }
+        buf_printf(&b, ") THEN %s ", stl);
+    }
+    if (policy_object_reg_by_rule(regtype)) {
+        /* A name qualified with a schema the tenant cannot see: never looked
+         * up there (which would tell an existing schema from a missing one,
+         * or fail on the backend role's privileges), but as the whole name
+         * in pg_catalog, which fails as a missing object does. */
+        buf_append_str(&b, "WHEN NOT ");
+        append_schema_visible(&b, regtype, "pgwarden_v.x::pg_catalog.text");
+        buf_printf(&b, " THEN %s ", stl);
+    }
+    buf_printf(&b,
+               "ELSE (SELECT CASE WHEN pgwarden_w.o::pg_catalog.oid = 0::pg_catalog.oid OR "
+               "pgwarden_w.o::pg_catalog.oid IN (SELECT s.o FROM %s s) THEN pgwarden_w.o ",
+               answer);
+    if (strcmp(exists, answer) != 0)
+        buf_printf(&b, "WHEN pgwarden_w.o::pg_catalog.oid IN (SELECT s.o FROM %s s) THEN NULL ",
+                   exists);
+    buf_printf(&b,
+               "ELSE %s END FROM (SELECT pgwarden_v.x::pg_catalog.%s AS o) pgwarden_w) END FROM "
+               "(VALUES (pgwarden_arg)) pgwarden_v(x))",
+               stl, regtype);
+    free(stl);
+    char *tmpl = buf_steal_str(&b);
+    int rc = policy_object_wrap(rw, slot, tmpl, NULL, NULL);
+    free(tmpl);
+    return rc;
+}
+
+/* to_regclass & co: the backend's lookup, kept when visible; NULL for a
+ * hidden object exactly as for a missing one. */
+int policy_object_wrap_to_reg(Rewrite *rw, PgQuery__Node **slot, const char *regtype,
+                              const char *set)
+{
+    if (policy_object_reg_by_rule(regtype)) {
+        /* The schema is checked first: to_regoper('hidden.+') never looks
+         * in a schema the tenant cannot see (the lookup would fail on the
+         * backend role's USAGE, telling it exists). The guard is inside
+         * the call's argument, so no plan-time folding calls it early. */
+        PgwBuf b;
+        buf_init(&b);
+        buf_printf(&b, "(SELECT pgwarden_w.o FROM (SELECT pg_catalog.to_%s(CASE WHEN ", regtype);
+        append_schema_visible(&b, regtype, "pgwarden_v.t");
+        buf_printf(&b,
+                   " THEN pgwarden_v.t END) AS o FROM (VALUES ((pgwarden_arg)::pg_catalog.text)) "
+                   "pgwarden_v(t)) pgwarden_w WHERE pgwarden_w.o::pg_catalog.oid IN (SELECT s.o "
+                   "FROM %s s))",
+                   set);
+        char *tmpl = buf_steal_str(&b);
+        int rc = policy_object_wrap(rw, slot, tmpl, NULL, NULL);
+        free(tmpl);
+        return rc;
+    }
+    char tmpl[1024];
+    snprintf(tmpl, sizeof(tmpl),
+             "(SELECT pgwarden_w.o FROM (SELECT pg_catalog.to_%s(pgwarden_v.t) AS o FROM (VALUES "
+             "((pgwarden_arg)::pg_catalog.text)) pgwarden_v(t)) pgwarden_w WHERE "
+             "pgwarden_w.o::pg_catalog.oid IN (SELECT s.o FROM %s s))",
+             regtype, set);
+    return policy_object_wrap(rw, slot, tmpl, NULL, NULL);
+}
