@@ -80,6 +80,7 @@
  *   %f(ns, spec)    the same for information_schema's specific names (fn_oid)
  *   %V(ns, rel)     a visible relation of that name exists
  *   %N(ns)          a visible schema of that name exists
+ *   %Y(ns, typ)     a visible type of that name exists
  *   %R(role)        the role name is visible (or PUBLIC)
  *   %C(ns,rel,col)  the column is hidden;  %M(...) the column is masked
  *   %H(reloid, att) the column is hidden, by relation OID and number
@@ -90,7 +91,7 @@
  *   %G(name)        the setting may be read
  *   %T              the tenant's database name, as a literal
  *   %D(col)         the ACL column with invisible grantees removed
- *   %n(col)         the schema OID is in the visible schema set
+ *   %n(col)         the schema OID is in the base schema set (PGW_SET_NSPBASE)
  *   %p(col)         the function OID (or regproc) is 0 or a visible function
  *   %y(col)         the type OID is 0 or a visible type
  *   %c(cat, col)    the OID is 0 or a row of catalog cat that its own rule
@@ -260,10 +261,11 @@ static void append_column_cond(const PgwConfig *cfg, PgwBuf *b, char args[][256]
 /* ------------------------------------------------------------------------ */
 
 static const char *const set_names[PGW_NSETS] = {
-    [PGW_SET_RELBASE] = "relbase", [PGW_SET_REL] = "rel",       [PGW_SET_UNF] = "unf",
-    [PGW_SET_HCOL] = "hcol",       [PGW_SET_ROWREL] = "rowrel", [PGW_SET_TYPE] = "type",
-    [PGW_SET_PROC] = "proc",       [PGW_SET_NSP] = "nsp",       [PGW_SET_CON] = "con",
-    [PGW_SET_TRIG] = "trig",       [PGW_SET_ROLE] = "role",     [PGW_SET_DB] = "db",
+    [PGW_SET_NSPBASE] = "nspbase", [PGW_SET_RELBASE] = "relbase", [PGW_SET_REL] = "rel",
+    [PGW_SET_UNF] = "unf",         [PGW_SET_HCOL] = "hcol",       [PGW_SET_ROWREL] = "rowrel",
+    [PGW_SET_TYPE] = "type",       [PGW_SET_PROC] = "proc",       [PGW_SET_NSP] = "nsp",
+    [PGW_SET_CON] = "con",         [PGW_SET_TRIG] = "trig",       [PGW_SET_ROLE] = "role",
+    [PGW_SET_DB] = "db",
 };
 
 /* Bodies; each uses only sets before it (the WITH is emitted in this order). */
@@ -272,7 +274,9 @@ static const char *const set_bodies[PGW_NSETS] = {
         "SELECT c.oid AS o FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
         "c.relnamespace WHERE n.nspname IN ('pg_catalog', 'information_schema') OR "
         "(c.relpersistence <> 't' AND ((c.relkind IN ('r', 'v', 'm', 'f', 'p', 'S') AND "
-        "%P(n.nspname, c.relname)) OR (c.relkind = 'c' AND NOT %X(n.nspname, c.relname))))",
+        "%P(n.nspname, c.relname)) OR (c.relkind = 'c' AND NOT %X(n.nspname, c.relname) AND "
+        "n.oid IN (SELECT s.o FROM %{nspbase} s))))",
+    [PGW_SET_NSPBASE] = NULL, /* written by append_set_body: it lists configured schemas */
     [PGW_SET_HCOL] = NULL, /* written by append_set_body: it is the config's list */
     [PGW_SET_REL] =
         "SELECT b.o FROM %{relbase} b UNION ALL SELECT i.indexrelid FROM pg_catalog.pg_index i "
@@ -294,10 +298,7 @@ static const char *const set_bodies[PGW_NSETS] = {
         "i.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE "
         "%Q(n.nspname, c.relname))",
     [PGW_SET_ROWREL] = "SELECT r.o FROM %{rel} r WHERE r.o NOT IN (SELECT h.rel FROM %{hcol} h)",
-    [PGW_SET_TYPE] =
-        "SELECT t.oid AS o FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type e ON e.oid = "
-        "t.typelem AND e.typrelid <> 0 WHERE (t.typrelid = 0 OR t.typrelid IN (SELECT w.o FROM "
-        "%{rowrel} w)) AND (e.oid IS NULL OR e.typrelid IN (SELECT w.o FROM %{rowrel} w))",
+    [PGW_SET_TYPE] = NULL, /* written by append_set_body: it depends on hidden columns */
     [PGW_SET_PROC] = "SELECT p.oid AS o FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n "
                      "ON n.oid = p.pronamespace WHERE %F(n.nspname, p.proname)",
     [PGW_SET_NSP] = NULL, /* written by append_set_body: it lists configured schemas */
@@ -355,7 +356,11 @@ static void append_set_body(PgwCatalogCtx *cc, PgwBuf *b, PgwSet s)
         buf_append_str(b, " vm)");
         return;
     }
-    if (s == PGW_SET_NSP) {
+    if (s == PGW_SET_NSPBASE) {
+        /* The base schemas: the fixed ones, the configured ones and those
+         * holding a relation the tenant may read. Never a schema that holds
+         * only types (see PGW_SET_TYPE): a type alone does not make its
+         * schema visible. */
         buf_append_str(b, "SELECT n.oid AS o FROM pg_catalog.pg_namespace n WHERE n.nspname IN "
                           "('pg_catalog', 'information_schema', 'pg_toast'");
         for (size_t i = 0; i < cc->nsearch_path; i++) {
@@ -370,9 +375,56 @@ static void append_set_body(PgwCatalogCtx *cc, PgwBuf *b, PgwSet s)
             policy_append_literal(b, schema);
         }
         expand(cc, b,
-               ") OR n.oid IN (SELECT c.relnamespace FROM pg_catalog.pg_class c WHERE c.oid IN "
-               "(SELECT r.o FROM %{rel} r)) OR n.oid IN (SELECT t.typnamespace FROM "
-               "pg_catalog.pg_type t WHERE t.oid IN (SELECT y.o FROM %{type} y))");
+               ") OR n.oid IN (SELECT c.relnamespace FROM pg_catalog.pg_class c WHERE "
+               "c.relnamespace = n.oid AND c.relpersistence <> 't' AND c.relkind IN ('r', 'v', "
+               "'m', 'f', 'p', 'S') AND %P(n.nspname, c.relname))");
+        return;
+    }
+    if (s == PGW_SET_TYPE) {
+        /* Types of base schemas, less the row and array types of relations
+         * that are not visible or have hidden columns; then the user types a
+         * visible column or a visible function's signature uses (whatever
+         * their schema), with one step of what they are made of (element,
+         * domain base, range subtype and multirange, the base's element)
+         * and their array types. Built-ins (OID < 16384) are all in
+         * pg_catalog, so the second branch reads user types only. */
+        expand(cc, b,
+               "SELECT t.oid AS o FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type e ON "
+               "e.oid = t.typelem AND e.typrelid <> 0 WHERE t.typnamespace IN (SELECT s.o FROM "
+               "%{nspbase} s) AND (t.typrelid = 0 OR t.typrelid IN (SELECT w.o FROM %{rowrel} w)) "
+               "AND (e.oid IS NULL OR e.typrelid IN (SELECT w.o FROM %{rowrel} w)) UNION SELECT "
+               "vw.o FROM pg_catalog.pg_type u LEFT JOIN pg_catalog.pg_type ub ON ub.oid = "
+               "u.typbasetype LEFT JOIN pg_catalog.pg_range ur ON ur.rngtypid = u.oid CROSS JOIN "
+               "LATERAL (VALUES (u.oid), (u.typarray), (u.typelem), (u.typbasetype), "
+               "(ub.typelem), (ub.typarray), (ur.rngsubtype), (ur.rngmultitypid)) vw(o) WHERE "
+               "u.oid IN (SELECT a.atttypid FROM pg_catalog.pg_attribute a WHERE a.attrelid IN "
+               "(SELECT r.o FROM %{relbase} r) AND a.attnum > 0 AND NOT a.attisdropped AND "
+               "a.atttypid >= " FIRST_NORMAL_OID " AND NOT %H(a.attrelid, a.attnum) UNION ALL "
+               "SELECT vt.o FROM pg_catalog.pg_proc p CROSS JOIN LATERAL pg_catalog.unnest("
+               "p.prorettype OPERATOR(pg_catalog.||) p.proargtypes::pg_catalog.oid[] "
+               "OPERATOR(pg_catalog.||) COALESCE(p.proallargtypes, "
+               "'{}'::pg_catalog.oid[])) vt(o) WHERE p.oid >= " FIRST_NORMAL_OID " AND p.oid IN "
+               "(SELECT f.o FROM %{proc} f)) AND vw.o >= " FIRST_NORMAL_OID);
+        if (any_mask(cc->cfg, true))
+            /* A row type carries every column of its relation. */
+            expand(cc, b,
+                   " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type vx LEFT JOIN "
+                   "pg_catalog.pg_type vxe ON vxe.oid = vx.typelem WHERE vx.oid = vw.o AND "
+                   "(vx.typrelid IN (SELECT h.rel FROM %{hcol} h) OR vxe.typrelid IN (SELECT "
+                   "h.rel FROM %{hcol} h)))");
+        return;
+    }
+    if (s == PGW_SET_NSP) {
+        /* What pg_namespace lists: the base schemas, and the schema of a
+         * type visible through a column or a function (tools join pg_type
+         * to pg_namespace and would lose the column's type otherwise). That
+         * names nothing new: the column's type name, format_type, already
+         * prints that schema, and the schema's other objects stay hidden,
+         * because every rule (%n) checks the base set, not this one. */
+        expand(cc, b,
+               "SELECT s.o FROM %{nspbase} s UNION SELECT t.typnamespace FROM "
+               "pg_catalog.pg_type t WHERE t.oid >= " FIRST_NORMAL_OID " AND t.oid IN (SELECT "
+               "y.o FROM %{type} y)");
         return;
     }
     expand(cc, b, set_bodies[s]);
@@ -680,6 +732,15 @@ static void expand(PgwCatalogCtx *cc, PgwBuf *b, const char *tmpl)
                                  "vc.oid IN (SELECT vs.o FROM %{rel} vs))",
                                  args, n);
             break;
+        case 'Y':
+            if (n == 2)
+                expand_with_args(cc, b,
+                                 "((%1)::pg_catalog.name, (%2)::pg_catalog.name) IN (SELECT "
+                                 "vn.nspname, vt.typname FROM pg_catalog.pg_type vt JOIN "
+                                 "pg_catalog.pg_namespace vn ON vn.oid = vt.typnamespace WHERE "
+                                 "vt.oid IN (SELECT vs.o FROM %{type} vs))",
+                                 args, n);
+            break;
         case 'N':
             if (n == 1)
                 expand_with_args(cc, b,
@@ -739,9 +800,9 @@ static void expand(PgwCatalogCtx *cc, PgwBuf *b, const char *tmpl)
             break;
         case 'n':
             if (n == 1)
-                expand_with_args(cc, b,
-                                 "((%1) = " BUILTIN_NSP " OR (%1) IN (SELECT vs.o FROM %{nsp} vs))",
-                                 args, n);
+                expand_with_args(
+                    cc, b, "((%1) = " BUILTIN_NSP " OR (%1) IN (SELECT vs.o FROM %{nspbase} vs))",
+                    args, n);
             break;
         case 'p':
             if (n == 1)
@@ -1144,7 +1205,8 @@ static const CatalogRule catalog_rules[] = {
     /* information_schema */
     IS("administrable_role_authorizations", "%R(r.grantee) AND %R(r.role_name)"),
     IS("applicable_roles", "%R(r.grantee) AND %R(r.role_name)"),
-    IS("attributes", "true"),
+    IS("attributes", "%Y(r.udt_schema, r.udt_name) AND (r.attribute_udt_name IS NULL OR "
+                     "%Y(r.attribute_udt_schema, r.attribute_udt_name))"),
     IS("character_sets", "true"),
     IS("check_constraints", "%K(r.constraint_schema, r.constraint_name)"),
     IS("collation_character_set_applicability", "%N(r.collation_schema)"),
@@ -1171,9 +1233,10 @@ static const CatalogRule catalog_rules[] = {
        TBL("table_schema", "table_name") " AND %K(r.constraint_schema, r.constraint_name)"),
     IS("data_type_privileges",
        "(r.object_type NOT IN ('TABLE', 'VIEW') OR %V(r.object_schema, r.object_name))"),
-    IS("domain_constraints", "true"),
-    IS("domain_udt_usage", "true"),
-    IS("domains", "true"),
+    IS("domain_constraints", "%Y(r.domain_schema, r.domain_name)"),
+    IS("domain_udt_usage", "%Y(r.domain_schema, r.domain_name) AND %Y(r.udt_schema, r.udt_name)"),
+    IS("domains", "%Y(r.domain_schema, r.domain_name) AND (r.udt_name IS NULL OR "
+                  "%Y(r.udt_schema, r.udt_name))"),
     IS("element_types",
        "(r.object_type NOT IN ('TABLE', 'VIEW') OR %V(r.object_schema, r.object_name))"),
     IS("enabled_roles", "%R(r.role_name)"),
@@ -1196,8 +1259,10 @@ static const CatalogRule catalog_rules[] = {
     IS("role_column_grants", TBL_COL("table_schema", "table_name", "column_name")),
     IS("role_routine_grants", "%f(r.specific_schema, r.specific_name)"),
     IS("role_table_grants", TBL("table_schema", "table_name")),
-    IS("role_udt_grants", "true"),
-    IS("role_usage_grants", "(r.object_type <> 'SEQUENCE' OR %V(r.object_schema, r.object_name))"),
+    IS("role_udt_grants", "%Y(r.udt_schema, r.udt_name)"),
+    IS("role_usage_grants",
+       "(r.object_type <> 'SEQUENCE' OR %V(r.object_schema, r.object_name)) AND "
+       "(r.object_type <> 'DOMAIN' OR %Y(r.object_schema, r.object_name))"),
     IS("routine_column_usage", "%f(r.specific_schema, r.specific_name) AND " TBL_COL(
                                    "table_schema", "table_name", "column_name")),
     IS("routine_privileges", "%f(r.specific_schema, r.specific_name)"),
@@ -1219,13 +1284,15 @@ static const CatalogRule catalog_rules[] = {
        TBL("table_schema", "table_name") " AND %K(r.constraint_schema, r.constraint_name)"),
     IS("table_privileges", TBL("table_schema", "table_name")),
     IS("tables", TBL("table_schema", "table_name")),
-    IS("transforms", "true"),
+    IS("transforms", "%Y(r.udt_schema, r.udt_name)"),
     IS("triggered_update_columns",
        TBL_COL("event_object_schema", "event_object_table", "event_object_column")),
     IS("triggers", TBL("event_object_schema", "event_object_table")),
-    IS("udt_privileges", "true"),
-    IS("usage_privileges", "(r.object_type <> 'SEQUENCE' OR %V(r.object_schema, r.object_name))"),
-    IS("user_defined_types", "true"),
+    IS("udt_privileges", "%Y(r.udt_schema, r.udt_name)"),
+    IS("usage_privileges",
+       "(r.object_type <> 'SEQUENCE' OR %V(r.object_schema, r.object_name)) AND "
+       "(r.object_type <> 'DOMAIN' OR %Y(r.object_schema, r.object_name))"),
+    IS("user_defined_types", "%Y(r.user_defined_type_schema, r.user_defined_type_name)"),
     IS("user_mapping_options", REFUSED),
     IS("user_mappings", REFUSED),
     IS("view_column_usage", TBL("view_schema", "view_name") " AND " TBL_COL(

@@ -37,14 +37,15 @@ PgwCatalogAccess policy_catalog_access(const char *schema, const char *name);
  * Each is a relation of OIDs (column o); PGW_SET_HCOL (hidden columns) has
  * columns rel and att. */
 typedef enum {
+    PGW_SET_NSPBASE, /* schemas holding something readable, the fixed ones (%n) */
     PGW_SET_RELBASE, /* relations the config lets the tenant read, catalogs, composite types */
     PGW_SET_HCOL, /* columns hidden by mask = hide */
     PGW_SET_REL, /* ... plus their indexes and the sequences they own */
     PGW_SET_UNF, /* visible user relations without a row filter (and their indexes) */
     PGW_SET_ROWREL, /* visible relations whose row type may be seen */
-    PGW_SET_TYPE,
     PGW_SET_PROC,
-    PGW_SET_NSP,
+    PGW_SET_TYPE, /* types of base schemas, and the ones visible columns and functions use */
+    PGW_SET_NSP, /* the base schemas and the schemas of visible types (pg_namespace) */
     PGW_SET_CON,
     PGW_SET_TRIG,
     PGW_SET_ROLE,

@@ -566,9 +566,11 @@ Resolved policy_resolve_relation_text(const Rewrite *rw, const char *text, const
  * the tenant may not see it; otherwise pinned to the relation we resolved
  * (the backend's search_path would not skip a hidden namesake). */
 /* Does a schema exist for the tenant, as far as the policy can tell now:
- * the catalogs', the pinned search_path's, allowed functions', and every
- * schema holding a relation the tenant may read. (At run time pgwarden_nsp
- * also counts schemas holding only visible types.) */
+ * the catalogs', the pinned search_path's, allowed functions', every schema
+ * holding a relation the tenant may read, and the schema a readable,
+ * unhidden column's type is qualified with (pg_namespace lists it too,
+ * policy_catalog.c: PGW_SET_NSP; its other types stay invisible and are
+ * resolved at run time against the type set). */
 static bool schema_visible(const Rewrite *rw, const char *schema)
 {
     if (policy_is_catalog_schema(schema) || strcmp(schema, "pg_toast") == 0)
@@ -592,7 +594,38 @@ static bool schema_visible(const Rewrite *rw, const char *schema)
         if (strcmp(t->schema, schema) == 0 && policy_relation_readable(cfg, t->schema, t->name))
             return true;
     }
-    return false;
+    /* format_type qualifies a type outside the snapshot's search_path as
+     * quote_ident(schema).name: compare with the schema written both ways
+     * (bare only when it needs no quotes; a keyword-named schema printed
+     * quoted is matched by the quoted form). */
+    PgwBuf q, bare;
+    buf_init(&q);
+    buf_init(&bare);
+    policy_append_ident(&q, schema);
+    buf_append_byte(&q, '.');
+    bool plain = (schema[0] >= 'a' && schema[0] <= 'z') || schema[0] == '_';
+    for (const char *p = schema; *p != '\0' && plain; p++)
+        plain = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '$';
+    if (plain)
+        buf_printf(&bare, "%s.", schema);
+    bool found = false;
+    for (size_t i = 0; i < schema_ntables(sch) && !found; i++) {
+        const PgwSchemaTable *t = schema_table_at(sch, i);
+        if (!policy_relation_readable(cfg, t->schema, t->name))
+            continue;
+        const PgwTablePolicy *tp = policy_table_policy(cfg, t->schema, t->name);
+        for (size_t c = 0; c < t->ncolumns && !found; c++) {
+            const char *type = t->columns[c].type;
+            const PgwColumnMask *m = tp != NULL ? policy_column_mask(tp, t->columns[c].name) : NULL;
+            if (type == NULL || (m != NULL && m->kind == PGW_MASK_HIDE))
+                continue;
+            found = strncmp(type, (const char *)q.data, q.len) == 0 ||
+                    (plain && strncmp(type, (const char *)bare.data, bare.len) == 0);
+        }
+    }
+    buf_free(&q);
+    buf_free(&bare);
+    return found;
 }
 
 static int refuse_missing_schema(Rewrite *rw, const char *schema)

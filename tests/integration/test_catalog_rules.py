@@ -5,7 +5,10 @@ ones; PostgreSQL's own operators, casts, operator classes and text search
 objects stay visible, so tools keep working.
 
 Tenant A is alice (acme_a) of isolation_data: the schemas trap and hush and
-the schema made here are not in its visible set.
+the schema cr_hidden made here are not in its visible set. Types are narrowed
+by schema too: those of cr_hidden are absent, except that a visible column
+(public.cr_uses, added to the policy here) shows the types of cr_types it
+uses, and cr_types with them, while a hidden column shows nothing.
 """
 
 import pytest
@@ -21,31 +24,59 @@ CREATE OPERATOR public.### (LEFTARG = integer, RIGHTARG = text,
 CREATE SCHEMA cr_hidden;
 CREATE TEXT SEARCH CONFIGURATION cr_hidden.cr_cfg (COPY = simple);
 CREATE COLLATION cr_hidden.cr_coll FROM "C";
+CREATE TYPE cr_hidden.cr_mood AS ENUM ('cr_sad');
+CREATE DOMAIN cr_hidden.cr_posint AS integer CHECK (VALUE > 0);
+CREATE TYPE cr_hidden.cr_pair AS (a integer, b text);
+CREATE TYPE cr_hidden.cr_secret AS ENUM ('cr_s');
+CREATE SCHEMA cr_types;
+CREATE TYPE cr_types.cr_used AS ENUM ('cr_u1');
+CREATE DOMAIN cr_types.cr_dom AS integer;
+CREATE TYPE cr_types.cr_unused AS ENUM ('cr_x');
+CREATE TABLE public.cr_uses (id integer, u cr_types.cr_used, d cr_types.cr_dom[],
+                             hid cr_hidden.cr_secret);
+GRANT USAGE ON SCHEMA cr_hidden, cr_types TO iso_writer;
+GRANT SELECT ON public.cr_uses TO iso_writer;
 """
 DROP_SQL = """
 DROP OPERATOR IF EXISTS public.### (integer, text);
+DROP TABLE IF EXISTS public.cr_uses;
 DROP SCHEMA IF EXISTS cr_hidden CASCADE;
+DROP SCHEMA IF EXISTS cr_types CASCADE;
 """
-NAMES = ("###", "eq_int_text", "cr_hidden", "cr_cfg", "cr_coll", "trap")
+NAMES = ("###", "eq_int_text", "cr_hidden", "cr_cfg", "cr_coll", "trap", "cr_mood", "cr_posint",
+         "cr_pair", "cr_secret", "cr_unused")
+HIDDEN_TYPES = ("cr_hidden.cr_mood", "cr_hidden.cr_posint", "cr_hidden.cr_pair",
+                "cr_hidden.cr_secret", "cr_hidden._cr_mood", "cr_types.cr_unused")
+TYPES_POLICY = """
+[table.public.cr_uses]
+mask.hid = hide
+"""
 
 
 @pytest.fixture(scope="module")
 def gw(postgres, pgwarden):
-    return data.start_gateway(pgwarden, postgres)
+    data.ensure_databases(postgres)
+    with postgres.connect(data.SHARED_DB) as conn:  # before the gateway's schema snapshot
+        conn.execute(DROP_SQL)
+        conn.execute(OBJECTS_SQL)
+    return pgwarden(settings=data.GATEWAY_SETTINGS, users=data.GATEWAY_USERS,
+                    extra=data.gateway_extra(postgres) + TYPES_POLICY)
 
 
 @pytest.fixture(scope="module")
 def objects(postgres, gw):
     data.ensure_databases(postgres)
     with postgres.connect(data.SHARED_DB) as conn:
-        conn.execute(DROP_SQL)
-        conn.execute(OBJECTS_SQL)
         oids = conn.execute(
             "SELECT (SELECT oid FROM pg_operator WHERE oprname = '###'), "
             "(SELECT oid FROM pg_operator WHERE oprname = '~~' AND oprnamespace = "
             "'trap'::regnamespace), 'cr_hidden.cr_cfg'::regconfig::oid, "
             "'cr_hidden.cr_coll'::regcollation::oid").fetchone()
-    yield dict(zip(("public_op", "trap_op", "cfg", "coll"), (str(o) for o in oids)))
+        types = conn.execute("SELECT " + ", ".join(
+            f"'{t}'::regtype::oid" for t in HIDDEN_TYPES)).fetchone()
+    found = dict(zip(("public_op", "trap_op", "cfg", "coll"), (str(o) for o in oids)))
+    found["types"] = [str(o) for o in types]
+    yield found
     with postgres.connect(data.SHARED_DB) as conn:
         conn.execute(DROP_SQL)
 
@@ -225,3 +256,90 @@ def test_information_schema_collations(raw, objects, view):
               f"NOT IN ('pg_catalog')) FROM information_schema.{view}")
     assert not got.errors, got.errors
     assert got.rows == [("t", "0")]
+
+
+# --------------------------------------------------------------------------
+# Types are narrowed by schema (policy_catalog.c: PGW_SET_TYPE, NSPBASE)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_types_of_hidden_schemas_absent_from_catalogs(raw, objects, protocol):
+    """No enum, domain, composite (or its array) of cr_hidden in pg_type,
+    pg_enum, information_schema.domains; no cr_hidden in pg_namespace. The
+    types a visible column uses (cr_types.cr_used, cr_dom and its array)
+    show, and so does cr_types; a type of cr_types no column uses does not,
+    nor the type of the hidden column."""
+    got = run(raw, protocol,
+              "SELECT (SELECT string_agg(typname, ',' ORDER BY typname) FROM pg_type "
+              "WHERE oid >= 16384 AND typname LIKE '%cr\\_%'), "
+              "(SELECT string_agg(enumlabel, ',') FROM pg_enum WHERE enumlabel LIKE 'cr\\_%'), "
+              "(SELECT string_agg(nspname, ',' ORDER BY nspname) FROM pg_namespace "
+              "WHERE nspname LIKE 'cr\\_%'), "
+              "(SELECT count(*) FROM information_schema.domains WHERE domain_name LIKE 'cr\\_%')")
+    assert not got.errors, got.errors
+    assert got.rows == [("_cr_dom,_cr_used,cr_dom,cr_used", "cr_u1", "cr_types", "1")]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_hidden_types_by_oid_name_nothing(raw, objects, protocol):
+    """Their OIDs (learnt out of band) through format_type, ::regtype,
+    pg_type_is_visible, obj_description: NULL, as for an OID that is no
+    type at all."""
+    for oid in objects["types"]:
+        got = run(raw, protocol,
+                  f"SELECT format_type({oid}, NULL), {oid}::regtype::text, "
+                  f"pg_type_is_visible({oid}), (SELECT count(*) FROM pg_type WHERE oid = {oid})")
+        assert not got.errors, got.errors
+        assert got.rows == [(None, None, None, "0")], (oid, got.rows)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_type_used_by_a_visible_column_shows(raw, objects, protocol):
+    got = run(raw, protocol,
+              "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typname, n.nspname "
+              "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace n "
+              "ON n.oid = t.typnamespace WHERE a.attrelid = 'public.cr_uses'::regclass "
+              "AND a.attnum > 0 ORDER BY a.attnum")
+    assert not got.errors, got.errors
+    assert got.rows == [("id", "integer", "int4", "pg_catalog"),
+                        ("u", "cr_types.cr_used", "cr_used", "cr_types"),
+                        ("d", "cr_types.cr_dom[]", "_cr_dom", "cr_types")]
+    got = run(raw, protocol, "SELECT 'cr_types.cr_used'::regtype::text, "
+              "to_regtype('cr_types.cr_dom[]')::text")
+    assert got.rows == [("cr_types.cr_used", "cr_types.cr_dom[]")], got.errors
+
+
+# A hidden type's name answers as a missing one: a literal in a hidden schema
+# as a missing schema (3F000, PostgreSQL's answer), a literal in a schema
+# shown only for a column's type and a run-time name as a missing type
+# (42704), an unqualified one as a missing type.
+TYPE_NAMES = [
+    ("SELECT '{X}'::regtype", "cr_hidden.cr_mood", "zz_missing.cr_mood", "3F000"),
+    ("SELECT '{X}'::regtype", "cr_types.cr_unused", "cr_types.zz_nosuch", "42704"),
+    ("SELECT '{X}'::regtype", "cr_posint", "zz_nosuch", "42704"),
+    ("SELECT x::regtype FROM (VALUES ('{X}')) v(x)", "cr_hidden.cr_pair",
+     "public.zz_nosuch", "42704"),
+    ("SELECT x::regtype FROM (VALUES ('{X}')) v(x)", "cr_types.cr_unused",
+     "cr_types.zz_nosuch", "42704"),
+    ("SELECT to_regtype('{X}'), to_regtype(x) FROM (VALUES ('{X}')) v(x)",
+     "cr_hidden.cr_mood", "public.zz_nosuch", None),
+    ("SELECT 'cr_s'::{X}", "cr_hidden.cr_secret", "zz_missing.cr_secret", "3F000"),
+    ("SELECT 1::{X}", "cr_posint", "zz_nosuch", "42704"),
+]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("sql, hidden, missing, sqlstate", TYPE_NAMES,
+                         ids=[f"{t[0][:40]} {t[1]}" for t in TYPE_NAMES])
+def test_hidden_type_names_answer_as_missing(raw, objects, protocol, sql, hidden, missing,
+                                             sqlstate):
+    got = [run(raw, protocol, sql.replace("{X}", name)) for name in (hidden, missing)]
+
+    def norm(o, name):
+        def sub(v):  # the whole name, then its schema part alone (3F000 names only that)
+            return v.replace(name, "<X>").replace(name.split(".")[0] + '"', '<X>"')
+        return (o.sqlstate, [sub(e[2]) for e in o.errors],
+                [tuple(None if v is None else sub(v) for v in r) for r in o.rows])
+    assert got[0].sqlstate == sqlstate, got[0].errors
+    assert norm(got[0], hidden) == norm(got[1], missing)

@@ -139,7 +139,7 @@ static const Case cases[] = {
     /* the visible sets: one WITH per statement, in dependency order */
     {"SELECT relname FROM pg_class",
      NULL,
-     {"WITH pgwarden_relbase AS", "pgwarden_hcol AS", "pgwarden_rel AS",
+     {"WITH pgwarden_nspbase AS", "pgwarden_relbase AS", "pgwarden_hcol AS", "pgwarden_rel AS",
       "FROM pg_catalog.pg_class r WHERE r.oid OPERATOR(pg_catalog.=) ANY (SELECT s.o FROM pgwarden_rel s)"},
      {NULL}},
     /* volume figures of filtered relations and of catalogs: NULL */
@@ -390,7 +390,7 @@ static const Case cases[] = {
     {"PREPARE p(internal_notes) AS SELECT $1", "42704", {"does not exist"}, {NULL}},
     {"PREPARE p(int) AS SELECT relname FROM pg_class WHERE oid = $1",
      NULL,
-     {"PREPARE p(int) AS WITH pgwarden_relbase"},
+     {"PREPARE p(int) AS WITH pgwarden_nspbase"},
      {NULL}},
     {"SELECT * FROM json_to_record('{\"a\": \"x\"}') AS t(a regclass)",
      "42501",
@@ -403,9 +403,9 @@ static const Case cases[] = {
      {"pgwarden_rel"}},
     {"DECLARE c CURSOR FOR SELECT relname FROM pg_class",
      NULL,
-     {"CURSOR FOR WITH pgwarden_relbase"},
+     {"CURSOR FOR WITH pgwarden_nspbase"},
      {NULL}},
-    {"COPY pg_class TO STDOUT", NULL, {"COPY (WITH pgwarden_relbase"}, {NULL}},
+    {"COPY pg_class TO STDOUT", NULL, {"COPY (WITH pgwarden_nspbase"}, {NULL}},
     /* psqlODBC's quoted mixed-case cursor names survive the deparse */
     {"fetch 100 in \"SQL_CUR0x55d4c2a3b8f0\"",
      NULL,
@@ -416,7 +416,7 @@ static const Case cases[] = {
     /* a user CTE keeps working next to ours */
     {"WITH x AS (SELECT relname FROM pg_class) SELECT * FROM x",
      NULL,
-     {"WITH pgwarden_relbase AS", "x AS (SELECT relname FROM"},
+     {"WITH pgwarden_nspbase AS", "x AS (SELECT relname FROM"},
      {NULL}},
 };
 
