@@ -9,11 +9,25 @@
  *              the indexes of those (unless one covers a hidden column), the
  *              sequences they own and their TOAST tables; never temporary
  *              relations;
- *   types      every type except the row and array types of relations that
- *              are not visible or have hidden columns;
- *   schemas    pg_catalog, information_schema, pg_toast, the pinned
+ *   base schemas  pg_catalog, information_schema, pg_toast, the pinned
  *              search_path, the schemas of allowed_functions, and every
- *              schema holding a visible relation or type;
+ *              schema holding a relation the config lets the tenant read
+ *              (PGW_SET_NSPBASE); every rule's schema test (%n) uses it;
+ *   types      those of the base schemas, except the row and array types of
+ *              relations that are not visible or have hidden columns; and,
+ *              whatever their schema, the user types a visible, unhidden
+ *              column or a visible function's signature uses, with one step
+ *              of what they are made of (element, domain base, range
+ *              subtype and multirange) and their array types. A type alone
+ *              never makes its schema a base schema, so a type in a schema
+ *              the tenant cannot otherwise see is absent everywhere;
+ *   schemas    (pg_namespace, %N, regnamespace) the base schemas, and the
+ *              schema of a type visible through a column or function:
+ *              tools join pg_type to pg_namespace, and listing it names
+ *              nothing the column's type name (format_type prints
+ *              schema.name) does not already show; its other objects stay
+ *              hidden, since types there need a use and rules check the
+ *              base set;
  *   functions  pg_catalog's, information_schema's and allowed_functions;
  *   constraints, triggers, rules, policies, statistics objects, defaults:
  *              those of visible relations that do not depend on a hidden
@@ -40,10 +54,11 @@
  * through a reg* cast or a function, which checks it against the same
  * rows. The rule sets are used as the visible sets of their kinds, so the
  * catalog, the reg* types, pg_describe_object and pg_depend agree. Known
- * exceptions (README, known limits): the type set is not narrowed by
- * schema (a type in a schema the tenant cannot otherwise see is visible and
- * makes its schema visible, and its typinput ... name its functions), and
- * pg_am is read as is (access methods are superusers').
+ * exceptions (README, known limits): a visible type's typinput ... name
+ * its functions (pg_type's rule checks its own OID only), and pg_am is
+ * read as is (access methods are superusers'). A type reached through a
+ * column is shown one step deep: a domain over a domain over a hidden
+ * schema's type hides the innermost one (fails closed).
  * Every virtualized catalog, and every OID or name a client hands to a
  * function or cast (policy_object.c), is checked against these sets, so a
  * hidden object reads exactly as one that does not exist, and a guessed OID
@@ -357,10 +372,7 @@ static void append_set_body(PgwCatalogCtx *cc, PgwBuf *b, PgwSet s)
         return;
     }
     if (s == PGW_SET_NSPBASE) {
-        /* The base schemas: the fixed ones, the configured ones and those
-         * holding a relation the tenant may read. Never a schema that holds
-         * only types (see PGW_SET_TYPE): a type alone does not make its
-         * schema visible. */
+        /* A schema holding only types is never a base schema. */
         buf_append_str(b, "SELECT n.oid AS o FROM pg_catalog.pg_namespace n WHERE n.nspname IN "
                           "('pg_catalog', 'information_schema', 'pg_toast'");
         for (size_t i = 0; i < cc->nsearch_path; i++) {
@@ -415,12 +427,7 @@ static void append_set_body(PgwCatalogCtx *cc, PgwBuf *b, PgwSet s)
         return;
     }
     if (s == PGW_SET_NSP) {
-        /* What pg_namespace lists: the base schemas, and the schema of a
-         * type visible through a column or a function (tools join pg_type
-         * to pg_namespace and would lose the column's type otherwise). That
-         * names nothing new: the column's type name, format_type, already
-         * prints that schema, and the schema's other objects stay hidden,
-         * because every rule (%n) checks the base set, not this one. */
+        /* pg_namespace: the base schemas and visible types' (see the top). */
         expand(cc, b,
                "SELECT s.o FROM %{nspbase} s UNION SELECT t.typnamespace FROM "
                "pg_catalog.pg_type t WHERE t.oid >= " FIRST_NORMAL_OID " AND t.oid IN (SELECT "
@@ -1211,24 +1218,17 @@ static const CatalogRule catalog_rules[] = {
     IS("check_constraints", "%K(r.constraint_schema, r.constraint_name)"),
     IS("collation_character_set_applicability", "%N(r.collation_schema)"),
     IS("collations", "%N(r.collation_schema)"),
-    IS("column_column_usage", TBL_COL("table_schema", "table_name", "column_name") " AND NOT "
-                                                                                   "%C(r.table_"
-                                                                                   "schema, "
-                                                                                   "r.table_name, "
-                                                                                   "r.dependent_"
-                                                                                   "column)"),
+    IS("column_column_usage",
+       TBL_COL("table_schema", "table_name",
+               "column_name") " AND NOT %C(r.table_schema, r.table_name, r.dependent_column)"),
     IS("column_domain_usage", TBL_COL("table_schema", "table_name", "column_name")),
     IS("column_options", TBL_COL("table_schema", "table_name", "column_name")),
     IS("column_privileges", TBL_COL("table_schema", "table_name", "column_name")),
     IS("column_udt_usage", TBL_COL("table_schema", "table_name", "column_name")),
     IS("columns", TBL_COL("table_schema", "table_name", "column_name")),
-    IS("constraint_column_usage", TBL_COL("table_schema", "table_name", "column_name") " AND "
-                                                                                       "%K(r."
-                                                                                       "constraint_"
-                                                                                       "schema, "
-                                                                                       "r."
-                                                                                       "constraint_"
-                                                                                       "name)"),
+    IS("constraint_column_usage",
+       TBL_COL("table_schema", "table_name",
+               "column_name") " AND %K(r.constraint_schema, r.constraint_name)"),
     IS("constraint_table_usage",
        TBL("table_schema", "table_name") " AND %K(r.constraint_schema, r.constraint_name)"),
     IS("data_type_privileges",
@@ -1247,11 +1247,9 @@ static const CatalogRule catalog_rules[] = {
     IS("foreign_table_options", TBL("foreign_table_schema", "foreign_table_name")),
     IS("foreign_tables", TBL("foreign_table_schema", "foreign_table_name")),
     IS("information_schema_catalog_name", "true"),
-    IS("key_column_usage", TBL_COL("table_schema", "table_name", "column_name") " AND "
-                                                                                "%K(r.constraint_"
-                                                                                "schema, "
-                                                                                "r.constraint_"
-                                                                                "name)"),
+    IS("key_column_usage",
+       TBL_COL("table_schema", "table_name",
+               "column_name") " AND %K(r.constraint_schema, r.constraint_name)"),
     IS("parameters", "%f(r.specific_schema, r.specific_name)"),
     IS("referential_constraints",
        "%K(r.constraint_schema, r.constraint_name) AND (r.unique_constraint_name IS NULL OR "
