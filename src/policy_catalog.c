@@ -387,9 +387,10 @@ static void append_set_body(PgwCatalogCtx *cc, PgwBuf *b, PgwSet s)
             policy_append_literal(b, schema);
         }
         expand(cc, b,
-               ") OR n.oid IN (SELECT c.relnamespace FROM pg_catalog.pg_class c WHERE "
-               "c.relnamespace = n.oid AND c.relpersistence <> 't' AND c.relkind IN ('r', 'v', "
-               "'m', 'f', 'p', 'S') AND %P(n.nspname, c.relname))");
+               ") OR n.oid IN (SELECT c.relnamespace FROM pg_catalog.pg_class c JOIN "
+               "pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace WHERE c.relpersistence <> "
+               "'t' AND c.relkind IN ('r', 'v', 'm', 'f', 'p', 'S') AND %P(cn.nspname, "
+               "c.relname))");
         return;
     }
     if (s == PGW_SET_TYPE) {
@@ -400,23 +401,25 @@ static void append_set_body(PgwCatalogCtx *cc, PgwBuf *b, PgwSet s)
          * domain base, range subtype and multirange, the base's element)
          * and their array types. Built-ins (OID < 16384) are all in
          * pg_catalog, so the second branch reads user types only. */
-        expand(cc, b,
-               "SELECT t.oid AS o FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type e ON "
-               "e.oid = t.typelem AND e.typrelid <> 0 WHERE t.typnamespace IN (SELECT s.o FROM "
-               "%{nspbase} s) AND (t.typrelid = 0 OR t.typrelid IN (SELECT w.o FROM %{rowrel} w)) "
-               "AND (e.oid IS NULL OR e.typrelid IN (SELECT w.o FROM %{rowrel} w)) UNION SELECT "
-               "vw.o FROM pg_catalog.pg_type u LEFT JOIN pg_catalog.pg_type ub ON ub.oid = "
-               "u.typbasetype LEFT JOIN pg_catalog.pg_range ur ON ur.rngtypid = u.oid CROSS JOIN "
-               "LATERAL (VALUES (u.oid), (u.typarray), (u.typelem), (u.typbasetype), "
-               "(ub.typelem), (ub.typarray), (ur.rngsubtype), (ur.rngmultitypid)) vw(o) WHERE "
-               "u.oid IN (SELECT a.atttypid FROM pg_catalog.pg_attribute a WHERE a.attrelid IN "
-               "(SELECT r.o FROM %{relbase} r) AND a.attnum > 0 AND NOT a.attisdropped AND "
-               "a.atttypid >= " FIRST_NORMAL_OID " AND NOT %H(a.attrelid, a.attnum) UNION ALL "
-               "SELECT vt.o FROM pg_catalog.pg_proc p CROSS JOIN LATERAL pg_catalog.unnest("
-               "p.prorettype OPERATOR(pg_catalog.||) p.proargtypes::pg_catalog.oid[] "
-               "OPERATOR(pg_catalog.||) COALESCE(p.proallargtypes, "
-               "'{}'::pg_catalog.oid[])) vt(o) WHERE p.oid >= " FIRST_NORMAL_OID " AND p.oid IN "
-               "(SELECT f.o FROM %{proc} f)) AND vw.o >= " FIRST_NORMAL_OID);
+        expand(
+            cc, b,
+            "SELECT t.oid AS o FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type e ON "
+            "e.oid = t.typelem AND e.typrelid <> 0 WHERE t.typnamespace IN (SELECT s.o FROM "
+            "%{nspbase} s) AND (t.typrelid = 0 OR t.typrelid IN (SELECT w.o FROM %{rowrel} w)) "
+            "AND (e.oid IS NULL OR e.typrelid IN (SELECT w.o FROM %{rowrel} w)) UNION SELECT "
+            "vw.o FROM pg_catalog.pg_type u LEFT JOIN pg_catalog.pg_type ub ON ub.oid = "
+            "u.typbasetype LEFT JOIN pg_catalog.pg_range ur ON ur.rngtypid = u.oid CROSS JOIN "
+            "LATERAL (VALUES (u.oid), (u.typarray), (u.typelem), (u.typbasetype), "
+            "(ub.typelem), (ub.typarray), (ur.rngsubtype), (ur.rngmultitypid)) vw(o) WHERE "
+            "u.oid IN (SELECT a.atttypid FROM pg_catalog.pg_attribute a WHERE a.attrelid >= " FIRST_NORMAL_OID
+            " AND a.attrelid IN (SELECT r.o FROM %{relbase} r) AND a.attnum > 0 "
+            "AND NOT a.attisdropped AND a.atttypid >= " FIRST_NORMAL_OID " AND NOT "
+            "%H(a.attrelid, a.attnum) UNION ALL SELECT vt.o FROM pg_catalog.pg_proc p JOIN "
+            "pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace CROSS JOIN LATERAL "
+            "pg_catalog.unnest(p.prorettype OPERATOR(pg_catalog.||) p.proargtypes::pg_catalog.oid[] "
+            "OPERATOR(pg_catalog.||) COALESCE(p.proallargtypes, "
+            "'{}'::pg_catalog.oid[])) vt(o) WHERE p.oid >= " FIRST_NORMAL_OID
+            " AND %F(pn.nspname, p.proname)) AND vw.o >= " FIRST_NORMAL_OID);
         if (any_mask(cc->cfg, true))
             /* A row type carries every column of its relation. */
             expand(cc, b,
