@@ -14,7 +14,8 @@ The faults issue 14 found are tests too, each asserting the behaviour the
 fix must produce, not the defect. Those not fixed yet are marked
 xfail(strict=True, reason="issue 14 item N"): the day the fix lands they
 pass, which strict mode reports as a failure, so the marker goes with the
-fix (items 1a, 2, 3, 4 and 5 lost theirs when the runtime's fixes merged).
+fix (items 1a, 2, 3, 4 and 5 lost theirs when the runtime's fixes merged, item 7's
+SCRAM and TLS ones with the fixes branch).
 
 Killing a backend with SIGKILL makes the postmaster restart every backend of
 the session's shared cluster; those tests wait until it accepts connections
@@ -890,7 +891,6 @@ def test_logins_do_not_leak_memory(pgwarden):
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.xfail(strict=True, reason="issue 14 item 7 (SCRAM final message without p=)")
 def test_scram_final_message_without_proof_is_reported_as_such(gw):
     """A client-final-message with the right nonce but no p= attribute is a
     malformed message (08P01) and the error says the proof is missing; it
@@ -933,22 +933,32 @@ def tls_gw(pgwarden, tmp_path_factory):
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.xfail(strict=True, reason="issue 14 item 7 (GSSENCRequest inside TLS)")
-def test_gssenc_request_inside_tls_is_answered_inside_tls(tls_gw):
-    """A GSSENCRequest sent after TLS was negotiated is not a negotiation any
-    more (PostgreSQL answers it as an unsupported protocol, with a FATAL
-    ErrorResponse); what the client reads must be a protocol message inside
-    the TLS stream, never a raw byte that breaks the TLS framing."""
+@pytest.mark.parametrize("request_name,code", [("GSSENCRequest", 80877104),
+                                               ("SSLRequest", 80877103)])
+def test_encryption_request_inside_tls_is_answered_inside_tls(tls_gw, request_name, code):
+    """A GSSENCRequest (or a second SSLRequest) sent after TLS was
+    negotiated is not a negotiation any more (PostgreSQL answers it with a
+    FATAL ErrorResponse and closes); what the client reads must be that
+    ErrorResponse inside the TLS stream, never a raw byte that breaks the
+    TLS framing, and then the end of the connection."""
     session = pgwire.Session(HOST, tls_gw.port)
     try:
         assert session.request_ssl() == b"S"
-        session.sock.sendall(struct.pack("!II", 8, 80877104))
-        session.sock.settimeout(3)  # an answer is immediate, or never comes
+        session.sock.sendall(struct.pack("!II", 8, code))
+        session.sock.settimeout(DEFAULT_TIMEOUT)
         try:
-            first = session.sock.recv(1)
+            kind, payload = session.read_message()
         except (ssl.SSLError, socket.timeout) as exc:
             pytest.fail(f"no protocol message inside TLS ({exc!r}): a raw byte broke the stream")
-        assert first == b"E", first
+        assert kind == b"E", (kind, payload)
+        err = fields(payload)
+        assert err.get("S") == "FATAL" and err.get("C") == "08P01", err
+        assert request_name in err.get("M", ""), err
+        try:
+            rest = session.sock.recv(1)
+        except (ssl.SSLError, ConnectionError):
+            rest = b""
+        assert rest == b"", rest
     finally:
         session.close(graceful=False)
 
