@@ -14,6 +14,19 @@
  * leak analysis (policy_qual.c), not here; this file tells it what each FROM
  * item is (a base relation with known columns, replaced or read as is, or
  * something opaque such as a CTE reference).
+ *
+ * Sequences are never readable as relations, even the ones a readable
+ * table owns, which the virtual catalog lists: a sequence is shared by
+ * every tenant writing the table, and its last_value, log_cnt and is_called
+ * (like nextval, currval and setval, which are not allowed functions, and
+ * pg_sequence_last_value, which answers NULL) count the other tenants'
+ * rows. Reading one fails closed with the answer a nonexistent relation
+ * gets (42P01), so a sequence name tells nothing either way. The snapshot
+ * has no sequences (schema.c reads tables, views and their kin only), and
+ * a FROM item that resolves to relkind 'S' is refused all the same, so
+ * that stays true if the snapshot ever grows them. (A sequence's name in a
+ * regclass literal is another matter: it is an object the catalog lists,
+ * checked against the visible set at run time like any other.)
  */
 #include "policy_int.h"
 
@@ -385,6 +398,8 @@ int policy_visit_range_var(Walk *w, PgQuery__Node **slot)
         t = schema_table(rw->ctx->schema, catalog, rv->relname);
         break;
     case RESOLVED_USER:
+        if (t->relkind == 'S')
+            return refuse_missing(rw, rv); /* see the top of this file */
         policy_note_relation(rw, t->schema, t->name);
         rc = rewrite_user_relation(rw, slot, rv, t);
         break;
