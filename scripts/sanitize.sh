@@ -12,7 +12,10 @@
 #
 # Environment: SAN_BUILD_DIR (default /tmp/pgwarden-asan or /tmp/pgwarden-tsan),
 # PYTEST_ARGS, PGW_TEST_TIMEOUT (per-test limit, default 90 here: a
-# sanitized build is 2-3x slower).
+# sanitized build is 2-3x slower), PGW_TEST_SAMPLE (default 10: every 10th
+# statement of each corpus -- test functions with 100 cases or more -- and
+# every other test; 1 runs all; see tests/integration/conftest.py) and
+# PGW_TEST_SAMPLE_SEED (which tenth, default 0).
 #
 # Every instrumented process writes its reports to files under
 # SAN_BUILD_DIR/reports (log_path), so a report is seen even when the test
@@ -82,6 +85,9 @@ export PGW_TEST_TIMEOUT=${PGW_TEST_TIMEOUT:-90}
 # Check's per-test limits were set for an optimised build; ASan runs the deep
 # parses of test_leak's stack guard several times slower.
 export CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4}
+# The corpora are sampled: their thousands of statements take one code path
+# each, which the sanitized unit tests and the policy fuzz target also cover.
+export PGW_TEST_SAMPLE=${PGW_TEST_SAMPLE:-10} PGW_TEST_SAMPLE_SEED=${PGW_TEST_SAMPLE_SEED:-0}
 
 echo "=== sanitize: unit tests"
 for t in "$dir"/tests/unit/test_*; do
@@ -105,7 +111,8 @@ for t in "$dir"/tests/unit/test_*; do
 done
 
 if [ "$unit_only" = no ]; then
-    echo "=== sanitize: integration suite against $dir/pgwarden"
+    echo "=== sanitize: integration suite against $dir/pgwarden" \
+        "(corpora sampled 1 in $PGW_TEST_SAMPLE, seed $PGW_TEST_SAMPLE_SEED)"
     xml=$dir/pytest.xml
     rm -f "$xml"
     # PYTEST_ARGS is split into words on purpose.

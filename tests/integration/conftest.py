@@ -73,6 +73,44 @@ def pytest_runtest_protocol(item, nextitem):
         signal.signal(signal.SIGALRM, previous)
 
 
+# --------------------------------------------------------------------------
+# Corpus sampling (the sanitizer stage)
+# --------------------------------------------------------------------------
+#
+# PGW_TEST_SAMPLE=N keeps every Nth case of each test function that has at
+# least CORPUS_MIN parametrized cases (the hostile and compatibility corpora:
+# thousands of statements through one code path each) and every test that is
+# not such a corpus. scripts/sanitize.sh sets it: under ASan the corpora would
+# cost minutes while the statements' memory behaviour is the policy's, which
+# the sanitized unit tests and the policy fuzz target cover; a sample still
+# crosses every code path the corpora reach (both protocols, each module).
+# The cases kept shift with PGW_TEST_SAMPLE_SEED so repeated runs cover
+# different statements.
+
+CORPUS_MIN = 100
+
+
+def pytest_collection_modifyitems(config, items):
+    every = int(os.environ.get("PGW_TEST_SAMPLE", "1") or 1)
+    if every <= 1:
+        return
+    seed = int(os.environ.get("PGW_TEST_SAMPLE_SEED", "0") or 0)
+    by_function = {}
+    for item in items:
+        by_function.setdefault(item.nodeid.split("[", 1)[0], []).append(item)
+    position = {id(item): i for group in by_function.values() for i, item in enumerate(group)}
+    keep, dropped = [], []
+    for item in items:
+        group = by_function[item.nodeid.split("[", 1)[0]]
+        if len(group) < CORPUS_MIN or (position[id(item)] + seed) % every == 0:
+            keep.append(item)
+        else:
+            dropped.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 _RUNNING = []  # pgwarden instances alive right now, for failure reports
 
 
