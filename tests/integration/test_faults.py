@@ -699,9 +699,8 @@ def whole_lines(path):
     return data.decode().splitlines()
 
 
-@pytest.mark.timeout(120)
 def test_reload_storm_with_log_files_never_sends_a_client_a_log_line(pgwarden):
-    """Issue 14 item 6. SIGHUP every 20 ms for 4 s, the log_file and the
+    """Issue 14 item 6. SIGHUP every 20 ms, the log_file and the
     audit_log rotated (renamed) before every other reload so each reload
     really reopens both, while 12 clients log in, run queries and log out
     as fast as they can (every login takes a new descriptor number, the
@@ -733,7 +732,7 @@ def test_reload_storm_with_log_files_never_sends_a_client_a_log_line(pgwarden):
         while not stop.is_set():
             session = None
             try:
-                session = pgwire.Session(HOST, gw.port)
+                session = pgwire.Session(HOST, gw.port, timeout=DEFAULT_TIMEOUT / 3)
                 session.startup(user, tenant)
                 for i in range(5):
                     session.send_query(f"SELECT name, {i} AS storm FROM tenant_marker")
@@ -764,9 +763,17 @@ def test_reload_storm_with_log_files_never_sends_a_client_a_log_line(pgwarden):
     for t in threads:
         t.start()
     reloads, rotated = 0, []
-    deadline = time.monotonic() + 4
+
+    def enough():
+        with lock:
+            return reloads >= 200 and results["queries"] >= 200
+
+    # The storm lasts until both the reloads and the queries are many (a
+    # sanitizer build runs a tenth as many queries a second), within a
+    # third of the test's limit.
+    deadline = time.monotonic() + DEFAULT_TIMEOUT / 3
     try:
-        while time.monotonic() < deadline:
+        while not enough() and time.monotonic() < deadline:
             if reloads % 2 == 0:
                 for path in (log_file, audit_file):
                     if path.exists():
@@ -776,13 +783,23 @@ def test_reload_storm_with_log_files_never_sends_a_client_a_log_line(pgwarden):
             gw.signal(signal.SIGHUP)
             reloads += 1
             time.sleep(0.02)  # pacing of the storm, not synchronisation
+            # Reloads interleave with traffic: the next one waits until some
+            # query finished since this one (at once on a plain build; a
+            # sanitizer build would otherwise spend the storm on reloads).
+            with lock:
+                seen = results["queries"]
+            while time.monotonic() < deadline and not stop.is_set():
+                with lock:
+                    if results["queries"] > seen:
+                        break
+                time.sleep(0.005)
     finally:
         stop.set()
         for t in threads:
-            t.join(30)
+            t.join(DEFAULT_TIMEOUT / 3)
     assert results["bad"] == [], results["bad"][:5]
     assert results["errors"] == [], results["errors"][:5]
-    assert results["queries"] > 100, results["queries"]
+    assert enough(), (reloads, results["queries"])
     assert gw.alive()
 
     # The current files keep receiving whole lines after the storm.
@@ -793,9 +810,9 @@ def test_reload_storm_with_log_files_never_sends_a_client_a_log_line(pgwarden):
         return audit_file.exists() and any(
             "after the storm" in json.loads(line).get("sql", "")
             for line in whole_lines(audit_file))
-    wait_until(audited, DEFAULT_TIMEOUT, "the statement after the storm in the audit log")
+    wait_until(audited, DEFAULT_TIMEOUT / 4, "the statement after the storm in the audit log")
     wait_until(lambda: log_file.exists() and any(
-        "alice" in line for line in whole_lines(log_file)), DEFAULT_TIMEOUT,
+        "alice" in line for line in whole_lines(log_file)), DEFAULT_TIMEOUT / 4,
         "the login after the storm in log_file")
 
     assert numbers_open_on(gw.pid, log_file) == log_numbers
