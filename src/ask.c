@@ -723,12 +723,18 @@ static void key_field(PgwBuf *b, const char *s)
     buf_append_str(b, s);
 }
 
-char *ask_cache_key(const char *schema_fingerprint, const char *question, const PgwAskTurn *history,
-                    size_t nhist, const char *model)
+char *ask_cache_key(const char *tenant, const char *schema_fingerprint, const char *question,
+                    const PgwAskTurn *history, size_t nhist, const char *model)
 {
     PgwBuf b;
     buf_init(&b);
     key_field(&b, ASK_PROMPT_VERSION);
+    /* The tenant first: a translation is the model's answer to a prompt
+     * made of one tenant's schema, values and samples, and it names what
+     * that prompt showed. Two tenants whose masked schemas are alike must
+     * still never share one (the other's SQL, literals from its values and
+     * the timing of a hit would tell what it asked and what it holds). */
+    key_field(&b, tenant);
     key_field(&b, schema_fingerprint);
     key_field(&b, model);
     char *nq = ask_normalize_question(question != NULL ? question : "");

@@ -113,11 +113,11 @@ void ask_prompt_free(PgwAskPrompt *p);
 int ask_extract_sql(const char *answer, char **sql, char **reason, char *err,
                     size_t errlen) PGW_WUR;
 
-/* Hex SHA-256 over the schema fingerprint, the normalized question
+/* Hex SHA-256 over the tenant, the schema fingerprint, the normalized question
  * (lower-case, whitespace collapsed, trailing punctuation dropped), the
  * earlier turns, the model and ASK_PROMPT_VERSION. malloc'd. */
-char *ask_cache_key(const char *schema_fingerprint, const char *question, const PgwAskTurn *history,
-                    size_t nhist, const char *model);
+char *ask_cache_key(const char *tenant, const char *schema_fingerprint, const char *question,
+                    const PgwAskTurn *history, size_t nhist, const char *model);
 /* The normalization the key uses, exposed for tests. malloc'd. */
 char *ask_normalize_question(const char *question);
 

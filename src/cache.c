@@ -31,6 +31,16 @@
  * before the post" (removed from the flight, freed at once) and "cancel
  * after" (the posted call sees the flag and only frees) never race.
  *
+ * Memory is partitioned by tenant (cache_partition): max_memory is split
+ * evenly among the configured tenants, each tenant's records are also on an
+ * LRU list of its own, and making room for a record only ever evicts records
+ * of the same tenant. A shared LRU would be a channel between tenants (the
+ * red team's prime-and-probe: A fills the cache, B's queries evict A's
+ * entries, A reads from its own hits and misses how much B queried). With a
+ * fixed share, nothing B does changes which of A's entries stay. The global
+ * bound stays as a backstop for tenants a reload removed (their records age
+ * out through the global LRU order, expiry and clears).
+ *
  * Generations for invalidation are implicit: an invalidation drops the
  * entries that read the table and poisons the flights that read it, which is
  * everything a generation counter would have been compared for.
@@ -52,6 +62,7 @@ typedef struct Tenant {
     char *name;
     PgwCacheCounters n;
     Record *records;
+    Record *lru_head, *lru_tail; /* this tenant's records, head: most recently used */
     struct Tenant *hnext;
 } Tenant;
 
@@ -80,6 +91,7 @@ struct Record {
     size_t bytes;
     Record *hnext;
     Record *lru_prev, *lru_next;
+    Record *tlru_prev, *tlru_next; /* on its tenant's LRU */
     Record *t_prev, *t_next;
     size_t nlinks;
     Link *links;
@@ -122,6 +134,7 @@ struct PgwCache {
     pthread_mutex_t mu;
     PgwCacheOptions opt;
     size_t max_memory, max_entry;
+    size_t shares; /* tenants max_memory is split among (0: one share) */
     Record **buckets;
     size_t nbuckets, nrecords;
     Record *lru_head, *lru_tail; /* head: most recently used */
@@ -449,6 +462,16 @@ static Record **record_slot(PgwCache *c, const uint8_t *digest)
 
 static void lru_unlink(PgwCache *c, Record *r)
 {
+    Tenant *t = r->tenant;
+    if (r->tlru_prev)
+        r->tlru_prev->tlru_next = r->tlru_next;
+    else
+        t->lru_head = r->tlru_next;
+    if (r->tlru_next)
+        r->tlru_next->tlru_prev = r->tlru_prev;
+    else
+        t->lru_tail = r->tlru_prev;
+    r->tlru_prev = r->tlru_next = NULL;
     if (r->lru_prev)
         r->lru_prev->lru_next = r->lru_next;
     else
@@ -462,6 +485,14 @@ static void lru_unlink(PgwCache *c, Record *r)
 
 static void lru_push(PgwCache *c, Record *r)
 {
+    Tenant *t = r->tenant;
+    r->tlru_prev = NULL;
+    r->tlru_next = t->lru_head;
+    if (t->lru_head)
+        t->lru_head->tlru_prev = r;
+    t->lru_head = r;
+    if (!t->lru_tail)
+        t->lru_tail = r;
     r->lru_prev = NULL;
     r->lru_next = c->lru_head;
     if (c->lru_head)
@@ -473,7 +504,7 @@ static void lru_push(PgwCache *c, Record *r)
 
 static void lru_touch(PgwCache *c, Record *r)
 {
-    if (c->lru_head != r) {
+    if (c->lru_head != r || r->tenant->lru_head != r) {
         lru_unlink(c, r);
         lru_push(c, r);
     }
@@ -527,6 +558,25 @@ static void evict_to(PgwCache *c, size_t limit)
         record_remove(c, c->lru_tail, DROP_EVICTED);
 }
 
+/* What one tenant's records may hold together. */
+static size_t tenant_limit(const PgwCache *c)
+{
+    return c->shares > 1 ? c->max_memory / c->shares : c->max_memory;
+}
+
+static void evict_tenant_to(PgwCache *c, Tenant *t, size_t limit)
+{
+    while (t->n.bytes > limit && t->lru_tail != NULL)
+        record_remove(c, t->lru_tail, DROP_EVICTED);
+}
+
+static void evict_all_tenants_to(PgwCache *c, size_t limit)
+{
+    for (size_t b = 0; b < TENANT_BUCKETS; b++)
+        for (Tenant *t = c->tenants[b]; t; t = t->hnext)
+            evict_tenant_to(c, t, limit);
+}
+
 static void grow_buckets(PgwCache *c)
 {
     size_t n = c->nbuckets * 2;
@@ -556,7 +606,7 @@ static Record *record_add(PgwCache *c, Tenant *tenant, const uint8_t *digest, Re
     Record **pp = record_slot(c, digest);
     if (*pp)
         record_remove(c, *pp, DROP_REPLACED);
-    if (bytes > c->max_memory) {
+    if (bytes > tenant_limit(c)) {
         cache_entry_release(e);
         return NULL;
     }
@@ -596,7 +646,10 @@ static Record *record_add(PgwCache *c, Tenant *tenant, const uint8_t *digest, Re
     }
     if (c->nrecords > c->nbuckets)
         grow_buckets(c);
-    /* r is the most recent: it goes last, and only if nothing else is left. */
+    /* r is the most recent: it goes last, and only if nothing else of its
+     * tenant is left; other tenants' records are never evicted for it
+     * (only the backstop, when tenants a reload removed still hold some). */
+    evict_tenant_to(c, tenant, tenant_limit(c));
     evict_to(c, c->max_memory);
     return *record_slot(c, digest) == r ? r : NULL;
 }
@@ -606,7 +659,16 @@ void cache_configure(PgwCache *c, size_t max_memory, size_t max_entry)
     pthread_mutex_lock(&c->mu);
     c->max_memory = max_memory;
     c->max_entry = max_entry;
+    evict_all_tenants_to(c, tenant_limit(c));
     evict_to(c, max_memory);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void cache_partition(PgwCache *c, size_t tenants)
+{
+    pthread_mutex_lock(&c->mu);
+    c->shares = tenants;
+    evict_all_tenants_to(c, tenant_limit(c));
     pthread_mutex_unlock(&c->mu);
 }
 

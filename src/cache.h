@@ -51,6 +51,10 @@ PgwCache *cache_new(const PgwCacheOptions *opt);
 void cache_free(PgwCache *c);
 /* New limits (reload); the store shrinks to them at once. */
 void cache_configure(PgwCache *c, size_t max_memory, size_t max_entry);
+/* Split max_memory evenly among this many tenants (0 or 1: one share for
+ * all): a tenant's records only ever evict its own, so no tenant's use of
+ * the cache changes what stays cached for another. Shrinks at once. */
+void cache_partition(PgwCache *c, size_t tenants);
 
 /* ---- entries: what a hit replays ---- */
 

@@ -115,7 +115,9 @@ static PgwCache *store_get(const PgwConfig *cfg)
             .max_memory = store_memory(cfg), .max_entry = cfg->cache_max_entry, .post = post};
         svc.mode = cfg->cache_mode;
         __atomic_store_n(&svc.configured, cfg->version, __ATOMIC_RELEASE);
-        __atomic_store_n(&svc.store, cache_new(&o), __ATOMIC_RELEASE);
+        PgwCache *store = cache_new(&o);
+        cache_partition(store, cfg->ntenants);
+        __atomic_store_n(&svc.store, store, __ATOMIC_RELEASE);
     }
     s = svc.store;
     pthread_mutex_unlock(&svc.mu);
@@ -130,6 +132,7 @@ void cache_service_configure(const PgwConfig *cfg)
     pthread_mutex_lock(&svc.mu);
     if (svc.configured < cfg->version) {
         cache_configure(s, store_memory(cfg), cfg->cache_max_entry);
+        cache_partition(s, cfg->ntenants);
         __atomic_store_n(&svc.configured, cfg->version, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&svc.mu);

@@ -794,7 +794,8 @@ static void job_have_schema(PgwStmtHandle *j)
         turns[i].question = sess->questions[i];
         turns[i].sql = sess->sqls[i];
     }
-    j->cache_key = ask_cache_key(j->schema->fingerprint, j->question, turns, nh, cfg->llm_model);
+    j->cache_key =
+        ask_cache_key(j->tenant, j->schema->fingerprint, j->question, turns, nh, cfg->llm_model);
     char *cached = j->cache_key ? kvcache_get(translations, j->cache_key, now_ms()) : NULL;
     if (cached) {
         j->from_cache = true;

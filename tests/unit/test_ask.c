@@ -568,20 +568,24 @@ START_TEST(test_cache_key)
 {
     PgwAskTurn h1[] = {{"how many customers", "SELECT count(*) FROM customers"}};
     PgwAskTurn h2[] = {{"how many orders", "SELECT count(*) FROM orders"}};
-    char *base = ask_cache_key("fp1", "How many  customers?", NULL, 0, "gpt");
+    char *base = ask_cache_key("acme", "fp1", "How many  customers?", NULL, 0, "gpt");
     ck_assert_int_eq(strlen(base), 64);
-    char *same = ask_cache_key("fp1", "  how many customers ", NULL, 0, "gpt");
+    char *same = ask_cache_key("acme", "fp1", "  how many customers ", NULL, 0, "gpt");
     ck_assert_str_eq(base, same);
     const char *differ[][2] = {{"fp2", "gpt"}, {"fp1", "claude"}};
     for (size_t i = 0; i < 2; i++) {
-        char *k = ask_cache_key(differ[i][0], "how many customers", NULL, 0, differ[i][1]);
+        char *k = ask_cache_key("acme", differ[i][0], "how many customers", NULL, 0, differ[i][1]);
         ck_assert_str_ne(base, k);
         free(k);
     }
-    char *other_q = ask_cache_key("fp1", "how many orders", NULL, 0, "gpt");
+    char *other_q = ask_cache_key("acme", "fp1", "how many orders", NULL, 0, "gpt");
     ck_assert_str_ne(base, other_q);
-    char *with_h1 = ask_cache_key("fp1", "how many customers", h1, 1, "gpt");
-    char *with_h2 = ask_cache_key("fp1", "how many customers", h2, 1, "gpt");
+    /* another tenant with the same schema never shares a translation */
+    char *other_t = ask_cache_key("globex", "fp1", "How many  customers?", NULL, 0, "gpt");
+    ck_assert_str_ne(base, other_t);
+    free(other_t);
+    char *with_h1 = ask_cache_key("acme", "fp1", "how many customers", h1, 1, "gpt");
+    char *with_h2 = ask_cache_key("acme", "fp1", "how many customers", h2, 1, "gpt");
     ck_assert_str_ne(base, with_h1);
     ck_assert_str_ne(with_h1, with_h2);
     char *n = ask_normalize_question("  Top   5\tProducts?!  ");

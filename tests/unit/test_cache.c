@@ -360,6 +360,38 @@ START_TEST(lru_within_max_memory)
 }
 END_TEST
 
+/* The red team's prime-and-probe: with one LRU for all, B's queries evicted
+ * A's entries and A read B's activity from its own hits. With shares,
+ * nothing B stores changes what stays cached for A. */
+START_TEST(one_tenant_never_evicts_another)
+{
+    PgwCache *c = store(40000);
+    cache_partition(c, 2);
+    for (int i = 0; i < 10; i++)
+        fill(c, "acme", i, 1000, 60000, NULL, 0);
+    for (int i = 100; i < 200; i++) /* far more than globex's share */
+        fill(c, "globex", i, 1000, 60000, NULL, 0);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(probe(c, "acme", i), PGW_CACHE_HIT);
+    ck_assert_int_eq(probe(c, "globex", 199), PGW_CACHE_HIT);
+    ck_assert_int_eq(probe(c, "globex", 100), PGW_CACHE_MISS); /* its own went */
+    PgwCacheCounters t;
+    size_t max;
+    cache_totals(c, &t, &max);
+    ck_assert_int_le(t.bytes, 40000);
+    /* acme past its own share evicts its own least recent */
+    for (int i = 10; i < 60; i++)
+        fill(c, "acme", i, 1000, 60000, NULL, 0);
+    ck_assert_int_eq(probe(c, "acme", 0), PGW_CACHE_MISS);
+    ck_assert_int_eq(probe(c, "acme", 59), PGW_CACHE_HIT);
+    ck_assert_int_eq(probe(c, "globex", 199), PGW_CACHE_HIT);
+    /* an answer bigger than a share is not kept */
+    fill(c, "globex", 300, 25000, 60000, NULL, 0);
+    ck_assert_int_eq(probe(c, "globex", 300), PGW_CACHE_MISS);
+    cache_free(c);
+}
+END_TEST
+
 START_TEST(an_answer_bigger_than_the_store_is_not_kept)
 {
     PgwCache *c = store(2000);
@@ -844,6 +876,7 @@ int main(void)
     tcase_add_test(tc, hit_after_fill_and_tenants_apart);
     tcase_add_test(tc, lru_within_max_memory);
     tcase_add_test(tc, an_answer_bigger_than_the_store_is_not_kept);
+    tcase_add_test(tc, one_tenant_never_evicts_another);
     tcase_add_test(tc, max_entry_and_remembered_misses);
     tcase_add_test(tc, ttl_expires_on_time);
     tcase_add_test(tc, alias_skips_to_the_entry_and_dies_with_it);
