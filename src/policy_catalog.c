@@ -8,7 +8,12 @@
  *              information_schema relation, free-standing composite types,
  *              the indexes of those (unless one covers a hidden column), the
  *              sequences they own and their TOAST tables; never temporary
- *              relations;
+ *              relations. A sequence is listed but its figures are not:
+ *              every tenant writing the table advances it, so its value
+ *              (pg_sequences.last_value, pg_sequence_last_value) and its
+ *              block counters (pg_statio_*_sequences) read as NULL, and
+ *              reading it as a relation fails as for a missing one
+ *              (policy_rel.c);
  *   types      every type except the row and array types of relations that
  *              are not visible or have hidden columns;
  *   schemas    pg_catalog, information_schema, pg_toast, the pinned
@@ -290,8 +295,9 @@ static const char *const set_bodies[PGW_NSETS] = {
     [PGW_SET_UNF] =
         "SELECT r.o FROM %{rel} r WHERE r.o NOT IN (SELECT c.oid FROM pg_catalog.pg_class c JOIN "
         "pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('pg_catalog', "
-        "'information_schema', 'pg_toast') OR %Q(n.nspname, c.relname) UNION ALL SELECT i.indexrelid FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = "
-        "i.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE "
+        "'information_schema', 'pg_toast') OR c.relkind = 'S' OR %Q(n.nspname, c.relname) "
+        "UNION ALL SELECT i.indexrelid FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON "
+        "c.oid = i.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE "
         "%Q(n.nspname, c.relname))",
     [PGW_SET_ROWREL] = "SELECT r.o FROM %{rel} r WHERE r.o NOT IN (SELECT h.rel FROM %{hcol} h)",
     [PGW_SET_TYPE] =
