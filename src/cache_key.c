@@ -308,7 +308,15 @@ void cache_policy_fingerprint(const PgwConfig *cfg, const PgwTenant *tenant,
     }
     hash_int(&h, 'a', cfg->default_access);
     hash_str(&h, 's', cfg->search_path);
-    hash_str(&h, 'K', config_mask_key(cfg)); /* the hash mask's values (never shown) */
+    /* The hash mask's values depend on its key (a random one per process
+     * when mask_key is empty): only then does the key part the entries, so
+     * instances sharing Redis still share every answer no hash mask shaped. */
+    bool hashes = false;
+    for (size_t i = 0; i < cfg->ntables && !hashes; i++)
+        for (size_t j = 0; j < cfg->tables[i].nmasks; j++)
+            hashes = hashes || cfg->tables[i].masks[j].kind == PGW_MASK_HASH;
+    if (hashes)
+        hash_str(&h, 'K', config_mask_key(cfg));
     for (size_t i = 0; i < cfg->nallowed_functions; i++)
         hash_str(&h, 'f', cfg->allowed_functions[i]);
     hash_int(&h, 'T', cfg->cache_ttl_ms);

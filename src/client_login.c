@@ -258,6 +258,21 @@ static void handle_startup(PgwClient *c, const uint8_t *body, size_t len)
     }
     PgwSnapshot *snap = snapshot_acquire();
     PgwConfig *cfg = snap->cfg;
+    if (c->tls && (st.kind == PGW_STARTUP_SSL || st.kind == PGW_STARTUP_GSSENC)) {
+        /* Inside TLS, a negotiation request is not a negotiation any
+         * more: a one-byte answer written to the socket would break the
+         * TLS stream, and one written inside it would be read as the start
+         * of a message. PostgreSQL, whose startup loop marks both
+         * encryptions as done once TLS is up, lets the packet fall through
+         * to its protocol-version check and closes with a FATAL
+         * ErrorResponse; so do we, inside TLS. */
+        snapshot_release(snap);
+        client_fatal(c, SQLSTATE_PROTOCOL_VIOLATION,
+                     st.kind == PGW_STARTUP_SSL ? "SSLRequest received after TLS was negotiated"
+                                                : "GSSENCRequest received after TLS was negotiated",
+                     NULL);
+        return;
+    }
     switch (st.kind) {
     case PGW_STARTUP_CANCEL: {
         /* Another instance's client (its id in the key): forwarded there. */
@@ -268,7 +283,7 @@ static void handle_startup(PgwClient *c, const uint8_t *body, size_t len)
         return;
     }
     case PGW_STARTUP_SSL: {
-        bool can = snap->ssl_ctx && cfg->client_tls != PGW_TLS_DISABLE && !c->tls;
+        bool can = snap->ssl_ctx && cfg->client_tls != PGW_TLS_DISABLE;
         if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
             /* Bytes sent before the TLS handshake would be trusted as if
              * encrypted; refuse them (CVE-2021-23214's lesson). */
@@ -300,7 +315,7 @@ static void handle_startup(PgwClient *c, const uint8_t *body, size_t len)
     case PGW_STARTUP_GSSENC: {
         char answer = 'N';
         snapshot_release(snap);
-        if (send(c->fd >= 0 ? c->fd : bufferevent_getfd(c->bev), &answer, 1, MSG_NOSIGNAL) != 1)
+        if (send(c->fd, &answer, 1, MSG_NOSIGNAL) != 1) /* not TLS: checked above */
             client_close(c, "cannot answer GSSENCRequest");
         return;
     }

@@ -1,11 +1,25 @@
 /*
- * log.c — see log.h. The file descriptor is swapped atomically on reopen so
- * a writer on another thread never writes to a closed descriptor.
+ * log.c — see log.h.
+ *
+ * The log file lives at one descriptor number for the life of the process
+ * (log_slot), and a reopen replaces the open file behind that number with
+ * dup3(2) instead of closing it. A writer on another thread loads the
+ * number and then calls write(2); if the number could be closed in between
+ * (the old scheme: swap, then close the old one), a socket accepted at that
+ * moment could take the number and a client would receive a log line, with
+ * another tenant's user names and SQL in it. dup3 swaps the file atomically:
+ * a write that races a reopen goes whole to the old file or whole to the
+ * new one, and the number never belongs to anything else. Going back to
+ * stderr points the slot at stderr the same way (the slot is never closed).
+ * log_open runs on the main thread (start-up, SIGHUP) or under the admin
+ * console's RELOAD; a mutex keeps two reopens from crossing.
  */
+#define _GNU_SOURCE /* dup3 */
 #include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,23 +27,60 @@
 #include <time.h>
 #include <unistd.h>
 
+/* What writers use: 2 until a file is opened, then log_slot for good. */
 static int log_fd = 2;
+static int log_slot = -1; /* never closed once set */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static PgwLogLevel log_level = PGW_LOG_INFO;
 static const char *const level_names[] = {"DEBUG", "LOG", "WARNING", "ERROR", "FATAL"};
 
+/* Put the file open at fd behind the slot's number (O_CLOEXEC kept). */
+static int move_to_slot(int fd)
+{
+    int r;
+    do {
+        r = dup3(fd, log_slot, O_CLOEXEC);
+    } while (r < 0 && (errno == EINTR || errno == EBUSY));
+    return r < 0 ? -1 : 0;
+}
+
 int log_open(const char *path)
 {
+    int rc = -1;
+    pthread_mutex_lock(&log_mu);
     if (!path || !*path) {
-        __atomic_store_n(&log_fd, 2, __ATOMIC_SEQ_CST);
-        return 0;
+        /* Back to stderr: the slot (if any) now points there too. */
+        if (log_slot < 0 || move_to_slot(2) == 0)
+            rc = 0;
+        goto out;
     }
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd < 0)
-        return -1;
-    int old = __atomic_exchange_n(&log_fd, fd, __ATOMIC_SEQ_CST);
-    if (old > 2)
-        close(old);
-    return 0;
+        goto out;
+    if (log_slot < 0) {
+        /* The first file's number becomes the slot; never 0-2, which
+         * daemonizing points at /dev/null. */
+        if (fd <= 2) {
+            int high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+            close(fd);
+            if (high < 0)
+                goto out;
+            fd = high;
+        }
+        log_slot = fd;
+        __atomic_store_n(&log_fd, fd, __ATOMIC_SEQ_CST);
+        rc = 0;
+        goto out;
+    }
+    int saved = errno;
+    rc = move_to_slot(fd);
+    if (rc != 0)
+        saved = errno;
+    close(fd);
+    errno = saved;
+out:
+    pthread_mutex_unlock(&log_mu);
+    return rc;
 }
 
 void log_set_level(PgwLogLevel level)

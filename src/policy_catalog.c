@@ -8,26 +8,27 @@
  *              information_schema relation, free-standing composite types,
  *              the indexes of those (unless one covers a hidden column), the
  *              sequences they own and their TOAST tables; never temporary
- *              relations;
+ *              relations. A sequence is listed but its figures are not:
+ *              every tenant writing the table advances it, so its value
+ *              (pg_sequences.last_value, pg_sequence_last_value) and its
+ *              block counters (pg_statio_*_sequences) read as NULL, and
+ *              reading it as a relation fails as for a missing one
+ *              (policy_rel.c);
  *   base schemas  pg_catalog, information_schema, pg_toast, the pinned
  *              search_path, the schemas of allowed_functions, and every
  *              schema holding a relation the config lets the tenant read
  *              (PGW_SET_NSPBASE); every rule's schema test (%n) uses it;
- *   types      those of the base schemas, except the row and array types of
+ *   types      those of the base schemas but the row and array types of
  *              relations that are not visible or have hidden columns; and,
- *              whatever their schema, the user types a visible, unhidden
- *              column or a visible function's signature uses, with one step
- *              of what they are made of (element, domain base, range
- *              subtype and multirange) and their array types. A type alone
- *              never makes its schema a base schema, so a type in a schema
- *              the tenant cannot otherwise see is absent everywhere;
- *   schemas    (pg_namespace, %N, regnamespace) the base schemas, and the
- *              schema of a type visible through a column or function:
- *              tools join pg_type to pg_namespace, and listing it names
- *              nothing the column's type name (format_type prints
- *              schema.name) does not already show; its other objects stay
- *              hidden, since types there need a use and rules check the
- *              base set;
+ *              in any schema, the user types a visible, unhidden column or a
+ *              visible function's signature uses, one step of what they are
+ *              made of (element, domain base, range parts) and their arrays.
+ *              A type alone never makes its schema a base schema;
+ *   schemas    (pg_namespace, %N) the base schemas and the schemas of types
+ *              seen through a column or function: tools join pg_type to
+ *              pg_namespace, and the column's type name (format_type's
+ *              schema.name) already shows it; its other objects stay hidden
+ *              (types there need a use, rules check the base set);
  *   functions  pg_catalog's, information_schema's and allowed_functions;
  *   constraints, triggers, rules, policies, statistics objects, defaults:
  *              those of visible relations that do not depend on a hidden
@@ -309,8 +310,9 @@ static const char *const set_bodies[PGW_NSETS] = {
     [PGW_SET_UNF] =
         "SELECT r.o FROM %{rel} r WHERE r.o NOT IN (SELECT c.oid FROM pg_catalog.pg_class c JOIN "
         "pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('pg_catalog', "
-        "'information_schema', 'pg_toast') OR %Q(n.nspname, c.relname) UNION ALL SELECT i.indexrelid FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = "
-        "i.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE "
+        "'information_schema', 'pg_toast') OR c.relkind = 'S' OR %Q(n.nspname, c.relname) "
+        "UNION ALL SELECT i.indexrelid FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON "
+        "c.oid = i.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE "
         "%Q(n.nspname, c.relname))",
     [PGW_SET_ROWREL] = "SELECT r.o FROM %{rel} r WHERE r.o NOT IN (SELECT h.rel FROM %{hcol} h)",
     [PGW_SET_TYPE] = NULL, /* written by append_set_body: it depends on hidden columns */

@@ -41,7 +41,7 @@ typedef enum {
     PGW_SET_RELBASE, /* relations the config lets the tenant read, catalogs, composite types */
     PGW_SET_HCOL, /* columns hidden by mask = hide */
     PGW_SET_REL, /* ... plus their indexes and the sequences they own */
-    PGW_SET_UNF, /* visible user relations without a row filter (and their indexes) */
+    PGW_SET_UNF, /* visible user relations without a row filter (and their indexes), never sequences */
     PGW_SET_ROWREL, /* visible relations whose row type may be seen */
     PGW_SET_PROC,
     PGW_SET_TYPE, /* types of base schemas, and the ones visible columns and functions use */

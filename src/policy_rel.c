@@ -14,6 +14,19 @@
  * leak analysis (policy_qual.c), not here; this file tells it what each FROM
  * item is (a base relation with known columns, replaced or read as is, or
  * something opaque such as a CTE reference).
+ *
+ * Sequences are never readable as relations, even the ones a readable
+ * table owns, which the virtual catalog lists: a sequence is shared by
+ * every tenant writing the table, and its last_value, log_cnt and is_called
+ * (like nextval, currval and setval, which are not allowed functions, and
+ * pg_sequence_last_value, which answers NULL) count the other tenants'
+ * rows. Reading one fails closed with the answer a nonexistent relation
+ * gets (42P01), so a sequence name tells nothing either way. The snapshot
+ * has no sequences (schema.c reads tables, views and their kin only), and
+ * a FROM item that resolves to relkind 'S' is refused all the same, so
+ * that stays true if the snapshot ever grows them. (A sequence's name in a
+ * regclass literal is another matter: it is an object the catalog lists,
+ * checked against the visible set at run time like any other.)
  */
 #include "policy_int.h"
 
@@ -201,6 +214,48 @@ static void append_masked_column(PgwBuf *b, const PgwSchemaColumn *c, PgwMaskKin
     policy_append_ident(b, c->name);
 }
 
+/* Masks whose value is always NULL: the column is read from NULL_SOURCE,
+ * an outer join that never matches, instead of being written as
+ * NULL::type. The value is the same NULL of the same type and typmod, but
+ * it is now a column of the base table (NULL-extended), so PostgreSQL's
+ * RowDescription reports the column's table OID and attribute number, as
+ * it does for every column it can follow through derived tables, CTEs
+ * and joins to a base table (markTargetListOrigin follows Vars only; an
+ * expression, even a NULL constant, has no origin). Clients such as pgjdbc
+ * read the table name and nullability from those fields. The source is a
+ * subquery whose only output columns are the masked ones under aliases
+ * the base table does not have, so the row filter's and the other
+ * columns' unqualified names still mean the base table's columns. It reads
+ * no row (WHERE false: the planner makes it an empty Result) and the leak
+ * analysis treats its columns as it treats expressions: not the base
+ * column passed through (passes_through compares the source name). Masks
+ * that compute a value (hash, partial, redact of text) stay expressions,
+ * so their origin stays 0/0. */
+#define NULL_SOURCE "pgwarden_masked"
+
+static bool null_mask(const PgwSchemaColumn *c, PgwMaskKind kind)
+{
+    return kind == PGW_MASK_NULL || (kind == PGW_MASK_REDACT && !c->is_text);
+}
+
+static bool has_column(const PgwSchemaTable *t, const char *name)
+{
+    for (size_t i = 0; i < t->ncolumns; i++)
+        if (strcmp(t->columns[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* pgwarden_m<n>, lengthened with '_' until no column of t has the name. */
+static void null_alias(const PgwSchemaTable *t, unsigned n, char *out, size_t outlen)
+{
+    int len = snprintf(out, outlen, "pgwarden_m%u", n);
+    while (has_column(t, out) && len > 0 && (size_t)len + 1 < outlen) {
+        out[len++] = '_';
+        out[len] = '\0';
+    }
+}
+
 static int add_replacement(Rewrite *rw, PgQuery__Node **slot, PgwBuf *body,
                            const PgQuery__RangeVar *rv)
 {
@@ -300,10 +355,12 @@ static int rewrite_user_relation(Rewrite *rw, PgQuery__Node **slot, PgQuery__Ran
         policy_set_string(&rv->catalogname, "");
         return 0;
     }
-    PgwBuf b;
+    PgwBuf b, nulls;
     buf_init(&b);
+    buf_init(&nulls);
     buf_append_str(&b, "(SELECT ");
     bool first = true;
+    unsigned nnull = 0;
     for (size_t i = 0; i < t->ncolumns; i++) {
         const PgwSchemaColumn *c = &t->columns[i];
         const PgwColumnMask *m = policy_column_mask(tp, c->name);
@@ -312,10 +369,19 @@ static int rewrite_user_relation(Rewrite *rw, PgQuery__Node **slot, PgQuery__Ran
         if (!first)
             buf_append_str(&b, ", ");
         first = false;
-        if (m == NULL)
+        if (m == NULL) {
             policy_append_ident(&b, c->name);
-        else
+        } else if (null_mask(c, m->kind) && strcmp(t->name, NULL_SOURCE) != 0) {
+            char alias[64];
+            null_alias(t, ++nnull, alias, sizeof alias);
+            buf_printf(&b, "%s.%s AS ", NULL_SOURCE, alias);
+            policy_append_ident(&b, c->name);
+            buf_append_str(&nulls, nnull > 1 ? ", " : "SELECT ");
+            policy_append_ident(&nulls, c->name);
+            buf_printf(&nulls, " AS %s", alias);
+        } else {
             append_masked_column(&b, c, m->kind, config_mask_key(rw->ctx->cfg));
+        }
     }
     buf_append_str(&b, " FROM ");
     if (!rv->inh)
@@ -323,6 +389,16 @@ static int rewrite_user_relation(Rewrite *rw, PgQuery__Node **slot, PgQuery__Ran
     policy_append_ident(&b, t->schema);
     buf_append_byte(&b, '.');
     policy_append_ident(&b, t->name);
+    if (nnull > 0) {
+        buf_append_str(&b, " LEFT JOIN (");
+        buf_append(&b, nulls.data, nulls.len);
+        buf_append_str(&b, " FROM ONLY ");
+        policy_append_ident(&b, t->schema);
+        buf_append_byte(&b, '.');
+        policy_append_ident(&b, t->name);
+        buf_printf(&b, " WHERE false) %s ON false", NULL_SOURCE);
+    }
+    buf_free(&nulls);
     if (tp->row_filter != NULL && tp->row_filter[0] != '\0') {
         buf_append_str(&b, " WHERE (");
         append_row_filter(&b, tp->row_filter,
@@ -406,6 +482,8 @@ int policy_visit_range_var(Walk *w, PgQuery__Node **slot)
         t = schema_table(rw->ctx->schema, catalog, rv->relname);
         break;
     case RESOLVED_USER:
+        if (t->relkind == 'S')
+            return refuse_missing(rw, rv); /* see the top of this file */
         policy_note_relation(rw, t->schema, t->name);
         rc = rewrite_user_relation(rw, slot, rv, t);
         break;

@@ -461,17 +461,28 @@ int scram_server_final(PgwScram *s, const uint8_t *in, size_t in_len, char **out
         goto fail;
     }
     p = comma + 1;
-    nonce_len = strlen(s->nonce);
-    if (strncmp(p, "r=", 2) != 0 || strncmp(p + 2, s->nonce, nonce_len) != 0 ||
-        (p[2 + nonce_len] != ',')) {
+    if (strncmp(p, "r=", 2) != 0) {
+        snprintf(err, errlen, "malformed SCRAM message: expected r=... after c=...");
+        goto fail;
+    }
+    /* The nonce attribute ends at the next ',' or at the end; a message
+     * that ends right after it has a good nonce and no proof, which is a
+     * malformed message, not a nonce mismatch. */
+    nonce_len = strcspn(p + 2, ",");
+    if (nonce_len != strlen(s->nonce) || strncmp(p + 2, s->nonce, nonce_len) != 0) {
         snprintf(err, errlen, "SCRAM nonce does not match");
         goto fail;
     }
     /* The proof is the last attribute; extensions may sit before it. */
     proof_at = strstr(p + 2 + nonce_len, ",p=");
-    if (!proof_at || strchr(proof_at + 3, ',') ||
-        scram_b64_decode(proof_at + 3, &proof, &proof_len) < 0 || proof_len != KEY_LEN) {
-        snprintf(err, errlen, "malformed SCRAM message: bad or missing proof");
+    if (!proof_at) {
+        snprintf(err, errlen,
+                 "malformed SCRAM message: the client-final-message has no proof (p=)");
+        goto fail;
+    }
+    if (strchr(proof_at + 3, ',') || scram_b64_decode(proof_at + 3, &proof, &proof_len) < 0 ||
+        proof_len != KEY_LEN) {
+        snprintf(err, errlen, "malformed SCRAM message: invalid proof (p=)");
         goto fail;
     }
 

@@ -239,6 +239,11 @@ def test_pgjdbc_database_metadata_calls(catgw):
     assert any(l.startswith("SCHEMAS TABLE_SCHEM=public") for l in lines)
     assert not any("vault" in l for l in lines if l.startswith("SCHEMAS"))
     assert [l for l in lines if l.startswith("ROW ")] == ["ROW 1 Customer 1", "ROW 2 Customer 2"]
+    # The masked ssn keeps its origin in RowDescription: pgjdbc names its
+    # table and reads its nullability from the catalog (issue 12).
+    rsmd = [l for l in lines if l.startswith("RSMD ")]
+    assert "RSMD ssn table=customers nullable=1 auto=false" in rsmd, rsmd
+    assert all(" table=customers " in l for l in rsmd), rsmd
 
 
 def test_node_postgres_catalog(catgw, node_ready):

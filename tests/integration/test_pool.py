@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 import pgwire
-from conftest import HOST, wait_until
+from conftest import DEFAULT_TIMEOUT, HOST, wait_until
 
 
 def tenant_of(conn):
@@ -105,35 +105,46 @@ def test_waiting_client_gets_the_session_when_it_frees(pgwarden):
     assert result.get("tenant") == "acme"
 
 
+# An endless result that streams from its first row: a set-returning
+# function in the select list runs value per call (ProjectSet), where the
+# same function in FROM would first materialise all its rows (for 50M rows,
+# seconds of work and a temporary file before the first DataRow, which is
+# what made these tests flaky on a loaded machine).
+ENDLESS_ROWS = "SELECT generate_series(1, 1000000000) AS g, repeat('y', 200)"
+
+
 def test_client_vanishing_mid_result_frees_the_session(pgwarden):
-    gw = pgwarden(settings={"pool_size": "1", "pool_timeout": "30s"})
-    session = pgwire.Session(HOST, gw.port)
+    """pool_size = 1: carol is served only if the session alice's vanished
+    client held goes back to the pool (or is replaced). No time bound of
+    its own: pgwarden frees it within milliseconds, a loaded machine may
+    take longer, and a session never freed fails carol with pgwarden's
+    53300 after pool_timeout (half the test's limit, so the failure says
+    what went wrong)."""
+    gw = pgwarden(settings={"pool_size": "1", "pool_timeout": f"{DEFAULT_TIMEOUT // 2}s"})
+    session = pgwire.Session(HOST, gw.port, timeout=DEFAULT_TIMEOUT)
     session.startup("alice", "acme", gw.passwords["alice"])
-    session.send_query("SELECT g, repeat('y', 200) FROM generate_series(1, 50000000) g")
+    session.send_query(ENDLESS_ROWS)
     kind, _ = session.read_message()
     while kind != b"D":  # wait until rows are flowing
         kind, _ = session.read_message()
     session.close(graceful=False)  # no Terminate: the socket just goes away
-    started = time.monotonic()
-    with gw.connect("carol", "acme") as conn:
+    with gw.connect("carol", "acme", connect_timeout=DEFAULT_TIMEOUT) as conn:
         assert tenant_of(conn) == "acme"
-    assert time.monotonic() - started < 10
 
 
 def test_psql_killed_mid_copy_frees_the_session(pgwarden):
-    gw = pgwarden(settings={"pool_size": "1", "pool_timeout": "30s"})
+    """The same with psql killed in the middle of a COPY TO STDOUT."""
+    gw = pgwarden(settings={"pool_size": "1", "pool_timeout": f"{DEFAULT_TIMEOUT // 2}s"})
     psql = subprocess.Popen(
         ["psql", "-X", "-q", "-d", gw.conninfo("alice", "acme", sslmode="disable"),
-         "-c", "COPY (SELECT g FROM generate_series(1, 100000000) g) TO STDOUT"],
+         "-c", f"COPY ({ENDLESS_ROWS}) TO STDOUT"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )
     assert psql.stdout.read(4096)
     psql.kill()
     psql.wait()
-    started = time.monotonic()
-    with gw.connect("carol", "acme") as conn:
+    with gw.connect("carol", "acme", connect_timeout=DEFAULT_TIMEOUT) as conn:
         assert tenant_of(conn) == "acme"
-    assert time.monotonic() - started < 10
 
 
 def test_backend_killed_mid_query(pgwarden, postgres):

@@ -162,7 +162,11 @@ static __attribute__((unused)) PgwPolicyResult rewrite_ok(const PgwPolicyCtx *c,
     return r;
 }
 
-#define FILTERED_CUSTOMERS "FROM public.customers WHERE tenant_id OPERATOR(pg_catalog.=) 'o''acme'"
+/* customers.ssn is masked null: read from an outer join that never
+ * matches, so RowDescription keeps its origin (policy_rel.c). */
+#define FILTERED_CUSTOMERS                                                                         \
+    "FROM public.customers LEFT JOIN (SELECT ssn AS pgwarden_m1 FROM ONLY public.customers WHERE " \
+    "false) pgwarden_masked ON false WHERE tenant_id OPERATOR(pg_catalog.=) 'o''acme'"
 #define FILTERED_ORDERS "FROM public.orders WHERE tenant_id OPERATOR(pg_catalog.=) 'o''acme'"
 
 #endif

@@ -45,7 +45,7 @@ static const Case cases[] = {
     {"SELECT * FROM customers WHERE id = 5",
      NULL,
      {FILTERED_CUSTOMERS ") customers WHERE id OPERATOR(pg_catalog.=) 5",
-      "NULL::varchar(11) AS ssn"},
+      "pgwarden_masked.pgwarden_m1 AS ssn"},
      {"secret", "OFFSET 0"}},
     {"select c.name, sum(o.total) from customers c join orders o on o.customer_id = c.id "
      "group by 1 order by 2 desc limit 5",

@@ -344,6 +344,36 @@ START_TEST(malformed_client_final)
 }
 END_TEST
 
+/* Each failure names what is wrong: a client author must not hunt a nonce
+ * bug when the proof is missing (issue 14 item 7). */
+static const struct {
+    const char *msg, *says, *not_says;
+} final_reasons[] = {
+    {"c=biws,r=" RFC_NONCE, "no proof (p=)", "nonce"},
+    {"c=biws,r=" RFC_NONCE ",x=1", "no proof (p=)", "nonce"},
+    {"c=biws,r=" RFC_NONCE ",p=c2hvcnQ=", "invalid proof", "nonce"},
+    {"c=biws,r=" RFC_NONCE "x,p=" RFC_PROOF, "nonce does not match", "proof"},
+    {"c=biws,r=" RFC_CLIENT_NONCE ",p=" RFC_PROOF, "nonce does not match", "proof"},
+    {"c=biws,p=" RFC_PROOF, "expected r=", "proof"},
+};
+
+START_TEST(client_final_failures_say_what_is_wrong)
+{
+    char err[256] = "", *out = NULL;
+    PgwScram *s = scram_server_new("user", RFC_VERIFIER, RFC_SERVER_NONCE);
+
+    ck_assert_int_eq(first(s, "n,,n=user,r=" RFC_CLIENT_NONCE, &out, err), 0);
+    free(out);
+    out = NULL;
+    ck_assert_int_eq(final(s, final_reasons[_i].msg, &out, err), -1);
+    ck_assert_msg(strstr(err, final_reasons[_i].says), "'%s': got '%s'", final_reasons[_i].msg,
+                  err);
+    ck_assert_msg(!strstr(err, final_reasons[_i].not_says), "'%s': got '%s'", final_reasons[_i].msg,
+                  err);
+    scram_free(s);
+}
+END_TEST
+
 START_TEST(out_of_order_messages)
 {
     char err[256], *out = NULL;
@@ -525,6 +555,8 @@ int main(void)
     tcase_add_loop_test(tc, malformed_client_first, 0, PGW_ARRAY_LEN(bad_first));
     tcase_add_test(tc, channel_binding_refused_with_reason);
     tcase_add_loop_test(tc, malformed_client_final, 0, PGW_ARRAY_LEN(bad_final));
+    tcase_add_loop_test(tc, client_final_failures_say_what_is_wrong, 0,
+                        PGW_ARRAY_LEN(final_reasons));
     tcase_add_test(tc, out_of_order_messages);
     tcase_add_loop_test(tc, base64_round_trip, 0, PGW_ARRAY_LEN(b64_cases));
     tcase_add_loop_test(tc, base64_rejects_malformed, 0, PGW_ARRAY_LEN(bad_b64));
