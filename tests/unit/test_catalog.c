@@ -139,7 +139,7 @@ static const Case cases[] = {
     /* the visible sets: one WITH per statement, in dependency order */
     {"SELECT relname FROM pg_class",
      NULL,
-     {"WITH pgwarden_nspbase AS", "pgwarden_relbase AS", "pgwarden_hcol AS", "pgwarden_rel AS",
+     {"WITH pgwarden_nspbase AS", "pgwarden_hcol AS", "pgwarden_rel AS",
       "FROM pg_catalog.pg_class r WHERE r.oid OPERATOR(pg_catalog.=) ANY (SELECT s.o FROM pgwarden_rel s)"},
      {NULL}},
     /* volume figures of filtered relations and of catalogs: NULL */
