@@ -57,15 +57,7 @@ const char *ask_schema_introspection_sql(void)
     return introspection_sql;
 }
 
-static const char generation_sql[] =
-    "SELECT concat_ws('/', "
-    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_catalog.pg_class), "
-    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "
-    "FROM pg_catalog.pg_attribute), "
-    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "
-    "FROM pg_catalog.pg_constraint), "
-    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "
-    "FROM pg_catalog.pg_description))";
+static const char generation_sql[] = "SELECT concat_ws('/', " ASK_SCHEMA_GENERATION_PARTS ")";
 
 const char *ask_schema_generation_sql(void)
 {

@@ -173,4 +173,18 @@ char *ask_schema_prompt_ddl(const PgwAskSchema *s, const PgwAskValues *values,
 /* The length of ask_schema_ddl() of the whole schema, without building it. */
 size_t ask_schema_ddl_bytes(const PgwAskSchema *s);
 
+/* The parts of a catalog generation signature covering what a prompt shows
+ * (relations, columns, constraints, comments): each "count:sum of xmin" of a
+ * catalog, so any DDL that changes one changes the signature. SQL text, for
+ * "SELECT concat_ws('/', " ASK_SCHEMA_GENERATION_PARTS ")"; others that
+ * depend on more catalogs append theirs. */
+#define ASK_SCHEMA_GENERATION_PARTS                                                                \
+    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_catalog.pg_class), "  \
+    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "                             \
+    "FROM pg_catalog.pg_attribute), "                                                              \
+    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "                             \
+    "FROM pg_catalog.pg_constraint), "                                                             \
+    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "                             \
+    "FROM pg_catalog.pg_description)"
+
 #endif

@@ -46,6 +46,7 @@
 #include "cache_key.h"
 
 #include "buf.h"
+#include "policy.h"
 #include "policy_walk.h"
 
 #include <ctype.h>
@@ -1032,61 +1033,26 @@ static size_t analysis_stack(size_t len)
     return ((size_t)2 * 1024 * 1024 + 700 * len) * ANALYSIS_STACK_FACTOR;
 }
 
-static size_t stack_left(void)
-{
-    static __thread uintptr_t low;
-    char here;
-    if (low == 0) {
-        pthread_attr_t a;
-        void *addr;
-        size_t size;
-        if (pthread_getattr_np(pthread_self(), &a) != 0)
-            return 0;
-        int rc = pthread_attr_getstack(&a, &addr, &size);
-        pthread_attr_destroy(&a);
-        if (rc != 0)
-            return 0;
-        low = (uintptr_t)addr + 64 * 1024; /* clear of the guard page */
-    }
-    uintptr_t sp = (uintptr_t)&here;
-    return sp > low ? sp - low : 0;
-}
-
 typedef struct AnalyzeJob {
     Analysis *a;
     const char *sql;
 } AnalyzeJob;
 
-static void *analyze_main(void *arg)
+static int analyze_job(void *arg)
 {
     AnalyzeJob *j = arg;
     analyze_sql(j->a, j->sql);
-    return NULL;
+    return 0;
 }
 
+/* The eligibility analysis recurses over the rewrite's tree: it runs where
+ * the stack holds it, on a helper thread for a rewrite too long for the
+ * caller's (policy_guard_run, as the policy's own rewrite does). */
 static void analyze_on_enough_stack(Analysis *a, const char *sql)
 {
-    size_t need = analysis_stack(strlen(sql));
-    if (stack_left() >= need) {
-        analyze_sql(a, sql);
-        return;
-    }
     AnalyzeJob j = {a, sql};
-    pthread_attr_t attr;
-    pthread_t th;
-    size_t page = 64 * 1024;
-    int rc = pthread_attr_init(&attr);
-    if (rc == 0) {
-        rc = pthread_attr_setstacksize(&attr, (need + page - 1) / page * page);
-        if (rc == 0)
-            rc = pthread_create(&th, &attr, analyze_main, &j);
-        pthread_attr_destroy(&attr);
-    }
-    if (rc != 0) {
+    if (policy_guard_run(analysis_stack(strlen(sql)), analyze_job, &j) != 0)
         refuse(a, "pgwarden has no stack to analyse a statement this large");
-        return;
-    }
-    pthread_join(th, NULL);
 }
 
 static void check_params(Analysis *a, const PgwCacheBind *b)

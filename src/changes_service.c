@@ -63,6 +63,7 @@
  */
 #include "changes_service.h"
 
+#include "ask_schema.h"
 #include "cache.h"
 #include "cache_front.h"
 #include "cache_redis.h"
@@ -90,14 +91,7 @@
  * shows; the cache also depends on rewrite rules (a view redefined) and
  * inheritance (a partition attached), so both are added here. */
 static const char generation_sql[] =
-    "SELECT concat_ws('/', "
-    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_catalog.pg_class), "
-    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "
-    "FROM pg_catalog.pg_attribute), "
-    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "
-    "FROM pg_catalog.pg_constraint), "
-    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "
-    "FROM pg_catalog.pg_description), "
+    "SELECT concat_ws('/', " ASK_SCHEMA_GENERATION_PARTS ", "
     "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_catalog.pg_rewrite), "
     "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "
     "FROM pg_catalog.pg_inherits))";

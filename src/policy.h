@@ -76,6 +76,11 @@ typedef struct PgwPolicyCtx {
  * memory, library fault), which the caller treats as a refusal. Free *out
  * with policy_result_free in both cases. Uses the rewrite cache. */
 int policy_rewrite(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out) PGW_WUR;
+/* Run fn(arg) with at least need bytes of stack: on the calling thread when
+ * it has that much left, else on a helper thread created with it (returns
+ * fn's result, -1 when no such thread could be made). For anything that
+ * recurses over a parse tree, as the rewrite itself does. */
+int policy_guard_run(size_t need, int (*fn)(void *), void *arg) PGW_WUR;
 /* The same without the cache (tests, benchmarks). */
 int policy_rewrite_uncached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyResult *out) PGW_WUR;
 void policy_result_free(PgwPolicyResult *r);

@@ -275,9 +275,6 @@ bool policy_guard_depth(const uint8_t *data, size_t len, int max, int *depth);
  * a rewrite needs for a tree depth levels deep. */
 size_t policy_guard_parse_stack(size_t len);
 size_t policy_guard_rewrite_stack(int depth);
-/* Run fn(arg) with at least need bytes of stack: on the calling thread when
- * it has that much left, else on a helper thread created with it. */
-int policy_guard_run(size_t need, int (*fn)(void *), void *arg) PGW_WUR;
 
 #ifndef SQLSTATE_STATEMENT_TOO_COMPLEX
 #define SQLSTATE_STATEMENT_TOO_COMPLEX "54001"
