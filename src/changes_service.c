@@ -151,6 +151,8 @@ static struct {
     pthread_rwlock_t lk; /* the database list and each one's edges */
     Db *dbs;
     bool running;
+    bool
+        streams; /* invalidation = replication: streams and the gate; else the catalog check only */
     PgwCacheMode mode;
     char *publication;
     unsigned version; /* config version the list follows (changes thread) */
@@ -516,7 +518,7 @@ static void reconfigure(const PgwConfig *cfg)
         for (o = svc.dbs; o; o = o->next)
             if (strcmp(o->key, n->key) == 0 && strcmp(o->conninfo, n->conninfo) == 0)
                 break;
-        if (!o) {
+        if (!o && svc.streams) {
             log_info("result cache: following the changes of %s (tenants %s)", n->label,
                      n->tenant_list);
             open_stream(n);
@@ -580,6 +582,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         reconfigure(s->cfg);
     }
     snapshot_release(s);
+    if (!svc.streams)
+        return; /* the catalog check alone: no gate, nothing to retry */
     for (Db *db = svc.dbs; db; db = db->next)
         update_gate(db);
     retry_redis();
@@ -771,8 +775,11 @@ static void *poller_main(void *arg)
 int changes_service_start(const PgwConfig *cfg, void (*schema_changed)(const char *tenant),
                           char *err, size_t errlen)
 {
-    if (cfg->cache_invalidation != PGW_INVALIDATE_REPLICATION || cfg->cache_mode == PGW_CACHE_OFF)
-        return 0;
+    /* The catalog check runs in every mode: the policy's schema follows DDL
+     * (a new column usable without RELOAD) whether or not the cache follows
+     * the data. Streams, and the gate they drive, only with replication. */
+    svc.streams =
+        cfg->cache_invalidation == PGW_INVALIDATE_REPLICATION && cfg->cache_mode != PGW_CACHE_OFF;
     svc.mode = cfg->cache_mode;
     svc.schema_changed = schema_changed;
     svc.publication = pgw_strdup(cfg->cache_publication);
@@ -886,6 +893,8 @@ bool changes_service_cache_gate(const char *tenant, size_t nrels, char *const *r
 
 void changes_service_views(void (*fn)(void *arg, const PgwChangesView *v), void *arg)
 {
+    if (!svc.streams)
+        return; /* no stream rows without streams (SHOW CACHE in ttl mode) */
     pthread_rwlock_rdlock(&svc.lk);
     for (Db *db = svc.dbs; db; db = db->next) {
         PgwChangesView v = {

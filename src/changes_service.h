@@ -4,8 +4,9 @@
  * backend database, on a thread of its own, whose reports drive the result
  * cache and the policy's picture of the schema.
  *
- * With [cache] invalidation = replication the service starts with the
- * server and follows every reload (a tenant added, removed or moved to
+ * The catalog check (below) runs in every mode, so the policy's schema
+ * follows DDL without a RELOAD; the rest needs [cache] invalidation =
+ * replication. Then the service starts with the server and follows every reload (a tenant added, removed or moved to
  * another database opens, closes or moves a stream); tenants whose
  * backends are the same database share one stream. What it does with what
  * the streams say:
@@ -36,8 +37,9 @@
  * for them, and on DDL). It has no dot, so no "schema.name" is it. */
 #define PGW_CHANGES_REL_STREAM "*stream"
 
-/* Start the service (a no-op unless cfg's invalidation = replication).
- * Once, after the workers exist. schema_changed(tenant) is called (on the
+/* Start the service. Once, after the workers exist. With invalidation =
+ * replication (and a cache) the streams and the gate run; in every mode the
+ * catalog check runs, so schema_changed follows DDL without streams too. schema_changed(tenant) is called (on the
  * service's threads) when the tenant's backend catalog changed: the
  * program points it at the pools (pool_schema_refresh), a layer above
  * this one. Returns -1 with err when the threads cannot be made. */

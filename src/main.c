@@ -38,8 +38,9 @@ static int start_services(struct event_base *main_base, const PgwConfig *cfg, ch
 {
     /* The result cache's Redis connections come up with the workers. */
     cache_service_start(cfg);
-    /* invalidation = replication: the change streams, on their thread,
-     * decide what the cache may serve and tell the pools of DDL */
+    /* the catalog check tells the pools of DDL in every mode; with
+     * invalidation = replication the change streams, on their thread, also
+     * decide what the cache may serve */
     if (changes_service_start(cfg, pool_schema_refresh, err, errlen) != 0)
         return -1;
     if (cfg->cache_invalidation == PGW_INVALIDATE_REPLICATION)

@@ -22,7 +22,7 @@ def backend_sessions(postgres, dbname):
     gateways of this module together: stop the ones a count must not see)."""
     with postgres.connect() as su:
         return su.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = 'reader' "
-                          "AND datname = %s", (dbname,)).fetchone()[0]
+                          "AND datname = %s AND application_name <> 'pgwarden catalog'", (dbname,)).fetchone()[0]
 
 
 @pytest.mark.timeout(120)

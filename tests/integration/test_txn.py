@@ -27,7 +27,7 @@ def tenant_of(conn):
 def backend_sessions(postgres, dbname):
     with postgres.connect() as su:
         return su.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = 'reader' "
-                          "AND datname = %s", (dbname,)).fetchone()[0]
+                          "AND datname = %s AND application_name <> 'pgwarden catalog'", (dbname,)).fetchone()[0]
 
 
 def backend_pid(conn):

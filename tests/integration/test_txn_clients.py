@@ -20,7 +20,7 @@ PGJDBC = os.environ.get("PGJDBC_JAR", "/usr/share/java/postgresql.jar")
 def backend_sessions(postgres, dbname):
     with postgres.connect() as su:
         return su.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = 'reader' "
-                          "AND datname = %s", (dbname,)).fetchone()[0]
+                          "AND datname = %s AND application_name <> 'pgwarden catalog'", (dbname,)).fetchone()[0]
 
 
 @pytest.fixture(scope="module")
