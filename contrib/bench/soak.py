@@ -26,7 +26,7 @@ the run (the first half is warm-up: pools, caches and allocator arenas fill):
     sample by at most FD_SLACK (clients come and go, so the count moves with
     them), and within 15 s of the last client leaving, pgwarden holds what it
     held at start-up (+2), at most its pooled backend sessions (pool_size per
-    tenant), at most LLM_CACHE_MAX idle connections to the model (curl's
+    tenant) and one catalog-check connection per backend database, at most LLM_CACHE_MAX idle connections to the model (curl's
     connection cache) and no client connection;
   * correctness: no wrong tenant in any answer, no unexpected error.
 A run that fails any of these exits 1. The last line is "soak: PASS ..." or
@@ -267,14 +267,16 @@ def main():
             t.join(60)
 
         # Everyone gone: what stays is what pgwarden had at start-up, plus
-        # at most its pooled backend sessions and curl's cache of idle
-        # connections to the model (bounded by curl).
+        # at most its pooled backend sessions, the change service's catalog
+        # check (one connection per backend database, held for good) and
+        # curl's cache of idle connections to the model (bounded by curl).
         def leftovers():
             kinds = fd_breakdown(gw.pid, ports)
             bad = []
             for kind, n in kinds.items():
-                if kind == "postgres" and n > 2 * pool:
-                    bad.append(f"{n} backend sessions (pool_size {pool} per tenant)")
+                if kind == "postgres" and n > 2 * pool + 2:
+                    bad.append(f"{n} backend sessions (pool_size {pool} per tenant, and one "
+                               "catalog check per backend database)")
                 elif kind == "llm" and n > LLM_CACHE_MAX:
                     bad.append(f"{n} connections to the model")
                 elif kind == "client" and n:
