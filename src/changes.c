@@ -824,13 +824,7 @@ static int on_commit(PgwChanges *c, const PgwLrMsg *m)
     c->in_txn = false;
     c->ack_lsn = m->end_lsn;
     int64_t lag = (now_usec() - (m->commit_time + PGW_PG_EPOCH_USEC)) / 1000;
-    pthread_mutex_lock(&c->mu);
-    c->st.transactions++;
-    c->st.changes += c->txn_changes;
-    c->st.invalidations += c->ntxn_rels;
-    c->st.last_lsn = m->end_lsn;
-    c->st.lag_ms = lag > 0 ? lag : 0;
-    pthread_mutex_unlock(&c->mu);
+    uint64_t changes = c->txn_changes;
     c->txn_changes = 0;
     /* Flags cleared first: a callback may not re-enter, but keep the set
      * consistent whatever it does. */
@@ -844,6 +838,15 @@ static int on_commit(PgwChanges *c, const PgwLrMsg *m)
             c->cb.table_changed(c->arg, &t, m->end_lsn);
         }
     }
+    /* Published after the callbacks: a last_lsn seen in SHOW CACHE means
+     * every entry this commit invalidates is already gone. */
+    pthread_mutex_lock(&c->mu);
+    c->st.transactions++;
+    c->st.changes += changes;
+    c->st.invalidations += n;
+    c->st.last_lsn = m->end_lsn;
+    c->st.lag_ms = lag > 0 ? lag : 0;
+    pthread_mutex_unlock(&c->mu);
     return 0;
 }
 

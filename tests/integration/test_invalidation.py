@@ -68,7 +68,12 @@ def reset(postgres, gw=None):
     fence = "SELECT max(id) FROM fence"
     if gw:
         through = gw.connect("dave", "inva")
+        # the fence's answer must be in the cache (a hit seen) before the
+        # write: an answer that was never stored changes at once and would
+        # let the wait below pass before the stream has reported anything
         before = value(through, fence)
+        wait_until(lambda: hit_again(gw, through, "inva", fence), 10,
+                   "the fence's answer to be cached")
     with postgres.connect(DB) as conn:
         conn.execute("TRUNCATE items, other, rows_of, wide")
         conn.execute("INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 10) g")
@@ -133,6 +138,13 @@ def hits(gw, tenant):
 
 def value(conn, sql):
     return simple(conn, sql)[1]
+
+
+def hit_again(gw, conn, tenant, sql):
+    """Whether running sql once more is answered from the cache."""
+    before = hits(gw, tenant)
+    value(conn, sql)
+    return hits(gw, tenant) == before + 1
 
 
 def cached(gw, conn, tenant, sql):
