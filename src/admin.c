@@ -234,6 +234,7 @@ static void show_stats(PgwBuf *out)
         {"logins", STATS_GET(logins)},
         {"login_failures", STATS_GET(login_failures)},
         {"clients_active", STATS_GET(clients_active)},
+        {"clients_parked", STATS_GET(clients_parked)},
         {"statements", STATS_GET(statements)},
         {"statements_refused", STATS_GET(statements_refused)},
         {"rows", STATS_GET(rows)},

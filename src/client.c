@@ -59,6 +59,8 @@ static void arm_idle_timeout(PgwClient *c);
 static void client_read_cb(struct bufferevent *bev, void *arg);
 static void client_write_cb(struct bufferevent *bev, void *arg);
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
+static void client_unpark(PgwClient *c);
+static void client_consider_park(PgwClient *c);
 
 /* ---------- the admin console, supplied by the program ---------- */
 
@@ -94,6 +96,7 @@ const char *client_ident(const PgwClient *c)
 
 void client_write(PgwClient *c, const PgwBuf *b)
 {
+    client_unpark(c);
     if (b->len)
         bufferevent_write(c->bev, b->data, b->len);
 }
@@ -119,6 +122,7 @@ void client_abort(PgwClient *c, const char *why)
     if (c->closing)
         return;
     log_info("%s: closing: %s", client_ident(c), why);
+    client_unpark(c);
     c->closing = true;
     bufferevent_disable(c->bev, EV_READ);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
@@ -131,6 +135,7 @@ void client_fatal(PgwClient *c, const char *sqlstate, const char *message, const
     if (c->closing)
         return;
     log_info("%s: closing: %s", client_ident(c), message);
+    client_unpark(c);
     PgwBuf b;
     buf_init(&b);
     codec_error(&b, "FATAL", sqlstate, message, NULL, hint);
@@ -154,24 +159,26 @@ void client_watch(PgwClient *c)
 
 void client_accept(PgwWorker *w, evutil_socket_t fd, const struct sockaddr *addr, int addrlen)
 {
-    PgwClient *c = pgw_calloc(1, sizeof *c);
+    PgwClient *c = pgw_calloc(1, CLIENT_WAKE_OFFSET + event_get_struct_event_size());
     c->w = w;
     c->fd = fd;
     c->state = CS_STARTUP;
     buf_init(&c->cur);
+    char text[64];
     if (addr->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const void *)addr;
         char ip[INET_ADDRSTRLEN];
         inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
-        snprintf(c->addr, sizeof c->addr, "%s:%d", ip, ntohs(in->sin_port));
+        snprintf(text, sizeof text, "%s:%d", ip, ntohs(in->sin_port));
     } else if (addr->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const void *)addr;
         char ip[INET6_ADDRSTRLEN];
         inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
-        snprintf(c->addr, sizeof c->addr, "[%s]:%d", ip, ntohs(in6->sin6_port));
+        snprintf(text, sizeof text, "[%s]:%d", ip, ntohs(in6->sin6_port));
     } else {
-        snprintf(c->addr, sizeof c->addr, "unix");
+        snprintf(text, sizeof text, "unix");
     }
+    c->addr = pgw_strdup(text);
     if (addr->sa_family != AF_UNIX) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -214,11 +221,18 @@ void client_close(PgwClient *c, const char *why)
     worker_unregister(c->w, c->pid);
     STATS_SUB(clients_active, 1);
     worker_out_free(c->out);
+    if (c->wake) {
+        if (c->parked)
+            STATS_SUB(clients_parked, 1);
+        event_del(c->wake); /* off the epoll set (parked) before the socket closes */
+    }
     /* Off the epoll before the socket closes: freed from inside its own
      * callback, a bufferevent deletes that event only later (see
      * backend_detach), when the number may be another worker's socket. */
-    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-    bufferevent_free(c->bev);
+    if (c->bev) {
+        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+        bufferevent_free(c->bev);
+    }
     if (c->fd >= 0)
         evutil_closesocket(c->fd);
     client_login_free(c->login);
@@ -226,8 +240,11 @@ void client_close(PgwClient *c, const char *why)
     buf_free(&c->cur);
     if (c->resume_ev)
         event_free(c->resume_ev);
-    free(c->user);
-    free(c->tenant);
+    if (!c->names_joined) {
+        free(c->user);
+        free(c->tenant);
+        free(c->addr);
+    }
     free(c->ident);
     free(c);
 }
@@ -252,7 +269,12 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
         client_close(c, NULL);
         return;
     }
-    link_client_drained(&c->link);
+    PgwWorker *w = c->w;
+    uint32_t pid = c->pid;
+    uint64_t serial = c->serial;
+    link_client_drained(&c->link); /* may resume processing, which may close c */
+    if (worker_find(w, pid, serial) == c)
+        client_consider_park(c);
 }
 
 static void client_read_cb(struct bufferevent *bev, void *arg)
@@ -784,6 +806,7 @@ static bool ready_step(PgwClient *c, struct evbuffer *in)
     uint32_t blen;
     if (avail < 5)
         return false;
+    c->fresh = false; /* it has sent something: park only after a whole idle delay */
     evbuffer_copyout(in, hdr, 5);
     if (codec_header(hdr, message_limit((char)hdr[0]), &type, &blen) != 0) {
         client_fatal(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid message length", NULL);
@@ -905,6 +928,8 @@ static void client_process(PgwClient *c)
 {
     if (c->in_process || c->closing)
         return;
+    client_unpark(c);
+    c->stirred = true;
     c->in_process = true;
     if (!c->out && !c->tls && c->state == CS_READY)
         c->out = worker_out_new(c->bev); /* logged in: the socket stays this bufferevent's */
@@ -926,6 +951,7 @@ static void client_process(PgwClient *c)
     publish_state(c);
     if (c->state == CS_READY && c->idle_ms > 0)
         arm_idle_timeout(c);
+    client_consider_park(c);
 }
 
 /* ---------- cancel and shutdown ---------- */
@@ -963,7 +989,7 @@ static void cancel_mail(PgwWorker *w, void *arg)
 {
     uint32_t *m = arg;
     PgwClient *c = worker_find(w, m[0], 0);
-    if (c && c->state == CS_READY)
+    if (c && c->state == CS_READY && !c->parked) /* a parked client runs nothing */
         client_cancel(c, m[1]);
     free(m);
 }
@@ -996,6 +1022,8 @@ void client_shutdown(PgwClient *c, bool immediate)
  * client_process re-arms the timer, so any message pushes it back. */
 static bool client_idle(PgwClient *c)
 {
+    if (c->parked)
+        return !c->closing; /* it parked idle, and any byte since unparks it */
     return !c->closing && !c->stmt && !c->result && !c->pass_left && !c->skip_left &&
            client_cache_idle(c) && !link_busy(&c->link) && !link_waiting(&c->link) &&
            !link_answer_pending(&c->link) &&
@@ -1031,4 +1059,145 @@ static void login_timeout_cb(evutil_socket_t fd, short what, void *arg)
     /* A peer that does not read its FATAL must not hold the slot. */
     if (worker_find(w, pid, serial) == c)
         client_close(c, "login timed out");
+}
+
+/* ---------- parking an idle client ----------
+ *
+ * An idle plain-socket client needs nothing but its socket watched. Its
+ * bufferevent (with two evbuffers, their callbacks and the chain an
+ * evbuffer keeps after a read), the end-of-turn writer and the resume
+ * event are most of what a client costs, so a client that stays idle
+ * parks: they are freed and one bare read event (wake, in the client's own
+ * allocation) watches the socket; on readability the client gets a new
+ * bufferevent, which reads on the loop's next turn (the socket is
+ * level-triggered: nothing is lost).
+ *
+ * Idle means more than "no statement": nothing buffered either way (a
+ * half message in the input is not idle, and freeing it would lose it),
+ * nothing owed to or by the link (link_parkable: no session, whose relay
+ * writes at any time, asynchronous messages included; no wait for one; no
+ * queued answer; no flow control armed on the bufferevent), no pending
+ * resume, not closing or shutting down. A session-pooled client that once
+ * linked a session keeps it and so never parks; in transaction mode a
+ * client parks between transactions. TLS clients keep their bufferevent:
+ * their buffers are the TLS stream's, and its state lives with it. The
+ * admin console's few clients never park.
+ *
+ * When: at once after login while nothing has arrived (the hello written;
+ * most pools' idle connections send nothing more for a long time);
+ * otherwise once the client has been idle for PARK_DELAY_MS, so that a
+ * busy client (in transaction mode idle between every transaction) does
+ * not free and rebuild its buffers per statement. The same event is the
+ * park timer while the client is awake and the read event while it is
+ * parked.
+ *
+ * Event-loop rules: everything here runs on the client's worker (clients
+ * never change workers; only backend sessions do). Parking adds the read
+ * event before the bufferevent's own is disabled, and unparking enables
+ * the new bufferevent's before the read event goes, so the socket never
+ * leaves the epoll set (no epoll_ctl at all) and is never watched by a
+ * freed event; the old bufferevent is disabled (off the epoll set) before
+ * it is freed, as in client_close, because one freed from inside its own
+ * callback is finalized later. Every entry point that may write to the
+ * client (client_write, client_fatal, client_abort, client_process)
+ * unparks first; a CancelRequest for a parked client has nothing to
+ * cancel. */
+#define PARK_DELAY_MS 1000
+
+static void park_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+static bool client_parkable(PgwClient *c)
+{
+    return c->wake && !c->parked && c->state == CS_READY && !c->tls && !c->admin &&
+           !c->in_process && !c->shutting_down && !c->cur_type && !c->admin_wait &&
+           client_idle(c) && link_parkable(&c->link) &&
+           evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+           !(c->resume_ev && event_pending(c->resume_ev, EV_TIMEOUT, NULL));
+}
+
+static void unpark_cb(evutil_socket_t fd, short what, void *arg)
+{
+    /* The new bufferevent reads what woke us on the loop's next turn. */
+    client_unpark(arg);
+}
+
+static void client_park(PgwClient *c)
+{
+    struct event_base *base = worker_base(c->w);
+    event_del(c->wake);
+    event_assign(c->wake, base, c->fd, EV_READ, unpark_cb, c);
+    event_add(c->wake, NULL);
+    worker_out_free(c->out);
+    c->out = NULL;
+    if (c->resume_ev) {
+        event_free(c->resume_ev);
+        c->resume_ev = NULL;
+    }
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_free(c->bev);
+    c->bev = NULL;
+    link_park(&c->link);
+    buf_free(&c->cur);
+    c->parked = true;
+    c->fresh = false;
+    STATS_ADD(clients_parked, 1);
+}
+
+static void client_unpark(PgwClient *c)
+{
+    if (!c->parked)
+        return;
+    struct event_base *base = worker_base(c->w);
+    c->bev = bufferevent_socket_new(base, c->fd, 0);
+    if (!c->bev) {
+        fputs("pgwarden: out of memory\n", stderr);
+        abort();
+    }
+    bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, CLIENT_IN_HIGH);
+    bufferevent_enable(c->bev, EV_READ);
+    c->out = worker_out_new(c->bev);
+    link_unpark(&c->link, c->bev);
+    event_del(c->wake);
+    event_assign(c->wake, base, -1, 0, park_timer_cb, c);
+    c->parked = false;
+    c->stirred = true;
+    STATS_SUB(clients_parked, 1);
+}
+
+static void arm_park_timer(PgwClient *c)
+{
+    struct timeval tv = {PARK_DELAY_MS / 1000, (PARK_DELAY_MS % 1000) * 1000};
+    c->stirred = false;
+    evtimer_add(c->wake, &tv);
+}
+
+static void park_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    PgwClient *c = arg;
+    if (!client_parkable(c))
+        return; /* busy: considered again once it is idle */
+    if (c->stirred)
+        arm_park_timer(c); /* it was busy meanwhile: idle for a whole delay first */
+    else
+        client_park(c);
+}
+
+static void client_consider_park(PgwClient *c)
+{
+    if (!client_parkable(c))
+        return;
+    if (c->fresh)
+        client_park(c);
+    else if (!event_pending(c->wake, EV_TIMEOUT, NULL))
+        arm_park_timer(c);
+}
+
+void client_ready_to_park(PgwClient *c)
+{
+    if (c->tls || c->admin || c->fd < 0 || c->wake)
+        return;
+    c->wake = (struct event *)((char *)c + CLIENT_WAKE_OFFSET);
+    event_assign(c->wake, worker_base(c->w), -1, 0, park_timer_cb, c);
+    c->fresh = true;
 }

@@ -26,6 +26,8 @@ struct evbuffer;
 struct event;
 
 #define CLIENT_IN_HIGH (1024 * 1024)
+/* Where wake's memory starts after the struct (event_assign'ed there). */
+#define CLIENT_WAKE_OFFSET ((sizeof(struct PgwClient) + 15) & ~(size_t)15)
 
 typedef enum {
     CS_STARTUP,
@@ -68,6 +70,9 @@ struct PgwClient {
     bool admin; /* connected to the admin console, not a tenant */
     bool admin_wait; /* an admin command answers later (execute_later) */
     bool read_mark_raised; /* the read high-water mark fits one big message */
+    bool parked; /* idle: bev and out are freed and wake watches the socket */
+    bool stirred; /* client_process ran since the park timer was armed */
+    bool fresh; /* logged in, has sent nothing yet: parks as soon as the hello is out */
     char cur_type; /* 'Q' or 'P' held in cur while the pipeline decides, else 0 */
     /* A message passing through without being held: pass_left bytes still
      * to forward to the session, or skip_left still to discard (then
@@ -84,10 +89,17 @@ struct PgwClient {
     struct event *resume_ev; /* runs client_process later (see stmt_done) */
     ClientLogin *login;
     struct event *timer; /* the login timeout; once READY, the idle timeout */
+    /* Plain-socket tenant clients once READY: the park timer while the
+     * client has its bufferevent, the socket's read event while parked
+     * (client.c, "parking an idle client"). */
+    struct event *wake;
     void *hook_state; /* the pipeline's per-session state (stmt_session_free) */
     struct ClientCache *cache; /* the result cache's view of this session (client_cache.c) */
     bool cache_off; /* ... and none is needed */
-    char addr[64];
+    bool names_joined; /* user, tenant and addr live in ident's allocation (client_login.c) */
+    char *addr; /* "host:port", "[v6]:port" or "unix", exactly sized */
+    /* Then, in the same allocation, the memory of wake (CLIENT_WAKE_OFFSET):
+     * a parked client is this allocation and its strings. */
 };
 
 /* client.c */
@@ -124,5 +136,9 @@ bool client_login_step(PgwClient *c, struct evbuffer *in);
 /* The session a LOGIN_WAIT client waited for is linked: say hello. */
 void client_login_finish(PgwClient *c);
 void client_login_free(ClientLogin *l);
+
+/* client.c: the client just became READY (plain socket, a tenant's): it
+ * may park once its hello is written. */
+void client_ready_to_park(PgwClient *c);
 
 #endif

@@ -87,7 +87,11 @@ static char *build_startup_sets(ClientLogin *l)
         }
         buf_append_str(&b, "';");
     }
-    return buf_steal_str(&b);
+    /* Exactly sized: an idle client keeps it until a session is linked. */
+    buf_append_byte(&b, 0);
+    char *sql = pgw_strdup((const char *)b.data);
+    buf_free(&b);
+    return sql;
 }
 
 static void finish_login(PgwClient *c)
@@ -116,8 +120,37 @@ static void finish_login(PgwClient *c)
         event_free(c->timer);
         c->timer = NULL;
     }
+    client_ready_to_park(c);
     STATS_ADD(logins, 1);
     log_info("%s: login", client_ident(c));
+}
+
+/* What a logged-in client keeps of its names, in one allocation (an idle
+ * client is mostly its struct and this): ident ("user/tenant@addr"), then
+ * user, tenant and addr; c->names_joined says so to client_close. The new
+ * names are published before the old strings are freed (SHOW CLIENTS
+ * copies them under the registry's lock). */
+static void join_names(PgwClient *c, const char *tenant)
+{
+    size_t ul = strlen(c->user), tl = strlen(tenant), al = strlen(c->addr);
+    size_t identlen = ul + tl + al + 2;
+    char *names = pgw_malloc(identlen + 1 + ul + 1 + tl + 1 + al + 1);
+    snprintf(names, identlen + 1, "%s/%s@%s", c->user, tenant, c->addr);
+    char *user = names + identlen + 1;
+    char *ten = user + ul + 1;
+    char *addr = ten + tl + 1;
+    memcpy(user, c->user, ul + 1);
+    memcpy(ten, tenant, tl + 1);
+    memcpy(addr, c->addr, al + 1);
+    worker_publish_names(c->w, c->pid, user, ten, addr, c->tls);
+    free(c->ident);
+    free(c->user);
+    free(c->addr);
+    c->ident = names;
+    c->user = user;
+    c->tenant = ten;
+    c->addr = addr;
+    c->names_joined = true;
 }
 
 /* Authentication succeeded: route (the admin console, or one of the
@@ -186,17 +219,12 @@ static void login_authenticated(PgwClient *c)
                      "The database name selects one of the tenants this user is mapped to.");
         return;
     }
-    c->tenant = pgw_strdup(tenant);
-    size_t n = strlen(c->user) + strlen(c->tenant) + strlen(c->addr) + 3;
-    free(c->ident);
-    c->ident = pgw_malloc(n);
-    snprintf(c->ident, n, "%s/%s@%s", c->user, c->tenant, c->addr);
+    join_names(c, tenant);
     link_init(&c->link, c->pid, c->bev, pool_get(c->tenant), &client_link_ops, c);
     /* The pool mode is the client's for its whole life: its prepared
      * statements are kept one way or the other. */
     link_set_transaction_mode(&c->link, config_pool_mode(cfg, config_tenant(cfg, tenant)) ==
                                             PGW_POOL_TRANSACTION);
-    worker_publish_names(c->w, c->pid, c->user, c->tenant, c->addr, c->tls);
     PgwBuf probe;
     buf_init(&probe);
     bool known = pool_params(link_pool(&c->link), &probe, 0, NULL, NULL);

@@ -89,6 +89,34 @@ void link_set_hooks(PgwLink *l, const PgwLinkHooks *hooks, void *arg)
     l->hooks_arg = arg;
 }
 
+bool link_parkable(const PgwLink *l)
+{
+    /* Nothing here may be waiting for the client's bufferevent: no session
+     * (whose relay writes to it, asynchronous messages included), no wait
+     * for one, no answer or refusal queued, no flow control armed on it
+     * (its watermarks go with it), no audit record open. */
+    return !l->be && !l->waiting && !l->wait && !l->answer_pending && !l->throttled &&
+           !l->input_paused && !l->partial && !l->answers_paused && !l->state_query &&
+           !l->errs_head && l->pending_out.len == 0 && !l->audit_head;
+}
+
+void link_park(PgwLink *l)
+{
+    /* What an idle link keeps only to reuse: the wait timer (not pending:
+     * no wait) and the capacity of the answer buffer (empty). */
+    if (l->wait_timer) {
+        event_free(l->wait_timer);
+        l->wait_timer = NULL;
+    }
+    buf_free(&l->pending_out);
+    l->out = NULL;
+}
+
+void link_unpark(PgwLink *l, struct bufferevent *out)
+{
+    l->out = out;
+}
+
 void link_client_write(PgwLink *l, const void *data, size_t len)
 {
     if (len)

@@ -166,6 +166,15 @@ struct PgwPool *link_pool(const PgwLink *l);
 void link_close(PgwLink *l);
 void link_set_hooks(PgwLink *l, const PgwLinkHooks *hooks, void *arg);
 
+/* The client may drop its bufferevent (an idle client, client.c): the
+ * link holds no session, waits for none, owes the client nothing and has
+ * no flow control armed on it. link_park then frees what the link keeps
+ * only for reuse; until link_unpark gives it a bufferevent back, the
+ * link must not be asked to write (nothing can: it has no session). */
+bool link_parkable(const PgwLink *l);
+void link_park(PgwLink *l);
+void link_unpark(PgwLink *l, struct bufferevent *out);
+
 /* Make sure a session is linked. True when it is; false when the client
  * waits (acquired or acquire_failed follows) or when the pool refused at
  * once (acquire_failed has already been called). */

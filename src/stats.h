@@ -13,6 +13,7 @@ typedef struct PgwStats {
     uint64_t logins;
     uint64_t login_failures;
     uint64_t clients_active;
+    uint64_t clients_parked; /* idle clients holding no buffers (client.c) */
     uint64_t statements;
     uint64_t statements_refused;
     uint64_t rows;
