@@ -48,7 +48,7 @@ def gateways(pgwarden, certificate):
             # the session that tells pgwarden the backend's parameters: let
             # one come and go, so the tests' clients are ordinary ones.
             for user, dbname in (("alice", "acme"), ("bob", "globex")):
-                with made[mode].connect(user, dbname):
+                with made[mode].connect(user, dbname, sslmode="disable"):
                     pass
         return made[mode]
 
@@ -95,7 +95,7 @@ def test_a_client_idle_after_login_answers_when_it_speaks(gateways, mode):
 def test_a_client_idle_after_statements_resumes_with_its_state(gateways, mode):
     gw = gateways(mode)
     base = parked(gw)
-    with gw.connect("bob", "globex") as conn:
+    with gw.connect("bob", "globex", sslmode="disable") as conn:
         conn.execute("SET TimeZone = 'Asia/Tokyo'")
         assert conn.execute("SELECT name FROM tenant_marker").fetchone()[0] == "globex"
         if mode == "transaction":
@@ -134,49 +134,55 @@ def test_bytes_sent_to_a_parked_client_in_one_burst_are_all_answered(gateways, m
     s.sock.sendall(burst)
     for i in range(50):
         assert read_reply(s) == ([str(i)], None)
-    # And again after it parked a second time (a whole idle delay later).
-    wait_until(lambda: parked(gw) >= base + 1, 10, "the client to park again")
-    s.sock.sendall(burst)
-    for i in range(50):
-        assert read_reply(s) == ([str(i)], None)
+    if mode == "transaction":
+        # Between transactions it holds no session, so it parks again a
+        # whole idle delay later (session-pooled, it keeps the session the
+        # burst linked, and stays awake).
+        wait_until(lambda: parked(gw) >= base + 1, 10, "the client to park again")
+        s.sock.sendall(burst)
+        for i in range(50):
+            assert read_reply(s) == ([str(i)], None)
     s.close()
 
 
-def clock(gateways):
-    """A client whose delayed park marks the passing of a whole idle delay:
-    a transaction-mode client parks that long after its last statement
+@pytest.fixture(scope="module")
+def clock(pgwarden):
+    """tick() returns once a whole idle delay has passed: a transaction-mode
+    client on a gateway of its own parks that long after its last statement
     (a session-mode client that ran one keeps its session and never does)."""
-    gw = gateways("transaction")
+    gw = pgwarden(settings={"pool_mode": "transaction", "admin_users": "admin"})
+    with gw.connect("bob", "globex", sslmode="disable"):
+        pass
     s = raw_session(gw, "bob", "globex")
-    base = parked(gw)
+    wait_until(lambda: parked(gw) == 1, 10, "the clock client to park after login")
 
     def tick():
         assert s.simple_query("SELECT 1") == ([["1"]], None)
-        wait_until(lambda: parked(gw) >= base + 1, 10, "the clock client to park")
+        assert parked(gw) == 0
+        wait_until(lambda: parked(gw) == 1, 10, "the clock client to park")
 
-    return tick, s
+    yield tick
+    s.close()
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_half_a_message_buffered_is_not_idle(gateways, mode):
+@pytest.mark.parametrize("cut", [3, 9])  # inside the header, inside the body
+def test_half_a_message_buffered_is_not_idle(gateways, clock, mode, cut):
     """A client with part of a message in its input is not idle: parking it
     would free the buffered bytes and the rest would arrive as garbage."""
     gw = gateways(mode)
     base = parked(gw)
     half = raw_session(gw)
-    wait_until(lambda: parked(gw) >= base + 1, 10, "the new client to park")
-    tick, clock_session = clock(gateways)
+    wait_until(lambda: parked(gw) == base + 1, 10, "the new client to park")
     query = b"SELECT name FROM tenant_marker"
     message = b"Q" + struct.pack("!I", 4 + len(query) + 1) + query + b"\0"
-    for cut in (3, 9):  # inside the header, then inside the body
-        half.sock.sendall(message[:cut])
-        wait_until(lambda: parked(gw) == base, 10, "the half-sent client to wake")
-        tick()  # a whole idle delay has passed with half's bytes buffered
-        assert parked(gw) == base, "a client with half a message buffered parked"
-        half.sock.sendall(message[cut:])
-        assert read_reply(half) == (["acme"], None)
+    half.sock.sendall(message[:cut])
+    wait_until(lambda: parked(gw) == base, 10, "the half-sent client to wake")
+    clock()  # a whole idle delay has passed with half's bytes buffered
+    assert parked(gw) == base, "a client with half a message buffered parked"
+    half.sock.sendall(message[cut:])
+    assert read_reply(half) == (["acme"], None)
     half.close()
-    clock_session.close()
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -207,5 +213,5 @@ def test_a_parked_client_that_disconnects_is_gone(gateways):
     s.sock.shutdown(socket.SHUT_RDWR)
     s.sock.close()
     wait_until(lambda: parked(gw) == base, 10, "the parked client to be closed")
-    with gw.connect("alice", "acme") as conn:
+    with gw.connect("alice", "acme", sslmode="disable") as conn:
         assert conn.execute("SELECT name FROM tenant_marker").fetchone()[0] == "acme"
