@@ -8,7 +8,7 @@
  * after the last schema snapshot is judged by the same rules:
  *   relations  the ones the config lets the tenant read, every pg_catalog and
  *              information_schema relation, free-standing composite types,
- *              the indexes of those (unless one covers a hidden column), the
+ *              the indexes of those (unless one uses a hidden column or object), the
  *              sequences they own and their TOAST tables; never temporary
  *              relations. A sequence is listed but its figures are not:
  *              every tenant writing the table advances it, so its value
@@ -32,9 +32,20 @@
  *              schema.name) already shows it; its other objects stay hidden
  *              (types there need a use, rules check the base set);
  *   functions  pg_catalog's, information_schema's and allowed_functions;
- *   constraints, triggers, rules, policies, statistics objects, defaults:
- *              those of visible relations that do not depend on a hidden
- *              column;
+ *   constraints, triggers, policies, statistics objects, defaults:
+ *              those of visible relations that use (pg_depend) no object
+ *              the tenant cannot see: no hidden column, no relation,
+ *              function, type, schema or collation outside the sets, and
+ *              nothing else of a user's (an operator, an operator class).
+ *              Their definitions are printed by the backend
+ *              (pg_get_constraintdef, pg_get_expr, pg_indexes.indexdef,
+ *              information_schema.columns.column_default ...), which names
+ *              everything they use, schema-qualified: a default calling
+ *              nextval('ticket_seq') or a check calling hush.f(x) would
+ *              otherwise name a hidden sequence or schema. Indexes are held
+ *              to the same rule (%e, inside the relation set); rules (view
+ *              definitions) are not: a view the config makes readable shows
+ *              its text, see the README's limits;
  *   roles      the session's own and the predefined pg_* roles;
  *   databases  the backend's current one, under the tenant's name;
  *   everything else (operators, operator classes and families, casts,
@@ -103,6 +114,9 @@
  *   %C(ns,rel,col)  the column is hidden;  %M(...) the column is masked
  *   %H(reloid, att) the column is hidden, by relation OID and number
  *   %h(cat, oid)    the object (of catalog cat) depends on a hidden column
+ *   %d(cat, oid)    the object uses an object outside the visible sets (for
+ *                   sets after PGW_SET_TYPE and catalog rules)
+ *   %e(cat, oid)    the same for an index, inside PGW_SET_REL
  *   %K(ns, con)     a visible constraint of that name exists
  *   %O(cls,oid,sub) the object is visible;  %S(cls, oid) the same for
  *                   shared objects (databases, roles, tablespaces)
@@ -298,7 +312,7 @@ static const char *const set_bodies[PGW_NSETS] = {
     [PGW_SET_HCOL] = NULL, /* written by append_set_body: it is the config's list */
     [PGW_SET_REL] =
         "SELECT b.o FROM %{relbase} b UNION ALL SELECT i.indexrelid FROM pg_catalog.pg_index i "
-        "WHERE i.indrelid IN (SELECT b.o FROM %{relbase} b) AND NOT %h(pg_class, i.indexrelid) "
+        "WHERE i.indrelid IN (SELECT b.o FROM %{relbase} b) AND NOT %e(pg_class, i.indexrelid) "
         "UNION ALL SELECT d.objid FROM pg_catalog.pg_depend d WHERE d.classid = "
         "'pg_catalog.pg_class'::pg_catalog.regclass AND d.refclassid = "
         "'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i') AND "
@@ -325,13 +339,13 @@ static const char *const set_bodies[PGW_NSETS] = {
         "SELECT k.oid AS o FROM pg_catalog.pg_constraint k WHERE (k.conrelid = 0 OR k.conrelid IN "
         "(SELECT r.o FROM %{rel} r)) AND (k.confrelid = 0 OR k.confrelid IN (SELECT r.o FROM "
         "%{rel} r)) AND (k.contypid = 0 OR k.contypid IN (SELECT y.o FROM %{type} y)) AND NOT "
-        "%h(pg_constraint, k.oid)",
+        "%d(pg_constraint, k.oid)",
     /* A foreign key from a hidden table puts triggers on the visible table
      * it references (tgconstrrelid, tgconstraint name the hidden side). */
     [PGW_SET_TRIG] = "SELECT g.oid AS o FROM pg_catalog.pg_trigger g WHERE g.tgrelid IN (SELECT "
                      "r.o FROM %{rel} r) AND (g.tgconstrrelid = 0 OR g.tgconstrrelid IN (SELECT "
                      "r.o FROM %{rel} r)) AND (g.tgconstraint = 0 OR g.tgconstraint IN (SELECT "
-                     "k.o FROM %{con} k)) AND NOT %h(pg_trigger, g.oid)",
+                     "k.o FROM %{con} k)) AND NOT %d(pg_trigger, g.oid)",
     [PGW_SET_ROLE] = "SELECT a.oid AS o FROM pg_catalog.pg_roles a WHERE a.rolname = CURRENT_USER "
                      "OR a.rolname = SESSION_USER OR (a.oid < 16384 AND a.rolname ~ '^pg_')",
     [PGW_SET_DB] = "SELECT d.oid AS o FROM pg_catalog.pg_database d WHERE d.datname = "
@@ -591,12 +605,13 @@ static const char object_cond[] =
     "pg_catalog.pg_rewrite vw WHERE vw.ev_class IN (SELECT vs.o FROM %{rel} vs)) "
     "WHEN 'pg_catalog.pg_attrdef'::pg_catalog.regclass THEN (%2) IN (SELECT vd.oid FROM "
     "pg_catalog.pg_attrdef vd WHERE vd.adrelid IN (SELECT vs.o FROM %{rel} vs) AND NOT "
-    "%H(vd.adrelid, vd.adnum)) "
+    "%H(vd.adrelid, vd.adnum) AND NOT %d(pg_attrdef, vd.oid)) "
     "WHEN 'pg_catalog.pg_policy'::pg_catalog.regclass THEN (%2) IN (SELECT vp.oid FROM "
-    "pg_catalog.pg_policy vp WHERE vp.polrelid IN (SELECT vs.o FROM %{rel} vs)) "
+    "pg_catalog.pg_policy vp WHERE vp.polrelid IN (SELECT vs.o FROM %{rel} vs) AND NOT "
+    "%d(pg_policy, vp.oid)) "
     "WHEN 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass THEN (%2) IN (SELECT vx.oid FROM "
     "pg_catalog.pg_statistic_ext vx WHERE vx.stxrelid IN (SELECT vs.o FROM %{rel} vs) AND NOT "
-    "%h(pg_statistic_ext, vx.oid)) "
+    "%d(pg_statistic_ext, vx.oid)) "
     "WHEN 'pg_catalog.pg_enum'::pg_catalog.regclass THEN (%2) IN (SELECT ve.oid FROM "
     "pg_catalog.pg_enum ve WHERE ve.enumtypid IN (SELECT vs.o FROM %{type} vs)) "
     "WHEN 'pg_catalog.pg_publication_rel'::pg_catalog.regclass THEN (%2) IN (SELECT vr.oid FROM "
@@ -796,6 +811,62 @@ static void expand(PgwCatalogCtx *cc, PgwBuf *b, const char *tmpl)
                     "vh.rel = vd.refobjid AND vh.att = vd.refobjsubid WHERE vd.classid = "
                     "'pg_catalog.%1'::pg_catalog.regclass AND vd.refclassid = "
                     "'pg_catalog.pg_class'::pg_catalog.regclass)",
+                    args, n);
+            break;
+        case 'd':
+            /* The object uses (pg_depend) a user object outside the visible
+             * sets: a column hidden or of an invisible relation, an
+             * invisible function, type, schema or collation, or anything of
+             * another kind (operators, operator classes ... in a user
+             * schema): its definition would print that object's name.
+             * Collations by pg_collation's rule, inline (a %W set is
+             * defined after the sets that use %d). A
+             * constraint it depends on is not checked here: a trigger's is
+             * checked by PGW_SET_TRIG itself (tgconstraint), a partition's
+             * constraint depends on its parent's, whose text is its own;
+             * an extension's objects depend on it (membership, not text).
+             * Only for sets after PGW_SET_TYPE and for catalog rules. */
+            if (n == 2)
+                expand_with_args(
+                    cc, b,
+                    "(%2) IN (SELECT vd.objid FROM pg_catalog.pg_depend vd WHERE vd.classid = "
+                    "'pg_catalog.%1'::pg_catalog.regclass AND vd.refobjid >= " FIRST_NORMAL_OID
+                    " AND (CASE vd.refclassid WHEN 'pg_catalog.pg_class'::pg_catalog.regclass "
+                    "THEN vd.refobjid IN (SELECT vs.o FROM %{rel} vs) AND NOT "
+                    "%H(vd.refobjid, vd.refobjsubid) WHEN "
+                    "'pg_catalog.pg_proc'::pg_catalog.regclass THEN vd.refobjid IN (SELECT vs.o "
+                    "FROM %{proc} vs) WHEN 'pg_catalog.pg_type'::pg_catalog.regclass THEN "
+                    "vd.refobjid IN (SELECT vs.o FROM %{type} vs) WHEN "
+                    "'pg_catalog.pg_namespace'::pg_catalog.regclass THEN vd.refobjid IN (SELECT "
+                    "vs.o FROM %{nsp} vs) WHEN 'pg_catalog.pg_collation'::pg_catalog.regclass "
+                    "THEN vd.refobjid IN (SELECT vl.oid FROM pg_catalog.pg_collation vl WHERE "
+                    "%n(vl.collnamespace)) WHEN "
+                    "'pg_catalog.pg_constraint'::pg_catalog.regclass THEN true WHEN "
+                    "'pg_catalog.pg_extension'::pg_catalog.regclass THEN true ELSE false END) "
+                    "IS NOT TRUE)",
+                    args, n);
+            break;
+        case 'e':
+            /* %d for an index, inside PGW_SET_REL (which cannot use the sets
+             * after it): the index uses a user relation outside relbase, a
+             * hidden column, a function the config does not allow (the
+             * function set's own rule, inline), or any other user object;
+             * a partition's index may depend on its parent's (P, S), whose
+             * name its definition does not print. */
+            if (n == 2)
+                expand_with_args(
+                    cc, b,
+                    "(%2) IN (SELECT vd.objid FROM pg_catalog.pg_depend vd WHERE vd.classid = "
+                    "'pg_catalog.%1'::pg_catalog.regclass AND vd.refobjid >= " FIRST_NORMAL_OID
+                    " AND (CASE vd.refclassid WHEN 'pg_catalog.pg_class'::pg_catalog.regclass "
+                    "THEN vd.deptype IN ('P', 'S') OR vd.refobjid IN (SELECT vs.o FROM "
+                    "%{relbase} vs) AND NOT "
+                    "%H(vd.refobjid, vd.refobjsubid) WHEN "
+                    "'pg_catalog.pg_proc'::pg_catalog.regclass THEN vd.refobjid IN (SELECT "
+                    "vp.oid FROM pg_catalog.pg_proc vp JOIN pg_catalog.pg_namespace vpn ON "
+                    "vpn.oid = vp.pronamespace WHERE %F(vpn.nspname, vp.proname)) WHEN "
+                    "'pg_catalog.pg_constraint'::pg_catalog.regclass THEN true ELSE false END) "
+                    "IS NOT TRUE)",
                     args, n);
             break;
         case 'K':

@@ -11,7 +11,29 @@
  * rule: a relation missing from the table is refused (fail closed). What a
  * rule must check is argued in policy_catalog.c's opening prose: a row can
  * name objects only through its own columns, so a rule checks every column
- * that names one.
+ * that names one. Three things are this file's own:
+ *  - Rows of views that describe objects of several kinds, told apart by an
+ *    object_type column (information_schema.data_type_privileges,
+ *    element_types, usage_privileges, role_usage_grants), are checked per
+ *    kind with the kind's own visibility rule, and a kind the rule does not
+ *    name shows nothing (a later PostgreSQL adding one fails closed). A
+ *    TABLE row's dtd_identifier is a column number, checked against the
+ *    hidden columns: a row numbered 11 of a table showing 10 columns is the
+ *    hidden column's existence.
+ *  - Values that print another object's definition: a column default that
+ *    uses an invisible object (policy_catalog.c, %d) reads as NULL in
+ *    information_schema.columns, as pg_attrdef leaves its row out; so does
+ *    a domain's default (pg_type.typdefault, typdefaultbin,
+ *    information_schema.domains); a trigger or a row-security policy that
+ *    does shows in no view.
+ *  - System columns. A view carries the system columns a statement names,
+ *    but only tableoid (a constant: the catalog's own OID) and xmin (pgAdmin
+ *    reads it to detect concurrent changes) keep their values. ctid is the
+ *    row's physical place in the shared catalog: the gaps between the ctids
+ *    of visible rows count the hidden rows between them (customers' hidden
+ *    column left (56,11) out between (56,10) and (56,12) in pg_attribute);
+ *    xmax, cmin and cmax tell of other transactions' work on the row. Those
+ *    read as NULL of their own type, so a statement naming them still runs.
  *
  * Split from policy_catalog.c (which keeps the sets and the templates) when
  * that file reached the size limit.
@@ -99,6 +121,35 @@ typedef struct CatalogRule {
         col, "CASE WHEN r.oid IN (SELECT s.o FROM %{unf} s) THEN r." col " END"                    \
     }
 
+/* Rows of information_schema views that describe objects of several kinds
+ * (data_type_privileges, element_types): each kind by its own visibility
+ * rule, a kind not named here shows nothing. A TABLE row (a column of a
+ * table or view) is numbered by the column's attnum (in dtd), which is
+ * checked against the hidden columns: a hidden column's number is its
+ * existence. */
+#define OBJECT_KIND(dtd)                                                                           \
+    "(CASE r.object_type WHEN 'TABLE' THEN %V(r.object_schema, r.object_name) AND NOT "            \
+    "%H((SELECT vc.oid FROM pg_catalog.pg_class vc JOIN pg_catalog.pg_namespace vn ON vn.oid = "   \
+    "vc.relnamespace WHERE vn.nspname = r.object_schema AND vc.relname = r.object_name), "         \
+    "(" dtd ")::pg_catalog.text::pg_catalog.int2) WHEN 'USER-DEFINED TYPE' THEN "                  \
+    "%Y(r.object_schema, r.object_name) WHEN 'DOMAIN' THEN %Y(r.object_schema, r.object_name) "    \
+    "WHEN 'ROUTINE' THEN %f(r.object_schema, r.object_name) ELSE false END)"
+/* usage_privileges and role_usage_grants: the same per kind; collations as
+ * information_schema.collations shows them, foreign data wrappers and
+ * servers as their own views do. */
+#define USAGE_KIND                                                                                 \
+    "(CASE r.object_type WHEN 'SEQUENCE' THEN %V(r.object_schema, r.object_name) WHEN 'DOMAIN' "   \
+    "THEN %Y(r.object_schema, r.object_name) WHEN 'COLLATION' THEN %N(r.object_schema) WHEN "      \
+    "'FOREIGN DATA WRAPPER' THEN true WHEN 'FOREIGN SERVER' THEN true ELSE false END)"
+/* information_schema.columns: the column's default uses an invisible
+ * object (pg_attrdef's rule leaves it out). */
+#define COLUMN_DEFAULT_HIDDEN                                                                      \
+    "(r.table_schema::pg_catalog.text, r.table_name::pg_catalog.text, "                            \
+    "r.ordinal_position::pg_catalog.int4) IN (SELECT vn.nspname::pg_catalog.text, "                \
+    "vc.relname::pg_catalog.text, vd.adnum::pg_catalog.int4 FROM pg_catalog.pg_attrdef vd JOIN "   \
+    "pg_catalog.pg_class vc ON vc.oid = vd.adrelid JOIN pg_catalog.pg_namespace vn ON vn.oid = "   \
+    "vc.relnamespace WHERE %d(pg_attrdef, vd.oid))"
+
 static const CatalogRule catalog_rules[] = {
     /* pg_catalog tables */
     PG("pg_aggregate", "r.aggfnoid IN (SELECT s.o FROM %{proc} s) AND %p(r.aggtransfn) AND "
@@ -116,7 +167,8 @@ static const CatalogRule catalog_rules[] = {
                   "r.amopsortfamily) AND %c(pg_am, r.amopmethod)"),
     PG("pg_amproc", "%c(pg_opfamily, r.amprocfamily) AND %p(r.amproc) AND "
                     "%y(r.amproclefttype) AND %y(r.amprocrighttype)"),
-    PG("pg_attrdef", IN_REL("adrelid") " AND NOT %H(r.adrelid, r.adnum)"),
+    PG("pg_attrdef",
+       IN_REL("adrelid") " AND NOT %H(r.adrelid, r.adnum) AND NOT %d(pg_attrdef, r.oid)"),
     PG("pg_attribute", IN_REL("attrelid") " AND NOT %H(r.attrelid, r.attnum)"),
     PG("pg_auth_members", "r.roleid IN (SELECT s.o FROM %{role} s) AND r.member IN (SELECT s.o "
                           "FROM %{role} s)"),
@@ -179,7 +231,7 @@ static const CatalogRule catalog_rules[] = {
     PG("pg_opfamily", "%n(r.opfnamespace) AND %c(pg_am, r.opfmethod)"),
     PG("pg_parameter_acl", "true"),
     PG("pg_partitioned_table", IN_REL("partrelid")),
-    PG("pg_policy", IN_REL("polrelid")),
+    PG("pg_policy", IN_REL("polrelid") " AND NOT %d(pg_policy, r.oid)"),
     PG("pg_proc", "r.oid IN (SELECT s.o FROM %{proc} s)"),
     /* A publication names no schema object itself (its tables and schemas
      * are the two catalogs below, filtered). */
@@ -197,7 +249,7 @@ static const CatalogRule catalog_rules[] = {
     PG("pg_shdescription", "%S(r.classoid, r.objoid)"),
     PG("pg_shseclabel", "%S(r.classoid, r.objoid)"),
     PG("pg_statistic", REFUSED),
-    PG("pg_statistic_ext", IN_REL("stxrelid") " AND NOT %h(pg_statistic_ext, r.oid)"),
+    PG("pg_statistic_ext", IN_REL("stxrelid") " AND NOT %d(pg_statistic_ext, r.oid)"),
     PG("pg_statistic_ext_data", REFUSED),
     /* Subscriptions describe replication from elsewhere: none for a tenant
      * (and subconninfo is never read, so the view stays readable). */
@@ -213,7 +265,15 @@ static const CatalogRule catalog_rules[] = {
     PG("pg_ts_parser", "%n(r.prsnamespace) AND %p(r.prsstart) AND %p(r.prstoken) AND "
                        "%p(r.prsend) AND %p(r.prsheadline) AND %p(r.prslextype)"),
     PG("pg_ts_template", "%n(r.tmplnamespace) AND %p(r.tmplinit) AND %p(r.tmpllexize)"),
-    PG("pg_type", "r.oid IN (SELECT s.o FROM %{type} s)"),
+    /* A domain's default is printed text (typdefault) and a tree
+     * pg_get_expr prints: NULL when it uses an invisible object. */
+    {"pg_catalog",
+     "pg_type",
+     "r.oid IN (SELECT s.o FROM %{type} s)",
+     0,
+     NULL,
+     {{"typdefault", "CASE WHEN %d(pg_type, r.oid) THEN NULL ELSE r.typdefault END"},
+      {"typdefaultbin", "CASE WHEN %d(pg_type, r.oid) THEN NULL ELSE r.typdefaultbin END"}}},
     PG("pg_user_mapping", REFUSED),
     /* pg_catalog views */
     /* What the server has installed (control files), not database objects. */
@@ -241,7 +301,11 @@ static const CatalogRule catalog_rules[] = {
     PG("pg_matviews", TBL("schemaname", "matviewname")),
     {"pg_catalog",
      "pg_policies",
-     TBL("schemaname", "tablename"),
+     TBL("schemaname", "tablename") " AND (r.schemaname, r.tablename, r.policyname) IN (SELECT "
+                                    "vn.nspname, vc.relname, vp.polname FROM "
+                                    "pg_catalog.pg_policy vp JOIN pg_catalog.pg_class vc ON "
+                                    "vc.oid = vp.polrelid JOIN pg_catalog.pg_namespace vn ON "
+                                    "vn.oid = vc.relnamespace WHERE NOT %d(pg_policy, vp.oid))",
      0,
      NULL,
      {{"roles", "ARRAY(SELECT vx.x FROM pg_catalog.unnest(r.roles) vx(x) WHERE %R(vx.x))"}}},
@@ -357,20 +421,38 @@ static const CatalogRule catalog_rules[] = {
     IS("column_options", TBL_COL("table_schema", "table_name", "column_name")),
     IS("column_privileges", TBL_COL("table_schema", "table_name", "column_name")),
     IS("column_udt_usage", TBL_COL("table_schema", "table_name", "column_name")),
-    IS("columns", TBL_COL("table_schema", "table_name", "column_name")),
+    /* A default (or generation expression) that uses an invisible object
+     * (%d) reads as NULL, as pg_attrdef leaves its row out. */
+    {"information_schema",
+     "columns",
+     TBL_COL("table_schema", "table_name", "column_name"),
+     0,
+     NULL,
+     {{"column_default", "CASE WHEN " COLUMN_DEFAULT_HIDDEN " THEN NULL ELSE r.column_default END"},
+      {"generation_expression",
+       "CASE WHEN " COLUMN_DEFAULT_HIDDEN " THEN NULL ELSE r.generation_expression END"}}},
     IS("constraint_column_usage",
        TBL_COL("table_schema", "table_name",
                "column_name") " AND %K(r.constraint_schema, r.constraint_name)"),
     IS("constraint_table_usage",
        TBL("table_schema", "table_name") " AND %K(r.constraint_schema, r.constraint_name)"),
-    IS("data_type_privileges",
-       "(r.object_type NOT IN ('TABLE', 'VIEW') OR %V(r.object_schema, r.object_name))"),
-    IS("domain_constraints", "%Y(r.domain_schema, r.domain_name)"),
+    IS("data_type_privileges", OBJECT_KIND("r.dtd_identifier")),
+    IS("domain_constraints",
+       "%Y(r.domain_schema, r.domain_name) AND %K(r.constraint_schema, r.constraint_name)"),
     IS("domain_udt_usage", "%Y(r.domain_schema, r.domain_name) AND %Y(r.udt_schema, r.udt_name)"),
-    IS("domains", "%Y(r.domain_schema, r.domain_name) AND (r.udt_name IS NULL OR "
-                  "%Y(r.udt_schema, r.udt_name))"),
+    {"information_schema",
+     "domains",
+     "%Y(r.domain_schema, r.domain_name) AND (r.udt_name IS NULL OR %Y(r.udt_schema, r.udt_name))",
+     0,
+     NULL,
+     {{"domain_default",
+       "CASE WHEN (r.domain_schema::pg_catalog.text, r.domain_name::pg_catalog.text) IN (SELECT "
+       "vn.nspname::pg_catalog.text, vt.typname::pg_catalog.text FROM pg_catalog.pg_type vt JOIN "
+       "pg_catalog.pg_namespace vn ON vn.oid = vt.typnamespace WHERE vt.typtype = 'd' AND "
+       "%d(pg_type, vt.oid)) THEN NULL ELSE r.domain_default END"}}},
     IS("element_types",
-       "(r.object_type NOT IN ('TABLE', 'VIEW') OR %V(r.object_schema, r.object_name))"),
+       OBJECT_KIND("r.collection_type_identifier") " AND (r.udt_name IS NULL OR "
+                                                   "%Y(r.udt_schema, r.udt_name))"),
     IS("enabled_roles", "%R(r.role_name)"),
     IS("foreign_data_wrapper_options", "true"),
     IS("foreign_data_wrappers", "true"),
@@ -390,9 +472,7 @@ static const CatalogRule catalog_rules[] = {
     IS("role_routine_grants", "%f(r.specific_schema, r.specific_name)"),
     IS("role_table_grants", TBL("table_schema", "table_name")),
     IS("role_udt_grants", "%Y(r.udt_schema, r.udt_name)"),
-    IS("role_usage_grants",
-       "(r.object_type <> 'SEQUENCE' OR %V(r.object_schema, r.object_name)) AND "
-       "(r.object_type <> 'DOMAIN' OR %Y(r.object_schema, r.object_name))"),
+    IS("role_usage_grants", USAGE_KIND),
     IS("routine_column_usage", "%f(r.specific_schema, r.specific_name) AND " TBL_COL(
                                    "table_schema", "table_name", "column_name")),
     IS("routine_privileges", "%f(r.specific_schema, r.specific_name)"),
@@ -417,11 +497,17 @@ static const CatalogRule catalog_rules[] = {
     IS("transforms", "%Y(r.udt_schema, r.udt_name)"),
     IS("triggered_update_columns",
        TBL_COL("event_object_schema", "event_object_table", "event_object_column")),
-    IS("triggers", TBL("event_object_schema", "event_object_table")),
+    IS("triggers",
+       TBL("event_object_schema",
+           "event_object_table") " AND "
+                                 "(r.event_object_schema::pg_catalog.text, r.event_object_table::pg_catalog.text, "
+                                 "r.trigger_name::pg_catalog.text) IN (SELECT vn.nspname::pg_catalog.text, "
+                                 "vc.relname::pg_catalog.text, vg.tgname::pg_catalog.text FROM "
+                                 "pg_catalog.pg_trigger vg JOIN pg_catalog.pg_class vc ON vc.oid = vg.tgrelid "
+                                 "JOIN pg_catalog.pg_namespace vn ON vn.oid = vc.relnamespace WHERE vg.oid IN "
+                                 "(SELECT vs.o FROM %{trig} vs))"),
     IS("udt_privileges", "%Y(r.udt_schema, r.udt_name)"),
-    IS("usage_privileges",
-       "(r.object_type <> 'SEQUENCE' OR %V(r.object_schema, r.object_name)) AND "
-       "(r.object_type <> 'DOMAIN' OR %Y(r.object_schema, r.object_name))"),
+    IS("usage_privileges", USAGE_KIND),
     IS("user_defined_types", "%Y(r.user_defined_type_schema, r.user_defined_type_name)"),
     IS("user_mapping_options", REFUSED),
     IS("user_mappings", REFUSED),
@@ -587,10 +673,21 @@ int policy_catalog_view(PgwCatalogCtx *cc, PgwBuf *b, const char *schema, const 
         policy_append_ident(b, c->name);
     }
     if (t->relkind == 'r') {
-        static const char *const names[] = {"tableoid", "ctid", "xmin", "xmax", "cmin", "cmax"};
-        for (size_t i = 0; i < PGW_ARRAY_LEN(names); i++)
-            if (cc->syscols & policy_catalog_syscol(names[i]))
-                buf_printf(b, ", r.%s", names[i]);
+        /* tableoid and xmin as they are, the others NULL of their type
+         * (see the opening comment). */
+        static const struct {
+            const char *name, *value;
+        } syscols[] = {
+            {"tableoid", "r.tableoid"},
+            {"ctid", "NULL::pg_catalog.tid"},
+            {"xmin", "r.xmin"},
+            {"xmax", "NULL::pg_catalog.xid"},
+            {"cmin", "NULL::pg_catalog.cid"},
+            {"cmax", "NULL::pg_catalog.cid"},
+        };
+        for (size_t i = 0; i < PGW_ARRAY_LEN(syscols); i++)
+            if (cc->syscols & policy_catalog_syscol(syscols[i].name))
+                buf_printf(b, ", %s AS %s", syscols[i].value, syscols[i].name);
     }
     buf_printf(b, " FROM %s.%s r WHERE ", rule->schema, rule->name);
     policy_catalog_expand(cc, b, rule->filter);
