@@ -686,8 +686,12 @@ int policy_catalog_view(PgwCatalogCtx *cc, PgwBuf *b, const char *schema, const 
             {"cmax", "NULL::pg_catalog.cid"},
         };
         for (size_t i = 0; i < PGW_ARRAY_LEN(syscols); i++)
-            if (cc->syscols & policy_catalog_syscol(syscols[i].name))
-                buf_printf(b, ", %s AS %s", syscols[i].value, syscols[i].name);
+            if (cc->syscols & policy_catalog_syscol(syscols[i].name)) {
+                if (strncmp(syscols[i].value, "r.", 2) == 0)
+                    buf_printf(b, ", %s", syscols[i].value);
+                else
+                    buf_printf(b, ", %s AS %s", syscols[i].value, syscols[i].name);
+            }
     }
     buf_printf(b, " FROM %s.%s r WHERE ", rule->schema, rule->name);
     policy_catalog_expand(cc, b, rule->filter);
