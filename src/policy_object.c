@@ -465,6 +465,19 @@ int policy_object_check_type_name(Walk *w, const PgQuery__TypeName *tn, bool cas
         return policy_refuse(w->rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
                              "Declare the value as text and cast it in the query.",
                              "pgwarden: values of type %s may not be declared here", name);
+    if (type_name_builtin(tn) && (strcmp(name, "aclitem") == 0 || strcmp(name, "_aclitem") == 0))
+        return policy_refuse(w->rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
+                             "Read ACLs from the catalogs; aclexplode() shows their parts.",
+                             "pgwarden: values of type %s may not be built here: its input looks "
+                             "role names up",
+                             name);
+    if ((schema == NULL || policy_is_catalog_schema(schema) || schema_visible(w->rw, schema)) &&
+        policy_object_rowtype_resolves_names(w->rw->ctx->schema, schema, name))
+        return policy_refuse(w->rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
+                             "Select the columns you need instead of building the whole row.",
+                             "pgwarden: values of type %s may not be built here: a column of it "
+                             "looks names up (a reg* or aclitem type)",
+                             name);
     if (schema != NULL && policy_is_catalog_schema(schema))
         return 0;
     if (schema != NULL && !schema_visible(w->rw, schema))
