@@ -29,6 +29,7 @@
  * visible schema is named requoted ("public.###"(int4,text)) where a
  * missing one is named as written; the SQLSTATE is the same.
  */
+#include "policy.h"
 #include "policy_int.h"
 
 #include <stdio.h>
