@@ -34,6 +34,7 @@
  * expansion, the WITH of the sets) is policy_object_stmt.c's; the state
  * both share is in policy_object_int.h.
  */
+#include "policy.h"
 #include "policy_int.h"
 
 #include <ctype.h>

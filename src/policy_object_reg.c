@@ -33,6 +33,7 @@
  * types whose input looks names up through a field (a reg* or aclitem
  * column), which no wrapper can check and the policy refuses outright.
  */
+#include "policy.h"
 #include "policy_int.h"
 
 #include <stdio.h>

@@ -30,6 +30,7 @@
  * PostgreSQL would answer alike (a star and its columns, SHOW ALL and
  * pg_settings), or a refusal.
  */
+#include "policy.h"
 #include "policy_int.h"
 
 #include <stdio.h>
