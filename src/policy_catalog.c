@@ -43,9 +43,10 @@
  *              everything they use, schema-qualified: a default calling
  *              nextval('ticket_seq') or a check calling hush.f(x) would
  *              otherwise name a hidden sequence or schema. Indexes are held
- *              to the same rule (%e, inside the relation set); rules (view
- *              definitions) are not: a view the config makes readable shows
- *              its text, see the README's limits;
+ *              to the same rule (%e, inside the relation set), and so are
+ *              rules: a readable view over a hidden table (or column) is
+ *              read as the config allows, but its definition
+ *              (pg_get_viewdef, pg_views.definition) is NULL;
  *   roles      the session's own and the predefined pg_* roles;
  *   databases  the backend's current one, under the tenant's name;
  *   everything else (operators, operator classes and families, casts,
@@ -602,7 +603,8 @@ static const char object_cond[] =
     "vs) "
     "WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %{trig} vs) "
     "WHEN 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN (%2) IN (SELECT vw.oid FROM "
-    "pg_catalog.pg_rewrite vw WHERE vw.ev_class IN (SELECT vs.o FROM %{rel} vs)) "
+    "pg_catalog.pg_rewrite vw WHERE vw.ev_class IN (SELECT vs.o FROM %{rel} vs) AND NOT "
+    "%d(pg_rewrite, vw.oid)) "
     "WHEN 'pg_catalog.pg_attrdef'::pg_catalog.regclass THEN (%2) IN (SELECT vd.oid FROM "
     "pg_catalog.pg_attrdef vd WHERE vd.adrelid IN (SELECT vs.o FROM %{rel} vs) AND NOT "
     "%H(vd.adrelid, vd.adnum) AND NOT %d(pg_attrdef, vd.oid)) "

@@ -24,8 +24,9 @@
  *    uses an invisible object (policy_catalog.c, %d) reads as NULL in
  *    information_schema.columns, as pg_attrdef leaves its row out; so does
  *    a domain's default (pg_type.typdefault, typdefaultbin,
- *    information_schema.domains); a trigger or a row-security policy that
- *    does shows in no view.
+ *    information_schema.domains), and a view's definition whose rule does
+ *    (pg_views, pg_matviews, information_schema.views); a trigger or a
+ *    row-security policy that does shows in no view.
  *  - System columns. A view carries the system columns a statement names,
  *    but only tableoid (a constant: the catalog's own OID) and xmin (pgAdmin
  *    reads it to detect concurrent changes) keep their values. ctid is the
@@ -150,6 +151,15 @@ typedef struct CatalogRule {
     "pg_catalog.pg_class vc ON vc.oid = vd.adrelid JOIN pg_catalog.pg_namespace vn ON vn.oid = "   \
     "vc.relnamespace WHERE %d(pg_attrdef, vd.oid))"
 
+/* A view (by schema and name columns) whose rule uses an invisible object:
+ * its definition text reads as NULL, as pg_rewrite leaves the rule out. */
+#define VIEW_RULE_HIDDEN(s, v)                                                                     \
+    "(r." s "::pg_catalog.text, r." v                                                              \
+    "::pg_catalog.text) IN (SELECT vn.nspname::pg_catalog.text, "                                  \
+    "vc.relname::pg_catalog.text FROM pg_catalog.pg_rewrite vw JOIN pg_catalog.pg_class vc ON "    \
+    "vc.oid = vw.ev_class JOIN pg_catalog.pg_namespace vn ON vn.oid = vc.relnamespace WHERE "      \
+    "%d(pg_rewrite, vw.oid))"
+
 static const CatalogRule catalog_rules[] = {
     /* pg_catalog tables */
     PG("pg_aggregate", "r.aggfnoid IN (SELECT s.o FROM %{proc} s) AND %p(r.aggtransfn) AND "
@@ -232,7 +242,15 @@ static const CatalogRule catalog_rules[] = {
     PG("pg_parameter_acl", "true"),
     PG("pg_partitioned_table", IN_REL("partrelid")),
     PG("pg_policy", IN_REL("polrelid") " AND NOT %d(pg_policy, r.oid)"),
-    PG("pg_proc", "r.oid IN (SELECT s.o FROM %{proc} s)"),
+    /* A SQL-standard body's raw tree lists every column of the relations
+     * it reads, hidden ones too: a user function's reads as NULL
+     * (pg_get_functiondef prints what it uses). */
+    {"pg_catalog",
+     "pg_proc",
+     "r.oid IN (SELECT s.o FROM %{proc} s)",
+     0,
+     NULL,
+     {{"prosqlbody", "CASE WHEN r.oid < 16384::pg_catalog.oid THEN r.prosqlbody END"}}},
     /* A publication names no schema object itself (its tables and schemas
      * are the two catalogs below, filtered). */
     PG("pg_publication", "true"),
@@ -242,7 +260,15 @@ static const CatalogRule catalog_rules[] = {
                    "%y(r.rngmultitypid) AND %p(r.rngcanonical) AND %p(r.rngsubdiff) AND "
                    "%c(pg_collation, r.rngcollation) AND %c(pg_opclass, r.rngsubopc)"),
     PG("pg_replication_origin", REFUSED),
-    PG("pg_rewrite", IN_REL("ev_class")),
+    /* A rule's raw trees list every column of every relation they read
+     * (a range table entry's column names), hidden ones too: read them
+     * through pg_get_ruledef/pg_get_viewdef, which print what is used. */
+    {"pg_catalog",
+     "pg_rewrite",
+     IN_REL("ev_class") " AND NOT %d(pg_rewrite, r.oid)",
+     0,
+     NULL,
+     {{"ev_action", "NULL"}, {"ev_qual", "NULL"}}},
     PG("pg_seclabel", "%O(r.classoid, r.objoid, r.objsubid)"),
     PG("pg_sequence", IN_REL("seqrelid")),
     PG("pg_shdepend", REFUSED),
@@ -298,7 +324,13 @@ static const CatalogRule catalog_rules[] = {
      0,
      NULL,
      {{"transactionid", "NULL"}}},
-    PG("pg_matviews", TBL("schemaname", "matviewname")),
+    {"pg_catalog",
+     "pg_matviews",
+     TBL("schemaname", "matviewname"),
+     0,
+     NULL,
+     {{"definition", "CASE WHEN " VIEW_RULE_HIDDEN(
+                         "schemaname", "matviewname") " THEN NULL ELSE r.definition END"}}},
     {"pg_catalog",
      "pg_policies",
      TBL("schemaname", "tablename") " AND (r.schemaname, r.tablename, r.policyname) IN (SELECT "
@@ -404,7 +436,13 @@ static const CatalogRule catalog_rules[] = {
      0,
      NULL,
      {{"umoptions", "NULL"}}},
-    PG("pg_views", TBL("schemaname", "viewname")),
+    {"pg_catalog",
+     "pg_views",
+     TBL("schemaname", "viewname"),
+     0,
+     NULL,
+     {{"definition", "CASE WHEN " VIEW_RULE_HIDDEN(
+                         "schemaname", "viewname") " THEN NULL ELSE r.definition END"}}},
     /* information_schema */
     IS("administrable_role_authorizations", "%R(r.grantee) AND %R(r.role_name)"),
     IS("applicable_roles", "%R(r.grantee) AND %R(r.role_name)"),
@@ -517,7 +555,14 @@ static const CatalogRule catalog_rules[] = {
        TBL("table_schema", "table_name") " AND %f(r.specific_schema, r.specific_name)"),
     IS("view_table_usage",
        TBL("view_schema", "view_name") " AND " TBL("table_schema", "table_name")),
-    IS("views", TBL("table_schema", "table_name")),
+    {"information_schema",
+     "views",
+     TBL("table_schema", "table_name"),
+     0,
+     NULL,
+     {{"view_definition",
+       "CASE WHEN " VIEW_RULE_HIDDEN("table_schema",
+                                     "table_name") " THEN NULL ELSE r.view_definition END"}}},
 };
 
 static const CatalogRule *catalog_rule(const char *schema, const char *name)

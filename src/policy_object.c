@@ -1409,6 +1409,18 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
         pg_query__node__free_unpacked(cr.original, NULL);
     if (rc < 0 || rw->refused)
         return -1;
+    if (bo->call == PGW_CALL_VIEWDEF && !is_null_constant(fc->args[0]))
+        /* A view's definition names everything it reads: none for a view
+         * whose rule uses an invisible object (policy_catalog.c, %d), as
+         * pg_rewrite shows no such rule. The argument, checked above, is
+         * read back as an OID whatever its form (OID, regclass, text). */
+        return policy_object_wrap(
+            rw, &fc->args[0],
+            "(SELECT pgwarden_v.o FROM (VALUES "
+            "(pg_catalog.regclassin((pgwarden_arg)::pg_catalog.text::pg_catalog.cstring)::"
+            "pg_catalog.oid)) pgwarden_v(o) WHERE pgwarden_v.o NOT IN (SELECT vw.ev_class FROM "
+            "pg_catalog.pg_rewrite vw WHERE %d(pg_rewrite, vw.oid)))",
+            NULL, NULL);
     if (bo->call == PGW_CALL_PARTITION && !is_null_constant(fc->args[0]))
         /* A visible partition of a hidden parent (or a visible parent of a
          * hidden partition) would name the hidden one: such a relation has
