@@ -10,8 +10,9 @@ policy use objects tenant A cannot see: the sequence ticket_seq and
 functions of the hidden schema hush; a column of a domain (in a schema of
 its own, visible through the column) whose default and check call hush's
 function; and, in hush, a composite type, a domain, a collation and a
-function with an array argument. A visible
-object's definition is printed by the backend (pg_get_expr, pg_indexes,
+function with an array argument; a readable view over a hidden table; an
+allowed function with a SQL-standard body reading rt2_vis.
+A visible object's definition is printed by the backend (pg_get_expr, pg_indexes,
 information_schema.columns.column_default ...), so an object that uses a
 hidden one must be as invisible as the hidden one.
 
@@ -66,12 +67,19 @@ CREATE STATISTICS rt2_vis_st ON (hush.rt2_chk(id)), tags FROM public.rt2_vis;
 CREATE TRIGGER rt2_vis_trg BEFORE INSERT ON public.rt2_vis
     FOR EACH ROW EXECUTE FUNCTION hush.rt2_trg();
 CREATE POLICY rt2_vis_pol ON public.rt2_vis USING (hush.rt2_chk(id));
+CREATE FUNCTION public.rt2_fn() RETURNS bigint LANGUAGE sql
+    BEGIN ATOMIC SELECT count(*) FROM public.rt2_vis; END;
+CREATE VIEW public.rt2_view AS SELECT s.id FROM public.audit_secrets s;
+CREATE VIEW public.rt2_okview AS SELECT v.id FROM public.rt2_vis v;
+GRANT SELECT ON public.rt2_view, public.rt2_okview TO %(role)s;
 INSERT INTO public.rt2_vis VALUES (1, '{1}', true, '{%(secret)d}');
 GRANT SELECT ON public.rt2_vis TO %(role)s;
 ANALYZE public.rt2_vis;
 """ % {"secret": data.SECRET_NUMBER, "role": data.BACKEND_ROLE}
 
 RT2_DROP = """
+DROP VIEW IF EXISTS public.rt2_view, public.rt2_okview;
+DROP FUNCTION IF EXISTS public.rt2_fn();
 DROP TABLE IF EXISTS public.rt2_vis;
 DROP SCHEMA IF EXISTS rt2_types CASCADE;
 DROP FUNCTION IF EXISTS hush.rt2_chk(integer), hush.rt2_trg(), hush.rt2_arr(integer[]);
@@ -80,7 +88,8 @@ DROP DOMAIN IF EXISTS hush.rt2_dom;
 DROP COLLATION IF EXISTS hush.rt2_coll;
 """
 
-RT2_POLICY = "\n[table.public.rt2_vis]\nmask.rt2_hidden = hide\n"
+RT2_POLICY = ("\n[table.public.rt2_vis]\nmask.rt2_hidden = hide\n"
+              "\n[table.public.rt2_view]\n\n[table.public.rt2_okview]\n")
 
 
 def hidden_names_not_in(sql):
@@ -115,7 +124,8 @@ def rt2_objects(postgres):
 
 @pytest.fixture(scope="module")
 def gw(postgres, pgwarden, rt2_objects):
-    return pgwarden(settings=data.GATEWAY_SETTINGS, users=data.GATEWAY_USERS,
+    settings = {**data.GATEWAY_SETTINGS, "allowed_functions": "public.rt2_fn"}
+    return pgwarden(settings=settings, users=data.GATEWAY_USERS,
                     extra=data.gateway_extra(postgres) + RT2_POLICY)
 
 
@@ -238,6 +248,22 @@ def test_acl_literals_answer_alike_for_hidden_and_missing_roles(session, sql):
         out = raw.run("simple", sql.format(r=f"{role}=r/postgres"))
         answers.append((bool(out.errors), out.sqlstate))
     assert answers[0] == answers[1], f"hidden role {answers[0]}, missing role {answers[1]}"
+
+
+def test_view_definitions_show_when_they_name_only_visible_objects(session):
+    """A readable view over a readable table keeps its definition; one over
+    a hidden table reads but shows none."""
+    raw = session("simple")
+    out = raw.run("simple", "SELECT pg_get_viewdef('rt2_okview'::regclass), "
+                            "pg_get_viewdef('rt2_view'::regclass)")
+    assert not out.errors, out.errors
+    assert out.rows[0][0] is not None and "rt2_vis" in out.rows[0][0], out.rows
+    assert out.rows[0][1] is None, out.rows
+    out = raw.run("simple", "SELECT viewname, definition IS NULL FROM pg_views "
+                            "WHERE viewname LIKE 'rt2%' ORDER BY 1")
+    assert out.rows == [("rt2_okview", "f"), ("rt2_view", "t")], out.rows
+    out = raw.run("simple", "SELECT count(*) FROM rt2_view")
+    assert out.rows == [("2",)], (out.rows, out.errors)
 
 
 def test_visible_table_still_reads(session):

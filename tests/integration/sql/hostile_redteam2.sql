@@ -35,7 +35,7 @@ ok     | SELECT c.oid, c.xmin, c.relname FROM pg_class c WHERE c.relname = 'cust
 # --- views that list objects of several kinds by an object_type column
 empty  | SELECT d.object_name FROM information_schema.data_type_privileges d WHERE d.object_type = 'TABLE' AND d.object_name = 'customers' AND d.dtd_identifier = '11'
 empty  | SELECT d.object_name FROM information_schema.data_type_privileges d WHERE d.object_type = 'TABLE' AND d.object_name = 'rt2_vis' AND d.dtd_identifier = '4'
-empty  | SELECT d.object_schema, d.object_name FROM information_schema.data_type_privileges d WHERE d.object_type = 'ROUTINE' AND d.object_schema NOT IN ('pg_catalog', 'information_schema')
+empty  | SELECT d.object_schema, d.object_name FROM information_schema.data_type_privileges d WHERE d.object_type = 'ROUTINE' AND d.object_schema NOT IN ('pg_catalog', 'information_schema') AND d.object_name NOT LIKE 'rt2_fn_%'
 empty  | SELECT d.object_schema, d.object_name FROM information_schema.data_type_privileges d WHERE d.object_type IN ('USER-DEFINED TYPE', 'DOMAIN') AND d.object_schema NOT IN ('pg_catalog', 'information_schema', 'rt2_types')
 empty  | SELECT d.object_schema FROM information_schema.data_type_privileges d WHERE d.object_schema NOT IN ('pg_catalog', 'information_schema', 'public', 'rt2_types')
 empty  | SELECT e.object_schema, e.object_name FROM information_schema.element_types e WHERE e.object_schema NOT IN ('pg_catalog', 'information_schema', 'public')
@@ -79,6 +79,22 @@ any    | SELECT d.refobjid::regproc FROM pg_depend d WHERE d.refclassid = 'pg_pr
 any    | SELECT pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid) FROM pg_depend d WHERE d.objid IN (SELECT k.oid FROM pg_constraint k WHERE k.conrelid = 'rt2_vis'::regclass)
 any    | SELECT * FROM information_schema.routine_table_usage
 any    | SELECT * FROM information_schema.routine_column_usage
+# a readable view over a hidden table: its text names the table
+any    | SELECT v.definition FROM pg_views v WHERE v.viewname = 'rt2_view'
+any    | SELECT * FROM pg_views v WHERE v.schemaname = 'public'
+any    | SELECT pg_get_viewdef('rt2_view'::regclass)
+any    | SELECT pg_get_viewdef('rt2_view')
+any    | SELECT pg_get_viewdef('public.rt2_view', true)
+any    | SELECT pg_get_viewdef(c.oid, true) FROM pg_class c WHERE c.relname = 'rt2_view'
+any    | SELECT pg_get_viewdef(c.oid) FROM pg_class c WHERE c.relkind = 'v' AND c.relnamespace = 'public'::regnamespace
+any    | SELECT v.view_definition FROM information_schema.views v WHERE v.table_name = 'rt2_view'
+any    | SELECT pg_get_ruledef(w.oid) FROM pg_rewrite w
+any    | SELECT w.ev_action FROM pg_rewrite w
+any    | SELECT * FROM information_schema.view_table_usage
+any    | SELECT * FROM information_schema.view_column_usage
+any    | SELECT p.proname, p.prosqlbody FROM pg_proc p WHERE p.prosqlbody IS NOT NULL
+ok     | SELECT count(*) FROM rt2_view
+ok     | SELECT pg_get_viewdef('rt2_okview'::regclass)
 # a visible domain's default and check call a hidden function
 any    | SELECT t.typname, t.typdefault FROM pg_type t WHERE t.typtype = 'd' AND t.oid >= 16384
 any    | SELECT pg_get_expr(t.typdefaultbin, 0) FROM pg_type t WHERE t.typdefaultbin IS NOT NULL
