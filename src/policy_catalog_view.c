@@ -241,7 +241,18 @@ static const CatalogRule catalog_rules[] = {
     PG("pg_opfamily", "%n(r.opfnamespace) AND %c(pg_am, r.opfmethod)"),
     PG("pg_parameter_acl", "true"),
     PG("pg_partitioned_table", IN_REL("partrelid")),
-    PG("pg_policy", IN_REL("polrelid") " AND NOT %d(pg_policy, r.oid)"),
+    /* A policy's expressions may hold a subquery, whose raw tree lists every
+     * column of the relations it reads (hidden ones too, as ev_action
+     * does): such a tree reads as NULL; pg_policies prints what is used. */
+    {"pg_catalog",
+     "pg_policy",
+     IN_REL("polrelid") " AND NOT %d(pg_policy, r.oid)",
+     0,
+     NULL,
+     {{"polqual", "CASE WHEN pg_catalog.strpos(r.polqual::pg_catalog.text, 'RANGETBLENTRY') = 0 "
+                  "THEN r.polqual END"},
+      {"polwithcheck", "CASE WHEN pg_catalog.strpos(r.polwithcheck::pg_catalog.text, "
+                       "'RANGETBLENTRY') = 0 THEN r.polwithcheck END"}}},
     /* A SQL-standard body's raw tree lists every column of the relations
      * it reads, hidden ones too: a user function's reads as NULL
      * (pg_get_functiondef prints what it uses). */

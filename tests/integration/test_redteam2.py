@@ -67,6 +67,7 @@ CREATE STATISTICS rt2_vis_st ON (hush.rt2_chk(id)), tags FROM public.rt2_vis;
 CREATE TRIGGER rt2_vis_trg BEFORE INSERT ON public.rt2_vis
     FOR EACH ROW EXECUTE FUNCTION hush.rt2_trg();
 CREATE POLICY rt2_vis_pol ON public.rt2_vis USING (hush.rt2_chk(id));
+CREATE POLICY rt2_vis_sub ON public.rt2_vis USING (id IN (SELECT o.id FROM public.rt2_vis o));
 CREATE FUNCTION public.rt2_fn() RETURNS bigint LANGUAGE sql
     BEGIN ATOMIC SELECT count(*) FROM public.rt2_vis; END;
 CREATE VIEW public.rt2_view AS SELECT s.id FROM public.audit_secrets s;

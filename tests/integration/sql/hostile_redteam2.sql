@@ -75,6 +75,9 @@ any    | SELECT t.tgfoid::regprocedure FROM pg_trigger t
 any    | SELECT * FROM information_schema.triggers
 any    | SELECT p.polname, pg_get_expr(p.polqual, p.polrelid) FROM pg_policy p
 any    | SELECT * FROM pg_policies
+any    | SELECT p.polname, p.polqual, p.polwithcheck FROM pg_policy p
+any    | SELECT * FROM pg_policy p
+ok     | SELECT p.policyname, p.qual FROM pg_policies p WHERE p.tablename = 'rt2_vis'
 any    | SELECT d.refobjid::regproc FROM pg_depend d WHERE d.refclassid = 'pg_proc'::regclass AND d.refobjid >= 16384
 any    | SELECT pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid) FROM pg_depend d WHERE d.objid IN (SELECT k.oid FROM pg_constraint k WHERE k.conrelid = 'rt2_vis'::regclass)
 any    | SELECT * FROM information_schema.routine_table_usage
