@@ -1413,13 +1413,15 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
         /* A view's definition names everything it reads: none for a view
          * whose rule uses an invisible object (policy_catalog.c, %d), as
          * pg_rewrite shows no such rule. The argument, checked above, is
-         * read back as an OID whatever its form (OID, regclass, text). */
+         * read back as an OID whatever its form (OID, regclass, or a
+         * literal name, looked up as the call itself would; never an OID
+         * printed as a name and read again, which fails for TOAST). */
         return policy_object_wrap(
             rw, &fc->args[0],
             "(SELECT pgwarden_v.o FROM (VALUES "
-            "(pg_catalog.regclassin((pgwarden_arg)::pg_catalog.text::pg_catalog.cstring)::"
-            "pg_catalog.oid)) pgwarden_v(o) WHERE pgwarden_v.o NOT IN (SELECT vw.ev_class FROM "
-            "pg_catalog.pg_rewrite vw WHERE %d(pg_rewrite, vw.oid)))",
+            "((pgwarden_arg)::pg_catalog.regclass::pg_catalog.oid)) pgwarden_v(o) WHERE "
+            "pgwarden_v.o NOT IN (SELECT vw.ev_class FROM pg_catalog.pg_rewrite vw WHERE "
+            "%d(pg_rewrite, vw.oid)))",
             NULL, NULL);
     if (bo->call == PGW_CALL_PARTITION && !is_null_constant(fc->args[0]))
         /* A visible partition of a hidden parent (or a visible parent of a
