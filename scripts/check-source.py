@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """check-source.py — structural rules for src/, run by scripts/test.sh.
 
-1. No include cycle among src/ modules.
+1. No include cycle among src/ modules, nor among the files of one module
+   (foo.c with foo.h is one unit: a private header foo_int.h that includes
+   foo.h while foo.c includes foo_int.h is a cycle, so private headers
+   declare the public types they need instead of including them).
 2. Each module includes only modules of its own layer or below (the layer
    map below; DEVELOPERS.md's "Layers" section describes the same map).
 3. No .c file longer than MAX_C_LINES lines.
@@ -53,6 +56,35 @@ def module_of(filename, stems_with_header=None):
     return stem.split("_", 1)[0]
 
 
+def cycles(edges, nodes, what):
+    """Every cycle of the graph, once each: depth-first search."""
+    problems = []
+    state = {}
+    stack = []
+    reported = set()
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for target in sorted(edges.get(node, {})):
+            if state.get(target) == "open":
+                cycle = stack[stack.index(target):] + [target]
+                key = frozenset(cycle)
+                if key not in reported:
+                    reported.add(key)
+                    steps = [f"{a} -> {b} ({edges[a][b]})" for a, b in zip(cycle, cycle[1:])]
+                    problems.append(f"{what}: " + "; ".join(steps))
+            elif target not in state:
+                visit(target)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(nodes):
+        if node not in state:
+            visit(node)
+    return problems
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "src")
@@ -61,9 +93,13 @@ def main():
     problems = []
     edges = {}  # module -> {included module: "file:line"}
     modules = {}
+    unit_edges = {}  # file stem -> {included file stem: "file:line"}
+    units = {}
     for f in files:
         mod = module_of(f, stems_with_header)
         modules.setdefault(mod, []).append(f)
+        unit = os.path.splitext(f)[0]
+        units.setdefault(unit, []).append(f)
         path = os.path.join(src, f)
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
@@ -76,6 +112,9 @@ def main():
             if target not in files:
                 continue  # a system or generated header
             line = text.count("\n", 0, m.start()) + 1
+            tunit = os.path.splitext(target)[0]
+            if tunit != unit:
+                unit_edges.setdefault(unit, {}).setdefault(tunit, f"src/{f}:{line}")
             tmod = module_of(target, stems_with_header)
             if tmod != mod:
                 edges.setdefault(mod, {}).setdefault(tmod, f"src/{f}:{line}")
@@ -93,30 +132,8 @@ def main():
                 problems.append(f"{where}: {mod} ({lname}) includes {tmod} ({tname}), "
                                 "a higher layer")
 
-    # Cycles: depth-first search over the module graph; report each once.
-    state = {}
-    stack = []
-    reported = set()
-
-    def visit(mod):
-        state[mod] = "open"
-        stack.append(mod)
-        for tmod in sorted(edges.get(mod, {})):
-            if state.get(tmod) == "open":
-                cycle = stack[stack.index(tmod):] + [tmod]
-                key = frozenset(cycle)
-                if key not in reported:
-                    reported.add(key)
-                    steps = [f"{a} -> {b} ({edges[a][b]})" for a, b in zip(cycle, cycle[1:])]
-                    problems.append("include cycle: " + "; ".join(steps))
-            elif tmod not in state:
-                visit(tmod)
-        stack.pop()
-        state[mod] = "done"
-
-    for mod in sorted(modules):
-        if mod not in state:
-            visit(mod)
+    problems += cycles(edges, modules, "include cycle")
+    problems += cycles(unit_edges, units, "include cycle between files")
 
     for p in problems:
         print(f"check-source: {p}")

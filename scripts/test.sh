@@ -28,10 +28,30 @@ failed=0
 skipped=0
 status=0
 
-step() { printf '\n=== %s\n' "$*"; }
+# Each stage's wall time, printed at the end (the CI budget is ~15 minutes).
+stage_names=()
+stage_starts=()
+step() {
+    stage_names+=("$*")
+    stage_starts+=("$SECONDS")
+    printf '\n=== %s\n' "$*"
+}
+
+stage_times() {
+    local i n=${#stage_names[@]} end
+    [ "$n" -gt 0 ] || return 0
+    echo "stage times:"
+    for ((i = 0; i < n; i++)); do
+        end=$SECONDS
+        [ $((i + 1)) -lt "$n" ] && end=${stage_starts[$((i + 1))]}
+        printf '  %5d s  %s\n' $((end - stage_starts[i])) "${stage_names[i]}"
+    done
+    printf '  %5d s  in all\n' "$SECONDS"
+}
 
 finish() {
     echo
+    stage_times
     [ "$skipped" -gt 0 ] && echo "($skipped skipped)"
     echo "$passed passed, $failed failed"
     exit "$status"

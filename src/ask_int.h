@@ -10,7 +10,11 @@
 #ifndef PGW_ASK_INT_H
 #define PGW_ASK_INT_H
 
-#include "ask_schema.h"
+#include "pgw.h"
+
+/* The public header is not included: the module's own .c files include both,
+ * and a private header that includes its public one makes an include cycle. */
+typedef struct PgwAskSchema PgwAskSchema;
 
 typedef struct AskColumn {
     char *name;

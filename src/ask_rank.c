@@ -29,6 +29,7 @@
  * order within its budget (ask_choose). Deterministic: ties go by table
  * order.
  */
+#include "ask_schema.h"
 #include "ask_int.h"
 #include "ask_values_int.h"
 

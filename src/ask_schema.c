@@ -15,6 +15,7 @@
  * DDL printer is also where sample values enter a prompt, bounded by the
  * budget, and only values the value index accepted (ask_values.c).
  */
+#include "ask_schema.h"
 #include "ask_int.h"
 #include "ask_values_int.h"
 

@@ -25,6 +25,7 @@
  * word runs are looked up longest first, and a run that matched a whole
  * value hides its shorter runs. A key in few tables counts more (idf).
  */
+#include "ask_schema.h"
 #include "ask_int.h"
 #include "ask_values_int.h"
 

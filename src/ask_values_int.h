@@ -5,7 +5,12 @@
 #ifndef PGW_ASK_VALUES_INT_H
 #define PGW_ASK_VALUES_INT_H
 
-#include "ask_schema.h"
+#include <stddef.h>
+
+/* The public header is not included: the module's own .c files include both,
+ * and a private header that includes its public one makes an include cycle. */
+typedef struct PgwAskValues PgwAskValues;
+typedef struct PgwAskMatches PgwAskMatches;
 
 /* Add to scores[t] what the question's words (stems, in order) say through
  * the values of table t, and append the values they name to matches (may be

@@ -34,7 +34,6 @@
 #include "cache_redis.h"
 
 #include "buf.h"
-#include "cache_redis_int.h"
 #include "cache_redis_tls.h"
 #include "log.h"
 

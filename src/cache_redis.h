@@ -149,4 +149,21 @@ typedef struct PgwRedisStats {
 } PgwRedisStats;
 void cache_redis_stats(PgwRedisStats *out);
 
+/* For modules built on cache_redis (cache_redis_shared.c, the shared ASK
+ * state): a command whose reply the caller reads itself, with the same
+ * connection, timeout and outage handling as everything else. The reply is
+ * hiredis' (<hiredis/hiredis.h>); only its tag is named here, so this
+ * header does not bring hiredis to every includer. st OK: reply (valid
+ * during the call, never an error reply); BYPASS: reply NULL (no
+ * connection, a timeout, an error reply). */
+struct redisReply;
+typedef void (*PgwRedisReplyFn)(void *arg, PgwRedisStatus st, const struct redisReply *reply);
+/* lens NULL: NUL-terminated strings. NULL when not connected. release
+ * (may be NULL) is called with arg instead of fn when the operation is
+ * cancelled, so a wrapper around a caller's callback can be freed. */
+PgwRedisOp *cache_redis_raw(PgwRedis *r, int argc, const char **argv, const size_t *lens,
+                            PgwRedisReplyFn fn, void (*release)(void *arg), void *arg);
+/* This worker's unique name (lock owner, set members). */
+const char *cache_redis_token(const PgwRedis *r);
+
 #endif

@@ -11,8 +11,9 @@
 #include "cache_redis_shared.h"
 
 #include "buf.h"
-#include "cache_redis_int.h"
+#include "cache_redis.h"
 
+#include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

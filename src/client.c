@@ -21,6 +21,7 @@
  * decided, or touch another worker's clients (a CancelRequest for one is
  * mailed to its worker).
  */
+#include "client.h"
 #include "client_int.h"
 
 #include "audit.h"

@@ -11,12 +11,16 @@
 #define PGW_CLIENT_INT_H
 
 #include "buf.h"
-#include "client.h"
 #include "link.h"
 #include "pgw.h"
 #include "stmt.h"
 
 #include <event2/util.h>
+
+/* The public header is not included: the module's own .c files include both,
+ * and a private header that includes its public one makes an include cycle. */
+typedef struct PgwClient PgwClient;
+typedef struct PgwAdminConsole PgwAdminConsole;
 
 struct PgwPool;
 struct PgwSnapshot;

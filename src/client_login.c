@@ -17,6 +17,7 @@
 #include "client_int.h"
 
 #include "auth.h"
+#include "client.h"
 #include "codec.h"
 #include "config.h"
 #include "log.h"

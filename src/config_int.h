@@ -5,8 +5,12 @@
 #ifndef PGW_CONFIG_INT_H
 #define PGW_CONFIG_INT_H
 
-#include "config.h"
 #include "pgw.h"
+
+/* The public header is not included: the module's own .c files include both,
+ * and a private header that includes its public one makes an include cycle. */
+typedef struct PgwConfig PgwConfig;
+typedef struct PgwSetting PgwSetting;
 
 /* Store value into cfg per the setting's type. On a bad value, writes what
  * was expected to why and returns -1. */

@@ -7,8 +7,12 @@
 #ifndef PGW_LINK_INT_H
 #define PGW_LINK_INT_H
 
+#include "backend.h"
 #include "buf.h"
-#include "link.h"
+
+/* The public header is not included: the module's own .c files include both,
+ * and a private header that includes its public one makes an include cycle. */
+typedef struct PgwLink PgwLink;
 
 /* Kinds of what the link queues on its session (backend_expect). */
 #define LINK_RFQ_RELAY RFQ_USER /* the client's own: relayed */

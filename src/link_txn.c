@@ -47,6 +47,7 @@
 
 #include "backend.h"
 #include "codec.h"
+#include "link.h"
 #include "log.h"
 #include "pool.h"
 #include "snapshot.h"

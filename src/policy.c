@@ -50,6 +50,7 @@
  * is in policy_int.h). policy_rewrite() (the cached entry point) lives in
  * policy_cache.c.
  */
+#include "policy.h"
 #include "policy_int.h"
 
 #include <ctype.h>

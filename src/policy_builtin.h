@@ -59,6 +59,8 @@ typedef enum {
     PGW_CALL_PARTITION, /* pg_partition_root/ancestors/tree: they answer with other
                          * relations, so only for a relation whose whole partition
                          * hierarchy is visible */
+    PGW_CALL_VIEWDEF, /* pg_get_viewdef: the text names what the view reads, so NULL
+                       * for a view whose rule uses an object the tenant cannot see */
 } PgwCallKind;
 
 typedef struct PgwBuiltinObjects {

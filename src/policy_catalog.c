@@ -1,12 +1,14 @@
 /*
- * policy_catalog.c — the tenant's virtual catalog (see policy_catalog.h).
+ * policy_catalog.c — the tenant's virtual catalog (see policy_catalog.h):
+ * the visible sets and the template language the catalog rules are written
+ * in; the rule table and the per-catalog views are policy_catalog_view.c's.
  *
  * One visible object set per tenant, written once as SQL built from the
  * configuration and evaluated by the backend at run time, so a table created
  * after the last schema snapshot is judged by the same rules:
  *   relations  the ones the config lets the tenant read, every pg_catalog and
  *              information_schema relation, free-standing composite types,
- *              the indexes of those (unless one covers a hidden column), the
+ *              the indexes of those (unless one uses a hidden column or object), the
  *              sequences they own and their TOAST tables; never temporary
  *              relations. A sequence is listed but its figures are not:
  *              every tenant writing the table advances it, so its value
@@ -30,9 +32,21 @@
  *              schema.name) already shows it; its other objects stay hidden
  *              (types there need a use, rules check the base set);
  *   functions  pg_catalog's, information_schema's and allowed_functions;
- *   constraints, triggers, rules, policies, statistics objects, defaults:
- *              those of visible relations that do not depend on a hidden
- *              column;
+ *   constraints, triggers, policies, statistics objects, defaults:
+ *              those of visible relations that use (pg_depend) no object
+ *              the tenant cannot see: no hidden column, no relation,
+ *              function, type, schema or collation outside the sets, and
+ *              nothing else of a user's (an operator, an operator class).
+ *              Their definitions are printed by the backend
+ *              (pg_get_constraintdef, pg_get_expr, pg_indexes.indexdef,
+ *              information_schema.columns.column_default ...), which names
+ *              everything they use, schema-qualified: a default calling
+ *              nextval('ticket_seq') or a check calling hush.f(x) would
+ *              otherwise name a hidden sequence or schema. Indexes are held
+ *              to the same rule (%e, inside the relation set), and so are
+ *              rules: a readable view over a hidden table (or column) is
+ *              read as the config allows, but its definition
+ *              (pg_get_viewdef, pg_views.definition) is NULL;
  *   roles      the session's own and the predefined pg_* roles;
  *   databases  the backend's current one, under the tenant's name;
  *   everything else (operators, operator classes and families, casts,
@@ -101,6 +115,9 @@
  *   %C(ns,rel,col)  the column is hidden;  %M(...) the column is masked
  *   %H(reloid, att) the column is hidden, by relation OID and number
  *   %h(cat, oid)    the object (of catalog cat) depends on a hidden column
+ *   %d(cat, oid)    the object uses an object outside the visible sets (for
+ *                   sets after PGW_SET_TYPE and catalog rules)
+ *   %e(cat, oid)    the same for an index, inside PGW_SET_REL
  *   %K(ns, con)     a visible constraint of that name exists
  *   %O(cls,oid,sub) the object is visible;  %S(cls, oid) the same for
  *                   shared objects (databases, roles, tablespaces)
@@ -296,7 +313,7 @@ static const char *const set_bodies[PGW_NSETS] = {
     [PGW_SET_HCOL] = NULL, /* written by append_set_body: it is the config's list */
     [PGW_SET_REL] =
         "SELECT b.o FROM %{relbase} b UNION ALL SELECT i.indexrelid FROM pg_catalog.pg_index i "
-        "WHERE i.indrelid IN (SELECT b.o FROM %{relbase} b) AND NOT %h(pg_class, i.indexrelid) "
+        "WHERE i.indrelid IN (SELECT b.o FROM %{relbase} b) AND NOT %e(pg_class, i.indexrelid) "
         "UNION ALL SELECT d.objid FROM pg_catalog.pg_depend d WHERE d.classid = "
         "'pg_catalog.pg_class'::pg_catalog.regclass AND d.refclassid = "
         "'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i') AND "
@@ -323,13 +340,13 @@ static const char *const set_bodies[PGW_NSETS] = {
         "SELECT k.oid AS o FROM pg_catalog.pg_constraint k WHERE (k.conrelid = 0 OR k.conrelid IN "
         "(SELECT r.o FROM %{rel} r)) AND (k.confrelid = 0 OR k.confrelid IN (SELECT r.o FROM "
         "%{rel} r)) AND (k.contypid = 0 OR k.contypid IN (SELECT y.o FROM %{type} y)) AND NOT "
-        "%h(pg_constraint, k.oid)",
+        "%d(pg_constraint, k.oid)",
     /* A foreign key from a hidden table puts triggers on the visible table
      * it references (tgconstrrelid, tgconstraint name the hidden side). */
     [PGW_SET_TRIG] = "SELECT g.oid AS o FROM pg_catalog.pg_trigger g WHERE g.tgrelid IN (SELECT "
                      "r.o FROM %{rel} r) AND (g.tgconstrrelid = 0 OR g.tgconstrrelid IN (SELECT "
                      "r.o FROM %{rel} r)) AND (g.tgconstraint = 0 OR g.tgconstraint IN (SELECT "
-                     "k.o FROM %{con} k)) AND NOT %h(pg_trigger, g.oid)",
+                     "k.o FROM %{con} k)) AND NOT %d(pg_trigger, g.oid)",
     [PGW_SET_ROLE] = "SELECT a.oid AS o FROM pg_catalog.pg_roles a WHERE a.rolname = CURRENT_USER "
                      "OR a.rolname = SESSION_USER OR (a.oid < 16384 AND a.rolname ~ '^pg_')",
     [PGW_SET_DB] = "SELECT d.oid AS o FROM pg_catalog.pg_database d WHERE d.datname = "
@@ -586,15 +603,17 @@ static const char object_cond[] =
     "vs) "
     "WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN (%2) IN (SELECT vs.o FROM %{trig} vs) "
     "WHEN 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN (%2) IN (SELECT vw.oid FROM "
-    "pg_catalog.pg_rewrite vw WHERE vw.ev_class IN (SELECT vs.o FROM %{rel} vs)) "
+    "pg_catalog.pg_rewrite vw WHERE vw.ev_class IN (SELECT vs.o FROM %{rel} vs) AND NOT "
+    "%d(pg_rewrite, vw.oid)) "
     "WHEN 'pg_catalog.pg_attrdef'::pg_catalog.regclass THEN (%2) IN (SELECT vd.oid FROM "
     "pg_catalog.pg_attrdef vd WHERE vd.adrelid IN (SELECT vs.o FROM %{rel} vs) AND NOT "
-    "%H(vd.adrelid, vd.adnum)) "
+    "%H(vd.adrelid, vd.adnum) AND NOT %d(pg_attrdef, vd.oid)) "
     "WHEN 'pg_catalog.pg_policy'::pg_catalog.regclass THEN (%2) IN (SELECT vp.oid FROM "
-    "pg_catalog.pg_policy vp WHERE vp.polrelid IN (SELECT vs.o FROM %{rel} vs)) "
+    "pg_catalog.pg_policy vp WHERE vp.polrelid IN (SELECT vs.o FROM %{rel} vs) AND NOT "
+    "%d(pg_policy, vp.oid)) "
     "WHEN 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass THEN (%2) IN (SELECT vx.oid FROM "
     "pg_catalog.pg_statistic_ext vx WHERE vx.stxrelid IN (SELECT vs.o FROM %{rel} vs) AND NOT "
-    "%h(pg_statistic_ext, vx.oid)) "
+    "%d(pg_statistic_ext, vx.oid)) "
     "WHEN 'pg_catalog.pg_enum'::pg_catalog.regclass THEN (%2) IN (SELECT ve.oid FROM "
     "pg_catalog.pg_enum ve WHERE ve.enumtypid IN (SELECT vs.o FROM %{type} vs)) "
     "WHEN 'pg_catalog.pg_publication_rel'::pg_catalog.regclass THEN (%2) IN (SELECT vr.oid FROM "
@@ -796,6 +815,62 @@ static void expand(PgwCatalogCtx *cc, PgwBuf *b, const char *tmpl)
                     "'pg_catalog.pg_class'::pg_catalog.regclass)",
                     args, n);
             break;
+        case 'd':
+            /* The object uses (pg_depend) a user object outside the visible
+             * sets: a column hidden or of an invisible relation, an
+             * invisible function, type, schema or collation, or anything of
+             * another kind (operators, operator classes ... in a user
+             * schema): its definition would print that object's name.
+             * Collations by pg_collation's rule, inline (a %W set is
+             * defined after the sets that use %d). A
+             * constraint it depends on is not checked here: a trigger's is
+             * checked by PGW_SET_TRIG itself (tgconstraint), a partition's
+             * constraint depends on its parent's, whose text is its own;
+             * an extension's objects depend on it (membership, not text).
+             * Only for sets after PGW_SET_TYPE and for catalog rules. */
+            if (n == 2)
+                expand_with_args(
+                    cc, b,
+                    "(%2) IN (SELECT vd.objid FROM pg_catalog.pg_depend vd WHERE vd.classid = "
+                    "'pg_catalog.%1'::pg_catalog.regclass AND vd.refobjid >= " FIRST_NORMAL_OID
+                    " AND (CASE vd.refclassid WHEN 'pg_catalog.pg_class'::pg_catalog.regclass "
+                    "THEN vd.refobjid IN (SELECT vs.o FROM %{rel} vs) AND NOT "
+                    "%H(vd.refobjid, vd.refobjsubid) WHEN "
+                    "'pg_catalog.pg_proc'::pg_catalog.regclass THEN vd.refobjid IN (SELECT vs.o "
+                    "FROM %{proc} vs) WHEN 'pg_catalog.pg_type'::pg_catalog.regclass THEN "
+                    "vd.refobjid IN (SELECT vs.o FROM %{type} vs) WHEN "
+                    "'pg_catalog.pg_namespace'::pg_catalog.regclass THEN vd.refobjid IN (SELECT "
+                    "vs.o FROM %{nsp} vs) WHEN 'pg_catalog.pg_collation'::pg_catalog.regclass "
+                    "THEN vd.refobjid IN (SELECT vl.oid FROM pg_catalog.pg_collation vl WHERE "
+                    "%n(vl.collnamespace)) WHEN "
+                    "'pg_catalog.pg_constraint'::pg_catalog.regclass THEN true WHEN "
+                    "'pg_catalog.pg_extension'::pg_catalog.regclass THEN true ELSE false END) "
+                    "IS NOT TRUE)",
+                    args, n);
+            break;
+        case 'e':
+            /* %d for an index, inside PGW_SET_REL (which cannot use the sets
+             * after it): the index uses a user relation outside relbase, a
+             * hidden column, a function the config does not allow (the
+             * function set's own rule, inline), or any other user object;
+             * a partition's index may depend on its parent's (P, S), whose
+             * name its definition does not print. */
+            if (n == 2)
+                expand_with_args(
+                    cc, b,
+                    "(%2) IN (SELECT vd.objid FROM pg_catalog.pg_depend vd WHERE vd.classid = "
+                    "'pg_catalog.%1'::pg_catalog.regclass AND vd.refobjid >= " FIRST_NORMAL_OID
+                    " AND (CASE vd.refclassid WHEN 'pg_catalog.pg_class'::pg_catalog.regclass "
+                    "THEN vd.deptype IN ('P', 'S') OR vd.refobjid IN (SELECT vs.o FROM "
+                    "%{relbase} vs) AND NOT "
+                    "%H(vd.refobjid, vd.refobjsubid) WHEN "
+                    "'pg_catalog.pg_proc'::pg_catalog.regclass THEN vd.refobjid IN (SELECT "
+                    "vp.oid FROM pg_catalog.pg_proc vp JOIN pg_catalog.pg_namespace vpn ON "
+                    "vpn.oid = vp.pronamespace WHERE %F(vpn.nspname, vp.proname)) WHEN "
+                    "'pg_catalog.pg_constraint'::pg_catalog.regclass THEN true ELSE false END) "
+                    "IS NOT TRUE)",
+                    args, n);
+            break;
         case 'K':
             if (n == 2)
                 expand_with_args(
@@ -895,441 +970,21 @@ void policy_catalog_expand(PgwCatalogCtx *cc, PgwBuf *b, const char *tmpl)
     expand(cc, b, tmpl);
 }
 
-/* ------------------------------------------------------------------------ */
-/* Catalog relations                                                          */
-/* ------------------------------------------------------------------------ */
-
-typedef struct Override {
-    const char *column;
-    const char *expr; /* a template over the row (alias r) */
-} Override;
-
-#define CAT_STATS 0x01u /* figures NULL unless the stat_key relation is unfiltered */
-#define CAT_TENANT_DB 0x02u /* datname is the tenant's database name */
-#define CAT_COLUMNS 0x04u /* never SELECT *: a column the role may not read */
-
-typedef struct CatalogRule {
-    const char *schema;
-    const char *name;
-    const char *filter; /* NULL: readable as is; "": refused */
-    unsigned flags;
-    const char *stat_key; /* CAT_STATS: the OID column; NULL: figures always NULL */
-    Override overrides[4];
-} CatalogRule;
-
-#define REFUSED ""
-/* Readable unchanged: only for relations whose rows describe no database
- * object at all (no schema, function, type, relation or role): the server's
- * constants (and pg_am, below). Everything that lists objects has a rule, and a relation with
- * no rule is refused (fail closed). tests/unit/test_catalog.c pins the list
- * of AS_IS relations, so adding one is a deliberate act. */
-#define AS_IS NULL
-#define PG(name, filter)                                                                           \
-    {                                                                                              \
-        "pg_catalog", name, filter, 0, NULL,                                                       \
-        {                                                                                          \
-            {                                                                                      \
-                NULL, NULL                                                                         \
-            }                                                                                      \
-        }                                                                                          \
-    }
-#define IS(name, filter)                                                                           \
-    {                                                                                              \
-        "information_schema", name, filter, 0, NULL,                                               \
-        {                                                                                          \
-            {                                                                                      \
-                NULL, NULL                                                                         \
-            }                                                                                      \
-        }                                                                                          \
-    }
-#define STATS(name, key)                                                                           \
-    {                                                                                              \
-        "pg_catalog", name, "r." key " IN (SELECT s.o FROM %{rel} s)", CAT_STATS, key,             \
-        {                                                                                          \
-            {                                                                                      \
-                NULL, NULL                                                                         \
-            }                                                                                      \
-        }                                                                                          \
-    }
-
-/* Figures about the whole cluster (every tenant's work): the row stays, its
- * figures read as NULL. */
-#define CLUSTER_STATS(name)                                                                        \
-    {                                                                                              \
-        "pg_catalog", name, "true", CAT_STATS, NULL,                                               \
-        {                                                                                          \
-            {                                                                                      \
-                NULL, NULL                                                                         \
-            }                                                                                      \
-        }                                                                                          \
-    }
-
-#define IN_REL(col) "r." col " IN (SELECT s.o FROM %{rel} s)"
-#define TBL(s, t) "%V(r." s ", r." t ")"
-#define TBL_COL(s, t, c) "%V(r." s ", r." t ") AND NOT %C(r." s ", r." t ", r." c ")"
-#define FIGURE(col)                                                                                \
-    {                                                                                              \
-        col, "CASE WHEN r.oid IN (SELECT s.o FROM %{unf} s) THEN r." col " END"                    \
-    }
-
-static const CatalogRule catalog_rules[] = {
-    /* pg_catalog tables */
-    PG("pg_aggregate", "r.aggfnoid IN (SELECT s.o FROM %{proc} s) AND %p(r.aggtransfn) AND "
-                       "%p(r.aggfinalfn) AND %p(r.aggcombinefn) AND %p(r.aggserialfn) AND "
-                       "%p(r.aggdeserialfn) AND %p(r.aggmtransfn) AND %p(r.aggminvtransfn) AND "
-                       "%p(r.aggmfinalfn) AND %c(pg_operator, r.aggsortop) AND "
-                       "%y(r.aggtranstype) AND %y(r.aggmtranstype)"),
-    /* Access methods are the server's (CREATE ACCESS METHOD is for
-     * superusers only), read as is like its constants, so EXPLAIN over them
-     * stays allowed. Known limit: a handler installed in a schema the tenant
-     * cannot see prints with that schema's name through amhandler. */
-    PG("pg_am", AS_IS),
-    PG("pg_amop", "%c(pg_opfamily, r.amopfamily) AND %c(pg_operator, r.amopopr) AND "
-                  "%y(r.amoplefttype) AND %y(r.amoprighttype) AND %c(pg_opfamily, "
-                  "r.amopsortfamily) AND %c(pg_am, r.amopmethod)"),
-    PG("pg_amproc", "%c(pg_opfamily, r.amprocfamily) AND %p(r.amproc) AND "
-                    "%y(r.amproclefttype) AND %y(r.amprocrighttype)"),
-    PG("pg_attrdef", IN_REL("adrelid") " AND NOT %H(r.adrelid, r.adnum)"),
-    PG("pg_attribute", IN_REL("attrelid") " AND NOT %H(r.attrelid, r.attnum)"),
-    PG("pg_auth_members", "r.roleid IN (SELECT s.o FROM %{role} s) AND r.member IN (SELECT s.o "
-                          "FROM %{role} s)"),
-    PG("pg_authid", REFUSED),
-    PG("pg_cast", "%y(r.castsource) AND %y(r.casttarget) AND %p(r.castfunc)"),
-    {"pg_catalog",
-     "pg_class",
-     IN_REL("oid"),
-     0,
-     NULL,
-     /* relnatts counts only the columns the tenant sees (a hidden column
-      * before visible ones leaves a gap in attnum: README, known limits). */
-     {FIGURE("reltuples"),
-      FIGURE("relpages"),
-      FIGURE("relallvisible"),
-      {"relnatts", "%A(r.oid, r.relnatts)"}}},
-    PG("pg_collation", "%n(r.collnamespace)"),
-    PG("pg_constraint", "r.oid IN (SELECT s.o FROM %{con} s)"),
-    PG("pg_conversion", "%n(r.connamespace) AND %p(r.conproc)"),
-    {"pg_catalog",
-     "pg_database",
-     "r.datname = pg_catalog.current_database()",
-     CAT_TENANT_DB,
-     NULL,
-     {{NULL, NULL}}},
-    PG("pg_db_role_setting",
-       "(r.setdatabase = 0 OR r.setdatabase IN (SELECT s.o FROM %{db} s)) AND "
-       "(r.setrole = 0 OR r.setrole IN (SELECT s.o FROM %{role} s))"),
-    PG("pg_default_acl", "r.defaclrole IN (SELECT s.o FROM %{role} s)"),
-    PG("pg_depend", "%O(r.classid, r.objid, r.objsubid) AND %O(r.refclassid, r.refobjid, "
-                    "r.refobjsubid)"),
-    PG("pg_description", "%O(r.classoid, r.objoid, r.objsubid)"),
-    PG("pg_enum", "r.enumtypid IN (SELECT s.o FROM %{type} s)"),
-    PG("pg_event_trigger", "%p(r.evtfoid)"),
-    /* An extension's objects live in its schema; its configuration tables
-     * must all be visible. */
-    PG("pg_extension", "%n(r.extnamespace) AND (r.extconfig IS NULL OR r.extconfig OPERATOR("
-                       "pg_catalog.<@) ARRAY(SELECT vs.o FROM %{rel} vs))"),
-    PG("pg_foreign_data_wrapper", "%p(r.fdwhandler) AND %p(r.fdwvalidator)"),
-    PG("pg_foreign_server", "true"),
-    PG("pg_foreign_table", IN_REL("ftrelid")),
-    PG("pg_index", IN_REL("indexrelid")),
-    PG("pg_inherits", IN_REL("inhrelid") " AND " IN_REL("inhparent")),
-    PG("pg_init_privs", "%O(r.classoid, r.objoid, r.objsubid)"),
-    PG("pg_language", "%p(r.lanplcallfoid) AND %p(r.laninline) AND %p(r.lanvalidator)"),
-    PG("pg_largeobject", REFUSED),
-    /* Large objects belong to no tenant: none exist for one. */
-    PG("pg_largeobject_metadata", "false"),
-    PG("pg_namespace", "r.oid IN (SELECT s.o FROM %{nsp} s)"),
-    PG("pg_opclass", "%n(r.opcnamespace) AND %c(pg_opfamily, r.opcfamily) AND %y(r.opcintype) "
-                     "AND %y(r.opckeytype) AND %c(pg_am, r.opcmethod)"),
-    /* An operator is shown when its schema is visible and every function and
-     * type it names is: a row that named an invisible function would print
-     * it through oprcode (regproc output is schema.name). Rows are left out
-     * rather than showing NULL: these columns are NOT NULL in PostgreSQL and
-     * tools join on them, and the policy pins every operator a statement
-     * uses to pg_catalog anyway, so nothing usable disappears. */
-    PG("pg_operator", "%n(r.oprnamespace) AND %p(r.oprcode) AND %p(r.oprrest) AND "
-                      "%p(r.oprjoin) AND %y(r.oprleft) AND %y(r.oprright) AND %y(r.oprresult)"),
-    PG("pg_opfamily", "%n(r.opfnamespace) AND %c(pg_am, r.opfmethod)"),
-    PG("pg_parameter_acl", "true"),
-    PG("pg_partitioned_table", IN_REL("partrelid")),
-    PG("pg_policy", IN_REL("polrelid")),
-    PG("pg_proc", "r.oid IN (SELECT s.o FROM %{proc} s)"),
-    /* A publication names no schema object itself (its tables and schemas
-     * are the two catalogs below, filtered). */
-    PG("pg_publication", "true"),
-    PG("pg_publication_namespace", "%n(r.pnnspid)"), /* psql's \d reads it */
-    PG("pg_publication_rel", IN_REL("prrelid")),
-    PG("pg_range", "r.rngtypid IN (SELECT s.o FROM %{type} s) AND %y(r.rngsubtype) AND "
-                   "%y(r.rngmultitypid) AND %p(r.rngcanonical) AND %p(r.rngsubdiff) AND "
-                   "%c(pg_collation, r.rngcollation) AND %c(pg_opclass, r.rngsubopc)"),
-    PG("pg_replication_origin", REFUSED),
-    PG("pg_rewrite", IN_REL("ev_class")),
-    PG("pg_seclabel", "%O(r.classoid, r.objoid, r.objsubid)"),
-    PG("pg_sequence", IN_REL("seqrelid")),
-    PG("pg_shdepend", REFUSED),
-    PG("pg_shdescription", "%S(r.classoid, r.objoid)"),
-    PG("pg_shseclabel", "%S(r.classoid, r.objoid)"),
-    PG("pg_statistic", REFUSED),
-    PG("pg_statistic_ext", IN_REL("stxrelid") " AND NOT %h(pg_statistic_ext, r.oid)"),
-    PG("pg_statistic_ext_data", REFUSED),
-    /* Subscriptions describe replication from elsewhere: none for a tenant
-     * (and subconninfo is never read, so the view stays readable). */
-    {"pg_catalog", "pg_subscription", "false", CAT_COLUMNS, NULL, {{"subconninfo", "NULL"}}},
-    PG("pg_subscription_rel", REFUSED),
-    PG("pg_tablespace", "true"),
-    PG("pg_transform", "%y(r.trftype) AND %p(r.trffromsql) AND %p(r.trftosql) AND "
-                       "%c(pg_language, r.trflang)"),
-    PG("pg_trigger", "r.oid IN (SELECT s.o FROM %{trig} s)"),
-    PG("pg_ts_config", "%n(r.cfgnamespace) AND %c(pg_ts_parser, r.cfgparser)"),
-    PG("pg_ts_config_map", "%c(pg_ts_config, r.mapcfg) AND %c(pg_ts_dict, r.mapdict)"),
-    PG("pg_ts_dict", "%n(r.dictnamespace) AND %c(pg_ts_template, r.dicttemplate)"),
-    PG("pg_ts_parser", "%n(r.prsnamespace) AND %p(r.prsstart) AND %p(r.prstoken) AND "
-                       "%p(r.prsend) AND %p(r.prsheadline) AND %p(r.prslextype)"),
-    PG("pg_ts_template", "%n(r.tmplnamespace) AND %p(r.tmplinit) AND %p(r.tmpllexize)"),
-    PG("pg_type", "r.oid IN (SELECT s.o FROM %{type} s)"),
-    PG("pg_user_mapping", REFUSED),
-    /* pg_catalog views */
-    /* What the server has installed (control files), not database objects. */
-    PG("pg_available_extension_versions", AS_IS),
-    PG("pg_available_extensions", AS_IS),
-    PG("pg_backend_memory_contexts", REFUSED),
-    PG("pg_config", REFUSED),
-    /* The statement text of one's own cursors and prepared statements is the
-     * rewrite, which spells out the policy: not shown. */
-    {"pg_catalog", "pg_cursors", "true", 0, NULL, {{"statement", "NULL"}}},
-    PG("pg_file_settings", REFUSED),
-    PG("pg_group", REFUSED),
-    PG("pg_hba_file_rules", REFUSED),
-    PG("pg_ident_file_mappings", REFUSED),
-    PG("pg_indexes", TBL("schemaname", "tablename") " AND " TBL("schemaname", "indexname")),
-    /* One's own locks on objects the tenant can see (reading a view locks
-     * the relations under it). */
-    {"pg_catalog",
-     "pg_locks",
-     "r.pid = pg_catalog.pg_backend_pid() AND (r.relation IS NULL OR " IN_REL(
-         "relation") ") AND (r.classid IS NULL OR %O(r.classid, r.objid, r.objsubid))",
-     0,
-     NULL,
-     {{"transactionid", "NULL"}}},
-    PG("pg_matviews", TBL("schemaname", "matviewname")),
-    {"pg_catalog",
-     "pg_policies",
-     TBL("schemaname", "tablename"),
-     0,
-     NULL,
-     {{"roles", "ARRAY(SELECT vx.x FROM pg_catalog.unnest(r.roles) vx(x) WHERE %R(vx.x))"}}},
-    {"pg_catalog", "pg_prepared_statements", "true", 0, NULL, {{"statement", "NULL"}}},
-    /* Prepared transactions, replication and the progress of maintenance
-     * commands belong to the cluster, never to a read-only tenant: none exist
-     * for it. */
-    PG("pg_prepared_xacts", "false"),
-    PG("pg_publication_tables", REFUSED),
-    PG("pg_replication_origin_status", REFUSED),
-    PG("pg_replication_slots", "false"),
-    PG("pg_roles", "r.oid IN (SELECT s.o FROM %{role} s)"),
-    PG("pg_rules", TBL("schemaname", "tablename")),
-    PG("pg_seclabels", "%O(r.classoid, r.objoid, r.objsubid)"),
-    /* A sequence's last value counts every tenant's rows. */
-    {"pg_catalog",
-     "pg_sequences",
-     TBL("schemaname", "sequencename"),
-     0,
-     NULL,
-     {{"last_value", "NULL"}}},
-    PG("pg_settings", "%G(r.name)"),
-    PG("pg_shadow", REFUSED),
-    PG("pg_shmem_allocations", REFUSED),
-    /* Other sessions are other tenants: only one's own backend exists. Its
-     * query text is the rewrite, which spells out the policy, and
-     * transaction ids count every tenant's writes. */
-    {"pg_catalog",
-     "pg_stat_activity",
-     "r.pid = pg_catalog.pg_backend_pid()",
-     CAT_TENANT_DB,
-     NULL,
-     {{"query", "NULL"}, {"query_id", "NULL"}, {"backend_xid", "NULL"}, {"backend_xmin", "NULL"}}},
-    STATS("pg_stat_all_indexes", "indexrelid"),
-    CLUSTER_STATS("pg_stat_archiver"),
-    CLUSTER_STATS("pg_stat_bgwriter"),
-    STATS("pg_stat_all_tables", "relid"),
-    {"pg_catalog",
-     "pg_stat_database",
-     "r.datname = pg_catalog.current_database()",
-     CAT_STATS | CAT_TENANT_DB,
-     NULL,
-     {{NULL, NULL}}},
-    {"pg_catalog",
-     "pg_stat_database_conflicts",
-     "r.datname = pg_catalog.current_database()",
-     CAT_STATS | CAT_TENANT_DB,
-     NULL,
-     {{NULL, NULL}}},
-    PG("pg_stat_gssapi", "r.pid = pg_catalog.pg_backend_pid()"),
-    PG("pg_stat_progress_analyze", "false"),
-    PG("pg_stat_progress_basebackup", "false"),
-    PG("pg_stat_progress_cluster", "false"),
-    PG("pg_stat_progress_copy", "false"),
-    PG("pg_stat_progress_create_index", "false"),
-    PG("pg_stat_progress_vacuum", "false"),
-    PG("pg_stat_replication", "false"),
-    PG("pg_stat_replication_slots", "false"),
-    CLUSTER_STATS("pg_stat_slru"),
-    PG("pg_stat_ssl", "r.pid = pg_catalog.pg_backend_pid()"),
-    STATS("pg_stat_sys_indexes", "indexrelid"),
-    STATS("pg_stat_sys_tables", "relid"),
-    PG("pg_stat_subscription", "false"),
-    PG("pg_stat_subscription_stats", "false"),
-    PG("pg_stat_user_functions", "r.funcid IN (SELECT s.o FROM %{proc} s)"),
-    STATS("pg_stat_user_indexes", "indexrelid"),
-    STATS("pg_stat_user_tables", "relid"),
-    CLUSTER_STATS("pg_stat_wal"),
-    PG("pg_stat_wal_receiver", "false"),
-    STATS("pg_stat_xact_all_tables", "relid"),
-    STATS("pg_stat_xact_sys_tables", "relid"),
-    PG("pg_stat_xact_user_functions", "r.funcid IN (SELECT s.o FROM %{proc} s)"),
-    STATS("pg_stat_xact_user_tables", "relid"),
-    STATS("pg_statio_all_indexes", "indexrelid"),
-    STATS("pg_statio_all_sequences", "relid"),
-    STATS("pg_statio_all_tables", "relid"),
-    STATS("pg_statio_sys_indexes", "indexrelid"),
-    STATS("pg_statio_sys_sequences", "relid"),
-    STATS("pg_statio_sys_tables", "relid"),
-    STATS("pg_statio_user_indexes", "indexrelid"),
-    STATS("pg_statio_user_sequences", "relid"),
-    STATS("pg_statio_user_tables", "relid"),
-    /* Column statistics hold values (most common values, histograms) of
-     * every tenant's rows: not shown at all. */
-    PG("pg_stats", REFUSED),
-    PG("pg_stats_ext", REFUSED),
-    PG("pg_stats_ext_exprs", REFUSED),
-    PG("pg_tables", TBL("schemaname", "tablename")),
-    PG("pg_timezone_abbrevs", AS_IS),
-    PG("pg_timezone_names", AS_IS),
-    PG("pg_user", "r.usesysid IN (SELECT s.o FROM %{role} s)"),
-    /* One's own user mappings, without their options (passwords). */
-    {"pg_catalog",
-     "pg_user_mappings",
-     "r.umuser IN (SELECT s.o FROM %{role} s)",
-     0,
-     NULL,
-     {{"umoptions", "NULL"}}},
-    PG("pg_views", TBL("schemaname", "viewname")),
-    /* information_schema */
-    IS("administrable_role_authorizations", "%R(r.grantee) AND %R(r.role_name)"),
-    IS("applicable_roles", "%R(r.grantee) AND %R(r.role_name)"),
-    IS("attributes", "%Y(r.udt_schema, r.udt_name) AND (r.attribute_udt_name IS NULL OR "
-                     "%Y(r.attribute_udt_schema, r.attribute_udt_name))"),
-    IS("character_sets", "true"),
-    IS("check_constraints", "%K(r.constraint_schema, r.constraint_name)"),
-    IS("collation_character_set_applicability", "%N(r.collation_schema)"),
-    IS("collations", "%N(r.collation_schema)"),
-    IS("column_column_usage",
-       TBL_COL("table_schema", "table_name",
-               "column_name") " AND NOT %C(r.table_schema, r.table_name, r.dependent_column)"),
-    IS("column_domain_usage", TBL_COL("table_schema", "table_name", "column_name")),
-    IS("column_options", TBL_COL("table_schema", "table_name", "column_name")),
-    IS("column_privileges", TBL_COL("table_schema", "table_name", "column_name")),
-    IS("column_udt_usage", TBL_COL("table_schema", "table_name", "column_name")),
-    IS("columns", TBL_COL("table_schema", "table_name", "column_name")),
-    IS("constraint_column_usage",
-       TBL_COL("table_schema", "table_name",
-               "column_name") " AND %K(r.constraint_schema, r.constraint_name)"),
-    IS("constraint_table_usage",
-       TBL("table_schema", "table_name") " AND %K(r.constraint_schema, r.constraint_name)"),
-    IS("data_type_privileges",
-       "(r.object_type NOT IN ('TABLE', 'VIEW') OR %V(r.object_schema, r.object_name))"),
-    IS("domain_constraints", "%Y(r.domain_schema, r.domain_name)"),
-    IS("domain_udt_usage", "%Y(r.domain_schema, r.domain_name) AND %Y(r.udt_schema, r.udt_name)"),
-    IS("domains", "%Y(r.domain_schema, r.domain_name) AND (r.udt_name IS NULL OR "
-                  "%Y(r.udt_schema, r.udt_name))"),
-    IS("element_types",
-       "(r.object_type NOT IN ('TABLE', 'VIEW') OR %V(r.object_schema, r.object_name))"),
-    IS("enabled_roles", "%R(r.role_name)"),
-    IS("foreign_data_wrapper_options", "true"),
-    IS("foreign_data_wrappers", "true"),
-    IS("foreign_server_options", "true"),
-    IS("foreign_servers", "true"),
-    IS("foreign_table_options", TBL("foreign_table_schema", "foreign_table_name")),
-    IS("foreign_tables", TBL("foreign_table_schema", "foreign_table_name")),
-    IS("information_schema_catalog_name", "true"),
-    IS("key_column_usage",
-       TBL_COL("table_schema", "table_name",
-               "column_name") " AND %K(r.constraint_schema, r.constraint_name)"),
-    IS("parameters", "%f(r.specific_schema, r.specific_name)"),
-    IS("referential_constraints",
-       "%K(r.constraint_schema, r.constraint_name) AND (r.unique_constraint_name IS NULL OR "
-       "%K(r.unique_constraint_schema, r.unique_constraint_name))"),
-    IS("role_column_grants", TBL_COL("table_schema", "table_name", "column_name")),
-    IS("role_routine_grants", "%f(r.specific_schema, r.specific_name)"),
-    IS("role_table_grants", TBL("table_schema", "table_name")),
-    IS("role_udt_grants", "%Y(r.udt_schema, r.udt_name)"),
-    IS("role_usage_grants",
-       "(r.object_type <> 'SEQUENCE' OR %V(r.object_schema, r.object_name)) AND "
-       "(r.object_type <> 'DOMAIN' OR %Y(r.object_schema, r.object_name))"),
-    IS("routine_column_usage", "%f(r.specific_schema, r.specific_name) AND " TBL_COL(
-                                   "table_schema", "table_name", "column_name")),
-    IS("routine_privileges", "%f(r.specific_schema, r.specific_name)"),
-    IS("routine_routine_usage",
-       "%f(r.specific_schema, r.specific_name) AND %f(r.routine_schema, r.routine_name)"),
-    IS("routine_sequence_usage",
-       "%f(r.specific_schema, r.specific_name) AND " TBL("sequence_schema", "sequence_name")),
-    IS("routine_table_usage",
-       "%f(r.specific_schema, r.specific_name) AND " TBL("table_schema", "table_name")),
-    IS("routines", "%f(r.specific_schema, r.specific_name)"),
-    IS("schemata", "%N(r.schema_name)"),
-    IS("sequences", TBL("sequence_schema", "sequence_name")),
-    /* The SQL standard's feature lists: constants of the server version. */
-    IS("sql_features", AS_IS),
-    IS("sql_implementation_info", AS_IS),
-    IS("sql_parts", AS_IS),
-    IS("sql_sizing", AS_IS),
-    IS("table_constraints",
-       TBL("table_schema", "table_name") " AND %K(r.constraint_schema, r.constraint_name)"),
-    IS("table_privileges", TBL("table_schema", "table_name")),
-    IS("tables", TBL("table_schema", "table_name")),
-    IS("transforms", "%Y(r.udt_schema, r.udt_name)"),
-    IS("triggered_update_columns",
-       TBL_COL("event_object_schema", "event_object_table", "event_object_column")),
-    IS("triggers", TBL("event_object_schema", "event_object_table")),
-    IS("udt_privileges", "%Y(r.udt_schema, r.udt_name)"),
-    IS("usage_privileges",
-       "(r.object_type <> 'SEQUENCE' OR %V(r.object_schema, r.object_name)) AND "
-       "(r.object_type <> 'DOMAIN' OR %Y(r.object_schema, r.object_name))"),
-    IS("user_defined_types", "%Y(r.user_defined_type_schema, r.user_defined_type_name)"),
-    IS("user_mapping_options", REFUSED),
-    IS("user_mappings", REFUSED),
-    IS("view_column_usage", TBL("view_schema", "view_name") " AND " TBL_COL(
-                                "table_schema", "table_name", "column_name")),
-    IS("view_routine_usage",
-       TBL("table_schema", "table_name") " AND %f(r.specific_schema, r.specific_name)"),
-    IS("view_table_usage",
-       TBL("view_schema", "view_name") " AND " TBL("table_schema", "table_name")),
-    IS("views", TBL("table_schema", "table_name")),
-};
-
-static const CatalogRule *catalog_rule(const char *schema, const char *name)
-{
-    for (size_t i = 0; i < PGW_ARRAY_LEN(catalog_rules); i++)
-        if (strcmp(catalog_rules[i].name, name) == 0 &&
-            strcmp(catalog_rules[i].schema, schema) == 0)
-            return &catalog_rules[i];
-    return NULL;
-}
-
 /* %W(cat): the OIDs of cat's rows its rule shows (a FROM item with column
  * o). A catalog readable as is shows every row; a refused or unknown one
  * none. */
 static void append_rule_set_body(PgwCatalogCtx *cc, PgwBuf *b, const char *catalog)
 {
-    const CatalogRule *rule = catalog_rule("pg_catalog", catalog);
-    if (rule == NULL || (rule->filter != NULL && rule->filter[0] == '\0')) {
+    const char *filter;
+    PgwCatalogAccess access = policy_catalog_rule_filter("pg_catalog", catalog, &filter);
+    if (access != PGW_CATALOG_AS_IS && access != PGW_CATALOG_FILTERED) {
         buf_append_str(b, "SELECT NULL::pg_catalog.oid AS o WHERE false");
         return;
     }
-    buf_printf(b, "SELECT r.oid AS o FROM pg_catalog.%s r", rule->name);
-    if (rule->filter != NULL) {
+    buf_printf(b, "SELECT r.oid AS o FROM pg_catalog.%s r", catalog);
+    if (filter != NULL) {
         buf_append_str(b, " WHERE ");
-        expand(cc, b, rule->filter);
+        expand(cc, b, filter);
     }
 }
 
@@ -1344,157 +999,4 @@ static void append_rule_set(PgwCatalogCtx *cc, PgwBuf *b, const char *catalog)
     buf_append_byte(b, '(');
     append_rule_set_body(cc, b, catalog);
     buf_append_byte(b, ')');
-}
-
-const char *policy_catalog_rule_at(size_t i, const char **schema)
-{
-    if (i >= PGW_ARRAY_LEN(catalog_rules))
-        return NULL;
-    *schema = catalog_rules[i].schema;
-    return catalog_rules[i].name;
-}
-
-PgwCatalogAccess policy_catalog_access(const char *schema, const char *name)
-{
-    const CatalogRule *rule = catalog_rule(schema, name);
-    if (rule == NULL)
-        return PGW_CATALOG_UNKNOWN;
-    if (rule->filter == NULL)
-        return PGW_CATALOG_AS_IS;
-    return rule->filter[0] == '\0' ? PGW_CATALOG_REFUSED : PGW_CATALOG_FILTERED;
-}
-
-unsigned policy_catalog_syscol(const char *column)
-{
-    static const struct {
-        const char *name;
-        unsigned bit;
-    } syscols[] = {
-        {"tableoid", PGW_SYSCOL_TABLEOID}, {"ctid", PGW_SYSCOL_CTID}, {"xmin", PGW_SYSCOL_XMIN},
-        {"xmax", PGW_SYSCOL_XMAX},         {"cmin", PGW_SYSCOL_CMIN}, {"cmax", PGW_SYSCOL_CMAX},
-    };
-    for (size_t i = 0; i < PGW_ARRAY_LEN(syscols); i++)
-        if (strcmp(syscols[i].name, column) == 0)
-            return syscols[i].bit;
-    return 0;
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-/* Columns a stats view keeps whatever the relation: what it is about. */
-static bool stats_identity(const char *column)
-{
-    static const char *const identity[] = {"relid",        "indexrelid",  "schemaname", "relname",
-                                           "indexrelname", "datid",       "datname",    "funcid",
-                                           "funcname",     "stats_reset", "name"};
-    for (size_t i = 0; i < PGW_ARRAY_LEN(identity); i++)
-        if (strcmp(identity[i], column) == 0)
-            return true;
-    return false;
-}
-
-static bool is_role_name_type(const char *type)
-{
-    return strcmp(type, "name") == 0 || strcmp(type, "information_schema.sql_identifier") == 0;
-}
-
-/* The expression (a template over alias r) that replaces a column, or NULL
- * when the column is shown as it is. */
-static const char *column_override(const CatalogRule *rule, const PgwSchemaColumn *c, char *tmp,
-                                   size_t tmplen)
-{
-    for (size_t i = 0; i < PGW_ARRAY_LEN(rule->overrides) && rule->overrides[i].column; i++)
-        if (strcmp(rule->overrides[i].column, c->name) == 0)
-            return rule->overrides[i].expr;
-    bool infoschema = strcmp(rule->schema, "information_schema") == 0;
-    if (strcmp(c->type, "aclitem[]") == 0) {
-        snprintf(tmp, tmplen, "%%D(r.\"%s\")", c->name);
-        return tmp;
-    }
-    if ((rule->flags & CAT_TENANT_DB) && strcmp(c->name, "datname") == 0)
-        return "%T";
-    if (infoschema && (ends_with(c->name, "_catalog") || strcmp(c->name, "catalog_name") == 0)) {
-        snprintf(tmp, tmplen, "CASE WHEN r.\"%s\" IS NULL THEN NULL ELSE %%T END", c->name);
-        return tmp;
-    }
-    if (is_role_name_type(c->type) &&
-        (ends_with(c->name, "owner") || strcmp(c->name, "grantor") == 0 ||
-         strcmp(c->name, "grantee") == 0)) {
-        snprintf(tmp, tmplen, "CASE WHEN %%R(r.\"%s\") THEN r.\"%s\" END", c->name, c->name);
-        return tmp;
-    }
-    if ((rule->flags & CAT_STATS) && !stats_identity(c->name)) {
-        if (rule->stat_key == NULL)
-            return "NULL";
-        snprintf(tmp, tmplen, "CASE WHEN r.%s IN (SELECT s.o FROM %%{unf} s) THEN r.\"%s\" END",
-                 rule->stat_key, c->name);
-        return tmp;
-    }
-    return NULL;
-}
-
-static bool column_used(const PgwCatalogCtx *cc, const char *column)
-{
-    return cc->column_used == NULL || cc->column_used(cc->column_arg, column);
-}
-
-int policy_catalog_view(PgwCatalogCtx *cc, PgwBuf *b, const char *schema, const char *name,
-                        const PgwSchemaTable *t)
-{
-    const CatalogRule *rule = catalog_rule(schema, name);
-    if (rule == NULL || rule->filter == NULL || rule->filter[0] == '\0')
-        return -1;
-    char tmp[512];
-    /* Columns the statement can read keep their rewritten values; with none
-     * of those, the view is the catalog's own rows (SELECT *: shortest, and
-     * a column nobody reads shows nothing). */
-    bool columns =
-        (cc->syscols != 0 && t != NULL && t->relkind == 'r') || (rule->flags & CAT_COLUMNS);
-    if (t == NULL) {
-        columns = rule->overrides[0].column != NULL ||
-                  (rule->flags & (CAT_STATS | CAT_TENANT_DB | CAT_COLUMNS)) ||
-                  strcmp(schema, "information_schema") == 0;
-        if (columns)
-            return -1; /* values to rewrite, and no column list to do it with */
-    }
-    for (size_t i = 0; !columns && t != NULL && i < t->ncolumns; i++)
-        columns = column_used(cc, t->columns[i].name) &&
-                  column_override(rule, &t->columns[i], tmp, sizeof(tmp)) != NULL;
-    if (!columns) {
-        buf_printf(b, "(SELECT * FROM %s.%s r WHERE ", rule->schema, rule->name);
-        expand(cc, b, rule->filter);
-        return 0;
-    }
-    buf_append_str(b, "(SELECT ");
-    size_t n = 0;
-    for (size_t i = 0; i < t->ncolumns; i++) {
-        const PgwSchemaColumn *c = &t->columns[i];
-        if (!column_used(cc, c->name) && !(i + 1 == t->ncolumns && n == 0))
-            continue;
-        const char *expr = column_override(rule, c, tmp, sizeof(tmp));
-        if (n++ > 0)
-            buf_append_str(b, ", ");
-        if (expr == NULL) {
-            buf_append_str(b, "r.");
-            policy_append_ident(b, c->name);
-            continue;
-        }
-        buf_append_str(b, "CAST((");
-        expand(cc, b, expr);
-        buf_printf(b, ") AS %s) AS ", c->type);
-        policy_append_ident(b, c->name);
-    }
-    if (t->relkind == 'r') {
-        static const char *const names[] = {"tableoid", "ctid", "xmin", "xmax", "cmin", "cmax"};
-        for (size_t i = 0; i < PGW_ARRAY_LEN(names); i++)
-            if (cc->syscols & policy_catalog_syscol(names[i]))
-                buf_printf(b, ", r.%s", names[i]);
-    }
-    buf_printf(b, " FROM %s.%s r WHERE ", rule->schema, rule->name);
-    expand(cc, b, rule->filter);
-    return 0;
 }

@@ -33,6 +33,11 @@ typedef enum {
 
 PgwCatalogAccess policy_catalog_access(const char *schema, const char *name);
 
+/* The same, with the rule's row filter (a template; NULL when the relation
+ * is read as is or has no rule): what %W(cat) selects. */
+PgwCatalogAccess policy_catalog_rule_filter(const char *schema, const char *name,
+                                            const char **filter);
+
 /* The visible sets, in dependency order (each uses only sets before it).
  * Each is a relation of OIDs (column o); PGW_SET_HCOL (hidden columns) has
  * columns rel and att. */

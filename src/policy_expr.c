@@ -27,6 +27,7 @@
  * The same qualification is applied to the SQL the policy generates (row
  * filters, masks, catalog views) once it is parsed.
  */
+#include "policy.h"
 #include "policy_int.h"
 
 #include <stdlib.h>

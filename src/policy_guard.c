@@ -31,6 +31,7 @@
  * are tripled in AddressSanitizer builds, whose frames are larger.
  */
 #define _GNU_SOURCE
+#include "policy.h"
 #include "policy_int.h"
 
 #include <pthread.h>

@@ -35,7 +35,13 @@
 #include <string.h>
 
 #include "buf.h"
-#include "policy.h"
+#include "config.h"
+#include "schema.h"
+
+/* The public header is not included: the module's own .c files include both,
+ * and a private header that includes its public one makes an include cycle. */
+typedef struct PgwPolicyCtx PgwPolicyCtx;
+typedef struct PgwPolicyResult PgwPolicyResult;
 
 #define NODE(n, kind) ((n) != NULL && (n)->node_case == PG_QUERY__NODE__NODE_##kind)
 

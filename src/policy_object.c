@@ -34,6 +34,7 @@
  * expansion, the WITH of the sets) is policy_object_stmt.c's; the state
  * both share is in policy_object_int.h.
  */
+#include "policy.h"
 #include "policy_int.h"
 
 #include <ctype.h>
@@ -465,6 +466,19 @@ int policy_object_check_type_name(Walk *w, const PgQuery__TypeName *tn, bool cas
         return policy_refuse(w->rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
                              "Declare the value as text and cast it in the query.",
                              "pgwarden: values of type %s may not be declared here", name);
+    if (type_name_builtin(tn) && (strcmp(name, "aclitem") == 0 || strcmp(name, "_aclitem") == 0))
+        return policy_refuse(w->rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
+                             "Read ACLs from the catalogs; aclexplode() shows their parts.",
+                             "pgwarden: values of type %s may not be built here: its input looks "
+                             "role names up",
+                             name);
+    if ((schema == NULL || policy_is_catalog_schema(schema) || schema_visible(w->rw, schema)) &&
+        policy_object_rowtype_resolves_names(w->rw->ctx->schema, schema, name))
+        return policy_refuse(w->rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
+                             "Select the columns you need instead of building the whole row.",
+                             "pgwarden: values of type %s may not be built here: a column of it "
+                             "looks names up (a reg* or aclitem type)",
+                             name);
     if (schema != NULL && policy_is_catalog_schema(schema))
         return 0;
     if (schema != NULL && !schema_visible(w->rw, schema))
@@ -1395,6 +1409,20 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
         pg_query__node__free_unpacked(cr.original, NULL);
     if (rc < 0 || rw->refused)
         return -1;
+    if (bo->call == PGW_CALL_VIEWDEF && !is_null_constant(fc->args[0]))
+        /* A view's definition names everything it reads: none for a view
+         * whose rule uses an invisible object (policy_catalog.c, %d), as
+         * pg_rewrite shows no such rule. The argument, checked above, is
+         * read back as an OID whatever its form (OID, regclass, or a
+         * literal name, looked up as the call itself would; never an OID
+         * printed as a name and read again, which fails for TOAST). */
+        return policy_object_wrap(
+            rw, &fc->args[0],
+            "(SELECT pgwarden_v.o FROM (VALUES "
+            "((pgwarden_arg)::pg_catalog.regclass::pg_catalog.oid)) pgwarden_v(o) WHERE "
+            "pgwarden_v.o NOT IN (SELECT vw.ev_class FROM pg_catalog.pg_rewrite vw WHERE "
+            "%d(pg_rewrite, vw.oid)))",
+            NULL, NULL);
     if (bo->call == PGW_CALL_PARTITION && !is_null_constant(fc->args[0]))
         /* A visible partition of a hidden parent (or a visible parent of a
          * hidden partition) would name the hidden one: such a relation has

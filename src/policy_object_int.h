@@ -60,6 +60,11 @@ bool policy_object_reg_operator(const char *regtype); /* regoper, regoperator */
 /* A reg* type checked by its catalog's rule: operators, collations, text
  * search configurations and dictionaries. */
 bool policy_object_reg_by_rule(const char *regtype);
+/* Is name (schema NULL: any) the row type, or "_" + the array type, of a
+ * relation of the snapshot with a column whose input looks names up (a
+ * reg* type, aclitem, or such a row type)? */
+bool policy_object_rowtype_resolves_names(const PgwSchema *sch, const char *schema,
+                                          const char *name);
 /* X read as a cast to regtype would, kept when in answer (a FROM-item
  * template); hidden and missing names fail alike. */
 PGW_WUR int policy_object_wrap_resolve(Rewrite *rw, PgQuery__Node **slot, const char *regtype,

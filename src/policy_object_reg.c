@@ -28,7 +28,12 @@
  * echo the input text in their error, so an invisible operator of a
  * visible schema is named requoted ("public.###"(int4,text)) where a
  * missing one is named as written; the SQLSTATE is the same.
+ *
+ * The same concern from the other side, at the end of the file: the row
+ * types whose input looks names up through a field (a reg* or aclitem
+ * column), which no wrapper can check and the policy refuses outright.
  */
+#include "policy.h"
 #include "policy_int.h"
 
 #include <stdio.h>
@@ -37,6 +42,7 @@
 
 #include "policy_catalog.h"
 #include "policy_object_int.h"
+#include "schema.h"
 
 /* The reg* types whose names are schema-qualified and whose catalog has
  * no set of its own: operators (a name, then an argument list for
@@ -226,4 +232,92 @@ int policy_object_wrap_to_reg(Rewrite *rw, PgQuery__Node **slot, const char *reg
              "pgwarden_w.o::pg_catalog.oid IN (SELECT s.o FROM %s s))",
              regtype, set);
     return policy_object_wrap(rw, slot, tmpl, NULL, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Row types whose input looks names up                                       */
+/* ------------------------------------------------------------------------ */
+
+/* Types whose input function looks names up: the reg* types, which the
+ * policy turns into OIDs where it can (policy_object_reg.c), and aclitem
+ * ('role=r/grantor' resolves both roles: "role ... does not exist" for one
+ * the tenant cannot see, success for one that exists). A value of a row
+ * type reads each field with its type's input, so a row type with such a
+ * field (pg_type.typinput, pg_aggregate.aggfnoid are regproc; relacl is
+ * aclitem[]), or with a field of such a row type, resolves names too:
+ * json_populate_record(NULL::pg_type, '{"typinput": "vault.f"}') or
+ * '(...)'::pg_aggregate failed for a missing function and succeeded for a
+ * hidden one. Row types are found in the schema snapshot by name (either
+ * of an unqualified name's schemas counts: failing towards a refusal),
+ * nested ones by their column's type name, at most a few levels deep
+ * (deeper is refused). policy_object_check_type_name refuses a cast to or
+ * a declaration of such a type, and aclitem itself; policy_object_stmt.c
+ * refuses them as Parse parameter types. */
+#define TYPE_ACLITEM 1033u
+#define TYPE_ACLITEM_ARRAY 1034u
+#define ROWTYPE_DEPTH 4
+
+static bool input_resolves_names(uint32_t oid)
+{
+    return policy_builtin_is_reg_type_oid(oid) || oid == TYPE_ACLITEM || oid == TYPE_ACLITEM_ARRAY;
+}
+
+static bool rowtype_resolves(const PgwSchema *sch, const char *schema, const char *name, int depth);
+
+/* A column's type is a row type with such a field: by its name, as
+ * format_type printed it (schema-qualified or not, quoted, [] for arrays). */
+static bool column_rowtype_resolves(const PgwSchema *sch, const PgwSchemaColumn *c, int depth)
+{
+    char buf[256];
+    const char *type = c->type;
+    const char *dot = NULL;
+    bool quoted = false;
+    for (const char *q = type; *q != '\0'; q++) {
+        if (*q == '"')
+            quoted = !quoted;
+        else if (*q == '.' && !quoted)
+            dot = q;
+    }
+    const char *start = dot != NULL ? dot + 1 : type;
+    size_t n = 0;
+    for (const char *q = start; *q != '\0' && *q != '[' && n + 1 < sizeof(buf); q++)
+        if (*q != '"')
+            buf[n++] = *q;
+    buf[n] = '\0';
+    return rowtype_resolves(sch, NULL, buf, depth + 1);
+}
+
+static bool rowtype_resolves(const PgwSchema *sch, const char *schema, const char *name, int depth)
+{
+    if (name == NULL || name[0] == '\0')
+        return false;
+    if (depth > ROWTYPE_DEPTH)
+        return true;
+    for (int pass = 0; pass < 2; pass++) {
+        const char *rel = pass == 0 ? name : name + 1; /* "_t": t's array type */
+        if (pass == 1 && name[0] != '_')
+            break;
+        for (size_t i = 0; sch != NULL && i < schema_ntables(sch); i++) {
+            const PgwSchemaTable *t = schema_table_at(sch, i);
+            if (strcmp(t->name, rel) != 0 || (schema != NULL && strcmp(t->schema, schema) != 0))
+                continue;
+            for (size_t j = 0; j < t->ncolumns; j++) {
+                const PgwSchemaColumn *c = &t->columns[j];
+                if (input_resolves_names(c->type_oid))
+                    return true;
+                /* Built-in scalar types are below the first genbki OID;
+                 * row types of catalogs and user types are not (but the
+                 * bootstrap catalogs', which no catalog column uses). */
+                if (c->type_oid >= 10000u && column_rowtype_resolves(sch, c, depth))
+                    return true;
+            }
+        }
+    }
+    return false;
+}
+
+bool policy_object_rowtype_resolves_names(const PgwSchema *sch, const char *schema,
+                                          const char *name)
+{
+    return rowtype_resolves(sch, schema, name, 0);
 }

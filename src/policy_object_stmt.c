@@ -30,6 +30,7 @@
  * PostgreSQL would answer alike (a star and its columns, SHOW ALL and
  * pg_settings), or a refusal.
  */
+#include "policy.h"
 #include "policy_int.h"
 
 #include <stdio.h>
@@ -450,6 +451,23 @@ static int check_param_types(Rewrite *rw)
                                  "query: $n::regclass.",
                                  "pgwarden: parameter $%zu has a type (OID %u) pgwarden does not "
                                  "accept",
+                                 i + 1, oid);
+        /* Types whose input looks names up beyond the reg* ones (see
+         * policy_object_check_type_name): aclitem, and row types, which
+         * are the bootstrap catalogs' (below) or were made by initdb
+         * (10000 up: the other catalogs', information_schema's; no client
+         * binds those). */
+        static const uint32_t name_inputs[] = {1033, 1034, 71,   75,   81,   83,   210, 270,
+                                               272,  273,  1248, 2842, 2843, 4066, 6101};
+        bool resolves = oid >= 10000u && oid < FIRST_NORMAL_OID;
+        for (size_t j = 0; j < PGW_ARRAY_LEN(name_inputs) && !resolves; j++)
+            resolves = oid == name_inputs[j];
+        if (resolves)
+            return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
+                                 "Send the value as text (or unspecified) and read the parts "
+                                 "you need.",
+                                 "pgwarden: parameter $%zu has a type (OID %u) whose input "
+                                 "looks names up, which pgwarden does not accept",
                                  i + 1, oid);
         if (oid >= FIRST_NORMAL_OID)
             return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,

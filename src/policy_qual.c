@@ -64,6 +64,7 @@
  * parsed (qual_check_needs): the derived table must select that column
  * unchanged, which also covers the catalog views policy_catalog.c writes.
  */
+#include "policy.h"
 #include "policy_int.h"
 
 #include <ctype.h>

@@ -28,6 +28,7 @@
  * regclass literal is another matter: it is an object the catalog lists,
  * checked against the visible set at run time like any other.)
  */
+#include "policy.h"
 #include "policy_int.h"
 
 #include <ctype.h>

@@ -13,6 +13,13 @@ SRC ?= $(CURDIR)
 O ?= /tmp/pgwarden-fuzz
 CC = clang
 
+# A build directory another checkout left behind: its objects and dependency
+# files name that checkout's sources (one deleted there stops make with "No
+# rule to make target"). Start it over; $(O)/source says whose it is.
+ifneq ($(shell cat $(O)/source 2>/dev/null),$(SRC))
+$(shell rm -rf $(O)/obj $(O)/bin; mkdir -p $(O); printf '%s\n' '$(SRC)' >$(O)/source)
+endif
+
 PKGS = libevent_core libevent_extra libevent_openssl libevent_pthreads openssl libcurl \
 	jansson libpq hiredis libprotobuf-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))

@@ -476,16 +476,20 @@ START_TEST(test_default_access_allow)
 }
 END_TEST
 
-/* A Parse's parameter types are checked: reg* types and user-defined types
- * (possibly a hidden relation's row type) are refused. */
+/* A Parse's parameter types are checked: reg* types, user-defined types
+ * (possibly a hidden relation's row type) and types whose input looks names
+ * up (aclitem, the catalogs' row types) are refused. */
 START_TEST(test_parameter_types)
 {
     static const struct {
         uint32_t oid;
         bool allowed;
-    } types[] = {{0, true},      {25, true},    {23, true},  {1043, true},  {2205, false},
-                 {2210, false},  {2206, false}, {24, false}, {4089, false}, {4096, false},
-                 {16500, false}, {83, true} /* pg_class's row type: a catalog */};
+    } types[] = {
+        {0, true},     {25, true},     {23, true},
+        {1043, true},  {2205, false},  {2210, false},
+        {2206, false}, {24, false},    {4089, false},
+        {4096, false}, {16500, false}, {83, false} /* pg_class's row type: relacl is aclitem[] */,
+        {1033, false} /* aclitem: its input looks role names up */};
     for (size_t i = 0; i < PGW_ARRAY_LEN(types); i++) {
         uint32_t oids[2] = {25, types[i].oid};
         PgwPolicyCtx c = ctx;
