@@ -61,6 +61,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg);
 static void client_write_cb(struct bufferevent *bev, void *arg);
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
 static void client_unpark(PgwClient *c);
+static struct event *client_wake(PgwClient *c);
 static void client_consider_park(PgwClient *c);
 
 /* ---------- the admin console, supplied by the program ---------- */
@@ -222,10 +223,10 @@ void client_close(PgwClient *c, const char *why)
     worker_unregister(c->w, c->pid);
     STATS_SUB(clients_active, 1);
     worker_out_free(c->out);
-    if (c->wake) {
+    if (c->has_wake) {
         if (c->parked)
             STATS_SUB(clients_parked, 1);
-        event_del(c->wake); /* off the epoll set (parked) before the socket closes */
+        event_del(client_wake(c)); /* off the epoll set (parked) before the socket closes */
     }
     /* Off the epoll before the socket closes: freed from inside its own
      * callback, a bufferevent deletes that event only later (see
@@ -1105,11 +1106,16 @@ static void login_timeout_cb(evutil_socket_t fd, short what, void *arg)
  * cancel. */
 #define PARK_DELAY_MS 1000
 
+static struct event *client_wake(PgwClient *c)
+{
+    return (struct event *)((char *)c + CLIENT_WAKE_OFFSET);
+}
+
 static void park_timer_cb(evutil_socket_t fd, short what, void *arg);
 
 static bool client_parkable(PgwClient *c)
 {
-    return c->wake && !c->parked && c->state == CS_READY && !c->tls && !c->admin &&
+    return c->has_wake && !c->parked && c->state == CS_READY && !c->tls && !c->admin &&
            !c->in_process && !c->shutting_down && !c->cur_type && !c->admin_wait &&
            client_idle(c) && link_parkable(&c->link) &&
            evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
@@ -1125,9 +1131,9 @@ static void unpark_cb(evutil_socket_t fd, short what, void *arg)
 static void client_park(PgwClient *c)
 {
     struct event_base *base = worker_base(c->w);
-    event_del(c->wake);
-    event_assign(c->wake, base, c->fd, EV_READ, unpark_cb, c);
-    event_add(c->wake, NULL);
+    event_del(client_wake(c));
+    event_assign(client_wake(c), base, c->fd, EV_READ, unpark_cb, c);
+    event_add(client_wake(c), NULL);
     worker_out_free(c->out);
     c->out = NULL;
     if (c->resume_ev) {
@@ -1159,8 +1165,8 @@ static void client_unpark(PgwClient *c)
     bufferevent_enable(c->bev, EV_READ);
     c->out = worker_out_new(c->bev);
     link_unpark(&c->link, c->bev);
-    event_del(c->wake);
-    event_assign(c->wake, base, -1, 0, park_timer_cb, c);
+    event_del(client_wake(c));
+    event_assign(client_wake(c), base, -1, 0, park_timer_cb, c);
     c->parked = false;
     c->stirred = true;
     STATS_SUB(clients_parked, 1);
@@ -1170,7 +1176,7 @@ static void arm_park_timer(PgwClient *c)
 {
     struct timeval tv = {PARK_DELAY_MS / 1000, (PARK_DELAY_MS % 1000) * 1000};
     c->stirred = false;
-    evtimer_add(c->wake, &tv);
+    evtimer_add(client_wake(c), &tv);
 }
 
 static void park_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -1190,15 +1196,15 @@ static void client_consider_park(PgwClient *c)
         return;
     if (c->fresh)
         client_park(c);
-    else if (!event_pending(c->wake, EV_TIMEOUT, NULL))
+    else if (!event_pending(client_wake(c), EV_TIMEOUT, NULL))
         arm_park_timer(c);
 }
 
 void client_ready_to_park(PgwClient *c)
 {
-    if (c->tls || c->admin || c->fd < 0 || c->wake)
+    if (c->tls || c->admin || c->fd < 0 || c->has_wake)
         return;
-    c->wake = (struct event *)((char *)c + CLIENT_WAKE_OFFSET);
-    event_assign(c->wake, worker_base(c->w), -1, 0, park_timer_cb, c);
+    c->has_wake = true;
+    event_assign(client_wake(c), worker_base(c->w), -1, 0, park_timer_cb, c);
     c->fresh = true;
 }

@@ -82,7 +82,14 @@ struct PgwClient {
      * to forward to the session, or skip_left still to discard (then
      * refused as skip_type once all are gone, when skip_type is set). */
     char pass_type, skip_type;
+    bool cache_off; /* no result cache view (c->cache) is needed */
     uint32_t pass_left, skip_left, skip_len;
+    bool names_joined; /* user, tenant and addr live in ident's allocation (client_login.c) */
+    /* Plain-socket tenant clients once READY have wake, an event in the
+     * client's own allocation (CLIENT_WAKE_OFFSET): the park timer while
+     * the client has its bufferevent, the socket's read event while parked
+     * (client.c, "parking an idle client"). */
+    bool has_wake;
     char *user;
     char *tenant;
     char *ident;
@@ -93,17 +100,12 @@ struct PgwClient {
     struct event *resume_ev; /* runs client_process later (see stmt_done) */
     ClientLogin *login;
     struct event *timer; /* the login timeout; once READY, the idle timeout */
-    /* Plain-socket tenant clients once READY: the park timer while the
-     * client has its bufferevent, the socket's read event while parked
-     * (client.c, "parking an idle client"). */
-    struct event *wake;
     void *hook_state; /* the pipeline's per-session state (stmt_session_free) */
     struct ClientCache *cache; /* the result cache's view of this session (client_cache.c) */
-    bool cache_off; /* ... and none is needed */
-    bool names_joined; /* user, tenant and addr live in ident's allocation (client_login.c) */
     char *addr; /* "host:port", "[v6]:port" or "unix", exactly sized */
     /* Then, in the same allocation, the memory of wake (CLIENT_WAKE_OFFSET):
-     * a parked client is this allocation and its strings. */
+     * a parked client is this allocation and its strings. Keep the struct
+     * free of holes: every byte here is paid by every idle client. */
 };
 
 /* client.c */
