@@ -91,9 +91,19 @@ const PgwAdminConsole *client_admin(void)
 
 /* ---------- small helpers ---------- */
 
+/* Formatted on each call into this thread's buffer (valid until the next
+ * call: one per log line), so that an idle client keeps no copy of it. */
 const char *client_ident(const PgwClient *c)
 {
-    return c->ident ? c->ident : c->addr;
+    static __thread char text[256];
+    if (!c->user)
+        return c->addr;
+    if (c->tenant || c->admin)
+        snprintf(text, sizeof text, "%s/%s@%s", c->user, c->admin ? PGW_ADMIN_DB : c->tenant,
+                 c->addr);
+    else
+        snprintf(text, sizeof text, "%s@%s", c->user, c->addr);
+    return text;
 }
 
 void client_write(PgwClient *c, const PgwBuf *b)
@@ -242,12 +252,11 @@ void client_close(PgwClient *c, const char *why)
     buf_free(&c->cur);
     if (c->resume_ev)
         event_free(c->resume_ev);
+    free(c->user); /* with tenant and addr, once they are joined */
     if (!c->names_joined) {
-        free(c->user);
         free(c->tenant);
         free(c->addr);
     }
-    free(c->ident);
     free(c);
 }
 

@@ -84,7 +84,7 @@ struct PgwClient {
     char pass_type, skip_type;
     bool cache_off; /* no result cache view (c->cache) is needed */
     uint32_t pass_left, skip_left, skip_len;
-    bool names_joined; /* user, tenant and addr live in ident's allocation (client_login.c) */
+    bool names_joined; /* tenant and addr live in user's allocation (client_login.c) */
     /* Plain-socket tenant clients once READY have wake, an event in the
      * client's own allocation (CLIENT_WAKE_OFFSET): the park timer while
      * the client has its bufferevent, the socket's read event while parked
@@ -92,7 +92,6 @@ struct PgwClient {
     bool has_wake;
     char *user;
     char *tenant;
-    char *ident;
     PgwLink link; /* initialized once the tenant is known; it holds the tenant's pool */
     PgwStmtHandle *stmt;
     PgwStmtResult *result; /* decided, not yet applied */
@@ -110,7 +109,9 @@ struct PgwClient {
 
 /* client.c */
 extern const PgwLinkOps client_link_ops;
-const char *client_ident(const PgwClient *c); /* "user/tenant@addr" for logs */
+/* "user/tenant@addr" for logs; the pointer is valid until the next call
+ * on this thread. */
+const char *client_ident(const PgwClient *c);
 /* A CancelRequest for (pid, key): mailed to the worker that owns pid. */
 void client_cancel_request(uint32_t pid, uint32_t key);
 const PgwAdminConsole *client_admin(void);

@@ -127,27 +127,22 @@ static void finish_login(PgwClient *c)
 }
 
 /* What a logged-in client keeps of its names, in one allocation (an idle
- * client is mostly its struct and this): ident ("user/tenant@addr"), then
- * user, tenant and addr; c->names_joined says so to client_close. The new
- * names are published before the old strings are freed (SHOW CLIENTS
+ * client is mostly its struct and this): user, tenant and addr, one after
+ * the other from c->user; c->names_joined says so to client_close. The
+ * new names are published before the old strings are freed (SHOW CLIENTS
  * copies them under the registry's lock). */
 static void join_names(PgwClient *c, const char *tenant)
 {
     size_t ul = strlen(c->user), tl = strlen(tenant), al = strlen(c->addr);
-    size_t identlen = ul + tl + al + 2;
-    char *names = pgw_malloc(identlen + 1 + ul + 1 + tl + 1 + al + 1);
-    snprintf(names, identlen + 1, "%s/%s@%s", c->user, tenant, c->addr);
-    char *user = names + identlen + 1;
+    char *user = pgw_malloc(ul + 1 + tl + 1 + al + 1);
     char *ten = user + ul + 1;
     char *addr = ten + tl + 1;
     memcpy(user, c->user, ul + 1);
     memcpy(ten, tenant, tl + 1);
     memcpy(addr, c->addr, al + 1);
     worker_publish_names(c->w, c->pid, user, ten, addr, c->tls);
-    free(c->ident);
     free(c->user);
     free(c->addr);
-    c->ident = names;
     c->user = user;
     c->tenant = ten;
     c->addr = addr;
@@ -195,10 +190,6 @@ static void login_authenticated(PgwClient *c)
         codec_ready(&b, 'I');
         client_write(c, &b);
         buf_free(&b);
-        free(c->ident);
-        size_t n = strlen(c->user) + strlen(c->addr) + 16;
-        c->ident = pgw_malloc(n);
-        snprintf(c->ident, n, "%s/%s@%s", c->user, PGW_ADMIN_DB, c->addr);
         worker_publish_names(c->w, c->pid, c->user, PGW_ADMIN_DB, c->addr, c->tls);
         c->idle_ms = cfg->client_idle_timeout_ms;
         client_login_free(c->login);
@@ -400,9 +391,6 @@ static void handle_startup(PgwClient *c, const uint8_t *body, size_t len)
     worker_publish_names(c->w, c->pid, c->user, NULL, c->addr, c->tls);
     const char *db = codec_startup_param(&st, "database");
     l->dbname = pgw_strdup(db && *db ? db : user);
-    size_t n = strlen(c->user) + strlen(c->addr) + 2;
-    c->ident = pgw_malloc(n);
-    snprintf(c->ident, n, "%s@%s", c->user, c->addr);
 
     if (cfg->client_tls == PGW_TLS_REQUIRE && !c->tls) {
         client_fatal(c, SQLSTATE_INVALID_AUTHORIZATION,
