@@ -8,7 +8,9 @@
  * all other messages are streamed to the backend session through the link
  * by header only. A session is taken from the pool on the first message
  * that needs one and is kept until the client leaves (session pooling), so
- * idle connections cost no backend and little memory.
+ * idle connections cost no backend and little memory; an idle plain-socket
+ * client without a session parks, keeping only its struct, its names and
+ * one read event (see "parking an idle client" at the end).
  *
  * Ordering rule: what pgwarden answers itself (a refusal, a pool timeout, a
  * cached answer, a notice) must come after the responses to everything
