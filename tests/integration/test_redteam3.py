@@ -19,6 +19,7 @@ Kept fast: one gateway per pool mode, one libpq session per protocol.
 """
 
 import re
+import struct
 from pathlib import Path
 
 import psycopg
@@ -218,3 +219,89 @@ def test_a_huge_row_is_relayed_not_buffered(gw_session):
         assert_still_a(raw, "simple")
     finally:
         raw.close()
+
+
+def read_until_ready(wire):
+    """Every message up to ReadyForQuery: (kinds, error fields as text)."""
+    kinds, texts = [], []
+    while True:
+        kind, payload = wire.session.read_message()
+        kinds.append(kind)
+        if kind in (b"E", b"N"):
+            texts.append("\n".join(wire.session._fields(payload).values()))
+        elif kind == b"T":  # RowDescription: the column names
+            texts.append(payload.decode(errors="replace"))
+        if kind == b"Z":
+            return kinds, texts
+
+
+def parse(wire, name, sql, types=()):
+    payload = name.encode() + b"\0" + sql.encode() + b"\0" + struct.pack("!H", len(types))
+    payload += b"".join(struct.pack("!I", t) for t in types)
+    wire._msg(b"P", payload)
+
+
+def test_a_pipeline_of_thousands_of_parses(gw_session):
+    """5,000 named Parse messages (half of them hostile or invalid) and one
+    Describe each, in a single pipeline with one Sync: the gateway answers
+    them all (in order, stopping at the first error as PostgreSQL does),
+    leaks nothing, and the session still works."""
+    wire = data.Wire(gw_session.port)
+    try:
+        for i in range(2500):
+            parse(wire, f"ok{i}", f"SELECT {i} AS n, count(*) FROM customers")
+            wire._msg(b"D", b"S" + f"ok{i}".encode() + b"\0")
+        parse(wire, "bad", "SELECT secret FROM audit_secrets")
+        for i in range(2500):
+            parse(wire, f"after{i}", "SELECT 1")
+        wire._msg(b"S", b"")
+        kinds, texts = read_until_ready(wire)
+        assert kinds.count(b"1") == 2500, kinds[:10]
+        assert kinds.count(b"E") == 1, texts
+        joined = "\n".join(texts)
+        assert not [s for s in SECRETS if s in joined], joined
+        out = wire.run("SELECT count(*), max(tenant_id) FROM customers")
+        assert out.rows == [(str(data.N_CUSTOMERS), data.TENANT_A)], (out.rows, out.errors)
+    finally:
+        wire.close()
+
+
+ODD_DESCRIBES = [
+    "",                                           # empty query
+    ";",
+    "SELECT",                                     # no columns
+    "SELECT * FROM customers c, orders o",        # a masked and hidden column set
+    "SELECT c FROM customers c",                  # a row of a masked relation
+    "SELECT $1::customers",
+    "SELECT $1 = ANY ($2)",
+    "VALUES ($1), (2)",
+    "SELECT * FROM audit_secrets",
+    "SELECT internal_rating FROM customers",
+    "DECLARE x CURSOR FOR SELECT * FROM customers",
+    "SHOW search_path",
+    "EXPLAIN SELECT * FROM customers",
+    "PREPARE q AS SELECT 1",
+    "SELECT (SELECT secret FROM audit_secrets)",
+]
+
+
+@pytest.mark.parametrize("sql", ODD_DESCRIBES, ids=[s[:40] or "empty" for s in ODD_DESCRIBES])
+def test_describe_of_odd_statements(gw_session, sql):
+    """Parse + Describe (statement) + Sync of odd or hostile statements, and
+    Describe of a portal and a statement that do not exist: an answer for
+    each, nothing hidden in RowDescription names or error fields, the
+    session usable afterwards."""
+    wire = data.Wire(gw_session.port)
+    try:
+        parse(wire, "s", sql)
+        wire._msg(b"D", b"Ss\0")
+        wire._msg(b"D", b"Pnosuch\0")
+        wire._msg(b"D", b"Snosuch\0")
+        wire._msg(b"S", b"")
+        kinds, texts = read_until_ready(wire)
+        joined = "\n".join(texts)
+        assert not [s for s in SECRETS + hidden_names_not_in(sql) if s in joined], joined
+        out = wire.run("SELECT count(*), max(tenant_id) FROM customers")
+        assert out.rows == [(str(data.N_CUSTOMERS), data.TENANT_A)], (out.rows, out.errors)
+    finally:
+        wire.close()
