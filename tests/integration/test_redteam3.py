@@ -305,3 +305,29 @@ def test_describe_of_odd_statements(gw_session, sql):
         assert out.rows == [(str(data.N_CUSTOMERS), data.TENANT_A)], (out.rows, out.errors)
     finally:
         wire.close()
+
+
+# A masked column compared with a bound parameter (extended protocol, text
+# parameters of unspecified type): the comparison sees the mask, exactly as
+# with a literal (the reference runs the literal on isoref_a).
+PARAM_CASES = [
+    ("SELECT count(*) FROM customers c WHERE c.email LIKE $1", "'Z%'", "Z%"),
+    ("SELECT count(*) FROM customers c WHERE c.ssn LIKE $1", "'Z%'", "Z%"),
+    ("SELECT count(*) FROM customers c WHERE c.phone > $1", "'Y'", "Y"),
+    ("SELECT count(*) FROM customers c WHERE c.loyalty_code >= $1", "'Z'", "Z"),
+    ("SELECT count(*) FROM customers c WHERE position($1 in c.email) > 0", "'Z'", "Z"),
+    ("SELECT count(*) FROM customers c WHERE c.email = ANY (string_to_array($1, ','))",
+     "'a,b'", "a,b"),
+    ("SELECT c.id FROM customers c ORDER BY c.email > $1, c.id LIMIT 5", "'Y'", "Y"),
+]
+
+
+@pytest.mark.parametrize("mode", ["session", "transaction"])
+@pytest.mark.parametrize("sql, literal, value", PARAM_CASES, ids=[c[0][30:70] for c in PARAM_CASES])
+def test_masked_column_against_a_parameter(session, reference, mode, sql, literal, value):
+    raw = session(mode, "extended")
+    out = raw.extended(sql, [value])
+    assert_clean(out, sql)
+    assert not out.errors, out.errors
+    assert out.rows == reference(sql.replace("$1", literal))
+    assert_still_a(raw, "extended")

@@ -333,6 +333,54 @@ same   | SELECT s.e FROM (SELECT c.email AS e, c.id FROM customers c) s ORDER BY
 same   | SELECT c.id, c.ssn FROM customers c WHERE c.id = 1 UNION ALL SELECT c.id, c.phone FROM customers c WHERE c.id = 2
 same   | SELECT count(*) FROM customers c WHERE c.id = 3 AND c.phone = '***'
 
+# --- masked columns reached by other names: alias lists, positional
+# references, USING/NATURAL joins, TABLE, table-name qualification
+same   | SELECT x.e, x.p, x.s FROM customers AS x(i, t, n, e, p, s) ORDER BY x.i LIMIT 3
+same   | SELECT e FROM customers c(a, b, n, e) ORDER BY e, a LIMIT 3
+same   | SELECT count(*) FROM customers c(a, b, n, e) WHERE e LIKE 'Z%'
+same   | SELECT c.id, c.ssn AS x FROM customers c ORDER BY 2, 1 LIMIT 3
+same   | SELECT c.email, count(*) FROM customers c GROUP BY 1 ORDER BY 1 LIMIT 3
+same   | SELECT id FROM customers ORDER BY ssn, phone, email, id LIMIT 3
+same   | SELECT * FROM customers ORDER BY email, id LIMIT 3
+same   | TABLE customers ORDER BY id LIMIT 3
+same   | SELECT customers.email, public.customers.phone FROM customers ORDER BY customers.id LIMIT 3
+same   | SELECT (customers).email FROM customers ORDER BY id LIMIT 3
+same   | SELECT "email", "ssn" FROM "customers" ORDER BY "id" LIMIT 3
+same   | SELECT count(*) FROM customers c JOIN customers d USING (email)
+same   | SELECT count(*) FROM customers c NATURAL JOIN customers d
+same   | SELECT count(*) FROM customers c JOIN customers d USING (ssn)
+same   | SELECT email FROM customers c JOIN customers d USING (email) ORDER BY 1 LIMIT 3
+same   | SELECT count(*) FROM ONLY customers c WHERE c.email LIKE 'Z%'
+same   | SELECT count(*) FROM customers c WHERE c.email::text LIKE 'Z%'
+same   | SELECT count(*) FROM customers c WHERE lower(c.email) LIKE 'z%'
+same   | SELECT count(*) FROM customers c WHERE c.email ILIKE 'z%'
+same   | SELECT count(*) FROM customers c WHERE c.email COLLATE "C" < 'Y'
+same   | SELECT count(*) FROM (SELECT * FROM customers) s WHERE s.email LIKE 'Z%'
+same   | SELECT count(*) FROM (SELECT c.* FROM customers c) s(a, b, n, e) WHERE e LIKE 'Z%'
+same   | WITH w(a, b, n, e) AS (SELECT * FROM customers) SELECT count(*) FROM w WHERE e LIKE 'Z%'
+same   | SELECT count(*) FROM customers c WHERE (SELECT c.email) LIKE 'Z%'
+same   | SELECT count(*) FROM customers c, LATERAL (SELECT c.email AS e) l WHERE l.e LIKE 'Z%'
+same   | SELECT count(*) FROM customers c WHERE c.email IN (SELECT d.email FROM customers d WHERE d.email LIKE 'Z%')
+same   | SELECT count(*) FROM customers c WHERE EXISTS (SELECT 1 WHERE c.ssn LIKE 'Z%')
+same   | SELECT count(*) FROM customers c GROUP BY c.id HAVING max(c.phone) LIKE 'Z%'
+same   | SELECT count(*) FILTER (WHERE c.phone LIKE 'Z%') FROM customers c
+same   | SELECT count(*) FROM customers c WHERE c.id = 1 AND c.loyalty_code LIKE 'Z%'
+same   | SELECT count(*) FROM customers c JOIN orders o ON o.customer_id = c.id AND c.ssn LIKE 'Z%'
+same   | SELECT count(*) FROM orders o LEFT JOIN customers c ON c.id = o.customer_id AND c.phone LIKE 'Z%' WHERE c.id IS NOT NULL
+same   | SELECT count(*) FROM customers c WHERE c.email LIKE 'Z%' UNION ALL SELECT count(*) FROM customers c WHERE c.ssn IS NOT NULL
+same   | SELECT c.id FROM customers c WHERE c.id < 6 ORDER BY c.ssn NULLS FIRST, c.phone DESC, c.id
+same   | SELECT count(*) FROM customers c WHERE ROW(c.email, c.phone) = ROW(c.email, '***')
+same   | SELECT count(*) FROM customers c WHERE c.email = ANY (SELECT d.email FROM customers d)
+same   | SELECT count(*) FROM customers c WHERE c.email > ALL (SELECT 'Y')
+same   | SELECT count(*) FROM customers c WHERE c.name || c.email LIKE '%Z%'
+same   | SELECT count(*) FROM customers c WHERE concat(c.email, c.ssn, c.phone) LIKE '%Z%'
+same   | SELECT count(*) FROM customers c WHERE c.email SIMILAR TO 'Z%'
+same   | SELECT count(*) FROM customers c WHERE c.email ~ '^Z'
+same   | SELECT count(*) FROM customers c WHERE c.email = 'x' OR c.email LIKE 'Z%'
+same   | SELECT count(*) FROM customers c WHERE NOT (c.email NOT LIKE 'Z%')
+same   | SELECT count(*) FROM customers c WHERE CASE WHEN c.email LIKE 'Z%' THEN true END
+same   | SELECT count(*) FROM customers c WHERE (c.email LIKE 'Z%') IS TRUE
+
 # --- error text: values of rows and masks in messages, DETAIL, CONTEXT
 any    | SELECT (c.ssn)::int FROM customers c
 any    | SELECT (c.ssn)::date FROM customers c
