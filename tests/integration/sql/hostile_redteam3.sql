@@ -381,6 +381,33 @@ same   | SELECT count(*) FROM customers c WHERE NOT (c.email NOT LIKE 'Z%')
 same   | SELECT count(*) FROM customers c WHERE CASE WHEN c.email LIKE 'Z%' THEN true END
 same   | SELECT count(*) FROM customers c WHERE (c.email LIKE 'Z%') IS TRUE
 
+same   | SELECT (array_agg(c ORDER BY c.id))[1] FROM customers c
+any    | SELECT ((array_agg(c ORDER BY c.id))[1]).ssn FROM customers c
+same   | SELECT json_agg(c ORDER BY c.id) FROM customers c WHERE c.id < 3
+same   | SELECT jsonb_agg(c.* ORDER BY c.id) -> 0 ->> 'phone' FROM customers c
+same   | SELECT to_jsonb(c.*) -> 'email' FROM customers c ORDER BY c.id LIMIT 2
+same   | SELECT x FROM customers c, LATERAL unnest(ARRAY[c.ssn, c.phone, c.email]) x WHERE c.id = 1 ORDER BY 1
+any    | SELECT (c::customers).ssn FROM customers c ORDER BY c.id LIMIT 2
+same   | SELECT count(*) FROM customers c WHERE c IS NOT DISTINCT FROM c
+same   | SELECT c.id FROM customers c ORDER BY c.email USING >, c.id LIMIT 3
+same   | SELECT c.id, count(*) OVER (PARTITION BY c.ssn) FROM customers c ORDER BY 1 LIMIT 3
+same   | SELECT c.id, first_value(c.id) OVER (ORDER BY c.loyalty_code) FROM customers c ORDER BY 1 LIMIT 3
+same   | SELECT j.value FROM customers c, jsonb_each_text(to_jsonb(c)) j WHERE c.id = 1 ORDER BY j.key
+any    | SELECT j.* FROM customers c, json_populate_record(NULL::customers, row_to_json(c)) j ORDER BY j.id LIMIT 2
+same   | SELECT count(*) FROM customers c WHERE row_to_json(c) ->> 'email' LIKE 'Z%'
+same   | SELECT count(*) FROM customers c WHERE (to_jsonb(c) @? '$.ssn ? (@ starts with "Z")')
+same   | SELECT count(*) FROM customers c WHERE jsonb_path_exists(to_jsonb(c), '$.* ? (@ like_regex "^Z")')
+same   | SELECT count(*) FROM customers c WHERE to_jsonb(c) @> '{"ssn": null}'
+same   | SELECT count(*) FROM customers c WHERE c::text ~ 'Z'
+same   | SELECT max(length(c::text)), max(length(row_to_json(c)::text)) FROM customers c
+same   | SELECT md5(c::text) FROM customers c ORDER BY c.id LIMIT 3
+same   | SELECT count(*) FROM customers c WHERE ROW(c.*) = ROW(c.*)
+same   | SELECT count(DISTINCT ROW(c.ssn, c.phone)) FROM customers c
+same   | SELECT c.id FROM customers c ORDER BY ROW(c.email, c.id) LIMIT 3
+same   | SELECT count(*) FROM (SELECT c.email FROM customers c INTERSECT SELECT d.email FROM customers d) s
+same   | SELECT count(*) FROM (SELECT c.ssn FROM customers c EXCEPT SELECT NULL) s
+same   | SELECT count(*) FROM customers c WHERE c.email IN (VALUES ('x'), ('y'))
+
 # --- error text: values of rows and masks in messages, DETAIL, CONTEXT
 any    | SELECT (c.ssn)::int FROM customers c
 any    | SELECT (c.ssn)::date FROM customers c
