@@ -33,6 +33,7 @@ import datetime
 import struct
 
 import psycopg
+import pytest
 from psycopg import pq
 
 import pgwire
@@ -678,3 +679,76 @@ def load_corpus(path):
         expect, _, sql = line.partition("|")
         entries.append((expect.strip(), sql.strip()))
     return entries
+
+
+# ---- what the red-team modules (test_redteam*.py) share ------------------
+
+# Names hidden from A beyond HIDDEN_NAMES: the schemas hush and trap (not in
+# the policy, so not in A's visible set), their functions, the sequence.
+REDTEAM_HIDDEN_NAMES = HIDDEN_NAMES + ("hush", "trap.", "leak_fn", "eq_int_text", "eq_rows",
+                                       "ticket_seq")
+# Everything of B's a red-team case checks for, besides hidden names.
+REDTEAM_SECRETS = SECRETS + (TENANT_B,)
+
+
+def hidden_names_not_in(sql, names):
+    """The hidden names a statement does not spell itself (an error may echo
+    what the tenant wrote; that is not a leak)."""
+    lowered = sql.lower()
+    return tuple(n for n in names if n.lower() not in lowered)
+
+
+def case_id(i, sql, *parts):
+    """A readable pytest id for corpus line i."""
+    words = " ".join(sql.split())[:60]
+    return f"{i:03d} {words}-" + "-".join(parts)
+
+
+def corpus_param(i, sql, known_bugs, values, parts):
+    """One corpus case: a strict xfail when known_bugs names its statement."""
+    reason = known_bugs.get(sql)
+    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+    return pytest.param(*values, marks=marks, id=case_id(i, sql, *parts))
+
+
+def assert_clean(outcome, sql, secrets, names, extra=()):
+    """Nothing of B, no masked value, no hidden name reached A."""
+    leaked = outcome.leaks(tuple(secrets) + hidden_names_not_in(sql, names) + tuple(extra))
+    assert not leaked, f"{leaked} reached tenant A:\n{outcome.everything()[:2000]}"
+
+
+def assert_still_a(raw, protocol="simple"):
+    """The connection still works, as tenant A, with A's rows only."""
+    raw.reset()
+    check = raw.run(protocol, "SELECT count(*), min(tenant_id), max(tenant_id) FROM customers")
+    assert not check.errors, f"connection unusable afterwards: {check.errors}"
+    assert check.rows == [(str(N_CUSTOMERS), TENANT_A, TENANT_A)]
+    assert raw.ok
+
+
+def check_oracle_lines(postgres, corpus):
+    """An 'oracle' line is only a test if its predicate really fires: it must
+    fail on the shared database read directly (B's rows and the hidden
+    objects are there) and succeed on tenant A's reference copy."""
+    ensure_databases(postgres)
+    vacuous, broken = [], []
+    with postgres.connect(SHARED_DB) as shared, postgres.connect(REF_DB) as ref:
+        for expect, sql in corpus:
+            if expect != "oracle":
+                continue
+            for conn, want_error, bad in ((shared, True, vacuous), (ref, False, broken)):
+                try:
+                    if sql.startswith("COPY"):
+                        with conn.cursor().copy(sql) as copy:
+                            for _ in copy:
+                                pass
+                    else:
+                        conn.execute(sql).fetchall()
+                    failed = False
+                except psycopg.Error:
+                    failed = True
+                conn.rollback()
+                if failed != want_error:
+                    bad.append(sql)
+    assert not vacuous, "never fire on the shared database:\n" + "\n".join(vacuous)
+    assert not broken, "fail on tenant A's own data:\n" + "\n".join(broken)

@@ -18,7 +18,6 @@ import re
 import struct
 from pathlib import Path
 
-import psycopg
 import pytest
 
 import askutil
@@ -31,35 +30,22 @@ CORPUS = data.load_corpus(CORPUS_PATH)
 
 # What A must never see: B's values and id, the secret number, hidden
 # names (unless the statement wrote the name itself: an error may echo it).
-SECRETS = data.SECRETS + (data.TENANT_B,)
+SECRETS = data.REDTEAM_SECRETS
 
 # Corpus statements that leak today (strict xfail, reason = the hole).
 KNOWN_BUGS = {}
 
 
-# Hidden for A beyond isolation_data's list: the schemas hush and trap (not
-# in the policy, so not in A's visible set), their functions, the sequence.
-HIDDEN_NAMES = data.HIDDEN_NAMES + ("hush", "trap.", "leak_fn", "eq_int_text",
-                                    "eq_rows", "ticket_seq")
+HIDDEN_NAMES = data.REDTEAM_HIDDEN_NAMES
 
 
 def hidden_names_not_in(sql):
-    lowered = sql.lower()
-    return tuple(n for n in HIDDEN_NAMES if n.lower() not in lowered)
+    return data.hidden_names_not_in(sql, HIDDEN_NAMES)
 
 
 def corpus_params():
-    out = []
-    for i, (expect, sql) in enumerate(CORPUS):
-        for protocol in ("simple", "extended"):
-            marks = []
-            reason = KNOWN_BUGS.get(sql)
-            if reason:
-                marks.append(pytest.mark.xfail(strict=True, reason=reason))
-            words = re.sub(r"\s+", " ", sql)[:60]
-            out.append(pytest.param(expect, sql, protocol, marks=marks,
-                                    id=f"{i:03d} {words}-{protocol}"))
-    return out
+    return [data.corpus_param(i, sql, KNOWN_BUGS, (expect, sql, protocol), (protocol,))
+            for i, (expect, sql) in enumerate(CORPUS) for protocol in ("simple", "extended")]
 
 
 @pytest.fixture(scope="module")
@@ -84,16 +70,10 @@ def session(gw):
 
 
 def assert_clean(outcome, sql, extra=()):
-    leaked = outcome.leaks(SECRETS + hidden_names_not_in(sql) + tuple(extra))
-    assert not leaked, f"{leaked} reached tenant A:\n{outcome.everything()[:2000]}"
+    data.assert_clean(outcome, sql, SECRETS, HIDDEN_NAMES, extra)
 
 
-def assert_still_a(raw, protocol="simple"):
-    raw.reset()
-    check = raw.run(protocol, "SELECT count(*), min(tenant_id), max(tenant_id) FROM customers")
-    assert not check.errors, f"connection unusable afterwards: {check.errors}"
-    assert check.rows == [(str(data.N_CUSTOMERS), data.TENANT_A, data.TENANT_A)]
-    assert raw.ok
+assert_still_a = data.assert_still_a
 
 
 @pytest.mark.parametrize("expect, sql, protocol", corpus_params())
@@ -121,31 +101,7 @@ def test_corpus_is_substantial():
 
 
 def test_oracle_lines_are_real(postgres):
-    """An 'oracle' line is only a test if its predicate really fires: it must
-    fail on the shared database read directly (B's rows and the hidden
-    objects are there) and succeed on tenant A's reference copy."""
-    data.ensure_databases(postgres)
-    vacuous, broken = [], []
-    with postgres.connect(data.SHARED_DB) as shared, postgres.connect(data.REF_DB) as ref:
-        for expect, sql in CORPUS:
-            if expect != "oracle":
-                continue
-            for conn, want_error, bad in ((shared, True, vacuous), (ref, False, broken)):
-                try:
-                    if sql.startswith("COPY"):
-                        with conn.cursor().copy(sql) as copy:
-                            for _ in copy:
-                                pass
-                    else:
-                        conn.execute(sql).fetchall()
-                    failed = False
-                except psycopg.Error:
-                    failed = True
-                conn.rollback()
-                if failed != want_error:
-                    bad.append(sql)
-    assert not vacuous, "never fire on the shared database:\n" + "\n".join(vacuous)
-    assert not broken, "fail on tenant A's own data:\n" + "\n".join(broken)
+    data.check_oracle_lines(postgres, CORPUS)
 
 
 # --------------------------------------------------------------------------

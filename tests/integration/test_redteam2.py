@@ -33,7 +33,7 @@ import isolation_data as data
 CORPUS_PATH = Path(__file__).with_name("sql") / "hostile_redteam2.sql"
 CORPUS = data.load_corpus(CORPUS_PATH)
 
-SECRETS = data.SECRETS + (data.TENANT_B,)
+SECRETS = data.REDTEAM_SECRETS
 
 # Names A must not learn: isolation_data's, the hidden schemas and their
 # objects, the hidden sequence, and the objects of rt2_vis that use them.
@@ -94,22 +94,12 @@ RT2_POLICY = ("\n[table.public.rt2_vis]\nmask.rt2_hidden = hide\n"
 
 
 def hidden_names_not_in(sql):
-    lowered = sql.lower()
-    return tuple(n for n in HIDDEN_NAMES if n.lower() not in lowered)
+    return data.hidden_names_not_in(sql, HIDDEN_NAMES)
 
 
 def corpus_params():
-    out = []
-    for i, (expect, sql) in enumerate(CORPUS):
-        for protocol in ("simple", "extended"):
-            marks = []
-            reason = KNOWN_BUGS.get(sql)
-            if reason:
-                marks.append(pytest.mark.xfail(strict=True, reason=reason))
-            words = re.sub(r"\s+", " ", sql)[:60]
-            out.append(pytest.param(expect, sql, protocol, marks=marks,
-                                    id=f"{i:03d} {words}-{protocol}"))
-    return out
+    return [data.corpus_param(i, sql, KNOWN_BUGS, (expect, sql, protocol), (protocol,))
+            for i, (expect, sql) in enumerate(CORPUS) for protocol in ("simple", "extended")]
 
 
 @pytest.fixture(scope="module")
@@ -145,16 +135,10 @@ def session(gw):
 
 
 def assert_clean(outcome, sql):
-    leaked = outcome.leaks(SECRETS + hidden_names_not_in(sql))
-    assert not leaked, f"{leaked} reached tenant A:\n{outcome.everything()[:2000]}"
+    data.assert_clean(outcome, sql, SECRETS, HIDDEN_NAMES)
 
 
-def assert_still_a(raw, protocol):
-    raw.reset()
-    check = raw.run(protocol, "SELECT count(*), min(tenant_id), max(tenant_id) FROM customers")
-    assert not check.errors, f"connection unusable afterwards: {check.errors}"
-    assert check.rows == [(str(data.N_CUSTOMERS), data.TENANT_A, data.TENANT_A)]
-    assert raw.ok
+assert_still_a = data.assert_still_a
 
 
 @pytest.mark.parametrize("expect, sql, protocol", corpus_params())

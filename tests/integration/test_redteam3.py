@@ -18,11 +18,9 @@ A line that leaks today is a strict xfail naming the hole (KNOWN_BUGS).
 Kept fast: one gateway per pool mode, one libpq session per protocol.
 """
 
-import re
 import struct
 from pathlib import Path
 
-import psycopg
 import pytest
 
 import isolation_data as data
@@ -30,21 +28,15 @@ import isolation_data as data
 CORPUS_PATH = Path(__file__).with_name("sql") / "hostile_redteam3.sql"
 CORPUS = data.load_corpus(CORPUS_PATH)
 
-SECRETS = data.SECRETS + (data.TENANT_B,)
-HIDDEN_NAMES = data.HIDDEN_NAMES + ("hush", "trap.", "leak_fn", "eq_int_text",
-                                    "eq_rows", "ticket_seq")
+SECRETS = data.REDTEAM_SECRETS
+HIDDEN_NAMES = data.REDTEAM_HIDDEN_NAMES
 
 # Corpus statements that leak today (strict xfail, reason = the hole).
 KNOWN_BUGS = {}
 
 
 def hidden_names_not_in(sql):
-    lowered = sql.lower()
-    return tuple(n for n in HIDDEN_NAMES if n.lower() not in lowered)
-
-
-def short(sql):
-    return re.sub(r"\s+", " ", sql)[:60]
+    return data.hidden_names_not_in(sql, HIDDEN_NAMES)
 
 
 def corpus_params():
@@ -56,13 +48,8 @@ def corpus_params():
         runs = [("session", "simple"), ("session", "extended")]
         if expect in ("oracle", "same"):
             runs.append(("transaction", "extended"))
-        for mode, protocol in runs:
-            marks = []
-            reason = KNOWN_BUGS.get(sql)
-            if reason:
-                marks.append(pytest.mark.xfail(strict=True, reason=reason))
-            out.append(pytest.param(mode, expect, sql, protocol, marks=marks,
-                                    id=f"{i:03d} {short(sql)}-{mode}-{protocol}"))
+        out += [data.corpus_param(i, sql, KNOWN_BUGS, (mode, expect, sql, protocol),
+                                  (mode, protocol)) for mode, protocol in runs]
     return out
 
 
@@ -101,16 +88,10 @@ def reference(postgres):
 
 
 def assert_clean(outcome, sql):
-    leaked = outcome.leaks(SECRETS + hidden_names_not_in(sql))
-    assert not leaked, f"{leaked} reached tenant A:\n{outcome.everything()[:2000]}"
+    data.assert_clean(outcome, sql, SECRETS, HIDDEN_NAMES)
 
 
-def assert_still_a(raw, protocol):
-    raw.reset()
-    check = raw.run(protocol, "SELECT count(*), min(tenant_id), max(tenant_id) FROM customers")
-    assert not check.errors, f"connection unusable afterwards: {check.errors}"
-    assert check.rows == [(str(data.N_CUSTOMERS), data.TENANT_A, data.TENANT_A)]
-    assert raw.ok
+assert_still_a = data.assert_still_a
 
 
 @pytest.mark.parametrize("mode, expect, sql, protocol", corpus_params())
@@ -138,25 +119,7 @@ def test_corpus_is_substantial():
 
 
 def test_oracle_lines_are_real(postgres):
-    """An 'oracle' line is only a test if its predicate really fires: it must
-    fail on isoshared read directly and succeed on isoref_a."""
-    data.ensure_databases(postgres)
-    vacuous, broken = [], []
-    with postgres.connect(data.SHARED_DB) as shared, postgres.connect(data.REF_DB) as ref:
-        for expect, sql in CORPUS:
-            if expect != "oracle":
-                continue
-            for conn, want_error, bad in ((shared, True, vacuous), (ref, False, broken)):
-                try:
-                    conn.execute(sql).fetchall()
-                    failed = False
-                except psycopg.Error:
-                    failed = True
-                conn.rollback()
-                if failed != want_error:
-                    bad.append(sql)
-    assert not vacuous, "never fire on the shared database:\n" + "\n".join(vacuous)
-    assert not broken, "fail on tenant A's own data:\n" + "\n".join(broken)
+    data.check_oracle_lines(postgres, CORPUS)
 
 
 # --------------------------------------------------------------------------
