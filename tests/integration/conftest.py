@@ -128,6 +128,19 @@ def pytest_runtest_makereport(item, call):
 # --------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A throwaway self-signed server certificate and key (TLS tests)."""
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "server.crt", directory / "server.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
 def free_port():
     with socket.socket() as s:
         s.bind((HOST, 0))

@@ -5,7 +5,6 @@ SQLSTATE is the contract and libpq does not hand it back for start-up errors.
 """
 
 import base64
-import subprocess
 
 import psycopg
 import pytest
@@ -257,18 +256,6 @@ def test_trust_mode_needs_no_password_but_still_routes(pgwarden):
 
 
 # -- TLS -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "server.crt", directory / "server.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )
-    return cert, key
 
 
 def tls_settings(certificate, mode):

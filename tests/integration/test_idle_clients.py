@@ -12,7 +12,6 @@ sleeps).
 
 import socket
 import struct
-import subprocess
 
 import pytest
 
@@ -20,18 +19,6 @@ import pgwire
 from conftest import HOST, wait_until
 
 MODES = ["session", "transaction"]
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "server.crt", directory / "server.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )
-    return cert, key
 
 
 @pytest.fixture(scope="module")

@@ -39,10 +39,6 @@ KNOWN_BUGS = {}
 HIDDEN_NAMES = data.REDTEAM_HIDDEN_NAMES
 
 
-def hidden_names_not_in(sql):
-    return data.hidden_names_not_in(sql, HIDDEN_NAMES)
-
-
 def corpus_params():
     return [data.corpus_param(i, sql, KNOWN_BUGS, (expect, sql, protocol), (protocol,))
             for i, (expect, sql) in enumerate(CORPUS) for protocol in ("simple", "extended")]

@@ -93,10 +93,6 @@ RT2_POLICY = ("\n[table.public.rt2_vis]\nmask.rt2_hidden = hide\n"
               "\n[table.public.rt2_view]\n\n[table.public.rt2_okview]\n")
 
 
-def hidden_names_not_in(sql):
-    return data.hidden_names_not_in(sql, HIDDEN_NAMES)
-
-
 def corpus_params():
     return [data.corpus_param(i, sql, KNOWN_BUGS, (expect, sql, protocol), (protocol,))
             for i, (expect, sql) in enumerate(CORPUS) for protocol in ("simple", "extended")]
