@@ -135,12 +135,20 @@ static void append_key(PgwBuf *out, const char *key)
  * JSON_ENSURE_ASCII, no JSON_ESCAPE_SLASH), and it is valid UTF-8. Most
  * audit values are; anything else goes through jansson, whose per-character
  * encoder was most of the writer's time. */
+static bool json_plain_len(const char *s, size_t *len)
+{
+    const char *p = s;
+    for (; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e || *p == '"' || *p == '\\')
+            return false;
+    *len = (size_t)(p - s);
+    return true;
+}
+
 static bool json_plain(const char *s)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || *s == '"' || *s == '\\')
-            return false;
-    return true;
+    size_t len;
+    return json_plain_len(s, &len);
 }
 
 /* One field: a string (NULL: the integer num). A string jansson refuses
@@ -148,7 +156,8 @@ static bool json_plain(const char *s)
 static void append_field(PgwBuf *out, bool *first, const char *key, const char *str, int64_t num)
 {
     json_t *v = NULL;
-    bool plain = str && json_plain(str);
+    size_t len = 0;
+    bool plain = str && json_plain_len(str, &len);
     if (str && !plain && !(v = json_string(str)))
         return;
     if (!*first)
@@ -156,9 +165,12 @@ static void append_field(PgwBuf *out, bool *first, const char *key, const char *
     *first = false;
     append_key(out, key);
     if (plain) {
-        buf_append_byte(out, '"');
-        buf_append_str(out, str);
-        buf_append_byte(out, '"');
+        buf_reserve(out, len + 2);
+        uint8_t *o = out->data + out->len;
+        o[0] = '"';
+        memcpy(o + 1, str, len);
+        o[len + 1] = '"';
+        out->len += len + 2;
     } else if (v) {
         json_dump_callback(v, append_dumped, out, JSON_ENCODE_ANY | JSON_COMPACT);
         json_decref(v);
@@ -177,12 +189,26 @@ static void append_field(PgwBuf *out, bool *first, const char *key, const char *
  * its place, as it did in the object. */
 static void format_record(PgwBuf *out, const PgwAudit *a)
 {
+    /* The stamp's date and time change once a second: formatted then, and
+     * only the microseconds for each record (the writer's thread only). */
+    static __thread time_t last_second = -1;
+    static __thread char second[64];
     time_t t = (time_t)(a->start_usec / 1000000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char ts[64];
-    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(a->start_usec % 1000000));
+    if (t != last_second) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        snprintf(second, sizeof second, "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        last_second = t;
+    }
+    char ts[80];
+    size_t sl = strlen(second);
+    memcpy(ts, second, sl);
+    int us = (int)(a->start_usec % 1000000);
+    for (int i = 5; i >= 0; i--, us /= 10)
+        ts[sl + (size_t)i] = (char)('0' + us % 10);
+    ts[sl + 6] = 'Z';
+    ts[sl + 7] = '\0';
     const Field *time_field = NULL;
     for (size_t i = 0; i < a->n && !time_field; i++)
         if (strcmp(a->f[i].key, "time") == 0)
@@ -326,7 +352,8 @@ static void set_field(PgwAudit *a, const char *key, const char *str, int64_t num
         buf_append(&a->text, str, strlen(str) + 1);
     }
     for (size_t i = 0; i < a->n; i++) {
-        if (strcmp(a->f[i].key, key) == 0) {
+        const char *k = a->f[i].key;
+        if (k == key || (k[0] == key[0] && strcmp(k, key) == 0)) {
             a->f[i].off = off;
             a->f[i].num = num;
             return;
