@@ -111,37 +111,31 @@ static int append_dumped(const char *buffer, size_t size, void *data)
     return 0;
 }
 
-/* Keys are the program's own literals; one that is not plain [a-z0-9_]
- * (none is) still goes through the encoder. */
-static void append_key(PgwBuf *out, const char *key)
+/* The bytes a JSON string holds as they are: printable ASCII but '"' and
+ * '\\' (jansson escapes only those and control characters here: no
+ * JSON_ENSURE_ASCII, no JSON_ESCAPE_SLASH; and ASCII is valid UTF-8). A
+ * table, since the writer tests every byte of every record. */
+static bool plain_table[256];
+static pthread_once_t plain_once = PTHREAD_ONCE_INIT;
+
+static void plain_init(void)
 {
-    bool plain = *key != '\0';
-    for (const char *k = key; *k && plain; k++)
-        plain = (*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') || *k == '_';
-    if (plain) {
-        buf_append_byte(out, '"');
-        buf_append_str(out, key);
-        buf_append_byte(out, '"');
-    } else {
-        json_t *k = json_string(key);
-        json_dump_callback(k, append_dumped, out, JSON_ENCODE_ANY | JSON_COMPACT);
-        json_decref(k);
-    }
-    buf_append_byte(out, ':');
+    for (int c = 0x20; c <= 0x7e; c++)
+        plain_table[c] = c != '"' && c != '\\';
 }
 
-/* Printable ASCII without '"' and '\\': its JSON string is itself in
- * quotes (jansson escapes only those two and control characters here: no
- * JSON_ENSURE_ASCII, no JSON_ESCAPE_SLASH), and it is valid UTF-8. Most
- * audit values are; anything else goes through jansson, whose per-character
+/* Plain (see plain_init): its JSON string is itself in quotes. Most audit
+ * values are; anything else goes through jansson, whose per-character
  * encoder was most of the writer's time. */
 static bool json_plain_len(const char *s, size_t *len)
 {
-    const char *p = s;
-    for (; *p; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e || *p == '"' || *p == '\\')
-            return false;
-    *len = (size_t)(p - s);
+    pthread_once(&plain_once, plain_init);
+    const unsigned char *p = (const unsigned char *)s;
+    while (plain_table[*p])
+        p++;
+    if (*p != '\0')
+        return false;
+    *len = (size_t)(p - (const unsigned char *)s);
     return true;
 }
 
@@ -149,6 +143,34 @@ static bool json_plain(const char *s)
 {
     size_t len;
     return json_plain_len(s, &len);
+}
+
+/* "text" (plain, len bytes) appended in its quotes, with what follows. */
+static void append_quoted(PgwBuf *out, const char *text, size_t len, const char *after,
+                          size_t after_len)
+{
+    buf_reserve(out, len + 2 + after_len);
+    uint8_t *o = out->data + out->len;
+    o[0] = '"';
+    memcpy(o + 1, text, len);
+    o[len + 1] = '"';
+    memcpy(o + len + 2, after, after_len);
+    out->len += len + 2 + after_len;
+}
+
+/* Keys are the program's own literals; one that is not plain (none is)
+ * still goes through the encoder. */
+static void append_key(PgwBuf *out, const char *key)
+{
+    size_t len;
+    if (*key != '\0' && json_plain_len(key, &len)) {
+        append_quoted(out, key, len, ":", 1);
+        return;
+    }
+    json_t *k = json_string(key);
+    json_dump_callback(k, append_dumped, out, JSON_ENCODE_ANY | JSON_COMPACT);
+    json_decref(k);
+    buf_append_byte(out, ':');
 }
 
 /* One field: a string (NULL: the integer num). A string jansson refuses
@@ -165,17 +187,18 @@ static void append_field(PgwBuf *out, bool *first, const char *key, const char *
     *first = false;
     append_key(out, key);
     if (plain) {
-        buf_reserve(out, len + 2);
-        uint8_t *o = out->data + out->len;
-        o[0] = '"';
-        memcpy(o + 1, str, len);
-        o[len + 1] = '"';
-        out->len += len + 2;
+        append_quoted(out, str, len, "", 0);
     } else if (v) {
         json_dump_callback(v, append_dumped, out, JSON_ENCODE_ANY | JSON_COMPACT);
         json_decref(v);
     } else {
-        buf_printf(out, "%" JSON_INTEGER_FORMAT, (json_int_t)num);
+        char digits[1 + PGW_UINT_DIGITS]; /* what jansson's "%lld" prints */
+        size_t n = 0;
+        if (num < 0)
+            digits[n++] = '-';
+        n += pgw_format_uint(digits + n,
+                             num < 0 ? 0ull - (unsigned long long)num : (unsigned long long)num);
+        buf_append(out, digits, n);
     }
 }
 
