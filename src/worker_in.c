@@ -6,10 +6,10 @@
  * relay's hot path that is one system call more per message each way (two
  * per statement, a tenth of what relaying it costs on a machine where a
  * system call takes a microsecond), and on a large result three system
- * calls (epoll_wait, ioctl, readv) per 4 kB. Here one readv per readiness
- * reads what the kernel has, up to IN_CHUNK, into the bufferevent's own
- * input, and again while each read filled its room, up to IN_MAX per turn,
- * so other connections on the loop still get their turn.
+ * calls (epoll_wait, ioctl, readv) per 4 kB. Here one read per readiness
+ * takes what the kernel has, up to IN_MAX (less when the high-water mark is
+ * nearer), and adds it to the bufferevent's own input; what is left waits
+ * for the next turn, so other connections on the loop get theirs.
  *
  * What the owner sees does not change: its data callback runs after bytes
  * were added, its end callback on end of file or a read error, reading
@@ -32,9 +32,8 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <stdlib.h>
-#include <sys/uio.h>
+#include <unistd.h>
 
-#define IN_CHUNK (16 * 1024) /* one read's room */
 #define IN_MAX (64 * 1024) /* what one turn reads at most */
 
 struct PgwIn {
@@ -70,48 +69,30 @@ static void in_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info
     (void)buf;
 }
 
-/* One readv of up to room bytes into the input: >0 bytes read, 0 end of
- * file, -1 error (errno; EAGAIN when nothing was there). */
+/* One read of up to room (at most IN_MAX) bytes into the input: >0 bytes
+ * read, 0 end of file, -1 error (errno; EAGAIN when nothing was there).
+ * The read goes to a buffer of the thread's and is added from there: read
+ * into the input itself it would need room reserved before the size is
+ * known, a 64 kB chain allocated for a 60-byte message; added, the chain
+ * is as big as what came (the copy is cheap beside the system call). */
 static ssize_t in_read(PgwIn *in, evutil_socket_t fd, size_t room)
 {
-    /* A socket bufferevent keeps its input's end frozen (only its own
-     * read may add there) and thaws it around that read: so do we. */
-    struct evbuffer_iovec vec[2];
-    evbuffer_unfreeze(in->buf, 0);
-    int nv = evbuffer_reserve_space(in->buf, (ev_ssize_t)room, vec, 2);
-    if (nv <= 0) {
-        evbuffer_freeze(in->buf, 0);
-        errno = ENOMEM;
-        return -1;
-    }
-    struct iovec iov[2];
-    size_t left = room;
-    int used = 0;
-    for (int i = 0; i < nv && left > 0; i++, used++) {
-        size_t n = vec[i].iov_len < left ? vec[i].iov_len : left;
-        iov[i].iov_base = vec[i].iov_base;
-        iov[i].iov_len = n;
-        left -= n;
-    }
+    static __thread uint8_t scratch[IN_MAX];
+    if (room > sizeof scratch)
+        room = sizeof scratch;
     ssize_t n;
     do
-        n = readv(fd, iov, used);
+        n = read(fd, scratch, room);
     while (n < 0 && errno == EINTR);
-    if (n <= 0) {
-        int saved = errno;
-        evbuffer_commit_space(in->buf, vec, 0);
-        evbuffer_freeze(in->buf, 0);
-        errno = saved;
+    if (n <= 0)
         return n;
-    }
-    size_t got = (size_t)n;
-    int commit = 0;
-    for (int i = 0; i < used && got > 0; i++, commit++) {
-        vec[i].iov_len = got < iov[i].iov_len ? got : iov[i].iov_len;
-        got -= vec[i].iov_len;
-    }
-    evbuffer_commit_space(in->buf, vec, commit);
+    /* A socket bufferevent keeps its input's end frozen (only its own read
+     * may add there) and thaws it around that read: so do we. */
+    evbuffer_unfreeze(in->buf, 0);
+    int rc = evbuffer_add(in->buf, scratch, (size_t)n);
     evbuffer_freeze(in->buf, 0);
+    if (rc != 0)
+        abort(); /* out of memory: fatal everywhere in pgwarden */
     return n;
 }
 
@@ -122,7 +103,7 @@ static void in_ready(evutil_socket_t fd, short what, void *arg)
     bool added = false;
     short end = 0;
     while (total < IN_MAX) {
-        size_t room = IN_CHUNK;
+        size_t room = IN_MAX - total;
         if (in->high) {
             size_t have = evbuffer_get_length(in->buf);
             if (have >= in->high)
