@@ -780,12 +780,7 @@ static void backend_broken(PgwBackend *b, const char *why)
 
 static void backend_reads(PgwBackend *b, bool on)
 {
-    if (b->in)
-        worker_in_enable(b->in, on);
-    else if (on)
-        bufferevent_enable(b->bev, EV_READ);
-    else
-        bufferevent_disable(b->bev, EV_READ);
+    worker_in_reads(b->in, b->bev, on);
 }
 
 static void backend_in_data(void *arg)

@@ -180,12 +180,7 @@ static void client_in_end(void *arg, short what)
 
 static void client_reads(PgwClient *c, bool on)
 {
-    if (c->in)
-        worker_in_enable(c->in, on);
-    else if (on)
-        bufferevent_enable(c->bev, EV_READ);
-    else
-        bufferevent_disable(c->bev, EV_READ);
+    worker_in_reads(c->in, c->bev, on);
 }
 
 static void client_read_mark(PgwClient *c, size_t high)

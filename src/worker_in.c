@@ -175,3 +175,13 @@ void worker_in_set_high(PgwIn *in, size_t high)
     in->high = high;
     in_arm(in);
 }
+
+void worker_in_reads(PgwIn *in, struct bufferevent *bev, bool on)
+{
+    if (in)
+        worker_in_enable(in, on);
+    else if (on)
+        bufferevent_enable(bev, EV_READ);
+    else
+        bufferevent_disable(bev, EV_READ);
+}

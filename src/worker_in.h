@@ -28,6 +28,9 @@ void worker_in_free(PgwIn *in);
 /* Read the socket (true) or not (false); bufferevent_enable/disable's
  * EV_READ. */
 void worker_in_enable(PgwIn *in, bool on);
+/* Reads on or off for a connection that has a reader (in) or, on TLS, lets
+ * libevent read (in NULL: bev's own EV_READ). */
+void worker_in_reads(PgwIn *in, struct bufferevent *bev, bool on);
 /* Stop reading while the input holds high bytes or more, and go on when it
  * holds fewer; 0: no bound. bufferevent_setwatermark's EV_READ high mark. */
 void worker_in_set_high(PgwIn *in, size_t high);
