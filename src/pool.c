@@ -61,6 +61,7 @@ struct PgwPoolWait {
     const PgwPoolWaitOps *ops;
     void *owner; /* NULL once answered or withdrawn (worker's thread only) */
     int refs; /* atomic */
+    unsigned passed_over; /* times a later local waiter went first (under the lock) */
     struct PgwPoolWait *next; /* the queue */
 };
 
@@ -414,16 +415,39 @@ void pool_discard(PgwPool *p, PgwBackend *b)
 
 /* ---------- the backends' home ---------- */
 
-/* The first waiter, when it waits on the session's own worker (NULL
- * otherwise); it leaves the queue. Called with the lock held. */
+/* A waiter on the session's own worker, which leaves the queue; NULL when
+ * there is none near the front. Called with the lock held.
+ *
+ * The first waiter when it is local. Otherwise one of the next few, since
+ * handing the session to another worker costs a detach, a mail and an
+ * attach (two epoll_ctl and a wake-up of that worker's thread): with two
+ * workers and a full pool, taking only the head made every other
+ * transaction migrate. Fairness stays bounded: the head of the queue is
+ * passed over at most LOCAL_PASS_MAX times, then served whatever its
+ * worker, so every waiter is served, at most LOCAL_PASS_MAX hand-overs
+ * later per waiter ahead of it than FIFO order would serve it. */
+#define LOCAL_LOOKAHEAD 8
+#define LOCAL_PASS_MAX 4
+
 static PgwPoolWait *local_waiter_locked(PgwPool *p, const PgwBackend *b)
 {
-    PgwPoolWait *t = p->waiters;
+    PgwPoolWait *head = p->waiters, *prev = NULL, *t = head;
+    for (int i = 0; t && i < LOCAL_LOOKAHEAD; i++, prev = t, t = t->next) {
+        if (t->worker == b->worker)
+            break;
+        if (t == head && head->passed_over >= LOCAL_PASS_MAX)
+            return NULL; /* the head's turn has come */
+    }
     if (!t || t->worker != b->worker)
         return NULL;
-    p->waiters = t->next;
-    if (!p->waiters)
-        p->waiters_tail = NULL;
+    if (prev) {
+        prev->next = t->next;
+        head->passed_over++;
+    } else {
+        p->waiters = t->next;
+    }
+    if (p->waiters_tail == t)
+        p->waiters_tail = prev;
     p->nwaiting--;
     t->next = NULL;
     return t;
