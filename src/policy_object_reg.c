@@ -11,12 +11,14 @@
  * narrowed to pg_catalog (and a qualified name requoted into one
  * identifier), which fails with the error a missing name gets. For the
  * kinds whose names carry a schema and whose catalog has no set of its own
- * (operators, collations, text search configurations and dictionaries) the
- * schema part is checked first, at run time, against the visible schema
- * set: a name in a schema the tenant cannot see is never looked up there
- * (the lookup would tell an existing schema from a missing one, 42704
- * against 3F000, or fail on the backend role's USAGE, 42501) but goes
- * straight to the failing second lookup. Literals never get that far:
+ * (operators, collations, text search configurations and dictionaries),
+ * and as well for relations, types and functions, whose sets would catch
+ * the object but not the lookup on the way to it, the schema part is
+ * checked first, at run time, against the visible schema set: a name in a
+ * schema the tenant cannot see is never looked up there (the lookup would
+ * tell an existing schema from a missing one, 42704 against 3F000, or fail
+ * on the backend role's USAGE, 42501) but goes straight to the failing
+ * second lookup, and to_reg* answers NULL without looking. Literals never get that far:
  * policy_object.c answers a hidden schema in a literal with PostgreSQL's own
  * 3F000 before the statement runs.
  *
@@ -56,6 +58,16 @@ bool policy_object_reg_by_rule(const char *regtype)
 {
     return policy_object_reg_operator(regtype) || strcmp(regtype, "regconfig") == 0 ||
            strcmp(regtype, "regdictionary") == 0 || strcmp(regtype, "regcollation") == 0;
+}
+
+/* Every reg type whose names may be schema-qualified: those above, and
+ * relations, types and functions, which have sets of their own. Their
+ * run-time lookups check the schema part first (see the file's prose). */
+static bool reg_qualified(const char *regtype)
+{
+    return policy_object_reg_by_rule(regtype) || strcmp(regtype, "regclass") == 0 ||
+           strcmp(regtype, "regtype") == 0 || strcmp(regtype, "regproc") == 0 ||
+           strcmp(regtype, "regprocedure") == 0;
 }
 
 /* The schema a name of that reg type is qualified with, as the input
@@ -174,11 +186,15 @@ int policy_object_wrap_resolve(Rewrite *rw, PgQuery__Node **slot, const char *re
         }
         buf_printf(&b, ") THEN %s ", stl);
     }
-    if (policy_object_reg_by_rule(regtype)) {
+    if (reg_qualified(regtype)) {
         /* A name qualified with a schema the tenant cannot see: never looked
          * up there (which would tell an existing schema from a missing one,
-         * or fail on the backend role's privileges), but as the whole name
-         * in pg_catalog, which fails as a missing object does. */
+         * 42704 against 3F000 -- '$1::regtype' with 'hush.t' and 'nosuch.t'
+         * did -- or fail on the backend role's privileges, 42501), but as
+         * the whole name in pg_catalog, which fails as a missing object
+         * does. A missing schema is not visible either, so both answer the
+         * same 42704 (PostgreSQL says 3F000 for the missing one: the one
+         * way a run-time value reads differently from PostgreSQL). */
         buf_append_str(&b, "WHEN NOT ");
         append_schema_visible(&b, regtype, "pgwarden_v.x::pg_catalog.text");
         buf_printf(&b, " THEN %s ", stl);
@@ -206,7 +222,7 @@ int policy_object_wrap_resolve(Rewrite *rw, PgQuery__Node **slot, const char *re
 int policy_object_wrap_to_reg(Rewrite *rw, PgQuery__Node **slot, const char *regtype,
                               const char *set)
 {
-    if (policy_object_reg_by_rule(regtype)) {
+    if (reg_qualified(regtype)) {
         /* The schema is checked first: to_regoper('hidden.+') never looks
          * in a schema the tenant cannot see (the lookup would fail on the
          * backend role's USAGE, telling it exists). The guard is inside
