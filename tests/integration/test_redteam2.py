@@ -248,6 +248,31 @@ def test_acl_literals_answer_alike_for_hidden_and_missing_roles(session, sql):
     assert raw.run("simple", "SELECT 1").rows == [("1",)]
 
 
+# The same with the text bound to an untyped parameter: the backend infers
+# aclitem (or aclitem[]) and reads the Bind value with aclitem's input,
+# after the policy has seen the statement and without its seeing the value.
+ACL_PARAMETERS = [
+    ("SELECT c.relacl @> $1 FROM pg_class c WHERE c.relname = 'orders'", "{r}"),
+    ("SELECT count(*) FROM aclexplode($1)", "{{{r}}}"),
+    ("SELECT $1 = ANY (c.relacl) FROM pg_class c WHERE c.relname = 'orders'", "{r}"),
+]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "an untyped parameter the backend infers as aclitem reads its Bind value with aclitem's "
+    "input (a hidden role answers, a missing one fails 42704); the policy never sees the "
+    "value. Fix in the statement pipeline: refuse a statement whose ParameterDescription has "
+    "aclitem or aclitem[] (or check the Bind value with policy_object_acl_literal_resolves)"))
+@pytest.mark.parametrize("sql, value", ACL_PARAMETERS, ids=[s[:40] for s, _ in ACL_PARAMETERS])
+def test_acl_parameters_answer_alike_for_hidden_and_missing_roles(session, sql, value):
+    raw = session("extended")
+    answers = []
+    for role in ("postgres", "nosuch_rt2"):
+        out = raw.run("extended", sql, [value.format(r=f"{role}=r/postgres")])
+        answers.append((bool(out.errors), out.sqlstate))
+    assert answers[0] == answers[1], f"hidden role {answers[0]}, missing role {answers[1]}"
+
+
 # Literals that read as ACL text but look up no role (an invalid privilege
 # letter comes first, or only a predefined role is named), or are typed:
 # they run as on PostgreSQL. (A bare 'mode=a' is refused: read as an ACL
