@@ -43,16 +43,33 @@
 
 typedef struct Field {
     const char *key; /* a string literal at every call site */
-    char *str; /* NULL: an integer */
+    size_t off; /* where the string starts in the record's text; FIELD_INT: an integer */
     int64_t num;
 } Field;
+#define FIELD_INT SIZE_MAX
+
+/* A record is one allocation plus one buffer of text: its fields sit in
+ * the record (a record has about a dozen; more grow the array) and their
+ * strings one after the other in text, so a statement costs the event loop
+ * two allocations, not one per field, and the writer two frees (of memory
+ * another thread allocated, which glibc makes dearer than its own). A
+ * field set again points at its new copy; the old one stays in text,
+ * unused, until the record goes. */
+#define FIELDS_INLINE 20
 
 struct PgwAudit {
     int64_t start_usec;
     size_t n, cap;
-    Field *f;
+    Field *f; /* inline, or on the heap past FIELDS_INLINE */
+    PgwBuf text;
     struct PgwAudit *next;
+    Field inline_f[FIELDS_INLINE];
 };
+
+static const char *field_str(const PgwAudit *a, const Field *f)
+{
+    return f->off == FIELD_INT ? NULL : (const char *)a->text.data + f->off;
+}
 
 static struct {
     pthread_mutex_t mu;
@@ -81,9 +98,9 @@ static int64_t now_usec(void)
 
 static void record_free(PgwAudit *a)
 {
-    for (size_t i = 0; i < a->n; i++)
-        free(a->f[i].str);
-    free(a->f);
+    if (a->f != a->inline_f)
+        free(a->f);
+    buf_free(&a->text);
     free(a);
 }
 
@@ -172,18 +189,17 @@ static void format_record(PgwBuf *out, const PgwAudit *a)
             time_field = &a->f[i];
     bool first = true;
     buf_append_byte(out, '{');
-    json_t *check = time_field && time_field->str && !json_plain(time_field->str)
-                        ? json_string(time_field->str)
-                        : NULL;
-    bool time_ok = time_field && (!time_field->str || json_plain(time_field->str) || check);
+    const char *time_str = time_field ? field_str(a, time_field) : NULL;
+    json_t *check = time_str && !json_plain(time_str) ? json_string(time_str) : NULL;
+    bool time_ok = time_field && (!time_str || json_plain(time_str) || check);
     json_decref(check); /* a value json_object_set_new refused left the stamp */
     if (time_ok)
-        append_field(out, &first, "time", time_field->str, time_field->num);
+        append_field(out, &first, "time", time_str, time_field->num);
     else
         append_field(out, &first, "time", ts, 0);
     for (size_t i = 0; i < a->n; i++)
         if (&a->f[i] != time_field)
-            append_field(out, &first, a->f[i].key, a->f[i].str, a->f[i].num);
+            append_field(out, &first, a->f[i].key, field_str(a, &a->f[i]), a->f[i].num);
     buf_append_str(out, "}\n");
 }
 
@@ -301,21 +317,31 @@ bool audit_enabled(void)
 
 /* ---------- records, on the event loops ---------- */
 
-static void set_field(PgwAudit *a, const char *key, char *str, int64_t num)
+/* str (NULL: the integer num) is copied into the record's text. */
+static void set_field(PgwAudit *a, const char *key, const char *str, int64_t num)
 {
+    size_t off = FIELD_INT;
+    if (str) {
+        off = a->text.len;
+        buf_append(&a->text, str, strlen(str) + 1);
+    }
     for (size_t i = 0; i < a->n; i++) {
         if (strcmp(a->f[i].key, key) == 0) {
-            free(a->f[i].str);
-            a->f[i].str = str;
+            a->f[i].off = off;
             a->f[i].num = num;
             return;
         }
     }
     if (a->n == a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 16;
-        a->f = pgw_realloc(a->f, a->cap * sizeof *a->f);
+        a->cap *= 2;
+        if (a->f == a->inline_f) {
+            a->f = pgw_malloc(a->cap * sizeof *a->f);
+            memcpy(a->f, a->inline_f, a->n * sizeof *a->f);
+        } else {
+            a->f = pgw_realloc(a->f, a->cap * sizeof *a->f);
+        }
     }
-    a->f[a->n++] = (Field){key, str, num};
+    a->f[a->n++] = (Field){key, off, num};
 }
 
 PgwAudit *audit_begin(const char *user, const char *tenant, const char *client_addr,
@@ -323,7 +349,15 @@ PgwAudit *audit_begin(const char *user, const char *tenant, const char *client_a
 {
     if (!audit_enabled())
         return NULL;
-    PgwAudit *a = pgw_calloc(1, sizeof *a);
+    PgwAudit *a = pgw_malloc(sizeof *a);
+    a->n = 0;
+    a->cap = FIELDS_INLINE;
+    a->f = a->inline_f;
+    a->next = NULL;
+    buf_init(&a->text);
+    /* Room for the usual fields at once: the statement twice (sql,
+     * rewritten) and a few hundred bytes of names and reasons. */
+    buf_reserve(&a->text, 2 * strlen(sql ? sql : "") + 512);
     a->start_usec = now_usec();
     audit_set_str(a, "user", user);
     audit_set_str(a, "tenant", tenant);
@@ -337,7 +371,7 @@ PgwAudit *audit_begin(const char *user, const char *tenant, const char *client_a
 void audit_set_str(PgwAudit *a, const char *key, const char *value)
 {
     if (a && value)
-        set_field(a, key, pgw_strdup(value), 0);
+        set_field(a, key, value, 0);
 }
 
 void audit_set_int(PgwAudit *a, const char *key, int64_t value)
