@@ -24,8 +24,8 @@ conn_settings = sys.argv[7] if len(sys.argv) > 7 else ""
 # The options that change the driver's catalog SQL: Parse=1 parses each
 # SELECT and looks its columns up (SQLDescribeCol's nullability and base
 # table), ShowOidColumn/FakeOidIndex add the oid pseudo-column and index,
-# RowVersioning adds xmin to SQLSpecialColumns, ShowSystemTables lists
-# pg_catalog's tables as TABLEs.
+# RowVersioning adds xmin to SQLSpecialColumns (and SQLColumns), and
+# ShowSystemTables lists pg_catalog's tables as TABLEs.
 options = sys.argv[8] if len(sys.argv) > 8 else ""
 conn = pyodbc.connect(
     "Driver={PostgreSQL Unicode};"
