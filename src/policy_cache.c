@@ -113,14 +113,17 @@ static char *cache_key(const PgwPolicyCtx *ctx, const char *sql, size_t *len)
     buf_init(&b);
     size_t tlen = strlen(ctx->tenant->name), slen = strlen(sql);
     buf_reserve(&b, 48 + 11 * ctx->nparam_types + tlen + slen);
-    char num[32];
-    int n = snprintf(num, sizeof num, "%u/%lu/%c%zu:", ctx->cfg->version,
-                     schema_generation(ctx->schema), ctx->params_are_literals ? 'L' : 'P',
-                     ctx->nparam_types);
-    buf_append(&b, num, (size_t)n);
+    char num[PGW_UINT_DIGITS];
+    buf_append(&b, num, pgw_format_uint(num, ctx->cfg->version));
+    buf_append_byte(&b, '/');
+    buf_append(&b, num, pgw_format_uint(num, schema_generation(ctx->schema)));
+    buf_append_byte(&b, '/');
+    buf_append_byte(&b, ctx->params_are_literals ? 'L' : 'P');
+    buf_append(&b, num, pgw_format_uint(num, ctx->nparam_types));
+    buf_append_byte(&b, ':');
     for (size_t i = 0; i < ctx->nparam_types && ctx->param_types != NULL; i++) {
-        n = snprintf(num, sizeof num, "%u,", ctx->param_types[i]);
-        buf_append(&b, num, (size_t)n);
+        buf_append(&b, num, pgw_format_uint(num, ctx->param_types[i]));
+        buf_append_byte(&b, ',');
     }
     buf_append_byte(&b, '/');
     buf_append(&b, ctx->tenant->name, strlen(ctx->tenant->name) + 1);
