@@ -34,6 +34,7 @@ struct PgwObjectState {
     Names ranges; /* relation names and aliases in FROM */
     Names ctes; /* names of the statement's own CTEs */
     bool all_columns; /* *, t.*, NATURAL, column aliases, a whole-row reference */
+    bool acl_literal; /* an untyped literal aclitem input would look a role up in */
 };
 
 /* The statement's state, made on first use. */
@@ -65,6 +66,9 @@ bool policy_object_reg_by_rule(const char *regtype);
  * reg* type, aclitem, or such a row type)? */
 bool policy_object_rowtype_resolves_names(const PgwSchema *sch, const char *schema,
                                           const char *name);
+/* Could an untyped string literal, read as aclitem or aclitem[] input,
+ * look up a role name other than PUBLIC's or a predefined role's? */
+bool policy_object_acl_literal_resolves(const char *text);
 /* X read as a cast to regtype would, kept when in answer (a FROM-item
  * template); hidden and missing names fail alike. */
 PGW_WUR int policy_object_wrap_resolve(Rewrite *rw, PgQuery__Node **slot, const char *regtype,

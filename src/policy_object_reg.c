@@ -11,12 +11,14 @@
  * narrowed to pg_catalog (and a qualified name requoted into one
  * identifier), which fails with the error a missing name gets. For the
  * kinds whose names carry a schema and whose catalog has no set of its own
- * (operators, collations, text search configurations and dictionaries) the
- * schema part is checked first, at run time, against the visible schema
- * set: a name in a schema the tenant cannot see is never looked up there
- * (the lookup would tell an existing schema from a missing one, 42704
- * against 3F000, or fail on the backend role's USAGE, 42501) but goes
- * straight to the failing second lookup. Literals never get that far:
+ * (operators, collations, text search configurations and dictionaries),
+ * and as well for relations, types and functions, whose sets would catch
+ * the object but not the lookup on the way to it, the schema part is
+ * checked first, at run time, against the visible schema set: a name in a
+ * schema the tenant cannot see is never looked up there (the lookup would
+ * tell an existing schema from a missing one, 42704 against 3F000, or fail
+ * on the backend role's USAGE, 42501) but goes straight to the failing
+ * second lookup, and to_reg* answers NULL without looking. Literals never get that far:
  * policy_object.c answers a hidden schema in a literal with PostgreSQL's own
  * 3F000 before the statement runs.
  *
@@ -31,7 +33,11 @@
  *
  * The same concern from the other side, at the end of the file: the row
  * types whose input looks names up through a field (a reg* or aclitem
- * column), which no wrapper can check and the policy refuses outright.
+ * column), which no wrapper can check and the policy refuses outright; and
+ * untyped string literals the backend may read as aclitem (relacl @>
+ * 'role=r/grantor'), read here as aclitem input would read them, and
+ * refused (policy_object_stmt.c) when that input could look up a role
+ * other than PUBLIC or a predefined one.
  */
 #include "policy.h"
 #include "policy_int.h"
@@ -56,6 +62,16 @@ bool policy_object_reg_by_rule(const char *regtype)
 {
     return policy_object_reg_operator(regtype) || strcmp(regtype, "regconfig") == 0 ||
            strcmp(regtype, "regdictionary") == 0 || strcmp(regtype, "regcollation") == 0;
+}
+
+/* Every reg type whose names may be schema-qualified: those above, and
+ * relations, types and functions, which have sets of their own. Their
+ * run-time lookups check the schema part first (see the file's prose). */
+static bool reg_qualified(const char *regtype)
+{
+    return policy_object_reg_by_rule(regtype) || strcmp(regtype, "regclass") == 0 ||
+           strcmp(regtype, "regtype") == 0 || strcmp(regtype, "regproc") == 0 ||
+           strcmp(regtype, "regprocedure") == 0;
 }
 
 /* The schema a name of that reg type is qualified with, as the input
@@ -174,11 +190,15 @@ int policy_object_wrap_resolve(Rewrite *rw, PgQuery__Node **slot, const char *re
         }
         buf_printf(&b, ") THEN %s ", stl);
     }
-    if (policy_object_reg_by_rule(regtype)) {
+    if (reg_qualified(regtype)) {
         /* A name qualified with a schema the tenant cannot see: never looked
          * up there (which would tell an existing schema from a missing one,
-         * or fail on the backend role's privileges), but as the whole name
-         * in pg_catalog, which fails as a missing object does. */
+         * 42704 against 3F000 -- '$1::regtype' with 'hush.t' and 'nosuch.t'
+         * did -- or fail on the backend role's privileges, 42501), but as
+         * the whole name in pg_catalog, which fails as a missing object
+         * does. A missing schema is not visible either, so both answer the
+         * same 42704 (PostgreSQL says 3F000 for the missing one: the one
+         * way a run-time value reads differently from PostgreSQL). */
         buf_append_str(&b, "WHEN NOT ");
         append_schema_visible(&b, regtype, "pgwarden_v.x::pg_catalog.text");
         buf_printf(&b, " THEN %s ", stl);
@@ -206,7 +226,7 @@ int policy_object_wrap_resolve(Rewrite *rw, PgQuery__Node **slot, const char *re
 int policy_object_wrap_to_reg(Rewrite *rw, PgQuery__Node **slot, const char *regtype,
                               const char *set)
 {
-    if (policy_object_reg_by_rule(regtype)) {
+    if (reg_qualified(regtype)) {
         /* The schema is checked first: to_regoper('hidden.+') never looks
          * in a schema the tenant cannot see (the lookup would fail on the
          * backend role's USAGE, telling it exists). The guard is inside
@@ -320,4 +340,161 @@ bool policy_object_rowtype_resolves_names(const PgwSchema *sch, const char *sche
                                           const char *name)
 {
     return rowtype_resolves(sch, schema, name, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* String literals the backend may read as ACL items                          */
+/* ------------------------------------------------------------------------ */
+
+/* An untyped string literal takes the type its context asks for, and the
+ * backend reads it with that type's input function while it analyses the
+ * statement, before any rewrite of ours runs: relacl @> 'r=r/g',
+ * aclexplode('{...}'), COALESCE(relacl, '{...}'), '...' = ANY(relacl) read
+ * it as aclitem (or aclitem[]), whose input looks both role names up:
+ * "role ... does not exist" for a missing role, success for a hidden one.
+ * The policy does not know the context's type (that would take the
+ * backend's operator resolution), so it reads the text instead, the way
+ * aclitem's input (acl.c, aclparse) does, and asks whether that input
+ * could look a role up: [group|user] NAME, '=', privilege letters, then
+ * the grantee's lookup, then '/' NAME and the grantor's. A text that fails
+ * before the first lookup (most text does: 'a=b' has an invalid privilege
+ * letter, 'k: v' no '=') answers alike for every role and is let through.
+ * One that would look a name up is let through only when every name it
+ * would look up is a predefined role (pg_*, which no user may create) or
+ * PUBLIC (empty); otherwise it is refused, whatever the context turns out
+ * to be, so the refusal itself depends on the text alone and tells nothing.
+ * Both readings are checked: the text as one item, and as an array of
+ * items (the brace syntax, quotes and backslashes as array input reads
+ * them); an array the reader cannot follow is refused when it holds a '='.
+ * Over-approximations fail towards a refusal: bytes above 127 count as
+ * name characters and never as privilege letters. */
+
+#define ACL_NAME_MAX 64
+
+/* acl.c's getid: an identifier, double quotes allowed ("" for a quote),
+ * surrounding white space skipped. *toolong when over NAMEDATALEN - 1
+ * (the backend fails there, before any lookup). */
+static const char *acl_getid(const char *s, char *name, bool *toolong)
+{
+    size_t len = 0;
+    bool quoted = false;
+    *toolong = false;
+    while (*s == ' ' || (*s >= '\t' && *s <= '\r'))
+        s++;
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (!quoted && !(c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                         (c >= 'A' && c <= 'Z') || c == '_' || c == '"'))
+            break;
+        if (c == '"') {
+            if (s[1] != '"') {
+                quoted = !quoted;
+                continue;
+            }
+            s++;
+        }
+        if (len >= ACL_NAME_MAX - 1) {
+            *toolong = true;
+            break;
+        }
+        name[len++] = *s;
+    }
+    name[len] = '\0';
+    while (*s == ' ' || (*s >= '\t' && *s <= '\r'))
+        s++;
+    return s;
+}
+
+/* A name every tenant may see looked up: PUBLIC, or a predefined role. */
+static bool acl_name_harmless(const char *name)
+{
+    return name[0] == '\0' || strncmp(name, "pg_", 3) == 0;
+}
+
+/* Would aclitem's input, reading s, look up a name that is not harmless? */
+static bool acl_item_resolves(const char *s)
+{
+    char name[ACL_NAME_MAX];
+    bool toolong;
+    s = acl_getid(s, name, &toolong);
+    if (toolong)
+        return false; /* "identifier too long", before any lookup */
+    if (*s != '=') {
+        if (strcmp(name, "group") != 0 && strcmp(name, "user") != 0)
+            return false; /* "unrecognized key word" */
+        s = acl_getid(s, name, &toolong);
+        if (toolong || name[0] == '\0' || *s != '=')
+            return false;
+    }
+    for (s++; (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '*'; s++)
+        if (strchr("arwdDxtXUCTcsAm*", *s) == NULL)
+            return false; /* "invalid mode character" */
+    if (!acl_name_harmless(name))
+        return true; /* the grantee is looked up */
+    if (*s != '/')
+        return false;
+    s = acl_getid(s + 1, name, &toolong);
+    return !toolong && !acl_name_harmless(name); /* the grantor */
+}
+
+/* The text as array input: every element read as an item. -1 when the
+ * text is no array this reader can follow. */
+static int acl_array_resolves(const char *s)
+{
+    while (*s == ' ' || (*s >= '\t' && *s <= '\r'))
+        s++;
+    if (*s == '[') { /* dimension decoration: [1:2]={...} */
+        s = strchr(s, '=');
+        if (s == NULL)
+            return -1;
+        s++;
+        while (*s == ' ' || (*s >= '\t' && *s <= '\r'))
+            s++;
+    }
+    if (*s != '{')
+        return 0; /* not an array: the single-item reading covers it */
+    PgwBuf elem;
+    buf_init(&elem);
+    int depth = 0, rc = 0;
+    bool quoted = false;
+    for (; *s != '\0' && rc == 0; s++) {
+        char c = *s;
+        if (c == '\\' && s[1] != '\0') {
+            buf_append_byte(&elem, (uint8_t) * ++s);
+            continue;
+        }
+        if (quoted) {
+            if (c == '"')
+                quoted = false;
+            else
+                buf_append_byte(&elem, (uint8_t)c);
+            continue;
+        }
+        if (c == '"') {
+            quoted = true;
+        } else if (c == '{') {
+            depth++;
+        } else if (c == '}' || c == ',') {
+            char *text = buf_steal_str(&elem);
+            if (acl_item_resolves(text))
+                rc = 1;
+            free(text);
+            buf_init(&elem);
+            if (c == '}' && --depth < 0)
+                rc = -1;
+        } else {
+            buf_append_byte(&elem, (uint8_t)c);
+        }
+    }
+    if (rc == 0 && (quoted || depth != 0))
+        rc = -1;
+    buf_free(&elem);
+    return rc;
+}
+
+bool policy_object_acl_literal_resolves(const char *text)
+{
+    if (text == NULL || strchr(text, '=') == NULL)
+        return false; /* both readings fail before any lookup */
+    return acl_item_resolves(text) || acl_array_resolves(text) != 0;
 }

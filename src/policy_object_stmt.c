@@ -195,6 +195,109 @@ static int read_settings_view(Rewrite *rw, PgQuery__Node **slot)
     return 0;
 }
 
+/* Contexts that type an untyped literal as text whatever the other
+ * operand is, so aclitem's input never reads it (see policy_object_reg.c):
+ * LIKE, ILIKE, SIMILAR TO and the regular-expression operators but ~
+ * (which is also aclitem[] ~ aclitem), for which every candidate takes
+ * text, name, bpchar or bytea. */
+static bool acl_literal_context_typed_expr(const PgQuery__AExpr *e)
+{
+    if (e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_LIKE ||
+        e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_ILIKE ||
+        e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_SIMILAR)
+        return true;
+    if (e->kind != PG_QUERY__A__EXPR__KIND__AEXPR_OP || e->n_name != 1)
+        return false;
+    static const char *const ops[] = {"~*", "!~", "!~*", "~~", "~~*", "!~~", "!~~*"};
+    const char *op = policy_string_value(e->name[0]);
+    for (size_t i = 0; op != NULL && i < PGW_ARRAY_LEN(ops); i++)
+        if (strcmp(op, ops[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Built-in functions none of whose candidates takes aclitem, aclitem[] or
+ * a polymorphic type from the given argument on: a literal argument there
+ * is text (or of "any", passed as it is), never an ACL item. pgAdmin
+ * reads reloptions with substring(... FROM 'fillfactor=([0-9]*)'). The
+ * number of arguments past the end when the call is none of them. */
+static size_t acl_literal_first_typed_arg(const PgQuery__FuncCall *fc)
+{
+    static const struct {
+        const char *name;
+        size_t first;
+    } funcs[] = {
+        {"substring", 0},
+        {"substr", 0},
+        {"regexp_match", 0},
+        {"regexp_matches", 0},
+        {"regexp_replace", 0},
+        {"regexp_split_to_array", 0},
+        {"regexp_split_to_table", 0},
+        {"regexp_like", 0},
+        {"regexp_count", 0},
+        {"regexp_instr", 0},
+        {"regexp_substr", 0},
+        {"split_part", 0},
+        {"strpos", 0},
+        {"position", 0},
+        {"replace", 0},
+        {"translate", 0},
+        {"to_char", 0},
+        {"to_date", 0},
+        {"to_timestamp", 0},
+        {"to_number", 0},
+        {"lpad", 0},
+        {"rpad", 0},
+        {"ltrim", 0},
+        {"rtrim", 0},
+        {"btrim", 0},
+        {"starts_with", 0},
+        {"left", 0},
+        {"right", 0},
+        {"format", 0},
+        {"concat", 0},
+        {"concat_ws", 0},
+        {"like_escape", 0},
+        {"similar_to_escape", 0},
+        {"string_to_array", 0},
+        {"array_to_string", 1},
+    };
+    const char *name =
+        fc->n_funcname > 0 ? policy_string_value(fc->funcname[fc->n_funcname - 1]) : NULL;
+    const char *schema = fc->n_funcname == 2 ? policy_string_value(fc->funcname[0]) : NULL;
+    if (name == NULL || fc->n_funcname > 2 ||
+        (fc->n_funcname == 2 && (schema == NULL || strcmp(schema, "pg_catalog") != 0)) ||
+        fc->agg_star || fc->func_variadic)
+        return fc->n_args;
+    for (size_t i = 0; i < PGW_ARRAY_LEN(funcs); i++)
+        if (strcmp(funcs[i].name, name) == 0)
+            return funcs[i].first;
+    return fc->n_args;
+}
+
+static int prepass(PgQuery__Node **slot, void *arg);
+
+/* The node's children walked by prepass with the untyped literals among
+ * slots (a context that types them) set aside and put back. */
+static int prepass_without_literals(PgQuery__Node **slot, PgQuery__Node **slots[], size_t n,
+                                    void *arg)
+{
+    PgQuery__Node *kept[64];
+    for (size_t i = 0; i < n; i++) {
+        kept[i] = *slots[i];
+        if (kept[i] != NULL && NODE(kept[i], A_CONST))
+            *slots[i] = NULL;
+        else
+            kept[i] = NULL;
+    }
+    int rc = policy_walk_children(policy_walk_inner(*slot), prepass, arg);
+    for (size_t i = 0; i < n; i++)
+        if (kept[i] != NULL)
+            *slots[i] = kept[i];
+    return rc;
+}
+
 static int prepass(PgQuery__Node **slot, void *arg)
 {
     Prepass *pp = arg;
@@ -276,6 +379,46 @@ static int prepass(PgQuery__Node **slot, void *arg)
             policy_object_replace_node(slot, lit);
             return 0;
         }
+        break;
+    case PG_QUERY__NODE__NODE_A_EXPR:
+        if (acl_literal_context_typed_expr(n->a_expr)) {
+            /* Its literal operands are text: walked as everything else,
+             * but not as untyped literals (set aside while walking). */
+            PgQuery__Node **sides[2] = {&n->a_expr->lexpr, &n->a_expr->rexpr};
+            return prepass_without_literals(slot, sides, 2, arg);
+        }
+        break;
+    case PG_QUERY__NODE__NODE_FUNC_CALL: {
+        PgQuery__FuncCall *fc = n->func_call;
+        size_t first = acl_literal_first_typed_arg(fc);
+        if (first < fc->n_args) {
+            PgQuery__Node **args[64];
+            size_t k = 0;
+            for (size_t i = first; i < fc->n_args && k < PGW_ARRAY_LEN(args); i++)
+                args[k++] = &fc->args[i];
+            return prepass_without_literals(slot, args, k, arg);
+        }
+        break;
+    }
+    case PG_QUERY__NODE__NODE_TYPE_CAST: {
+        /* 'text'::type: the literal has the cast's type, never the one
+         * its context would give it (a cast to aclitem is refused by
+         * policy_object_check_type_name); only a cast to unknown leaves
+         * it untyped. The rest of the cast is walked as usual. */
+        const PgQuery__TypeCast *tc = n->type_cast;
+        const PgQuery__TypeName *tn = tc->type_name;
+        const char *tname =
+            tn != NULL && tn->n_names > 0 ? policy_string_value(tn->names[tn->n_names - 1]) : NULL;
+        if (NODE(tc->arg, A_CONST) && tname != NULL && strcmp(tname, "unknown") != 0)
+            return 0;
+        break;
+    }
+    case PG_QUERY__NODE__NODE_A_CONST:
+        /* Refused in policy_object_finish, so every other check (which
+         * may refuse with a more telling error) comes first. */
+        if (n->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL && n->a_const->sval != NULL &&
+            policy_object_acl_literal_resolves(n->a_const->sval->sval))
+            pp->st->acl_literal = true;
         break;
     case PG_QUERY__NODE__NODE_PREPARE_STMT: {
         Walk w = {.rw = rw};
@@ -492,6 +635,7 @@ int policy_object_prepare(Rewrite *rw, PgQuery__Node **stmt)
     names_clear(&st->ranges);
     names_clear(&st->ctes);
     st->all_columns = false;
+    st->acl_literal = false;
     st->cat.column_used = statement_reads_column;
     st->cat.column_arg = st;
     if (!st->params_checked) {
@@ -523,6 +667,12 @@ int policy_object_prepare(Rewrite *rw, PgQuery__Node **stmt)
 int policy_object_finish(Rewrite *rw, PgQuery__Node **stmt)
 {
     PgwObjectState *st = policy_object_state(rw);
+    if (st->acl_literal)
+        return policy_refuse(
+            rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
+            "Cast it to the type you mean ('...'::text); read ACLs with aclexplode().",
+            "pgwarden: a string literal that reads as an ACL item may name only PUBLIC and "
+            "predefined roles");
     if (st->cat.used == 0 || st->cat.inline_sets)
         return 0;
     bool will_have;

@@ -345,6 +345,38 @@ static const Case cases[] = {
      {NULL}},
     {"SELECT 'internal_notes'::regclass", "42P01", {NULL}, {NULL}},
     {"SELECT 16385::oid::regclass", NULL, {"pgwarden_rel s"}, {NULL}},
+    /* a bare literal that aclitem input would read naming a role other
+     * than PUBLIC or a predefined one (policy_object_reg.c) */
+    {"SELECT relacl @> 'alice=r/postgres' FROM pg_class", "42501", {"ACL item"}, {NULL}},
+    {"SELECT * FROM aclexplode('{=r/somebody}')", "42501", {"ACL item"}, {NULL}},
+    {"SELECT * FROM aclexplode('{\"group x=*r\"}')", "42501", {"ACL item"}, {NULL}},
+    {"SELECT * FROM aclexplode('[1:1]={\"\\\"x\\\"=r/pg_x\"}')", "42501", {NULL}, {NULL}},
+    {"SELECT * FROM aclexplode('{ok,\"=r/pg_read_all_data\",u=a')", "42501", {NULL}, {NULL}},
+    {"SELECT 1 WHERE 'sort=asc' = 'x'", "42501", {"ACL item"}, {NULL}},
+    {"SELECT 'x=r'::unknown", "42501", {NULL}, {NULL}},
+    {"SELECT 'key ='", "42501", {NULL}, {NULL}}, /* looks "key" up */
+    /* ... and what it reads as failing before any lookup, or typed */
+    {"SELECT * FROM aclexplode('{=r/pg_read_all_data,=a}')", NULL, {NULL}, {NULL}},
+    {"SELECT 'a=b', 'k: v', 'x=r'::text, 'u=rq/bob', '\"x=r'", NULL, {NULL}, {NULL}},
+    {"SELECT 'https://x/?a=1&b=ok' LIKE '%a=1%'", NULL, {NULL}, {NULL}},
+    /* contexts that type the literal as text (pgAdmin reads reloptions so) */
+    {"SELECT substring(array_to_string(reloptions, ',') FROM 'fillfactor=([0-9]*)') FROM "
+     "pg_class",
+     NULL,
+     {NULL},
+     {NULL}},
+    {"SELECT 'x' LIKE 'k=a%', 'x' ~* 'u=r', array_to_string(ARRAY['a'], 'k=a'), "
+     "format('%s', 'k=a')",
+     NULL,
+     {NULL},
+     {NULL}},
+    /* ... but not ~ (aclitem[] ~ aclitem), nor polymorphic positions */
+    {"SELECT relacl ~ 'x=r/y' FROM pg_class", "42501", {NULL}, {NULL}},
+    {"SELECT array_to_string('{x=r/y}', ',')", "42501", {NULL}, {NULL}},
+    {"SELECT substring(relname FROM 'a') FROM pg_class WHERE relacl @> 'x=r'",
+     "42501",
+     {NULL},
+     {NULL}},
     /* refused: statistics and activity catalogs */
     {"SELECT * FROM pg_stats", "42501", {"not available"}, {NULL}},
     {"SELECT * FROM pg_catalog.pg_authid", "42501", {"not available"}, {NULL}},
