@@ -12,6 +12,8 @@
 #   SKIP_DEPS=1        do not run scripts/install-deps.sh
 #   PYTEST_ARGS="..."  extra pytest arguments, e.g. "-x" or "-k reload"
 #   PGW_TEST_TIMEOUT=N per-test time limit in seconds (default 60)
+#   PGW_TEST_JOBS=N    pytest-xdist workers for the integration suites (default:
+#                      the number of CPUs; 1 = one plain pytest run), scripts/pytest.sh
 #   FUZZ_SMOKE_SECONDS=N  seconds per fuzz target (default 60)
 #   SKIP_FUZZ=1, SKIP_SANITIZE=1, SKIP_SOAK=1  leave a reliability stage out
 #                      (for quick local runs; CI runs them all)
@@ -107,15 +109,19 @@ run_pytest() {
     step "pytest: $name"
     local before=$failed ok=yes
     # The outer timeout is a backstop; each test has its own limit (conftest.py).
+    # scripts/pytest.sh runs the tests on PGW_TEST_JOBS workers, then the
+    # `serial` ones alone (their report: NAME-serial.xml).
     # PYTEST_ARGS is split into words on purpose.
     # shellcheck disable=SC2086
-    if ! (cd "$repo" && PGWARDEN_BIN="$build_dir/pgwarden" \
-            timeout --kill-after=30 "$budget" "$python" -m pytest -q -p no:cacheprovider \
-            --junitxml="$results/$name.xml" ${PYTEST_ARGS:-} "$@"); then
+    if ! PGWARDEN_BIN="$build_dir/pgwarden" timeout --kill-after=30 "$budget" \
+            bash "$repo/scripts/pytest.sh" "$results/$name.xml" ${PYTEST_ARGS:-} "$@"; then
         status=1
         ok=no
     fi
     count_pytest_results "$results/$name.xml"
+    if [ -e "$results/$name-serial.xml" ]; then
+        count_pytest_results "$results/$name-serial.xml"
+    fi
     # a failing run must show up in the count even if no test was reported failed
     if [ "$ok" = no ] && [ "$failed" -eq "$before" ]; then
         failed=$((failed + 1))
@@ -201,7 +207,8 @@ if [ "$unit_ok" = no ] && [ "$failed" -eq "$before" ]; then
 fi
 
 run_pytest integration 900 tests/integration --ignore=tests/integration/test_clients.py
-run_pytest clients 300 tests/integration/test_clients.py
+# one module: nothing to run beside it
+PGW_TEST_JOBS=1 run_pytest clients 300 tests/integration/test_clients.py
 
 # The README's first command must keep working: start the demo (throwaway
 # PostgreSQL, stand-in LLM, pgwarden), run a few queries and an ASK, stop.
