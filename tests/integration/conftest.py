@@ -139,13 +139,15 @@ def _sample(config, items):
 # xdist hands modules out in collection order, one to whichever worker is
 # free; the longest modules go first so that the last one to start is short
 # (longest-first scheduling). HEAVY_MODULES lists them longest first (measured
-# with --junitxml, a serial run on 2 cores); a module not listed keeps its
-# place after them. A stale list costs wall time, never a test.
+# with --junitxml, serial runs on 2 cores, of the plain build and of the ASan
+# build with its sampled corpora); a module not listed keeps its place after
+# them. A stale list costs wall time, never a test.
 
 HEAVY_MODULES = [
-    "test_isolation", "test_psql", "test_txn", "test_hostile_catalog", "test_redteam3",
-    "test_catalog", "test_faults", "test_redteam", "test_robustness", "test_cache",
-    "test_protocol", "test_ask", "test_compat",
+    "test_isolation", "test_catalog", "test_psql", "test_faults", "test_txn",
+    "test_hostile_catalog", "test_redteam3", "test_txn_clients", "test_robustness",
+    "test_protocol", "test_redteam", "test_clients", "test_cache", "test_ask", "test_compat",
+    "test_idle_clients", "test_invalidation_stream",
 ]
 
 
