@@ -8,6 +8,7 @@
 #   bash scripts/sanitize.sh --tsan          ThreadSanitizer build, same runs (exploratory:
 #                                            not part of test.sh, see DEVELOPERS.md)
 #   bash scripts/sanitize.sh --unit          unit tests only
+#   bash scripts/sanitize.sh --build         build only (test.sh builds ahead, idle priority)
 #   PYTEST_ARGS="-k reload" bash scripts/sanitize.sh
 #
 # Environment: SAN_BUILD_DIR (default /tmp/pgwarden-asan or /tmp/pgwarden-tsan),
@@ -35,11 +36,13 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 python=/usr/bin/python3
 san=asan
 unit_only=no
+build_only=no
 while [ $# -gt 0 ]; do
     case $1 in
         --tsan) san=tsan; shift ;;
         --unit) unit_only=yes; shift ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        --build) build_only=yes; shift ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "sanitize: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -71,6 +74,7 @@ if ! make -s -f "$repo/scripts/sanitize.mk" SRC="$repo" O="$dir" SAN="$san" -j"$
 fi
 
 echo "sanitize: build took $SECONDS s"
+[ "$build_only" = yes ] && exit 0
 rm -rf "$reports"
 mkdir -p "$reports"
 # Reports go to files (one per process); every report is fatal. The
