@@ -46,9 +46,11 @@ static bool ident_char(unsigned char c)
 /* strcasestr without _GNU_SOURCE. */
 static const char *find_ci(const char *hay, const char *needle)
 {
+    /* needle is lower case; its first byte is tested before the call,
+     * since this runs over every statement's text */
     size_t n = strlen(needle);
     for (; *hay != '\0'; hay++)
-        if (strncasecmp(hay, needle, n) == 0)
+        if ((*hay | 0x20) == needle[0] && strncasecmp(hay, needle, n) == 0)
             return hay;
     return NULL;
 }

@@ -43,16 +43,33 @@
 
 typedef struct Field {
     const char *key; /* a string literal at every call site */
-    char *str; /* NULL: an integer */
+    size_t off; /* where the string starts in the record's text; FIELD_INT: an integer */
     int64_t num;
 } Field;
+#define FIELD_INT SIZE_MAX
+
+/* A record is one allocation plus one buffer of text: its fields sit in
+ * the record (a record has about a dozen; more grow the array) and their
+ * strings one after the other in text, so a statement costs the event loop
+ * two allocations, not one per field, and the writer two frees (of memory
+ * another thread allocated, which glibc makes dearer than its own). A
+ * field set again points at its new copy; the old one stays in text,
+ * unused, until the record goes. */
+#define FIELDS_INLINE 20
 
 struct PgwAudit {
     int64_t start_usec;
     size_t n, cap;
-    Field *f;
+    Field *f; /* inline, or on the heap past FIELDS_INLINE */
+    PgwBuf text;
     struct PgwAudit *next;
+    Field inline_f[FIELDS_INLINE];
 };
+
+static const char *field_str(const PgwAudit *a, const Field *f)
+{
+    return f->off == FIELD_INT ? NULL : (const char *)a->text.data + f->off;
+}
 
 static struct {
     pthread_mutex_t mu;
@@ -81,9 +98,9 @@ static int64_t now_usec(void)
 
 static void record_free(PgwAudit *a)
 {
-    for (size_t i = 0; i < a->n; i++)
-        free(a->f[i].str);
-    free(a->f);
+    if (a->f != a->inline_f)
+        free(a->f);
+    buf_free(&a->text);
     free(a);
 }
 
@@ -94,36 +111,66 @@ static int append_dumped(const char *buffer, size_t size, void *data)
     return 0;
 }
 
-/* Keys are the program's own literals; one that is not plain [a-z0-9_]
- * (none is) still goes through the encoder. */
-static void append_key(PgwBuf *out, const char *key)
+/* The bytes a JSON string holds as they are: printable ASCII but '"' and
+ * '\\' (jansson escapes only those and control characters here: no
+ * JSON_ENSURE_ASCII, no JSON_ESCAPE_SLASH; and ASCII is valid UTF-8). A
+ * table, since the writer tests every byte of every record. */
+static bool plain_table[256];
+static pthread_once_t plain_once = PTHREAD_ONCE_INIT;
+
+static void plain_init(void)
 {
-    bool plain = *key != '\0';
-    for (const char *k = key; *k && plain; k++)
-        plain = (*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') || *k == '_';
-    if (plain) {
-        buf_append_byte(out, '"');
-        buf_append_str(out, key);
-        buf_append_byte(out, '"');
-    } else {
-        json_t *k = json_string(key);
-        json_dump_callback(k, append_dumped, out, JSON_ENCODE_ANY | JSON_COMPACT);
-        json_decref(k);
-    }
-    buf_append_byte(out, ':');
+    for (int c = 0x20; c <= 0x7e; c++)
+        plain_table[c] = c != '"' && c != '\\';
 }
 
-/* Printable ASCII without '"' and '\\': its JSON string is itself in
- * quotes (jansson escapes only those two and control characters here: no
- * JSON_ENSURE_ASCII, no JSON_ESCAPE_SLASH), and it is valid UTF-8. Most
- * audit values are; anything else goes through jansson, whose per-character
+/* Plain (see plain_init): its JSON string is itself in quotes. Most audit
+ * values are; anything else goes through jansson, whose per-character
  * encoder was most of the writer's time. */
+static bool json_plain_len(const char *s, size_t *len)
+{
+    pthread_once(&plain_once, plain_init);
+    const unsigned char *p = (const unsigned char *)s;
+    while (plain_table[*p])
+        p++;
+    if (*p != '\0')
+        return false;
+    *len = (size_t)(p - (const unsigned char *)s);
+    return true;
+}
+
 static bool json_plain(const char *s)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || *s == '"' || *s == '\\')
-            return false;
-    return true;
+    size_t len;
+    return json_plain_len(s, &len);
+}
+
+/* "text" (plain, len bytes) appended in its quotes, with what follows. */
+static void append_quoted(PgwBuf *out, const char *text, size_t len, const char *after,
+                          size_t after_len)
+{
+    buf_reserve(out, len + 2 + after_len);
+    uint8_t *o = out->data + out->len;
+    o[0] = '"';
+    memcpy(o + 1, text, len);
+    o[len + 1] = '"';
+    memcpy(o + len + 2, after, after_len);
+    out->len += len + 2 + after_len;
+}
+
+/* Keys are the program's own literals; one that is not plain (none is)
+ * still goes through the encoder. */
+static void append_key(PgwBuf *out, const char *key)
+{
+    size_t len;
+    if (*key != '\0' && json_plain_len(key, &len)) {
+        append_quoted(out, key, len, ":", 1);
+        return;
+    }
+    json_t *k = json_string(key);
+    json_dump_callback(k, append_dumped, out, JSON_ENCODE_ANY | JSON_COMPACT);
+    json_decref(k);
+    buf_append_byte(out, ':');
 }
 
 /* One field: a string (NULL: the integer num). A string jansson refuses
@@ -131,7 +178,8 @@ static bool json_plain(const char *s)
 static void append_field(PgwBuf *out, bool *first, const char *key, const char *str, int64_t num)
 {
     json_t *v = NULL;
-    bool plain = str && json_plain(str);
+    size_t len = 0;
+    bool plain = str && json_plain_len(str, &len);
     if (str && !plain && !(v = json_string(str)))
         return;
     if (!*first)
@@ -139,14 +187,18 @@ static void append_field(PgwBuf *out, bool *first, const char *key, const char *
     *first = false;
     append_key(out, key);
     if (plain) {
-        buf_append_byte(out, '"');
-        buf_append_str(out, str);
-        buf_append_byte(out, '"');
+        append_quoted(out, str, len, "", 0);
     } else if (v) {
         json_dump_callback(v, append_dumped, out, JSON_ENCODE_ANY | JSON_COMPACT);
         json_decref(v);
     } else {
-        buf_printf(out, "%" JSON_INTEGER_FORMAT, (json_int_t)num);
+        char digits[1 + PGW_UINT_DIGITS]; /* what jansson's "%lld" prints */
+        size_t n = 0;
+        if (num < 0)
+            digits[n++] = '-';
+        n += pgw_format_uint(digits + n,
+                             num < 0 ? 0ull - (unsigned long long)num : (unsigned long long)num);
+        buf_append(out, digits, n);
     }
 }
 
@@ -160,30 +212,43 @@ static void append_field(PgwBuf *out, bool *first, const char *key, const char *
  * its place, as it did in the object. */
 static void format_record(PgwBuf *out, const PgwAudit *a)
 {
+    /* The stamp's date and time change once a second: formatted then, and
+     * only the microseconds for each record (the writer's thread only). */
+    static __thread time_t last_second = -1;
+    static __thread char second[64];
     time_t t = (time_t)(a->start_usec / 1000000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char ts[64];
-    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(a->start_usec % 1000000));
+    if (t != last_second) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        snprintf(second, sizeof second, "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        last_second = t;
+    }
+    char ts[80];
+    size_t sl = strlen(second);
+    memcpy(ts, second, sl);
+    int us = (int)(a->start_usec % 1000000);
+    for (int i = 5; i >= 0; i--, us /= 10)
+        ts[sl + (size_t)i] = (char)('0' + us % 10);
+    ts[sl + 6] = 'Z';
+    ts[sl + 7] = '\0';
     const Field *time_field = NULL;
     for (size_t i = 0; i < a->n && !time_field; i++)
         if (strcmp(a->f[i].key, "time") == 0)
             time_field = &a->f[i];
     bool first = true;
     buf_append_byte(out, '{');
-    json_t *check = time_field && time_field->str && !json_plain(time_field->str)
-                        ? json_string(time_field->str)
-                        : NULL;
-    bool time_ok = time_field && (!time_field->str || json_plain(time_field->str) || check);
+    const char *time_str = time_field ? field_str(a, time_field) : NULL;
+    json_t *check = time_str && !json_plain(time_str) ? json_string(time_str) : NULL;
+    bool time_ok = time_field && (!time_str || json_plain(time_str) || check);
     json_decref(check); /* a value json_object_set_new refused left the stamp */
     if (time_ok)
-        append_field(out, &first, "time", time_field->str, time_field->num);
+        append_field(out, &first, "time", time_str, time_field->num);
     else
         append_field(out, &first, "time", ts, 0);
     for (size_t i = 0; i < a->n; i++)
         if (&a->f[i] != time_field)
-            append_field(out, &first, a->f[i].key, a->f[i].str, a->f[i].num);
+            append_field(out, &first, a->f[i].key, field_str(a, &a->f[i]), a->f[i].num);
     buf_append_str(out, "}\n");
 }
 
@@ -301,21 +366,32 @@ bool audit_enabled(void)
 
 /* ---------- records, on the event loops ---------- */
 
-static void set_field(PgwAudit *a, const char *key, char *str, int64_t num)
+/* str (NULL: the integer num) is copied into the record's text. */
+static void set_field(PgwAudit *a, const char *key, const char *str, int64_t num)
 {
+    size_t off = FIELD_INT;
+    if (str) {
+        off = a->text.len;
+        buf_append(&a->text, str, strlen(str) + 1);
+    }
     for (size_t i = 0; i < a->n; i++) {
-        if (strcmp(a->f[i].key, key) == 0) {
-            free(a->f[i].str);
-            a->f[i].str = str;
+        const char *k = a->f[i].key;
+        if (k == key || (k[0] == key[0] && strcmp(k, key) == 0)) {
+            a->f[i].off = off;
             a->f[i].num = num;
             return;
         }
     }
     if (a->n == a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 16;
-        a->f = pgw_realloc(a->f, a->cap * sizeof *a->f);
+        a->cap *= 2;
+        if (a->f == a->inline_f) {
+            a->f = pgw_malloc(a->cap * sizeof *a->f);
+            memcpy(a->f, a->inline_f, a->n * sizeof *a->f);
+        } else {
+            a->f = pgw_realloc(a->f, a->cap * sizeof *a->f);
+        }
     }
-    a->f[a->n++] = (Field){key, str, num};
+    a->f[a->n++] = (Field){key, off, num};
 }
 
 PgwAudit *audit_begin(const char *user, const char *tenant, const char *client_addr,
@@ -323,7 +399,15 @@ PgwAudit *audit_begin(const char *user, const char *tenant, const char *client_a
 {
     if (!audit_enabled())
         return NULL;
-    PgwAudit *a = pgw_calloc(1, sizeof *a);
+    PgwAudit *a = pgw_malloc(sizeof *a);
+    a->n = 0;
+    a->cap = FIELDS_INLINE;
+    a->f = a->inline_f;
+    a->next = NULL;
+    buf_init(&a->text);
+    /* Room for the usual fields at once: the statement twice (sql,
+     * rewritten) and a few hundred bytes of names and reasons. */
+    buf_reserve(&a->text, 2 * strlen(sql ? sql : "") + 512);
     a->start_usec = now_usec();
     audit_set_str(a, "user", user);
     audit_set_str(a, "tenant", tenant);
@@ -337,7 +421,7 @@ PgwAudit *audit_begin(const char *user, const char *tenant, const char *client_a
 void audit_set_str(PgwAudit *a, const char *key, const char *value)
 {
     if (a && value)
-        set_field(a, key, pgw_strdup(value), 0);
+        set_field(a, key, value, 0);
 }
 
 void audit_set_int(PgwAudit *a, const char *key, int64_t value)

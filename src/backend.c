@@ -28,6 +28,7 @@
 #include "log.h"
 #include "schema.h"
 #include "worker.h"
+#include "worker_in.h"
 #include "worker_out.h"
 
 #include <errno.h>
@@ -46,6 +47,10 @@
 static void backend_event_cb(struct bufferevent *bev, short what, void *arg);
 static void backend_read_cb(struct bufferevent *bev, void *arg);
 static void backend_write_cb(struct bufferevent *bev, void *arg);
+static void backend_in_data(void *arg);
+static void backend_in_end(void *arg, short what);
+static void backend_reads(PgwBackend *b, bool on);
+static void backend_process(PgwBackend *b);
 static void backend_connect_cb(evutil_socket_t fd, short what, void *arg);
 static void connect_done(PgwBackend *b);
 static void backend_relay(PgwBackend *b);
@@ -282,7 +287,8 @@ void backend_attach(PgwBackend *b, PgwWorker *w)
         bufferevent_enable(b->bev, EV_READ | EV_WRITE);
     } else {
         b->out = worker_out_new(b->bev);
-        bufferevent_enable(b->bev, EV_READ);
+        b->in = worker_in_new(b->bev, backend_in_data, backend_in_end, b);
+        worker_in_enable(b->in, true);
     }
 }
 
@@ -290,6 +296,8 @@ void backend_detach(PgwBackend *b)
 {
     worker_out_free(b->out);
     b->out = NULL;
+    worker_in_free(b->in);
+    b->in = NULL;
     if (b->bev) {
         /* Off this base's epoll now: bufferevent_free from inside the
          * bufferevent's own callback (the relay hands sessions back from
@@ -760,12 +768,35 @@ static void backend_broken(PgwBackend *b, const char *why)
     b->state = PGW_BE_BROKEN;
     worker_out_free(b->out); /* nothing more is written to it */
     b->out = NULL;
+    if (b->in)
+        worker_in_enable(b->in, false);
     if (b->bev)
         bufferevent_disable(b->bev, EV_READ | EV_WRITE);
     if (b->user_ops)
         b->user_ops->lost(b->user, b->fatal_message ? b->fatal_message : why);
     else
         b->home_ops->broken(b->home, b);
+}
+
+static void backend_reads(PgwBackend *b, bool on)
+{
+    if (b->in)
+        worker_in_enable(b->in, on);
+    else if (on)
+        bufferevent_enable(b->bev, EV_READ);
+    else
+        bufferevent_disable(b->bev, EV_READ);
+}
+
+static void backend_in_data(void *arg)
+{
+    backend_process(arg);
+}
+
+static void backend_in_end(void *arg, short what)
+{
+    PgwBackend *b = arg;
+    backend_event_cb(b->bev, what, b);
 }
 
 static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -854,7 +885,7 @@ static void backend_relay(PgwBackend *b)
         if (u && u->congested(b->user)) {
             /* Stop reading the server too: backend_resume goes on once the
              * user has drained. */
-            bufferevent_disable(b->bev, EV_READ);
+            backend_reads(b, false);
             break;
         }
         size_t avail = evbuffer_get_length(in);
@@ -987,6 +1018,6 @@ void backend_resume(PgwBackend *b)
 {
     if (!b->bev || b->state != PGW_BE_READY)
         return;
-    bufferevent_enable(b->bev, EV_READ);
+    backend_reads(b, true);
     backend_process(b);
 }

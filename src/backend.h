@@ -121,6 +121,7 @@ struct PgwBackend {
     struct event *ev; /* libpq-phase socket event */
     struct bufferevent *bev; /* relay phase */
     struct PgwOut *out; /* bev's writes at the loop turn's end (plain sockets) */
+    struct PgwIn *in; /* bev's reads (plain sockets; NULL: TLS, libevent reads) */
     int pid;
     char tx_status; /* 'I', 'T', 'E' from the last ReadyForQuery */
 

@@ -115,19 +115,49 @@ void buf_append_u32(PgwBuf *b, uint32_t v)
     buf_append(b, &v, 4);
 }
 
+/* Formats into the room the buffer has (at least 64 bytes are made), and
+ * only when that is too small a second time with room for all of it: most
+ * calls are short, and formatting twice every time was most of their cost. */
 void buf_printf(PgwBuf *b, const char *fmt, ...)
 {
     va_list ap;
+    buf_reserve(b, 64);
+    size_t room = b->cap - b->len;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf((char *)b->data + b->len, room, fmt, ap);
     va_end(ap);
     if (n < 0)
         return;
-    buf_reserve(b, (size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    if ((size_t)n >= room) {
+        buf_reserve(b, (size_t)n + 1);
+        va_start(ap, fmt);
+        vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
+}
+
+size_t pgw_format_uint(char out[PGW_UINT_DIGITS], unsigned long long v)
+{
+    char tmp[PGW_UINT_DIGITS];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}
+
+void pgw_copy_str(char *dst, size_t cap, const char *src)
+{
+    if (cap == 0)
+        return;
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
 }
 
 char *buf_steal_str(PgwBuf *b)

@@ -40,5 +40,11 @@ void *pgw_calloc(size_t n, size_t size);
 void *pgw_realloc(void *p, size_t n);
 char *pgw_strdup(const char *s);
 char *pgw_strndup(const char *s, size_t n);
+/* v in decimal into out (NUL-terminated); returns its length. snprintf's
+ * "%llu" without its cost on hot paths. */
+#define PGW_UINT_DIGITS 21
+size_t pgw_format_uint(char out[PGW_UINT_DIGITS], unsigned long long v);
+/* src into dst, cut to cap - 1 bytes, always terminated (strlcpy). */
+void pgw_copy_str(char *dst, size_t cap, const char *src);
 
 #endif

@@ -224,8 +224,12 @@ static void hash_str(Hasher *h, uint8_t tag, const char *s)
 
 static void hash_int(Hasher *h, uint8_t tag, long long v)
 {
-    char num[32];
-    hash_field(h, tag, num, (size_t)snprintf(num, sizeof num, "%lld", v));
+    char num[1 + PGW_UINT_DIGITS]; /* what "%lld" writes */
+    size_t n = 0;
+    if (v < 0)
+        num[n++] = '-';
+    n += pgw_format_uint(num + n, v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v);
+    hash_field(h, tag, num, n);
 }
 
 static void hasher_final(Hasher *h, uint8_t out[PGW_CACHE_DIGEST_LEN])
@@ -495,7 +499,7 @@ int cache_key_build(const PgwCacheKeyInput *in, PgwCacheKey *out, char *why, siz
     if (in->shape == PGW_CACHE_EXTENDED && in->bind == NULL)
         return bad_key(why, whylen, "an extended-protocol key needs its Bind");
     Hasher h;
-    hasher_init(&h, "pgwarden cache key 1");
+    hasher_init(&h, "pgwarden cache key 2");
     hash_str(&h, 'T', in->tenant);
     hash_field(&h, 'P', in->policy_fp, PGW_CACHE_DIGEST_LEN);
     hash_field(&h, 'S', in->schema_fp, PGW_CACHE_DIGEST_LEN);
@@ -509,9 +513,24 @@ int cache_key_build(const PgwCacheKeyInput *in, PgwCacheKey *out, char *why, siz
         hasher_final(&h, discard);
         return -1;
     }
-    hash_settings(&h, in->nsettings, in->settings);
+    /* The settings by their own digest: the same key whether the caller
+     * passes the list or the digest it keeps (client_cache.c recomputes it
+     * only when the session's settings change). */
+    uint8_t settings_fp[PGW_CACHE_DIGEST_LEN];
+    if (in->settings_fp == NULL)
+        cache_settings_fingerprint(in->nsettings, in->settings, settings_fp);
+    hash_field(&h, 'G', in->settings_fp ? in->settings_fp : settings_fp, PGW_CACHE_DIGEST_LEN);
     hasher_final(&h, out->digest);
     return 0;
+}
+
+void cache_settings_fingerprint(size_t n, const PgwCacheSetting *settings,
+                                uint8_t out[PGW_CACHE_DIGEST_LEN])
+{
+    Hasher h;
+    hasher_init(&h, "pgwarden cache settings 1");
+    hash_settings(&h, n, settings);
+    hasher_final(&h, out);
 }
 
 void cache_key_hex(const PgwCacheKey *key, char out[2 * PGW_CACHE_DIGEST_LEN + 1])

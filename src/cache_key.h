@@ -94,7 +94,15 @@ typedef struct PgwCacheKeyInput {
     const PgwCacheBind *bind; /* EXTENDED: the portal's Bind; NULL for SIMPLE */
     size_t nsettings; /* the session's settings; order does not matter */
     const PgwCacheSetting *settings;
+    /* or, when not NULL, cache_settings_fingerprint of them (the same key) */
+    const uint8_t *settings_fp;
 } PgwCacheKeyInput;
+
+/* The settings that shape answers (cache_setting_shapes_answer), by
+ * content: order and the case of names do not matter, the last of two
+ * with one name wins. */
+void cache_settings_fingerprint(size_t n, const PgwCacheSetting *settings,
+                                uint8_t out[PGW_CACHE_DIGEST_LEN]);
 
 /* Build the key. -1 (and why) when the input cannot have one: a Bind whose
  * format counts or codes PostgreSQL itself would reject, a missing Bind. */

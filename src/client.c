@@ -37,6 +37,7 @@
 #include "snapshot.h"
 #include "stats.h"
 #include "worker.h"
+#include "worker_in.h"
 #include "worker_out.h"
 
 #include <arpa/inet.h>
@@ -60,6 +61,7 @@ static void skip_message(PgwClient *c, size_t whole, char type);
 static void login_timeout_cb(evutil_socket_t fd, short what, void *arg);
 static void arm_idle_timeout(PgwClient *c);
 static void client_read_cb(struct bufferevent *bev, void *arg);
+static void client_reads(PgwClient *c, bool on);
 static void client_write_cb(struct bufferevent *bev, void *arg);
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
 static void client_unpark(PgwClient *c);
@@ -138,7 +140,7 @@ void client_abort(PgwClient *c, const char *why)
     log_info("%s: closing: %s", client_ident(c), why);
     client_unpark(c);
     c->closing = true;
-    bufferevent_disable(c->bev, EV_READ);
+    client_reads(c, false);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         client_close(c, NULL);
@@ -156,7 +158,7 @@ void client_fatal(PgwClient *c, const char *sqlstate, const char *message, const
     client_write(c, &b);
     buf_free(&b);
     c->closing = true;
-    bufferevent_disable(c->bev, EV_READ);
+    client_reads(c, false);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         client_close(c, NULL);
@@ -164,11 +166,54 @@ void client_fatal(PgwClient *c, const char *sqlstate, const char *message, const
 
 /* ---------- accept and close ---------- */
 
+/* Reading the client: worker_in on a plain socket, libevent under TLS. */
+static void client_in_data(void *arg)
+{
+    client_process(arg);
+}
+
+static void client_in_end(void *arg, short what)
+{
+    PgwClient *c = arg;
+    client_event_cb(c->bev, what, c);
+}
+
+static void client_reads(PgwClient *c, bool on)
+{
+    if (c->in)
+        worker_in_enable(c->in, on);
+    else if (on)
+        bufferevent_enable(c->bev, EV_READ);
+    else
+        bufferevent_disable(c->bev, EV_READ);
+}
+
+static void client_read_mark(PgwClient *c, size_t high)
+{
+    if (c->in)
+        worker_in_set_high(c->in, high);
+    else
+        bufferevent_setwatermark(c->bev, EV_READ, 0, high);
+}
+
+/* A plain socket's reader, for a new bufferevent on it. */
+static void client_new_reader(PgwClient *c)
+{
+    c->in = worker_in_new(c->bev, client_in_data, client_in_end, c);
+}
+
+void client_drop_reader(PgwClient *c)
+{
+    worker_in_free(c->in);
+    c->in = NULL;
+}
+
 void client_watch(PgwClient *c)
 {
     bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, CLIENT_IN_HIGH);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    client_read_mark(c, CLIENT_IN_HIGH);
+    client_reads(c, true);
+    bufferevent_enable(c->bev, EV_WRITE);
 }
 
 void client_accept(PgwWorker *w, evutil_socket_t fd, const struct sockaddr *addr, int addrlen)
@@ -206,6 +251,7 @@ void client_accept(PgwWorker *w, evutil_socket_t fd, const struct sockaddr *addr
     c->key = peers_cancel_key(snap->cfg, c->key); /* [peers]: whose client this is */
     snapshot_release(snap);
     c->bev = bufferevent_socket_new(worker_base(w), fd, 0);
+    client_new_reader(c);
     client_watch(c);
     /* Like authentication_timeout: a connection must log in within a minute. */
     c->timer = evtimer_new(worker_base(w), login_timeout_cb, c);
@@ -243,6 +289,7 @@ void client_close(PgwClient *c, const char *why)
     /* Off the epoll before the socket closes: freed from inside its own
      * callback, a bufferevent deletes that event only later (see
      * backend_detach), when the number may be another worker's socket. */
+    client_drop_reader(c);
     if (c->bev) {
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
         bufferevent_free(c->bev);
@@ -850,7 +897,7 @@ static bool ready_step(PgwClient *c, struct evbuffer *in)
     bool raise = held && whole > CLIENT_IN_HIGH;
     if (raise || c->read_mark_raised) {
         c->read_mark_raised = raise;
-        bufferevent_setwatermark(c->bev, EV_READ, 0, raise ? whole : CLIENT_IN_HIGH);
+        client_read_mark(c, raise ? whole : CLIENT_IN_HIGH);
     }
     switch (type) {
     case 'Q':
@@ -1151,6 +1198,7 @@ static void client_park(PgwClient *c)
         event_free(c->resume_ev);
         c->resume_ev = NULL;
     }
+    client_drop_reader(c);
     bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     bufferevent_free(c->bev);
     c->bev = NULL;
@@ -1172,8 +1220,9 @@ static void client_unpark(PgwClient *c)
         abort();
     }
     bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, CLIENT_IN_HIGH);
-    bufferevent_enable(c->bev, EV_READ);
+    client_new_reader(c);
+    client_read_mark(c, CLIENT_IN_HIGH);
+    client_reads(c, true);
     c->out = worker_out_new(c->bev);
     link_unpark(&c->link, c->bev);
     event_del(client_wake(c));

@@ -118,6 +118,9 @@ typedef struct ClientCache {
     /* the session's settings that shape answers */
     bool settings_known;
     unsigned settings_gen; /* counts every change of settings[] */
+    unsigned settings_fp_gen; /* settings_fp is of settings[] at this generation */
+    bool settings_fp_known;
+    uint8_t settings_fp[PGW_CACHE_DIGEST_LEN];
     size_t nsettings;
     PgwCacheSetting *settings; /* strings owned */
     void *settings_query; /* being read ... */
@@ -541,7 +544,7 @@ static void on_cache(void *arg, PgwCacheOutcome how, PgwCacheEntry *e, PgwCacheT
     cc->how = how;
     cc->entry = e;
     cc->granted = lead;
-    snprintf(cc->why, sizeof cc->why, "%s", why ? why : "");
+    pgw_copy_str(cc->why, sizeof cc->why, why ? why : "");
     cc->stage = ST_READY;
     if (!cc->in_begin)
         client_resume(cc->c);
@@ -550,7 +553,7 @@ static void on_cache(void *arg, PgwCacheOutcome how, PgwCacheEntry *e, PgwCacheT
 static void decide(ClientCache *cc, PgwCacheOutcome how, const char *why)
 {
     cc->how = how;
-    snprintf(cc->why, sizeof cc->why, "%s", why);
+    pgw_copy_str(cc->why, sizeof cc->why, why);
     cc->stage = ST_READY;
 }
 
@@ -640,9 +643,13 @@ static int make_key(ClientCache *cc, const char *tenant, const uint8_t *policy_f
         .nparam_types = ntypes,
         .param_types = types,
         .bind = bind,
-        .nsettings = cc->nsettings,
-        .settings = cc->settings,
+        .settings_fp = cc->settings_fp,
     };
+    if (!cc->settings_fp_known || cc->settings_fp_gen != cc->settings_gen) {
+        cache_settings_fingerprint(cc->nsettings, cc->settings, cc->settings_fp);
+        cc->settings_fp_gen = cc->settings_gen;
+        cc->settings_fp_known = true;
+    }
     return cache_key_build(&in, out, cc->why, sizeof cc->why);
 }
 

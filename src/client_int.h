@@ -61,6 +61,7 @@ struct PgwClient {
     struct PgwWorker *w;
     struct bufferevent *bev;
     struct PgwOut *out; /* bev's writes at the loop turn's end (READY, plain sockets) */
+    struct PgwIn *in; /* bev's reads (plain sockets; NULL: TLS, libevent reads) */
     evutil_socket_t fd; /* -1 once a TLS bufferevent owns it */
     uint32_t pid, key;
     int idle_ms; /* client_idle_timeout as of the last statement; 0: none */
@@ -122,6 +123,8 @@ void client_submit_statement(PgwClient *c);
  * a callback deep in a relay). */
 void client_resume(PgwClient *c);
 /* Install the client's callbacks on c->bev (a new one after SSLRequest). */
+/* Stop reading the socket ourselves (before its bufferevent goes). */
+void client_drop_reader(PgwClient *c);
 void client_watch(PgwClient *c);
 /* Send a FATAL and close once it is flushed: the one way a client is
  * refused at login or thrown out. */

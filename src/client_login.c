@@ -320,6 +320,7 @@ static void handle_startup(PgwClient *c, const uint8_t *body, size_t len)
         }
         if (can) {
             SSL *ssl = SSL_new(snap->ssl_ctx);
+            client_drop_reader(c); /* libevent reads TLS */
             bufferevent_free(c->bev);
             c->bev = bufferevent_openssl_socket_new(
                 worker_base(c->w), c->fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);

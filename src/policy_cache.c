@@ -113,14 +113,17 @@ static char *cache_key(const PgwPolicyCtx *ctx, const char *sql, size_t *len)
     buf_init(&b);
     size_t tlen = strlen(ctx->tenant->name), slen = strlen(sql);
     buf_reserve(&b, 48 + 11 * ctx->nparam_types + tlen + slen);
-    char num[32];
-    int n = snprintf(num, sizeof num, "%u/%lu/%c%zu:", ctx->cfg->version,
-                     schema_generation(ctx->schema), ctx->params_are_literals ? 'L' : 'P',
-                     ctx->nparam_types);
-    buf_append(&b, num, (size_t)n);
+    char num[PGW_UINT_DIGITS];
+    buf_append(&b, num, pgw_format_uint(num, ctx->cfg->version));
+    buf_append_byte(&b, '/');
+    buf_append(&b, num, pgw_format_uint(num, schema_generation(ctx->schema)));
+    buf_append_byte(&b, '/');
+    buf_append_byte(&b, ctx->params_are_literals ? 'L' : 'P');
+    buf_append(&b, num, pgw_format_uint(num, ctx->nparam_types));
+    buf_append_byte(&b, ':');
     for (size_t i = 0; i < ctx->nparam_types && ctx->param_types != NULL; i++) {
-        n = snprintf(num, sizeof num, "%u,", ctx->param_types[i]);
-        buf_append(&b, num, (size_t)n);
+        buf_append(&b, num, pgw_format_uint(num, ctx->param_types[i]));
+        buf_append_byte(&b, ',');
     }
     buf_append_byte(&b, '/');
     buf_append(&b, ctx->tenant->name, strlen(ctx->tenant->name) + 1);
@@ -279,6 +282,8 @@ static int rewrite_cached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyRes
     return rewrite_cached_spans(ctx, sql, out, NULL, NULL, NULL, NULL);
 }
 
+static unsigned long shape_hits(void);
+
 void policy_cache_stats(PgwPolicyCacheStats *out)
 {
     pthread_mutex_lock(&cache.lock);
@@ -288,7 +293,10 @@ void policy_cache_stats(PgwPolicyCacheStats *out)
     out->capacity = cache.max_bytes;
     out->bytes = cache.bytes;
     pthread_mutex_unlock(&cache.lock);
+    out->shape_hits = shape_hits();
 }
+
+static void shapes_clear(void);
 
 void policy_cache_clear(void)
 {
@@ -302,6 +310,7 @@ void policy_cache_clear(void)
     cache.count = cache.bytes = 0;
     cache.hits = cache.misses = 0;
     pthread_mutex_unlock(&cache.lock);
+    shapes_clear();
 }
 
 static double now_us(void)
@@ -401,7 +410,236 @@ static PgQuery__ScanResult *scan(const char *sql)
     return tokens;
 }
 
+/* ---- the shape memo: a template without a scan ----
+ *
+ * A scan (libpg_query's lexer, its protobuf packed and unpacked) was most
+ * of what a repeated statement cost the policy. But a client repeating a
+ * statement with other numbers repeats its shape: the same text between
+ * the numbers. So a template whose numbers were all plain digit runs is
+ * remembered as its segments (the text between them); a statement made of
+ * exactly those segments with a run of digits between each two is that
+ * template with those numbers, and needs no scan.
+ *
+ * Why that is sound, i.e. why scanning the new text would give the same
+ * template. The scanner reads left to right with a state fixed by what it
+ * has read; up to a number both texts are the same bytes, so it reaches
+ * the number in the same state, and since the remembered text had a number
+ * token there, that state is the initial one. Every scanner rule that can
+ * start with a digit starts with {digit}+ or {digit}* (integer, decimal,
+ * real, their "fail" and "junk" forms, and nothing else begins with a
+ * digit), so which rule matches, and how far, depends on the digit run
+ * only through its being non-empty, and otherwise on the bytes after it,
+ * which are again the same; in the remembered text the match was exactly
+ * the digit run, so here it is exactly the new digit run (matched greedily:
+ * a segment never starts with a digit, or the scanner would have made that
+ * digit part of the number). After the number the scanner is back in the
+ * initial state, and the argument repeats up to the end. So the new text
+ * has the same tokens, numbers at the same places, no parameter, and its
+ * template is the remembered one. The one thing the digits do change is
+ * how the scanner labels the number: one that does not fit int4 is an
+ * FCONST (process_integer_literal), and literal_type is given the label the
+ * scanner would have given. Numbers with a point or an exponent are not
+ * remembered (their shapes are rarer, and the argument would need their
+ * own grammar).
+ *
+ * The memo is a small direct-mapped table behind its own mutex, keyed by a
+ * hash of the text with every digit run folded to one byte; a lookup only
+ * believes an entry whose segments match byte for byte. It holds text only,
+ * no decision: what the template means is still decided (and cached) by
+ * rewrite_cached_spans under the config, schema and tenant of the moment. */
+
+#define SHAPE_SLOTS 512
+#define SHAPE_MAX_TEXT 4096 /* longer statements are scanned every time */
+
+typedef struct Shape {
+    uint64_t hash;
+    char *text; /* the template, "$k" where each number was */
+    size_t n; /* numbers */
+    uint32_t *segs; /* n + 1 (start, end) pairs into text */
+} Shape;
+
+static struct {
+    pthread_mutex_t lock;
+    Shape slots[SHAPE_SLOTS];
+    unsigned long hits;
+} shapes = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static uint64_t shape_hash(const char *sql, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = (uint8_t)sql[i];
+        if (is_digit(sql[i])) {
+            while (i + 1 < len && is_digit(sql[i + 1]))
+                i++;
+            c = 1; /* a digit run, however long */
+        }
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static void shape_clear(Shape *sh)
+{
+    free(sh->text);
+    free(sh->segs);
+    memset(sh, 0, sizeof *sh);
+}
+
+/* The label the scanner gives a run of digits: ICONST when it fits int4. */
+static bool digits_fit_int4(const char *s, size_t len)
+{
+    unsigned long long v = 0;
+    for (size_t i = 0; i < len; i++) {
+        v = v * 10 + (unsigned)(s[i] - '0');
+        if (v > 2147483647ull)
+            return false;
+    }
+    return true;
+}
+
+/* The template of sql from the memo; -1 when the memo has no shape for it. */
+static int shape_match(const char *sql, size_t len, Template *t)
+{
+    uint64_t h = shape_hash(sql, len);
+    memset(t, 0, sizeof *t);
+    pthread_mutex_lock(&shapes.lock);
+    Shape *sh = &shapes.slots[h % SHAPE_SLOTS];
+    if (sh->text == NULL || sh->hash != h) {
+        pthread_mutex_unlock(&shapes.lock);
+        return -1;
+    }
+    size_t pos = 0;
+    size_t starts[64], ends[64]; /* where each number is in sql */
+    bool ok = sh->n <= PGW_ARRAY_LEN(starts);
+    for (size_t i = 0; ok && i <= sh->n; i++) {
+        size_t a = sh->segs[2 * i], b = sh->segs[2 * i + 1];
+        if (pos + (b - a) > len || memcmp(sql + pos, sh->text + a, b - a) != 0) {
+            ok = false;
+            break;
+        }
+        pos += b - a;
+        if (i == sh->n)
+            break;
+        starts[i] = pos;
+        while (pos < len && is_digit(sql[pos]))
+            pos++;
+        ends[i] = pos;
+        ok = ends[i] > starts[i];
+    }
+    ok = ok && pos == len;
+    if (!ok) {
+        pthread_mutex_unlock(&shapes.lock);
+        return -1;
+    }
+    t->text = pgw_strdup(sh->text);
+    t->n = sh->n;
+    shapes.hits++;
+    pthread_mutex_unlock(&shapes.lock);
+    t->literals = pgw_malloc(t->n * sizeof *t->literals);
+    t->types = pgw_malloc(t->n * sizeof *t->types);
+    for (size_t i = 0; i < t->n; i++) {
+        size_t n = ends[i] - starts[i];
+        t->types[i] = literal_type(sql + starts[i], n, digits_fit_int4(sql + starts[i], n));
+        t->literals[i] = pgw_strndup(sql + starts[i], n);
+    }
+    return 0;
+}
+
+/* Remember the template t the scanner made of sql, when every number in it
+ * is a plain run of digits (see above). */
+static void shape_remember(const char *sql, size_t len, const Template *t)
+{
+    if (len > SHAPE_MAX_TEXT || t->n == 0 || t->n > 64)
+        return;
+    for (size_t i = 0; i < t->n; i++)
+        for (const char *d = t->literals[i]; *d; d++)
+            if (!is_digit(*d))
+                return;
+    /* The segments are the template's text between its "$k"s, which
+     * template_of wrote in order for k = 1..n. */
+    uint32_t *segs = pgw_malloc((t->n + 1) * 2 * sizeof *segs);
+    size_t pos = 0, tlen = strlen(t->text);
+    for (size_t k = 1; k <= t->n; k++) {
+        char mark[24];
+        int m = snprintf(mark, sizeof mark, "$%zu", k);
+        const char *at = strstr(t->text + pos, mark);
+        /* the first "$k" after pos is the one written: the segment before
+         * it is the client's text, which had no parameter (template_of
+         * refuses one), and a '$' in a string or identifier is followed by
+         * the same digits only where the client wrote "$k" — then this
+         * shape is not remembered */
+        if (at == NULL || memchr(t->text + pos, '$', (size_t)(at - (t->text + pos))) != NULL) {
+            free(segs);
+            return;
+        }
+        if (at > t->text + pos && is_digit(at[-1])) { /* cannot be: be sure */
+            free(segs);
+            return;
+        }
+        segs[2 * (k - 1)] = (uint32_t)pos;
+        segs[2 * (k - 1) + 1] = (uint32_t)(at - t->text);
+        pos = (size_t)(at - t->text) + (size_t)m;
+        if (pos < tlen && is_digit(t->text[pos])) {
+            free(segs);
+            return;
+        }
+    }
+    if (memchr(t->text + pos, '$', tlen - pos) != NULL) {
+        free(segs);
+        return;
+    }
+    segs[2 * t->n] = (uint32_t)pos;
+    segs[2 * t->n + 1] = (uint32_t)tlen;
+    uint64_t h = shape_hash(sql, len);
+    pthread_mutex_lock(&shapes.lock);
+    Shape *sh = &shapes.slots[h % SHAPE_SLOTS];
+    shape_clear(sh);
+    sh->hash = h;
+    sh->text = pgw_strdup(t->text);
+    sh->n = t->n;
+    sh->segs = segs;
+    pthread_mutex_unlock(&shapes.lock);
+}
+
+static void shapes_clear(void)
+{
+    pthread_mutex_lock(&shapes.lock);
+    for (size_t i = 0; i < SHAPE_SLOTS; i++)
+        shape_clear(&shapes.slots[i]);
+    shapes.hits = 0;
+    pthread_mutex_unlock(&shapes.lock);
+}
+
+static unsigned long shape_hits(void)
+{
+    pthread_mutex_lock(&shapes.lock);
+    unsigned long n = shapes.hits;
+    pthread_mutex_unlock(&shapes.lock);
+    return n;
+}
+
+static int template_scan(const char *sql, Template *t);
+
 static int template_of(const char *sql, Template *t)
+{
+    size_t len = strlen(sql);
+    if (len <= SHAPE_MAX_TEXT && shape_match(sql, len, t) == 0)
+        return 0;
+    if (template_scan(sql, t) != 0)
+        return -1;
+    shape_remember(sql, len, t);
+    return 0;
+}
+
+/* The template of sql by the scanner's tokens. */
+static int template_scan(const char *sql, Template *t)
 {
     memset(t, 0, sizeof *t);
     PgQuery__ScanResult *tokens = scan(sql);

@@ -311,24 +311,22 @@ PgwAcquire pool_acquire(PgwPool *p, PgwWorker *w, const PgwPoolWaitOps *ops, voi
                         PgwBackend **out, PgwPoolWait **wait)
 {
     int limit = pool_limit(p);
-    PgwBackend *dead = NULL;
+    /* The liveness check is a system call: made with the lock released
+     * (the session taken is this caller's alone by then), so the other
+     * workers' acquires and releases do not queue behind it. */
     pthread_mutex_lock(&p->mu);
     while (p->idle) {
         PgwBackend *b = p->idle;
         p->idle = b->next;
         p->nidle--;
         b->next = NULL;
-        if (!idle_alive(b)) {
-            p->total--;
-            b->next = dead;
-            dead = b;
-            continue;
-        }
         pthread_mutex_unlock(&p->mu);
-        while (dead) {
-            PgwBackend *d = dead;
-            dead = d->next;
-            backend_free(d);
+        if (!idle_alive(b)) {
+            /* As any discarded session: its place goes to a waiter that
+             * queued meanwhile, or to this caller below. */
+            pool_discard(p, b);
+            pthread_mutex_lock(&p->mu);
+            continue;
         }
         backend_attach(b, w);
         *out = b;
@@ -353,11 +351,6 @@ PgwAcquire pool_acquire(PgwPool *p, PgwWorker *w, const PgwPoolWaitOps *ops, voi
         p->nwaiting++;
     }
     pthread_mutex_unlock(&p->mu);
-    while (dead) {
-        PgwBackend *d = dead;
-        dead = d->next;
-        backend_free(d);
-    }
     if (start)
         connect_for(p, t);
     return PGW_ACQUIRE_LATER;

@@ -549,6 +549,20 @@ START_TEST(settings_order_and_case_do_not_matter)
     ck_assert_int_eq(cache_key_build(&in, &k3, NULL, 0), 0);
     ck_assert_mem_eq(k1.digest, k2.digest, PGW_CACHE_DIGEST_LEN);
     ck_assert_mem_eq(k1.digest, k3.digest, PGW_CACHE_DIGEST_LEN);
+
+    /* A caller that keeps the settings' digest gets the same key as one
+     * passing the list; other settings give another digest and key. */
+    uint8_t fp[PGW_CACHE_DIGEST_LEN];
+    cache_settings_fingerprint(3, s1, fp);
+    PgwCacheKeyInput by_fp = {
+        .tenant = "acme", .policy_fp = pfp, .schema_fp = sfp, .sql = "SELECT 1", .settings_fp = fp};
+    PgwCacheKey k4, k5;
+    ck_assert_int_eq(cache_key_build(&by_fp, &k4, NULL, 0), 0);
+    ck_assert_mem_eq(k1.digest, k4.digest, PGW_CACHE_DIGEST_LEN);
+    PgwCacheSetting tokyo[] = {{"TimeZone", "Asia/Tokyo"}, {"DateStyle", "ISO"}};
+    cache_settings_fingerprint(2, tokyo, fp);
+    ck_assert_int_eq(cache_key_build(&by_fp, &k5, NULL, 0), 0);
+    ck_assert_int_ne(memcmp(k1.digest, k5.digest, PGW_CACHE_DIGEST_LEN), 0);
 }
 END_TEST
 

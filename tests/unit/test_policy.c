@@ -506,6 +506,136 @@ START_TEST(test_cache_templates)
 }
 END_TEST
 
+
+/* The shape memo (policy_cache.c) makes a template without scanning when
+ * a statement repeats a remembered one with other digit runs; what it
+ * decides must be exactly what a scan would have decided. Each statement
+ * is decided once to teach the memo its shape, then variants with other
+ * numbers (longer, shorter, past int4 and int8, leading zeros) are decided
+ * through the memo and again cold (every cache cleared, so by a scan), and
+ * the two answers compared field by field. Shapes the memo must not take
+ * (numbers with a point or exponent, '$' anywhere, parameters) still
+ * answer the same, by a scan. */
+static void expect_same_result(const PgwPolicyResult *a, const PgwPolicyResult *b, const char *sql)
+{
+    ck_assert_msg(a->decision == b->decision, "decision differs for %s", sql);
+    ck_assert_msg((a->sql == NULL) == (b->sql == NULL), "sql presence differs for %s", sql);
+    if (a->sql)
+        ck_assert_msg(strcmp(a->sql, b->sql) == 0, "memo: %s\nscan: %s\nfor %s", a->sql, b->sql,
+                      sql);
+    ck_assert_msg(strcmp(a->sqlstate, b->sqlstate) == 0, "sqlstate differs for %s", sql);
+    ck_assert_msg((a->message == NULL) == (b->message == NULL), "message differs for %s", sql);
+    if (a->message)
+        ck_assert_msg(strcmp(a->message, b->message) == 0, "message %s / %s for %s", a->message,
+                      b->message, sql);
+    ck_assert_msg(a->read_only_query == b->read_only_query, "read_only differs for %s", sql);
+}
+
+/* sql with every "#" replaced by the i-th number of nums (cycled). */
+static char *fill_numbers(const char *pattern, const char *const *nums, size_t nnums, size_t shift)
+{
+    char *out = malloc(strlen(pattern) * 24 + 1);
+    char *o = out;
+    size_t k = shift;
+    for (const char *p = pattern; *p; p++) {
+        if (*p == '#') {
+            const char *n = nums[k++ % nnums];
+            memcpy(o, n, strlen(n));
+            o += strlen(n);
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+START_TEST(test_cache_shape_memo)
+{
+    static const char *const patterns[] = {
+        "SELECT id FROM orders WHERE id = #",
+        "SELECT id FROM orders WHERE id=#",
+        "SELECT id FROM orders WHERE id = #;",
+        "SELECT id FROM orders WHERE id IN (#, #,#) ORDER BY # LIMIT # OFFSET #",
+        "SELECT id, # AS one FROM orders WHERE total > -# AND id <> #",
+        "SELECT id FROM orders WHERE id BETWEEN # AND # -- # in a comment\n",
+        "SELECT id FROM orders /* # here */ WHERE id = #",
+        "SELECT id::int8 + #::int8 FROM orders WHERE id = #",
+        "SELECT 'a # b', # FROM orders WHERE id = #",
+        "SELECT id FROM orders WHERE id = # AND 'x' <> E'\\x3#'",
+        "SELECT \"id\" FROM orders AS t1 WHERE t1.id = # AND t1.total < #",
+        "SELECT (ARRAY[#, #])[#] FROM orders WHERE id = #",
+        "SELECT id FROM orders WHERE id = #abc",
+        "SELECT id FROM orders WHERE id = #.5",
+        "SELECT id FROM orders WHERE total > #e2",
+        "SELECT id FROM orders WHERE id = # AND total > 1.5",
+        "SELECT $$#$$, id FROM orders WHERE id = #",
+        "SELECT id AS a$1 FROM orders WHERE id = #",
+        "SELECT id FROM orders WHERE id = $1 OR id = #",
+        "SELECT id FROM internal_notes WHERE id = #",
+        "DELETE FROM orders WHERE id = #",
+        "SELECT id FROM orders WHERE id = # FOR UPDATE",
+        "SET statement_timeout = #",
+    };
+    static const int memo_expected[] = {1,  1, 1, 1, 1, 0, 0, 1, 0, 0, 1, 1,
+                                        -1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1};
+    static const char *const first[] = {"5"};
+    ck_assert_uint_eq(PGW_ARRAY_LEN(memo_expected), PGW_ARRAY_LEN(patterns));
+    static const char *const variants[] = {
+        "17",
+        "4711",
+        "0",
+        "007",
+        "2147483647",
+        "2147483648",
+        "9223372036854775807",
+        "9223372036854775808",
+        "123456789012345678901234567890",
+        "1",
+    };
+    PgwPolicyCacheStats s0, s1;
+    for (size_t p = 0; p < PGW_ARRAY_LEN(patterns); p++) {
+        policy_cache_clear();
+        char *sql0 = fill_numbers(patterns[p], first, 1, 0);
+        PgwPolicyResult r;
+        (void)policy_rewrite(&ctx, sql0, &r); /* teaches the memo, or not */
+        policy_result_free(&r);
+        free(sql0);
+        for (size_t v = 0; v < PGW_ARRAY_LEN(variants); v++) {
+            char *sql = fill_numbers(patterns[p], variants, PGW_ARRAY_LEN(variants), v);
+            PgwPolicyResult memo, scan;
+            policy_cache_stats(&s0);
+            int rc_memo = policy_rewrite(&ctx, sql, &memo);
+            policy_cache_stats(&s1);
+            bool used_memo = s1.shape_hits > s0.shape_hits;
+            policy_cache_clear();
+            int rc_scan = policy_rewrite(&ctx, sql, &scan);
+            ck_assert_int_eq(rc_memo, rc_scan);
+            if (rc_memo == 0)
+                expect_same_result(&memo, &scan, sql);
+            /* the shapes the memo takes (1), must not take (0: a number
+             * with a point or exponent, a '$', or a "#" that is not a
+             * number token, so the text between numbers differs), or may
+             * (-1: "5abc" is the scanner's business) */
+            if (memo_expected[p] >= 0)
+                ck_assert_msg(used_memo == (memo_expected[p] == 1), "the memo %s %s",
+                              used_memo ? "took" : "missed", sql);
+            if (rc_memo == 0)
+                policy_result_free(&memo);
+            if (rc_scan == 0)
+                policy_result_free(&scan);
+            /* teach it again for the next variant */
+            char *again = fill_numbers(patterns[p], first, 1, 0);
+            (void)policy_rewrite(&ctx, again, &r);
+            policy_result_free(&r);
+            free(again);
+            free(sql);
+        }
+    }
+    policy_cache_clear();
+}
+END_TEST
+
 START_TEST(test_cache)
 {
     PgwPolicyCacheStats before, after;
@@ -847,6 +977,7 @@ static Suite *policy_suite(void)
     tcase_add_test(tc, test_search_path_resolution);
     tcase_add_test(tc, test_cache);
     tcase_add_test(tc, test_cache_templates);
+    tcase_add_test(tc, test_cache_shape_memo);
     tcase_add_test(tc, test_schema_from_rows);
     tcase_add_test(tc, test_sql_eval_round_trip);
     suite_add_tcase(s, tc);
