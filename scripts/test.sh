@@ -4,8 +4,10 @@
 # PostgreSQL the tests start themselves), the demo smoke test, then the
 # reliability stages: a 60-second smoke run of each libFuzzer target, the unit
 # tests and the integration suite against an ASan+UBSan build, and a one-minute
-# soak. Exits non-zero if anything failed and ends with one line: "N passed,
-# N failed".
+# soak. The integration suites run on every CPU (scripts/pytest.sh), and the
+# two clang builds of the reliability stages are made ahead, at idle
+# priority, while they run. Exits non-zero if anything failed and ends with
+# one line: "N passed, N failed".
 #
 # Environment:
 #   BUILD_DIR=DIR      build out of tree (default: in the source tree)
