@@ -60,6 +60,7 @@ if ! make -s -f "$repo/tests/fuzz/fuzz.mk" SRC="$repo" O="$fuzz_dir" -j"$(nproc)
     echo "fuzz: build failed" >&2
     exit 1
 fi
+echo "fuzz: build took $SECONDS s"
 [ "$mode" = build ] && exit 0
 
 # What a sanitizer report must look like to fail a run: every report aborts

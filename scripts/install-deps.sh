@@ -3,7 +3,8 @@
 # its demo on Debian 12, then node-postgres for the client tests. clang,
 # libclang-rt-14-dev (libFuzzer and the sanitizer runtimes) and llvm-14
 # (llvm-symbolizer, which sanitizer suppressions need) are for
-# scripts/fuzz.sh and scripts/sanitize.sh.
+# scripts/fuzz.sh and scripts/sanitize.sh; python3-pytest-xdist runs the
+# integration suite on every CPU (scripts/pytest.sh).
 #
 # Runs as root without questions (CI and fresh machines); as another user it
 # uses sudo. Safe to run again: apt-get install -y does nothing for packages
@@ -18,7 +19,7 @@ packages=(
     libevent-dev libssl-dev libcurl4-openssl-dev libjansson-dev libpq-dev
     libhiredis-dev libpg-query-dev libprotobuf-c-dev libstemmer-dev check
     postgresql redis-server pgbouncer
-    python3-psycopg python3-pytest
+    python3-psycopg python3-pytest python3-pytest-xdist
     odbc-postgresql unixodbc python3-pyodbc python3-sqlalchemy python3-psycopg2
     libpostgresql-jdbc-java default-jdk-headless
     openssl ca-certificates procps

@@ -8,6 +8,7 @@
 #   bash scripts/sanitize.sh --tsan          ThreadSanitizer build, same runs (exploratory:
 #                                            not part of test.sh, see DEVELOPERS.md)
 #   bash scripts/sanitize.sh --unit          unit tests only
+#   bash scripts/sanitize.sh --build         build only (test.sh builds ahead, idle priority)
 #   PYTEST_ARGS="-k reload" bash scripts/sanitize.sh
 #
 # Environment: SAN_BUILD_DIR (default /tmp/pgwarden-asan or /tmp/pgwarden-tsan),
@@ -35,11 +36,13 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 python=/usr/bin/python3
 san=asan
 unit_only=no
+build_only=no
 while [ $# -gt 0 ]; do
     case $1 in
         --tsan) san=tsan; shift ;;
         --unit) unit_only=yes; shift ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        --build) build_only=yes; shift ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "sanitize: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -70,6 +73,8 @@ if ! make -s -f "$repo/scripts/sanitize.mk" SRC="$repo" O="$dir" SAN="$san" -j"$
     failed=$((failed + 1)); status=1; finish
 fi
 
+echo "sanitize: build took $SECONDS s"
+[ "$build_only" = yes ] && exit 0
 rm -rf "$reports"
 mkdir -p "$reports"
 # Reports go to files (one per process); every report is fatal. The
@@ -90,12 +95,30 @@ export CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4}
 export PGW_TEST_SAMPLE=${PGW_TEST_SAMPLE:-10} PGW_TEST_SAMPLE_SEED=${PGW_TEST_SAMPLE_SEED:-0}
 
 echo "=== sanitize: unit tests"
+# One Check program per CPU at a time (each is single-threaded), then their
+# summaries in name order.
+run_unit() {
+    local t=$1 log=$dir/tests/unit/$(basename "$1").log
+    (cd "$repo" && timeout 600 "$t") >"$log" 2>&1
+    echo $? >"$log.rc"
+}
+running=0
+for t in "$dir"/tests/unit/test_*; do
+    [ -x "$t" ] || continue
+    rm -f "$dir/tests/unit/$(basename "$t").log.rc"
+    run_unit "$t" &
+    running=$((running + 1))
+    if [ "$running" -ge "$(nproc)" ]; then
+        wait -n
+        running=$((running - 1))
+    fi
+done
+wait
 for t in "$dir"/tests/unit/test_*; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
     log=$dir/tests/unit/$name.log
-    (cd "$repo" && timeout 600 "$t") >"$log" 2>&1
-    rc=$?
+    rc=$(cat "$log.rc" 2>/dev/null || echo 1)
     line=$(grep -Eo 'Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+' "$log" | tail -n 1)
     if [ -n "$line" ]; then
         read -r checks failures errors <<<"$(echo "$line" | tr -dc '0-9 ' | tr -s ' ')"
@@ -110,27 +133,33 @@ for t in "$dir"/tests/unit/test_*; do
     [ "$rc" -ne 0 ] && status=1
 done
 
+echo "sanitize: build and unit tests took $SECONDS s"
+
 if [ "$unit_only" = no ]; then
     echo "=== sanitize: integration suite against $dir/pgwarden" \
         "(corpora sampled 1 in $PGW_TEST_SAMPLE, seed $PGW_TEST_SAMPLE_SEED)"
     xml=$dir/pytest.xml
-    rm -f "$xml"
+    # scripts/pytest.sh: PGW_TEST_JOBS workers, then the `serial` tests alone
+    # (their report: pytest-serial.xml).
     # PYTEST_ARGS is split into words on purpose.
     # shellcheck disable=SC2086
-    if ! (cd "$repo" && PGWARDEN_BIN="$dir/pgwarden" timeout --kill-after=30 1200 \
-            "$python" -m pytest -q -p no:cacheprovider --junitxml="$xml" \
-            ${PYTEST_ARGS:-} tests/integration); then
+    if ! PGWARDEN_BIN="$dir/pgwarden" timeout --kill-after=30 1200 \
+            bash "$repo/scripts/pytest.sh" "$xml" ${PYTEST_ARGS:-} tests/integration; then
         status=1
     fi
     if [ -s "$xml" ]; then
-        read -r p f <<<"$("$python" - "$xml" <<'PY'
+        xmls=("$xml")
+        [ -s "${xml%.xml}-serial.xml" ] && xmls+=("${xml%.xml}-serial.xml")
+        read -r p f <<<"$("$python" - "${xmls[@]}" <<'PY'
 import sys
 import xml.etree.ElementTree as ET
-root = ET.parse(sys.argv[1]).getroot()
-suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
-tests = sum(int(s.get("tests", 0)) for s in suites)
-bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
-skip = sum(int(s.get("skipped", 0)) for s in suites)
+tests = bad = skip = 0
+for path in sys.argv[1:]:
+    root = ET.parse(path).getroot()
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    tests += sum(int(s.get("tests", 0)) for s in suites)
+    bad += sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+    skip += sum(int(s.get("skipped", 0)) for s in suites)
 print(tests - bad - skip, bad)
 PY
 )"
@@ -142,6 +171,7 @@ PY
     fi
 fi
 
+echo "sanitize: $SECONDS s so far"
 echo "=== sanitize: reports"
 mapfile -t files < <(find "$reports" -type f | sort)
 if [ ${#files[@]} -eq 0 ]; then

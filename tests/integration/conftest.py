@@ -54,6 +54,8 @@ class TestTimeout(Exception):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "timeout(seconds): fail the test after this long")
+    config.addinivalue_line(
+        "markers", "serial: run with no other test beside it (scripts/pytest.sh's serial pass)")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -91,6 +93,12 @@ CORPUS_MIN = 100
 
 
 def pytest_collection_modifyitems(config, items):
+    _sample(config, items)
+    _serial_pass(config, items)
+    _heavy_modules_first(items)
+
+
+def _sample(config, items):
     every = int(os.environ.get("PGW_TEST_SAMPLE", "1") or 1)
     if every <= 1:
         return
@@ -109,6 +117,65 @@ def pytest_collection_modifyitems(config, items):
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+
+
+# --------------------------------------------------------------------------
+# Parallel runs (pytest-xdist, scripts/pytest.sh)
+# --------------------------------------------------------------------------
+#
+# scripts/pytest.sh runs the suite in two passes: the parallel one
+# (PGW_TEST_SERIAL=skip, pytest-xdist, one worker per core, whole modules per
+# worker: `--dist loadfile`), then a serial one (PGW_TEST_SERIAL=only) for the
+# tests marked `serial` -- a test whose assertion is about wall time or
+# throughput of the whole machine, which a second worker beside it would
+# make flaky. A plain pytest run (PGW_TEST_SERIAL unset) runs everything.
+#
+# Each worker is a pytest session of its own, so it has its own PostgreSQL
+# cluster and Redis (session fixtures, free ports, temp directories), and a
+# module's gateways (the module-scoped `pgwarden` factory) live in the one
+# worker that runs the module. Nothing the fixtures create is shared between
+# workers: no fixed port, no fixed path.
+#
+# xdist hands modules out in collection order, one to whichever worker is
+# free; the longest modules go first so that the last one to start is short
+# (longest-first scheduling). HEAVY_MODULES lists them longest first (measured
+# with --junitxml, serial runs on 2 cores, of the plain build and of the ASan
+# build with its sampled corpora); a module not listed keeps its place after
+# them. A stale list costs wall time, never a test.
+
+HEAVY_MODULES = [
+    "test_isolation", "test_catalog", "test_psql", "test_faults", "test_txn",
+    "test_hostile_catalog", "test_redteam3", "test_txn_clients", "test_robustness",
+    "test_protocol", "test_redteam", "test_clients", "test_cache", "test_ask", "test_compat",
+    "test_idle_clients", "test_invalidation_stream",
+]
+
+
+def _serial_pass(config, items):
+    which = os.environ.get("PGW_TEST_SERIAL", "")
+    if which not in ("skip", "only"):
+        return
+    keep, dropped = [], []
+    for item in items:
+        serial = item.get_closest_marker("serial") is not None
+        (keep if serial == (which == "only") else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def _heavy_modules_first(items):
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # a serial run keeps the order it always had
+    def module(item):
+        return Path(item.nodeid.split("::", 1)[0]).stem
+
+    rank = {name: i for i, name in enumerate(HEAVY_MODULES)}
+    first = {}
+    for i, item in enumerate(items):
+        first.setdefault(module(item), i)
+    # list.sort is stable: the tests of one module keep their order
+    items.sort(key=lambda it: (rank.get(module(it), len(rank)), first[module(it)]))
 
 
 _RUNNING = []  # pgwarden instances alive right now, for failure reports

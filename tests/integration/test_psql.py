@@ -26,7 +26,10 @@ SHARED_CLIENTS = data.shared_clients_dir(REPO)
 COMMANDS = [
     r"\d", r"\d+", r"\dS", r"\dS+", r"\d customers", r"\d+ customers", r"\d orders",
     r"\d+ orders", r"\d+ big_facts", r"\d customers_pkey", r"\d+ orders_customer_idx",
-    r"\d orders_id_seq", r"\d customer_regions", r"\d+ customer_regions", r"\d *",
+    r"\d orders_id_seq", r"\d customer_regions", r"\d+ customer_regions",
+    # describes every relation, query after query: the suite's longest test
+    # and the nearest to its limit, so it runs alone (conftest.py, "Parallel runs")
+    pytest.param(r"\d *", marks=pytest.mark.serial),
     r"\da", r"\daS", r"\dA", r"\dA+", r"\dAc", r"\dAc+ btree", r"\dAf", r"\dAf+ btree",
     r"\dAo", r"\dAo+ btree integer_ops", r"\dAp", r"\dAp+ btree integer_ops",
     r"\db", r"\db+", r"\dc", r"\dcS+", r"\dconfig", r"\dconfig+", r"\dconfig *", r"\dC",
