@@ -45,6 +45,7 @@ typedef struct Field {
     const char *key; /* a string literal at every call site */
     size_t off; /* where the string starts in the record's text; FIELD_INT: an integer */
     int64_t num;
+    char *big; /* a long string, allocated on its own (see FIELD_BIG) */
 } Field;
 #define FIELD_INT SIZE_MAX
 
@@ -66,8 +67,17 @@ struct PgwAudit {
     Field inline_f[FIELDS_INLINE];
 };
 
+/* Strings longer than this get an allocation of their own, of their exact
+ * size: a 300 kB statement copied into a growing text buffer (freed by the
+ * writer thread) left the event loop's allocator arenas fragmented and
+ * growing round after round (test_redteam's bound on prepared memory saw
+ * it). */
+#define FIELD_BIG 4096
+
 static const char *field_str(const PgwAudit *a, const Field *f)
 {
+    if (f->big)
+        return f->big;
     return f->off == FIELD_INT ? NULL : (const char *)a->text.data + f->off;
 }
 
@@ -98,6 +108,8 @@ static int64_t now_usec(void)
 
 static void record_free(PgwAudit *a)
 {
+    for (size_t i = 0; i < a->n; i++)
+        free(a->f[i].big);
     if (a->f != a->inline_f)
         free(a->f);
     buf_free(&a->text);
@@ -370,13 +382,21 @@ bool audit_enabled(void)
 static void set_field(PgwAudit *a, const char *key, const char *str, int64_t num)
 {
     size_t off = FIELD_INT;
+    char *big = NULL;
     if (str) {
-        off = a->text.len;
-        buf_append(&a->text, str, strlen(str) + 1);
+        size_t len = strlen(str);
+        if (len > FIELD_BIG) {
+            big = pgw_strdup(str);
+        } else {
+            off = a->text.len;
+            buf_append(&a->text, str, len + 1);
+        }
     }
     for (size_t i = 0; i < a->n; i++) {
         const char *k = a->f[i].key;
         if (k == key || (k[0] == key[0] && strcmp(k, key) == 0)) {
+            free(a->f[i].big);
+            a->f[i].big = big;
             a->f[i].off = off;
             a->f[i].num = num;
             return;
@@ -391,7 +411,7 @@ static void set_field(PgwAudit *a, const char *key, const char *str, int64_t num
             a->f = pgw_realloc(a->f, a->cap * sizeof *a->f);
         }
     }
-    a->f[a->n++] = (Field){key, off, num};
+    a->f[a->n++] = (Field){key, off, num, big};
 }
 
 PgwAudit *audit_begin(const char *user, const char *tenant, const char *client_addr,
@@ -406,8 +426,10 @@ PgwAudit *audit_begin(const char *user, const char *tenant, const char *client_a
     a->next = NULL;
     buf_init(&a->text);
     /* Room for the usual fields at once: the statement twice (sql,
-     * rewritten) and a few hundred bytes of names and reasons. */
-    buf_reserve(&a->text, 2 * strlen(sql ? sql : "") + 512);
+     * rewritten) and a few hundred bytes of names and reasons; long
+     * statements go to their own allocations. */
+    size_t sl = strlen(sql ? sql : "");
+    buf_reserve(&a->text, (sl > FIELD_BIG ? 0 : 2 * sl) + 512);
     a->start_usec = now_usec();
     audit_set_str(a, "user", user);
     audit_set_str(a, "tenant", tenant);
