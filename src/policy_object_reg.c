@@ -22,14 +22,30 @@
  * policy_object.c answers a hidden schema in a literal with PostgreSQL's own
  * 3F000 before the statement runs.
  *
+ * Timing: a hidden name must not take longer (or shorter) than a missing
+ * one. A cast that fails at once for a missing name but succeeds for a
+ * hidden one, whose check then builds the visible set, told them apart by
+ * the set's cost (a millisecond in a small database, more in a large one).
+ * So a name is first looked up by to_<type>, which answers NULL rather
+ * than failing; that answer, or 0 for none, is checked against the set
+ * either way (the set is built in both cases); a visible answer is then
+ * cast for real, and anything else goes to the failing second lookup. A
+ * hidden and a missing name now do the same steps: one lookup, the set,
+ * the failing lookup. regconfig and regdictionary have no to_<type> and
+ * keep the cast-first order (their sets are catalog rules, small). One
+ * deviation: an ambiguous function name (two visible overloads) reads as
+ * missing (42883) where PostgreSQL says 42725, since to_regproc answers
+ * NULL for it.
+ *
  * Soundness: every branch that returns a value returns one the visible set
  * holds (or 0, which names nothing); every other branch ends in a lookup
  * that fails for hidden and missing names alike, naming only what the
  * client wrote. X appears once (in a VALUES), so a volatile argument is
- * checked and used as one value. Known limit: regoperin and regoperatorin
- * echo the input text in their error, so an invisible operator of a
- * visible schema is named requoted ("public.###"(int4,text)) where a
- * missing one is named as written; the SQLSTATE is the same.
+ * checked and used as one value. regoperin and regoperatorin echo the
+ * input text in their error: since a missing operator now ends in the same
+ * second lookup as an invisible one (see "Timing"), both are named
+ * requoted ("public.###"(int4,text)), where PostgreSQL would name a missing
+ * one as written.
  *
  * The same concern from the other side, at the end of the file: the row
  * types whose input looks names up through a field (a reg* or aclitem
@@ -104,6 +120,19 @@ static void append_schema_visible(PgwBuf *b, const char *regtype, const char *x)
     append_schema_of(b, regtype, x);
     buf_append_str(b, " IN (SELECT vn.nspname::pg_catalog.text FROM pg_catalog.pg_namespace vn "
                       "WHERE vn.oid IN (SELECT vs.o FROM %{nsp} vs)), true)");
+}
+
+/* The reg types with a to_<type> function (PostgreSQL 15): a lookup that
+ * answers NULL for a missing name instead of failing. regconfig and
+ * regdictionary have none. */
+static bool has_to_reg(const char *regtype)
+{
+    static const char *const with[] = {"regclass", "regtype",     "regproc",     "regprocedure",
+                                       "regoper",  "regoperator", "regcollation"};
+    for (size_t i = 0; i < PGW_ARRAY_LEN(with); i++)
+        if (strcmp(with[i], regtype) == 0)
+            return true;
+    return false;
 }
 
 /* X as the client's cast to regtype would read it, kept when in answer.
@@ -203,17 +232,48 @@ int policy_object_wrap_resolve(Rewrite *rw, PgQuery__Node **slot, const char *re
         append_schema_visible(&b, regtype, "pgwarden_v.x::pg_catalog.text");
         buf_printf(&b, " THEN %s ", stl);
     }
-    buf_printf(&b,
-               "ELSE (SELECT CASE WHEN pgwarden_w.o::pg_catalog.oid = 0::pg_catalog.oid OR "
-               "pgwarden_w.o::pg_catalog.oid IN (SELECT s.o FROM %s s) THEN pgwarden_w.o ",
-               answer);
-    if (strcmp(exists, answer) != 0)
-        buf_printf(&b, "WHEN pgwarden_w.o::pg_catalog.oid IN (SELECT s.o FROM %s s) THEN NULL ",
-                   exists);
-    buf_printf(&b,
-               "ELSE %s END FROM (SELECT pgwarden_v.x::pg_catalog.%s AS o) pgwarden_w) END FROM "
-               "(VALUES (pgwarden_arg)) pgwarden_v(x))",
-               stl, regtype);
+    if (has_to_reg(regtype)) {
+        /* The same work for a hidden name as for a missing one (see the
+         * file's prose, "Timing"): an OID or '-' is read without a lookup;
+         * a name is looked up by to_<type>, which answers NULL instead of
+         * failing, its answer (or 0) is checked against the set, which is
+         * so built for either, and only a visible answer is cast for real;
+         * every other name ends in the failing second lookup. */
+        buf_printf(
+            &b,
+            "WHEN pgwarden_v.x::pg_catalog.text = '-' OR pgwarden_v.x::pg_catalog.text ~ "
+            "'^[0-9]+$' THEN (SELECT pgwarden_w.o FROM (SELECT "
+            "pgwarden_v.x::pg_catalog.%s AS o) pgwarden_w WHERE pgwarden_w.o::pg_catalog.oid "
+            "= 0::pg_catalog.oid OR pgwarden_w.o::pg_catalog.oid IN (SELECT s.o FROM %s s)) ",
+            regtype, answer);
+        buf_append_str(&b, "ELSE (SELECT CASE WHEN pgwarden_w.k THEN pgwarden_v.x::pg_catalog.");
+        buf_append_str(&b, regtype);
+        buf_append_byte(&b, ' ');
+        if (strcmp(exists, answer) != 0)
+            buf_append_str(&b, "WHEN pgwarden_w.e THEN NULL ");
+        buf_printf(&b, "ELSE %s END FROM (SELECT pgwarden_u.o IN (SELECT s.o FROM %s s) AS k", stl,
+                   answer);
+        if (strcmp(exists, answer) != 0)
+            buf_printf(&b, ", pgwarden_u.o IN (SELECT s.o FROM %s s) AS e", exists);
+        buf_printf(&b,
+                   " FROM (SELECT COALESCE(pg_catalog.to_%s(pgwarden_v.x::pg_catalog.text)::"
+                   "pg_catalog.oid, 0::pg_catalog.oid) AS o) pgwarden_u) pgwarden_w) END FROM "
+                   "(VALUES (pgwarden_arg)) pgwarden_v(x))",
+                   regtype);
+    } else {
+        buf_printf(&b,
+                   "ELSE (SELECT CASE WHEN pgwarden_w.o::pg_catalog.oid = 0::pg_catalog.oid OR "
+                   "pgwarden_w.o::pg_catalog.oid IN (SELECT s.o FROM %s s) THEN pgwarden_w.o ",
+                   answer);
+        if (strcmp(exists, answer) != 0)
+            buf_printf(&b, "WHEN pgwarden_w.o::pg_catalog.oid IN (SELECT s.o FROM %s s) THEN NULL ",
+                       exists);
+        buf_printf(
+            &b,
+            "ELSE %s END FROM (SELECT pgwarden_v.x::pg_catalog.%s AS o) pgwarden_w) END FROM "
+            "(VALUES (pgwarden_arg)) pgwarden_v(x))",
+            stl, regtype);
+    }
     free(stl);
     char *tmpl = buf_steal_str(&b);
     int rc = policy_object_wrap(rw, slot, tmpl, NULL, NULL);

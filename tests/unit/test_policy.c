@@ -223,29 +223,31 @@ static const Case cases[] = {
     {"SELECT set_config('role', 'postgres', false)", "42501", {"SET role"}, {NULL}},
     {"SELECT set_config(name, 'x', false) FROM products", "42501", {"constant"}, {NULL}},
     /* functions that would confirm a hidden relation or column exists */
+    /* a hidden relation named in a literal takes the run-time path a
+     * missing one takes (policy_object.c, check_relation_literal) */
     {"SELECT has_table_privilege('internal_notes', 'SELECT')",
-     "42P01",
-     {"relation \"internal_notes\" does not exist"},
+     NULL,
+     {"pg_catalog.to_regclass(pgwarden_v.x::pg_catalog.text)", "pgwarden_rel s"},
      {NULL}},
     {"SELECT has_table_privilege('alice', 'public.internal_notes', 'SELECT')",
-     "42P01",
-     {NULL},
+     NULL,
+     {"pg_catalog.to_regclass(pgwarden_v.x::pg_catalog.text)"},
      {NULL}},
     {"SELECT has_table_privilege('customers', 'SELECT')",
      NULL,
      {"has_table_privilege('\"public\".\"customers\"', 'SELECT')"},
      {NULL}},
-    {"SELECT has_any_column_privilege('unlisted'::regclass, 'SELECT')", "42P01", {NULL}, {NULL}},
+    {"SELECT has_any_column_privilege('unlisted'::regclass, 'SELECT')",
+     NULL,
+     {"pg_catalog.to_regclass(pgwarden_v.x::pg_catalog.text)"},
+     {NULL}},
     {"SELECT has_column_privilege('customers', 'secret', 'SELECT')",
      "42703",
      {"column \"secret\" of relation \"customers\" does not exist"},
      {NULL}},
     {"SELECT has_column_privilege('customers', 'email', 'SELECT')", NULL, {"'email'"}, {NULL}},
     {"SELECT has_column_privilege(16385, 'secret', 'SELECT')", NULL, {"pgwarden_hcol"}, {NULL}},
-    {"SELECT to_regclass('internal_notes')",
-     NULL,
-     {"NULL::pg_catalog.regclass"},
-     {"internal_notes"}},
+    {"SELECT to_regclass('internal_notes')", NULL, {"pg_catalog.to_regclass("}, {NULL}},
     {"SELECT to_regclass('orders')", NULL, {"to_regclass('\"public\".\"orders\"')"}, {NULL}},
     {"SELECT has_table_privilege(16385, 'SELECT')",
      NULL,
@@ -263,7 +265,10 @@ static const Case cases[] = {
      {NULL}},
     {"SELECT pg_get_viewdef(v.x) FROM (VALUES (1 + 16384)) v(x)", NULL, {"pgwarden_rel s"}, {NULL}},
     {"SELECT has_table_privilege(16384 + 1, 'SELECT')", NULL, {"pgwarden_rel s"}, {NULL}},
-    {"SELECT pg_relation_size('internal_notes')", "42P01", {"does not exist"}, {NULL}},
+    {"SELECT pg_relation_size('internal_notes')",
+     NULL,
+     {"pg_catalog.to_regclass(pgwarden_v.x::pg_catalog.text)", "pgwarden_unf s"},
+     {NULL}},
     {"SELECT pg_total_relation_size('customers')", NULL, {"pgwarden_unf s"}, {NULL}},
     {"LISTEN chan2", "42501", {"LISTEN is refused"}, {NULL}},
     {"SELECT pg_notify('chan', 'x')", "42883", {NULL}, {NULL}},
@@ -343,7 +348,10 @@ static const Case cases[] = {
      "42P01",
      {NULL},
      {NULL}},
-    {"SELECT 'internal_notes'::regclass", "42P01", {NULL}, {NULL}},
+    {"SELECT 'internal_notes'::regclass",
+     NULL,
+     {"pg_catalog.to_regclass(pgwarden_v.x::pg_catalog.text)"},
+     {NULL}},
     {"SELECT 16385::oid::regclass", NULL, {"pgwarden_rel s"}, {NULL}},
     /* a bare literal that aclitem input would read naming a role other
      * than PUBLIC or a predefined one (policy_object_reg.c) */
@@ -395,8 +403,10 @@ static void check_case(const Case *c)
                       r.message != NULL ? r.message : "");
         ck_assert_ptr_nonnull(r.sql);
     } else {
-        ck_assert_msg(r.decision == PGW_POLICY_REFUSE, "allowed %s as: %s", c->sql,
-                      r.sql != NULL ? r.sql : "");
+        ck_assert_msg(r.decision == PGW_POLICY_REFUSE, "allowed %s as: ...%s", c->sql,
+                      r.sql != NULL && strlen(r.sql) > 1500 ? r.sql + strlen(r.sql) - 1500
+                      : r.sql != NULL                       ? r.sql
+                                                            : "");
         ck_assert_msg(strcmp(r.sqlstate, c->sqlstate) == 0, "%s: sqlstate %s, wanted %s (%s)",
                       c->sql, r.sqlstate, c->sqlstate, r.message);
         ck_assert_ptr_nonnull(r.message);
@@ -405,12 +415,14 @@ static void check_case(const Case *c)
             ck_assert_ptr_null(strstr(r.message, "internal_notes"));
     }
     const char *text = c->sqlstate == NULL ? r.sql : r.message;
+    /* Check's messages are bounded: show the end (the statement itself). */
+    const char *shown = strlen(text) > 1500 ? text + strlen(text) - 1500 : text;
     for (size_t i = 0; i < PGW_ARRAY_LEN(c->must) && c->must[i] != NULL; i++)
-        ck_assert_msg(strstr(text, c->must[i]) != NULL, "%s\n  gave: %s\n  missing: %s", c->sql,
-                      text, c->must[i]);
+        ck_assert_msg(strstr(text, c->must[i]) != NULL, "%s\n  gave: ...%s\n  missing: %s", c->sql,
+                      shown, c->must[i]);
     for (size_t i = 0; i < PGW_ARRAY_LEN(c->must_not) && c->must_not[i] != NULL; i++)
-        ck_assert_msg(strstr(text, c->must_not[i]) == NULL, "%s\n  gave: %s\n  must not have: %s",
-                      c->sql, text, c->must_not[i]);
+        ck_assert_msg(strstr(text, c->must_not[i]) == NULL,
+                      "%s\n  gave: ...%s\n  must not have: %s", c->sql, shown, c->must_not[i]);
     policy_result_free(&r);
 }
 
