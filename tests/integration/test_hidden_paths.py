@@ -2,7 +2,8 @@
 same time (isolation: "in timing of errors").
 
 Tenant A (alice, acme_a) names objects it must not learn exist (a hidden
-table, a table outside its policy, a view, an index, a sequence) and, in
+table, a table outside its policy, a view, an index, a sequence, a
+function outside its allowlist, a hidden column, a hidden schema) and, in
 the same statement, a name that exists nowhere. The answers were already
 alike (test_redteam*: same SQLSTATE, same message); their cost was not: a
 hidden relation named in a literal ('audit_secrets'::regclass,
@@ -57,12 +58,31 @@ TEMPLATES = [
     "SELECT to_regtype('{n}')",
 ]
 
+# Other kinds: a function outside the allowlist, a hidden column, a hidden
+# schema; each with the statements that name that kind.
+OTHERS = [
+    (("leak_fn", "leak_fz"), ["SELECT {n}()", "SELECT '{n}'::regproc", "SELECT to_regproc('{n}')",
+                              "SELECT '{n}()'::regprocedure",
+                              "SELECT has_function_privilege('{n}()', 'EXECUTE')",
+                              "SELECT public.{n}()"]),
+    (("internal_rating", "internal_ratinz"),
+     ["SELECT {n} FROM customers", "SELECT c.{n} FROM customers c",
+      "SELECT id FROM customers ORDER BY {n}",
+      "SELECT has_column_privilege('customers', '{n}', 'SELECT')",
+      "SELECT * FROM customers WHERE {n} > 0"]),
+    (("hush", "hushz"), ["SELECT * FROM {n}.keyring", "SELECT to_regnamespace('{n}')",
+                         "SELECT '{n}'::regnamespace", "SELECT has_schema_privilege('{n}', 'USAGE')",
+                         "SELECT NULL::{n}.keyring", "SELECT '{n}.keyring'::regclass",
+                         "SELECT to_regclass('{n}.keyring')", "SELECT {n}.leak_fn()"]),
+]
+
 KNOWN_HOLES = {
     "SELECT NULL::{n}": "a hidden relation's row type is refused by the policy, a missing type "
                         "by the backend's parser (the snapshot knows no other types)",
 }
 
 CASES = [(t, h, m) for t in TEMPLATES for h, m in RELATIONS]
+CASES += [(t, h, m) for (h, m), templates in OTHERS for t in templates]
 CASES += [pytest.param(t, h, m, marks=pytest.mark.xfail(strict=True, reason=reason))
           for t, reason in KNOWN_HOLES.items() for h, m in RELATIONS[:1]]
 
