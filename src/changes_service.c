@@ -89,12 +89,15 @@
 
 /* The catalog's signature: ASK's (ask_schema.c) covers what its prompt
  * shows; the cache also depends on rewrite rules (a view redefined) and
- * inheritance (a partition attached), so both are added here. */
+ * inheritance (a partition attached), and the policy's snapshot on the
+ * type names (a type it does not list is refused as missing: an enum
+ * created must be seen), so those are added here. */
 static const char generation_sql[] =
     "SELECT concat_ws('/', " ASK_SCHEMA_GENERATION_PARTS ", "
     "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_catalog.pg_rewrite), "
     "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "
-    "FROM pg_catalog.pg_inherits))";
+    "FROM pg_catalog.pg_inherits), "
+    "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_catalog.pg_type))";
 
 /* What each relation's results also depend on: a view's tables (through
  * views too), a table's inheritance descendants and ancestors. */

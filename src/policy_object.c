@@ -452,6 +452,45 @@ static bool names_relation(const PgwSchema *sch, const char *schema, const char 
  * hidden. In a declaration (a column definition list, PREPARE's argument
  * types) a reg* type is refused too: the backend would convert a value
  * with the reg type's input function, a name lookup blind to the policy. */
+/* PostgreSQL's answer to a type name it cannot find (TypeNameToString:
+ * schema.name[]). */
+static int refuse_missing_type(Walk *w, const PgQuery__TypeName *tn, const char *schema,
+                               const char *name)
+{
+    char brackets[64] = "";
+    for (size_t i = 0; i < tn->n_array_bounds && i < 30; i++)
+        strcat(brackets, "[]");
+    if (schema != NULL)
+        return policy_refuse(w->rw, SQLSTATE_UNDEFINED_OBJECT, NULL,
+                             "type \"%s.%s%s\" does not exist", schema, name, brackets);
+    return policy_refuse(w->rw, SQLSTATE_UNDEFINED_OBJECT, NULL, "type \"%s%s\" does not exist",
+                         name, brackets);
+}
+
+/* Is there a type of that name in schema nsp, visible or not: a 'T' row of
+ * the snapshot, a relation's row type or its array type. */
+static bool type_known_in(const PgwSchema *sch, const char *nsp, const char *name)
+{
+    if (schema_type(sch, nsp, name) || schema_table(sch, nsp, name) != NULL)
+        return true;
+    return name[0] == '_' && schema_table(sch, nsp, name + 1) != NULL;
+}
+
+/* Would the backend's parser find a type of that name, as it looks one up:
+ * in the schema given, or in pg_catalog and then the pinned search_path. */
+static bool type_known(const Rewrite *rw, const char *schema, const char *name)
+{
+    const PgwSchema *sch = rw->ctx->schema;
+    if (schema != NULL)
+        return type_known_in(sch, schema, name);
+    if (type_known_in(sch, "pg_catalog", name))
+        return true;
+    for (size_t i = 0; i < rw->nsearch_path; i++)
+        if (type_known_in(sch, rw->search_path[i], name))
+            return true;
+    return false;
+}
+
 /* Checks a type name; a hidden relation's row type is refused as missing,
  * unless run_time, where it is left to a run-time lookup that answers it
  * as missing (a regtype literal: the same path a missing name takes). */
@@ -498,8 +537,16 @@ static int check_type_name(Walk *w, const PgQuery__TypeName *tn, bool cast, bool
     if (!names_relation(sch, schema, relname) && name[0] == '_' &&
         names_relation(sch, schema, name + 1))
         relname = name + 1;
-    else if (!names_relation(sch, schema, relname))
+    else if (!names_relation(sch, schema, relname)) {
+        /* Not a user relation's row type: a type the backend knows is left
+         * to it; a name it does not know is refused here, with the answer
+         * its parser would give, because a hidden relation's row type is
+         * refused here too (below) and the two must take the same path
+         * (check_relation_literal's prose). */
+        if (!run_time && !tn->pct_type && schema_has_types(sch) && !type_known(w->rw, schema, name))
+            return refuse_missing_type(w, tn, schema, name);
         return 0;
+    }
     PgwBuf b;
     buf_init(&b);
     if (schema != NULL) {
@@ -514,17 +561,8 @@ static int check_type_name(Walk *w, const PgQuery__TypeName *tn, bool cast, bool
     free(text);
     if (r == RESOLVED_NONE && run_time)
         return 0;
-    if (r == RESOLVED_NONE) {
-        /* PostgreSQL's TypeNameToString: schema.name[] */
-        char brackets[64] = "";
-        for (size_t i = 0; i < tn->n_array_bounds && i < 30; i++)
-            strcat(brackets, "[]");
-        if (schema != NULL)
-            return policy_refuse(w->rw, SQLSTATE_UNDEFINED_OBJECT, NULL,
-                                 "type \"%s.%s%s\" does not exist", schema, name, brackets);
-        return policy_refuse(w->rw, SQLSTATE_UNDEFINED_OBJECT, NULL, "type \"%s%s\" does not exist",
-                             name, brackets);
-    }
+    if (r == RESOLVED_NONE)
+        return refuse_missing_type(w, tn, schema, name);
     if (r == RESOLVED_USER && has_hidden_columns(w->rw->ctx->cfg, t->schema, t->name))
         return policy_refuse(w->rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, NULL,
                              "pgwarden: the row type of \"%s\" is not available", relname);

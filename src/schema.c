@@ -10,8 +10,8 @@
  * performs no I/O: the runtime owns the backend session and passes rows in.
  *
  * Everything comes in one statement (relations UNION ALL operators UNION ALL
- * function names, told apart by column 8) so the runtime's contract stays "run this, hand me the
- * rows". Leak-proofness is read from the backend rather than listed here:
+ * function names UNION ALL type names, told apart by column 8) so the
+ * runtime's contract stays "run this, hand me the rows". Leak-proofness is read from the backend rather than listed here:
  * it is a property of the server version (numeric comparisons are not
  * leak-proof in PostgreSQL 15, for instance), and a missing or unknown entry
  * only makes the policy fence more.
@@ -37,6 +37,8 @@ struct PgwSchema {
     SchemaOperator *user_ops; /* sorted by (nsp, name) */
     size_t nfuncs;
     SchemaOperator *funcs; /* functions callable with one argument, by (nsp, name) */
+    size_t ntypes;
+    SchemaOperator *types; /* types but relations' row types (and their arrays), by (nsp, name) */
     unsigned long generation;
 };
 
@@ -71,7 +73,16 @@ static const char introspection_sql[] =
     "p.proname::text, NULL, NULL "
     "FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace "
     "WHERE p.pronargs >= 1 AND p.pronargs - p.pronargdefaults <= 1 "
-    "AND n.nspname <> 'information_schema'";
+    "AND n.nspname <> 'information_schema' "
+    "UNION ALL "
+    "SELECT n.nspname::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'T', t.typname::text, "
+    "NULL, NULL "
+    "FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace "
+    "LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND e.typarray = t.oid "
+    "WHERE n.nspname <> 'pg_toast' AND n.nspname NOT LIKE 'pg\\_temp\\_%' "
+    "AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%' "
+    "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.relkind <> 'c' "
+    "AND c.oid IN (t.typrelid, e.typrelid))";
 
 const char *schema_introspection_sql(void)
 {
@@ -130,10 +141,14 @@ static int add_operator(PgwSchema *s, const char *const *row)
 {
     bool leakproof = strcmp(row[8], "L") == 0;
     bool func = strcmp(row[8], "F") == 0;
+    bool type = strcmp(row[8], "T") == 0;
     if (row[9] == NULL || (!leakproof && row[0] == NULL))
         return 0;
-    size_t *n = leakproof ? &s->nleakproof : func ? &s->nfuncs : &s->nuser_ops;
-    SchemaOperator **arr = leakproof ? &s->leakproof : func ? &s->funcs : &s->user_ops;
+    size_t *n = leakproof ? &s->nleakproof : func ? &s->nfuncs : type ? &s->ntypes : &s->nuser_ops;
+    SchemaOperator **arr = leakproof ? &s->leakproof
+                           : func    ? &s->funcs
+                           : type    ? &s->types
+                                     : &s->user_ops;
     SchemaOperator *grown = realloc(*arr, (*n + 1) * sizeof(**arr));
     if (grown == NULL)
         return -1;
@@ -178,6 +193,7 @@ void schema_free(PgwSchema *schema)
     operators_free(schema->leakproof, schema->nleakproof);
     operators_free(schema->user_ops, schema->nuser_ops);
     operators_free(schema->funcs, schema->nfuncs);
+    operators_free(schema->types, schema->ntypes);
     free(schema);
 }
 
@@ -270,6 +286,8 @@ PgwSchema *schema_from_rows(size_t nrows, size_t ncols, const char *const *value
         qsort(s->user_ops, s->nuser_ops, sizeof(*s->user_ops), operator_sort_cmp);
     if (s->nfuncs > 0)
         qsort(s->funcs, s->nfuncs, sizeof(*s->funcs), operator_sort_cmp);
+    if (s->ntypes > 0)
+        qsort(s->types, s->ntypes, sizeof(*s->types), operator_sort_cmp);
     s->generation = atomic_fetch_add(&schema_generations, 1);
     return s;
 
@@ -335,6 +353,18 @@ static bool find_named(const SchemaOperator *arr, size_t n, const char *nspname,
             lo = mid + 1;
     }
     return lo < n && strcmp(arr[lo].nsp, nspname) == 0 && strcmp(arr[lo].name, name) == 0;
+}
+
+bool schema_has_types(const PgwSchema *schema)
+{
+    return schema != NULL && schema->ntypes > 0;
+}
+
+bool schema_type(const PgwSchema *schema, const char *nspname, const char *name)
+{
+    if (schema == NULL || nspname == NULL || name == NULL)
+        return false;
+    return find_named(schema->types, schema->ntypes, nspname, name);
 }
 
 bool schema_user_operator(const PgwSchema *schema, const char *nspname, const char *name)

@@ -41,9 +41,12 @@ typedef struct PgwSchema PgwSchema;
  *     comparison operator (= <> < > <= >= in pg_catalog whose function is
  *     proleakproof); 'U' an operator defined outside pg_catalog; 'F' the
  *     name of a function callable with one argument (any schema but
- *     information_schema): x.f and (x).f may call it
- *   9 oprname or proname   10 oprleft   11 oprright (type OIDs)
- * Operator and function rows carry their schema in column 0, NULL in 1..7.
+ *     information_schema): x.f and (x).f may call it; 'T' the name of a
+ *     type that is not a relation's row type or its array (composite
+ *     types, enums, domains, ranges, base and pseudo types, pg_catalog's
+ *     too): with the relations, every type name the backend knows
+ *   9 oprname, proname or typname   10 oprleft   11 oprright (type OIDs)
+ * Operator, function and type rows carry their schema in column 0, NULL in 1..7.
  * Rows of one relation need not be adjacent; columns are sorted by attnum. */
 const char *schema_introspection_sql(void);
 #define SCHEMA_INTROSPECTION_NCOLS 12
@@ -68,6 +71,12 @@ bool schema_user_operator(const PgwSchema *schema, const char *nspname, const ch
 /* Does schema nspname have a function called name that one argument can
  * call (PostgreSQL's functional notation: x.name and (x).name)? */
 bool schema_unary_function(const PgwSchema *schema, const char *nspname, const char *name);
+
+/* Does schema nspname have a type called name ('T' rows: not a relation's
+ * row type)? schema_has_types is false for a snapshot built without type
+ * rows (the unit tests' fixtures), where nothing can be said. */
+bool schema_type(const PgwSchema *schema, const char *nspname, const char *name);
+bool schema_has_types(const PgwSchema *schema);
 
 /* A distinct number per snapshot in this process, for cache keys. */
 unsigned long schema_generation(const PgwSchema *schema);

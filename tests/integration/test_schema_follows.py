@@ -6,6 +6,7 @@ next statement. With invalidation = replication the same check runs beside
 the streams (test_invalidation.py)."""
 
 import psycopg
+import pytest
 
 from conftest import wait_until
 
@@ -52,6 +53,33 @@ def test_a_new_column_is_usable_without_reload_in_ttl_mode(pgwarden, postgres):
         assert "configuration reloaded" not in gw.log_text()
     finally:
         drop_table(postgres)
+
+
+def test_a_new_type_is_usable_without_reload(pgwarden, postgres):
+    """The policy refuses a type name its snapshot does not list (a hidden
+    relation's row type and a missing type must take the same path,
+    test_hidden_paths.py), so a type created on the backend (an enum: no
+    pg_class row) must reach the snapshot by itself."""
+    with postgres.connect("acme") as conn:
+        conn.execute("DROP TYPE IF EXISTS follow_mood")
+    try:
+        gw = pgwarden()
+        with gw.connect("alice", "acme") as conn:
+            with pytest.raises(psycopg.errors.UndefinedObject):
+                conn.execute("SELECT 'ok'::follow_mood")
+            with postgres.connect("acme") as direct:
+                direct.execute("CREATE TYPE follow_mood AS ENUM ('ok', 'meh')")
+
+            def usable():
+                try:
+                    return rows(conn, "SELECT 'ok'::follow_mood") == [("ok",)]
+                except psycopg.Error:
+                    return False
+
+            wait_until(usable, 15, "the new type to be usable through pgwarden")
+    finally:
+        with postgres.connect("acme") as conn:
+            conn.execute("DROP TYPE IF EXISTS follow_mood")
 
 
 def test_the_catalog_check_is_not_a_pool_session(pgwarden, postgres):
