@@ -477,6 +477,13 @@ bool backend_reusable(const PgwBackend *b)
            !b->skipping;
 }
 
+bool backend_idle_watched(const PgwBackend *b)
+{
+    return b->state == PGW_BE_READY && !b->fatal_seen && !b->stray && b->bev &&
+           evbuffer_get_length(bufferevent_get_input(b->bev)) == 0 &&
+           worker_in_reading(b->in, b->bev);
+}
+
 void backend_hand_back(PgwBackend *b)
 {
     b->user_ops = NULL;
@@ -908,6 +915,8 @@ static void backend_relay(PgwBackend *b)
         /* What the response belongs to; with nothing expected, a message
          * the server sends on its own (ParameterStatus, NoticeResponse,
          * NotificationResponse) goes to the user, if any. */
+        if (!b->q_len && !u)
+            b->stray = true; /* idle: the server speaks only when going away */
         uint16_t e = b->q_len ? q_at(b, 0) : (uint16_t)(u ? RFQ_USER << 8 : RFQ_SWALLOW << 8);
         char head = b->q_len ? Q_TYPE(e) : 0;
         uint8_t kind = Q_KIND(e);

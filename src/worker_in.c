@@ -185,3 +185,10 @@ void worker_in_reads(PgwIn *in, struct bufferevent *bev, bool on)
     else
         bufferevent_disable(bev, EV_READ);
 }
+
+bool worker_in_reading(const PgwIn *in, struct bufferevent *bev)
+{
+    if (in)
+        return in->armed;
+    return (bufferevent_get_enabled(bev) & EV_READ) != 0;
+}

@@ -106,6 +106,65 @@ def test_a_client_holds_its_session_only_inside_a_transaction(pgwarden, postgres
         assert backend_pid(b) == pid
 
 
+def worker_of(conn):
+    """The pgwarden worker a client is on: the process id of its
+    BackendKeyData carries the worker's index + 1 above 22 bits of slot."""
+    return conn.info.backend_pid >> 22
+
+
+def clients_on_both_workers(gw, n_each=2, tries=64):
+    """Connections until n_each are on each of pgwarden's two workers (the
+    kernel spreads connections over the workers' listeners)."""
+    by_worker, extra = {}, []
+    for i in range(tries):
+        conn = gw.connect(("alice", "carol")[i % 2], "acme")
+        mine = by_worker.setdefault(worker_of(conn), [])
+        (mine if len(mine) < n_each else extra).append(conn)
+        if len(by_worker) == 2 and all(len(v) == n_each for v in by_worker.values()):
+            break
+    for conn in extra:
+        conn.close()
+    return by_worker
+
+
+@pytest.mark.timeout(90)
+def test_one_session_moves_between_workers_and_a_kill_stays_invisible(pgwarden, postgres):
+    """workers = 2, pool_size = 1: clients of both workers take turns on the
+    one session. An idle session stays on the worker that gave it back, so a
+    client of the other worker takes it by mail (detached there, attached
+    here): every turn answers with the client's own values on that one
+    session, and a kill of the session between turns is invisible, whichever
+    worker holds it idle and whichever worker's client comes next."""
+    gw = pgwarden(settings={"pool_mode": "transaction", "pool_size": "1",
+                            "pool_timeout": "10s", "workers": "2"})
+    by_worker = clients_on_both_workers(gw)
+    conns = [c for v in by_worker.values() for c in v]
+    try:
+        assert len(by_worker) == 2, "no client landed on the second worker"
+        order = [by_worker[w][k] for k in range(2) for w in sorted(by_worker)]
+        pid = backend_pid(order[0])
+        for n in range(40):
+            conn = order[n % len(order)]
+            assert conn.execute("SELECT %s::int * 2", (n,)).fetchone()[0] == 2 * n
+            with conn.transaction():
+                assert backend_pid(conn) == pid  # one session, moved, never a second
+                assert tenant_of(conn) == "acme"
+        for n in range(6):
+            idle_on = order[n % len(order)]  # the session is left idle on its worker
+            assert tenant_of(idle_on) == "acme"
+            with postgres.connect() as su:
+                su.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE usename = 'reader' AND datname = 'acme'")
+            wait_until(lambda: backend_sessions(postgres, "acme") == 0, 10,
+                       "the backend to be gone")
+            nxt = order[(n + 1 + n // 2) % len(order)]  # same worker or the other one
+            assert nxt.execute("SELECT %s::int + 1", (n,)).fetchone()[0] == n + 1
+            assert backend_sessions(postgres, "acme") == 1
+    finally:
+        for conn in conns:
+            conn.close()
+
+
 def test_session_mode_is_unchanged(pgwarden):
     """pool_mode = session (the default) keeps a client on one session:
     prepared statements by their own names, settings, temp state."""
