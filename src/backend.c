@@ -986,10 +986,16 @@ static void backend_relay(PgwBackend *b)
         b->stream_left = blen;
         b->stream_swallow = !relay;
         b->stream_kind = kind;
-        if (relay)
-            u->stream(b->user, kind, type, in, 5, true);
-        else
+        if (relay) {
+            /* The header and what of the body is here, in one move: the
+             * bytes are in memory already, and a move costs the same for 5
+             * bytes as for more. */
+            size_t body = avail - 5 < blen ? avail - 5 : blen;
+            b->stream_left -= (uint32_t)body;
+            u->stream(b->user, kind, type, in, 5 + body, true);
+        } else {
             evbuffer_drain(in, 5);
+        }
         if (!async && head && completes(head, type))
             q_pop(b);
     }
