@@ -506,6 +506,33 @@ def test_a_backend_killed_between_transactions_is_invisible(pgwarden, postgres):
             conn.close()
 
 
+def pool_row(gw, tenant="acme"):
+    with gw.connect("admin", "pgwarden") as admin:
+        cur = admin.execute("SHOW POOLS")
+        cols = [d.name for d in cur.description]
+        rows = {r[0]: dict(zip(cols, r)) for r in cur.fetchall()}
+    return rows.get(tenant)
+
+
+def test_an_idle_session_whose_server_goes_away_is_dropped_at_once(pgwarden, postgres):
+    """An idle session stays watched on its worker: when its server goes
+    away between transactions, SHOW POOLS stops counting it without any
+    client having to try it first, and the next statement gets a new one."""
+    gw = pgwarden(settings={"pool_mode": "transaction", "pool_size": "2",
+                            "admin_users": "admin"})
+    with gw.connect("alice", "acme") as conn:
+        old = backend_pid(conn)
+        wait_until(lambda: int(pool_row(gw)["idle"]) == 1, 10, "the session to be idle")
+        assert int(pool_row(gw)["sessions"]) == 1
+        with postgres.connect() as su:
+            su.execute("SELECT pg_terminate_backend(%s)", (old,))
+        wait_until(lambda: int(pool_row(gw)["sessions"]) == 0, 10,
+                   "the pool to drop the session whose server went away")
+        assert int(pool_row(gw)["idle"]) == 0
+        assert backend_pid(conn) != old  # a new session, and no error
+        assert tenant_of(conn) == "acme"
+
+
 def test_backend_lost_inside_a_transaction_is_reported(gw, postgres):
     with gw.connect("alice", "acme", application_name="txn_lost") as conn:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
