@@ -45,6 +45,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define PGW_MAX_PARAMS 24
 
@@ -72,6 +73,7 @@ struct PgwPoolWait {
     void *owner; /* NULL once answered or withdrawn (worker's thread only) */
     int refs; /* atomic */
     unsigned passed_over; /* times a later local waiter went first (under the lock) */
+    int64_t since; /* when the wait began (CLOCK_MONOTONIC, us) */
     struct PgwPoolWait *next; /* the queue */
 };
 
@@ -377,9 +379,22 @@ static void unlink_idle_locked(PgwPool *p, PgwBackend *b)
     }
 }
 
+static int64_t monotonic_usec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t pool_wait_age_usec(const PgwPoolWait *t)
+{
+    return monotonic_usec() - t->since;
+}
+
 static PgwPoolWait *wait_new(PgwPool *p, PgwWorker *w, const PgwPoolWaitOps *ops, void *owner)
 {
     PgwPoolWait *t = pgw_calloc(1, sizeof *t);
+    t->since = monotonic_usec();
     t->pool = p;
     t->worker = w;
     t->ops = ops;

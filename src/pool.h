@@ -59,6 +59,9 @@ PgwAcquire pool_acquire(PgwPool *p, struct PgwWorker *w, const PgwPoolWaitOps *o
 /* Withdraw a wait that has not been answered (on the waiter's worker):
  * the ticket is never answered and gone afterwards. */
 void pool_cancel_wait(PgwPoolWait *wait);
+/* How long the wait has lasted, in microseconds (not answered yet: on the
+ * waiter's worker). */
+int64_t pool_wait_age_usec(const PgwPoolWait *wait);
 /* Return a session after its user is done; reset runs first. */
 void pool_release(PgwPool *p, struct PgwBackend *b);
 /* A session broke: forget it, maybe wake a waiter. */

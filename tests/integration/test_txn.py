@@ -34,6 +34,15 @@ def backend_pid(conn):
     return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
 
 
+def pool_row(gw, tenant="acme"):
+    """The tenant's row of SHOW POOLS (the gateway needs admin_users = admin)."""
+    with gw.connect("admin", "pgwarden") as admin:
+        cur = admin.execute("SHOW POOLS")
+        cols = [d.name for d in cur.description]
+        rows = {r[0]: dict(zip(cols, r)) for r in cur.fetchall()}
+    return rows.get(tenant)
+
+
 @pytest.fixture(scope="module")
 def gw(pgwarden):
     return pgwarden(settings={"pool_mode": "transaction", "pool_size": "5",
@@ -163,6 +172,35 @@ def test_one_session_moves_between_workers_and_a_kill_stays_invisible(pgwarden, 
     finally:
         for conn in conns:
             conn.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_second_wait_gets_its_whole_pool_timeout(pgwarden):
+    """A client whose wait for a session was answered, and which waits
+    again soon after, is refused only a whole pool_timeout after its second
+    wait began: not when the first wait's time would have run out (its timer
+    is left armed and serves the second wait)."""
+    gw = pgwarden(settings={"pool_mode": "transaction", "pool_size": "1",
+                            "pool_timeout": "2s", "admin_users": "admin"})
+    with gw.connect("alice", "acme") as a, gw.connect("carol", "acme") as b:
+        a.execute("BEGIN")
+        a.execute("SELECT 1")  # a holds the one session
+        with ThreadPoolExecutor(max_workers=1) as ex:
+            first = ex.submit(lambda: b.execute("SELECT 41 + 1").fetchone()[0])
+            wait_until(lambda: int(pool_row(gw)["waiting"]) == 1, 10, "b to wait")
+            time.sleep(0.5)  # not a synchronization: the first wait lasts this long
+            a.execute("COMMIT")
+            assert first.result(timeout=10) == 42  # answered: b got the session
+        a.execute("BEGIN")
+        a.execute("SELECT 1")  # a holds it again
+        began = time.monotonic()
+        with pytest.raises(psycopg.Error) as info:
+            b.execute("SELECT 2")
+        waited = time.monotonic() - began
+        assert info.value.sqlstate == "53300", info.value
+        assert 1.8 <= waited < 8, f"refused after {waited:.2f}s with pool_timeout=2s"
+        a.execute("COMMIT")
+        assert b.execute("SELECT 3").fetchone()[0] == 3
 
 
 def test_session_mode_is_unchanged(pgwarden):
@@ -504,14 +542,6 @@ def test_a_backend_killed_between_transactions_is_invisible(pgwarden, postgres):
     finally:
         for conn in conns:
             conn.close()
-
-
-def pool_row(gw, tenant="acme"):
-    with gw.connect("admin", "pgwarden") as admin:
-        cur = admin.execute("SHOW POOLS")
-        cols = [d.name for d in cur.description]
-        rows = {r[0]: dict(zip(cols, r)) for r in cur.fetchall()}
-    return rows.get(tenant)
 
 
 def test_an_idle_session_whose_server_goes_away_is_dropped_at_once(pgwarden, postgres):
