@@ -927,7 +927,11 @@ static void backend_relay(PgwBackend *b)
             (capturing && type == 'D')) {
             if (avail < 5 + (size_t)blen)
                 break;
-            uint8_t *msg = pgw_malloc(5 + (size_t)blen + 1);
+            /* Small ones (ReadyForQuery, CommandComplete: every statement)
+             * on the stack; the callbacks below copy what they keep. */
+            uint8_t small[256];
+            uint8_t *msg =
+                5 + (size_t)blen + 1 <= sizeof small ? small : pgw_malloc(5 + (size_t)blen + 1);
             evbuffer_remove(in, msg, 5 + (size_t)blen);
             msg[5 + blen] = 0;
             if (type == 'D') {
@@ -944,7 +948,8 @@ static void backend_relay(PgwBackend *b)
                     internal_finish(b, false);
                 if (relay && (head == 'Q' || head == 'S'))
                     u->ready(b->user, kind, b->tx_status, rows, msg, 5 + (size_t)blen);
-                free(msg);
+                if (msg != small)
+                    free(msg);
                 continue;
             } else if (type == 'C') {
                 /* CommandComplete's tag ends with the row count, if any. */
@@ -976,7 +981,8 @@ static void backend_relay(PgwBackend *b)
             }
             if (relay)
                 u->message(b->user, kind, type, msg, 5 + (size_t)blen);
-            free(msg);
+            if (msg != small)
+                free(msg);
             if (type == 'E' && head && head != 'Q' && head != 'S' && !b->fatal_seen)
                 skip_to_sync(b);
             else if (!async && head && completes(head, type))
