@@ -159,7 +159,7 @@ struct PgwBackend {
     /* The home's, under its lock: in its idle list; taken from there by
      * another worker, on the way to it (a mail in flight). */
     bool pooled, moving;
-    int64_t idle_usec; /* when it went idle, by its worker's loop clock */
+    int64_t idle_usec; /* when it went idle (CLOCK_MONOTONIC, us) */
     int64_t created_usec;
 };
 

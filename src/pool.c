@@ -38,7 +38,6 @@
 #include "worker.h"
 
 #include <errno.h>
-#include <event2/event.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -315,32 +314,32 @@ static void post_mail(PoolMail *m)
  * its server going away, in place of a look at the socket. */
 #define IDLE_TRUST_USEC 1000000
 
-/* The worker's loop clock: the time its loop turn began (no system call
- * inside a loop turn). */
-static int64_t loop_usec(PgwWorker *w)
+/* CLOCK_MONOTONIC in microseconds (the vDSO's: no system call). */
+static int64_t monotonic_usec(void)
 {
-    struct timeval tv;
-    event_base_gettimeofday_cached(worker_base(w), &tv);
-    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* May an idle session be used? On its worker, w.
+/* May an idle session be used? On its worker.
  *
- * Its read event has been in w's epoll set since it went idle, so a
- * server that went away (a FATAL, EOF) or spoke out of turn before this
- * loop turn has been read: backend_idle_watched says so, or home_broken
- * dropped the session already. What is ready in the same turn is reported
- * in the order it became ready, so a server killed before the client's
- * statement arrived is read before that statement is. That is what the
- * look at the socket (recv MSG_PEEK: EOF or an unexpected message) used
- * to establish, one system call per transaction; it is still made when
- * the session has sat idle for long, where its loop may be busy for a
- * long turn, or is not watched. */
-static bool idle_usable(PgwBackend *b, PgwWorker *w)
+ * Its read event has been in its worker's epoll set since it went idle,
+ * so a server that went away (a FATAL, EOF) or spoke out of turn before
+ * this loop turn has been read: backend_idle_watched says so, or
+ * home_broken dropped the session already. What is ready in the same turn
+ * is reported in the order it became ready, so a server killed before the
+ * client's statement arrived is read before that statement is. That is
+ * what the look at the socket (recv MSG_PEEK: EOF or an unexpected
+ * message) used to establish, one system call per transaction. The look
+ * is still made for a session that is not watched, and for one idle over
+ * IDLE_TRUST_USEC: the read event stands in for it only on the hot path,
+ * where sessions go round within milliseconds. */
+static bool idle_usable(PgwBackend *b)
 {
     if (b->state != PGW_BE_READY || b->fatal_seen || b->stray)
         return false;
-    if (backend_idle_watched(b) && loop_usec(w) - b->idle_usec < IDLE_TRUST_USEC)
+    if (backend_idle_watched(b) && monotonic_usec() - b->idle_usec < IDLE_TRUST_USEC)
         return true;
     char byte;
     ssize_t n = recv(PQsocket(b->conn), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -379,13 +378,6 @@ static void unlink_idle_locked(PgwPool *p, PgwBackend *b)
     }
 }
 
-static int64_t monotonic_usec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int64_t pool_wait_age_usec(const PgwPoolWait *t)
 {
     return monotonic_usec() - t->since;
@@ -414,7 +406,7 @@ static void move_mail(PgwWorker *w, void *arg)
     pthread_mutex_lock(&m->pool->mu);
     b->moving = false;
     pthread_mutex_unlock(&m->pool->mu);
-    if (!idle_usable(b, w)) {
+    if (!idle_usable(b)) {
         pool_count_prepared(m->pool, -(int)b->nstmts);
         backend_free(b);
         m->backend = NULL;
@@ -451,7 +443,7 @@ PgwAcquire pool_acquire(PgwPool *p, PgwWorker *w, const PgwPoolWaitOps *ops, voi
             return PGW_ACQUIRE_LATER;
         }
         pthread_mutex_unlock(&p->mu);
-        if (!idle_usable(b, w)) {
+        if (!idle_usable(b)) {
             /* As any discarded session: its place goes to a waiter that
              * queued meanwhile, or to this caller below. */
             pool_discard(p, b);
@@ -610,7 +602,7 @@ static void home_clean(void *home, PgwBackend *b)
     /* Idle, it stays attached here and watched (see the top of the file).
      * Once in the list another worker may take it: nothing here touches it
      * after the unlock. */
-    int64_t now = loop_usec(b->worker);
+    int64_t now = monotonic_usec();
     pthread_mutex_lock(&p->mu);
     PoolMail *m = next_waiter_locked(p, b);
     if (!m) {
