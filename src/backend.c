@@ -477,6 +477,13 @@ bool backend_reusable(const PgwBackend *b)
            !b->skipping;
 }
 
+bool backend_idle_watched(const PgwBackend *b)
+{
+    return b->state == PGW_BE_READY && !b->fatal_seen && !b->stray && b->bev &&
+           evbuffer_get_length(bufferevent_get_input(b->bev)) == 0 &&
+           worker_in_reading(b->in, b->bev);
+}
+
 void backend_hand_back(PgwBackend *b)
 {
     b->user_ops = NULL;
@@ -908,6 +915,8 @@ static void backend_relay(PgwBackend *b)
         /* What the response belongs to; with nothing expected, a message
          * the server sends on its own (ParameterStatus, NoticeResponse,
          * NotificationResponse) goes to the user, if any. */
+        if (!b->q_len && !u)
+            b->stray = true; /* idle: the server speaks only when going away */
         uint16_t e = b->q_len ? q_at(b, 0) : (uint16_t)(u ? RFQ_USER << 8 : RFQ_SWALLOW << 8);
         char head = b->q_len ? Q_TYPE(e) : 0;
         uint8_t kind = Q_KIND(e);
@@ -918,7 +927,11 @@ static void backend_relay(PgwBackend *b)
             (capturing && type == 'D')) {
             if (avail < 5 + (size_t)blen)
                 break;
-            uint8_t *msg = pgw_malloc(5 + (size_t)blen + 1);
+            /* Small ones (ReadyForQuery, CommandComplete: every statement)
+             * on the stack; the callbacks below copy what they keep. */
+            uint8_t small[256];
+            uint8_t *msg =
+                5 + (size_t)blen + 1 <= sizeof small ? small : pgw_malloc(5 + (size_t)blen + 1);
             evbuffer_remove(in, msg, 5 + (size_t)blen);
             msg[5 + blen] = 0;
             if (type == 'D') {
@@ -935,7 +948,8 @@ static void backend_relay(PgwBackend *b)
                     internal_finish(b, false);
                 if (relay && (head == 'Q' || head == 'S'))
                     u->ready(b->user, kind, b->tx_status, rows, msg, 5 + (size_t)blen);
-                free(msg);
+                if (msg != small)
+                    free(msg);
                 continue;
             } else if (type == 'C') {
                 /* CommandComplete's tag ends with the row count, if any. */
@@ -967,7 +981,8 @@ static void backend_relay(PgwBackend *b)
             }
             if (relay)
                 u->message(b->user, kind, type, msg, 5 + (size_t)blen);
-            free(msg);
+            if (msg != small)
+                free(msg);
             if (type == 'E' && head && head != 'Q' && head != 'S' && !b->fatal_seen)
                 skip_to_sync(b);
             else if (!async && head && completes(head, type))
@@ -977,10 +992,16 @@ static void backend_relay(PgwBackend *b)
         b->stream_left = blen;
         b->stream_swallow = !relay;
         b->stream_kind = kind;
-        if (relay)
-            u->stream(b->user, kind, type, in, 5, true);
-        else
+        if (relay) {
+            /* The header and what of the body is here, in one move: the
+             * bytes are in memory already, and a move costs the same for 5
+             * bytes as for more. */
+            size_t body = avail - 5 < blen ? avail - 5 : blen;
+            b->stream_left -= (uint32_t)body;
+            u->stream(b->user, kind, type, in, 5 + body, true);
+        } else {
             evbuffer_drain(in, 5);
+        }
         if (!async && head && completes(head, type))
             q_pop(b);
     }

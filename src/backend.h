@@ -114,7 +114,7 @@ struct PgwBackend {
     void *want; /* the creator's token for whom it is connecting */
     const PgwBackendUser *user_ops; /* NULL while idle, resetting or connecting */
     void *user;
-    struct PgwWorker *worker; /* whose event base it is attached to; NULL when idle in the pool */
+    struct PgwWorker *worker; /* whose event base it is attached to (idle in the pool too) */
     PGconn *conn;
     PGcancel *cancel;
     PgwBackendState state;
@@ -153,8 +153,13 @@ struct PgwBackend {
     bool free_pending; /* backend_free was called meanwhile */
     bool clean_pending; /* hand back to the home when the loop ends */
     bool fatal_seen; /* the server sent FATAL: it is going away */
+    bool stray; /* a message came while nothing was owed and nobody used it */
     char *fatal_message;
     struct PgwBackend *next; /* the home's list (idle sessions) */
+    /* The home's, under its lock: in its idle list; taken from there by
+     * another worker, on the way to it (a mail in flight). */
+    bool pooled, moving;
+    int64_t idle_usec; /* when it went idle (CLOCK_MONOTONIC, us) */
     int64_t created_usec;
 };
 
@@ -168,6 +173,11 @@ void backend_attach(PgwBackend *b, struct PgwWorker *w);
 /* Drop the bufferevent so the session can sit idle or move thread. */
 void backend_detach(PgwBackend *b);
 void backend_free(PgwBackend *b);
+
+/* An idle session that is still watched for the server going away: its
+ * reads are on, nothing came since it went idle, no FATAL, no EOF. On its
+ * worker. */
+bool backend_idle_watched(const PgwBackend *b);
 
 /* Lend the session to a user (NULL: take it back). */
 void backend_set_user(PgwBackend *b, const PgwBackendUser *ops, void *user);

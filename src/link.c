@@ -102,8 +102,9 @@ bool link_parkable(const PgwLink *l)
 
 void link_park(PgwLink *l)
 {
-    /* What an idle link keeps only to reuse: the wait timer (not pending:
-     * no wait) and the capacity of the answer buffer (empty). */
+    /* What an idle link keeps only to reuse: the wait timer (no wait: at
+     * most armed for one answered already) and the capacity of the answer
+     * buffer (empty). */
     if (l->wait_timer) {
         event_free(l->wait_timer);
         l->wait_timer = NULL;
@@ -190,12 +191,28 @@ void link_close(PgwLink *l)
 
 /* ---------- taking a session from the pool ---------- */
 
+/* The wait's timer is not disarmed when an answer comes: left armed, it
+ * serves the client's next wait (it fires no later than that one's
+ * deadline, and its callback arms it again for what is left), which saves
+ * two timer-heap operations per transaction in transaction mode. */
 static void wait_over(PgwLink *l)
 {
     l->waiting = false;
     l->wait = NULL;
-    if (l->wait_timer)
-        evtimer_del(l->wait_timer);
+}
+
+static int pool_timeout_ms(void)
+{
+    PgwSnapshot *s = snapshot_acquire();
+    int ms = s->cfg->pool_timeout_ms;
+    snapshot_release(s);
+    return ms;
+}
+
+static void arm_wait_timer(PgwLink *l, int64_t usec)
+{
+    struct timeval tv = {(time_t)(usec / 1000000), (suseconds_t)(usec % 1000000)};
+    evtimer_add(l->wait_timer, &tv);
 }
 
 static void wait_ready(void *owner, PgwBackend *b)
@@ -222,15 +239,19 @@ static void wait_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     PgwLink *l = arg;
     if (!l->waiting)
+        return; /* armed for a wait answered since */
+    int ms = pool_timeout_ms();
+    int64_t left = (int64_t)ms * 1000 - pool_wait_age_usec(l->wait);
+    if (left > 0) {
+        arm_wait_timer(l, left); /* armed for an earlier wait: this one has time left */
         return;
+    }
     pool_cancel_wait(l->wait);
     wait_over(l);
-    PgwSnapshot *s = snapshot_acquire();
     char msg[256];
     snprintf(msg, sizeof msg,
              "pgwarden: no backend session for tenant \"%s\" became free within %d ms",
-             pool_tenant(l->pool), s->cfg->pool_timeout_ms);
-    snapshot_release(s);
+             pool_tenant(l->pool), ms);
     l->ops->acquire_failed(l->owner, SQLSTATE_TOO_MANY_CONNECTIONS, msg);
 }
 
@@ -250,13 +271,25 @@ bool link_acquire(PgwLink *l)
     }
     if (!l->waiting)
         return false; /* answered at once: acquire_failed has run */
-    PgwSnapshot *s = snapshot_acquire();
-    int ms = s->cfg->pool_timeout_ms;
-    snapshot_release(s);
+    int ms = pool_timeout_ms();
+    struct event_base *base = worker_base(link_worker(l));
     if (!l->wait_timer)
-        l->wait_timer = evtimer_new(worker_base(link_worker(l)), wait_timeout_cb, l);
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(l->wait_timer, &tv);
+        l->wait_timer = evtimer_new(base, wait_timeout_cb, l);
+    /* Still armed from an earlier wait: kept when it fires by this wait's
+     * deadline (a reload may have shortened pool_timeout since). */
+    struct timeval at, due;
+    if (evtimer_pending(l->wait_timer, &at)) {
+        event_base_gettimeofday_cached(base, &due);
+        due.tv_sec += ms / 1000;
+        due.tv_usec += (ms % 1000) * 1000;
+        if (due.tv_usec >= 1000000) {
+            due.tv_sec++;
+            due.tv_usec -= 1000000;
+        }
+        if (!evutil_timercmp(&at, &due, >))
+            return false;
+    }
+    arm_wait_timer(l, (int64_t)ms * 1000);
     return false;
 }
 

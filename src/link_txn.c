@@ -389,22 +389,28 @@ int link_named_message(PgwLink *l, struct evbuffer *src, char type, size_t take,
         ensure_unnamed(l);
         server_name = "";
     }
-    size_t plen = type == 'B' ? strlen(portal) + 1 : 0;
+    size_t plen = type == 'B' ? strlen(portal) + 1 : 1; /* the portal, or 'S' */
     size_t slen = strlen(server_name) + 1;
     size_t tail = whole - 5 - head; /* what follows the names */
-    PgwBuf out;
-    buf_init(&out);
-    buf_append_byte(&out, (uint8_t)type);
-    buf_append_u32(&out, (uint32_t)(4 + (type == 'B' ? plen : 1) + slen + tail));
-    if (type == 'B')
-        buf_append(&out, portal, plen);
-    else
-        buf_append_byte(&out, 'S');
-    buf_append(&out, server_name, slen);
+    /* The new head of the message: on the stack when it fits (names are
+     * short), as it does on every Bind of the hot path. */
+    uint8_t small[256], *out = small;
+    size_t len = 5 + plen + slen;
+    if (len > sizeof small)
+        out = pgw_malloc(len);
+    out[0] = (uint8_t)type;
+    uint32_t n32 = (uint32_t)(4 + plen + slen + tail);
+    out[1] = (uint8_t)(n32 >> 24);
+    out[2] = (uint8_t)(n32 >> 16);
+    out[3] = (uint8_t)(n32 >> 8);
+    out[4] = (uint8_t)n32;
+    memcpy(out + 5, type == 'B' ? portal : "S", plen);
+    memcpy(out + 5 + plen, server_name, slen);
     evbuffer_drain(src, 5 + head);
     backend_expect(b, type, LINK_RFQ_RELAY);
-    backend_write(b, out.data, out.len);
-    buf_free(&out);
+    backend_write(b, out, len);
+    if (out != small)
+        free(out);
     if (tail && take == whole) {
         backend_forward(b, src, tail); /* all here: no need to stream */
         tail = 0;

@@ -3,8 +3,17 @@
  *
  * Invariants, all under the pool's mutex: total counts every session alive
  * or connecting; total <= the tenant's pool_size when a new session starts;
- * a session is in exactly one place: the idle list (detached from any event
- * base), a user, a mail in flight, or the reset that precedes release.
+ * a session is in exactly one place: the idle list, a user, a mail in
+ * flight, or the reset that precedes release.
+ *
+ * An idle session stays attached to the worker that gave it back, its read
+ * event still in that worker's epoll set: a client of that worker takes it
+ * as it is (no epoll_ctl either way, which transaction pooling would
+ * otherwise pay twice per transaction), and a server that goes away while
+ * it is idle is seen at once (EOF or its FATAL) and the session dropped. A
+ * client of another worker takes it by mail: the owning worker detaches it
+ * (pool_acquire prefers a local one), as a hand-over to a waiter there
+ * always did.
  *
  * A wait ticket is shared by the waiter and the pool (its queue, a mail in
  * flight, or the session connecting for it), so it is reference-counted;
@@ -35,6 +44,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define PGW_MAX_PARAMS 24
 
@@ -62,6 +72,7 @@ struct PgwPoolWait {
     void *owner; /* NULL once answered or withdrawn (worker's thread only) */
     int refs; /* atomic */
     unsigned passed_over; /* times a later local waiter went first (under the lock) */
+    int64_t since; /* when the wait began (CLOCK_MONOTONIC, us) */
     struct PgwPoolWait *next; /* the queue */
 };
 
@@ -299,46 +310,150 @@ static void post_mail(PoolMail *m)
     worker_post(m->wait->worker, m->backend ? handoff_mail : connect_mail, m);
 }
 
-/* An idle session whose server went away shows EOF (or an unexpected
- * message) on its socket. */
-static bool idle_alive(PgwBackend *b)
+/* How long an idle session's own read event is trusted to have reported
+ * its server going away, in place of a look at the socket. */
+#define IDLE_TRUST_USEC 1000000
+
+/* CLOCK_MONOTONIC in microseconds (the vDSO's: no system call). */
+static int64_t monotonic_usec(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* May an idle session be used? On its worker.
+ *
+ * Its read event has been in its worker's epoll set since it went idle,
+ * so a server that went away (a FATAL, EOF) or spoke out of turn before
+ * this loop turn has been read: backend_idle_watched says so, or
+ * home_broken dropped the session already. What is ready in the same turn
+ * is reported in the order it became ready, so a server killed before the
+ * client's statement arrived is read before that statement is. That is
+ * what the look at the socket (recv MSG_PEEK: EOF or an unexpected
+ * message) used to establish, one system call per transaction. The look
+ * is still made for a session that is not watched, and for one idle over
+ * IDLE_TRUST_USEC: the read event stands in for it only on the hot path,
+ * where sessions go round within milliseconds. */
+static bool idle_usable(PgwBackend *b)
+{
+    if (b->state != PGW_BE_READY || b->fatal_seen || b->stray)
+        return false;
+    if (backend_idle_watched(b) && monotonic_usec() - b->idle_usec < IDLE_TRUST_USEC)
+        return true;
     char byte;
     ssize_t n = recv(PQsocket(b->conn), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* Take an idle session off the list, one of worker w's if there is one
+ * (no move), else the most recently idle. Called with the lock held. */
+static PgwBackend *take_idle_locked(PgwPool *p, PgwWorker *w)
+{
+    PgwBackend **pp = &p->idle;
+    while (*pp && (*pp)->worker != w)
+        pp = &(*pp)->next;
+    if (!*pp)
+        pp = &p->idle;
+    PgwBackend *b = *pp;
+    if (!b)
+        return NULL;
+    *pp = b->next;
+    b->next = NULL;
+    b->pooled = false;
+    p->nidle--;
+    return b;
+}
+
+static void unlink_idle_locked(PgwPool *p, PgwBackend *b)
+{
+    for (PgwBackend **pp = &p->idle; *pp; pp = &(*pp)->next) {
+        if (*pp == b) {
+            *pp = b->next;
+            b->next = NULL;
+            b->pooled = false;
+            p->nidle--;
+            return;
+        }
+    }
+}
+
+int64_t pool_wait_age_usec(const PgwPoolWait *t)
+{
+    return monotonic_usec() - t->since;
+}
+
+static PgwPoolWait *wait_new(PgwPool *p, PgwWorker *w, const PgwPoolWaitOps *ops, void *owner)
+{
+    PgwPoolWait *t = pgw_calloc(1, sizeof *t);
+    t->since = monotonic_usec();
+    t->pool = p;
+    t->worker = w;
+    t->ops = ops;
+    t->owner = owner;
+    t->refs = 2; /* the owner's, and the queue's, a mail's or the connecting session's */
+    return t;
+}
+
+/* On the worker an idle session was attached to, which another worker's
+ * client took: off this worker's epoll, then to the taker's worker. A
+ * session that went bad meanwhile (home_broken left it to this mail) is
+ * dropped, and its slot connects a new one for the taker. */
+static void move_mail(PgwWorker *w, void *arg)
+{
+    PoolMail *m = arg;
+    PgwBackend *b = m->backend;
+    pthread_mutex_lock(&m->pool->mu);
+    b->moving = false;
+    pthread_mutex_unlock(&m->pool->mu);
+    if (!idle_usable(b)) {
+        pool_count_prepared(m->pool, -(int)b->nstmts);
+        backend_free(b);
+        m->backend = NULL;
+        post_mail(m);
+        return;
+    }
+    backend_detach(b);
+    post_mail(m);
 }
 
 PgwAcquire pool_acquire(PgwPool *p, PgwWorker *w, const PgwPoolWaitOps *ops, void *owner,
                         PgwBackend **out, PgwPoolWait **wait)
 {
     int limit = pool_limit(p);
-    /* The liveness check is a system call: made with the lock released
-     * (the session taken is this caller's alone by then), so the other
-     * workers' acquires and releases do not queue behind it. */
+    /* A liveness check that needs a system call is made with the lock
+     * released (the session taken is this caller's alone by then), so the
+     * other workers' acquires and releases do not queue behind it. */
     pthread_mutex_lock(&p->mu);
-    while (p->idle) {
-        PgwBackend *b = p->idle;
-        p->idle = b->next;
-        p->nidle--;
-        b->next = NULL;
+    PgwBackend *b;
+    while ((b = take_idle_locked(p, w)) != NULL) {
+        if (b->worker != w) {
+            /* Another worker's: it comes by mail, which holds the
+             * ticket's second reference. */
+            PgwPoolWait *t = wait_new(p, w, ops, owner);
+            *wait = t;
+            b->moving = true;
+            PgwWorker *home = b->worker;
+            pthread_mutex_unlock(&p->mu);
+            PoolMail *m = pgw_malloc(sizeof *m);
+            m->pool = p;
+            m->backend = b;
+            m->wait = t;
+            worker_post(home, move_mail, m);
+            return PGW_ACQUIRE_LATER;
+        }
         pthread_mutex_unlock(&p->mu);
-        if (!idle_alive(b)) {
+        if (!idle_usable(b)) {
             /* As any discarded session: its place goes to a waiter that
              * queued meanwhile, or to this caller below. */
             pool_discard(p, b);
             pthread_mutex_lock(&p->mu);
             continue;
         }
-        backend_attach(b, w);
         *out = b;
         return PGW_ACQUIRE_NOW;
     }
-    PgwPoolWait *t = pgw_calloc(1, sizeof *t);
-    t->pool = p;
-    t->worker = w;
-    t->ops = ops;
-    t->owner = owner;
-    t->refs = 2; /* the owner's, and the queue's or the connecting session's */
+    PgwPoolWait *t = wait_new(p, w, ops, owner);
     *wait = t;
     bool start = p->total < limit;
     if (start) {
@@ -425,9 +540,17 @@ void pool_discard(PgwPool *p, PgwBackend *b)
  * transaction migrate. Fairness stays bounded: the head of the queue is
  * passed over at most LOCAL_PASS_MAX times, then served whatever its
  * worker, so every waiter is served, at most LOCAL_PASS_MAX hand-overs
- * later per waiter ahead of it than FIFO order would serve it. */
-#define LOCAL_LOOKAHEAD 8
-#define LOCAL_PASS_MAX 4
+ * later per waiter ahead of it than FIFO order would serve it.
+ *
+ * How far: a worker queues its clients in runs (one loop turn reads many
+ * of them), so a look at the next 8 often saw only the other worker's
+ * run, and a head passed over 4 times came round fast: with 200 clients
+ * on a pool of 10, one transaction in ten still migrated (per_txn,
+ * TXN_CLIENTS=200: 0.2 epoll_ctl per transaction). 64 and 16 leave one
+ * in a hundred; a hand-over is a fraction of a transaction's time, so 16
+ * of them ahead of the head cost it little. */
+#define LOCAL_LOOKAHEAD 64
+#define LOCAL_PASS_MAX 16
 
 static PgwPoolWait *local_waiter_locked(PgwPool *p, const PgwBackend *b)
 {
@@ -456,7 +579,7 @@ static PgwPoolWait *local_waiter_locked(PgwPool *p, const PgwBackend *b)
 static void home_clean(void *home, PgwBackend *b)
 {
     PgwPool *p = home;
-    if (b->state != PGW_BE_READY || b->fatal_seen || b->tx_status != 'I') {
+    if (b->state != PGW_BE_READY || b->fatal_seen || b->stray || b->tx_status != 'I') {
         pool_discard(p, b);
         return;
     }
@@ -476,17 +599,24 @@ static void home_clean(void *home, PgwBackend *b)
         if (taken)
             return;
     }
-    backend_detach(b);
+    /* Idle, it stays attached here and watched (see the top of the file).
+     * Once in the list another worker may take it: nothing here touches it
+     * after the unlock. */
+    int64_t now = monotonic_usec();
     pthread_mutex_lock(&p->mu);
     PoolMail *m = next_waiter_locked(p, b);
     if (!m) {
+        b->idle_usec = now;
+        b->pooled = true;
         b->next = p->idle;
         p->idle = b;
         p->nidle++;
     }
     pthread_mutex_unlock(&p->mu);
-    if (m)
+    if (m) {
+        backend_detach(b);
         post_mail(m);
+    }
 }
 
 static void home_connected(void *home, PgwBackend *b)
@@ -529,7 +659,14 @@ static void home_connect_failed(void *home, PgwBackend *b, const char *why)
 
 static void home_broken(void *home, PgwBackend *b)
 {
-    pool_discard(home, b);
+    PgwPool *p = home;
+    pthread_mutex_lock(&p->mu);
+    bool moving = b->moving;
+    if (b->pooled)
+        unlink_idle_locked(p, b); /* its server went away while it was idle */
+    pthread_mutex_unlock(&p->mu);
+    if (!moving)
+        pool_discard(p, b); /* else the move's mail, on its way here, drops it */
 }
 
 static const char *home_name(void *home)

@@ -10,9 +10,12 @@
  * pool_size bounds the sessions of a tenant (idle + in use + connecting);
  * users beyond it wait in FIFO order, each with its own timeout (theirs).
  *
- * Pools are shared by all workers, guarded by one mutex each. A session is
- * handed to a waiter on another worker by mail: it is detached from its
- * event base, posted, and attached on the receiver's base. The pool knows
+ * Pools are shared by all workers, guarded by one mutex each. An idle
+ * session stays attached to the worker that gave it back, watched for its
+ * server going away, and goes to a user on that worker first. A session
+ * is handed to a waiter (or an idle one to a user) on another worker by
+ * mail: it is detached from its event base on its own worker, posted, and
+ * attached on the receiver's base. The pool knows
  * nothing of clients: a waiter is a PgwPoolWait ticket carrying the
  * waiter's callbacks (PgwPoolWaitOps) and its worker, and is answered on
  * that worker exactly once — or never, once withdrawn.
@@ -56,6 +59,9 @@ PgwAcquire pool_acquire(PgwPool *p, struct PgwWorker *w, const PgwPoolWaitOps *o
 /* Withdraw a wait that has not been answered (on the waiter's worker):
  * the ticket is never answered and gone afterwards. */
 void pool_cancel_wait(PgwPoolWait *wait);
+/* How long the wait has lasted, in microseconds (not answered yet: on the
+ * waiter's worker). */
+int64_t pool_wait_age_usec(const PgwPoolWait *wait);
 /* Return a session after its user is done; reset runs first. */
 void pool_release(PgwPool *p, struct PgwBackend *b);
 /* A session broke: forget it, maybe wake a waiter. */

@@ -39,7 +39,7 @@
 struct PgwIn {
     struct evbuffer *buf; /* the bufferevent's input */
     struct event *ev;
-    struct evbuffer_cb_entry *cb;
+    struct evbuffer_cb_entry *cb; /* the drain watch: only once a mark is set */
     size_t high; /* 0: none */
     bool enabled; /* the owner wants reads */
     bool armed; /* ev is added */
@@ -148,8 +148,7 @@ PgwIn *worker_in_new(struct bufferevent *bev, PgwInData data, PgwInEnd end, void
     in->arg = arg;
     in->ev = event_new(bufferevent_get_base(bev), bufferevent_getfd(bev), EV_READ | EV_PERSIST,
                        in_ready, in);
-    in->cb = evbuffer_add_cb(in->buf, in_drained, in);
-    if (!in->ev || !in->cb)
+    if (!in->ev)
         abort(); /* out of memory: fatal everywhere in pgwarden */
     bufferevent_disable(bev, EV_READ);
     return in;
@@ -159,7 +158,8 @@ void worker_in_free(PgwIn *in)
 {
     if (!in)
         return;
-    evbuffer_remove_cb_entry(in->buf, in->cb);
+    if (in->cb)
+        evbuffer_remove_cb_entry(in->buf, in->cb);
     event_free(in->ev); /* off the epoll set now, before the socket closes */
     free(in);
 }
@@ -172,6 +172,14 @@ void worker_in_enable(PgwIn *in, bool on)
 
 void worker_in_set_high(PgwIn *in, size_t high)
 {
+    /* Without a mark nothing waits for a drain: a buffer with no callback
+     * skips libevent's callback walk at every add and drain (backends
+     * never set one). */
+    if (high && !in->cb) {
+        in->cb = evbuffer_add_cb(in->buf, in_drained, in);
+        if (!in->cb)
+            abort(); /* out of memory: fatal everywhere in pgwarden */
+    }
     in->high = high;
     in_arm(in);
 }
@@ -184,4 +192,11 @@ void worker_in_reads(PgwIn *in, struct bufferevent *bev, bool on)
         bufferevent_enable(bev, EV_READ);
     else
         bufferevent_disable(bev, EV_READ);
+}
+
+bool worker_in_reading(const PgwIn *in, struct bufferevent *bev)
+{
+    if (in)
+        return in->armed;
+    return (bufferevent_get_enabled(bev) & EV_READ) != 0;
 }

@@ -31,6 +31,8 @@ void worker_in_enable(PgwIn *in, bool on);
 /* Reads on or off for a connection that has a reader (in) or, on TLS, lets
  * libevent read (in NULL: bev's own EV_READ). */
 void worker_in_reads(PgwIn *in, struct bufferevent *bev, bool on);
+/* Is the socket watched for reads now (in NULL: bev's own EV_READ)? */
+bool worker_in_reading(const PgwIn *in, struct bufferevent *bev);
 /* Stop reading while the input holds high bytes or more, and go on when it
  * holds fewer; 0: no bound. bufferevent_setwatermark's EV_READ high mark. */
 void worker_in_set_high(PgwIn *in, size_t high);

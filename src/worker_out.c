@@ -33,11 +33,13 @@ struct PgwOut {
     struct bufferevent *bev;
     struct event *ev;
     struct evbuffer_cb_entry *cb;
+    bool active; /* ev is active: the turn's end writes (no event_active per add) */
 };
 
 static void out_flush(evutil_socket_t fd, short what, void *arg)
 {
     PgwOut *o = arg;
+    o->active = false;
     struct bufferevent *bev = o->bev;
     struct evbuffer *out = bufferevent_get_output(bev);
     if (evbuffer_get_length(out) == 0 || (bufferevent_get_enabled(bev) & EV_WRITE))
@@ -59,7 +61,12 @@ static void out_changed(struct evbuffer *buf, const struct evbuffer_cb_info *inf
 {
     PgwOut *o = arg;
     if (info->n_added > 0) {
-        event_active(o->ev, EV_WRITE, 0);
+        /* Once per turn: a relay adds to the output several times a
+         * statement, and event_active takes the base's lock every time. */
+        if (!o->active) {
+            o->active = true;
+            event_active(o->ev, EV_WRITE, 0);
+        }
     } else if (info->n_deleted > 0 && evbuffer_get_length(buf) == 0 &&
                (bufferevent_get_enabled(o->bev) & EV_WRITE)) {
         /* libevent's write path emptied it: back to writing at the turn's
@@ -76,8 +83,10 @@ PgwOut *worker_out_new(struct bufferevent *bev)
     struct evbuffer *out = bufferevent_get_output(bev);
     o->cb = evbuffer_add_cb(out, out_changed, o);
     bufferevent_disable(bev, EV_WRITE);
-    if (evbuffer_get_length(out) > 0)
+    if (evbuffer_get_length(out) > 0) {
+        o->active = true;
         event_active(o->ev, EV_WRITE, 0);
+    }
     return o;
 }
 

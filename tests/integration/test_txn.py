@@ -34,6 +34,15 @@ def backend_pid(conn):
     return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
 
 
+def pool_row(gw, tenant="acme"):
+    """The tenant's row of SHOW POOLS (the gateway needs admin_users = admin)."""
+    with gw.connect("admin", "pgwarden") as admin:
+        cur = admin.execute("SHOW POOLS")
+        cols = [d.name for d in cur.description]
+        rows = {r[0]: dict(zip(cols, r)) for r in cur.fetchall()}
+    return rows.get(tenant)
+
+
 @pytest.fixture(scope="module")
 def gw(pgwarden):
     return pgwarden(settings={"pool_mode": "transaction", "pool_size": "5",
@@ -104,6 +113,94 @@ def test_a_client_holds_its_session_only_inside_a_transaction(pgwarden, postgres
             assert backend_pid(a) == pid  # the same session all transaction long
         assert tenant_of(b) == "acme"  # free again once a committed
         assert backend_pid(b) == pid
+
+
+def worker_of(conn):
+    """The pgwarden worker a client is on: the process id of its
+    BackendKeyData carries the worker's index + 1 above 22 bits of slot."""
+    return conn.info.backend_pid >> 22
+
+
+def clients_on_both_workers(gw, n_each=2, tries=64):
+    """Connections until n_each are on each of pgwarden's two workers (the
+    kernel spreads connections over the workers' listeners)."""
+    by_worker, extra = {}, []
+    for i in range(tries):
+        conn = gw.connect(("alice", "carol")[i % 2], "acme")
+        mine = by_worker.setdefault(worker_of(conn), [])
+        (mine if len(mine) < n_each else extra).append(conn)
+        if len(by_worker) == 2 and all(len(v) == n_each for v in by_worker.values()):
+            break
+    for conn in extra:
+        conn.close()
+    return by_worker
+
+
+@pytest.mark.timeout(90)
+def test_one_session_moves_between_workers_and_a_kill_stays_invisible(pgwarden, postgres):
+    """workers = 2, pool_size = 1: clients of both workers take turns on the
+    one session. An idle session stays on the worker that gave it back, so a
+    client of the other worker takes it by mail (detached there, attached
+    here): every turn answers with the client's own values on that one
+    session, and a kill of the session between turns is invisible, whichever
+    worker holds it idle and whichever worker's client comes next."""
+    gw = pgwarden(settings={"pool_mode": "transaction", "pool_size": "1",
+                            "pool_timeout": "10s", "workers": "2"})
+    by_worker = clients_on_both_workers(gw)
+    conns = [c for v in by_worker.values() for c in v]
+    try:
+        assert len(by_worker) == 2, "no client landed on the second worker"
+        order = [by_worker[w][k] for k in range(2) for w in sorted(by_worker)]
+        pid = backend_pid(order[0])
+        for n in range(40):
+            conn = order[n % len(order)]
+            assert conn.execute("SELECT %s::int * 2", (n,)).fetchone()[0] == 2 * n
+            with conn.transaction():
+                assert backend_pid(conn) == pid  # one session, moved, never a second
+                assert tenant_of(conn) == "acme"
+        for n in range(6):
+            idle_on = order[n % len(order)]  # the session is left idle on its worker
+            assert tenant_of(idle_on) == "acme"
+            with postgres.connect() as su:
+                su.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE usename = 'reader' AND datname = 'acme'")
+            wait_until(lambda: backend_sessions(postgres, "acme") == 0, 10,
+                       "the backend to be gone")
+            nxt = order[(n + 1 + n // 2) % len(order)]  # same worker or the other one
+            assert nxt.execute("SELECT %s::int + 1", (n,)).fetchone()[0] == n + 1
+            assert backend_sessions(postgres, "acme") == 1
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_second_wait_gets_its_whole_pool_timeout(pgwarden):
+    """A client whose wait for a session was answered, and which waits
+    again soon after, is refused only a whole pool_timeout after its second
+    wait began: not when the first wait's time would have run out (its timer
+    is left armed and serves the second wait)."""
+    gw = pgwarden(settings={"pool_mode": "transaction", "pool_size": "1",
+                            "pool_timeout": "2s", "admin_users": "admin"})
+    with gw.connect("alice", "acme") as a, gw.connect("carol", "acme") as b:
+        a.execute("BEGIN")
+        a.execute("SELECT 1")  # a holds the one session
+        with ThreadPoolExecutor(max_workers=1) as ex:
+            first = ex.submit(lambda: b.execute("SELECT 41 + 1").fetchone()[0])
+            wait_until(lambda: int(pool_row(gw)["waiting"]) == 1, 10, "b to wait")
+            time.sleep(0.5)  # not a synchronization: the first wait lasts this long
+            a.execute("COMMIT")
+            assert first.result(timeout=10) == 42  # answered: b got the session
+        a.execute("BEGIN")
+        a.execute("SELECT 1")  # a holds it again
+        began = time.monotonic()
+        with pytest.raises(psycopg.Error) as info:
+            b.execute("SELECT 2")
+        waited = time.monotonic() - began
+        assert info.value.sqlstate == "53300", info.value
+        assert 1.8 <= waited < 8, f"refused after {waited:.2f}s with pool_timeout=2s"
+        a.execute("COMMIT")
+        assert b.execute("SELECT 3").fetchone()[0] == 3
 
 
 def test_session_mode_is_unchanged(pgwarden):
@@ -445,6 +542,25 @@ def test_a_backend_killed_between_transactions_is_invisible(pgwarden, postgres):
     finally:
         for conn in conns:
             conn.close()
+
+
+def test_an_idle_session_whose_server_goes_away_is_dropped_at_once(pgwarden, postgres):
+    """An idle session stays watched on its worker: when its server goes
+    away between transactions, SHOW POOLS stops counting it without any
+    client having to try it first, and the next statement gets a new one."""
+    gw = pgwarden(settings={"pool_mode": "transaction", "pool_size": "2",
+                            "admin_users": "admin"})
+    with gw.connect("alice", "acme") as conn:
+        old = backend_pid(conn)
+        wait_until(lambda: int(pool_row(gw)["idle"]) == 1, 10, "the session to be idle")
+        assert int(pool_row(gw)["sessions"]) == 1
+        with postgres.connect() as su:
+            su.execute("SELECT pg_terminate_backend(%s)", (old,))
+        wait_until(lambda: int(pool_row(gw)["sessions"]) == 0, 10,
+                   "the pool to drop the session whose server went away")
+        assert int(pool_row(gw)["idle"]) == 0
+        assert backend_pid(conn) != old  # a new session, and no error
+        assert tenant_of(conn) == "acme"
 
 
 def test_backend_lost_inside_a_transaction_is_reported(gw, postgres):
