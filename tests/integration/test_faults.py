@@ -802,7 +802,12 @@ def test_reload_storm_with_log_files_never_sends_a_client_a_log_line(pgwarden):
     assert enough(), (reloads, results["queries"])
     assert gw.alive()
 
-    # The current files keep receiving whole lines after the storm.
+    # The current files keep receiving whole lines after the storm. The last
+    # rename may still wait for its reload (a loaded machine is slow to take
+    # the SIGHUP), and until then lines rightly go to the renamed file: the
+    # reload recreates the current ones, so wait for them first.
+    wait_until(lambda: audit_file.exists() and log_file.exists(), DEFAULT_TIMEOUT / 4,
+               "the last reload to reopen the log files")
     with gw.connect("alice", "acme") as conn:
         conn.execute("SELECT name, 'after the storm' FROM tenant_marker").fetchall()
 
