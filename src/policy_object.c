@@ -452,7 +452,16 @@ static bool names_relation(const PgwSchema *sch, const char *schema, const char 
  * hidden. In a declaration (a column definition list, PREPARE's argument
  * types) a reg* type is refused too: the backend would convert a value
  * with the reg type's input function, a name lookup blind to the policy. */
+static int check_type_name(Walk *w, const PgQuery__TypeName *tn, bool cast, bool looked_up_later);
+
 int policy_object_check_type_name(Walk *w, const PgQuery__TypeName *tn, bool cast)
+{
+    return check_type_name(w, tn, cast, false);
+}
+
+/* looked_up_later: the name is text the backend's regtype input reads at
+ * run time, where the visible type set decides (policy_object_reg.c). */
+static int check_type_name(Walk *w, const PgQuery__TypeName *tn, bool cast, bool looked_up_later)
 {
     if (tn == NULL || tn->n_names == 0)
         return 0;
@@ -502,6 +511,12 @@ int policy_object_check_type_name(Walk *w, const PgQuery__TypeName *tn, bool cas
     const char *catalog;
     Resolved r = policy_resolve_relation_text(w->rw, text, &t, &catalog);
     free(text);
+    if (r == RESOLVED_NONE && looked_up_later)
+        /* The row type of a relation the tenant may not see, as text
+         * ('audit_secrets'::regtype): to the run-time lookup, as a missing
+         * name goes; refused here it answered in a tenth of the time
+         * (check_relation_literal). */
+        return 0;
     if (r == RESOLVED_NONE) {
         /* PostgreSQL's TypeNameToString: schema.name[] */
         char brackets[64] = "";
@@ -540,7 +555,7 @@ static int check_type_text(Walk *w, const char *text)
         tree->stmts[0]->stmt->select_stmt->n_target_list == 1) {
         PgQuery__Node *v = tree->stmts[0]->stmt->select_stmt->target_list[0]->res_target->val;
         if (NODE(v, TYPE_CAST))
-            rc = policy_object_check_type_name(w, v->type_cast->type_name, true);
+            rc = check_type_name(w, v->type_cast->type_name, true, true);
     }
     if (tree != NULL)
         pg_query__parse_result__free_unpacked(tree, NULL);
@@ -676,25 +691,23 @@ static const PgQuery__RangeVar *parse_relation_text(const char *text, PgQuery__P
     return NULL;
 }
 
-/* Is there a relation of that name in the snapshot, visible or not? */
-static bool snapshot_has(const Rewrite *rw, const PgQuery__RangeVar *rv)
-{
-    const PgwSchema *sch = rw->ctx->schema;
-    if (rv->schemaname[0] != '\0')
-        return schema_table(sch, rv->schemaname, rv->relname) != NULL;
-    if (schema_table(sch, "pg_catalog", rv->relname) != NULL)
-        return true;
-    for (size_t i = 0; i < rw->nsearch_path; i++)
-        if (schema_table(sch, rw->search_path[i], rv->relname) != NULL)
-            return true;
-    return false;
-}
-
-/* A relation name in a string literal: refused as PostgreSQL refuses a
- * missing one (a missing schema first) when the tenant may not see it;
- * pinned to the relation we resolved when readable (the backend's
- * search_path would not skip a hidden namesake); left to the run-time
- * check when the snapshot does not know the name at all. */
+/* A relation name in a string literal: pinned to the relation we resolved
+ * when readable (the backend's search_path would not skip a hidden
+ * namesake); refused as PostgreSQL refuses a missing schema when its schema
+ * is one the tenant cannot see; otherwise left to the run-time check,
+ * whether the snapshot holds an unreadable relation of that name or none.
+ *
+ * Why a hidden name is not refused here although the policy knows it is
+ * hidden: the answer for a missing name comes from the backend (the name
+ * may be an index or a sequence the snapshot does not list), and a local
+ * refusal answers in a fraction of that time. 'audit_secrets'::regclass
+ * refused here took 1 ms where 'audit_secretz'::regclass took 17 ms, so
+ * the latency told a hidden relation from a missing one as plainly as a
+ * different message would (test_redteam3.py, the timing tests). Both now
+ * take the same path: the backend's input function, the visible set, and
+ * for an invisible relation the second lookup that fails as a missing one
+ * does (policy_object_reg.c). A hidden schema and a missing one are both
+ * refused here, alike. */
 static Literal check_relation_literal(Rewrite *rw, PgQuery__String *lit, const PgwSchemaTable **t)
 {
     const char *catalog;
@@ -717,14 +730,11 @@ static Literal check_relation_literal(Rewrite *rw, PgQuery__String *lit, const P
     Literal out = LIT_REFUSED;
     if (rv != NULL && rv->schemaname[0] != '\0' && !schema_visible(rw, rv->schemaname))
         refuse_missing_schema(rw, rv->schemaname);
-    else if (rv != NULL && !snapshot_has(rw, rv))
+    else if (rv != NULL)
         out = LIT_RUNTIME;
-    else if (rv != NULL && rv->schemaname[0] != '\0')
-        policy_refuse(rw, SQLSTATE_UNDEFINED_TABLE, NULL, "relation \"%s.%s\" does not exist",
-                      rv->schemaname, rv->relname);
     else
         policy_refuse(rw, SQLSTATE_UNDEFINED_TABLE, NULL, "relation \"%s\" does not exist",
-                      rv != NULL ? rv->relname : lit->sval);
+                      lit->sval);
     if (tree != NULL)
         pg_query__parse_result__free_unpacked(tree, NULL);
     return out;
@@ -751,8 +761,6 @@ static bool config_has_hidden_columns(const PgwConfig *cfg)
     return false;
 }
 
-/* Is a qualified function name ("s.f", "s.f(int)") one the tenant may
- * call? Unqualified names are decided at run time. */
 /* Is a qualified function name ("s.f", "s.f(int)") one the tenant may
  * call? Unqualified names are decided at run time. Refuses (as PostgreSQL
  * answers a missing schema, then a missing function) when not. */
@@ -829,6 +837,19 @@ static bool literal_schema(const char *text, bool op, char *out, size_t outlen)
         pg_query__parse_result__free_unpacked(tree, NULL);
     free(copy);
     return found;
+}
+
+int policy_object_check_schema(Rewrite *rw, const char *schema)
+{
+    return schema_visible(rw, schema) ? 0 : refuse_missing_schema(rw, schema);
+}
+
+int policy_object_check_literal_schema(Rewrite *rw, const char *text)
+{
+    char schema[256];
+    if (!literal_schema(text, false, schema, sizeof(schema)))
+        return 0;
+    return policy_object_check_schema(rw, schema);
 }
 
 int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)
@@ -1350,14 +1371,17 @@ int policy_object_func_call(Rewrite *rw, PgQuery__Node **slot, const char *name)
             const char *catalog;
             PgQuery__ParseResult *tree;
             const PgQuery__RangeVar *rv = parse_relation_text(lit->sval, &tree);
-            bool runtime = rv != NULL && !snapshot_has(rw, rv) &&
-                           (rv->schemaname[0] == '\0' || schema_visible(rw, rv->schemaname));
+            /* A hidden name goes to the run-time check like a missing one
+             * (check_relation_literal says why). */
+            bool runtime =
+                rv != NULL && (rv->schemaname[0] == '\0' || schema_visible(rw, rv->schemaname));
             if (tree != NULL)
                 pg_query__parse_result__free_unpacked(tree, NULL);
             if (policy_resolve_relation_text(rw, lit->sval, &t, &catalog) != RESOLVED_NONE)
                 return check_relation_literal(rw, lit, &t) == LIT_REFUSED ? -1 : 0;
             if (!runtime) {
-                /* to_regclass('hidden') is NULL, as for a missing name. */
+                /* to_regclass('hidden_schema.t') is NULL without a lookup, as
+                 * for a missing schema. */
                 if (policy_object_expression(rw, "(SELECT NULL::pg_catalog.regclass)", &n) < 0)
                     return -1;
                 replace_named(slot, n);

@@ -211,10 +211,12 @@ static const Case cases[] = {
      {NULL}},
     {"SELECT pg_get_userbyid(relowner) FROM pg_class", NULL, {"pgwarden_role s"}, {NULL}},
     {"SELECT 'postgres'::regrole", NULL, {"pg_catalog.to_regrole"}, {NULL}},
-    /* reg* casts: literals decided now, everything else at run time */
+    /* reg* casts: a readable relation's literal decided now; a hidden or
+     * missing name at run time alike (both take as long), everything else
+     * at run time */
     {"SELECT 'internal_notes'::regclass",
-     "42P01",
-     {"relation \"internal_notes\" does not exist"},
+     NULL,
+     {"(VALUES ('internal_notes'))", "pgwarden_rel"},
      {NULL}},
     {"SELECT x::regclass FROM (VALUES ('internal_notes')) v(x)",
      NULL,
@@ -226,11 +228,11 @@ static const Case cases[] = {
     {"SELECT CAST($1 AS regclass)", NULL, {"(VALUES ($1)) pgwarden_v(x)", "pgwarden_rel"}, {NULL}},
     {"SELECT '{a,b}'::regclass[]", "42501", {"regclass[]"}, {NULL}},
     {"SELECT NULL::regclass", NULL, {"NULL::regclass"}, {"pgwarden_rel"}},
-    {"SELECT 'internal_notes'::regtype",
-     "42704",
-     {"type \"internal_notes\" does not exist"},
+    {"SELECT 'internal_notes'::regtype", NULL, {"pg_catalog.regtypein", "pgwarden_type"}, {NULL}},
+    {"SELECT 'public._internal_notes'::regtype",
+     NULL,
+     {"pg_catalog.regtypein", "pgwarden_type"},
      {NULL}},
-    {"SELECT 'public._internal_notes'::regtype", "42704", {"does not exist"}, {NULL}},
     {"SELECT 'customers'::regtype", "42501", {"row type"}, {NULL}},
     {"SELECT 'orders'::regtype", NULL, {"pg_catalog.regtypein", "pgwarden_type"}, {NULL}},
     {"SELECT NULL::internal_notes", "42704", {"does not exist"}, {NULL}},
@@ -260,10 +262,7 @@ static const Case cases[] = {
     {"SELECT 'nowhere.\"C\"'::regcollation", "3F000", {"\"nowhere\""}, {NULL}},
     {"SELECT to_regoper('+')", NULL, {"to_regoper", "oprnamespace"}, {NULL}},
     /* name -> OID functions */
-    {"SELECT to_regclass('internal_notes')",
-     NULL,
-     {"NULL::pg_catalog.regclass"},
-     {"internal_notes"}},
+    {"SELECT to_regclass('internal_notes')", NULL, {"pg_catalog.to_regclass(CASE WHEN"}, {NULL}},
     {"SELECT to_regclass(x) FROM (VALUES ('internal_notes')) v(x)",
      NULL,
      {"pg_catalog.to_regclass(CASE WHEN", "AS to_regclass"},
@@ -333,7 +332,7 @@ static const Case cases[] = {
     {"SELECT pg_relation_size(i.indexrelid) FROM pg_index i", NULL, {"pgwarden_unf s"}, {NULL}},
     {"SELECT pg_table_size('customers')", NULL, {"pgwarden_unf s"}, {NULL}},
     {"SELECT pg_stat_get_numscans(1)", NULL, {"pgwarden_unf s"}, {NULL}},
-    {"SELECT pg_total_relation_size('internal_notes')", "42P01", {"does not exist"}, {NULL}},
+    {"SELECT pg_total_relation_size('internal_notes')", NULL, {"pgwarden_unf"}, {NULL}},
     /* settings */
     {"SELECT current_setting('data_directory')", "42501", {"data_directory"}, {NULL}},
     {"SELECT current_setting('server_version_num')",
