@@ -51,35 +51,45 @@
 #include "policy_builtin.h"
 #include "policy_object_int.h"
 #include "policy_walk.h"
+#include "schema.h"
 
 /* Built-ins the allowlist holds that return a reg* value, or rows with a
  * reg* column (whose column names are in reg_columns). */
 static const char *const reg_functions[] = {
-    "pg_get_catalog_foreign_keys", "pg_get_replica_identity_index",
-    "pg_partition_ancestors",      "pg_partition_root",
-    "pg_partition_tree",           "pg_typeof",
-    "to_regclass",                 "to_regcollation",
-    "to_regnamespace",             "to_regoper",
-    "to_regoperator",              "to_regproc",
-    "to_regprocedure",             "to_regrole",
+    "pg_get_catalog_foreign_keys",
+    "pg_get_replica_identity_index",
+    "pg_partition_ancestors",
+    "pg_partition_root",
+    "pg_partition_tree",
+    "pg_typeof",
+    "to_regclass",
+    "to_regcollation",
+    "to_regnamespace",
+    "to_regoper",
+    "to_regoperator",
+    "to_regproc",
+    "to_regprocedure",
+    "to_regrole",
     "to_regtype",
 };
 
 /* Columns of pg_catalog and information_schema relations (and of the
  * functions above) whose type is a reg* type or an array of one (PG 15). */
 static const char *const reg_columns[] = {
-    "aggcombinefn", "aggdeserialfn", "aggfinalfn", "aggfnoid",     "aggmfinalfn", "aggminvtransfn",
-    "aggmtransfn",  "aggserialfn",   "aggtransfn", "amhandler",    "amproc",      "conproc",
-    "data_type",    "fktable",       "oprcode",    "oprjoin",      "oprrest",     "parameter_types",
-    "parentrelid",  "pktable",       "prosupport", "prsend",       "prsheadline", "prslextype",
-    "prsstart",     "prstoken",      "relid",      "rngcanonical", "rngsubdiff",  "tmplinit",
-    "tmpllexize",   "trffromsql",    "trftosql",   "typanalyze",   "typinput",    "typmodin",
-    "typmodout",    "typoutput",     "typreceive", "typsend",      "typsubscript",
+    "aggcombinefn",   "aggdeserialfn", "aggfinalfn",      "aggfnoid",    "aggmfinalfn",
+    "aggminvtransfn", "aggmtransfn",   "aggserialfn",     "aggtransfn",  "amhandler",
+    "amproc",         "conproc",       "data_type",       "fktable",     "oprcode",
+    "oprjoin",        "oprrest",       "parameter_types", "parentrelid", "pktable",
+    "prosupport",     "prsend",        "prsheadline",     "prslextype",  "prsstart",
+    "prstoken",       "relid",         "rngcanonical",    "rngsubdiff",  "tmplinit",
+    "tmpllexize",     "trffromsql",    "trftosql",        "typanalyze",  "typinput",
+    "typmodin",       "typmodout",     "typoutput",       "typreceive",  "typsend",
+    "typsubscript",
 };
 
 /* Polymorphic built-ins that bring their arguments to one type. */
 static const char *const unifying_functions[] = {
-    "array_append", "array_cat",    "array_fill",    "array_position", "array_positions",
+    "array_append",  "array_cat",    "array_fill",    "array_position", "array_positions",
     "array_prepend", "array_remove", "array_replace", "width_bucket",
 };
 
@@ -94,6 +104,7 @@ static bool in(const char *const *list, size_t n, const char *s)
 typedef struct RegLit {
     Rewrite *rw;
     Names tainted; /* output names of derived columns that could be reg* */
+    bool catalogs; /* the statement names a relation of pg_catalog or information_schema */
     bool grew;
     bool found; /* a construct with a literal and a possible reg* input */
 } RegLit;
@@ -138,14 +149,48 @@ static bool reg_type_name(const PgQuery__TypeName *tn)
 /* Polymorphic built-ins whose result has their argument's type (or its
  * element's or array's): a reg* argument makes a reg* result. */
 static const char *const passing_functions[] = {
-    "array_agg",      "array_append",          "array_cat",        "array_fill",
-    "array_prepend",  "array_remove",          "array_replace",    "first_value",
-    "json_populate_record", "json_populate_recordset", "jsonb_populate_record",
-    "jsonb_populate_recordset", "lag", "last_value", "lead", "max", "min", "mode",
-    "nth_value", "percentile_disc", "trim_array", "unnest",
+    "array_agg",
+    "array_append",
+    "array_cat",
+    "array_fill",
+    "array_prepend",
+    "array_remove",
+    "array_replace",
+    "first_value",
+    "json_populate_record",
+    "json_populate_recordset",
+    "jsonb_populate_record",
+    "jsonb_populate_recordset",
+    "lag",
+    "last_value",
+    "lead",
+    "max",
+    "min",
+    "mode",
+    "nth_value",
+    "percentile_disc",
+    "trim_array",
+    "unnest",
 };
 
 static bool maybe_reg(const RegLit *rl, PgQuery__Node *n);
+static bool untyped_literal(const PgQuery__Node *n);
+
+/* A column type as format_type prints it: regclass, regtype[] ... */
+static bool reg_type_text(const char *type)
+{
+    char name[64];
+    if (type == NULL)
+        return false;
+    if (strncmp(type, "pg_catalog.", 11) == 0)
+        type += 11;
+    size_t n = strcspn(type, "[");
+    if (n >= sizeof(name))
+        return false;
+    memcpy(name, type, n);
+    name[n] = '\0';
+    return policy_builtin_is_reg_type(name);
+}
 
 typedef struct Probe {
     const RegLit *rl;
@@ -190,13 +235,16 @@ static bool maybe_reg(const RegLit *rl, PgQuery__Node *n)
             return true;
         if (!in(passing_functions, PGW_ARRAY_LEN(passing_functions), name))
             return false;
-        for (size_t i = 0; i < fc->n_args; i++)
-            if (maybe_reg(rl, fc->args[i]))
-                return true;
-        return false;
+        /* Arguments, and WITHIN GROUP (ORDER BY ...) of mode() and
+         * percentile_disc(), whose result is of the ordering's type. */
+        return any_child_reg(rl, policy_walk_inner(n));
     }
     case PG_QUERY__NODE__NODE_COLUMN_REF: {
-        const char *col = last_name(n->column_ref->fields, n->column_ref->n_fields);
+        const PgQuery__ColumnRef *cr = n->column_ref;
+        if (cr->n_fields > 0 && NODE(cr->fields[cr->n_fields - 1], A_STAR))
+            /* t.* or *: any column of what it expands to */
+            return rl->catalogs || rl->tainted.n > 0;
+        const char *col = last_name(cr->fields, cr->n_fields);
         return in(reg_columns, PGW_ARRAY_LEN(reg_columns), col) || tainted(rl, col);
     }
     case PG_QUERY__NODE__NODE_A_EXPR: {
@@ -246,8 +294,16 @@ static bool maybe_reg(const RegLit *rl, PgQuery__Node *n)
     }
 }
 
+/* A string constant of type unknown: 'x', or 'x'::unknown (which stays
+ * unknown and is read by the input function of whatever type it meets). */
 static bool untyped_literal(const PgQuery__Node *n)
 {
+    if (NODE(n, TYPE_CAST)) {
+        const PgQuery__TypeName *tn = n->type_cast->type_name;
+        const char *name = tn != NULL ? last_name(tn->names, tn->n_names) : NULL;
+        return name != NULL && strcmp(name, "unknown") == 0 && tn->n_array_bounds == 0 &&
+               untyped_literal(n->type_cast->arg);
+    }
     return NODE(n, A_CONST) && !n->a_const->isnull &&
            n->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL;
 }
@@ -338,8 +394,20 @@ static void check_select(RegLit *rl, PgQuery__SelectStmt *s)
     for (size_t l = 0; l < lv.n; l++)
         if (leaf_width(lv.v[l]) > width)
             width = leaf_width(lv.v[l]);
+    /* A leaf whose select list has a star: its columns' places are not
+     * known here, so a star that could hold a reg* column counts for
+     * every place. */
+    bool star_reg = false;
+    for (size_t l = 0; l < lv.n && !star_reg; l++)
+        for (size_t i = 0; i < lv.v[l]->n_target_list && !star_reg; i++) {
+            const PgQuery__Node *t = lv.v[l]->target_list[i];
+            const PgQuery__Node *v = NODE(t, RES_TARGET) ? t->res_target->val : NULL;
+            star_reg = NODE(v, COLUMN_REF) && v->column_ref->n_fields > 0 &&
+                       NODE(v->column_ref->fields[v->column_ref->n_fields - 1], A_STAR) &&
+                       maybe_reg(rl, (PgQuery__Node *)v);
+        }
     for (size_t i = 0; i < width; i++) {
-        Group g = {false, false};
+        Group g = {false, star_reg};
         for (size_t l = 0; l < lv.n; l++)
             leaf_column(rl, lv.v[l], i, &g);
         group_end(rl, &g);
@@ -359,13 +427,17 @@ static int text_search_argument(RegLit *rl, PgQuery__FuncCall *fc)
     static const char *const two[] = {"phraseto_tsquery", "plainto_tsquery", "to_tsquery",
                                       "to_tsvector", "websearch_to_tsquery"};
     bool headline = strcmp(name, "ts_headline") == 0;
-    bool cast = (fc->n_args == 2 && in(two, PGW_ARRAY_LEN(two), name)) ||
-                (headline && fc->n_args == 4);
+    bool cast =
+        (fc->n_args == 2 && in(two, PGW_ARRAY_LEN(two), name)) || (headline && fc->n_args == 4);
     if (cast)
         return policy_object_wrap(rl->rw, &fc->args[0], "((pgwarden_arg)::pg_catalog.regconfig)",
                                   NULL, NULL);
-    if (headline && fc->n_args == 3)
-        return policy_object_check_literal_schema(rl->rw, fc->args[0]->a_const->sval->sval);
+    if (headline && fc->n_args == 3) {
+        const PgQuery__Node *lit = fc->args[0];
+        while (NODE(lit, TYPE_CAST))
+            lit = lit->type_cast->arg;
+        return policy_object_check_literal_schema(rl->rw, lit->a_const->sval->sval);
+    }
     return 0;
 }
 
@@ -498,8 +570,8 @@ static void taint_select(RegLit *rl, PgQuery__SelectStmt *s, const PgQuery__Alia
             else if (NODE(v, FUNC_CALL))
                 taint(rl, last_name(v->func_call->funcname, v->func_call->n_funcname));
             else if (NODE(v, TYPE_CAST))
-                taint(rl, last_name(v->type_cast->type_name->names,
-                                    v->type_cast->type_name->n_names));
+                taint(rl,
+                      last_name(v->type_cast->type_name->names, v->type_cast->type_name->n_names));
         }
         for (size_t r = 0; r < leaf->n_values_lists && !any; r++)
             any = maybe_reg(rl, leaf->values_lists[r]);
@@ -529,11 +601,29 @@ static int taint_visit(PgQuery__Node **slot, void *arg)
         if (c->n_aliascolnames > 0 && maybe_reg(rl, c->ctequery))
             for (size_t i = 0; i < c->n_aliascolnames; i++)
                 taint(rl, policy_string_value(c->aliascolnames[i]));
-    } else if (NODE(n, RANGE_FUNCTION) && n->range_function->alias != NULL &&
-               maybe_reg(rl, n)) {
-        const PgQuery__Alias *a = n->range_function->alias;
-        for (size_t i = 0; i < a->n_colnames; i++)
+    } else if (NODE(n, RANGE_FUNCTION) && maybe_reg(rl, n)) {
+        /* Its columns: named by the alias list, else after the alias or
+         * the function (unnest(...) AS u: u; unnest(...): unnest), or by
+         * the function's own OUT parameters (in reg_columns). */
+        const PgQuery__RangeFunction *rf = n->range_function;
+        const PgQuery__Alias *a = rf->alias;
+        for (size_t i = 0; a != NULL && i < a->n_colnames; i++)
             taint(rl, policy_string_value(a->colnames[i]));
+        if (a != NULL)
+            taint(rl, a->aliasname);
+        for (size_t i = 0; i < rf->n_functions; i++) {
+            const PgQuery__Node *item = rf->functions[i];
+            if (NODE(item, LIST) && item->list->n_items > 0 &&
+                NODE(item->list->items[0], FUNC_CALL))
+                taint(rl, last_name(item->list->items[0]->func_call->funcname,
+                                    item->list->items[0]->func_call->n_funcname));
+        }
+    } else if (NODE(n, RANGE_VAR)) {
+        const char *schema = n->range_var->schemaname;
+        if ((schema != NULL &&
+             (strcmp(schema, "pg_catalog") == 0 || strcmp(schema, "information_schema") == 0)) ||
+            strncmp(n->range_var->relname, "pg_", 3) == 0)
+            rl->catalogs = true;
     }
     return policy_walk_children(policy_walk_inner(*slot), taint_visit, arg);
 }
@@ -542,12 +632,21 @@ int policy_object_check_reg_literals(Rewrite *rw, PgQuery__Node **stmt)
 {
     RegLit rl = {.rw = rw};
     int rc = 0;
-    /* Each round can only add names; a statement has finitely many. */
-    do {
+    /* Columns of the tenant's own tables that are of a reg* type. */
+    const PgwSchema *sch = rw->ctx->schema;
+    for (size_t t = 0; sch != NULL && t < schema_ntables(sch); t++) {
+        const PgwSchemaTable *tab = schema_table_at(sch, t);
+        for (size_t c = 0; c < tab->ncolumns; c++)
+            if (reg_type_text(tab->columns[c].type))
+                taint(&rl, tab->columns[c].name);
+    }
+    /* Each round can only add names; a statement has finitely many. The
+     * second round sees what the first learnt of catalogs (for stars). */
+    for (int round = 0; round < 2 || rl.grew; round++) {
         rl.grew = false;
         if (policy_walk_children(policy_walk_inner(*stmt), taint_visit, &rl) < 0)
             break;
-    } while (rl.grew);
+    }
     if (check_visit(stmt, &rl) < 0 || rw->refused)
         rc = -1;
     else if (rl.found)

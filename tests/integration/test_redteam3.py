@@ -341,6 +341,12 @@ ALIKE = [
     "SELECT COALESCE(NULL::regconfig, '{nsp}.english')",
     "SELECT COALESCE(t.typinput, '{fn}') FROM pg_type t LIMIT 1",
     "SELECT COALESCE(unnest(ARRAY[NULL::regclass]), '{rel}')",
+    "SELECT COALESCE(NULL::regclass, '{rel}'::unknown)",
+    "SELECT COALESCE(mode() WITHIN GROUP (ORDER BY c.oid::regclass), '{rel}') FROM pg_class c",
+    "SELECT s.* FROM (SELECT NULL::regclass AS r) s UNION ALL SELECT '{rel}'",
+    "SELECT COALESCE(u, '{rel}') FROM unnest(ARRAY[NULL::regclass]) u",
+    "SELECT COALESCE(unnest, '{rel}') FROM unnest(ARRAY[NULL::regclass])",
+    "SELECT COALESCE(p.pktable, '{rel}') FROM pg_get_catalog_foreign_keys() p LIMIT 1",
     "SELECT to_tsvector('{nsp}.english', 'a b')",
     "SELECT to_tsquery('{nsp}.english', 'a'), plainto_tsquery('simple', 'a')",
     "SELECT websearch_to_tsquery('{nsp}.english', 'a')",
@@ -412,7 +418,6 @@ TIMED = [
     "SELECT '{rel}'::regclass",
     "SELECT 'public.{rel}'::regclass",
     "SELECT has_table_privilege('{rel}', 'SELECT')",
-    "SELECT has_column_privilege('{rel}', 'secret', 'SELECT')",
     "SELECT pg_relation_size('{rel}')",
     "SELECT pg_get_viewdef('{rel}')",
     "SELECT '{rel}'::regtype",
@@ -420,6 +425,16 @@ TIMED = [
     pytest.param("SELECT NULL::{rel}", marks=pytest.mark.xfail(
         strict=True, reason="timing: a hidden relation's row type in a cast is refused by the "
         "policy, a missing type by the backend (one round trip, ~100 us)")),
+]
+
+# A column given with a relation: the run-time column check runs only once
+# the relation's name resolves, which a hidden one does (2-3 ms more).
+TIMED_STRICT = [
+    pytest.param(sql, marks=pytest.mark.xfail(
+        strict=True, reason="timing: the column argument's run-time check runs for a hidden "
+        "relation and not for a missing one"))
+    for sql in ("SELECT has_column_privilege('{rel}', 'secret', 'SELECT')",
+                "SELECT pg_get_serial_sequence('{rel}', 'id')")
 ]
 
 
@@ -446,3 +461,12 @@ def test_hidden_names_take_as_long_as_missing_ones(alike_session, template):
     h, m = fastest(raw, "extended", [hidden, missing], rounds=25)
     ratio = max(h, m) / min(h, m)
     assert ratio < 1.6, f"hidden {h * 1e6:.0f} us, missing {m * 1e6:.0f} us"
+
+
+@pytest.mark.parametrize("template", TIMED_STRICT, ids=lambda t: t[7:50])
+def test_hidden_names_take_as_long_as_missing_ones_closely(alike_session, template):
+    """The same, to within 15 %: a difference of a few milliseconds on a
+    statement of ten is still an answer."""
+    raw = alike_session("extended")
+    h, m = fastest(raw, "extended", [fill(template, HIDDEN), fill(template, MISSING)], rounds=25)
+    assert max(h, m) / min(h, m) < 1.15, f"hidden {h * 1e6:.0f} us, missing {m * 1e6:.0f} us"
