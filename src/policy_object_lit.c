@@ -54,23 +54,11 @@
 #include "schema.h"
 
 /* Built-ins the allowlist holds that return a reg* value, or rows with a
- * reg* column (whose column names are in reg_columns). */
+ * reg* column (whose column names are in reg_columns), besides to_reg*. */
 static const char *const reg_functions[] = {
-    "pg_get_catalog_foreign_keys",
-    "pg_get_replica_identity_index",
-    "pg_partition_ancestors",
-    "pg_partition_root",
-    "pg_partition_tree",
-    "pg_typeof",
-    "to_regclass",
-    "to_regcollation",
-    "to_regnamespace",
-    "to_regoper",
-    "to_regoperator",
-    "to_regproc",
-    "to_regprocedure",
-    "to_regrole",
-    "to_regtype",
+    "pg_get_catalog_foreign_keys", "pg_get_replica_identity_index",
+    "pg_partition_ancestors",      "pg_partition_root",
+    "pg_partition_tree",           "pg_typeof",
 };
 
 /* Columns of pg_catalog and information_schema relations (and of the
@@ -146,29 +134,22 @@ static bool reg_type_name(const PgQuery__TypeName *tn)
            (name[0] == '_' && policy_builtin_is_reg_type(name + 1));
 }
 
-/* Polymorphic built-ins whose result has their argument's type (or its
- * element's or array's): a reg* argument makes a reg* result. */
+/* Polymorphic scalar built-ins whose result has their argument's type (or
+ * its element's or array's): a reg* argument makes a reg* result. Every
+ * aggregate and window function counts as such too (array_agg, min,
+ * lag, mode() WITHIN GROUP ... do; count does not, and counting it is
+ * only a refusal too many). */
 static const char *const passing_functions[] = {
-    "array_agg",
     "array_append",
     "array_cat",
     "array_fill",
     "array_prepend",
     "array_remove",
     "array_replace",
-    "first_value",
     "json_populate_record",
     "json_populate_recordset",
     "jsonb_populate_record",
     "jsonb_populate_recordset",
-    "lag",
-    "last_value",
-    "lead",
-    "max",
-    "min",
-    "mode",
-    "nth_value",
-    "percentile_disc",
     "trim_array",
     "unnest",
 };
@@ -231,9 +212,11 @@ static bool maybe_reg(const RegLit *rl, PgQuery__Node *n)
     case PG_QUERY__NODE__NODE_FUNC_CALL: {
         const PgQuery__FuncCall *fc = n->func_call;
         const char *name = last_name(fc->funcname, fc->n_funcname);
-        if (in(reg_functions, PGW_ARRAY_LEN(reg_functions), name))
+        if (in(reg_functions, PGW_ARRAY_LEN(reg_functions), name) ||
+            (name != NULL && strncmp(name, "to_reg", 6) == 0))
             return true;
-        if (!in(passing_functions, PGW_ARRAY_LEN(passing_functions), name))
+        if (!in(passing_functions, PGW_ARRAY_LEN(passing_functions), name) &&
+            (name == NULL || !policy_builtin_aggregate(name)))
             return false;
         /* Arguments, and WITHIN GROUP (ORDER BY ...) of mode() and
          * percentile_disc(), whose result is of the ordering's type. */
@@ -632,10 +615,13 @@ int policy_object_check_reg_literals(Rewrite *rw, PgQuery__Node **stmt)
 {
     RegLit rl = {.rw = rw};
     int rc = 0;
-    /* Columns of the tenant's own tables that are of a reg* type. */
+    /* Columns of the tenant's own tables that are of a reg* type (the
+     * catalogs' are reg_columns). */
     const PgwSchema *sch = rw->ctx->schema;
     for (size_t t = 0; sch != NULL && t < schema_ntables(sch); t++) {
         const PgwSchemaTable *tab = schema_table_at(sch, t);
+        if (policy_is_catalog_schema(tab->schema))
+            continue;
         for (size_t c = 0; c < tab->ncolumns; c++)
             if (reg_type_text(tab->columns[c].type))
                 taint(&rl, tab->columns[c].name);

@@ -381,16 +381,9 @@ def answer(outcome, name):
 
 @pytest.fixture(scope="module")
 def alike_session(gw_session):
-    raws = {}
-
-    def get(protocol):
-        if protocol not in raws:
-            raws[protocol] = data.Raw(gw_session.conninfo("alice", "isoa"))
-        raws[protocol].reset()
-        return raws[protocol]
-    yield get
-    for raw in raws.values():
-        raw.close()
+    sessions = data.Sessions(gw_session)
+    yield sessions
+    sessions.close()
 
 
 @pytest.mark.parametrize("protocol", ["simple", "extended"])
