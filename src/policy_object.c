@@ -467,26 +467,17 @@ static int refuse_missing_type(Walk *w, const PgQuery__TypeName *tn, const char 
                          name, brackets);
 }
 
-/* Is there a type of that name in schema nsp, visible or not: a 'T' row of
- * the snapshot, a relation's row type or its array type. */
-static bool type_known_in(const PgwSchema *sch, const char *nsp, const char *name)
-{
-    if (schema_type(sch, nsp, name) || schema_table(sch, nsp, name) != NULL)
-        return true;
-    return name[0] == '_' && schema_table(sch, nsp, name + 1) != NULL;
-}
-
 /* Would the backend's parser find a type of that name, as it looks one up:
  * in the schema given, or in pg_catalog and then the pinned search_path. */
 static bool type_known(const Rewrite *rw, const char *schema, const char *name)
 {
     const PgwSchema *sch = rw->ctx->schema;
     if (schema != NULL)
-        return type_known_in(sch, schema, name);
-    if (type_known_in(sch, "pg_catalog", name))
+        return schema_type(sch, schema, name);
+    if (schema_type(sch, "pg_catalog", name))
         return true;
     for (size_t i = 0; i < rw->nsearch_path; i++)
-        if (type_known_in(sch, rw->search_path[i], name))
+        if (schema_type(sch, rw->search_path[i], name))
             return true;
     return false;
 }
@@ -792,8 +783,6 @@ static bool config_has_hidden_columns(const PgwConfig *cfg)
 }
 
 /* Is a qualified function name ("s.f", "s.f(int)") one the tenant may
- * call? Unqualified names are decided at run time. */
-/* Is a qualified function name ("s.f", "s.f(int)") one the tenant may
  * call? Unqualified names are decided at run time. Refuses (as PostgreSQL
  * answers a missing schema, then a missing function) when not. */
 static int check_function_text(Rewrite *rw, const char *text)
@@ -869,6 +858,19 @@ static bool literal_schema(const char *text, bool op, char *out, size_t outlen)
         pg_query__parse_result__free_unpacked(tree, NULL);
     free(copy);
     return found;
+}
+
+int policy_object_check_schema(Rewrite *rw, const char *schema)
+{
+    return schema_visible(rw, schema) ? 0 : refuse_missing_schema(rw, schema);
+}
+
+int policy_object_check_literal_schema(Rewrite *rw, const char *text)
+{
+    char schema[256];
+    if (!literal_schema(text, false, schema, sizeof(schema)))
+        return 0;
+    return policy_object_check_schema(rw, schema);
 }
 
 int policy_object_type_cast(Walk *w, PgQuery__TypeCast *tc)

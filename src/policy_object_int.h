@@ -3,7 +3,8 @@
  * casts) and policy_object_stmt.c (the statement around them: pre-pass,
  * parameter types, star expansion, the visible sets' WITH) share: the
  * per-statement state and the few tree helpers both use. Private to those
- * two files; the rest of the policy sees only policy_int.h.
+ * files (and policy_object_lit.c); the rest of the policy sees only
+ * policy_int.h.
  */
 #ifndef PGW_POLICY_OBJECT_INT_H
 #define PGW_POLICY_OBJECT_INT_H
@@ -55,6 +56,14 @@ PGW_WUR int policy_object_check_type_name(Walk *w, const PgQuery__TypeName *tn, 
  * the other placeholders). */
 PGW_WUR int policy_object_wrap(Rewrite *rw, PgQuery__Node **slot, const char *tmpl,
                                PgQuery__Node *a2, PgQuery__Node *a3);
+
+/* Refused as PostgreSQL answers a missing schema when the tenant cannot
+ * see schema; the second: the schema part of a name written as text. */
+PGW_WUR int policy_object_check_schema(Rewrite *rw, const char *schema);
+PGW_WUR int policy_object_check_literal_schema(Rewrite *rw, const char *text);
+/* policy_object_lit.c: untyped literals a reg* input would read (before
+ * the walk, on the client's tree). */
+PGW_WUR int policy_object_check_reg_literals(Rewrite *rw, PgQuery__Node **stmt);
 
 /* policy_object_reg.c: reg* values checked against the visible sets. */
 bool policy_object_reg_operator(const char *regtype); /* regoper, regoperator */

@@ -649,6 +649,8 @@ int policy_object_prepare(Rewrite *rw, PgQuery__Node **stmt)
     Prepass pp = {rw, st};
     if (prepass(stmt, &pp) < 0 || rw->refused)
         return -1;
+    if (policy_object_check_reg_literals(rw, stmt) < 0)
+        return -1;
     /* A one-field reference naming a relation or alias may be a whole-row
      * reference (SELECT c FROM pg_class c): every column then. */
     for (size_t i = 0; i < st->bare.n && !st->all_columns; i++)

@@ -364,7 +364,10 @@ bool schema_type(const PgwSchema *schema, const char *nspname, const char *name)
 {
     if (schema == NULL || nspname == NULL || name == NULL)
         return false;
-    return find_named(schema->types, schema->ntypes, nspname, name);
+    if (find_named(schema->types, schema->ntypes, nspname, name) ||
+        schema_table(schema, nspname, name) != NULL)
+        return true;
+    return name[0] == '_' && schema_table(schema, nspname, name + 1) != NULL;
 }
 
 bool schema_user_operator(const PgwSchema *schema, const char *nspname, const char *name)

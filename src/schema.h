@@ -72,9 +72,10 @@ bool schema_user_operator(const PgwSchema *schema, const char *nspname, const ch
  * call (PostgreSQL's functional notation: x.name and (x).name)? */
 bool schema_unary_function(const PgwSchema *schema, const char *nspname, const char *name);
 
-/* Does schema nspname have a type called name ('T' rows: not a relation's
- * row type)? schema_has_types is false for a snapshot built without type
- * rows (the unit tests' fixtures), where nothing can be said. */
+/* Does schema nspname have a type called name, visible or not: a 'T' row,
+ * a relation's row type or its array type ("_name")? schema_has_types is
+ * false for a snapshot built without type rows (the unit tests' fixtures),
+ * where nothing can be said. */
 bool schema_type(const PgwSchema *schema, const char *nspname, const char *name);
 bool schema_has_types(const PgwSchema *schema);
 

@@ -691,6 +691,25 @@ REDTEAM_HIDDEN_NAMES = HIDDEN_NAMES + ("hush", "trap.", "leak_fn", "eq_int_text"
 REDTEAM_SECRETS = SECRETS + (TENANT_B,)
 
 
+class Sessions:
+    """One libpq session as alice to a gateway per key (a protocol, say),
+    opened on first use and reset before every use."""
+
+    def __init__(self, gateway):
+        self.gateway = gateway
+        self.opened = {}
+
+    def __call__(self, key):
+        if key not in self.opened:
+            self.opened[key] = Raw(self.gateway.conninfo("alice", "isoa"))
+        self.opened[key].reset()
+        return self.opened[key]
+
+    def close(self):
+        for raw in self.opened.values():
+            raw.close()
+
+
 def hidden_names_not_in(sql, names):
     """The hidden names a statement does not spell itself (an error may echo
     what the tenant wrote; that is not a leak)."""

@@ -118,16 +118,9 @@ def gw(postgres, pgwarden, rt2_objects):
 
 @pytest.fixture(scope="module")
 def session(gw):
-    opened = {}
-
-    def get(protocol):
-        if protocol not in opened:
-            opened[protocol] = data.Raw(gw.conninfo("alice", "isoa"))
-        opened[protocol].reset()
-        return opened[protocol]
-    yield get
-    for raw in opened.values():
-        raw.close()
+    sessions = data.Sessions(gw)
+    yield sessions
+    sessions.close()
 
 
 def assert_clean(outcome, sql):

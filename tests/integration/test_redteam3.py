@@ -294,3 +294,172 @@ def test_masked_column_against_a_parameter(session, reference, mode, sql, litera
     assert not out.errors, out.errors
     assert out.rows == reference(sql.replace("$1", literal))
     assert_still_a(raw, "extended")
+
+
+# --------------------------------------------------------------------------
+# Hidden names answer exactly as missing ones (red team 3, second round)
+# --------------------------------------------------------------------------
+
+# {rel}, {fn}, {nsp}: a hidden relation, function and schema of tenant A's
+# database, or a name that exists nowhere; both must give the same answer
+# (the name written by the client aside). Untyped string literals a reg*
+# input function reads because of their context (COALESCE, CASE, ARRAY,
+# VALUES, UNION, GREATEST, IN, operators, array functions) looked the
+# hidden name up with the backend role's view of the catalogs and answered
+# (the table's name, its OID), where a missing name failed 42P01; the text
+# search calls' regconfig and COLLATE named a hidden schema's object 42704
+# where a missing schema is 3F000.
+HIDDEN = {"{rel}": "audit_secrets", "{fn}": "leak_fn", "{nsp}": "hush"}
+MISSING = {"{rel}": "audit_secretz", "{fn}": "leak_fz", "{nsp}": "hushz"}
+
+ALIKE = [
+    "SELECT COALESCE(NULL::regclass, '{rel}')",
+    "SELECT COALESCE(NULL::regclass, '{rel}')::oid",
+    "SELECT COALESCE(NULL::regclass, 'public.{rel}')",
+    "SELECT count(*) FROM pg_class c WHERE c.oid::regclass IN ('{rel}', 'customers')",
+    "SELECT CASE WHEN true THEN NULL::regclass ELSE '{rel}' END",
+    "SELECT ARRAY[NULL::regclass, '{rel}']",
+    "SELECT * FROM (VALUES (NULL::regclass), ('{rel}')) v(r)",
+    "SELECT NULL::regclass UNION SELECT '{rel}'",
+    "SELECT '{rel}' UNION ALL SELECT 'x' UNION ALL SELECT NULL::regclass",
+    "SELECT c.oid::regclass FROM pg_class c WHERE c.relname = 'customers' UNION ALL SELECT '{rel}'",
+    "SELECT GREATEST(NULL::regclass, '{rel}')",
+    "SELECT LEAST(to_regclass('customers'), '{rel}')",
+    "SELECT array_append(NULL::regclass[], '{rel}')",
+    "SELECT array_position(ARRAY[NULL::regclass], '{rel}')",
+    "SELECT NULL::regclass[] || '{{rel}}'",
+    "SELECT NULL::regclass[] @> '{{rel}}'",
+    "WITH x AS (SELECT c.oid::regclass AS r FROM pg_class c LIMIT 1) "
+    "SELECT COALESCE(x.r, '{rel}') FROM x",
+    "SELECT COALESCE(s.r, '{rel}') FROM (SELECT to_regclass('customers')) s(r)",
+    "SELECT COALESCE(s.to_regclass, '{rel}') FROM (SELECT to_regclass('customers')) s",
+    "SELECT COALESCE(pg_typeof(1), '{rel}')",
+    "SELECT COALESCE(NULL::regtype, '{rel}')",
+    "SELECT COALESCE(NULL::regproc, '{fn}')",
+    "SELECT COALESCE((SELECT NULL::regprocedure), '{fn}()')",
+    "SELECT COALESCE(NULL::regnamespace, '{nsp}')",
+    "SELECT COALESCE(NULL::regconfig, '{nsp}.english')",
+    "SELECT COALESCE(t.typinput, '{fn}') FROM pg_type t LIMIT 1",
+    "SELECT COALESCE(unnest(ARRAY[NULL::regclass]), '{rel}')",
+    "SELECT COALESCE(NULL::regclass, '{rel}'::unknown)",
+    "SELECT COALESCE(mode() WITHIN GROUP (ORDER BY c.oid::regclass), '{rel}') FROM pg_class c",
+    "SELECT s.* FROM (SELECT NULL::regclass AS r) s UNION ALL SELECT '{rel}'",
+    "SELECT COALESCE(u, '{rel}') FROM unnest(ARRAY[NULL::regclass]) u",
+    "SELECT COALESCE(unnest, '{rel}') FROM unnest(ARRAY[NULL::regclass])",
+    "SELECT COALESCE(p.pktable, '{rel}') FROM pg_get_catalog_foreign_keys() p LIMIT 1",
+    "SELECT to_tsvector('{nsp}.english', 'a b')",
+    "SELECT to_tsquery('{nsp}.english', 'a'), plainto_tsquery('simple', 'a')",
+    "SELECT websearch_to_tsquery('{nsp}.english', 'a')",
+    "SELECT ts_headline('{nsp}.english', 'a b', 'a'::tsquery)",
+    "SELECT ts_headline('{nsp}.english', 'a b', 'a'::tsquery, 'MaxWords=2')",
+    "SELECT 'x' COLLATE {nsp}.c",
+    "SELECT 'x' COLLATE {nsp}.\"C\" < 'y'",
+    "SELECT c.name FROM customers c ORDER BY c.name COLLATE {nsp}.\"C\" LIMIT 1",
+    "SELECT * FROM json_to_record('{\"a\": \"x\"}') AS j(a text COLLATE {nsp}.c)",
+    # the explicit forms (checked before this round): the baseline
+    "SELECT '{rel}'::regclass",
+    "SELECT has_table_privilege('{rel}', 'SELECT')",
+    "SELECT to_regclass('{rel}'), to_regclass('public.{rel}')",
+    "SELECT '{rel}'::regtype",
+    "SELECT '{nsp}.english'::regconfig",
+]
+
+
+def fill(template, names):
+    for k, v in names.items():
+        template = template.replace(k, v)
+    return template
+
+
+def answer(outcome, name):
+    """What a user sees, with the name they wrote taken out."""
+    norm = lambda s: None if s is None else s.replace(name, "NAME")  # noqa: E731
+    return ([(e[0], norm(e[1])) for e in outcome.errors],
+            [tuple(norm(v) for v in row) for row in outcome.rows],
+            [norm(c) for c in outcome.columns])
+
+
+@pytest.fixture(scope="module")
+def alike_session(gw_session):
+    sessions = data.Sessions(gw_session)
+    yield sessions
+    sessions.close()
+
+
+@pytest.mark.parametrize("protocol", ["simple", "extended"])
+@pytest.mark.parametrize("template", ALIKE, ids=[t[7:60] for t in ALIKE])
+def test_hidden_names_answer_as_missing_ones(alike_session, template, protocol):
+    raw = alike_session(protocol)
+    got = {}
+    for label, names in (("hidden", HIDDEN), ("missing", MISSING)):
+        sql = fill(template, names)
+        out = raw.run(protocol, sql)
+        assert_clean(out, sql)
+        got[label] = answer(out, next(v for k, v in names.items() if k in template))
+        raw.reset()
+    assert got["hidden"] == got["missing"], got
+    assert_still_a(raw, protocol)
+
+
+# Latency: a hidden name must not be answered faster (or slower) than a
+# missing one. The answer to a missing name comes from the backend (it may
+# be an index or a sequence the policy's snapshot does not list); a hidden
+# relation named in a literal was refused by the policy itself, in a tenth
+# of the time: 'audit_secrets'::regclass took 1 ms, 'audit_secretz'::regclass
+# 17 ms. The fastest of interleaved runs is compared (noise only adds).
+TIMED = [
+    "SELECT '{rel}'::regclass",
+    "SELECT 'public.{rel}'::regclass",
+    "SELECT has_table_privilege('{rel}', 'SELECT')",
+    "SELECT pg_relation_size('{rel}')",
+    "SELECT pg_get_viewdef('{rel}')",
+    "SELECT '{rel}'::regtype",
+    "SELECT 'public.{rel}'::regtype",
+    pytest.param("SELECT NULL::{rel}", marks=pytest.mark.xfail(
+        strict=True, reason="timing: a hidden relation's row type in a cast is refused by the "
+        "policy, a missing type by the backend (one round trip, ~100 us)")),
+]
+
+# A column given with a relation: the run-time column check runs only once
+# the relation's name resolves, which a hidden one does (2-3 ms more).
+TIMED_STRICT = [
+    pytest.param(sql, marks=pytest.mark.xfail(
+        strict=True, reason="timing: the column argument's run-time check runs for a hidden "
+        "relation and not for a missing one"))
+    for sql in ("SELECT has_column_privilege('{rel}', 'secret', 'SELECT')",
+                "SELECT pg_get_serial_sequence('{rel}', 'id')")
+]
+
+
+def fastest(raw, protocol, sqls, rounds):
+    import time
+    best = [float("inf")] * len(sqls)
+    for _ in range(rounds):
+        for i, sql in enumerate(sqls):
+            t0 = time.perf_counter()
+            raw.run(protocol, sql)
+            best[i] = min(best[i], time.perf_counter() - t0)
+            raw.reset()
+    return best
+
+
+@pytest.mark.parametrize("template", TIMED, ids=lambda t: t[7:50] if isinstance(t, str) else None)
+def test_hidden_names_take_as_long_as_missing_ones(alike_session, template):
+    raw = alike_session("extended")
+    hidden, missing = fill(template, HIDDEN), fill(template, MISSING)
+    for sql in (hidden, missing):  # the same answer first, or timing means nothing
+        out = raw.run("extended", sql)
+        raw.reset()
+        assert out.errors, f"{sql}: expected the error of a missing name"
+    h, m = fastest(raw, "extended", [hidden, missing], rounds=25)
+    ratio = max(h, m) / min(h, m)
+    assert ratio < 1.6, f"hidden {h * 1e6:.0f} us, missing {m * 1e6:.0f} us"
+
+
+@pytest.mark.parametrize("template", TIMED_STRICT, ids=lambda t: t[7:50])
+def test_hidden_names_take_as_long_as_missing_ones_closely(alike_session, template):
+    """The same, to within 15 %: a difference of a few milliseconds on a
+    statement of ten is still an answer."""
+    raw = alike_session("extended")
+    h, m = fastest(raw, "extended", [fill(template, HIDDEN), fill(template, MISSING)], rounds=25)
+    assert max(h, m) / min(h, m) < 1.15, f"hidden {h * 1e6:.0f} us, missing {m * 1e6:.0f} us"
