@@ -428,8 +428,7 @@ static int prepass(PgQuery__Node **slot, void *arg)
             if (!NODE(ps->argtypes[i], TYPE_NAME))
                 continue;
             const PgQuery__TypeName *tn = ps->argtypes[i]->type_name;
-            const char *last =
-                tn->n_names ? policy_string_value(tn->names[tn->n_names - 1]) : NULL;
+            const char *last = tn->n_names ? policy_string_value(tn->names[tn->n_names - 1]) : NULL;
             open = open || (last != NULL && strcmp(last, "unknown") == 0);
             if (policy_object_check_type_name(&w, tn, false) < 0)
                 return -1;

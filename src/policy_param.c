@@ -27,9 +27,8 @@
  * Should the answer be wrong (DDL in between, a declared type this file
  * could not name), the Parse fails or runs with safe types, never with a
  * lookup type. When the question itself fails (the statement does not
- * analyse, the transaction is aborted), stmt.c declares the open
- * parameters text, which the backend cannot turn into a lookup type
- * either: the Parse then fails as it would have, or runs with text.
+ * analyse, the transaction is aborted, a cancel), stmt.c refuses the Parse
+ * with the backend's error, scrubbed: what the Parse would have answered.
  *
  * Only statements whose parameters the backend analyses at Parse need the
  * question: SELECT (VALUES, set operations, WITH), and the query of DECLARE
@@ -45,11 +44,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "policy_walk.h"
 
 #define TYPE_UNKNOWN 705u
-#define PROBE_NAME "pgwarden_param_probe"
 
 /* Built-in types a client commonly declares, by OID, so the question is
  * asked with them; any other declared type is asked as unknown (the Parse
@@ -58,16 +57,16 @@ static const struct {
     uint32_t oid;
     const char *name;
 } declared_names[] = {
-    {16, "bool"},        {17, "bytea"},      {18, "\"char\""},     {19, "name"},
-    {20, "int8"},        {21, "int2"},       {23, "int4"},         {25, "text"},
-    {26, "oid"},         {114, "json"},      {142, "xml"},         {700, "float4"},
-    {701, "float8"},     {1042, "bpchar"},   {1043, "varchar"},    {1082, "date"},
-    {1083, "time"},      {1114, "timestamp"}, {1184, "timestamptz"}, {1186, "interval"},
-    {1266, "timetz"},    {1700, "numeric"},  {2950, "uuid"},       {3802, "jsonb"},
-    {869, "inet"},       {650, "cidr"},      {1000, "bool[]"},     {1005, "int2[]"},
-    {1007, "int4[]"},    {1009, "text[]"},   {1016, "int8[]"},     {1015, "varchar[]"},
-    {1028, "oid[]"},     {1021, "float4[]"}, {1022, "float8[]"},   {1231, "numeric[]"},
-    {2951, "uuid[]"},    {1182, "date[]"},   {1115, "timestamp[]"}, {1185, "timestamptz[]"},
+    {16, "bool"},     {17, "bytea"},       {18, "\"char\""},      {19, "name"},
+    {20, "int8"},     {21, "int2"},        {23, "int4"},          {25, "text"},
+    {26, "oid"},      {114, "json"},       {142, "xml"},          {700, "float4"},
+    {701, "float8"},  {1042, "bpchar"},    {1043, "varchar"},     {1082, "date"},
+    {1083, "time"},   {1114, "timestamp"}, {1184, "timestamptz"}, {1186, "interval"},
+    {1266, "timetz"}, {1700, "numeric"},   {2950, "uuid"},        {3802, "jsonb"},
+    {869, "inet"},    {650, "cidr"},       {1000, "bool[]"},      {1005, "int2[]"},
+    {1007, "int4[]"}, {1009, "text[]"},    {1016, "int8[]"},      {1015, "varchar[]"},
+    {1028, "oid[]"},  {1021, "float4[]"},  {1022, "float8[]"},    {1231, "numeric[]"},
+    {2951, "uuid[]"}, {1182, "date[]"},    {1115, "timestamp[]"}, {1185, "timestamptz[]"},
 };
 
 bool policy_param_open(uint32_t oid)
@@ -153,14 +152,14 @@ static const struct {
     uint32_t oid;
     const char *name;
 } lookup_names[] = {
-    {24, "regproc"},          {1008, "regproc[]"},       {2202, "regprocedure"},
-    {2207, "regprocedure[]"}, {2203, "regoper"},         {2208, "regoper[]"},
-    {2204, "regoperator"},    {2209, "regoperator[]"},   {2205, "regclass"},
-    {2210, "regclass[]"},     {2206, "regtype"},         {2211, "regtype[]"},
-    {3734, "regconfig"},      {3735, "regconfig[]"},     {3769, "regdictionary"},
-    {3770, "regdictionary[]"}, {4089, "regnamespace"},   {4090, "regnamespace[]"},
-    {4096, "regrole"},        {4097, "regrole[]"},       {4191, "regcollation"},
-    {4192, "regcollation[]"}, {1033, "aclitem"},         {1034, "aclitem[]"},
+    {24, "regproc"},           {1008, "regproc[]"},     {2202, "regprocedure"},
+    {2207, "regprocedure[]"},  {2203, "regoper"},       {2208, "regoper[]"},
+    {2204, "regoperator"},     {2209, "regoperator[]"}, {2205, "regclass"},
+    {2210, "regclass[]"},      {2206, "regtype"},       {2211, "regtype[]"},
+    {3734, "regconfig"},       {3735, "regconfig[]"},   {3769, "regdictionary"},
+    {3770, "regdictionary[]"}, {4089, "regnamespace"},  {4090, "regnamespace[]"},
+    {4096, "regrole"},         {4097, "regrole[]"},     {4191, "regcollation"},
+    {4192, "regcollation[]"},  {1033, "aclitem"},       {1034, "aclitem[]"},
 };
 
 const char *policy_param_type_name(uint32_t oid)
@@ -171,9 +170,27 @@ const char *policy_param_type_name(uint32_t oid)
     return NULL;
 }
 
-int policy_param_probe(const char *sql, size_t ntypes, const uint32_t *types, char **probe)
+/* The question as text: PREPARE of inner, then each parameter's type. */
+static char *probe_sql(const char *inner, size_t ntypes, const uint32_t *types);
+
+int policy_param_probe(const char *sql, size_t ntypes, const uint32_t *types, bool may_parse,
+                       char **probe)
 {
     *probe = NULL;
+    if (!may_parse) {
+        /* Too long to parse again on this stack: the whole text is asked
+         * about. PREPARE takes only a preparable statement (a SELECT, the
+         * only kind the policy lets through of those), so anything else
+         * makes the question fail, which refuses the Parse. DECLARE and
+         * EXPLAIN, whose query is what the backend analyses, are refused. */
+        const char *p = sql;
+        while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+            p++;
+        if (strncasecmp(p, "DECLARE", 7) == 0 || strncasecmp(p, "EXPLAIN", 7) == 0)
+            return -1;
+        *probe = probe_sql(sql, ntypes, types);
+        return 0;
+    }
     PgQuery__ParseResult *tree = policy_parse_tree(sql);
     if (tree == NULL)
         return -1;
@@ -197,21 +214,36 @@ int policy_param_probe(const char *sql, size_t ntypes, const uint32_t *types, ch
         rc = -1;
         goto done;
     }
+    *probe = probe_sql(inner, ntypes, types);
+    free(inner);
+done:
+    pg_query__parse_result__free_unpacked(tree, NULL);
+    return rc;
+}
+
+static char *probe_sql(const char *inner, size_t ntypes, const uint32_t *types)
+{
     /* Only the declared parameters are listed: PREPARE infers the rest,
      * as the Parse would. */
     size_t n = ntypes;
+    /* A name of its own each time: a statement left behind (the SELECT
+     * below failed, so DEALLOCATE never ran) or a client's of the same
+     * name only makes this PREPARE fail, which refuses the Parse. */
+    static unsigned long serial;
+    char name[48];
+    snprintf(name, sizeof name, "pgwarden_param_probe_%lu",
+             __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED));
     PgwBuf b;
     buf_init(&b);
-    buf_printf(&b, "PREPARE " PROBE_NAME);
+    buf_printf(&b, "PREPARE %s", name);
     for (size_t i = 0; i < n; i++) {
-        const char *name = "unknown";
+        const char *type = "unknown";
         for (size_t k = 0; k < PGW_ARRAY_LEN(declared_names); k++)
             if (declared_names[k].oid == types[i])
-                name = declared_names[k].name;
-        buf_printf(&b, "%s%s%s", i == 0 ? "(" : ", ", strcmp(name, "unknown") == 0 ? "" : "pg_catalog.", name);
+                type = declared_names[k].name;
+        buf_printf(&b, "%spg_catalog.%s", i == 0 ? "(" : ", ", type);
     }
     buf_printf(&b, "%s AS %s;\n", n ? ")" : "", inner);
-    free(inner);
     /* Per parameter: its number, its type, and whether its input may look
      * names up: a lookup type, or a row type or pseudo-type (or a chain
      * too deep to follow) anywhere through domains, arrays and ranges. */
@@ -224,7 +256,7 @@ int policy_param_probe(const char *sql, size_t ntypes, const uint32_t *types, ch
         &b,
         "WITH RECURSIVE p(n, t) AS (SELECT a.n, a.t::pg_catalog.oid FROM "
         "pg_catalog.pg_prepared_statements s, pg_catalog.unnest(s.parameter_types) WITH "
-        "ORDINALITY AS a(t, n) WHERE s.name = '" PROBE_NAME "'), "
+        "ORDINALITY AS a(t, n) WHERE s.name = '%s'), "
         "u(n, t, d) AS (SELECT p.n, p.t, 0 FROM p UNION ALL SELECT u.n, CASE y.typtype "
         "WHEN 'd' THEN y.typbasetype WHEN 'r' THEN (SELECT g.rngsubtype FROM "
         "pg_catalog.pg_range g WHERE g.rngtypid = y.oid) WHEN 'm' THEN (SELECT g.rngtypid "
@@ -235,11 +267,8 @@ int policy_param_probe(const char *sql, size_t ntypes, const uint32_t *types, ch
         "SELECT p.n, p.t, (SELECT pg_catalog.bool_or(u.t IN (%s) OR u.d >= 8 OR y.typtype "
         "IS NULL OR y.typtype NOT IN ('b', 'e', 'd', 'r', 'm')) FROM u LEFT JOIN "
         "pg_catalog.pg_type y ON y.oid = u.t WHERE u.n = p.n) FROM p ORDER BY p.n;\n"
-        "DEALLOCATE " PROBE_NAME,
-        oidlist);
+        "DEALLOCATE %s",
+        name, oidlist, name);
     free(oidlist);
-    *probe = buf_steal_str(&b);
-done:
-    pg_query__parse_result__free_unpacked(tree, NULL);
-    return rc;
+    return buf_steal_str(&b);
 }

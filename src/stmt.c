@@ -1100,73 +1100,7 @@ static PgwStmtHandle *ask_start(const PgwStmtRequest *req, PgwAskKind kind, char
     return j;
 }
 
-/* ---------- parameter types the backend would infer ----------
- *
- * A Parse's parameter that the client leaves untyped (0, or unknown) is
- * typed by the backend from its context, and its Bind value is then read
- * by that type's input function, which pgwarden never sees: relacl @> $1
- * reads 'role=r/grantor' as aclitem[], looking both roles up, and
- * 'pg_class'::regclass = $1 looks 'hush.secret' up, so a hidden name would
- * answer unlike a missing one. The policy cannot know the context's type;
- * the backend can. So before such a Parse goes, the backend is asked which
- * type each parameter would get (policy_param_probe: PREPARE under a name
- * of pgwarden's, pg_prepared_statements, DEALLOCATE, one Query on the
- * client's own session, after what the client sent there). A parameter
- * whose type's input may look names up (reg*, aclitem, their arrays, row
- * types, pseudo-types, through domains and ranges) refuses the Parse, with
- * 42501 and whatever the Bind value would have been, so hidden and
- * missing names answer alike. Otherwise the Parse goes with every type
- * declared: the backend then infers nothing, and what it reads a Bind
- * value as is a type pgwarden checked (or the client's own declared one,
- * which the policy checked). If the question fails (the statement does not
- * analyse, the transaction is aborted), the open parameters are declared
- * text, which no context turns into a lookup type: the Parse fails as it
- * would have, or runs with text. This is the only way a Bind value reaches
- * an input function of the backend's choosing: a Query has no parameters,
- * and EXECUTE's arguments are literals the policy reads (PREPARE must
- * declare every parameter's type: policy_object_stmt.c). Binary Bind
- * values need nothing more: the types are fixed before the Bind.
- *
- * Costs one round trip per Parse that leaves a parameter open (drivers that
- * declare their types, pgjdbc by default, pay nothing). A statement longer
- * than the inline limit is refused when it leaves one open: reading it
- * again here would need a policy thread's stack. */
-
-#define SQLSTATE_PARAM_TOO_LONG "54000"
-
-/* Whether a parameter may be left to the backend: declared 0/unknown, or
- * a $n in the text beyond the declared ones (over-counting string
- * contents only costs a question). */
-static bool params_may_be_open(const char *sql, size_t ntypes, const uint32_t *types,
-                               unsigned long *max)
-{
-    bool open = false;
-    for (size_t i = 0; i < ntypes; i++)
-        open = open || policy_param_open(types[i]);
-    *max = 0;
-    for (const char *p = strchr(sql, '$'); p; p = strchr(p + 1, '$')) {
-        if (p[1] < '0' || p[1] > '9')
-            continue;
-        unsigned long n = strtoul(p + 1, NULL, 10);
-        if (n > *max)
-            *max = n;
-    }
-    return open || *max > ntypes;
-}
-
-static void params_refuse(PgwStmtResult *res, const char *sqlstate, const char *message,
-                          const char *hint)
-{
-    free(res->sql);
-    res->sql = NULL;
-    if (res->has_verdict) {
-        cache_verdict_free(&res->verdict);
-        res->has_verdict = false;
-    }
-    buf_reset(&res->notices);
-    refuse(res, sqlstate, message, NULL, hint);
-    audit_set_decision(res->audit, "refuse", NULL, message, sqlstate);
-}
+/* ---------- parameter types the backend would infer (stmt_param.c) ---------- */
 
 static void params_finish(PgwStmtHandle *j, PgwStmtResult *res)
 {
@@ -1185,56 +1119,7 @@ static void params_probed(void *arg, size_t nrows, size_t ncols, char **values, 
     PgwStmtResult res = *j->held;
     free(j->held);
     j->held = NULL;
-    unsigned long max = 0;
-    (void)params_may_be_open(res.sql, j->nparam_types, j->param_types, &max);
-    size_t n = error ? (max > j->nparam_types ? max : j->nparam_types) : nrows;
-    if (n < j->nparam_types)
-        n = j->nparam_types;
-    if (!error && ncols != 3 && nrows > 0)
-        error = "unexpected answer";
-    if (n > 65535) {
-        params_refuse(&res, SQLSTATE_INSUFFICIENT_PRIVILEGE,
-                      "pgwarden: the statement's parameter types could not be checked", NULL);
-        params_finish(j, &res);
-        return;
-    }
-    uint32_t *types = pgw_calloc(n ? n : 1, sizeof *types);
-    for (size_t i = 0; i < n; i++) {
-        uint32_t declared = i < j->nparam_types ? j->param_types[i] : 0;
-        if (!policy_param_open(declared)) {
-            types[i] = declared;
-            continue;
-        }
-        if (error || i >= nrows) {
-            types[i] = 25; /* text: see above */
-            continue;
-        }
-        const char *oid = values[3 * i + 1], *unsafe = values[3 * i + 2];
-        types[i] = oid ? (uint32_t)strtoul(oid, NULL, 10) : 0;
-        if (types[i] == 0 || policy_param_open(types[i]) || !unsafe || strcmp(unsafe, "f") != 0) {
-            const char *name = policy_param_type_name(types[i]);
-            char msg[256];
-            if (name)
-                snprintf(msg, sizeof msg,
-                         "pgwarden: parameter $%zu would be read as %s, whose input looks names "
-                         "up",
-                         i + 1, name);
-            else
-                snprintf(msg, sizeof msg,
-                         "pgwarden: parameter $%zu would be read as a type (OID %u) whose input "
-                         "pgwarden cannot check",
-                         i + 1, types[i]);
-            free(types);
-            params_refuse(&res, SQLSTATE_INSUFFICIENT_PRIVILEGE, msg,
-                          "Declare the parameter text and convert it in the query: "
-                          "to_regclass($1), to_regrole($1) and the like; read ACLs with "
-                          "aclexplode().");
-            params_finish(j, &res);
-            return;
-        }
-    }
-    res.nparam_types = n;
-    res.param_types = types;
+    stmt_params_answer(&res, j->nparam_types, j->param_types, nrows, ncols, values, error);
     params_finish(j, &res);
 }
 
@@ -1245,21 +1130,14 @@ static void params_probed(void *arg, size_t nrows, size_t ncols, char **values, 
  * rewrite can be read again here. */
 static bool params_check(PgwStmtHandle *j, PgwStmtResult *res, bool parsed_here)
 {
-    unsigned long max;
     if (j->protocol != PGW_STMT_PARSE || res->action != PGW_STMT_REWRITE || !res->sql ||
-        !params_may_be_open(res->sql, j->nparam_types, j->param_types, &max))
+        !stmt_params_may_be_open(res->sql, j->nparam_types, j->param_types))
         return false;
-    if (!parsed_here) {
-        params_refuse(res, SQLSTATE_PARAM_TOO_LONG,
-                      "pgwarden: a statement this long must declare its parameters' types",
-                      "Declare every parameter's type in the Parse message.");
-        return false;
-    }
     char *probe = NULL;
-    if (policy_param_probe(res->sql, j->nparam_types, j->param_types, &probe) != 0) {
-        params_refuse(res, SQLSTATE_FEATURE_NOT_SUPPORTED,
-                      "pgwarden: this statement's parameters cannot be checked",
-                      "Declare every parameter's type in the Parse message.");
+    if (policy_param_probe(res->sql, j->nparam_types, j->param_types, parsed_here, &probe) != 0) {
+        stmt_params_refuse(res, SQLSTATE_FEATURE_NOT_SUPPORTED,
+                           "pgwarden: this statement's parameters cannot be checked",
+                           "Declare every parameter's type in the Parse message.");
         return false;
     }
     if (!probe)
@@ -1267,8 +1145,8 @@ static bool params_check(PgwStmtHandle *j, PgwStmtResult *res, bool parsed_here)
     void *q = j->ops ? j->ops->query(j->owner, probe, params_probed, j) : NULL;
     free(probe);
     if (!q) {
-        params_refuse(res, SQLSTATE_CONNECTION_FAILURE,
-                      "pgwarden: no server session to check the parameters' types", NULL);
+        stmt_params_refuse(res, SQLSTATE_CONNECTION_FAILURE,
+                           "pgwarden: no server session to check the parameters' types", NULL);
         return false;
     }
     j->internal = q;
@@ -1354,10 +1232,15 @@ static void sql_decided(void *arg, int rc, PgwPolicyResult *pr, PgwCacheVerdict 
         PgwConfig *cfg = j->snap->cfg;
         result_set_verdict(&res, cfg, config_tenant(cfg, j->tenant), j->policy_schema, v);
     }
-    (void)params_check(j, &res, false); /* long: never asks */
+    if (j->schema_release) {
+        j->schema_release(j->schema_ref); /* nothing reads the schema any more */
+        j->schema_release = NULL;
+    }
+    if (params_check(j, &res, false))
+        return; /* params_probed finishes */
     PgwStmtDone done = j->done;
     void *done_arg = j->arg;
-    job_free(j); /* drops the schema: nothing reads it any more */
+    job_free(j);
     done(done_arg, &res);
 }
 
@@ -1375,6 +1258,8 @@ static PgwStmtHandle *sql_offload(const PgwStmtRequest *req, const PgwTenant *te
     j->schema_release = req->schema_release;
     j->schema_ref = req->schema_ref;
     j->protocol = req->protocol;
+    j->ops = req->ops;
+    j->owner = req->owner;
     job_set_params(j, req);
     j->audit = sql_audit(req);
     PgwPolicyCtx ctx = sql_ctx(req, tenant);

@@ -62,7 +62,9 @@ typedef struct PgwStmtResult {
 } PgwStmtResult;
 
 /* The answer to one of pgwarden's own queries: rows as text, row-major,
- * NULL for SQL NULL, valid only during the call; or error set. */
+ * NULL for SQL NULL, valid only during the call; or error set, and then
+ * no rows and values[0] the server's SQLSTATE (NULL: the error is not the
+ * server's, e.g. the session was lost). */
 typedef void (*PgwStmtQueryDone)(void *arg, size_t nrows, size_t ncols, char **values,
                                  const char *error);
 

@@ -445,3 +445,76 @@ def test_visible_table_still_reads(session):
     out = raw.run("simple", "SELECT conname FROM pg_constraint "
                             "WHERE conrelid = 'rt2_vis'::regclass AND contype = 'p'")
     assert out.rows == [("rt2_vis_pkey",)], out.rows
+
+
+def test_untyped_parameters_keep_their_inferred_types(session):
+    """The Parse goes with the types the backend inferred, so Describe
+    reports what PostgreSQL would: name, int2, text."""
+    raw = session("extended")
+    pg = raw.pgconn
+    res = pg.prepare(b"rt2_types", b"SELECT relname FROM pg_class WHERE relname = $1 "
+                                   b"AND relnatts > $2 AND $3 = 'x'::text", None)
+    assert res.status == data.pq.ExecStatus.COMMAND_OK, res.error_message
+    res = pg.describe_prepared(b"rt2_types")
+    assert [res.param_type(i) for i in range(res.nparams)] == [19, 21, 25]
+    res = pg.exec_prepared(b"rt2_types", [b"orders", b"0", b"x"])
+    assert res.ntuples == 1 and res.get_value(0, 0) == b"orders"
+    pg.exec_(b"DEALLOCATE rt2_types")
+
+
+def test_untyped_parameters_in_failing_statements_get_the_backends_error(session):
+    """When the backend cannot analyse the statement, the Parse answers
+    with its error, as PostgreSQL would; in a transaction it is aborted
+    as by the failed Parse."""
+    raw = session("extended")
+    out = raw.run("extended", "SELECT nosuch_rt2_col = $1 FROM orders", ["1"])
+    assert out.sqlstate == "42703", out.errors
+    out = raw.run("extended", "SELECT 1 WHERE $1 IS NULL", ["1"])
+    assert out.sqlstate == "42P18", out.errors
+    raw.run("simple", "BEGIN")
+    out = raw.run("extended", "SELECT nosuch_rt2_col = $1 FROM orders", ["1"])
+    assert out.sqlstate == "42703", out.errors
+    out = raw.run("extended", "SELECT $1::int", ["1"])
+    assert out.sqlstate == "25P02", out.errors
+    raw.reset()
+    assert raw.run("extended", "SELECT $1::int", ["1"]).rows == [("1",)]
+
+
+def test_long_statements_with_untyped_parameters(session):
+    """A statement past the inline limit (decided on a policy thread) is
+    checked whole: a lookup type is refused, another type runs."""
+    raw = session("extended")
+    pad = " OR ".join(f"{i} = {i + 1}" for i in range(2000))
+    assert len(pad) > 20000
+    out = raw.run("extended", f"SELECT COALESCE($1, 'pg_class'::regclass) IS NULL WHERE ({pad}) "
+                              "OR true", ["audit_secrets"])
+    assert out.sqlstate == "42501", out.errors
+    out = raw.run("extended", f"SELECT $1::int + 1 WHERE ({pad}) OR true", ["1"])
+    assert out.rows == [("2",)], out.errors
+    out = raw.run("extended", f"SELECT relname FROM pg_class WHERE relname = $1 AND ({pad} "
+                              "OR true)", ["orders"])
+    assert out.rows == [("orders",)], out.errors
+
+
+def test_parameters_checked_in_transaction_pool_mode(postgres, pgwarden, rt2_objects):
+    """Transaction pooling re-prepares statements where the client lands:
+    the check holds there too, and the types go with the statement."""
+    settings = {**data.GATEWAY_SETTINGS, "pool_mode": "transaction"}
+    gw = pgwarden(settings=settings, users=data.GATEWAY_USERS,
+                  extra=data.gateway_extra(postgres) + RT2_POLICY)
+    raw = data.Raw(gw.conninfo("alice", "isoa"))
+    try:
+        for role in ("postgres", "nosuch_rt2"):
+            out = raw.run("extended", "SELECT count(*) FROM aclexplode($1)",
+                          [f"{{{role}=r/postgres}}"])
+            assert out.sqlstate == "42501", out.errors
+        pg = raw.pgconn
+        res = pg.prepare(b"rt2_tx", b"SELECT relname FROM pg_class WHERE relname = $1", None)
+        assert res.status == data.pq.ExecStatus.COMMAND_OK, res.error_message
+        for _ in range(3):
+            res = pg.exec_prepared(b"rt2_tx", [b"orders"])
+            assert res.ntuples == 1 and res.get_value(0, 0) == b"orders", res.error_message
+        res = pg.describe_prepared(b"rt2_tx")
+        assert res.param_type(0) == 19
+    finally:
+        raw.close()
