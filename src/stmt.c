@@ -456,13 +456,22 @@ static void job_free(PgwStmtHandle *j)
 
 static bool params_check(PgwStmtHandle *j, PgwStmtResult *res, bool parsed_here);
 
-static void job_set_params(PgwStmtHandle *j, const PgwStmtRequest *req)
+/* A handle for req: who is told, whose session it may use, the Parse's
+ * parameter types. */
+static PgwStmtHandle *job_new(const PgwStmtRequest *req, PgwStmtDone done, void *arg)
 {
+    PgwStmtHandle *j = pgw_calloc(1, sizeof *j);
+    j->done = done;
+    j->arg = arg;
+    j->ops = req->ops;
+    j->owner = req->owner;
+    j->protocol = req->protocol;
     if (req->nparam_types) {
         j->nparam_types = req->nparam_types;
         j->param_types = pgw_malloc(req->nparam_types * sizeof *j->param_types);
         memcpy(j->param_types, req->param_types, req->nparam_types * sizeof *j->param_types);
     }
+    return j;
 }
 
 static void job_finish(PgwStmtHandle *j, PgwStmtResult *res)
@@ -1061,23 +1070,17 @@ static PgwStmtHandle *ask_start(const PgwStmtRequest *req, PgwAskKind kind, char
                                 PgwStmtDone done, void *arg)
 {
     ask_globals();
-    PgwStmtHandle *j = pgw_calloc(1, sizeof *j);
+    PgwStmtHandle *j = job_new(req, done, arg);
     bool finished = false;
     j->finished = &finished;
-    j->done = done;
-    j->arg = arg;
-    j->ops = req->ops;
-    j->owner = req->owner;
     j->session_state = req->session_state;
     j->base = req->base;
     j->snap = snapshot_retain(req->snap);
     j->user = pgw_strdup(req->user);
     j->tenant = pgw_strdup(req->tenant);
     j->client_addr = pgw_strdup(req->client_addr);
-    j->protocol = req->protocol;
     j->kind = kind;
     j->sql = pgw_strdup(req->sql);
-    job_set_params(j, req);
     j->question = question;
     j->policy_schema = req->schema;
     j->schema_release = req->schema_release;
@@ -1249,18 +1252,12 @@ static void sql_decided(void *arg, int rc, PgwPolicyResult *pr, PgwCacheVerdict 
 static PgwStmtHandle *sql_offload(const PgwStmtRequest *req, const PgwTenant *tenant,
                                   PgwStmtDone done, void *arg)
 {
-    PgwStmtHandle *j = pgw_calloc(1, sizeof *j);
-    j->done = done;
-    j->arg = arg;
+    PgwStmtHandle *j = job_new(req, done, arg);
     j->snap = snapshot_retain(req->snap);
     j->tenant = pgw_strdup(req->tenant);
     j->policy_schema = req->schema;
     j->schema_release = req->schema_release;
     j->schema_ref = req->schema_ref;
-    j->protocol = req->protocol;
-    j->ops = req->ops;
-    j->owner = req->owner;
-    job_set_params(j, req);
     j->audit = sql_audit(req);
     PgwPolicyCtx ctx = sql_ctx(req, tenant);
     j->task =
@@ -1309,15 +1306,9 @@ PgwStmtHandle *stmt_submit(const PgwStmtRequest *req, PgwStmtDone done, void *ar
     decide_sql(req, &res);
     drop_schema(req);
     if (req->protocol == PGW_STMT_PARSE && res.action == PGW_STMT_REWRITE) {
-        PgwStmtHandle *j = pgw_calloc(1, sizeof *j);
+        PgwStmtHandle *j = job_new(req, done, arg);
         bool finished = false;
         j->finished = &finished;
-        j->done = done;
-        j->arg = arg;
-        j->ops = req->ops;
-        j->owner = req->owner;
-        j->protocol = req->protocol;
-        job_set_params(j, req);
         if (params_check(j, &res, true)) {
             if (finished)
                 return NULL;

@@ -88,7 +88,7 @@ static void params_failed(PgwStmtResult *res, const char *sqlstate, const char *
 {
     if (!sqlstate) {
         stmt_params_refuse(res, SQLSTATE_CONNECTION_FAILURE,
-                      "pgwarden: the parameters' types could not be checked", NULL);
+                           "pgwarden: the parameters' types could not be checked", NULL);
         return;
     }
     PgwBuf raw, clean;
@@ -108,7 +108,8 @@ static void params_failed(PgwStmtResult *res, const char *sqlstate, const char *
     }
     char state[6];
     snprintf(state, sizeof state, "%s", ef.sqlstate ? ef.sqlstate : SQLSTATE_INTERNAL_ERROR);
-    stmt_params_refuse(res, state, ef.message ? ef.message : "pgwarden: the statement failed", NULL);
+    stmt_params_refuse(res, state, ef.message ? ef.message : "pgwarden: the statement failed",
+                       NULL);
     free(body);
     buf_free(&raw);
     buf_free(&clean);
@@ -147,9 +148,9 @@ void stmt_params_answer(PgwStmtResult *res, size_t ntypes, const uint32_t *decla
                          i + 1, types[i]);
             free(types);
             stmt_params_refuse(res, SQLSTATE_INSUFFICIENT_PRIVILEGE, msg,
-                          "Declare the parameter text and convert it in the query: "
-                          "to_regclass($1), to_regrole($1) and the like; read ACLs with "
-                          "aclexplode().");
+                               "Declare the parameter text and convert it in the query: "
+                               "to_regclass($1), to_regrole($1) and the like; read ACLs with "
+                               "aclexplode().");
             return;
         }
     }
