@@ -211,12 +211,13 @@ static void result_set_verdict(PgwStmtResult *res, const PgwConfig *cfg, const P
     cache_schema_fingerprint(schema, res->schema_fp);
 }
 
-/* ---------- per-session ASK conversation ---------- */
+/* ---------- per-session state: ASK's conversation, parameter types ---------- */
 
 typedef struct AskSession {
     size_t n;
     char *questions[ASK_HISTORY];
     char *sqls[ASK_HISTORY];
+    PgwParamMemo *params; /* the backend's answers about untyped parameters */
 } AskSession;
 
 static void session_add(AskSession *s, const char *question, const char *sql)
@@ -241,6 +242,7 @@ void stmt_session_free(void *state)
         free(s->questions[i]);
         free(s->sqls[i]);
     }
+    stmt_params_memo_free(s->params);
     free(s);
 }
 
@@ -465,6 +467,7 @@ static PgwStmtHandle *job_new(const PgwStmtRequest *req, PgwStmtDone done, void 
     j->arg = arg;
     j->ops = req->ops;
     j->owner = req->owner;
+    j->session_state = req->session_state;
     j->protocol = req->protocol;
     if (req->nparam_types) {
         j->nparam_types = req->nparam_types;
@@ -1073,7 +1076,6 @@ static PgwStmtHandle *ask_start(const PgwStmtRequest *req, PgwAskKind kind, char
     PgwStmtHandle *j = job_new(req, done, arg);
     bool finished = false;
     j->finished = &finished;
-    j->session_state = req->session_state;
     j->base = req->base;
     j->snap = snapshot_retain(req->snap);
     j->user = pgw_strdup(req->user);
@@ -1122,7 +1124,15 @@ static void params_probed(void *arg, size_t nrows, size_t ncols, char **values, 
     PgwStmtResult res = *j->held;
     free(j->held);
     j->held = NULL;
+    char *sql = pgw_strdup(res.sql ? res.sql : "");
     stmt_params_answer(&res, j->nparam_types, j->param_types, nrows, ncols, values, error);
+    AskSession **sess = (AskSession **)j->session_state;
+    if (sess && res.param_types) {
+        if (!*sess)
+            *sess = pgw_calloc(1, sizeof **sess);
+        stmt_params_memo_put(&(*sess)->params, sql, j->nparam_types, j->param_types, &res);
+    }
+    free(sql);
     params_finish(j, &res);
 }
 
@@ -1136,6 +1146,9 @@ static bool params_check(PgwStmtHandle *j, PgwStmtResult *res, bool parsed_here)
     if (j->protocol != PGW_STMT_PARSE || res->action != PGW_STMT_REWRITE || !res->sql ||
         !stmt_params_may_be_open(res->sql, j->nparam_types, j->param_types))
         return false;
+    AskSession *sess = j->session_state ? *(AskSession **)j->session_state : NULL;
+    if (sess && stmt_params_memo_get(sess->params, res->sql, j->nparam_types, j->param_types, res))
+        return false; /* answered before on this session */
     char *probe = NULL;
     if (policy_param_probe(res->sql, j->nparam_types, j->param_types, parsed_here, &probe) != 0) {
         stmt_params_refuse(res, SQLSTATE_FEATURE_NOT_SUPPORTED,

@@ -56,6 +56,14 @@ typedef struct PgwStmtResult PgwStmtResult;
  * Whether some parameter may be left to the backend (declared 0 or
  * unknown, or a $n beyond the declared ones). */
 bool stmt_params_may_be_open(const char *sql, size_t ntypes, const uint32_t *types);
+/* The session's answers, by statement and declared types: get sets res's
+ * types (true) when one is kept; put keeps res's (a REWRITE with types). */
+typedef struct PgwParamMemo PgwParamMemo;
+bool stmt_params_memo_get(const PgwParamMemo *m, const char *sql, size_t ntypes,
+                          const uint32_t *types, PgwStmtResult *res);
+void stmt_params_memo_put(PgwParamMemo **m, const char *sql, size_t ntypes, const uint32_t *types,
+                          const PgwStmtResult *res);
+void stmt_params_memo_free(PgwParamMemo *m);
 /* Turn the decision into a refusal (the audit record says so). */
 void stmt_params_refuse(PgwStmtResult *res, const char *sqlstate, const char *message,
                         const char *hint);

@@ -49,17 +49,106 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The highest $n in the text (counting string contents too: more, never
+ * fewer, than the statement has). */
+static unsigned long highest_ref(const char *sql)
+{
+    unsigned long max = 0;
+    for (const char *p = strchr(sql, '$'); p; p = strchr(p + 1, '$')) {
+        if (p[1] < '0' || p[1] > '9')
+            continue;
+        unsigned long n = strtoul(p + 1, NULL, 10);
+        if (n > max)
+            max = n;
+    }
+    return max;
+}
+
 /* Whether a parameter may be left to the backend: declared 0/unknown, or
  * a $n in the text beyond the declared ones (over-counting string
  * contents only costs a question). */
 bool stmt_params_may_be_open(const char *sql, size_t ntypes, const uint32_t *types)
 {
-    bool open = false;
     for (size_t i = 0; i < ntypes; i++)
-        open = open || policy_param_open(types[i]);
-    for (const char *p = strchr(sql, '$'); p && !open; p = strchr(p + 1, '$'))
-        open = p[1] >= '0' && p[1] <= '9' && strtoul(p + 1, NULL, 10) > ntypes;
-    return open;
+        if (policy_param_open(types[i]))
+            return true;
+    return highest_ref(sql) > ntypes;
+}
+
+/* ---------- the session's answers ----------
+ *
+ * A driver that sends the unnamed statement again for every execution
+ * (node-postgres, psycopg) would pay the question each time: the answers
+ * are kept per session, by a hash of the statement and its declared
+ * types, direct-mapped and bounded. Even a collision (or a stale answer,
+ * after DDL) cannot leave a type open: what is kept are types already
+ * checked safe, every one declared, and a kept answer is used only when it
+ * declares at least as many parameters as the text could hold. At worst
+ * the Parse then fails, or runs with other safe types. */
+
+#define PARAM_MEMO_SLOTS 32
+
+struct PgwParamMemo {
+    struct {
+        uint64_t hash;
+        size_t n;
+        uint32_t *types;
+    } slot[PARAM_MEMO_SLOTS];
+};
+
+static uint64_t memo_key(const char *sql, size_t ntypes, const uint32_t *types)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a over the text, then the types */
+    for (const char *p = sql; *p; p++) {
+        h ^= (uint8_t)*p;
+        h *= 1099511628211ull;
+    }
+    for (size_t i = 0; i < ntypes; i++) {
+        h ^= types[i] + 0x9e3779b9u;
+        h *= 1099511628211ull;
+    }
+    return h ? h : 1;
+}
+
+bool stmt_params_memo_get(const PgwParamMemo *m, const char *sql, size_t ntypes,
+                          const uint32_t *types, PgwStmtResult *res)
+{
+    if (!m)
+        return false;
+    uint64_t h = memo_key(sql, ntypes, types);
+    size_t i = h % PARAM_MEMO_SLOTS;
+    if (m->slot[i].hash != h || m->slot[i].n < ntypes || m->slot[i].n < highest_ref(sql))
+        return false;
+    res->nparam_types = m->slot[i].n;
+    res->param_types = pgw_malloc((m->slot[i].n ? m->slot[i].n : 1) * sizeof *res->param_types);
+    memcpy(res->param_types, m->slot[i].types, m->slot[i].n * sizeof *res->param_types);
+    return true;
+}
+
+void stmt_params_memo_put(PgwParamMemo **m, const char *sql, size_t ntypes, const uint32_t *types,
+                          const PgwStmtResult *res)
+{
+    if (res->action != PGW_STMT_REWRITE || !res->param_types)
+        return;
+    if (!*m)
+        *m = pgw_calloc(1, sizeof **m);
+    uint64_t h = memo_key(sql, ntypes, types);
+    size_t i = h % PARAM_MEMO_SLOTS;
+    free((*m)->slot[i].types);
+    (*m)->slot[i].hash = h;
+    (*m)->slot[i].n = res->nparam_types;
+    (*m)->slot[i].types =
+        pgw_malloc((res->nparam_types ? res->nparam_types : 1) * sizeof(uint32_t));
+    memcpy((*m)->slot[i].types, res->param_types, res->nparam_types * sizeof(uint32_t));
+}
+
+void stmt_params_memo_free(PgwParamMemo *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < PARAM_MEMO_SLOTS; i++)
+        free(m->slot[i].types);
+    free(m);
 }
 
 void stmt_params_refuse(PgwStmtResult *res, const char *sqlstate, const char *message,

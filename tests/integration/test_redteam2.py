@@ -518,3 +518,16 @@ def test_parameters_checked_in_transaction_pool_mode(postgres, pgwarden, rt2_obj
         assert res.param_type(0) == 19
     finally:
         raw.close()
+
+
+def test_repeated_untyped_parameters(session):
+    """The session keeps the backend's answers: the unnamed statement sent
+    again and again (node-postgres, psycopg) keeps its types and its rows;
+    a refused one stays refused."""
+    raw = session("extended")
+    for name in ("orders", "customers", "orders"):
+        out = raw.run("extended", "SELECT relname FROM pg_class WHERE relname = $1", [name])
+        assert out.rows == [(name,)], out.errors
+    for value in ("audit_secrets", "nosuch_rt2", "audit_secrets"):
+        out = raw.run("extended", "SELECT COALESCE($1, 'pg_class'::regclass) IS NULL", [value])
+        assert out.sqlstate == "42501", out.errors
