@@ -65,6 +65,7 @@ struct PgwInternal {
     size_t nrows, ncols, cap;
     char **values;
     char *error;
+    char *sqlstate; /* the server's, with error (NULL: the error is pgwarden's) */
     struct PgwInternal *next;
 };
 
@@ -714,12 +715,17 @@ static void internal_finish(PgwBackend *b, bool failed)
     b->internal = q->next;
     if (q->done) {
         const char *err = q->error ? q->error : failed ? "the server connection was lost" : NULL;
-        q->done(q->arg, err ? 0 : q->nrows, q->ncols, q->values, err);
+        char *state[1] = {q->error ? q->sqlstate : NULL};
+        if (err)
+            q->done(q->arg, 0, 0, state, err);
+        else
+            q->done(q->arg, q->nrows, q->ncols, q->values, NULL);
     }
     for (size_t i = 0; i < q->nrows * q->ncols; i++)
         free(q->values[i]);
     free(q->values);
     free(q->error);
+    free(q->sqlstate);
     free(q);
 }
 
@@ -970,9 +976,11 @@ static void backend_relay(PgwBackend *b)
                         b->fatal_message = pgw_strdup(ef.message ? ef.message : "FATAL");
                         relay = false;
                     } else if (capturing) {
-                        if (!b->internal->error)
+                        if (!b->internal->error) {
                             b->internal->error =
                                 pgw_strdup(ef.message ? ef.message : "error without message");
+                            b->internal->sqlstate = ef.sqlstate ? pgw_strdup(ef.sqlstate) : NULL;
+                        }
                     } else if (!relay && !u) {
                         log_warning("server error while resetting a session: %s",
                                     ef.message ? ef.message : "?");

@@ -250,7 +250,9 @@ void backend_send_internal(PgwBackend *b, const char *sql);
 /* Queue pgwarden's own query and get its rows (or its error) back through
  * done, on the backend's worker; if the session dies first, done is called
  * with error set. It is never called after backend_internal_forget. values
- * are row-major, NULL for SQL NULL, and live only during the call. */
+ * are row-major, NULL for SQL NULL, and live only during the call; with
+ * error set (and no rows), values[0] is the server's SQLSTATE, or NULL when
+ * the error is not the server's (the session was lost). */
 typedef struct PgwInternal PgwInternal;
 typedef void (*PgwInternalDone)(void *arg, size_t nrows, size_t ncols, char **values,
                                 const char *error);

@@ -640,8 +640,21 @@ static bool apply_result(PgwClient *c)
             codec_query(&m, r->sql);
         } else {
             PgwParseMsg pm;
-            if (codec_parse_parse(c->cur.data + 5, c->cur.len - 5, &pm) == 0)
+            if (codec_parse_parse(c->cur.data + 5, c->cur.len - 5, &pm) == 0 && r->param_types) {
+                /* Every parameter typed: the backend infers none (stmt.c). */
+                uint8_t *raw = pgw_malloc(4 * r->nparam_types + 1);
+                for (size_t i = 0; i < r->nparam_types; i++) {
+                    uint32_t t = r->param_types[i];
+                    raw[4 * i] = (uint8_t)(t >> 24);
+                    raw[4 * i + 1] = (uint8_t)(t >> 16);
+                    raw[4 * i + 2] = (uint8_t)(t >> 8);
+                    raw[4 * i + 3] = (uint8_t)t;
+                }
+                codec_build_parse(&m, pm.name, r->sql, (uint16_t)r->nparam_types, raw);
+                free(raw);
+            } else if (codec_parse_parse(c->cur.data + 5, c->cur.len - 5, &pm) == 0) {
                 codec_build_parse(&m, pm.name, r->sql, pm.nparams, pm.param_types_raw);
+            }
         }
         link_send_statement(&c->link, type, &m, r->audit);
         r->audit = NULL;

@@ -1018,7 +1018,7 @@ void client_cache_sent(PgwClient *c, const PgwStmtResult *r)
     Stmt *s = pgw_calloc(1, sizeof *s);
     s->name = pgw_strdup(pm.name);
     const char *rewrite = r->action == PGW_STMT_REWRITE && r->sql ? r->sql : pm.query;
-    size_t bytes = strlen(pm.query) + strlen(rewrite) + 4 * (size_t)pm.nparams;
+    size_t bytes = strlen(pm.query) + strlen(rewrite) + 4 * ((size_t)pm.nparams + r->nparam_types);
     PgwSnapshot *snap = snapshot_acquire();
     bool fits = cc->stmt_bytes + bytes <= snap->cfg->max_prepared_memory;
     snapshot_release(snap);
@@ -1036,7 +1036,12 @@ void client_cache_sent(PgwClient *c, const PgwStmtResult *r)
     cc->stmt_bytes += bytes;
     s->raw = pgw_strdup(pm.query);
     s->rewrite = pgw_strdup(rewrite);
-    if (pm.nparams) {
+    if (r->param_types && r->nparam_types) {
+        /* The types the Parse went with (stmt.c typed every parameter). */
+        s->ntypes = r->nparam_types;
+        s->types = pgw_malloc(s->ntypes * sizeof *s->types);
+        memcpy(s->types, r->param_types, s->ntypes * sizeof *s->types);
+    } else if (pm.nparams) {
         s->ntypes = pm.nparams;
         s->types = pgw_malloc(s->ntypes * sizeof *s->types);
         for (size_t i = 0; i < s->ntypes; i++) {

@@ -235,7 +235,9 @@ void link_error(PgwLink *l, const PgwBuf *err, bool simple);
 void link_answer(PgwLink *l, const PgwBuf *msgs, bool with_ready);
 
 /* pgwarden's own query on the session, after what the client sent (an open
- * pipeline is closed with a Sync first); NULL without a usable session. */
+ * pipeline is closed with a Sync first); NULL without a usable session.
+ * done is called as backend_internal_query's (with error: values[0] is the
+ * server's SQLSTATE or NULL). */
 typedef void (*PgwLinkQueryDone)(void *arg, size_t nrows, size_t ncols, char **values,
                                  const char *error);
 void *link_query(PgwLink *l, const char *sql, PgwLinkQueryDone done, void *arg);

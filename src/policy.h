@@ -103,4 +103,19 @@ void policy_cache_clear(void);
 int policy_measure_us(const PgwPolicyCtx *ctx, const char *sql, int iterations, double *uncached_us,
                       double *cached_us) PGW_WUR;
 
+/* policy_param.c: the parameters the backend would type itself. A
+ * parameter type OID the backend infers from context (0, or unknown). */
+bool policy_param_open(uint32_t oid);
+/* The statement to forward as a Parse with these declared types leaves
+ * some parameter for the backend to type: *probe is the SQL that asks the
+ * backend which types it would give (rows: number, type OID, whether that
+ * type's input may look names up), or NULL when nothing is left to infer.
+ * -1: the statement cannot be asked about (refuse it). may_parse: the
+ * statement may be parsed on this thread (the policy parsed its rewrite
+ * here); else the whole text is asked about, unparsed. */
+int policy_param_probe(const char *sql, size_t ntypes, const uint32_t *types, bool may_parse,
+                       char **probe) PGW_WUR;
+/* A type whose input looks names up, by name (NULL when it is not one). */
+const char *policy_param_type_name(uint32_t oid);
+
 #endif

@@ -286,6 +286,10 @@ size_t policy_guard_rewrite_stack(int depth);
 #define SQLSTATE_STATEMENT_TOO_COMPLEX "54001"
 #endif
 
+/* ---- policy_param.c ---- */
+/* The highest $n below m (0: none). */
+int policy_param_highest(const ProtobufCMessage *m);
+
 /* ---- policy_object.c ---- */
 typedef struct PgwObjectState PgwObjectState;
 /* A type name used in a column definition or a declaration: refused when it

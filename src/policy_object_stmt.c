@@ -422,11 +422,26 @@ static int prepass(PgQuery__Node **slot, void *arg)
         break;
     case PG_QUERY__NODE__NODE_PREPARE_STMT: {
         Walk w = {.rw = rw};
-        for (size_t i = 0; i < n->prepare_stmt->n_argtypes; i++)
-            if (NODE(n->prepare_stmt->argtypes[i], TYPE_NAME) &&
-                policy_object_check_type_name(&w, n->prepare_stmt->argtypes[i]->type_name, false) <
-                    0)
+        PgQuery__PrepareStmt *ps = n->prepare_stmt;
+        bool open = policy_param_highest((const ProtobufCMessage *)ps->query) > (int)ps->n_argtypes;
+        for (size_t i = 0; i < ps->n_argtypes; i++) {
+            if (!NODE(ps->argtypes[i], TYPE_NAME))
+                continue;
+            const PgQuery__TypeName *tn = ps->argtypes[i]->type_name;
+            const char *last = tn->n_names ? policy_string_value(tn->names[tn->n_names - 1]) : NULL;
+            open = open || (last != NULL && strcmp(last, "unknown") == 0);
+            if (policy_object_check_type_name(&w, tn, false) < 0)
                 return -1;
+        }
+        /* A parameter PREPARE leaves untyped is typed by the backend from
+         * its context, and EXECUTE's argument is then read by that type's
+         * input: 'pg_class'::regclass = $1 looks EXECUTE's 'hush.t' up
+         * (stmt.c asks the backend for a Parse's; a PREPARE must say). */
+        if (open)
+            return policy_refuse(rw, SQLSTATE_FEATURE_NOT_SUPPORTED,
+                                 "Declare every parameter's type: PREPARE name(text, integer) "
+                                 "AS ...",
+                                 "pgwarden: PREPARE must declare the type of every parameter");
         break;
     }
     case PG_QUERY__NODE__NODE_VARIABLE_SHOW_STMT: {

@@ -211,12 +211,13 @@ static void result_set_verdict(PgwStmtResult *res, const PgwConfig *cfg, const P
     cache_schema_fingerprint(schema, res->schema_fp);
 }
 
-/* ---------- per-session ASK conversation ---------- */
+/* ---------- per-session state: ASK's conversation, parameter types ---------- */
 
 typedef struct AskSession {
     size_t n;
     char *questions[ASK_HISTORY];
     char *sqls[ASK_HISTORY];
+    PgwParamMemo *params; /* the backend's answers about untyped parameters */
 } AskSession;
 
 static void session_add(AskSession *s, const char *question, const char *sql)
@@ -241,6 +242,7 @@ void stmt_session_free(void *state)
         free(s->questions[i]);
         free(s->sqls[i]);
     }
+    stmt_params_memo_free(s->params);
     free(s);
 }
 
@@ -376,7 +378,7 @@ void stmt_ask_cache_stats(PgwKvCacheStats *out)
 
 /* ---------- the ASK job ---------- */
 
-typedef enum { STEP_SCHEMA, STEP_LLM, STEP_EXPLAIN, STEP_DONE } AskStep;
+typedef enum { STEP_SCHEMA, STEP_LLM, STEP_EXPLAIN, STEP_PARAMS, STEP_DONE } AskStep;
 
 struct PgwStmtHandle {
     PgwStmtDone done;
@@ -417,6 +419,7 @@ struct PgwStmtHandle {
     PgwRedis *redis; /* mode = redis: shared limits and translations */
     PgwRedisOp *redis_op; /* a Redis call in flight */
     PgwAudit *audit;
+    PgwStmtResult *held; /* the decision, while the backend is asked its parameter types */
     long tokens_in, tokens_out;
     double model_ms;
     int64_t started_ms;
@@ -446,7 +449,32 @@ static void job_free(PgwStmtHandle *j)
     free(j->last_error);
     free(j->final_sql);
     free(j->cache_key);
+    if (j->held) {
+        stmt_result_free(j->held);
+        free(j->held);
+    }
     free(j);
+}
+
+static bool params_check(PgwStmtHandle *j, PgwStmtResult *res, bool parsed_here);
+
+/* A handle for req: who is told, whose session it may use, the Parse's
+ * parameter types. */
+static PgwStmtHandle *job_new(const PgwStmtRequest *req, PgwStmtDone done, void *arg)
+{
+    PgwStmtHandle *j = pgw_calloc(1, sizeof *j);
+    j->done = done;
+    j->arg = arg;
+    j->ops = req->ops;
+    j->owner = req->owner;
+    j->session_state = req->session_state;
+    j->protocol = req->protocol;
+    if (req->nparam_types) {
+        j->nparam_types = req->nparam_types;
+        j->param_types = pgw_malloc(req->nparam_types * sizeof *j->param_types);
+        memcpy(j->param_types, req->param_types, req->nparam_types * sizeof *j->param_types);
+    }
+    return j;
 }
 
 static void job_finish(PgwStmtHandle *j, PgwStmtResult *res)
@@ -459,6 +487,11 @@ static void job_finish(PgwStmtHandle *j, PgwStmtResult *res)
     audit_set_str(j->audit, "translation", j->from_cache ? "cache" : "model");
     res->audit = j->audit;
     j->audit = NULL;
+    /* The model's SQL is a Parse's too: its parameters are checked alike. */
+    if (j->last_sql && params_check(j, res, stmt_policy_inline(strlen(j->last_sql)))) {
+        j->step = STEP_PARAMS;
+        return;
+    }
     PgwStmtDone done = j->done;
     void *arg = j->arg;
     if (j->finished)
@@ -1040,27 +1073,16 @@ static PgwStmtHandle *ask_start(const PgwStmtRequest *req, PgwAskKind kind, char
                                 PgwStmtDone done, void *arg)
 {
     ask_globals();
-    PgwStmtHandle *j = pgw_calloc(1, sizeof *j);
+    PgwStmtHandle *j = job_new(req, done, arg);
     bool finished = false;
     j->finished = &finished;
-    j->done = done;
-    j->arg = arg;
-    j->ops = req->ops;
-    j->owner = req->owner;
-    j->session_state = req->session_state;
     j->base = req->base;
     j->snap = snapshot_retain(req->snap);
     j->user = pgw_strdup(req->user);
     j->tenant = pgw_strdup(req->tenant);
     j->client_addr = pgw_strdup(req->client_addr);
-    j->protocol = req->protocol;
     j->kind = kind;
     j->sql = pgw_strdup(req->sql);
-    if (req->nparam_types) {
-        j->nparam_types = req->nparam_types;
-        j->param_types = pgw_malloc(req->nparam_types * sizeof *j->param_types);
-        memcpy(j->param_types, req->param_types, req->nparam_types * sizeof *j->param_types);
-    }
     j->question = question;
     j->policy_schema = req->schema;
     j->schema_release = req->schema_release;
@@ -1081,6 +1103,73 @@ static PgwStmtHandle *ask_start(const PgwStmtRequest *req, PgwAskKind kind, char
         return NULL; /* done() has run; j is gone */
     j->finished = NULL;
     return j;
+}
+
+/* ---------- parameter types the backend would infer (stmt_param.c) ---------- */
+
+static void params_finish(PgwStmtHandle *j, PgwStmtResult *res)
+{
+    PgwStmtDone done = j->done;
+    void *arg = j->arg;
+    if (j->finished)
+        *j->finished = true;
+    job_free(j);
+    done(arg, res);
+}
+
+static void params_probed(void *arg, size_t nrows, size_t ncols, char **values, const char *error)
+{
+    PgwStmtHandle *j = arg;
+    j->internal = NULL;
+    PgwStmtResult res = *j->held;
+    free(j->held);
+    j->held = NULL;
+    char *sql = pgw_strdup(res.sql ? res.sql : "");
+    stmt_params_answer(&res, j->nparam_types, j->param_types, nrows, ncols, values, error);
+    AskSession **sess = (AskSession **)j->session_state;
+    if (sess && res.param_types) {
+        if (!*sess)
+            *sess = pgw_calloc(1, sizeof **sess);
+        stmt_params_memo_put(&(*sess)->params, sql, j->nparam_types, j->param_types, &res);
+    }
+    free(sql);
+    params_finish(j, &res);
+}
+
+/* A Parse's decision (REWRITE) that leaves a parameter to the backend: ask
+ * it first. True when the question is in flight (j keeps *res and
+ * finishes later); false when *res is final (perhaps now a refusal).
+ * parsed_here: the policy read the statement on this thread, so its
+ * rewrite can be read again here. */
+static bool params_check(PgwStmtHandle *j, PgwStmtResult *res, bool parsed_here)
+{
+    if (j->protocol != PGW_STMT_PARSE || res->action != PGW_STMT_REWRITE || !res->sql ||
+        !stmt_params_may_be_open(res->sql, j->nparam_types, j->param_types))
+        return false;
+    AskSession *sess = j->session_state ? *(AskSession **)j->session_state : NULL;
+    if (sess && stmt_params_memo_get(sess->params, res->sql, j->nparam_types, j->param_types, res))
+        return false; /* answered before on this session */
+    char *probe = NULL;
+    if (policy_param_probe(res->sql, j->nparam_types, j->param_types, parsed_here, &probe) != 0) {
+        stmt_params_refuse(res, SQLSTATE_FEATURE_NOT_SUPPORTED,
+                           "pgwarden: this statement's parameters cannot be checked",
+                           "Declare every parameter's type in the Parse message.");
+        return false;
+    }
+    if (!probe)
+        return false;
+    void *q = j->ops ? j->ops->query(j->owner, probe, params_probed, j) : NULL;
+    free(probe);
+    if (!q) {
+        stmt_params_refuse(res, SQLSTATE_CONNECTION_FAILURE,
+                           "pgwarden: no server session to check the parameters' types", NULL);
+        return false;
+    }
+    j->internal = q;
+    j->held = pgw_malloc(sizeof *j->held);
+    *j->held = *res;
+    memset(res, 0, sizeof *res);
+    return true;
 }
 
 /* ---------- the pipeline ---------- */
@@ -1159,9 +1248,15 @@ static void sql_decided(void *arg, int rc, PgwPolicyResult *pr, PgwCacheVerdict 
         PgwConfig *cfg = j->snap->cfg;
         result_set_verdict(&res, cfg, config_tenant(cfg, j->tenant), j->policy_schema, v);
     }
+    if (j->schema_release) {
+        j->schema_release(j->schema_ref); /* nothing reads the schema any more */
+        j->schema_release = NULL;
+    }
+    if (params_check(j, &res, false))
+        return; /* params_probed finishes */
     PgwStmtDone done = j->done;
     void *done_arg = j->arg;
-    job_free(j); /* drops the schema: nothing reads it any more */
+    job_free(j);
     done(done_arg, &res);
 }
 
@@ -1170,9 +1265,7 @@ static void sql_decided(void *arg, int rc, PgwPolicyResult *pr, PgwCacheVerdict 
 static PgwStmtHandle *sql_offload(const PgwStmtRequest *req, const PgwTenant *tenant,
                                   PgwStmtDone done, void *arg)
 {
-    PgwStmtHandle *j = pgw_calloc(1, sizeof *j);
-    j->done = done;
-    j->arg = arg;
+    PgwStmtHandle *j = job_new(req, done, arg);
     j->snap = snapshot_retain(req->snap);
     j->tenant = pgw_strdup(req->tenant);
     j->policy_schema = req->schema;
@@ -1225,6 +1318,18 @@ PgwStmtHandle *stmt_submit(const PgwStmtRequest *req, PgwStmtDone done, void *ar
         return sql_offload(req, tenant, done, arg);
     decide_sql(req, &res);
     drop_schema(req);
+    if (req->protocol == PGW_STMT_PARSE && res.action == PGW_STMT_REWRITE) {
+        PgwStmtHandle *j = job_new(req, done, arg);
+        bool finished = false;
+        j->finished = &finished;
+        if (params_check(j, &res, true)) {
+            if (finished)
+                return NULL;
+            j->finished = NULL;
+            return j;
+        }
+        job_free(j);
+    }
     done(arg, &res);
     return NULL;
 }
@@ -1257,6 +1362,7 @@ void stmt_result_free(PgwStmtResult *r)
     free(r->message);
     free(r->detail);
     free(r->hint);
+    free(r->param_types);
     buf_free(&r->answer);
     buf_free(&r->notices);
     audit_discard(r->audit);

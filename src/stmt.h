@@ -54,10 +54,17 @@ typedef struct PgwStmtResult {
     uint8_t policy_fp[PGW_CACHE_DIGEST_LEN];
     uint8_t schema_fp[PGW_CACHE_DIGEST_LEN];
     bool from_ask; /* the SQL came from a model: the client's text does not determine it */
+    /* REWRITE of a Parse whose parameters the backend would have typed
+     * itself: the types to declare instead of the client's (every one
+     * fixed, so the backend infers none; see stmt.c's parameter check). */
+    size_t nparam_types;
+    uint32_t *param_types;
 } PgwStmtResult;
 
 /* The answer to one of pgwarden's own queries: rows as text, row-major,
- * NULL for SQL NULL, valid only during the call; or error set. */
+ * NULL for SQL NULL, valid only during the call; or error set, and then
+ * no rows and values[0] the server's SQLSTATE (NULL: the error is not the
+ * server's, e.g. the session was lost). */
 typedef void (*PgwStmtQueryDone)(void *arg, size_t nrows, size_t ncols, char **values,
                                  const char *error);
 

@@ -1,7 +1,7 @@
 /*
  * stmt_int.h — inside the statement pipeline: deciding a statement on a
- * policy thread (stmt_offload.c) for stmt.c. Nothing outside the stmt
- * module includes it.
+ * policy thread (stmt_offload.c) and checking a Parse's parameter types
+ * (stmt_param.c), for stmt.c. Nothing outside the stmt module includes it.
  */
 #ifndef PGW_STMT_INT_H
 #define PGW_STMT_INT_H
@@ -49,5 +49,28 @@ PgwPolicyTask *stmt_policy_offload(struct event_base *base, struct PgwSnapshot *
  * done is never called, and release(ref) runs once nothing reads the
  * schema any more (at once when the task had not started). */
 void stmt_policy_abandon(PgwPolicyTask *t, void (*release)(void *ref), void *ref);
+
+typedef struct PgwStmtResult PgwStmtResult;
+
+/* stmt_param.c: a Parse's parameters the backend would type itself.
+ * Whether some parameter may be left to the backend (declared 0 or
+ * unknown, or a $n beyond the declared ones). */
+bool stmt_params_may_be_open(const char *sql, size_t ntypes, const uint32_t *types);
+/* The session's answers, by statement and declared types: get sets res's
+ * types (true) when one is kept; put keeps res's (a REWRITE with types). */
+typedef struct PgwParamMemo PgwParamMemo;
+bool stmt_params_memo_get(const PgwParamMemo *m, const char *sql, size_t ntypes,
+                          const uint32_t *types, PgwStmtResult *res);
+void stmt_params_memo_put(PgwParamMemo **m, const char *sql, size_t ntypes, const uint32_t *types,
+                          const PgwStmtResult *res);
+void stmt_params_memo_free(PgwParamMemo *m);
+/* Turn the decision into a refusal (the audit record says so). */
+void stmt_params_refuse(PgwStmtResult *res, const char *sqlstate, const char *message,
+                        const char *hint);
+/* The backend's answer to policy_param_probe's question (or its error,
+ * values[0] its SQLSTATE): res becomes a refusal, or gets every
+ * parameter's type to declare. */
+void stmt_params_answer(PgwStmtResult *res, size_t ntypes, const uint32_t *declared_types,
+                        size_t nrows, size_t ncols, char **values, const char *error);
 
 #endif

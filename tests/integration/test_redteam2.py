@@ -251,19 +251,145 @@ ACL_PARAMETERS = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an untyped parameter the backend infers as aclitem reads its Bind value with aclitem's "
-    "input (a hidden role answers, a missing one fails 42704); the policy never sees the "
-    "value. Fix in the statement pipeline: refuse a statement whose ParameterDescription has "
-    "aclitem or aclitem[] (or check the Bind value with policy_object_acl_literal_resolves)"))
 @pytest.mark.parametrize("sql, value", ACL_PARAMETERS, ids=[s[:40] for s, _ in ACL_PARAMETERS])
 def test_acl_parameters_answer_alike_for_hidden_and_missing_roles(session, sql, value):
+    """The backend would read the Bind value as aclitem: the Parse is
+    refused (42501) whatever the value, so a hidden role and a missing one
+    answer alike."""
     raw = session("extended")
     answers = []
     for role in ("postgres", "nosuch_rt2"):
         out = raw.run("extended", sql, [value.format(r=f"{role}=r/postgres")])
         answers.append((bool(out.errors), out.sqlstate))
+        assert not out.leaks(SECRETS + HIDDEN_NAMES)
     assert answers[0] == answers[1], f"hidden role {answers[0]}, missing role {answers[1]}"
+    assert answers[0] == (True, "42501"), answers
+    assert raw.run("extended", "SELECT 1").rows == [("1",)]
+
+
+# Untyped parameters the backend types as a reg* type (or an array of one)
+# from their context, so the Bind value is read by regclassin & co, which
+# look the name up: each pair is a hidden name and a missing one. Without
+# the check the hidden one succeeds (or fails on USAGE of its schema) where
+# the missing one fails 42P01 / 42704 / 3F000.
+REG_PARAMETERS = [
+    ("SELECT COALESCE($1, 'pg_class'::regclass) IS NULL", "public.audit_secrets",
+     "public.nosuch_rt2"),
+    ("SELECT COALESCE($1, 'pg_class'::regclass) IS NULL", "hush.keyring", "nosuch_rt2.keyring"),
+    ("SELECT CASE WHEN true THEN $1 ELSE 'int4'::regtype END IS NULL", "hush.rt2_comp",
+     "hush.nosuch_rt2"),
+    ("SELECT ARRAY[$1, 'now'::regproc] IS NULL", "hush.rt2_chk", "hush.nosuch_rt2"),
+    ("SELECT COALESCE($1, 'now()'::regprocedure) IS NULL", "hush.rt2_chk(integer)",
+     "hush.nosuch_rt2(integer)"),
+    ("SELECT COALESCE($1, 'pg_monitor'::regrole) IS NULL", "postgres", "nosuch_rt2"),
+    ("SELECT x IS NULL FROM (VALUES ('pg_catalog'::regnamespace), ($1)) v(x)", "hush",
+     "nosuch_rt2"),
+    ("SELECT COALESCE($1, '\"C\"'::regcollation) IS NULL", "hush.rt2_coll", "hush.nosuch_rt2"),
+    ("SELECT COALESCE($1, 'english'::regconfig) IS NULL", "hush.english", "nosuch_rt2.english"),
+    ("SELECT COALESCE($1, 'simple'::regdictionary) IS NULL", "hush.simple", "nosuch_rt2.simple"),
+    ("SELECT COALESCE($1, '+(int4,int4)'::regoperator) IS NULL", "hush.+(int4,int4)",
+     "nosuch_rt2.+(int4,int4)"),
+    ("SELECT 'pg_class'::regclass UNION ALL SELECT $1", "audit_secrets", "nosuch_rt2"),
+    ("SELECT $1 = ARRAY['pg_class'::regclass]", "{public.audit_secrets}", "{public.nosuch_rt2}"),
+    ("SELECT COALESCE($1, ARRAY['pg_monitor'::regrole]) IS NULL", "{postgres}", "{nosuch_rt2}"),
+    ("DECLARE rt2_cur CURSOR FOR SELECT COALESCE($1, 'pg_class'::regclass)", "audit_secrets",
+     "nosuch_rt2"),
+]
+
+
+@pytest.mark.parametrize("sql, hidden, missing", REG_PARAMETERS,
+                         ids=[f"{i}-{s[:40]}" for i, (s, _, _) in enumerate(REG_PARAMETERS)])
+def test_reg_parameters_answer_alike_for_hidden_and_missing_names(session, sql, hidden, missing):
+    """The Parse of a statement that would type a parameter as a reg* type
+    is refused (42501, naming the parameter and the type, with a hint)
+    before any Bind value is read: hidden and missing names answer alike."""
+    raw = session("extended")
+    answers = []
+    for value in (hidden, missing):
+        if sql.startswith("DECLARE"):
+            raw.reset()
+            raw.run("simple", "BEGIN")
+        out = raw.run("extended", sql, [value])
+        assert not out.leaks(SECRETS + HIDDEN_NAMES)
+        answers.append((out.sqlstate, out.errors[0][1] if out.errors else out.rows))
+    assert answers[0] == answers[1], f"hidden {answers[0]}, missing {answers[1]}"
+    assert answers[0][0] == "42501" and "$1" in answers[0][1], answers
+    raw.reset()
+    assert raw.run("extended", "SELECT 1").rows == [("1",)]
+
+
+# Parse messages that declare a parameter "unknown" (OID 705), which the
+# backend types from the context exactly like an unspecified one.
+DECLARED_UNKNOWN = [
+    ("SELECT COALESCE($1, 'pg_class'::regclass) IS NULL", "public.audit_secrets", "public.nosuch_rt2"),
+    ("SELECT count(*) FROM aclexplode($1)", "{postgres=r/postgres}", "{nosuch_rt2=r/postgres}"),
+]
+
+
+@pytest.mark.parametrize("sql, hidden, missing", DECLARED_UNKNOWN,
+                         ids=[s[:40] for s, _, _ in DECLARED_UNKNOWN])
+def test_parameters_declared_unknown_answer_alike(gw, sql, hidden, missing):
+    wire = data.Wire(gw.port)
+    try:
+        answers = []
+        for value in (hidden, missing):
+            out = wire.run(sql, [value], [705])
+            answers.append(out.errors[0][:1] if out.errors else ("ok", out.rows))
+            assert not out.leaks(SECRETS + HIDDEN_NAMES)
+        assert answers[0] == answers[1], f"hidden {answers[0]}, missing {answers[1]}"
+        assert answers[0] == ("42501",), answers
+        ok = wire.run("SELECT $1::int + 1", ["1"], [705])
+        assert ok.rows == [("2",)], ok.errors
+    finally:
+        wire.close()
+
+
+def test_prepare_must_declare_its_parameter_types(session):
+    """A PREPARE whose parameter the backend would type from the context
+    (regclass here) reads EXECUTE's argument with that type's input: it is
+    refused unless every parameter is declared, and a declared one of a
+    lookup type is refused as before."""
+    raw = session("simple")
+    answers = []
+    for value in ("public.audit_secrets", "public.nosuch_rt2"):
+        out = raw.run("simple", "PREPARE rt2_reg AS SELECT COALESCE($1, 'pg_class'::regclass) "
+                                f"IS NULL; EXECUTE rt2_reg('{value}')")
+        answers.append(out.sqlstate)
+        assert not out.leaks(SECRETS + HIDDEN_NAMES)
+        raw.run("simple", "DEALLOCATE ALL")
+    assert answers == ["0A000", "0A000"], answers
+    out = raw.run("simple", "PREPARE rt2_unk(unknown) AS SELECT COALESCE($1, 'pg_class'::regclass)")
+    assert out.sqlstate == "0A000", out.errors
+    out = raw.run("simple", "PREPARE rt2_ok(int) AS SELECT $1 + 1; EXECUTE rt2_ok(41); "
+                            "DEALLOCATE rt2_ok")
+    assert out.rows == [("42",)], out.errors
+
+
+UNTYPED_FINE = [
+    ("SELECT relname FROM pg_class WHERE relname = $1", ["orders"], [("orders",)]),
+    ("SELECT $1::int + 1", ["41"], [("42",)]),
+    ("SELECT $1", ["x"], [("x",)]),
+    ("SELECT count(*) FROM pg_class WHERE oid = $1", ["1259"], [("1",)]),
+    ("SELECT count(*) FROM pg_class WHERE oid = $1::regclass", ["pg_class"], [("1",)]),
+    ("SELECT $1::text::regclass::oid = 'pg_class'::regclass::oid", ["pg_class"], [("t",)]),
+    ("SELECT count(*) FROM pg_type WHERE typname = $1 AND typnamespace = $2",
+     ["int4", "11"], [("1",)]),
+    ("SELECT $1 = ANY (ARRAY[1, 2])", ["2"], [("t",)]),
+    ("SELECT count(*) FROM pg_class c WHERE c.relname = $1 AND c.relkind = ANY ($2)",
+     ["orders", "{r,v}"], [("1",)]),
+]
+
+
+@pytest.mark.parametrize("sql, params, rows", UNTYPED_FINE, ids=[s[:40] for s, _, _ in UNTYPED_FINE])
+def test_untyped_parameters_of_other_types_still_run(session, sql, params, rows):
+    """Untyped parameters the backend types as anything but a lookup type
+    (name, text, int, oid, char[]) run as on PostgreSQL, and so does a
+    regclass parameter the client casts itself (the run-time wrapper
+    checks that one)."""
+    raw = session("extended")
+    out = raw.run("extended", sql, params)
+    assert not out.errors, out.errors
+    assert out.rows == rows
 
 
 # Literals that read as ACL text but look up no role (an invalid privilege
@@ -312,3 +438,89 @@ def test_visible_table_still_reads(session):
     out = raw.run("simple", "SELECT conname FROM pg_constraint "
                             "WHERE conrelid = 'rt2_vis'::regclass AND contype = 'p'")
     assert out.rows == [("rt2_vis_pkey",)], out.rows
+
+
+def test_untyped_parameters_keep_their_inferred_types(session):
+    """The Parse goes with the types the backend inferred, so Describe
+    reports what PostgreSQL would: name, int2, text."""
+    raw = session("extended")
+    pg = raw.pgconn
+    res = pg.prepare(b"rt2_types", b"SELECT relname FROM pg_class WHERE relname = $1 "
+                                   b"AND relnatts > $2 AND $3 = 'x'::text", None)
+    assert res.status == data.pq.ExecStatus.COMMAND_OK, res.error_message
+    res = pg.describe_prepared(b"rt2_types")
+    assert [res.param_type(i) for i in range(res.nparams)] == [19, 21, 25]
+    res = pg.exec_prepared(b"rt2_types", [b"orders", b"0", b"x"])
+    assert res.ntuples == 1 and res.get_value(0, 0) == b"orders"
+    pg.exec_(b"DEALLOCATE rt2_types")
+
+
+def test_untyped_parameters_in_failing_statements_get_the_backends_error(session):
+    """When the backend cannot analyse the statement, the Parse answers
+    with its error, as PostgreSQL would; in a transaction it is aborted
+    as by the failed Parse."""
+    raw = session("extended")
+    out = raw.run("extended", "SELECT nosuch_rt2_col = $1 FROM orders", ["1"])
+    assert out.sqlstate == "42703", out.errors
+    out = raw.run("extended", "SELECT 1 WHERE $1 IS NULL", ["1"])
+    assert out.sqlstate == "42P18", out.errors
+    raw.run("simple", "BEGIN")
+    out = raw.run("extended", "SELECT nosuch_rt2_col = $1 FROM orders", ["1"])
+    assert out.sqlstate == "42703", out.errors
+    out = raw.run("extended", "SELECT $1::int", ["1"])
+    assert out.sqlstate == "25P02", out.errors
+    raw.reset()
+    assert raw.run("extended", "SELECT $1::int", ["1"]).rows == [("1",)]
+
+
+def test_long_statements_with_untyped_parameters(session):
+    """A statement past the inline limit (decided on a policy thread) is
+    checked whole: a lookup type is refused, another type runs."""
+    raw = session("extended")
+    pad = " OR ".join(f"{i} = {i + 1}" for i in range(2000))
+    assert len(pad) > 20000
+    out = raw.run("extended", f"SELECT COALESCE($1, 'pg_class'::regclass) IS NULL WHERE ({pad}) "
+                              "OR true", ["audit_secrets"])
+    assert out.sqlstate == "42501", out.errors
+    out = raw.run("extended", f"SELECT $1::int + 1 WHERE ({pad}) OR true", ["1"])
+    assert out.rows == [("2",)], out.errors
+    out = raw.run("extended", f"SELECT relname FROM pg_class WHERE relname = $1 AND ({pad} "
+                              "OR true)", ["orders"])
+    assert out.rows == [("orders",)], out.errors
+
+
+def test_parameters_checked_in_transaction_pool_mode(postgres, pgwarden, rt2_objects):
+    """Transaction pooling re-prepares statements where the client lands:
+    the check holds there too, and the types go with the statement."""
+    settings = {**data.GATEWAY_SETTINGS, "pool_mode": "transaction"}
+    gw = pgwarden(settings=settings, users=data.GATEWAY_USERS,
+                  extra=data.gateway_extra(postgres) + RT2_POLICY)
+    raw = data.Raw(gw.conninfo("alice", "isoa"))
+    try:
+        for role in ("postgres", "nosuch_rt2"):
+            out = raw.run("extended", "SELECT count(*) FROM aclexplode($1)",
+                          [f"{{{role}=r/postgres}}"])
+            assert out.sqlstate == "42501", out.errors
+        pg = raw.pgconn
+        res = pg.prepare(b"rt2_tx", b"SELECT relname FROM pg_class WHERE relname = $1", None)
+        assert res.status == data.pq.ExecStatus.COMMAND_OK, res.error_message
+        for _ in range(3):
+            res = pg.exec_prepared(b"rt2_tx", [b"orders"])
+            assert res.ntuples == 1 and res.get_value(0, 0) == b"orders", res.error_message
+        res = pg.describe_prepared(b"rt2_tx")
+        assert res.param_type(0) == 19
+    finally:
+        raw.close()
+
+
+def test_repeated_untyped_parameters(session):
+    """The session keeps the backend's answers: the unnamed statement sent
+    again and again (node-postgres, psycopg) keeps its types and its rows;
+    a refused one stays refused."""
+    raw = session("extended")
+    for name in ("orders", "customers", "orders"):
+        out = raw.run("extended", "SELECT relname FROM pg_class WHERE relname = $1", [name])
+        assert out.rows == [(name,)], out.errors
+    for value in ("audit_secrets", "nosuch_rt2", "audit_secrets"):
+        out = raw.run("extended", "SELECT COALESCE($1, 'pg_class'::regclass) IS NULL", [value])
+        assert out.sqlstate == "42501", out.errors

@@ -1010,6 +1010,56 @@ START_TEST(test_sql_eval_round_trip)
 }
 END_TEST
 
+/* policy_param_probe: which Parses need the backend's parameter types, and
+ * what is asked (the inner query of DECLARE and EXPLAIN; the declared
+ * types named; the whole text when it may not be parsed again). */
+START_TEST(test_param_probe)
+{
+    static const uint32_t int4[] = {23}, unknown[] = {705}, none[] = {0};
+    static const struct {
+        const char *sql;
+        size_t ntypes;
+        const uint32_t *types;
+        bool may_parse;
+        int rc;
+        const char *has; /* NULL: no question */
+    } cases[] = {
+        {"SELECT 1", 0, NULL, true, 0, NULL},
+        {"SELECT $1::int", 1, int4, true, 0, NULL},
+        {"SELECT $1", 0, NULL, true, 0, " AS SELECT $1;"},
+        {"SELECT $1", 1, none, true, 0, "(pg_catalog.unknown) AS SELECT $1;"},
+        {"SELECT 1", 1, unknown, true, 0, "(pg_catalog.unknown) AS SELECT 1;"},
+        {"SELECT $1 + $2", 1, int4, true, 0, "(pg_catalog.int4) AS SELECT $1 + $2;"},
+        {"DECLARE c CURSOR FOR SELECT $1", 0, NULL, true, 0, " AS SELECT $1;"},
+        {"EXPLAIN SELECT $1", 0, NULL, true, 0, " AS SELECT $1;"},
+        {"EXECUTE p($1)", 0, NULL, true, 0, NULL},
+        {"SELECT 1; SELECT $1", 0, NULL, true, -1, NULL},
+        {"SELECT $1", 0, NULL, false, 0, " AS SELECT $1;"},
+        {"  DECLARE c CURSOR FOR SELECT $1", 0, NULL, false, -1, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *probe = (char *)"unset";
+        int rc = policy_param_probe(cases[i].sql, cases[i].ntypes, cases[i].types,
+                                    cases[i].may_parse, &probe);
+        ck_assert_msg(rc == cases[i].rc, "%s: rc %d", cases[i].sql, rc);
+        if (cases[i].has == NULL) {
+            ck_assert_msg(probe == NULL, "%s: asked %s", cases[i].sql, probe);
+            continue;
+        }
+        ck_assert_msg(probe != NULL && strncmp(probe, "PREPARE pgwarden_param_probe_", 29) == 0 &&
+                          strstr(probe, cases[i].has) != NULL &&
+                          strstr(probe, "pg_prepared_statements") != NULL &&
+                          strstr(probe, "DEALLOCATE pgwarden_param_probe_") != NULL,
+                      "%s: asked %s", cases[i].sql, probe ? probe : "nothing");
+        free(probe);
+    }
+    ck_assert(policy_param_open(0) && policy_param_open(705) && !policy_param_open(25));
+    ck_assert_str_eq(policy_param_type_name(2205), "regclass");
+    ck_assert_str_eq(policy_param_type_name(1034), "aclitem[]");
+    ck_assert(policy_param_type_name(25) == NULL);
+}
+END_TEST
+
 START_TEST(test_schema_from_rows)
 {
     const PgwSchemaTable *t = schema_table(schema, "public", "customers");
@@ -1048,6 +1098,7 @@ static Suite *policy_suite(void)
     tcase_add_test(tc, test_cache);
     tcase_add_test(tc, test_cache_templates);
     tcase_add_test(tc, test_cache_shape_memo);
+    tcase_add_test(tc, test_param_probe);
     tcase_add_test(tc, test_schema_from_rows);
     tcase_add_test(tc, test_sql_eval_round_trip);
     suite_add_tcase(s, tc);
