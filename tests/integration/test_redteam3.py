@@ -443,6 +443,7 @@ def fastest(raw, protocol, sqls, rounds):
     return best
 
 
+@pytest.mark.serial  # a wall-time comparison: alone, or a neighbour decides it
 @pytest.mark.parametrize("template", TIMED, ids=lambda t: t[7:50] if isinstance(t, str) else None)
 def test_hidden_names_take_as_long_as_missing_ones(alike_session, template):
     raw = alike_session("extended")
@@ -456,6 +457,7 @@ def test_hidden_names_take_as_long_as_missing_ones(alike_session, template):
     assert ratio < 1.6, f"hidden {h * 1e6:.0f} us, missing {m * 1e6:.0f} us"
 
 
+@pytest.mark.serial  # a wall-time comparison: alone, or a neighbour decides it
 @pytest.mark.parametrize("template", TIMED_STRICT, ids=lambda t: t[7:50])
 def test_hidden_names_take_as_long_as_missing_ones_closely(alike_session, template):
     """The same, to within 15 %: a difference of a few milliseconds on a
