@@ -456,7 +456,7 @@ static void job_free(PgwStmtHandle *j)
     free(j);
 }
 
-static bool params_check(PgwStmtHandle *j, PgwStmtResult *res, bool parsed_here);
+static bool params_check(PgwStmtHandle *j, PgwStmtResult *res, bool parsed_here, bool checked);
 
 /* A handle for req: who is told, whose session it may use, the Parse's
  * parameter types. */
@@ -488,7 +488,7 @@ static void job_finish(PgwStmtHandle *j, PgwStmtResult *res)
     res->audit = j->audit;
     j->audit = NULL;
     /* The model's SQL is a Parse's too: its parameters are checked alike. */
-    if (j->last_sql && params_check(j, res, stmt_policy_inline(strlen(j->last_sql)))) {
+    if (j->last_sql && params_check(j, res, stmt_policy_inline(strlen(j->last_sql)), false)) {
         j->step = STEP_PARAMS;
         return;
     }
@@ -1136,19 +1136,29 @@ static void params_probed(void *arg, size_t nrows, size_t ncols, char **values, 
     params_finish(j, &res);
 }
 
+/* Whether a decision needs no question about its parameters: not a
+ * Parse's REWRITE, no parameter left to the backend, or the session's
+ * answer kept from before (then in *res). */
+static bool params_settled(PgwStmtProtocol protocol, size_t ntypes, const uint32_t *types,
+                           void **session_state, PgwStmtResult *res)
+{
+    if (protocol != PGW_STMT_PARSE || res->action != PGW_STMT_REWRITE || !res->sql ||
+        !stmt_params_may_be_open(res->sql, ntypes, types))
+        return true;
+    AskSession *sess = session_state ? *(AskSession **)session_state : NULL;
+    return sess && stmt_params_memo_get(sess->params, res->sql, ntypes, types, res);
+}
+
 /* A Parse's decision (REWRITE) that leaves a parameter to the backend: ask
  * it first. True when the question is in flight (j keeps *res and
  * finishes later); false when *res is final (perhaps now a refusal).
  * parsed_here: the policy read the statement on this thread, so its
- * rewrite can be read again here. */
-static bool params_check(PgwStmtHandle *j, PgwStmtResult *res, bool parsed_here)
+ * rewrite can be read again here. checked: params_settled said no already. */
+static bool params_check(PgwStmtHandle *j, PgwStmtResult *res, bool parsed_here, bool checked)
 {
-    if (j->protocol != PGW_STMT_PARSE || res->action != PGW_STMT_REWRITE || !res->sql ||
-        !stmt_params_may_be_open(res->sql, j->nparam_types, j->param_types))
+    if (!checked && params_settled(j->protocol, j->nparam_types, j->param_types, j->session_state,
+                                   res))
         return false;
-    AskSession *sess = j->session_state ? *(AskSession **)j->session_state : NULL;
-    if (sess && stmt_params_memo_get(sess->params, res->sql, j->nparam_types, j->param_types, res))
-        return false; /* answered before on this session */
     char *probe = NULL;
     if (policy_param_probe(res->sql, j->nparam_types, j->param_types, parsed_here, &probe) != 0) {
         stmt_params_refuse(res, SQLSTATE_FEATURE_NOT_SUPPORTED,
@@ -1252,7 +1262,7 @@ static void sql_decided(void *arg, int rc, PgwPolicyResult *pr, PgwCacheVerdict 
         j->schema_release(j->schema_ref); /* nothing reads the schema any more */
         j->schema_release = NULL;
     }
-    if (params_check(j, &res, false))
+    if (params_check(j, &res, false, false))
         return; /* params_probed finishes */
     PgwStmtDone done = j->done;
     void *done_arg = j->arg;
@@ -1318,11 +1328,14 @@ PgwStmtHandle *stmt_submit(const PgwStmtRequest *req, PgwStmtDone done, void *ar
         return sql_offload(req, tenant, done, arg);
     decide_sql(req, &res);
     drop_schema(req);
-    if (req->protocol == PGW_STMT_PARSE && res.action == PGW_STMT_REWRITE) {
+    /* The handle the question needs is made only when it is asked (a
+     * driver repeating its Parse has the answer kept). */
+    if (!params_settled(req->protocol, req->nparam_types, req->param_types, req->session_state,
+                        &res)) {
         PgwStmtHandle *j = job_new(req, done, arg);
         bool finished = false;
         j->finished = &finished;
-        if (params_check(j, &res, true)) {
+        if (params_check(j, &res, true, true)) {
             if (finished)
                 return NULL;
             j->finished = NULL;
