@@ -858,5 +858,8 @@ int policy_rewrite_shaped(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyRes
         policy_result_free(&tr);
         template_free(&t);
     }
-    return rewrite_cached(ctx, sql, out);
+    if (!shape)
+        return rewrite_cached(ctx, sql, out);
+    /* Decided on its own text: the shape is that text's key, no template. */
+    return rewrite_cached_spans(ctx, sql, out, NULL, NULL, &shape->key, &shape->keylen);
 }

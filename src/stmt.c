@@ -107,9 +107,21 @@ static void refuse(PgwStmtResult *res, const char *sqlstate, const char *message
  * generation, the tenant and the literals' types, which with the text are
  * everything else cache_eligible reads here (stmt_cache_verdict passes no
  * runtime facts: those are checked by the caller per statement). The memo
- * is direct-mapped and bounded: a collision only costs a new analysis. */
+ * is direct-mapped and bounded: a collision only costs a new analysis.
+ *
+ * A statement decided on its own text (one with parameters of its own, as
+ * every untyped Parse of "... WHERE aid = $1" is; one without numbers) is
+ * judged by its own rewrite, once per key of that text (the same names,
+ * the Parse's declared parameter types and the text itself): the policy's
+ * decision is a function of that key (it is what the rewrite cache keeps
+ * the decision under), so the verdict read from it is too. Without this,
+ * every Parse of the same text paid the analysis (a parse of the rewrite,
+ * 340k instructions for pgbench's point query). Keys longer than
+ * VERDICT_MEMO_MAX_KEY are not kept, so the memo holds at most
+ * slots x that much. */
 
 #define VERDICT_MEMO_SLOTS 1024
+#define VERDICT_MEMO_MAX_KEY 16384
 
 typedef struct VerdictMemo {
     char *key;
@@ -174,12 +186,12 @@ bool stmt_cache_verdict(const PgwPolicyCtx *ctx, const PgwPolicyResult *pr,
 {
     if (pr->decision != PGW_POLICY_ALLOW || pr->sql == NULL)
         return false;
-    bool memo = shape && shape->key && shape->sql;
+    bool memo = shape && shape->key && shape->keylen <= VERDICT_MEMO_MAX_KEY;
     uint64_t h = memo ? memo_hash(shape->key, shape->keylen) : 0;
     if (memo && verdict_memo_get(shape, h, out))
         return true;
     PgwPolicyResult judged = *pr;
-    if (memo)
+    if (memo && shape->sql)
         judged.sql = shape->sql; /* the template's rewrite: see above */
     PgwCacheStatement st = {
         .cfg = ctx->cfg,
