@@ -1168,8 +1168,8 @@ static bool params_settled(PgwStmtProtocol protocol, size_t ntypes, const uint32
  * rewrite can be read again here. checked: params_settled said no already. */
 static bool params_check(PgwStmtHandle *j, PgwStmtResult *res, bool parsed_here, bool checked)
 {
-    if (!checked && params_settled(j->protocol, j->nparam_types, j->param_types, j->session_state,
-                                   res))
+    if (!checked &&
+        params_settled(j->protocol, j->nparam_types, j->param_types, j->session_state, res))
         return false;
     char *probe = NULL;
     if (policy_param_probe(res->sql, j->nparam_types, j->param_types, parsed_here, &probe) != 0) {
