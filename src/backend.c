@@ -513,7 +513,12 @@ PgwStmtBody *backend_body_new(const uint8_t *data, size_t len)
     body->refs = 1;
     body->len = (uint32_t)len;
     body->hash = fnv1a64(data, len);
-    snprintf(body->name, sizeof body->name, "pgw_%016llx", (unsigned long long)body->hash);
+    /* "pgw_%016llx", without snprintf: every Parse makes a body */
+    static const char hex[] = "0123456789abcdef";
+    memcpy(body->name, "pgw_", 4);
+    for (int i = 0; i < 16; i++)
+        body->name[4 + i] = hex[(body->hash >> (60 - 4 * i)) & 0xf];
+    body->name[20] = '\0';
     memcpy(body->data, data, len);
     return body;
 }

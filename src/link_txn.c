@@ -268,8 +268,15 @@ int link_txn_parse(PgwLink *l, const PgwBuf *msg)
     if (codec_parse_parse(msg->data + 5, msg->len - 5, &pm) != 0)
         return -1; /* the client checked it already */
     size_t nlen = strlen(pm.name) + 1;
-    PgwStmtBody *body = backend_body_new(msg->data + 5 + nlen, msg->len - 5 - nlen);
+    const uint8_t *bytes = msg->data + 5 + nlen;
+    size_t blen = msg->len - 5 - nlen;
     PgwBackend *b = l->be;
+    PgwStmtBody *body;
+    if (!*pm.name && l->unnamed && l->unnamed->len == blen &&
+        memcmp(l->unnamed->data, bytes, blen) == 0)
+        body = backend_body_ref(l->unnamed); /* the same again, as drivers send it */
+    else
+        body = backend_body_new(bytes, blen);
     if (!*pm.name) {
         /* The unnamed statement: sent as it is, remembered on both sides. */
         backend_write(b, msg->data, msg->len);

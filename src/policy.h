@@ -93,6 +93,7 @@ typedef struct PgwPolicyCacheStats {
     size_t capacity; /* the byte bound (rewrite_cache_size) */
     size_t bytes; /* what the entries take */
     unsigned long shape_hits; /* templates made without a scan (policy_cache.c) */
+    unsigned long plain_hits; /* texts known, without a scan, to have no template */
 } PgwPolicyCacheStats;
 
 void policy_cache_stats(PgwPolicyCacheStats *out);

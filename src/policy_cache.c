@@ -282,7 +282,7 @@ static int rewrite_cached(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyRes
     return rewrite_cached_spans(ctx, sql, out, NULL, NULL, NULL, NULL);
 }
 
-static unsigned long shape_hits(void);
+static void shape_hits(unsigned long *hits, unsigned long *plain_hits);
 
 void policy_cache_stats(PgwPolicyCacheStats *out)
 {
@@ -293,7 +293,7 @@ void policy_cache_stats(PgwPolicyCacheStats *out)
     out->capacity = cache.max_bytes;
     out->bytes = cache.bytes;
     pthread_mutex_unlock(&cache.lock);
-    out->shape_hits = shape_hits();
+    shape_hits(&out->shape_hits, &out->plain_hits);
 }
 
 static void shapes_clear(void);
@@ -458,10 +458,27 @@ typedef struct Shape {
     uint32_t *segs; /* n + 1 (start, end) pairs into text */
 } Shape;
 
+/* Texts that have no template (a parameter of their own, as every
+ * untyped Parse of "... WHERE aid = $1" has, no number at all, or a text
+ * the scanner refuses), byte for byte: whether a text has a template is a
+ * function of its bytes alone (template_scan reads nothing else, and a
+ * shape_match is only ever what a scan of the same text would give), so a
+ * text seen to have none has none again and needs no scan to say so. Even
+ * a wrong "none" would only cost speed: without a template the statement is
+ * decided on its own text, which is what a template stands in for. */
+#define PLAIN_SLOTS 256
+
+typedef struct Plain {
+    uint64_t hash;
+    char *text;
+    size_t len;
+} Plain;
+
 static struct {
     pthread_mutex_t lock;
     Shape slots[SHAPE_SLOTS];
-    unsigned long hits;
+    Plain plain[PLAIN_SLOTS];
+    unsigned long hits, plain_hits;
 } shapes = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static bool is_digit(char c)
@@ -504,12 +521,19 @@ static bool digits_fit_int4(const char *s, size_t len)
     return true;
 }
 
-/* The template of sql from the memo; -1 when the memo has no shape for it. */
-static int shape_match(const char *sql, size_t len, Template *t)
+/* The template of sql (whose shape_hash is h) from the memo: 0, with *t
+ * made; 1 when sql is known to have no template; -1 when the memo does not
+ * know. */
+static int shape_match(const char *sql, size_t len, uint64_t h, Template *t)
 {
-    uint64_t h = shape_hash(sql, len);
     memset(t, 0, sizeof *t);
     pthread_mutex_lock(&shapes.lock);
+    Plain *pl = &shapes.plain[h % PLAIN_SLOTS];
+    if (pl->text != NULL && pl->hash == h && pl->len == len && memcmp(pl->text, sql, len) == 0) {
+        shapes.plain_hits++;
+        pthread_mutex_unlock(&shapes.lock);
+        return 1;
+    }
     Shape *sh = &shapes.slots[h % SHAPE_SLOTS];
     if (sh->text == NULL || sh->hash != h) {
         pthread_mutex_unlock(&shapes.lock);
@@ -552,9 +576,24 @@ static int shape_match(const char *sql, size_t len, Template *t)
     return 0;
 }
 
-/* Remember the template t the scanner made of sql, when every number in it
- * is a plain run of digits (see above). */
-static void shape_remember(const char *sql, size_t len, const Template *t)
+/* Remember that sql (shape_hash h) has no template. */
+static void plain_remember(const char *sql, size_t len, uint64_t h)
+{
+    char *text = pgw_malloc(len + 1);
+    memcpy(text, sql, len + 1);
+    pthread_mutex_lock(&shapes.lock);
+    Plain *pl = &shapes.plain[h % PLAIN_SLOTS];
+    char *old = pl->text;
+    pl->hash = h;
+    pl->text = text;
+    pl->len = len;
+    pthread_mutex_unlock(&shapes.lock);
+    free(old);
+}
+
+/* Remember the template t the scanner made of sql (shape_hash h), when
+ * every number in it is a plain run of digits (see above). */
+static void shape_remember(const char *sql, size_t len, uint64_t h, const Template *t)
 {
     if (len > SHAPE_MAX_TEXT || t->n == 0 || t->n > 64)
         return;
@@ -597,7 +636,6 @@ static void shape_remember(const char *sql, size_t len, const Template *t)
     }
     segs[2 * t->n] = (uint32_t)pos;
     segs[2 * t->n + 1] = (uint32_t)tlen;
-    uint64_t h = shape_hash(sql, len);
     pthread_mutex_lock(&shapes.lock);
     Shape *sh = &shapes.slots[h % SHAPE_SLOTS];
     shape_clear(sh);
@@ -613,16 +651,20 @@ static void shapes_clear(void)
     pthread_mutex_lock(&shapes.lock);
     for (size_t i = 0; i < SHAPE_SLOTS; i++)
         shape_clear(&shapes.slots[i]);
-    shapes.hits = 0;
+    for (size_t i = 0; i < PLAIN_SLOTS; i++) {
+        free(shapes.plain[i].text);
+        memset(&shapes.plain[i], 0, sizeof shapes.plain[i]);
+    }
+    shapes.hits = shapes.plain_hits = 0;
     pthread_mutex_unlock(&shapes.lock);
 }
 
-static unsigned long shape_hits(void)
+static void shape_hits(unsigned long *hits, unsigned long *plain_hits)
 {
     pthread_mutex_lock(&shapes.lock);
-    unsigned long n = shapes.hits;
+    *hits = shapes.hits;
+    *plain_hits = shapes.plain_hits;
     pthread_mutex_unlock(&shapes.lock);
-    return n;
 }
 
 static int template_scan(const char *sql, Template *t);
@@ -630,11 +672,17 @@ static int template_scan(const char *sql, Template *t);
 static int template_of(const char *sql, Template *t)
 {
     size_t len = strlen(sql);
-    if (len <= SHAPE_MAX_TEXT && shape_match(sql, len, t) == 0)
-        return 0;
-    if (template_scan(sql, t) != 0)
+    if (len > SHAPE_MAX_TEXT)
+        return template_scan(sql, t);
+    uint64_t h = shape_hash(sql, len);
+    int m = shape_match(sql, len, h, t);
+    if (m >= 0)
+        return m == 0 ? 0 : -1;
+    if (template_scan(sql, t) != 0) {
+        plain_remember(sql, len, h);
         return -1;
-    shape_remember(sql, len, t);
+    }
+    shape_remember(sql, len, h, t);
     return 0;
 }
 
@@ -810,5 +858,8 @@ int policy_rewrite_shaped(const PgwPolicyCtx *ctx, const char *sql, PgwPolicyRes
         policy_result_free(&tr);
         template_free(&t);
     }
-    return rewrite_cached(ctx, sql, out);
+    if (!shape)
+        return rewrite_cached(ctx, sql, out);
+    /* Decided on its own text: the shape is that text's key, no template. */
+    return rewrite_cached_spans(ctx, sql, out, NULL, NULL, &shape->key, &shape->keylen);
 }

@@ -20,8 +20,10 @@ void policy_result_copy(PgwPolicyResult *dst, const PgwPolicyResult *src);
  * the statement's numbers stand. Everything the policy decided (the
  * decision, its relations, read_only_query, cacheable) is the template's,
  * so a property of the rewrite that does not depend on the values of
- * numeric constants can be computed once per key. Both NULL when the
- * statement was decided on its own text. */
+ * numeric constants can be computed once per key. When the statement was
+ * decided on its own text, sql is NULL and key is that text's cache key
+ * (version, schema generation, tenant, the Parse's parameter types, the
+ * text), or NULL when the text is too long to be cached. */
 typedef struct PgwPolicyShape {
     char *key;
     size_t keylen;

@@ -107,9 +107,21 @@ static void refuse(PgwStmtResult *res, const char *sqlstate, const char *message
  * generation, the tenant and the literals' types, which with the text are
  * everything else cache_eligible reads here (stmt_cache_verdict passes no
  * runtime facts: those are checked by the caller per statement). The memo
- * is direct-mapped and bounded: a collision only costs a new analysis. */
+ * is direct-mapped and bounded: a collision only costs a new analysis.
+ *
+ * A statement decided on its own text (one with parameters of its own, as
+ * every untyped Parse of "... WHERE aid = $1" is; one without numbers) is
+ * judged by its own rewrite, once per key of that text (the same names,
+ * the Parse's declared parameter types and the text itself): the policy's
+ * decision is a function of that key (it is what the rewrite cache keeps
+ * the decision under), so the verdict read from it is too. Without this,
+ * every Parse of the same text paid the analysis (a parse of the rewrite,
+ * 340k instructions for pgbench's point query). Keys longer than
+ * VERDICT_MEMO_MAX_KEY are not kept, so the memo holds at most
+ * slots x that much. */
 
 #define VERDICT_MEMO_SLOTS 1024
+#define VERDICT_MEMO_MAX_KEY 16384
 
 typedef struct VerdictMemo {
     char *key;
@@ -174,12 +186,12 @@ bool stmt_cache_verdict(const PgwPolicyCtx *ctx, const PgwPolicyResult *pr,
 {
     if (pr->decision != PGW_POLICY_ALLOW || pr->sql == NULL)
         return false;
-    bool memo = shape && shape->key && shape->sql;
+    bool memo = shape && shape->key && shape->keylen <= VERDICT_MEMO_MAX_KEY;
     uint64_t h = memo ? memo_hash(shape->key, shape->keylen) : 0;
     if (memo && verdict_memo_get(shape, h, out))
         return true;
     PgwPolicyResult judged = *pr;
-    if (memo)
+    if (memo && shape->sql)
         judged.sql = shape->sql; /* the template's rewrite: see above */
     PgwCacheStatement st = {
         .cfg = ctx->cfg,
@@ -456,7 +468,7 @@ static void job_free(PgwStmtHandle *j)
     free(j);
 }
 
-static bool params_check(PgwStmtHandle *j, PgwStmtResult *res, bool parsed_here);
+static bool params_check(PgwStmtHandle *j, PgwStmtResult *res, bool parsed_here, bool checked);
 
 /* A handle for req: who is told, whose session it may use, the Parse's
  * parameter types. */
@@ -488,7 +500,7 @@ static void job_finish(PgwStmtHandle *j, PgwStmtResult *res)
     res->audit = j->audit;
     j->audit = NULL;
     /* The model's SQL is a Parse's too: its parameters are checked alike. */
-    if (j->last_sql && params_check(j, res, stmt_policy_inline(strlen(j->last_sql)))) {
+    if (j->last_sql && params_check(j, res, stmt_policy_inline(strlen(j->last_sql)), false)) {
         j->step = STEP_PARAMS;
         return;
     }
@@ -1136,19 +1148,29 @@ static void params_probed(void *arg, size_t nrows, size_t ncols, char **values, 
     params_finish(j, &res);
 }
 
+/* Whether a decision needs no question about its parameters: not a
+ * Parse's REWRITE, no parameter left to the backend, or the session's
+ * answer kept from before (then in *res). */
+static bool params_settled(PgwStmtProtocol protocol, size_t ntypes, const uint32_t *types,
+                           void **session_state, PgwStmtResult *res)
+{
+    if (protocol != PGW_STMT_PARSE || res->action != PGW_STMT_REWRITE || !res->sql ||
+        !stmt_params_may_be_open(res->sql, ntypes, types))
+        return true;
+    AskSession *sess = session_state ? *(AskSession **)session_state : NULL;
+    return sess && stmt_params_memo_get(sess->params, res->sql, ntypes, types, res);
+}
+
 /* A Parse's decision (REWRITE) that leaves a parameter to the backend: ask
  * it first. True when the question is in flight (j keeps *res and
  * finishes later); false when *res is final (perhaps now a refusal).
  * parsed_here: the policy read the statement on this thread, so its
- * rewrite can be read again here. */
-static bool params_check(PgwStmtHandle *j, PgwStmtResult *res, bool parsed_here)
+ * rewrite can be read again here. checked: params_settled said no already. */
+static bool params_check(PgwStmtHandle *j, PgwStmtResult *res, bool parsed_here, bool checked)
 {
-    if (j->protocol != PGW_STMT_PARSE || res->action != PGW_STMT_REWRITE || !res->sql ||
-        !stmt_params_may_be_open(res->sql, j->nparam_types, j->param_types))
+    if (!checked &&
+        params_settled(j->protocol, j->nparam_types, j->param_types, j->session_state, res))
         return false;
-    AskSession *sess = j->session_state ? *(AskSession **)j->session_state : NULL;
-    if (sess && stmt_params_memo_get(sess->params, res->sql, j->nparam_types, j->param_types, res))
-        return false; /* answered before on this session */
     char *probe = NULL;
     if (policy_param_probe(res->sql, j->nparam_types, j->param_types, parsed_here, &probe) != 0) {
         stmt_params_refuse(res, SQLSTATE_FEATURE_NOT_SUPPORTED,
@@ -1252,7 +1274,7 @@ static void sql_decided(void *arg, int rc, PgwPolicyResult *pr, PgwCacheVerdict 
         j->schema_release(j->schema_ref); /* nothing reads the schema any more */
         j->schema_release = NULL;
     }
-    if (params_check(j, &res, false))
+    if (params_check(j, &res, false, false))
         return; /* params_probed finishes */
     PgwStmtDone done = j->done;
     void *done_arg = j->arg;
@@ -1318,11 +1340,14 @@ PgwStmtHandle *stmt_submit(const PgwStmtRequest *req, PgwStmtDone done, void *ar
         return sql_offload(req, tenant, done, arg);
     decide_sql(req, &res);
     drop_schema(req);
-    if (req->protocol == PGW_STMT_PARSE && res.action == PGW_STMT_REWRITE) {
+    /* The handle the question needs is made only when it is asked (a
+     * driver repeating its Parse has the answer kept). */
+    if (!params_settled(req->protocol, req->nparam_types, req->param_types, req->session_state,
+                        &res)) {
         PgwStmtHandle *j = job_new(req, done, arg);
         bool finished = false;
         j->finished = &finished;
-        if (params_check(j, &res, true)) {
+        if (params_check(j, &res, true, true)) {
             if (finished)
                 return NULL;
             j->finished = NULL;

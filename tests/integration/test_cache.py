@@ -334,6 +334,50 @@ def test_a_reload_that_changes_the_policy_takes_effect_at_once(pgwarden, items, 
         assert hows == ["hit"], recs
 
 
+def test_an_untyped_parse_follows_a_reload_of_cache_ttl(pgwarden, items, tmp_path_factory):
+    """Drivers Parse the same text with an untyped $1 for every execution.
+    Whether its answers may be cached is worked out once per text and kept
+    (stmt.c's verdict memo); a reload that makes the table uncacheable must
+    take effect at the very next execution, which then reads the table
+    rather than the entry."""
+    table = "\n[table.public.cache_flight]\n"
+    gw = start(pgwarden, tmp_path_factory, extra=table)
+    sql = "SELECT v FROM cache_flight WHERE 'untyped' <> '' AND id = $1"
+    session = pgwire.Session(HOST, gw.port).startup("alice", "acme", "alice-secret")
+
+    def run(value):
+        bind = (b"\0\0" + struct.pack("!HHI", 0, 1, len(value)) + value
+                + struct.pack("!H", 0))
+        session.sock.sendall(message(b"P", b"\0" + sql.encode() + b"\0\0\0")
+                             + message(b"B", bind) + message(b"E", b"\0\0\0\0\0")
+                             + message(b"S"))
+        got = raw_messages(session, 1)
+        assert not [p for k, p in got if k == b"E"], got
+        return [p for k, p in got if k == b"D"]
+    try:
+        since = gw.audit.mark()
+        for _ in range(3):
+            assert run(b"7") == [struct.pack("!HI", 1, 2) + b"v7"]
+        assert gw.audit.cache_of(since, sql, 3)[0] == ["miss", "hit", "hit"]
+        with items.connect("acme") as direct:
+            direct.execute("UPDATE cache_flight SET v = 'w7' WHERE id = 7")
+        assert run(b"7") == [struct.pack("!HI", 1, 2) + b"v7"]  # the entry, as configured
+        since = gw.audit.mark()
+        gw.reload(settings=gw_settings(gw), extra=CACHE + table + "cache_ttl = 0\n")
+        reloaded(gw, 1)
+        for _ in range(2):
+            assert run(b"7") == [struct.pack("!HI", 1, 2) + b"w7"]
+        # ... and nothing after the reload came from (or went into) the cache
+        recs = wait_until(lambda: (lambda r: r if len(r) >= 2 else None)(
+            [r for r in audit_records(gw.audit.path)[since:] if r.get("sql") == sql]),
+            10, "the audit records after the reload")
+        assert [r.get("cache", "none") for r in recs] == ["none", "none"], recs
+    finally:
+        session.close()
+        with items.connect("acme") as direct:
+            direct.execute("UPDATE cache_flight SET v = 'v7' WHERE id = 7")
+
+
 def gw_settings(gw):
     return {"audit_log": str(gw.audit.path), "pool_size": "30", "admin_users": "admin"}
 

@@ -706,6 +706,64 @@ START_TEST(test_cache_shape_memo)
 }
 END_TEST
 
+/* A text with no template (a parameter of its own, as an untyped Parse's
+ * "... WHERE id = $1" has, or no number at all) is known as such after
+ * its first decision, byte for byte, so repeating it costs no scan; and it
+ * is decided exactly as a cold decision of the same text, and a text one
+ * byte off, or with a number, is not taken for it. */
+START_TEST(test_cache_plain_memo)
+{
+    static const char *const plain[] = {
+        "SELECT id FROM orders WHERE id = $1",
+        "SELECT id, total FROM orders",
+        "DELETE FROM orders",
+        "SELECT id FROM internal_notes WHERE id = $1",
+        "SELECT 'x' FROM orders WHERE id = $1 OR id = 7",
+    };
+    PgwPolicyCacheStats s0, s1;
+    for (size_t i = 0; i < PGW_ARRAY_LEN(plain); i++) {
+        policy_cache_clear();
+        PgwPolicyResult first, again, cold;
+        int rc_first = policy_rewrite(&ctx, plain[i], &first);
+        policy_cache_stats(&s0);
+        ck_assert_uint_eq(s0.plain_hits, 0);
+        int rc_again = policy_rewrite(&ctx, plain[i], &again);
+        policy_cache_stats(&s1);
+        ck_assert_msg(s1.plain_hits == 1, "no plain hit for %s", plain[i]);
+        ck_assert_uint_eq(s1.shape_hits, s0.shape_hits);
+        policy_cache_clear();
+        int rc_cold = policy_rewrite(&ctx, plain[i], &cold);
+        ck_assert_int_eq(rc_first, rc_cold);
+        ck_assert_int_eq(rc_again, rc_cold);
+        if (rc_cold == 0) {
+            expect_same_result(&again, &cold, plain[i]);
+            expect_same_result(&first, &cold, plain[i]);
+            policy_result_free(&first);
+            policy_result_free(&again);
+            policy_result_free(&cold);
+        }
+    }
+    /* Not taken for a text that differs, or that has a template. */
+    policy_cache_clear();
+    PgwPolicyResult r;
+    ck_assert_int_eq(policy_rewrite(&ctx, "SELECT id FROM orders WHERE id = $1", &r), 0);
+    policy_result_free(&r);
+    policy_cache_stats(&s0);
+    ck_assert_int_eq(policy_rewrite(&ctx, "SELECT id FROM orders WHERE id = $2", &r), 0);
+    policy_result_free(&r);
+    ck_assert_int_eq(policy_rewrite(&ctx, "SELECT id FROM orders WHERE id = 1", &r), 0);
+    ck_assert_ptr_nonnull(strstr(r.sql, "OPERATOR(pg_catalog.=) 1"));
+    policy_result_free(&r);
+    ck_assert_int_eq(policy_rewrite(&ctx, "SELECT id FROM orders WHERE id = 2", &r), 0);
+    ck_assert_ptr_nonnull(strstr(r.sql, "OPERATOR(pg_catalog.=) 2"));
+    policy_result_free(&r);
+    policy_cache_stats(&s1);
+    ck_assert_uint_eq(s1.plain_hits, s0.plain_hits);
+    ck_assert_uint_eq(s1.shape_hits, s0.shape_hits + 1);
+    policy_cache_clear();
+}
+END_TEST
+
 START_TEST(test_cache)
 {
     PgwPolicyCacheStats before, after;
@@ -1097,6 +1155,7 @@ static Suite *policy_suite(void)
     tcase_add_test(tc, test_search_path_resolution);
     tcase_add_test(tc, test_cache);
     tcase_add_test(tc, test_cache_templates);
+    tcase_add_test(tc, test_cache_plain_memo);
     tcase_add_test(tc, test_cache_shape_memo);
     tcase_add_test(tc, test_param_probe);
     tcase_add_test(tc, test_schema_from_rows);

@@ -92,14 +92,21 @@ static void same_verdict(const char *sql, const PgwCacheVerdict *want, const Pgw
         ck_assert_str_eq(want->relations[i], got->relations[i]);
 }
 
-/* The statement's verdict both ways; returns whether a template decided it. */
-static bool check(const char *sql)
+/* The statement's verdict both ways, as a Parse declaring ntypes types
+ * would have it decided; returns whether a template decided it. */
+static bool check_typed(const char *sql, size_t ntypes, const uint32_t *types)
 {
-    PgwPolicyCtx ctx = {.cfg = cfg, .tenant = config_tenant(cfg, "acme"), .schema = schema};
+    PgwPolicyCtx ctx = {.cfg = cfg,
+                        .tenant = config_tenant(cfg, "acme"),
+                        .schema = schema,
+                        .nparam_types = ntypes,
+                        .param_types = types};
     PgwPolicyResult pr;
     PgwPolicyShape shape;
     ck_assert_int_eq(policy_rewrite_shaped(&ctx, sql, &pr, &shape), 0);
-    bool templated = shape.key != NULL;
+    bool templated = shape.sql != NULL;
+    /* a statement decided on its own text is remembered by that text's key */
+    ck_assert_msg(shape.key != NULL, "no key for %s", sql);
     if (pr.decision == PGW_POLICY_ALLOW && pr.sql != NULL) {
         PgwCacheVerdict direct, memo;
         ck_assert(stmt_cache_verdict(&ctx, &pr, NULL, &direct));
@@ -113,6 +120,11 @@ static bool check(const char *sql)
     policy_shape_free(&shape);
     policy_result_free(&pr);
     return templated;
+}
+
+static bool check(const char *sql)
+{
+    return check_typed(sql, 0, NULL);
 }
 
 /* Pairs of one template: the second is judged from the first's memo. */
@@ -160,6 +172,36 @@ END_TEST
 START_TEST(point_queries_are_templated)
 {
     ck_assert(check("SELECT name FROM customers WHERE id = 4711"));
+}
+END_TEST
+
+/* Statements with parameters of their own (every driver's Parse) are
+ * decided on their own text, and their verdict is remembered by its key:
+ * the same as the analysis of their rewrite, untyped or typed, and a
+ * text judged under one set of declared types is not answered for
+ * another. */
+START_TEST(parameters_of_their_own)
+{
+    static const char *const texts[] = {
+        "SELECT name FROM customers WHERE id = $1",
+        "SELECT v FROM live WHERE v = $1",
+        "SELECT rate FROM rates WHERE rate > $1",
+        "SELECT $1::date + 1",
+        "SELECT now() - $1 * interval '1 day'",
+        "SELECT id FROM orders WHERE placed_at > $1 LIMIT $2",
+        "SELECT id FROM orders FOR UPDATE",
+        "SELECT my_fn($1)",
+        "SELECT name FROM customers",
+    };
+    static const uint32_t int4[] = {23, 23}, text[] = {25, 25}, tz[] = {1184, 23};
+    for (size_t i = 0; i < PGW_ARRAY_LEN(texts); i++) {
+        ck_assert(!check_typed(texts[i], 0, NULL));
+        ck_assert(!check_typed(texts[i], 0, NULL)); /* remembered */
+        check_typed(texts[i], 1, int4);
+        check_typed(texts[i], 2, text);
+        check_typed(texts[i], 2, tz);
+        check_typed(texts[i], 1, int4);
+    }
 }
 END_TEST
 
@@ -229,6 +271,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, pairs_of_a_template, 0, (int)PGW_ARRAY_LEN(pairs));
     tcase_add_test(tc, point_queries_are_templated);
+    tcase_add_test(tc, parameters_of_their_own);
     tcase_add_test(tc, corpora);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
