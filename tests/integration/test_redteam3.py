@@ -358,6 +358,15 @@ ALIKE = [
     "SELECT 'x' COLLATE {nsp}.\"C\" < 'y'",
     "SELECT c.name FROM customers c ORDER BY c.name COLLATE {nsp}.\"C\" LIMIT 1",
     "SELECT * FROM json_to_record('{\"a\": \"x\"}') AS j(a text COLLATE {nsp}.c)",
+    # round 4: a window function's default, XMLTABLE's column types, a
+    # literal under COLLATE (still untyped; the backend coerces under it)
+    "SELECT lag(x, 1, '{rel}') OVER () FROM (VALUES ('pg_class'::regclass)) v(x)",
+    "SELECT lead(x, 1, '{rel}') OVER () FROM (VALUES ('pg_class'::regclass)) v(x)",
+    "SELECT * FROM XMLTABLE('/a' PASSING '<a>{rel}</a>' COLUMNS x regclass PATH '.')",
+    "SELECT COALESCE(NULL::regclass, '{rel}' COLLATE \"C\")",
+    "SELECT ARRAY[NULL::regclass, ('{rel}' COLLATE \"C\")::unknown]",
+    "SELECT to_tsvector('{nsp}.english' COLLATE \"C\", 'a b')",
+    "SELECT ts_headline('{nsp}.english' COLLATE \"C\", 'a b', 'a'::tsquery)",
     # the explicit forms (checked before this round): the baseline
     "SELECT '{rel}'::regclass",
     "SELECT has_table_privilege('{rel}', 'SELECT')",
