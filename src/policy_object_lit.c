@@ -304,13 +304,18 @@ typedef struct Group {
     bool literal, reg;
 } Group;
 
+/* A row constructor's fields meet the other row's fields one by one
+ * (ROW(ARRAY[x::regclass]) = ROW('{name}') reads the literal as
+ * regclass[]): its fields join the group, every one with every other,
+ * which refuses more than a field-by-field pairing would, never less. */
 static void group_add(const RegLit *rl, Group *g, PgQuery__Node *n)
 {
     if (n == NULL)
         return;
-    if (NODE(n, LIST)) {
-        for (size_t i = 0; i < n->list->n_items; i++)
-            group_add(rl, g, n->list->items[i]);
+    if (NODE(n, LIST) || NODE(n, ROW_EXPR)) {
+        size_t k = NODE(n, LIST) ? n->list->n_items : n->row_expr->n_args;
+        for (size_t i = 0; i < k; i++)
+            group_add(rl, g, NODE(n, LIST) ? n->list->items[i] : n->row_expr->args[i]);
         return;
     }
     if (untyped_literal(n))

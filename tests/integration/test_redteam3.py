@@ -365,6 +365,9 @@ ALIKE = [
     "SELECT * FROM XMLTABLE('/a' PASSING '<a>{rel}</a>' COLUMNS x regclass PATH '.')",
     "SELECT COALESCE(NULL::regclass, '{rel}' COLLATE \"C\")",
     "SELECT ARRAY[NULL::regclass, ('{rel}' COLLATE \"C\")::unknown]",
+    "SELECT ROW(ARRAY['pg_class'::regclass]) = ROW('{{rel}}')",
+    "SELECT (ARRAY['pg_class'::regclass], 1) IN (('{{rel}}', 1))",
+    "SELECT (1, ARRAY['pg_class'::regclass]) < (1, '{{rel}}')",
     "SELECT to_tsvector('{nsp}.english' COLLATE \"C\", 'a b')",
     "SELECT ts_headline('{nsp}.english' COLLATE \"C\", 'a b', 'a'::tsquery)",
     # the explicit forms (checked before this round): the baseline
