@@ -167,6 +167,21 @@ static int refuse_kind(Rewrite *rw, const char *kind)
                          "pgwarden: only read-only queries are allowed: %s is refused", kind);
 }
 
+/* The names of the parameter probe's statements (policy_param.c) are
+ * pgwarden's: a probe that fails half-way (a statement_timeout, a cancel)
+ * leaves its PREPARE behind on the session, which in transaction pooling
+ * another client of the tenant may get next. No client names one, so none
+ * can run, replace or drop another client's statement (pg_prepared_statements
+ * leaves them out too, policy_catalog_view.c). */
+static int reserved_statement_name(Rewrite *rw, const char *name)
+{
+    if (name == NULL || strncmp(name, PGW_PARAM_PROBE_PREFIX, strlen(PGW_PARAM_PROBE_PREFIX)) != 0)
+        return 0;
+    return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE, "Name the statement otherwise.",
+                         "pgwarden: prepared statement names beginning with \"%s\" are reserved",
+                         PGW_PARAM_PROBE_PREFIX);
+}
+
 /* Turn COPY t [(cols)] TO STDOUT into COPY (SELECT cols FROM t) TO STDOUT so
  * the relation is rewritten like any other. */
 static int copy_relation_to_query(Rewrite *rw, PgQuery__CopyStmt *cs)
@@ -417,10 +432,11 @@ static int walk_statement(Rewrite *rw, PgQuery__Node **slot, bool *rows)
     }
     case PG_QUERY__NODE__NODE_VARIABLE_SET_STMT:
         return check_set(rw, n->variable_set_stmt);
+    case PG_QUERY__NODE__NODE_DEALLOCATE_STMT:
+        return reserved_statement_name(rw, n->deallocate_stmt->name);
     case PG_QUERY__NODE__NODE_VARIABLE_SHOW_STMT:
     case PG_QUERY__NODE__NODE_FETCH_STMT: /* FETCH and MOVE */
     case PG_QUERY__NODE__NODE_CLOSE_PORTAL_STMT:
-    case PG_QUERY__NODE__NODE_DEALLOCATE_STMT:
     case PG_QUERY__NODE__NODE_DISCARD_STMT:
         /* DISCARD ALL is what pools and drivers send between clients; it
          * returns pinned settings to their startup values. */
@@ -434,9 +450,13 @@ static int walk_statement(Rewrite *rw, PgQuery__Node **slot, bool *rows)
         /* The statement is rewritten now, as if it ran alone; EXECUTE then
          * runs the rewrite. */
         bool inner;
+        if (reserved_statement_name(rw, n->prepare_stmt->name) < 0)
+            return -1;
         return walk_statement(rw, &n->prepare_stmt->query, &inner);
     }
     case PG_QUERY__NODE__NODE_EXECUTE_STMT: {
+        if (reserved_statement_name(rw, n->execute_stmt->name) < 0)
+            return -1;
         QualLevel lv = {0};
         Walk params = {rw, NULL, &lv, false};
         rw->volatile_seen = true;

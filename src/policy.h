@@ -104,8 +104,11 @@ void policy_cache_clear(void);
 int policy_measure_us(const PgwPolicyCtx *ctx, const char *sql, int iterations, double *uncached_us,
                       double *cached_us) PGW_WUR;
 
-/* policy_param.c: the parameters the backend would type itself. A
- * parameter type OID the backend infers from context (0, or unknown). */
+/* policy_param.c: the parameters the backend would type itself. The
+ * prefix of the names its questions PREPARE under (reserved: no client
+ * statement may use one, and pg_prepared_statements leaves them out). */
+#define PGW_PARAM_PROBE_PREFIX "pgwarden_param_probe_"
+/* A parameter type OID the backend infers from context (0, or unknown). */
 bool policy_param_open(uint32_t oid);
 /* The statement to forward as a Parse with these declared types leaves
  * some parameter for the backend to type: *probe is the SQL that asks the

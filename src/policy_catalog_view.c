@@ -40,6 +40,7 @@
  * that file reached the size limit.
  */
 #include "policy_catalog.h"
+#include "policy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -352,7 +353,14 @@ static const CatalogRule catalog_rules[] = {
      0,
      NULL,
      {{"roles", "ARRAY(SELECT vx.x FROM pg_catalog.unnest(r.roles) vx(x) WHERE %R(vx.x))"}}},
-    {"pg_catalog", "pg_prepared_statements", "true", 0, NULL, {{"statement", "NULL"}}},
+    /* Not the parameter probe's, which a failed probe may leave behind for
+     * the next client of a transaction-pooled session (policy.c). */
+    {"pg_catalog",
+     "pg_prepared_statements",
+     "NOT pg_catalog.starts_with(r.name, '" PGW_PARAM_PROBE_PREFIX "')",
+     0,
+     NULL,
+     {{"statement", "NULL"}}},
     /* Prepared transactions, replication and the progress of maintenance
      * commands belong to the cluster, never to a read-only tenant: none exist
      * for it. */

@@ -559,6 +559,12 @@ static int visit(PgQuery__Node **slot, void *arg)
         if (policy_check_type_name(w, n->column_def->type_name) < 0)
             return -1;
         return policy_walk_node(w, policy_walk_inner(n));
+    case PG_QUERY__NODE__NODE_RANGE_TABLE_FUNC_COL:
+        /* XMLTABLE(... COLUMNS x some_type): the text is read by the type's
+         * input, as a column definition's is (its TypeName is no Node). */
+        if (policy_check_type_name(w, n->range_table_func_col->type_name) < 0)
+            return -1;
+        return policy_walk_node(w, policy_walk_inner(n));
     case PG_QUERY__NODE__NODE_TYPE_NAME:
         if (policy_check_type_name(w, n->type_name) < 0)
             return -1;

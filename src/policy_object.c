@@ -1153,21 +1153,23 @@ static int column_arg(Rewrite *rw, const char *fname, PgQuery__Node **slot, cons
                              fname);
     PgQuery__Node *rel = copy_node(cr->original);
     /* Both the column and (a copy of) the relation are values of the
-     * wrapper's VALUES, so neither is evaluated in a scope of ours. */
+     * wrapper's VALUES, so neither is evaluated in a scope of ours. The
+     * relation is read as an OID or by to_regclass (0: none), never by
+     * regclassin, which fails at plan time for a missing name but not for a
+     * hidden one, whose statement then built the visible set first. */
     if (number)
         return policy_object_wrap(
             rw, slot,
             "(SELECT pgwarden_v.n FROM (VALUES ((pgwarden_arg)::pg_catalog.int2, "
             "(pgwarden_arg2)::pg_catalog.text)) pgwarden_v(n, r) WHERE NOT "
-            "%H(pg_catalog.regclassin(pgwarden_v.r::pg_catalog.cstring)::pg_catalog.oid, pgwarden_v.n))",
+            "%H(" PGW_REL_BY_TEXT ", pgwarden_v.n))",
             rel, NULL);
     return policy_object_wrap(
         rw, slot,
         "(SELECT pgwarden_v.c FROM (VALUES ((pgwarden_arg)::pg_catalog.text, "
         "(pgwarden_arg2)::pg_catalog.text)) pgwarden_v(c, r) WHERE NOT EXISTS (SELECT 1 FROM "
         "%{hcol} vh JOIN pg_catalog.pg_attribute va ON va.attrelid = vh.rel AND va.attnum = "
-        "vh.att WHERE vh.rel = pg_catalog.regclassin(pgwarden_v.r::pg_catalog.cstring)::pg_catalog.oid "
-        "AND va.attname = pgwarden_v.c))",
+        "vh.att WHERE vh.rel = " PGW_REL_BY_TEXT " AND va.attname = pgwarden_v.c))",
         rel, NULL);
 }
 

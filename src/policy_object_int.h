@@ -82,6 +82,12 @@ bool policy_object_acl_literal_resolves(const char *text);
  * template); hidden and missing names fail alike. */
 PGW_WUR int policy_object_wrap_resolve(Rewrite *rw, PgQuery__Node **slot, const char *regtype,
                                        const char *exists, const char *answer);
+/* The OID of relation text pgwarden_v.r (an OID's digits or a name), 0 for
+ * none, found without failing: a hidden and a missing name take the same
+ * path to the relation argument's own check (policy_object.c, column_arg). */
+#define PGW_REL_BY_TEXT                                                                            \
+    "CASE WHEN pgwarden_v.r ~ '^[0-9]+$' THEN pgwarden_v.r::pg_catalog.oid ELSE "                  \
+    "COALESCE(pg_catalog.to_regclass(pgwarden_v.r)::pg_catalog.oid, 0::pg_catalog.oid) END"
 /* to_<regtype>(X): NULL unless the object is in set. */
 PGW_WUR int policy_object_wrap_to_reg(Rewrite *rw, PgQuery__Node **slot, const char *regtype,
                                       const char *set);

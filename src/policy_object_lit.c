@@ -75,10 +75,13 @@ static const char *const reg_columns[] = {
     "typsubscript",
 };
 
-/* Polymorphic built-ins that bring their arguments to one type. */
+/* Polymorphic built-ins that bring their arguments to one type (lag and
+ * lead: the value and its default, anycompatible). */
 static const char *const unifying_functions[] = {
-    "array_append",  "array_cat",    "array_fill",    "array_position", "array_positions",
-    "array_prepend", "array_remove", "array_replace", "width_bucket",
+    "array_append",   "array_cat",       "array_fill",
+    "array_position", "array_positions", "array_prepend",
+    "array_remove",   "array_replace",   "lag",
+    "lead",           "width_bucket",
 };
 
 static bool in(const char *const *list, size_t n, const char *s)
@@ -278,9 +281,14 @@ static bool maybe_reg(const RegLit *rl, PgQuery__Node *n)
 }
 
 /* A string constant of type unknown: 'x', or 'x'::unknown (which stays
- * unknown and is read by the input function of whatever type it meets). */
+ * unknown and is read by the input function of whatever type it meets),
+ * or either with a COLLATE clause, which keeps its argument's type (the
+ * backend coerces the literal under it: COALESCE(NULL::regclass, 'x'
+ * COLLATE "C") reads 'x' with regclassin). */
 static bool untyped_literal(const PgQuery__Node *n)
 {
+    if (NODE(n, COLLATE_CLAUSE))
+        return untyped_literal(n->collate_clause->arg);
     if (NODE(n, TYPE_CAST)) {
         const PgQuery__TypeName *tn = n->type_cast->type_name;
         const char *name = tn != NULL ? last_name(tn->names, tn->n_names) : NULL;
@@ -296,13 +304,18 @@ typedef struct Group {
     bool literal, reg;
 } Group;
 
+/* A row constructor's fields meet the other row's fields one by one
+ * (ROW(ARRAY[x::regclass]) = ROW('{name}') reads the literal as
+ * regclass[]): its fields join the group, every one with every other,
+ * which refuses more than a field-by-field pairing would, never less. */
 static void group_add(const RegLit *rl, Group *g, PgQuery__Node *n)
 {
     if (n == NULL)
         return;
-    if (NODE(n, LIST)) {
-        for (size_t i = 0; i < n->list->n_items; i++)
-            group_add(rl, g, n->list->items[i]);
+    if (NODE(n, LIST) || NODE(n, ROW_EXPR)) {
+        size_t k = NODE(n, LIST) ? n->list->n_items : n->row_expr->n_args;
+        for (size_t i = 0; i < k; i++)
+            group_add(rl, g, NODE(n, LIST) ? n->list->items[i] : n->row_expr->args[i]);
         return;
     }
     if (untyped_literal(n))
@@ -417,8 +430,8 @@ static int text_search_argument(RegLit *rl, PgQuery__FuncCall *fc)
                                   NULL, NULL);
     if (headline && fc->n_args == 3) {
         const PgQuery__Node *lit = fc->args[0];
-        while (NODE(lit, TYPE_CAST))
-            lit = lit->type_cast->arg;
+        while (NODE(lit, TYPE_CAST) || NODE(lit, COLLATE_CLAUSE))
+            lit = NODE(lit, TYPE_CAST) ? lit->type_cast->arg : lit->collate_clause->arg;
         return policy_object_check_literal_schema(rl->rw, lit->a_const->sval->sval);
     }
     return 0;

@@ -226,12 +226,16 @@ static char *probe_sql(const char *inner, size_t ntypes, const uint32_t *types)
     /* Only the declared parameters are listed: PREPARE infers the rest,
      * as the Parse would. */
     size_t n = ntypes;
-    /* A name of its own each time: a statement left behind (the SELECT
-     * below failed, so DEALLOCATE never ran) or a client's of the same
-     * name only makes this PREPARE fail, which refuses the Parse. */
+    /* A name of its own each time, under a prefix no client may use
+     * (policy.c): a statement left behind (a statement_timeout or a cancel
+     * hit the SELECT below, so DEALLOCATE never ran; PREPARE is not undone
+     * by the rollback) stays on the session, where in transaction pooling
+     * another client may land, but no client can name it, run it or see it
+     * in pg_prepared_statements; DISCARD ALL drops it with the session's
+     * other statements when the session is reset. */
     static unsigned long serial;
     char name[48];
-    snprintf(name, sizeof name, "pgwarden_param_probe_%lu",
+    snprintf(name, sizeof name, PGW_PARAM_PROBE_PREFIX "%lu",
              __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED));
     PgwBuf b;
     buf_init(&b);
