@@ -345,8 +345,38 @@ static int check_set(Rewrite *rw, PgQuery__VariableSetStmt *vs)
     }
 }
 
+/* Does boolean input read text as true? Its accepted spellings: t, true,
+ * y, yes, on, 1 and the unique prefixes of true and yes, any case, blanks
+ * around. Anything else is taken as false (by the caller: refused). */
+static bool reads_true(const char *text)
+{
+    static const char *const trues[] = {"t", "tr", "tru", "true", "y", "ye", "yes", "on", "1"};
+    char v[16];
+    size_t n = 0;
+    while (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r')
+        text++;
+    for (; *text != '\0' && n + 1 < sizeof(v); text++)
+        v[n++] = (char)tolower((unsigned char)*text);
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\n' || v[n - 1] == '\r'))
+        n--;
+    v[n] = '\0';
+    for (size_t i = 0; i < PGW_ARRAY_LEN(trues); i++)
+        if (strcmp(v, trues[i]) == 0)
+            return true;
+    return false;
+}
+
 /* set_config('name', 'value', is_local): the same allowlist as SET, and
- * only with constant arguments, so the decision is made here. */
+ * only with constant arguments, so the decision is made here.
+ *
+ * In transaction pooling a client's settings must stay its own: the link
+ * follows SET and RESET by their command tags and re-applies a client's
+ * SETs wherever its next transaction lands, then resets the session. A
+ * set_config(..., false) answers with a SELECT's tag, so the link would
+ * not see it and the setting would stay on the session for the tenant's
+ * next client (its TimeZone in their results, its statement_timeout on
+ * their statements). So there only the local form (this transaction) is
+ * allowed; the session form is refused with a hint to use SET. */
 int policy_check_set_config(Rewrite *rw, const PgQuery__FuncCall *fc)
 {
     char name[128], value[256], local[16];
@@ -356,7 +386,17 @@ int policy_check_set_config(Rewrite *rw, const PgQuery__FuncCall *fc)
         return policy_refuse(rw, SQLSTATE_INSUFFICIENT_PRIVILEGE,
                              "Call set_config('name', 'value', is_local) with constants.",
                              "pgwarden: set_config is allowed only with constant arguments");
-    return check_setting(rw, name, value);
+    if (check_setting(rw, name, value) < 0)
+        return -1;
+    if (!reads_true(local) &&
+        config_pool_mode(rw->ctx->cfg, rw->ctx->tenant) == PGW_POOL_TRANSACTION)
+        return policy_refuse(rw, SQLSTATE_FEATURE_NOT_SUPPORTED,
+                             "Use SET name = value: pgwarden keeps a client's SETs with it in "
+                             "transaction pooling. set_config(name, value, true) sets it for "
+                             "this transaction only.",
+                             "pgwarden: set_config(..., false) is not supported in transaction "
+                             "pooling");
+    return 0;
 }
 
 static int walk_statement(Rewrite *rw, PgQuery__Node **slot, bool *rows);
