@@ -692,8 +692,9 @@ typedef enum {
     LIT_REFUSED = -1, /* names nothing the tenant may see: refused as missing */
     LIT_USER, /* a readable user relation (pinned to its schema) */
     LIT_CATALOG, /* a catalog relation */
-    LIT_RUNTIME, /* not in the snapshot (an index, a sequence, a newer table):
-                  * the backend resolves it and the visible set decides */
+    LIT_RUNTIME, /* any other name (hidden, missing, an index, a sequence, a
+                  * newer table): the backend resolves it and the visible set
+                  * decides */
 } Literal;
 
 /* The RangeVar a relation name in text parses to; NULL when it is none.
