@@ -66,6 +66,7 @@ struct PgwInternal {
     char **values;
     char *error;
     char *sqlstate; /* the server's, with error (NULL: the error is pgwarden's) */
+    bool after_failed_pipeline; /* see PGW_ERR_PIPELINE_FAILED */
     struct PgwInternal *next;
 };
 
@@ -719,8 +720,11 @@ static void internal_finish(PgwBackend *b, bool failed)
     PgwInternal *q = b->internal;
     b->internal = q->next;
     if (q->done) {
-        const char *err = q->error ? q->error : failed ? "the server connection was lost" : NULL;
-        char *state[1] = {q->error ? q->sqlstate : NULL};
+        const char *err = q->after_failed_pipeline ? PGW_ERR_PIPELINE_FAILED
+                          : q->error               ? q->error
+                          : failed                 ? "the server connection was lost"
+                                                   : NULL;
+        char *state[1] = {q->error && !q->after_failed_pipeline ? q->sqlstate : NULL};
         if (err)
             q->done(q->arg, 0, 0, state, err);
         else
@@ -872,6 +876,14 @@ static void skip_to_sync(PgwBackend *b)
     }
     if (!b->q_len)
         b->skipping = true;
+    /* The Sync reached is pgwarden's own, sent to close the pipeline for
+     * the query behind it (link_query): the server would have skipped that
+     * query with the rest of the client's pipeline, so its answer is not
+     * one to act on (PGW_ERR_PIPELINE_FAILED). The internal queries before
+     * this Sync were finished above, so the head one is that query. */
+    if (b->q_len >= 2 && Q_TYPE(q_at(b, 1)) == 'Q' && Q_KIND(q_at(b, 1)) == RFQ_CAPTURE &&
+        b->internal)
+        b->internal->after_failed_pipeline = true;
 }
 
 /* Synthesized responses at the head go out now: everything before them

@@ -662,7 +662,10 @@ static bool apply_result(PgwClient *c)
         break;
     }
     case PGW_STMT_REFUSE:
-        client_error_for(c, type, r->sqlstate, r->message, r->detail, r->hint);
+        if (r->silent && type != 'Q')
+            c->ext_skip = true; /* as the server would: nothing said, up to Sync */
+        else
+            client_error_for(c, type, r->sqlstate, r->message, r->detail, r->hint);
         break;
     case PGW_STMT_ANSWER:
         if (type == 'Q')

@@ -33,6 +33,13 @@
 #define SQLSTATE_UNDEFINED_OBJECT "42704"
 #define SQLSTATE_SYNTAX_ERROR "42601"
 #define SQLSTATE_FEATURE_NOT_SUPPORTED "0A000"
+
+/* The error one of pgwarden's own queries reports when it came after a
+ * Sync pgwarden sent to close a client's pipeline, and that pipeline had
+ * failed before it: the server would have skipped everything up to the
+ * client's Sync, and the query's answer (it ran, the Sync ended the
+ * skipping) must not be acted on (backend.c, stmt_param.c). */
+#define PGW_ERR_PIPELINE_FAILED "pgwarden: an earlier message of this pipeline failed"
 #define SQLSTATE_TOO_MANY_CONNECTIONS "53300"
 #define SQLSTATE_QUERY_CANCELED "57014"
 #define SQLSTATE_ADMIN_SHUTDOWN "57P01"

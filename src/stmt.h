@@ -59,6 +59,10 @@ typedef struct PgwStmtResult {
      * fixed, so the backend infers none; see stmt.c's parameter check). */
     size_t nparam_types;
     uint32_t *param_types;
+    /* REFUSE without a message: the client's pipeline had already failed at
+     * the server, which would have skipped this message and everything up
+     * to the client's Sync without a word (stmt_param.c). */
+    bool silent;
 } PgwStmtResult;
 
 /* The answer to one of pgwarden's own queries: rows as text, row-major,

@@ -207,6 +207,13 @@ static void params_failed(PgwStmtResult *res, const char *sqlstate, const char *
 void stmt_params_answer(PgwStmtResult *res, size_t ntypes, const uint32_t *declared_types,
                         size_t nrows, size_t ncols, char **values, const char *error)
 {
+    if (error && strcmp(error, PGW_ERR_PIPELINE_FAILED) == 0) {
+        /* An earlier message of the client's pipeline failed: PostgreSQL
+         * skips this Parse and the rest up to Sync, answering nothing. */
+        params_failed(res, NULL, error);
+        res->silent = true;
+        return;
+    }
     if (error || (nrows > 0 && ncols != 3)) {
         params_failed(res, error ? values[0] : NULL, error ? error : "unexpected answer");
         return;
